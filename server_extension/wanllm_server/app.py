@@ -1,0 +1,247 @@
+"""The Jupyter server extension app: configuration, store lifecycle, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, TraitError, Unicode, default, validate
+
+from .store.base import Retention, Store, StoreError, StoreUnavailable
+
+SHUTDOWN_DRAIN_SECONDS = 30.0
+
+
+def default_database_url() -> str:
+    """The embedded SQLite file in the Jupyter data dir."""
+    return f"sqlite:///{jupyter_data_dir()}/wanllm/wanllm.db"
+
+
+class InFlight:
+    """Counts in-flight ingest requests so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.accepting = True
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting and wait until nothing is in flight; False on timeout."""
+        self.accepting = False
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class WanllmApp(ExtensionApp):
+    """wanllm: metric ingest, query and live fan-out inside Jupyter Server."""
+
+    name = "wanllm_server"
+    load_other_extensions = True
+    open_browser = False
+
+    database_url = Unicode(
+        help="Store URL: sqlite:///path/to.db or postgresql://... "
+        "(env WANLLM_DATABASE_URL; default: SQLite in the Jupyter data dir)."
+    ).tag(config=True)
+    redis_url = Unicode(
+        None,
+        allow_none=True,
+        help="Redis URL for live fan-out and cache across servers (env WANLLM_REDIS_URL); "
+        "None = in-process fan-out and in-memory cache.",
+    ).tag(config=True)
+    max_batch_size = Integer(1000, help="Most points accepted in one batch (else 413).").tag(
+        config=True
+    )
+    max_body_size = Integer(
+        16 * 1024 * 1024, help="Largest accepted ingest request body, in bytes (else 413)."
+    ).tag(config=True)
+    pool_min_size = Integer(5, help="Minimum database connections (PostgreSQL).").tag(config=True)
+    pool_max_size = Integer(20, help="Maximum database connections (PostgreSQL).").tag(config=True)
+    metrics_retention_days = Integer(90, help="Days of metrics kept; 0 keeps forever.").tag(
+        config=True
+    )
+    system_metrics_retention_days = Integer(
+        30, help="Days of system metrics kept; 0 keeps forever."
+    ).tag(config=True)
+    heartbeat_timeout = Float(
+        300.0, help="Seconds without a heartbeat after which a running run is marked crashed."
+    ).tag(config=True)
+    maintenance_interval = Float(
+        3600.0, help="Seconds between rollup refresh + retention passes."
+    ).tag(config=True)
+
+    @default("database_url")
+    def _default_database_url(self) -> str:
+        return os.environ.get("WANLLM_DATABASE_URL") or default_database_url()
+
+    @default("redis_url")
+    def _default_redis_url(self) -> str | None:
+        return os.environ.get("WANLLM_REDIS_URL") or None
+
+    @validate(
+        "max_batch_size",
+        "max_body_size",
+        "pool_min_size",
+        "pool_max_size",
+        "heartbeat_timeout",
+        "maintenance_interval",
+    )
+    def _positive(self, proposal: dict[str, Any]) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be > 0, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("metrics_retention_days", "system_metrics_retention_days")
+    def _non_negative(self, proposal: dict[str, Any]) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be >= 0, got {proposal['value']}")
+        return proposal["value"]
+
+    # ---------------------------------------------------------------- setup
+    def initialize_settings(self) -> None:
+        from .cache import make_cache
+        from .live import LiveHub
+
+        if self.pool_min_size > self.pool_max_size:
+            raise TraitError(
+                f"pool_min_size {self.pool_min_size} exceeds pool_max_size {self.pool_max_size}"
+            )
+        self._store: Store | None = None
+        self._store_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.inflight = InFlight()
+        self.live = LiveHub(self.redis_url, log=self.log)
+        self.cache = make_cache(self.redis_url)
+        self.settings.update(
+            wanllm_app=self,
+            wanllm_store=self.store,
+            wanllm_live=self.live,
+            wanllm_cache=self.cache,
+        )
+
+    def initialize_handlers(self) -> None:
+        from .handlers import default_handlers
+        from .ws import ws_handlers
+
+        self.handlers.extend(default_handlers)
+        self.handlers.extend(ws_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Open the store eagerly (a failure is retried lazily on first use)."""
+        try:
+            await self.store()
+        except StoreError as e:
+            self.log.warning("wanllm: store not available at start (%s); will retry", e)
+
+    # ---------------------------------------------------------------- store
+    async def store(self) -> Store:
+        """The opened store; opened (and background work started) on first use."""
+        if self._store is not None:
+            return self._store
+        async with self._store_lock:
+            if not self._tasks:
+                await self.live.start()
+                self._tasks = [
+                    asyncio.create_task(self._every(self._crash_interval(), self.detect_crashes)),
+                    asyncio.create_task(self._every(self.maintenance_interval, self.maintain)),
+                ]
+            if self._store is None:
+                store = make_store(self)
+                try:
+                    await store.open()
+                except OSError as e:
+                    raise StoreUnavailable(f"cannot open {self._safe_url()}: {e}") from e
+                self._store = store
+                self.log.info("wanllm: store %s open (%s)", store.backend, self._safe_url())
+        return self._store
+
+    def _safe_url(self) -> str:
+        """The database URL without its password, for logs."""
+        scheme, sep, rest = self.database_url.partition("://")
+        creds, at, host = rest.rpartition("@")
+        return f"{scheme}{sep}{creds.split(':')[0]}:***{at}{host}" if at else self.database_url
+
+    # ---------------------------------------------------------------- background
+    def _crash_interval(self) -> float:
+        return min(max(self.heartbeat_timeout / 4, 0.05), 60.0)
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except StoreError as e:
+                self.log.warning("wanllm: %s skipped: %s", job.__name__, e)
+            except Exception:
+                self.log.exception("wanllm: %s failed", job.__name__)
+
+    async def detect_crashes(self) -> None:
+        """Mark runs whose heartbeats stopped as crashed and push the change live."""
+        if self._store is None:
+            return
+        cutoff = int((time.time() - self.heartbeat_timeout) * 1e6)
+        for run in await self._store.mark_crashed(cutoff):
+            self.log.info("wanllm: run %s marked crashed (no heartbeat)", run.id)
+            await self.cache.invalidate_run(str(run.id))
+            self.live.publish_run(run)
+
+    async def maintain(self) -> None:
+        """Refresh hourly rollups (where the backend keeps them) and apply retention."""
+        if self._store is None:
+            return
+        retention = Retention(self.metrics_retention_days, self.system_metrics_retention_days)
+        removed = await self._store.apply_retention(retention, int(time.time() * 1e6))
+        if any(removed.values()):
+            self.log.info("wanllm: retention removed %s", removed)
+
+    # ---------------------------------------------------------------- shutdown
+    async def stop_extension(self) -> None:
+        """Stop accepting, finish in-flight batches, then close store, live hub and cache."""
+        if not await self.inflight.drain(SHUTDOWN_DRAIN_SECONDS):
+            self.log.warning("wanllm: in-flight batches still running at shutdown")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        async with self._store_lock:
+            if self._store is not None:
+                await self._store.close()
+                self._store = None
+        await self.live.stop()
+        await self.cache.close()
+
+
+def make_store(app: WanllmApp) -> Store:
+    """Build (not open) the backend named by ``app.database_url``'s scheme."""
+    url = app.database_url
+    scheme = url.partition("://")[0].split("+")[0].lower()
+    if scheme == "sqlite":
+        from .store.sqlite import SQLiteStore
+
+        return SQLiteStore(url.partition(":///")[2] or url.partition("://")[2])
+    if scheme in ("postgresql", "postgres"):
+        from .store.postgres import PostgresStore
+
+        return PostgresStore(url, min_size=app.pool_min_size, max_size=app.pool_max_size)
+    raise StoreUnavailable(f"unsupported database URL scheme {scheme!r} (sqlite or postgresql)")

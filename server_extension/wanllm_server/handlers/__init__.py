@@ -1,0 +1,54 @@
+"""REST routes of the extension (paths relative to the server's base_url).
+
+Routes are written as OpenAPI path templates; ``{run_id}`` matches one path
+segment and ``{metric_name}`` the rest of the path (names may contain ``/``).
+"""
+
+from __future__ import annotations
+
+from .health import HealthHandler
+from .history import BulkHistoryHandler, MetricHistoryHandler
+from .metrics import (
+    LatestHandler,
+    MetricBatchHandler,
+    MetricNamesHandler,
+    RunMetricsHandler,
+    StatsHandler,
+)
+from .openapi import OpenApiHandler
+from .runs import HeartbeatHandler, ProjectsHandler, RunHandler, RunsHandler
+from .system import SystemBatchHandler, SystemMetricsHandler
+
+API_PREFIX = "wanllm/api/v1/"
+_PARAM_PATTERNS = {"{run_id}": "([^/]+)", "{metric_name}": "(.+)"}
+
+# order matters: tornado takes the first match, so the latest/stats suffixes
+# come before the history route that would also match them
+ROUTES: list[tuple[str, type]] = [
+    ("runs", RunsHandler),
+    ("runs/{run_id}", RunHandler),
+    ("runs/{run_id}/heartbeat", HeartbeatHandler),
+    ("runs/{run_id}/metrics", RunMetricsHandler),
+    ("runs/{run_id}/metric-names", MetricNamesHandler),
+    ("runs/{run_id}/metrics/{metric_name}/latest", LatestHandler),
+    ("runs/{run_id}/metrics/{metric_name}/stats", StatsHandler),
+    ("runs/{run_id}/metrics/{metric_name}", MetricHistoryHandler),
+    ("runs/{run_id}/system-metrics", SystemMetricsHandler),
+    ("projects", ProjectsHandler),
+    ("metrics/batch", MetricBatchHandler),
+    ("metrics/system/batch", SystemBatchHandler),
+    ("history", BulkHistoryHandler),
+    ("health", HealthHandler),
+    ("openapi.json", OpenApiHandler),
+]
+
+
+def route_pattern(template: str) -> str:
+    """An OpenAPI-style route template → the tornado URL regex."""
+    pattern = template.replace(".", r"\.")
+    for param, regex in _PARAM_PATTERNS.items():
+        pattern = pattern.replace(param, regex)
+    return API_PREFIX + pattern
+
+
+default_handlers: list[tuple[str, type]] = [(route_pattern(t), h) for t, h in ROUTES]

@@ -1,0 +1,255 @@
+"""Base handler: auth, JSON in/out, query arguments, and the one error mapping."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+from tornado.httputil import responses
+
+from .. import telemetry
+from ..store.base import (
+    InvalidBatch,
+    InvalidQuery,
+    MetricNotFound,
+    RunNotFound,
+    Store,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from ..app import WanllmApp
+    from ..cache import Cache, CacheKey
+    from ..live import LiveHub
+
+AUTH_RESOURCE = "wanllm"
+JSON_TYPE = "application/json"
+ARROW_TYPE = "application/vnd.apache.arrow.stream"
+RETRY_AFTER_SECONDS = 5
+_REJECT_REASONS = {
+    400: "malformed",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    415: "content_type",
+    422: "invalid",
+    503: "unavailable",
+}
+
+
+class ApiError(web.HTTPError):
+    """An error answered as ``{"message", "errors"}`` with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, "%s", message)
+        self.message = message
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def as_api_error(exc: BaseException) -> ApiError | None:
+    """Map an exception to the error the client sees; None for an internal error."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, InvalidBatch):
+        return ApiError(422, str(exc), [e.as_dict() for e in exc.errors])
+    if isinstance(exc, RunNotFound | MetricNotFound):
+        return ApiError(404, str(exc))
+    if isinstance(exc, InvalidQuery):
+        return ApiError(400, str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return ApiError(
+            503,
+            f"database unavailable: {exc}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, web.HTTPError):
+        return ApiError(exc.status_code, exc.log_message % exc.args if exc.log_message else
+                        (exc.reason or responses.get(exc.status_code, "error")))
+    return None
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes (numpy arrays serialised natively)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class WanllmHandler(ExtensionHandlerMixin, APIHandler):
+    """Common base of every wanllm REST handler."""
+
+    auth_resource = AUTH_RESOURCE
+    ingest_kind: str | None = None  # set on ingest handlers: rejections are counted
+
+    @property
+    def wanllm(self) -> WanllmApp:
+        return self.settings["wanllm_app"]
+
+    @property
+    def live(self) -> LiveHub:
+        return self.settings["wanllm_live"]
+
+    @property
+    def cache(self) -> Cache:
+        return self.settings["wanllm_cache"]
+
+    async def store(self) -> Store:
+        return await self.settings["wanllm_store"]()
+
+    # ---------------------------------------------------------------- output
+    def send_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(dumps(obj))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        err = as_api_error(exc) if exc is not None else None
+        if err is None:
+            err = ApiError(
+                status_code,
+                "internal server error" if status_code >= 500 else
+                responses.get(status_code, "error"),
+            )
+        self.set_status(err.status_code)
+        for name, value in err.headers.items():
+            self.set_header(name, value)
+        if self.ingest_kind is not None:
+            reason = _REJECT_REASONS.get(err.status_code, "error")
+            telemetry.BATCHES_REJECTED.labels(kind=self.ingest_kind, reason=reason).inc()
+        self.finish(dumps({"message": err.message, "errors": err.errors}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        err = as_api_error(value) if value is not None else None
+        if err is None:
+            super().log_exception(typ, value, tb)  # traceback in the server log only
+        elif err.status_code >= 500:
+            self.log.warning("%d %s: %s", err.status_code, self._request_summary(), err.message)
+        else:
+            self.log.debug("%d %s: %s", err.status_code, self._request_summary(), err.message)
+
+    async def cached(
+        self, key: CacheKey, ttl: float, produce: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """The cached response body under ``key``, produced and stored on a miss."""
+        body = await self.cache.get(key)
+        if body is None:
+            body = await produce()
+            await self.cache.set(key, body, ttl)
+        return body
+
+    @contextlib.contextmanager
+    def timed(self, endpoint: str) -> Iterator[None]:
+        """Record query latency for ``endpoint``."""
+        start = time.perf_counter()
+        yield
+        telemetry.QUERY_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+
+    # ---------------------------------------------------------------- input
+    def json_body(self, *content_types: str) -> Any:
+        """The parsed request body; 413/415/400 when too big, of the wrong type, or malformed."""
+        limit = self.wanllm.max_body_size
+        if len(self.request.body) > limit:
+            raise ApiError(
+                413, f"request body of {len(self.request.body)} bytes exceeds max_body_size {limit}"
+            )
+        ctype = self.request.headers.get("Content-Type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        allowed = content_types or (JSON_TYPE,)
+        if media not in allowed:
+            raise ApiError(
+                415, f"content type {ctype or '(none)'!r} not supported; use {', '.join(allowed)}"
+            )
+        if not self.request.body.strip():
+            raise ApiError(400, "request body is empty; expected a JSON object")
+        try:
+            return orjson.loads(self.request.body)
+        except orjson.JSONDecodeError as e:
+            raise ApiError(400, f"malformed JSON at line {e.lineno} column {e.colno} "
+                           f"(char {e.pos}): {e.msg}") from e
+
+    def json_object(self, *content_types: str) -> dict[str, Any]:
+        body = self.json_body(*content_types)
+        if not isinstance(body, dict):
+            raise ApiError(400, f"request body must be a JSON object, got {_json_type(body)}")
+        return body
+
+    def run_id_arg(self, text: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise ApiError(400, f"run id {text!r} is not a UUID") from None
+
+    def int_arg(
+        self, name: str, default: int | None = None, *, lo: int | None = None,
+        hi: int | None = None,
+    ) -> int | None:
+        text = self.get_query_argument(name, None)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ApiError(400, f"query argument {name}={text!r} is not an integer") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
+            raise ApiError(400, f"query argument {name}={value} is out of range {bounds}")
+        return value
+
+    def float_arg(self, name: str) -> float | None:
+        text = self.get_query_argument(name, None)
+        if text is None or text == "":
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ApiError(400, f"query argument {name}={text!r} is not a number") from None
+        if not np.isfinite(value):
+            raise ApiError(400, f"query argument {name}={text!r} must be finite")
+        return value
+
+    def time_arg(self, name: str) -> int | None:
+        """A time query argument (epoch seconds or ISO 8601) as µs since epoch."""
+        text = self.get_query_argument(name, None)
+        if text is None or text == "":
+            return None
+        try:
+            return round(float(text) * 1e6)
+        except ValueError:
+            pass
+        try:
+            stamp = np.datetime64(text.removesuffix("Z").removesuffix("+00:00"), "us")
+        except ValueError:
+            raise ApiError(
+                400, f"query argument {name}={text!r} is neither epoch seconds nor ISO 8601"
+            ) from None
+        return int(stamp.astype(np.int64))
+
+    def list_arg(self, name: str) -> list[str] | None:
+        """A repeatable and/or comma-separated query argument; None when absent."""
+        values = [v for raw in self.get_query_arguments(name) for v in raw.split(",") if v]
+        return values or None
+
+    def format_arg(self) -> str:
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "arrow"):
+            raise ApiError(400, f"query argument format={fmt!r}: expected json or arrow")
+        return fmt
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )

@@ -1,0 +1,200 @@
+"""Metric history: one metric (raw, downsampled, smoothed) and bulk runs × metrics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..live_wire import wire_floats
+from ..store.base import Downsampled, Float64Array, HistoryChunk, Int64Array, Series
+from .base import ARROW_TYPE, ApiError, WanllmHandler, dumps
+from .wire import TIMESTAMP, ArrowStream, arrow_table_bytes, seconds, timestamps
+
+MAX_SAMPLES = 20_000
+MAX_BULK_RUNS = 1000
+DEFAULT_SMOOTHING_STRENGTH = 0.6  # slider position used when smoothing_param is absent
+BULK_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("metric_name", pa.string()), ("step", pa.int64()),
+    ("time", TIMESTAMP), ("value", pa.float64()),
+])
+
+
+def smooth_at(full: Series, steps: Int64Array, method: str, param: float | None
+              ) -> tuple[Float64Array, float]:
+    """Smooth ``full`` (full resolution), then read the smoothed curve at ``steps``."""
+    from wanllm_jupyter.smoothing import SmoothingError, param_from_strength, smooth
+
+    x = full.steps.astype(np.float64)
+    try:
+        if param is None:
+            span = float(x[-1] - x[0]) if len(x) else 0.0
+            param = param_from_strength(method, DEFAULT_SMOOTHING_STRENGTH, span, len(x))
+        result = smooth(x, full.values, method, param)
+    except SmoothingError as e:
+        raise ApiError(400, str(e)) from None
+    if not len(result.x):
+        return np.full(len(steps), np.nan), param
+    idx = np.clip(np.searchsorted(result.x, steps), 0, len(result.x) - 1)
+    return np.where(result.x[idx] == steps, result.values[idx], np.nan), param
+
+
+class MetricHistoryHandler(WanllmHandler):
+    """``runs/{id}/metrics/{name}``: raw points, or M4 with ``samples=N``; optional smoothing."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        rid = self.run_id_arg(run_id)
+        steps = {"start_step": self.int_arg("start_step"), "end_step": self.int_arg("end_step")}
+        times = {"start_time": self.time_arg("start_time"), "end_time": self.time_arg("end_time")}
+        limit = self.int_arg("limit", None, lo=1)
+        samples = self.int_arg("samples", None, lo=1, hi=MAX_SAMPLES)
+        method = self.get_query_argument("smoothing", None) or None
+        param = self.float_arg("smoothing_param")
+        fmt = self.format_arg()
+        if samples is not None and (limit is not None or any(v is not None for v in times.values())):
+            raise ApiError(400, "samples= works on a step range; it cannot be combined with "
+                                "limit, start_time or end_time")
+        store = await self.store()
+        with self.timed("history_sampled" if samples else "history"):
+            ds: Downsampled | None = None
+            if samples is not None:
+                ds = await store.downsample(rid, name, samples, **steps)
+                points = ds.points
+            else:
+                points = await store.history(rid, name, **steps, **times, limit=limit)
+            smoothed = None
+            if method is not None:
+                full = points if ds is None or not ds.sampled else await store.history(
+                    rid, name, **steps)
+                smoothed = smooth_at(full, points.steps, method, param)
+        if fmt == "arrow":
+            self._send_arrow(points, smoothed)
+            return
+        out: dict[str, Any] = {
+            "metric_name": name, "run_id": str(rid),
+            "steps": points.steps, "times": seconds(points.times),
+            "values": wire_floats(points.values),
+            "sampled": bool(ds and ds.sampled),
+            "total_points": ds.total_points if ds else len(points),
+        }
+        if ds is not None:
+            out["bucket_width"] = ds.bucket_width
+            out["bands"] = {"steps": ds.bucket_start, "min": wire_floats(ds.bucket_min),
+                            "max": wire_floats(ds.bucket_max), "count": ds.bucket_count}
+        if smoothed is not None:
+            out["smoothed"] = {"method": method, "param": smoothed[1],
+                               "values": wire_floats(smoothed[0])}
+        self.send_json(out)
+
+    def _send_arrow(self, points: Series, smoothed: tuple[Float64Array, float] | None) -> None:
+        columns: dict[str, Any] = {"step": points.steps, "time": timestamps(points.times),
+                                   "value": points.values}
+        fields = [("step", pa.int64()), ("time", TIMESTAMP), ("value", pa.float64())]
+        if smoothed is not None:
+            columns["smoothed"] = smoothed[0]
+            fields.append(("smoothed", pa.float64()))
+        self.finish(arrow_table_bytes(columns, pa.schema(fields)), set_content_type=ARROW_TYPE)
+
+
+def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a bulk history body; 422 naming each bad item."""
+    errors: list[dict[str, Any]] = []
+
+    def bad(index: int, field: str, reason: str) -> None:
+        errors.append({"index": index, "field": field, "reason": reason})
+
+    for key in body.keys() - {"run_ids", "names", "start_step", "end_step"}:
+        bad(-1, key, "unknown field")
+    run_ids: list[uuid.UUID] = []
+    raw_ids = body.get("run_ids")
+    if not isinstance(raw_ids, list) or not raw_ids:
+        bad(-1, "run_ids", "required: a non-empty array of run ids")
+    elif len(raw_ids) > MAX_BULK_RUNS:
+        bad(-1, "run_ids", f"at most {MAX_BULK_RUNS} runs per request")
+    else:
+        for i, text in enumerate(raw_ids):
+            try:
+                run_ids.append(uuid.UUID(text))
+            except (TypeError, ValueError, AttributeError):
+                bad(i, "run_ids", f"not a UUID: {str(text)[:64]!r}")
+    names = body.get("names")
+    if names is not None:
+        if not isinstance(names, list):
+            bad(-1, "names", "not an array")
+        else:
+            for i, n in enumerate(names):
+                if not isinstance(n, str) or not n:
+                    bad(i, "names", "not a non-empty string")
+    for key in ("start_step", "end_step"):
+        v = body.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            bad(-1, key, "not an integer")
+    if errors:
+        raise ApiError(422, f"invalid history request: {len(errors)} bad item(s)", errors)
+    return {"run_ids": run_ids, "names": names, "start_step": body.get("start_step"),
+            "end_step": body.get("end_step")}
+
+
+class BulkHistoryHandler(WanllmHandler):
+    """``history``: every point of many runs × metrics, streamed chunk by chunk."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        req = _bulk_request(self.json_object())
+        fmt = self.format_arg()
+        store = await self.store()
+        chunks = store.bulk_history(req.pop("run_ids"), req.pop("names"), **req)
+        # the first chunk is read before any byte is sent, so errors still get a status
+        first = await anext(chunks, None)
+        with self.timed("bulk_history"):
+            if fmt == "arrow":
+                await self._stream_arrow(first, chunks)
+            else:
+                await self._stream_json(first, chunks)
+
+    async def _stream_arrow(self, first: HistoryChunk | None,
+                            chunks: AsyncIterator[HistoryChunk]) -> None:
+        self.set_header("Content-Type", ARROW_TYPE)
+        stream = ArrowStream(BULK_SCHEMA)
+        self.write(stream.header())
+        chunk = first
+        while chunk is not None:
+            s = chunk.series
+            self.write(stream.write({
+                "run_id": pa.repeat(str(chunk.run_id), len(s)),
+                "metric_name": pa.repeat(chunk.name, len(s)),
+                "step": s.steps, "time": timestamps(s.times), "value": s.values,
+            }))
+            await self.flush()
+            chunk = await anext(chunks, None)
+        self.finish(stream.close(), set_content_type=ARROW_TYPE)
+
+    async def _stream_json(self, first: HistoryChunk | None,
+                           chunks: AsyncIterator[HistoryChunk]) -> None:
+        """``{"series": [...]}``, one entry per run × metric (consecutive chunks merged)."""
+        self.write(b'{"series":[')
+        sep, chunk = b"", first
+        while chunk is not None:
+            parts = [chunk.series]
+            key = (chunk.run_id, chunk.name)
+            chunk = await anext(chunks, None)
+            while chunk is not None and (chunk.run_id, chunk.name) == key:
+                parts.append(chunk.series)
+                chunk = await anext(chunks, None)
+            steps, times, values = (np.concatenate([getattr(p, f) for p in parts])
+                                    for f in ("steps", "times", "values"))
+            self.write(sep + dumps({
+                "run_id": str(key[0]), "metric_name": key[1], "steps": steps,
+                "times": seconds(times), "values": wire_floats(values),
+            }))
+            sep = b","
+            await self.flush()
+        self.finish(b"]}")

@@ -1,0 +1,89 @@
+"""The shared POST flow of batch ingest: gate, size, parse, commit, after-commit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import telemetry
+from ..store.base import MetricBatch, Store, SystemMetricBatch, WriteResult
+from .base import RETRY_AFTER_SECONDS, ApiError, WanllmHandler
+
+Batch = MetricBatch | SystemMetricBatch
+MAX_BATCH_ID_LENGTH = 200
+
+
+def check_fields(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    """422 naming every unknown top-level field of a batch body."""
+    errors = [
+        {"index": -1, "field": key, "reason": "unknown field"} for key in body.keys() - allowed
+    ]
+    if errors:
+        raise ApiError(422, f"{len(errors)} unknown field(s) in batch", errors)
+
+
+def batch_id_of(body: dict[str, Any]) -> str | None:
+    """The optional idempotency key; 422 unless a non-empty string of sane length."""
+    bid = body.get("batch_id")
+    if bid is None:
+        return None
+    if not isinstance(bid, str) or not 0 < len(bid) <= MAX_BATCH_ID_LENGTH:
+        raise ApiError(422, "invalid batch_id", [{
+            "index": -1, "field": "batch_id",
+            "reason": f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters",
+        }])
+    return bid
+
+
+def points_array(body: dict[str, Any], key: str) -> list[Any]:
+    """``body[key]`` as the list of points; 422 when missing or not an array."""
+    items = body.get(key)
+    if not isinstance(items, list):
+        reason = "required" if key not in body else "not an array"
+        raise ApiError(422, f"{key} must be an array", [{"index": -1, "field": key,
+                                                         "reason": reason}])
+    return items
+
+
+class IngestHandler(WanllmHandler):
+    """POST a batch: subclasses parse the body and write it."""
+
+    content_types: tuple[str, ...] = ("application/json",)
+
+    def parse(self, body: dict[str, Any]) -> Batch:
+        raise NotImplementedError
+
+    async def commit(self, store: Store, batch: Batch) -> WriteResult:
+        raise NotImplementedError
+
+    async def after_commit(self, batch: Batch) -> None:
+        """Work after a (non-duplicate) batch committed."""
+
+    def check_size(self, points: int) -> None:
+        limit = self.wanllm.max_batch_size
+        if points > limit:
+            raise ApiError(413, f"batch of {points} points exceeds max_batch_size {limit}")
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        inflight = self.wanllm.inflight
+        if not inflight.accepting:
+            raise ApiError(503, "server is shutting down",
+                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        async with inflight.track():
+            start = time.perf_counter()
+            batch = self.parse(self.json_object(*self.content_types))
+            result = await self.commit(await self.store(), batch)
+            if not result.duplicate:
+                await self.after_commit(batch)
+                telemetry.POINTS_INGESTED.labels(kind=self.ingest_kind).inc(result.points)
+            telemetry.INGEST_LATENCY.labels(kind=self.ingest_kind).observe(
+                time.perf_counter() - start
+            )
+        self.send_json(
+            {"written": result.points, "duplicate": result.duplicate, "batch_id": batch.batch_id}
+        )

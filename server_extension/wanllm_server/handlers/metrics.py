@@ -1,0 +1,149 @@
+"""Metric ingest and the per-run metric reads (names, points, latest, stats)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
+from ..store.base import MetricBatch, Store, WriteResult
+from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
+from .base import WanllmHandler, dumps
+from .ingest import IngestHandler, batch_id_of, check_fields, points_array
+from .wire import iso, wire_float
+
+COLUMNAR_TYPE = "application/vnd.wanllm.columnar+json"
+RUN_METRICS_DEFAULT_LIMIT, RUN_METRICS_MAX_LIMIT = 1000, 100_000
+_ROW_FIELDS = frozenset({"batch_id", "metrics", "format"})
+_COLUMNAR_FIELDS = frozenset({"batch_id", "run_id", "names", "k", "s", "t", "v", "format"})
+
+
+def point_json(run_id: uuid.UUID, name: str, step: int, time_us: int, value: float) -> dict:
+    """The seed's ``Metric`` shape."""
+    return {"time": iso(time_us), "run_id": str(run_id), "metric_name": name, "step": step,
+            "value": wire_float(value)}
+
+
+class MetricBatchHandler(IngestHandler):
+    """``metrics/batch``: the seed's row form or the compact columnar form."""
+
+    ingest_kind = "metrics"
+    content_types = ("application/json", COLUMNAR_TYPE)
+
+    def parse(self, body: dict[str, Any]) -> MetricBatch:
+        media = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media == COLUMNAR_TYPE or body.get("format") == "columnar":
+            check_fields(body, _COLUMNAR_FIELDS)
+            values = points_array(body, "v")
+            self.check_size(len(values))
+            return metric_batch_from_columns(
+                body.get("run_id"), body.get("names"), body.get("k"), body.get("s"),
+                body.get("t"), values, batch_id_of(body),
+            )
+        check_fields(body, _ROW_FIELDS)
+        rows = points_array(body, "metrics")
+        self.check_size(len(rows))
+        return metric_batch_from_rows(rows, batch_id_of(body))
+
+    async def commit(self, store: Store, batch: MetricBatch) -> WriteResult:  # type: ignore[override]
+        return await store.write_metrics(batch)
+
+    async def after_commit(self, batch: MetricBatch) -> None:  # type: ignore[override]
+        for run_id in batch.run_ids:
+            await self.cache.invalidate_run(str(run_id))
+        self.live.publish_points(batch)
+
+
+class RunMetricsHandler(WanllmHandler):
+    """``runs/{id}/metrics``: the run's points (by name, then step) and its metric names."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        rid = self.run_id_arg(run_id)
+        limit = self.int_arg("limit", RUN_METRICS_DEFAULT_LIMIT, lo=1, hi=RUN_METRICS_MAX_LIMIT)
+        names = self.list_arg("names")
+        key = cache_key("run_metrics", str(rid), str(limit), ",".join(names or []))
+        with self.timed("run_metrics"):
+            body = await self.cached(key, RUN_METRICS_TTL, lambda: self._body(rid, limit, names))
+        self.finish(body)
+
+    async def _body(self, rid: uuid.UUID, limit: int, names: list[str] | None) -> bytes:
+        store = await self.store()
+        infos = await store.metric_names(rid)
+        points: list[dict[str, Any]] = []
+        async for chunk in store.bulk_history([rid], names, chunk_points=limit):
+            s = chunk.series
+            take = min(len(s), limit - len(points))
+            points.extend(
+                point_json(rid, chunk.name, step, t, v)
+                for step, t, v in zip(s.steps[:take].tolist(), s.times[:take].tolist(),
+                                      s.values[:take].tolist(), strict=True)
+            )
+            if len(points) >= limit:
+                break
+        return dumps({
+            "metrics": points,
+            "count": len(points),
+            "names": [_info_json(i) for i in infos if names is None or i.name in names],
+        })
+
+
+def _info_json(info: Any) -> dict[str, Any]:
+    return {"name": info.name, "count": info.count, "last_step": info.last_step,
+            "last_time": iso(info.last_time)}
+
+
+class MetricNamesHandler(WanllmHandler):
+    """``runs/{id}/metric-names``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        with self.timed("metric_names"):
+            infos = await (await self.store()).metric_names(self.run_id_arg(run_id))
+        self.send_json({"metrics": [_info_json(i) for i in infos]})
+
+
+class LatestHandler(WanllmHandler):
+    """``runs/{id}/metrics/{name}/latest``: the seed's ``Metric``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        rid = self.run_id_arg(run_id)
+
+        async def produce() -> bytes:
+            p = await (await self.store()).latest(rid, name)
+            return dumps(point_json(rid, name, p.step, p.time, p.value))
+
+        with self.timed("latest"):
+            body = await self.cached(cache_key("latest", str(rid), name), LATEST_TTL, produce)
+        self.finish(body)
+
+
+class StatsHandler(WanllmHandler):
+    """``runs/{id}/metrics/{name}/stats``: the seed's ``MetricStats`` plus counts and steps."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        rid = self.run_id_arg(run_id)
+
+        async def produce() -> bytes:
+            s = await (await self.store()).stats(rid, name)
+            return dumps({
+                "metric_name": s.metric_name, "count": s.count,
+                "finite_count": s.finite_count, "nonfinite_count": s.nonfinite_count,
+                "min_value": s.min_value, "max_value": s.max_value,
+                "avg_value": s.avg_value, "std_dev": s.std_dev,
+                "first_time": iso(s.first_time), "last_time": iso(s.last_time),
+                "first_step": s.first_step, "last_step": s.last_step,
+            })
+
+        with self.timed("stats"):
+            body = await self.cached(cache_key("stats", str(rid), name), STATS_TTL, produce)
+        self.finish(body)

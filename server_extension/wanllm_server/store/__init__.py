@@ -1,0 +1,3 @@
+"""Storage backends behind one async interface (see :mod:`.base`)."""
+
+from .base import *  # noqa: F403

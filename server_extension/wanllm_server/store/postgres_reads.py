@@ -1,0 +1,173 @@
+"""The PostgreSQL read path for metric points: binary COPY out, parsed by numpy.
+
+Query values are inlined as literals (COPY takes no bind parameters); only
+UUIDs, integers and quoted strings are ever inlined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from . import aggregates as agg
+from .base import Downsampled, Series
+from .postgres_copy import RowStream, decode_fixed, strip_copy
+
+_POINT_KINDS = ("i8", "ts", "f8")  # step, time, value
+_TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
+_TIER_KINDS = tuple("f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names)
+
+
+def lit(value: uuid.UUID | int | str) -> str:
+    """A safe SQL literal for a UUID, an int or a string."""
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'::uuid"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL in string literal")
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"cannot inline {type(value).__name__}")
+
+
+def _time_lit(us: int) -> str:
+    return f"(timestamptz 'epoch' + {int(us)} * interval '1 microsecond')"
+
+
+def concat_series(parts: list[Series]) -> Series:
+    if not parts:
+        return Series(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+    return Series(*(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values")))
+
+
+def points_query(
+    run_id: uuid.UUID,
+    name: str,
+    *,
+    start_step: int | None = None,
+    end_step: int | None = None,
+    start_time: int | None = None,
+    end_time: int | None = None,
+    limit: int | None = None,
+) -> str:
+    """SELECT step, time, value of one series ordered by (step, time)."""
+    conds = [f"run_id = {lit(run_id)}", f"metric_name = {lit(name)}"]
+    if start_step is not None:
+        conds.append(f"step >= {lit(start_step)}")
+    if end_step is not None:
+        conds.append(f"step <= {lit(end_step)}")
+    if start_time is not None:
+        conds.append(f"time >= {_time_lit(start_time)}")
+    if end_time is not None:
+        conds.append(f"time <= {_time_lit(end_time)}")
+    sql = f"SELECT step, time, value FROM metrics WHERE {' AND '.join(conds)} ORDER BY step, time"
+    return sql + (f" LIMIT {lit(limit)}" if limit is not None else "")
+
+
+async def copy_rows(conn: asyncpg.Connection, query: str, kinds: tuple[str, ...]) -> list[np.ndarray]:
+    """Run ``query`` through binary COPY and return its columns."""
+    chunks: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        chunks.append(data)
+
+    await conn.copy_from_query(query, output=sink, format="binary")
+    return decode_fixed(strip_copy(b"".join(chunks)), kinds)
+
+
+async def read_series(conn: asyncpg.Connection, query: str) -> Series:
+    steps, times, values = await copy_rows(conn, query, _POINT_KINDS)
+    return Series(steps, times, values)
+
+
+async def read_tiers(
+    conn: asyncpg.Connection, run_id: uuid.UUID, name: str, level: int, lo: int, hi: int
+) -> np.ndarray:
+    """Tier partials (:data:`aggregates.PARTIAL_DTYPE`) of one level and bucket range."""
+    cols = await copy_rows(
+        conn,
+        f"SELECT {_TIER_SELECT} FROM metric_tiers WHERE run_id = {lit(run_id)} AND "
+        f"metric_name = {lit(name)} AND level = {lit(level)} AND bucket BETWEEN {lit(lo)} AND {lit(hi)}",
+        _TIER_KINDS,
+    )
+    out = np.empty(len(cols[0]), agg.PARTIAL_DTYPE)
+    for f, col in zip(agg.PARTIAL_DTYPE.names, cols):
+        out[f] = col
+    return out
+
+
+async def downsample(
+    conn: asyncpg.Connection, run_id: uuid.UUID, name: str, buckets: int, start: int, end: int
+) -> Downsampled:
+    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.aggregates`)."""
+    plan = agg.plan_downsample(start, end, buckets)
+    max_unsampled = 4 * buckets
+    if plan.level is None:
+        raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
+        return agg.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
+    lo, hi = plan.tier_buckets  # type: ignore[misc]
+    tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
+    edges = [
+        await read_series(conn, points_query(run_id, name, start_step=a, end_step=b))
+        for a, b in plan.edges
+    ]
+    edge = concat_series(edges)
+    result = agg.m4_from_tiers(tiers, plan, edge)
+    if result.total_points <= max_unsampled:
+        raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
+        return agg.unsampled(result, raw)
+    return result
+
+
+async def stream_series(
+    acquire: Callable[[], Any], query: str, chunk_points: int
+) -> AsyncIterator[Series]:
+    """Stream one series' COPY output in Series of at most ``chunk_points``.
+
+    The COPY runs in a task feeding a bounded queue (backpressure: the
+    database connection waits while the consumer is slow).
+    """
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=4)
+    parser = RowStream(_POINT_KINDS)
+
+    async def produce() -> None:
+        try:
+            async with acquire() as conn:
+                await conn.copy_from_query(query, output=queue.put, format="binary")
+        except Exception as exc:
+            await queue.put(exc)
+        else:
+            await queue.put(None)
+
+    task = asyncio.create_task(produce())
+    pending: list[list[np.ndarray]] = []
+    held = 0
+    try:
+        while True:
+            data = await queue.get()
+            if isinstance(data, BaseException):
+                raise data
+            if data is not None:
+                cols = parser.feed(data)
+                if cols is not None:
+                    pending.append(cols)
+                    held += len(cols[0])
+            while held >= chunk_points or (data is None and held):
+                cat = [np.concatenate([c[i] for c in pending]) for i in range(3)]
+                yield Series(*(c[:chunk_points] for c in cat))
+                rest = [c[chunk_points:] for c in cat]
+                pending, held = ([rest] if len(rest[0]) else []), len(rest[0])
+            if data is None:
+                return
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,174 @@
+"""Runs on PostgreSQL: record -> :class:`Run` mapping and the run-list query builder.
+
+Same semantics as :mod:`.sqlite_runs`: filter/sort fields are the columns in
+:data:`.sqlite_runs.COLUMNS`, ``git.<key>`` and dotted JSON paths under
+``config.``/``summary.``/``metadata.`` (``config.optimizer.lr`` ->
+``config #> '{optimizer,lr}'``; JSON null counts as missing). Ordering
+comparisons on JSON paths only match values of the operand's kind (numbers
+compare numerically, booleans as 0/1). Sorting puts missing values last in
+both directions; keyset pagination on ``(value is null, value, id)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
+from .cursor import decode_cursor
+from .sqlite_runs import COLUMNS, GIT_COLUMNS, JSON_COLUMNS
+
+RUN_COLUMNS = (
+    "id, project, name, state, config, summary, tags, notes, git_branch, git_commit, git_dirty, "
+    "git_remote, host, metadata, exit_code, created_at, updated_at, heartbeat_at, finished_at"
+)
+_SCALAR = (str, int, float, bool, type(None))
+_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def run_from_record(r: asyncpg.Record) -> Run:
+    """A ``runs`` row (timestamps already decoded to µs) as a :class:`Run`."""
+    return Run(
+        id=r["id"],
+        project=r["project"],
+        name=r["name"],
+        state=r["state"],
+        config=r["config"],
+        summary=r["summary"],
+        tags=list(r["tags"]),
+        notes=r["notes"],
+        git=GitInfo(r["git_branch"], r["git_commit"], r["git_dirty"], r["git_remote"]),
+        host=r["host"],
+        metadata=r["metadata"],
+        exit_code=r["exit_code"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        heartbeat_at=r["heartbeat_at"],
+        finished_at=r["finished_at"],
+    )
+
+
+class _Params:
+    """Collects positional parameters and hands out ``$n`` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def _field(name: str, p: _Params) -> tuple[str, bool]:
+    """SQL expression for a filter/sort field and whether it is a JSON path."""
+    if name in COLUMNS:
+        return name, False
+    if name in GIT_COLUMNS:
+        return GIT_COLUMNS[name], False
+    head, _, rest = name.partition(".")
+    parts = rest.split(".") if rest else []
+    if head not in JSON_COLUMNS or not parts or not all(parts):
+        raise InvalidQuery(
+            f"unknown field {name!r}: use a run column, git.<key>, or config./summary./metadata.<path>"
+        )
+    return f"NULLIF({head} #> {p.add(parts, '::text[]')}, 'null'::jsonb)", True
+
+
+def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
+    """``expr op v`` for a JSON path, matching only values of v's kind."""
+    if isinstance(v, str):
+        return (
+            f"(jsonb_typeof({expr}) = 'string' AND ({expr} #>> '{{}}') COLLATE \"C\" "
+            f"{op} {p.add(v, '::text')})"
+        )
+    num = (
+        f"CASE jsonb_typeof({expr}) WHEN 'number' THEN ({expr})::numeric "
+        f"WHEN 'boolean' THEN ({expr})::boolean::int END"
+    )
+    return f"({num} {op} {p.add(float(v) if isinstance(v, float) else int(v), '::numeric')})"
+
+
+def _filter_sql(f: RunFilter, p: _Params) -> str:
+    if f.field == "tags":
+        if f.op != "contains" or not isinstance(f.value, str):
+            raise InvalidQuery("the tags field supports only 'contains' with a string")
+        return f"tags @> ARRAY[{p.add(f.value, '::text')}]"
+    v = f.value
+    if f.op == "in":
+        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, _SCALAR) for x in v):
+            raise InvalidQuery(f"filter {f.field} in: value must be a non-empty list of scalars")
+    elif not isinstance(v, _SCALAR):
+        raise InvalidQuery(f"filter {f.field} {f.op}: value must be a scalar")
+    expr, is_json = _field(f.field, p)
+    if f.op == "contains":
+        text = f"({expr} #>> '{{}}')" if is_json else f"({expr})::text"
+        return f"strpos(lower({text}), lower({p.add(str(v), '::text')})) > 0"
+    if f.op == "in":
+        if is_json:
+            return f"{expr} = ANY({p.add([orjson.dumps(x).decode() for x in v], '::jsonb[]')})"
+        return f"{expr} = ANY({p.add(list(v))})"
+    if f.op in ("eq", "ne"):
+        if v is None:
+            return f"{expr} IS {'NOT ' if f.op == 'ne' else ''}NULL"
+        rhs = p.add(orjson.dumps(v).decode(), "::jsonb") if is_json else p.add(v)
+        return f"{expr} IS {'NOT ' if f.op == 'eq' else ''}DISTINCT FROM {rhs}"
+    if f.op not in _CMP or v is None:
+        raise InvalidQuery(f"unknown filter op {f.op!r} for {f.field}")
+    if is_json:
+        return _json_ordered(expr, _CMP[f.op], v, p)
+    return f"{expr} {_CMP[f.op]} {p.add(v)}"
+
+
+def _where(q: RunQuery, p: _Params) -> str:
+    conds: list[str] = []
+    if q.project is not None:
+        conds.append(f"project = {p.add(q.project, '::text')}")
+    if q.states:
+        conds.append(f"state = ANY({p.add(list(q.states), '::text[]')})")
+    if q.tags:
+        conds.append(f"tags @> {p.add(list(q.tags), '::text[]')}")
+    conds += [_filter_sql(f, p) for f in q.filters]
+    if q.search:
+        s = p.add(q.search.lower(), "::text")
+        conds.append(
+            f"(strpos(lower(name), {s}) > 0 OR strpos(lower(notes), {s}) > 0 OR EXISTS "
+            f"(SELECT 1 FROM unnest(tags) t WHERE strpos(lower(t), {s}) > 0))"
+        )
+    return " AND ".join(conds) or "TRUE"
+
+
+def count_sql(q: RunQuery) -> tuple[str, list[Any]]:
+    p = _Params()
+    return f"SELECT count(*) FROM runs WHERE {_where(q, p)}", p.values
+
+
+def page_sql(q: RunQuery) -> tuple[str, list[Any]]:
+    """SELECT of one page plus one row (to know whether there is a next page).
+
+    Each row carries ``sort_key`` (jsonb for JSON paths) for the next cursor.
+    """
+    if not 1 <= q.limit <= 10_000:
+        raise InvalidQuery(f"limit must be in 1..10000, got {q.limit}")
+    p = _Params()
+    where = _where(q, p)
+    desc = q.sort.startswith("-")
+    key, is_json = _field(q.sort.lstrip("-+"), p)
+    direction, cmp = ("DESC", "<") if desc else ("ASC", ">")
+    if q.cursor is not None:
+        c = decode_cursor(q.cursor, q.sort)
+        if len(c) != 3 or not isinstance(c[2], str):
+            raise InvalidQuery("malformed cursor")
+        is_null, value, last_id = c
+        rid = p.add(last_id, "::uuid")
+        if is_null:
+            where += f" AND ({key}) IS NULL AND id {cmp} {rid}"
+        else:
+            val = p.add(orjson.dumps(value).decode(), "::jsonb") if is_json else p.add(value)
+            where += f" AND (({key}) IS NULL OR ({key}) {cmp} {val} OR (({key}) = {val} AND id {cmp} {rid}))"
+    sql = (
+        f"SELECT {RUN_COLUMNS}, {key} AS sort_key FROM runs WHERE {where} "
+        f"ORDER BY ({key}) IS NULL, sort_key {direction}, id {direction} LIMIT {p.add(q.limit + 1)}"
+    )
+    return sql, p.values

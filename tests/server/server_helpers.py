@@ -1,0 +1,40 @@
+"""Small helpers shared by the server tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from tornado.httpclient import HTTPResponse
+
+Api = Callable[..., Awaitable[HTTPResponse]]
+
+
+def body(resp: HTTPResponse) -> Any:
+    """The JSON body of ``resp``."""
+    return orjson.loads(resp.body)
+
+
+async def create_run(api: Api, **fields: Any) -> dict[str, Any]:
+    resp = await api("POST", "runs", body={"project": "test", **fields})
+    assert resp.code in (200, 201), resp.body
+    return body(resp)
+
+
+async def post_points(api: Api, run_id: str, points: dict[str, list[tuple[int, float]]],
+                      batch_id: str | None = None) -> dict[str, Any]:
+    """Ingest ``{name: [(step, value), ...]}`` through the row form."""
+    rows = [{"run_id": run_id, "metric_name": n, "step": s, "value": v}
+            for n, pts in points.items() for s, v in pts]
+    payload: dict[str, Any] = {"metrics": rows}
+    if batch_id is not None:
+        payload["batch_id"] = batch_id
+    resp = await api("POST", "metrics/batch", body=payload)
+    assert resp.code == 200, resp.body
+    return body(resp)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,112 @@
+"""wanllm-jupyter: a Jupyter-native experiment tracker, shaped like wandb.
+
+    import wanllm_jupyter as wl          # or: import wanllm_jupyter as wandb
+    run = wl.init(project="mnist", config={"lr": 1e-3})
+    for step in range(1000):
+        wl.log({"loss": loss})
+    wl.finish()
+    wl.Api().run(run.id).history()      # a pandas DataFrame
+
+Importing this package is light: pandas, pyarrow, ipywidgets and bqplot load
+only when the query API or a widget is first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._columns import WanllmWarning
+from ._config import Config
+from ._discovery import login
+from ._lifecycle import define_metric, finish, init, log
+from ._run import Run
+from ._summary import Summary
+from .errors import (
+    Conflict,
+    NotFound,
+    ServerError,
+    ServerUnreachable,
+    UsageError,
+    WanllmError,
+)
+
+if TYPE_CHECKING:
+    from .api import Api
+
+__version__ = "0.1.0"
+__all__ = [
+    "Api",
+    "Config",
+    "Conflict",
+    "NotFound",
+    "Run",
+    "ServerError",
+    "ServerUnreachable",
+    "Summary",
+    "UsageError",
+    "WanllmError",
+    "WanllmWarning",
+    "chart",
+    "compare",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "login",
+    "run",
+    "runs",
+    "summary",
+    "workspace",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """``wl.run``, ``wl.config``, ``wl.summary`` follow the current run; ``wl.Api`` loads lazily."""
+    from . import _lifecycle
+
+    if name == "run":
+        return _lifecycle.current
+    if name == "config":
+        return _lifecycle.config()
+    if name == "summary":
+        run = _lifecycle.current
+        return run.summary if run is not None else Summary()
+    if name == "Api":
+        from .api import Api
+
+        return Api
+    raise AttributeError(f"module 'wanllm_jupyter' has no attribute {name!r}")
+
+
+def chart(*args: Any, **kwargs: Any) -> Any:
+    """Live chart widget (``wanllm_jupyter.widgets.chart``)."""
+    from .widgets import chart as _chart
+
+    return _chart(*args, **kwargs)
+
+
+def workspace(*args: Any, **kwargs: Any) -> Any:
+    """Workspace widget of a run (``wanllm_jupyter.widgets.workspace``)."""
+    from .widgets import workspace as _workspace
+
+    return _workspace(*args, **kwargs)
+
+
+def compare(*args: Any, **kwargs: Any) -> Any:
+    """Run comparison widget (``wanllm_jupyter.widgets.compare``)."""
+    from .widgets import compare as _compare
+
+    return _compare(*args, **kwargs)
+
+
+def runs(*args: Any, **kwargs: Any) -> Any:
+    """Run table widget (``wanllm_jupyter.widgets.runs``)."""
+    from .widgets import runs as _runs
+
+    return _runs(*args, **kwargs)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt sidebar extension."""
+    return [{"src": "labextension", "dest": "wanllm-jupyter"}]

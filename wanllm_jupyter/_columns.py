@@ -1,0 +1,157 @@
+"""Turn logged dicts into metric points (runs on the sender thread, never in ``log()``).
+
+Each logged item is ``(data, step, commit, time)``. Nested dicts flatten with
+``/``; bool, int, float, numpy and torch scalars (anything with a one-element
+``.item()``) and other real numbers become float64; NaN/±Inf are kept. Any
+other value is skipped with one :class:`WanllmWarning` per key.
+
+Steps follow wandb: without ``step`` a point takes the run's current step and
+``commit=True`` then advances it; with ``step`` the point takes that step and the
+current step moves to ``step + 1`` (``commit=True``) or ``step`` (``commit=False``)
+unless it is already further (older steps are stored as logged, never dropped).
+"""
+
+from __future__ import annotations
+
+import numbers
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ._wire import encode_columnar
+
+MAX_NAME_LENGTH = 255
+Item = tuple[Any, Any, bool, float]
+
+
+class WanllmWarning(UserWarning):
+    """A logged value was skipped or converted (one warning per key)."""
+
+
+class Columns:
+    """Growing columns of points; ``take(n)`` cuts the oldest ``n`` into a wire batch."""
+
+    def __init__(
+        self,
+        run_id: str,
+        on_point: Callable[[str, float, int], None] | None = None,
+        step: int = 0,
+    ) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.on_point = on_point
+        self._index: dict[str, int] = {}
+        self._names: list[str] = []
+        self._k: list[int] = []
+        self._s: list[int] = []
+        self._t: list[float] = []
+        self._v: list[float] = []
+        self._warned: set[str] = set()
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    # ------------------------------------------------------------- ingest
+    def add(self, items: Iterable[Item]) -> None:
+        """Convert logged items into points, in order."""
+        for data, step, commit, t in items:
+            if step is None:
+                at = self.step
+                if commit:
+                    self.step += 1
+            else:
+                at = self._check_step(step)
+                if at is None:
+                    continue
+                self.step = max(self.step, at + 1 if commit else at)
+            if not isinstance(data, Mapping):
+                self._warn("<log>", f"log() needs a dict, got {type(data).__name__}; skipped")
+                continue
+            self._add_dict(data, "", at, t)
+
+    def _add_dict(self, data: Mapping[Any, Any], prefix: str, at: int, t: float) -> None:
+        index, on_point = self._index, self.on_point
+        for key, val in data.items():
+            name = prefix + (key if type(key) is str else str(key))
+            tv = type(val)
+            if tv is float or tv is int:
+                v = float(val)
+            elif isinstance(val, Mapping):
+                self._add_dict(val, name + "/", at, t)
+                continue
+            else:
+                v = self._convert(name, val)
+                if v is None:
+                    continue
+            k = index.get(name)
+            if k is None:
+                k = self._new_name(name)
+                if k is None:
+                    continue
+            self._k.append(k)
+            self._s.append(at)
+            self._t.append(t)
+            self._v.append(v)
+            if on_point is not None:
+                on_point(name, v, at)
+
+    def _convert(self, name: str, val: Any) -> float | None:
+        if isinstance(val, (bool, np.bool_)):
+            return float(val)
+        if isinstance(val, numbers.Real):  # numpy floats/ints, Decimal-free reals, Fraction
+            return float(val)
+        item = getattr(val, "item", None)
+        numel = getattr(val, "numel", None)  # torch
+        one = numel() if callable(numel) else getattr(val, "size", None)  # numpy
+        if callable(item) and one == 1:
+            try:
+                out = item()
+            except Exception:
+                out = None
+            if isinstance(out, (bool, numbers.Real)):
+                return float(out)
+        if isinstance(val, numbers.Number):
+            self._warn(name, f"{type(val).__name__} value (complex?) is not a real number; skipped")
+        else:
+            self._warn(name, f"{type(val).__name__} is not a number; skipped")
+        return None
+
+    def _new_name(self, name: str) -> int | None:
+        if not name or len(name) > MAX_NAME_LENGTH:
+            self._warn(name[:40], f"metric names must have 1-{MAX_NAME_LENGTH} characters; skipped")
+            return None
+        k = self._index[name] = len(self._names)
+        self._names.append(name)
+        return k
+
+    def _check_step(self, step: Any) -> int | None:
+        if isinstance(step, (int, np.integer)) and not isinstance(step, (bool, np.bool_)):
+            return int(step)
+        if isinstance(step, (float, np.floating)) and float(step).is_integer():
+            return int(step)
+        self._warn("<step>", f"step must be an integer, got {step!r}; the log() call was skipped")
+        return None
+
+    def _warn(self, key: str, message: str) -> None:
+        self.skipped += 1
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"wanllm: {key!r}: {message} (warned once per key)", WanllmWarning, 2)
+
+    # ------------------------------------------------------------- cut
+    def take(self, n: int) -> tuple[str, bytes, int]:
+        """Remove the oldest ``n`` points; return ``(batch_id, columnar JSON body, count)``."""
+        k = np.array(self._k[:n], dtype=np.int64)
+        s = np.array(self._s[:n], dtype=np.int64)
+        t = np.array(self._t[:n], dtype=np.float64)
+        v = np.array(self._v[:n], dtype=np.float64)
+        del self._k[:n], self._s[:n], self._t[:n], self._v[:n]
+        used, local_k = np.unique(k, return_inverse=True)
+        names = [self._names[i] for i in used.tolist()]
+        batch_id = uuid.uuid4().hex
+        body = encode_columnar(batch_id, self.run_id, names, local_k, s, t, v)
+        return batch_id, body, int(v.shape[0])

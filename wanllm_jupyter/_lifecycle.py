@@ -1,0 +1,235 @@
+"""``init``/``log``/``finish``: the module-level, wandb-shaped run lifecycle.
+
+One run is current at a time (``wl.run``). Calling ``init()`` again (a
+re-executed notebook cell) finishes the current run first, unless ``id=`` names
+it, in which case it is returned unchanged. Unfinished runs are finished at
+interpreter exit (kernel shutdown included), so their data is flushed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import uuid
+from typing import Any
+
+from . import _discovery
+from ._config import Config, as_mapping
+from ._http import API, Connection
+from ._metadata import git_info, hostname, run_metadata
+from ._run import Run, check_str_list
+from ._sender import SendReport
+from ._spool import Spool, default_root
+from ._summary import MetricDefinition
+from ._transport import HttpTransport
+from .errors import NotFound, ServerUnreachable, UsageError
+
+MODES = ("online", "offline", "disabled")
+RESUMES = ("allow", "must", "never")
+_ID_NAMESPACE = uuid.UUID("8f0b6e4e-3c1e-4d47-9b57-3f5a8b2e7a10")
+
+current: Run | None = None
+_active: list[Run] = []
+_preinit_config = Config()
+_atexit_registered = False
+
+
+def run_uuid(id: str | uuid.UUID | None) -> str:
+    """A run id as a UUID string: a UUID as is, any other string mapped stably (uuid5)."""
+    if id is None:
+        return str(uuid.uuid4())
+    if isinstance(id, uuid.UUID):
+        return str(id)
+    if not isinstance(id, str) or not id:
+        raise UsageError(f"id must be a non-empty string or UUID, got {id!r}")
+    try:
+        return str(uuid.UUID(id))
+    except ValueError:
+        return str(uuid.uuid5(_ID_NAMESPACE, id))
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Any = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    notes: str | None = None,
+    id: str | None = None,
+    resume: str | bool | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    *,
+    group: str | None = None,
+    job_type: str | None = None,
+    system_metrics: bool = True,
+    system_sample_every: float = 2.0,
+    system_report_every: float = 10.0,
+    connection: Connection | None = None,
+    entity: str | None = None,  # wandb compatibility: accepted, ignored
+    reinit: Any = None,  # wandb compatibility: re-init always finishes the previous run
+    save_code: Any = None,  # wandb compatibility: accepted, ignored
+    settings: Any = None,  # wandb compatibility: accepted, ignored
+    anonymous: Any = None,  # wandb compatibility: accepted, ignored
+) -> Run:
+    """Start (or resume) a run and make it ``wl.run``.
+
+    ``mode``: ``"online"`` (default, or ``$WANLLM_MODE``) talks to the server found by
+    discovery and falls back to offline when none answers; ``"offline"`` keeps the data
+    under ``dir`` for ``wanllm sync``; ``"disabled"`` records nothing.
+    ``resume``: ``"allow"`` (resume ``id`` when it exists), ``"must"``, ``"never"``.
+    """
+    global current
+    mode = mode or os.environ.get("WANLLM_MODE") or "online"
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
+    if resume is True:
+        resume = "allow"
+    elif resume is False:
+        resume = None
+    if resume is not None and resume not in RESUMES:
+        raise UsageError(f"resume must be one of {RESUMES}, got {resume!r}")
+    if resume == "must" and id is None:
+        raise UsageError('resume="must" needs the id of the run to resume')
+    project = project or os.environ.get("WANLLM_PROJECT") or "default"
+    for arg, val in (("project", project), ("name", name), ("notes", notes)):
+        if val is not None and not isinstance(val, str):
+            raise UsageError(f"{arg} must be a string, got {type(val).__name__} {val!r}")
+    tag_list = check_str_list("tags", tags)
+    try:
+        cfg = Config({**_preinit_config.as_dict(), **dict(as_mapping(config))}).as_dict()
+    except TypeError as exc:
+        raise UsageError(str(exc)) from None
+    run_id = run_uuid(id)
+
+    if current is not None and not current.finished:
+        if current.id == run_id:
+            return current
+        current.finish()
+
+    root = default_root(dir)
+    meta = run_metadata()
+    if group:
+        meta["group"] = group
+    if job_type:
+        meta["job_type"] = job_type
+    create = {
+        "project": project, "name": name, "id": run_id, "config": cfg, "tags": tag_list,
+        "notes": notes or "", "git": git_info(), "host": hostname(), "metadata": meta,
+    }
+    common = dict(project=project, tags=tag_list, notes=notes or "", dir=str(root), mode=mode)
+    if mode == "disabled":
+        run = Run(id=run_id, name=name, config=cfg, summary={}, connection=None, transport=None,
+                  spool=None, **common)
+        return _make_current(run)
+
+    conn = connection
+    if conn is None and mode == "online":
+        conn = _discovery.find_connection()
+    spool = Spool(root, run_id)
+    transport = HttpTransport(conn) if conn is not None else None
+    server_run: dict[str, Any] | None = None
+    step = 0
+    if conn is not None:
+        try:
+            server_run = conn.post_json(
+                API + "runs", {**create, "resume": resume or ("allow" if id else "never")}
+            )
+        except ServerUnreachable:
+            if resume == "must":
+                raise
+        if server_run is not None and server_run.get("resumed"):
+            step = _next_step(conn, run_id)
+    elif resume == "must" and not spool.dir.exists():
+        raise UsageError(f'resume="must": no server reachable and no local run {run_id} in {root}')
+
+    run = Run(
+        id=run_id,
+        name=(server_run or {}).get("name") or name,
+        config={**((server_run or {}).get("config") or {}), **cfg},
+        summary=(server_run or {}).get("summary") or {},
+        connection=conn, transport=transport, spool=spool, step=step,
+        max_batch=_max_batch(conn), **common,
+    )
+    if server_run is None:
+        # No server (offline) or it failed mid-create: the create goes first in the spool.
+        run.sender.ops.appendleft(("create", create))  # type: ignore[union-attr]
+    if system_metrics:
+        from ._system import SystemMonitor
+
+        run.attach_monitor(SystemMonitor(
+            run_id, run._emit_system, sample_every=system_sample_every,
+            report_every=system_report_every, node=create["host"],
+        ))
+    return _make_current(run)
+
+
+def _max_batch(conn: Connection | None) -> int:
+    if conn is None:
+        return 1000
+    try:
+        return conn.max_batch_size
+    except Exception:
+        return 1000
+
+
+def _next_step(conn: Connection, run_id: str) -> int:
+    try:
+        names = conn.get_json(f"{API}runs/{run_id}/metric-names").get("metrics", [])
+    except NotFound:
+        return 0
+    return max((int(m["last_step"]) + 1 for m in names), default=0)
+
+
+def _make_current(run: Run) -> Run:
+    global current, _atexit_registered
+    current = run
+    run._on_finish = _forget
+    _active.append(run)
+    _preinit_config.clear()
+    if not _atexit_registered:
+        atexit.register(_finish_all)
+        _atexit_registered = True
+    return run
+
+
+def _forget(run: Run) -> None:
+    global current
+    if run in _active:
+        _active.remove(run)
+    if current is run:
+        current = None
+
+
+def _finish_all() -> None:
+    """At interpreter exit (kernel shutdown included): finish what is still running."""
+    for run in list(_active):
+        run.finish()
+
+
+# ------------------------------------------------------------------ module-level API
+def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
+    """``wl.run.log(...)`` of the current run (see :meth:`Run.log`)."""
+    run = current
+    if run is None:
+        raise UsageError("wanllm: call wanllm_jupyter.init() before log()")
+    run.log(data, step, commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool = False) -> SendReport | None:
+    """Finish the current run (no-op when there is none)."""
+    run = current
+    return run.finish(exit_code=exit_code, quiet=quiet) if run is not None else None
+
+
+def define_metric(
+    name: str, step_metric: str | None = None, summary: str | None = None, **kwargs: Any
+) -> MetricDefinition:
+    """``define_metric`` on the current run."""
+    if current is None:
+        raise UsageError("wanllm: call wanllm_jupyter.init() before define_metric()")
+    return current.define_metric(name, step_metric=step_metric, summary=summary, **kwargs)
+
+
+def config() -> Config:
+    """The current run's config; before ``init`` a staging config merged into the next run."""
+    return current.config if current is not None else _preinit_config

@@ -1,0 +1,242 @@
+"""``Run``: one experiment being logged from this process."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._columns import Columns, WanllmWarning
+from ._config import Config
+from ._http import Connection
+from ._sender import Sender, SendReport
+from ._spool import Op, Spool
+from ._summary import MetricDefinition, Summary
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from ._system import SystemMonitor
+    from ._transport import Transport
+
+_time = time.time
+FINISH_TIMEOUT = 30.0
+
+
+class Heartbeat:
+    """POSTs ``runs/{id}/heartbeat`` every ``every`` seconds while the sender is online."""
+
+    def __init__(self, run_id: str, transport: Transport, sender: Sender, every: float) -> None:
+        self.run_id, self.transport, self.sender, self.every = run_id, transport, sender, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="wanllm-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            if self.sender.online:
+                try:
+                    self.transport.heartbeat(self.run_id)
+                except Exception:
+                    continue  # the sender notices outages; heartbeats just skip
+
+
+class Run:
+    """A run: ``log()``, ``config``, ``summary``, ``define_metric()``, ``finish()``.
+
+    Also a context manager (an exception marks it ``failed``), and displays its
+    live workspace when it is the last expression of a notebook cell.
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        project: str,
+        name: str | None,
+        config: dict[str, Any],
+        summary: dict[str, Any],
+        tags: list[str],
+        notes: str,
+        dir: str,
+        mode: str,
+        connection: Connection | None,
+        transport: Transport | None,
+        spool: Spool | None,
+        step: int = 0,
+        max_batch: int = 1000,
+        heartbeat_every: float = 30.0,
+        summary_every: float = 10.0,
+        on_finish: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.id, self.project, self._name = id, project, name
+        self.tags, self.notes, self.dir, self.mode = tags, notes, dir, mode
+        self.connection = connection
+        self._on_finish = on_finish
+        self._finished = False
+        self._lock = threading.Lock()
+        self.report: SendReport | None = None
+        self._monitor: SystemMonitor | None = None
+        self._heartbeat: Heartbeat | None = None
+        self.sender: Sender | None = None
+        self.summary = Summary()
+        self.summary._values.update(summary)
+        if mode == "disabled" or spool is None:
+            self.config = Config(config)
+            self._append: Callable[[Any], None] = lambda item: None
+            return
+        self.config = Config(config, on_change=self._config_changed)
+        columns = Columns(id, on_point=self.summary.observe, step=step)
+        self.sender = Sender(
+            columns, spool, transport, max_batch=max_batch,
+            periodic=self._summary_ops, periodic_every=summary_every,
+        )
+        self.summary._before_read = self.sender.catch_up
+        self._append = self.sender.buffer.append
+        self.sender.start()
+        if transport is not None and heartbeat_every > 0:
+            self._heartbeat = Heartbeat(id, transport, self.sender, heartbeat_every)
+            self._heartbeat.start()
+
+    # ------------------------------------------------------------- logging
+    def log(self, data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
+        """Record ``data`` (metric name → number, nested dicts allowed) at ``step``.
+
+        Only appends to an in-memory buffer; conversion, validation (one warning
+        per bad key, never an exception) and sending happen on a background thread.
+        """
+        try:
+            self._append((data.copy(), step, commit, _time()))
+        except AttributeError:  # not a dict: the sender thread warns about it
+            self._append((data, step, commit, _time()))
+
+    def define_metric(
+        self, name: str, step_metric: str | None = None, summary: str | None = None, **_: Any
+    ) -> MetricDefinition:
+        """How ``name`` (a glob like ``"val/*"``) is summarised (``"min"``, ``"max"``,
+        ``"mean"``, ``"last"``, ``"first"``, ``"none"``) and which metric is its x-axis."""
+        return self.summary.define(name, summary, step_metric)
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` gets."""
+        if self.sender is None:
+            return 0
+        self.sender.catch_up()
+        return self.sender.columns.step
+
+    @property
+    def name(self) -> str:
+        return self._name or self.id[:8]
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def offline(self) -> bool:
+        """True when data is going to the local spool instead of the server."""
+        return self.sender is not None and not self.sender.online
+
+    # ------------------------------------------------------------- sync helpers
+    def _config_changed(self, delta: dict[str, Any]) -> None:
+        if self.sender is not None and not self._finished:
+            self.sender.ops.append(("patch", {"run_id": self.id, "config": delta}))
+
+    def _summary_ops(self) -> list[Op]:
+        changes = self.summary.take_changes()
+        return [("patch", {"run_id": self.id, "summary": changes})] if changes else []
+
+    def attach_monitor(self, monitor: SystemMonitor) -> None:
+        """Start ``monitor``; its batches are delivered by this run's sender."""
+        self._monitor = monitor
+        monitor.start()
+
+    def _emit_system(self, body: dict[str, Any]) -> None:
+        if self.sender is not None:
+            self.sender.ops.append(("system", body))
+
+    # ------------------------------------------------------------- finish
+    def finish(self, exit_code: int | None = None, quiet: bool = False,
+               timeout: float = FINISH_TIMEOUT) -> SendReport | None:
+        """Flush everything (waiting at most ``timeout`` s; what cannot reach the server
+        by then is spooled to disk) and mark the run finished (``exit_code`` 0/None)
+        or failed. Returns what was sent and what is still pending."""
+        with self._lock:
+            if self._finished:
+                return self.report
+            self._finished = True
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        if self._monitor is not None:
+            self._monitor.stop()
+        if self.sender is not None:
+            self._append = self._closed
+            sender = self.sender
+            sender.catch_up()
+            state = "finished" if not exit_code else "failed"
+            sender.ops.extend(self._summary_ops())
+            sender.ops.append(
+                ("patch", {"run_id": self.id, "state": state, "exit_code": exit_code or 0})
+            )
+            self.report = sender.close(timeout)
+            if not quiet:
+                print(f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
+                      file=sys.stderr)
+        if self._on_finish is not None:
+            self._on_finish(self)
+        return self.report
+
+    def _closed(self, item: Any) -> None:
+        self._append = lambda item: None
+        warnings.warn(f"wanllm: run {self.name} is finished; log() ignored", WanllmWarning, 3)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            code = 0
+        elif issubclass(exc_type, KeyboardInterrupt):
+            code = 130
+        else:
+            code = 1
+        self.finish(exit_code=code)
+
+    # ------------------------------------------------------------- notebook
+    def chart(self, *metrics: str, **kwargs: Any) -> Any:
+        """A live chart of ``metrics`` of this run (see ``wanllm_jupyter.widgets.chart``)."""
+        from .widgets import chart
+
+        return chart([self], list(metrics), **kwargs)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        from .widgets import workspace
+
+        display(workspace(self))
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else ("offline" if self.offline else self.mode)
+        return f"<wanllm Run {self.name!r} id={self.id} project={self.project!r} ({state})>"
+
+
+def check_str_list(arg: str, value: Any) -> list[str]:
+    """``value`` as a list of strings, or a UsageError naming ``arg``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise UsageError(f"{arg} must be a list of strings, got the string {value!r}")
+    out = list(value)
+    for i, v in enumerate(out):
+        if not isinstance(v, str):
+            raise UsageError(f"{arg}[{i}] must be a string, got {type(v).__name__} {v!r}")
+    return out

@@ -1,0 +1,240 @@
+"""The one background thread that turns logged items into batches and delivers them.
+
+``Run.log`` appends ``(data, step, commit, time)`` to :attr:`Sender.buffer` (a
+deque: atomic append, no lock). Every ``interval`` (or when woken) the thread
+drains it into :class:`~._columns.Columns`, cuts batches of at most
+``max_batch`` points, and delivers them, then any queued control operations
+(config/summary patches, system metrics), in order.
+
+Delivery retries retryable failures with exponential backoff for up to
+``retry_for`` seconds; after that (or with no transport at all: offline mode)
+operations go to the run's :class:`~._spool.Spool` and every later operation
+follows them there, so order is kept. While spooling, the server is probed
+every few seconds; once it answers, the spool is replayed in order and live
+delivery resumes. Idempotent batch ids make every replay safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._columns import Columns, Item, WanllmWarning
+from ._spool import Op, Spool
+from ._transport import Transport, is_retryable
+
+
+@dataclass
+class SendReport:
+    """What happened to a run's data (returned by ``finish``)."""
+
+    sent_points: int = 0
+    duplicate_batches: int = 0
+    spooled_ops: int = 0
+    spooled_points: int = 0
+    dropped_ops: int = 0
+    unsent_items: int = 0  # logged items still in memory (thread did not stop in time)
+    spool_path: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"{self.sent_points} points sent"]
+        if self.spooled_points or self.spooled_ops:
+            parts.append(
+                f"{self.spooled_points} points ({self.spooled_ops} operations) waiting in "
+                f"{self.spool_path}: they are sent on the next connection or by `wanllm sync`"
+            )
+        if self.unsent_items:
+            parts.append(f"{self.unsent_items} log() calls still in memory")
+        if self.dropped_ops:
+            parts.append(f"{self.dropped_ops} operations rejected by the server: {self.errors[:3]}")
+        return "; ".join(parts)
+
+
+class Sender:
+    """Batches and delivers one run's operations on a daemon thread."""
+
+    def __init__(
+        self,
+        columns: Columns,
+        spool: Spool,
+        transport: Transport | None,
+        *,
+        max_batch: int = 1000,
+        interval: float = 0.1,
+        retry_for: float = 10.0,
+        probe_every: float = 2.0,
+        periodic: Callable[[], list[Op]] | None = None,
+        periodic_every: float = 10.0,
+    ) -> None:
+        self.buffer: deque[Item] = deque()
+        self.ops: deque[Op] = deque()
+        self.columns, self.spool, self.transport = columns, spool, transport
+        self.max_batch, self.interval = max_batch, interval
+        self.retry_for, self.probe_every = retry_for, probe_every
+        self.periodic, self.periodic_every = periodic, periodic_every
+        self.report = SendReport(spool_path=str(spool.path))
+        self._lock = threading.Lock()  # drain/convert; never taken by log()
+        self._wake = threading.Event()
+        self._stop = False
+        self._deadline: float | None = None
+        self._spooling = False  # ops are in the spool and must go first
+        self._next_probe = 0.0
+        self._to_spool: list[Op] = []
+        self._to_spool_points = 0
+        self._thread = threading.Thread(target=self._loop, name="wanllm-sender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def online(self) -> bool:
+        """True while operations go straight to the server."""
+        return self.transport is not None and not self._spooling
+
+    def catch_up(self) -> None:
+        """Convert everything logged so far (summary and step are then current)."""
+        with self._lock:
+            self._drain()
+
+    def flush_soon(self) -> None:
+        """Wake the thread now instead of at the next interval."""
+        self._wake.set()
+
+    # ------------------------------------------------------------- loop
+    def _loop(self) -> None:
+        next_periodic = time.monotonic() + self.periodic_every
+        while True:
+            stopping = self._stop
+            if not stopping:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+            try:
+                if self._spooling and time.monotonic() >= self._next_probe:
+                    self._try_replay()
+                if self.periodic is not None and (stopping or time.monotonic() >= next_periodic):
+                    self.ops.extend(self.periodic())
+                    next_periodic = time.monotonic() + self.periodic_every
+                self._cycle()
+            except Exception as exc:  # never let the thread die: report and go on
+                self.report.errors.append(repr(exc))
+                warnings.warn(f"wanllm: sender error: {exc!r}", WanllmWarning, 1)
+            if stopping:
+                self._flush_spool()
+                return
+
+    def _drain(self) -> None:
+        buf = self.buffer
+        if buf:
+            items = [buf.popleft() for _ in range(len(buf))]
+            self.columns.add(items)
+
+    def _cycle(self) -> None:
+        while True:
+            with self._lock:
+                self._drain()
+                if not len(self.columns):
+                    break
+                _, body, n = self.columns.take(self.max_batch)
+            self._deliver("metrics", body, n)
+        while self.ops:
+            kind, body = self.ops.popleft()
+            self._deliver(kind, body, 0)
+        self._flush_spool()
+
+    # ------------------------------------------------------------- delivery
+    def _deliver(self, kind: str, body: Any, points: int) -> None:
+        if not self.online:
+            self._queue_spool(kind, body, points)
+            return
+        started, delay = time.monotonic(), 0.1
+        while True:
+            try:
+                result = self.transport.deliver(kind, body)  # type: ignore[union-attr]
+            except Exception as exc:
+                if not is_retryable(exc):
+                    self._rejected(kind, exc)
+                    return
+                now = time.monotonic()
+                give_up = now - started >= self.retry_for or (
+                    self._deadline is not None and now >= self._deadline
+                )
+                if give_up:
+                    self._spooling = True
+                    self._next_probe = now + self.probe_every
+                    self._queue_spool(kind, body, points)
+                    return
+                wait = getattr(exc, "retry_after", None) or delay
+                time.sleep(min(wait, 5.0))
+                delay = min(delay * 2, 2.0)
+                continue
+            self.report.sent_points += points
+            if isinstance(result, dict) and result.get("duplicate"):
+                self.report.duplicate_batches += 1
+            return
+
+    def _rejected(self, kind: str, exc: Exception) -> None:
+        self.report.dropped_ops += 1
+        self.report.errors.append(f"{kind}: {exc}")
+        warnings.warn(f"wanllm: the server rejected a {kind} operation: {exc}", WanllmWarning, 1)
+
+    def _queue_spool(self, kind: str, body: Any, points: int) -> None:
+        self._to_spool.append((kind, body))
+        self._to_spool_points += points
+
+    def _flush_spool(self) -> None:
+        if self._to_spool:
+            self.spool.append(self._to_spool)
+            self.report.spooled_ops += len(self._to_spool)
+            self.report.spooled_points += self._to_spool_points
+            self._to_spool, self._to_spool_points = [], 0
+
+    def _try_replay(self) -> None:
+        if self.transport is None:
+            return
+        self._flush_spool()
+        transport = self.transport
+
+        def deliver(kind: str, body: Any) -> None:
+            try:
+                result = transport.deliver(kind, body)
+            except Exception as exc:
+                if is_retryable(exc):
+                    raise
+                self._rejected(kind, exc)
+                return
+            if isinstance(result, dict) and result.get("duplicate"):
+                self.report.duplicate_batches += 1
+
+        try:
+            self.spool.replay(deliver)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            self._next_probe = time.monotonic() + self.probe_every
+            return
+        self.report.sent_points += self.report.spooled_points
+        self.report.spooled_ops = self.report.spooled_points = 0
+        self._spooling = False
+
+    # ------------------------------------------------------------- stop
+    def close(self, timeout: float) -> SendReport:
+        """Deliver everything (spooling what cannot reach the server within
+        ``timeout`` seconds), stop the thread, and report."""
+        self._deadline = time.monotonic() + timeout
+        if self.transport is not None and hasattr(self.transport, "timeout"):
+            self.transport.timeout = max(1.0, min(self.transport.timeout, timeout))  # type: ignore[attr-defined]
+        self._stop = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout + 5.0)
+        if self._thread.is_alive():
+            self.report.unsent_items = len(self.buffer) + len(self.columns)
+        else:
+            self.spool.close()
+        return self.report
