@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -143,15 +143,22 @@ class Columns:
             warnings.warn(f"wanllm: {key!r}: {message} (warned once per key)", WanllmWarning, 2)
 
     # ------------------------------------------------------------- cut
-    def take(self, n: int) -> tuple[str, bytes, int]:
-        """Remove the oldest ``n`` points; return ``(batch_id, columnar JSON body, count)``."""
-        k = np.array(self._k[:n], dtype=np.int64)
-        s = np.array(self._s[:n], dtype=np.int64)
-        t = np.array(self._t[:n], dtype=np.float64)
-        v = np.array(self._v[:n], dtype=np.float64)
-        del self._k[:n], self._s[:n], self._t[:n], self._v[:n]
-        used, local_k = np.unique(k, return_inverse=True)
-        names = [self._names[i] for i in used.tolist()]
-        batch_id = uuid.uuid4().hex
-        body = encode_columnar(batch_id, self.run_id, names, local_k, s, t, v)
-        return batch_id, body, int(v.shape[0])
+    def batches(self, max_points: int) -> Iterator[tuple[bytes, int]]:
+        """Take every point so far; yield ``(columnar JSON body, count)`` per batch of
+        at most ``max_points``, oldest first."""
+        if not self._v:
+            return
+        k = np.array(self._k, dtype=np.int64)
+        s = np.array(self._s, dtype=np.int64)
+        t = np.array(self._t, dtype=np.float64)
+        v = np.array(self._v, dtype=np.float64)
+        self._k, self._s, self._t, self._v = [], [], [], []
+        names = self._names
+        for a in range(0, v.shape[0], max_points):
+            b = a + max_points
+            used, local_k = np.unique(k[a:b], return_inverse=True)
+            body = encode_columnar(
+                uuid.uuid4().hex, self.run_id, [names[i] for i in used.tolist()],
+                local_k, s[a:b], t[a:b], v[a:b],
+            )
+            yield body, int(v[a:b].shape[0])

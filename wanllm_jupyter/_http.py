@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import orjson
-import urllib3
 
 from .errors import Conflict, NotFound, ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
     import pyarrow
+    import urllib3
 
 API = "wanllm/api/v1/"
 JSON = "application/json"
@@ -49,6 +49,9 @@ class Connection:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.token = token
         self.timeout = timeout
+        import urllib3  # here, not at module level: it costs ~100 ms of kernel import time
+
+        self._urllib3 = urllib3
         self._pool = urllib3.PoolManager(
             num_pools=2, maxsize=maxsize, retries=False, timeout=urllib3.Timeout(timeout)
         )
@@ -88,7 +91,7 @@ class Connection:
         **params: Any,
     ) -> urllib3.BaseHTTPResponse:
         """Send one request; return the response when its status is < 400."""
-        headers = self.headers()
+        urllib3, headers = self._urllib3, self.headers()
         if body is not None:
             headers["Content-Type"] = content_type
         try:

@@ -21,6 +21,7 @@ from ._run import Run, check_str_list
 from ._sender import SendReport
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
+from ._sync import sync_in_background
 from ._transport import HttpTransport
 from .errors import NotFound, ServerUnreachable, UsageError
 
@@ -149,10 +150,11 @@ def init(
         summary=(server_run or {}).get("summary") or {},
         connection=conn, transport=transport, spool=spool, step=step,
         max_batch=_max_batch(conn), **common,
+        # No server (offline) or it failed mid-create: the create goes first.
+        first_ops=[("create", create)] if server_run is None else None,
     )
-    if server_run is None:
-        # No server (offline) or it failed mid-create: the create goes first in the spool.
-        run.sender.ops.appendleft(("create", create))  # type: ignore[union-attr]
+    if conn is not None:  # runs spooled by earlier offline sessions reach the server now
+        sync_in_background(root, conn, exclude={run_id})
     if system_metrics:
         from ._system import SystemMonitor
 

@@ -7,7 +7,6 @@ import platform
 import socket
 import subprocess
 import sys
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 GIT_TIMEOUT = 2.0
@@ -43,6 +42,8 @@ def git_info(cwd: str | None = None) -> dict[str, Any]:
 
 def package_versions() -> dict[str, str]:
     """Versions of the key ML packages that are installed."""
+    from importlib import metadata as importlib_metadata
+
     out = {}
     for name in KEY_PACKAGES:
         try:

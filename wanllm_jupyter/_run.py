@@ -75,6 +75,7 @@ class Run:
         heartbeat_every: float = 30.0,
         summary_every: float = 10.0,
         on_finish: Callable[[Run], None] | None = None,
+        first_ops: list[Op] | None = None,
     ) -> None:
         self.id, self.project, self._name = id, project, name
         self.tags, self.notes, self.dir, self.mode = tags, notes, dir, mode
@@ -96,7 +97,7 @@ class Run:
         columns = Columns(id, on_point=self.summary.observe, step=step)
         self.sender = Sender(
             columns, spool, transport, max_batch=max_batch,
-            periodic=self._summary_ops, periodic_every=summary_every,
+            periodic=self._summary_ops, periodic_every=summary_every, first=first_ops,
         )
         self.summary._before_read = self.sender.catch_up
         self._append = self.sender.buffer.append

@@ -38,7 +38,8 @@ class SendReport:
     spooled_ops: int = 0
     spooled_points: int = 0
     dropped_ops: int = 0
-    unsent_items: int = 0  # logged items still in memory (thread did not stop in time)
+    unsent_items: int = 0  # log() calls not yet converted (thread did not stop in time)
+    unsent_points: int = 0  # converted points neither delivered nor spooled
     spool_path: str | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -49,8 +50,11 @@ class SendReport:
                 f"{self.spooled_points} points ({self.spooled_ops} operations) waiting in "
                 f"{self.spool_path}: they are sent on the next connection or by `wanllm sync`"
             )
-        if self.unsent_items:
-            parts.append(f"{self.unsent_items} log() calls still in memory")
+        if self.unsent_items or self.unsent_points:
+            parts.append(
+                f"{self.unsent_items} log() calls and {self.unsent_points} points still in "
+                "memory (the sender did not stop in time)"
+            )
         if self.dropped_ops:
             parts.append(f"{self.dropped_ops} operations rejected by the server: {self.errors[:3]}")
         return "; ".join(parts)
@@ -71,9 +75,11 @@ class Sender:
         probe_every: float = 2.0,
         periodic: Callable[[], list[Op]] | None = None,
         periodic_every: float = 10.0,
+        first: list[Op] | None = None,
     ) -> None:
         self.buffer: deque[Item] = deque()
         self.ops: deque[Op] = deque()
+        self._first = list(first or [])  # delivered before anything else (the run's create)
         self.columns, self.spool, self.transport = columns, spool, transport
         self.max_batch, self.interval = max_batch, interval
         self.retry_for, self.probe_every = retry_for, probe_every
@@ -87,6 +93,7 @@ class Sender:
         self._next_probe = 0.0
         self._to_spool: list[Op] = []
         self._to_spool_points = 0
+        self._in_flight = 0  # points cut into batches and not yet delivered or spooled
         self._thread = threading.Thread(target=self._loop, name="wanllm-sender", daemon=True)
 
     def start(self) -> None:
@@ -108,6 +115,8 @@ class Sender:
 
     # ------------------------------------------------------------- loop
     def _loop(self) -> None:
+        for kind, body in self._first:
+            self._deliver(kind, body, 0)
         next_periodic = time.monotonic() + self.periodic_every
         while True:
             stopping = self._stop
@@ -115,7 +124,7 @@ class Sender:
                 self._wake.wait(self.interval)
                 self._wake.clear()
             try:
-                if self._spooling and time.monotonic() >= self._next_probe:
+                if self._spooling and (stopping or time.monotonic() >= self._next_probe):
                     self._try_replay()
                 if self.periodic is not None and (stopping or time.monotonic() >= next_periodic):
                     self.ops.extend(self.periodic())
@@ -138,10 +147,13 @@ class Sender:
         while True:
             with self._lock:
                 self._drain()
-                if not len(self.columns):
-                    break
-                _, body, n = self.columns.take(self.max_batch)
-            self._deliver("metrics", body, n)
+                batches = list(self.columns.batches(self.max_batch))
+            if not batches:
+                break
+            self._in_flight = sum(n for _, n in batches)
+            for body, n in batches:
+                self._deliver("metrics", body, n)
+                self._in_flight -= n
         while self.ops:
             kind, body = self.ops.popleft()
             self._deliver(kind, body, 0)
@@ -149,7 +161,8 @@ class Sender:
 
     # ------------------------------------------------------------- delivery
     def _deliver(self, kind: str, body: Any, points: int) -> None:
-        if not self.online:
+        past_deadline = self._deadline is not None and time.monotonic() >= self._deadline
+        if not self.online or past_deadline:
             self._queue_spool(kind, body, points)
             return
         started, delay = time.monotonic(), 0.1
@@ -234,7 +247,8 @@ class Sender:
         if self._thread.is_alive():
             self._thread.join(timeout + 5.0)
         if self._thread.is_alive():
-            self.report.unsent_items = len(self.buffer) + len(self.columns)
+            self.report.unsent_items = len(self.buffer)
+            self.report.unsent_points = len(self.columns) + self._in_flight
         else:
             self.spool.close()
         return self.report

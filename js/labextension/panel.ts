@@ -62,6 +62,7 @@ export class RunBrowserPanel extends Widget {
   private readonly errorBox = el('div', 'jp-wanllm-error');
   private readonly selectionBar = el('div', 'jp-wanllm-selbar');
   private readonly empty = el('div', 'jp-wanllm-empty');
+  private readonly controls = el('div', 'jp-wanllm-controls');
   private readonly pending = new Set<string>();
   private metricNames: string[] = [];
   private loadSeq = 0;
@@ -105,7 +106,7 @@ export class RunBrowserPanel extends Widget {
   }
 
   private buildControls(): HTMLElement {
-    const controls = el('div', 'jp-wanllm-controls');
+    const controls = this.controls;
     this.projectSelect.title = 'Project';
     this.projectSelect.addEventListener('change', () => {
       this.state.setProject(this.projectSelect.value);
@@ -306,6 +307,7 @@ export class RunBrowserPanel extends Widget {
     this.sortDir.textContent = this.state.descending ? '↓' : '↑';
     this.count.textContent = runs.length === total ? `${total} runs` : `${runs.length} of ${total} runs`;
     this.empty.hidden = total > 0;
+    this.controls.hidden = total === 0 && this.state.projects.length === 0;
     this.list.viewport.hidden = total === 0;
     this.list.setCount(runs.length);
     if (total > 0 && runs.length === 0) {

@@ -1,6 +1,7 @@
 /** The run browser's state, free of DOM and network: runs, search, sort, selection, metric cells. */
 
 import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
+import { Selection, type SelectMode } from '../shared/selection';
 import type { Project, Run } from '../shared/types';
 import { parseTime, runDuration, sortByKey } from '../shared/values';
 
@@ -14,8 +15,6 @@ export interface MetricCell {
   error?: string;
 }
 
-export type SelectMode = 'replace' | 'toggle' | 'range';
-
 const STATE_ORDER: Record<string, number> = { running: 0, failed: 1, crashed: 2, finished: 3 };
 
 export class RunBrowserState {
@@ -26,11 +25,11 @@ export class RunBrowserState {
   sortKey: SortKey = 'created';
   descending = true;
   metric: string | null = null;
-  readonly selected = new Set<string>();
+  private readonly selection = new Selection();
+  readonly selected = this.selection.ids;
   private readonly runs = new Map<string, Run>();
   private readonly cells = new Map<string, MetricCell>();
   private predicate: RunPredicate = () => true;
-  private anchor: string | null = null;
   private cache: Run[] | null = null;
 
   /** Replace the project list; picks the most recently active project when none is chosen. */
@@ -50,8 +49,7 @@ export class RunBrowserState {
     this.project = name;
     this.runs.clear();
     this.cells.clear();
-    this.selected.clear();
-    this.anchor = null;
+    this.selection.clear();
     this.cache = null;
   }
 
@@ -63,11 +61,7 @@ export class RunBrowserState {
         this.runs.set(run.id, run);
       }
     }
-    for (const id of [...this.selected]) {
-      if (!this.runs.has(id)) {
-        this.selected.delete(id);
-      }
-    }
+    this.selection.retain(id => this.runs.has(id));
     this.cache = null;
   }
 
@@ -187,33 +181,11 @@ export class RunBrowserState {
 
   /** Click semantics of a list: replace, ctrl/cmd toggles, shift extends from the anchor. */
   select(id: string, mode: SelectMode): void {
-    if (mode === 'toggle') {
-      if (!this.selected.delete(id)) {
-        this.selected.add(id);
-      }
-      this.anchor = id;
-      return;
-    }
-    if (mode === 'range' && this.anchor !== null) {
-      const ids = this.visible().map(r => r.id);
-      const from = ids.indexOf(this.anchor);
-      const to = ids.indexOf(id);
-      if (from >= 0 && to >= 0) {
-        this.selected.clear();
-        for (let i = Math.min(from, to); i <= Math.max(from, to); i++) {
-          this.selected.add(ids[i]);
-        }
-        return;
-      }
-    }
-    this.selected.clear();
-    this.selected.add(id);
-    this.anchor = id;
+    this.selection.select(id, mode, this.visible().map(r => r.id));
   }
 
   clearSelection(): void {
-    this.selected.clear();
-    this.anchor = null;
+    this.selection.clear();
   }
 
   /** The selected runs, in list order (hidden selected runs last). */

@@ -42,6 +42,7 @@ GEN_PREFIX = "wanllm:gen:"
 GEN_TTL_SECONDS = 86_400
 REDIS_TIMEOUT = 0.5  # seconds; a hung Redis must not hang requests
 REDIS_RETRY_AFTER = 1.0  # seconds to treat Redis as down after a failure
+UNKNOWN_GENERATION = -1  # get() could not read it: the result is not cached
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class RedisCache(Cache):
         self.ok = True
 
     async def get(self, key: CacheKey) -> bytes | None:
+        key.generation = UNKNOWN_GENERATION
         if not await self._usable() or key.run_id in self._unsent:
             return None
         try:
@@ -188,11 +190,12 @@ class RedisCache(Cache):
         return value
 
     async def set(self, key: CacheKey, value: bytes, ttl: float) -> None:
-        text = key.text(key.observed())
-        if not await self._usable() or key.run_id in self._unsent:
+        generation = key.observed()
+        if generation == UNKNOWN_GENERATION or not await self._usable() \
+                or key.run_id in self._unsent:
             return
         try:
-            await self._client.set(text, value, px=max(1, int(ttl * 1000)))
+            await self._client.set(key.text(generation), value, px=max(1, int(ttl * 1000)))
         except (RedisError, OSError) as exc:
             self._failed(exc)
             return

@@ -37,6 +37,7 @@ class Subscriber:
         self.run_id = run_id
         self.names = names  # None = every metric
         self.excluded: set[str] = set()  # only used while names is None
+        self._chosen = False  # until the first select/deselect, names is a default
         self.gaps = 0  # gap notices issued
         self._max_messages, self._max_bytes = max_messages, max_bytes
         self._queue: deque[str] = deque()
@@ -55,8 +56,12 @@ class Subscriber:
         return (None if self.names is None else frozenset(self.names), frozenset(self.excluded))
 
     def select(self, names: Iterable[str] | None) -> None:
-        """Add metric names; None or empty selects every metric."""
+        """Add metric names; None or empty selects every metric. The first
+        call replaces the default selection given at creation."""
         chosen = set(names or ())
+        if not self._chosen:
+            self._chosen = True
+            self.names, self.excluded = set(), set()
         if not chosen:
             self.names, self.excluded = None, set()
         elif self.names is None:
@@ -67,6 +72,7 @@ class Subscriber:
     def deselect(self, names: Iterable[str] | None) -> None:
         """Remove metric names; None or empty removes every metric."""
         dropped = set(names or ())
+        self._chosen = True
         if not dropped:
             self.names, self.excluded = set(), set()
         elif self.names is None:

@@ -167,7 +167,7 @@ def param(name: str, where: str = "query", schema: dict[str, Any] = STR, desc: s
     return out
 
 
-RUN_ID = param("run_id", "path", STR, "run UUID")
+RUN_ID = param("run_id", "path", UUID, "run UUID")
 METRIC_NAME = param("metric_name", "path", STR,
                     "metric name; may contain '/' (raw, or percent-encoded as one segment)")
 FORMAT = param("format", schema={"type": "string", "enum": ["json", "arrow"]})

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS metric_series (
     latest_time  INTEGER NOT NULL,
     latest_value REAL,                         -- NULL encodes NaN (SQLite stores NaN as NULL)
     latest_bits  INTEGER NOT NULL,             -- exact float64 bits of latest_value
+    writes       INTEGER NOT NULL DEFAULT 1,   -- batches written (paces compaction checks)
     UNIQUE (run_id, name)
 );
 

@@ -3,9 +3,7 @@ wanllm enabled, auth required, on SQLite (tmp dir) or TimescaleDB."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import types
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,6 @@ except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py on
     from services import PostgresCluster  # noqa: F401
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
-
-if importlib.util.find_spec("wanllm_server.ws") is None:  # stand-in until the live engineer's ws.py lands
-    _ws = types.ModuleType("wanllm_server.ws")
-    _ws.ws_handlers = []  # type: ignore[attr-defined]
-    sys.modules["wanllm_server.ws"] = _ws
 
 API = "wanllm/api/v1/"
 Api = Callable[..., Awaitable[HTTPResponse]]

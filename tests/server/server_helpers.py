@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,7 +27,7 @@ async def create_run(api: Api, **fields: Any) -> dict[str, Any]:
 async def post_points(api: Api, run_id: str, points: dict[str, list[tuple[int, float]]],
                       batch_id: str | None = None) -> dict[str, Any]:
     """Ingest ``{name: [(step, value), ...]}`` through the row form."""
-    rows = [{"run_id": run_id, "metric_name": n, "step": s, "value": v}
+    rows = [{"run_id": run_id, "metric_name": n, "step": s, "value": wire(v)}
             for n, pts in points.items() for s, v in pts]
     payload: dict[str, Any] = {"metrics": rows}
     if batch_id is not None:
@@ -34,6 +35,13 @@ async def post_points(api: Api, run_id: str, points: dict[str, list[tuple[int, f
     resp = await api("POST", "metrics/batch", body=payload)
     assert resp.code == 200, resp.body
     return body(resp)
+
+
+def wire(value: float) -> float | str:
+    """A value in its JSON wire form (non-finite as "NaN", "Infinity", "-Infinity")."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def new_id() -> str:

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from services import RedisServer
-
 from wanllm_server import cache as cache_mod
 from wanllm_server.cache import (
     LATEST_TTL,
@@ -124,7 +123,9 @@ def test_entries_expire(cache_factory: Callable[[], Cache]) -> None:
 def test_set_without_get_is_a_precise_error(cache_factory: Callable[[], Cache]) -> None:
     async def scenario() -> None:
         cache = cache_factory()
-        with pytest.raises(ValueError, match="'latest' key of run run-1 without a prior"):
+        with pytest.raises(
+            ValueError, match=r"cache.set\('latest' key of run run-1\) without a prior cache.get"
+        ):
             await cache.set(cache_key("latest", RUN, "loss"), b"v", 60)
         await cache.close()
 

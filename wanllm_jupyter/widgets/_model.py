@@ -142,6 +142,7 @@ class ChartModel:
         self._xmetric: dict[str, tuple[IntArray, FloatArray]] = {}
         self.lock = threading.RLock()
         self.version = 0
+        self._assemble()
 
     # ---------------------------------------------------------------- setup
     def _label(self, run_id: str) -> str:

@@ -187,8 +187,9 @@ def summarize_groups(
     vz = np.where(finite, v, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.add.reduceat(vz, starts) / fcount
-    dev = np.where(finite, v - np.repeat(mean, count), 0.0)
-    m2 = np.add.reduceat(dev * dev, starts)
+    with np.errstate(over="ignore", invalid="ignore"):  # |values| near float64 max
+        dev = np.where(finite, v - np.repeat(mean, count), 0.0)
+        m2 = np.add.reduceat(dev * dev, starts)
     vmin = np.minimum.reduceat(np.where(finite, v, np.inf), starts)
     vmax = np.maximum.reduceat(np.where(finite, v, -np.inf), starts)
     none = fcount == 0
@@ -240,12 +241,29 @@ def sort_order(group: np.ndarray, steps: Int64Array, times: Int64Array) -> np.nd
     return np.lexsort((times, steps, group))
 
 
+def _first_extreme(key: Float64Array, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per segment, the first index holding the segment's minimum of ``key``
+    (``+inf`` = no candidate); ``-1`` where a segment has no candidate."""
+    n = len(key)
+    ext = np.minimum.reduceat(key, starts)
+    hit = (key == np.repeat(ext, ends - starts)) & (key != np.inf)
+    pos = np.minimum.reduceat(np.where(hit, np.arange(n), n), starts)
+    return np.where(pos == n, -1, pos)
+
+
+def _put_extremes(out: np.ndarray, prefix: str, pos: np.ndarray, st, tm, v) -> None:  # type: ignore[no-untyped-def]
+    none = pos < 0
+    at = np.where(none, 0, pos)
+    out[f"{prefix}_step"] = np.where(none, 0, st[at])
+    out[f"{prefix}_time"] = np.where(none, 0, tm[at])
+    out[f"{prefix}_value"] = np.where(none, np.nan, v[at])
+
+
 def _partials_sorted(
     bucket: Int64Array, starts: np.ndarray, st: Int64Array, tm: Int64Array, v: Float64Array
 ) -> np.ndarray:
     """Partials of segments ``starts`` of points sorted by (segment, step, time)."""
-    n = len(v)
-    ends = np.append(starts[1:], n)
+    ends = np.append(starts[1:], len(v))
     out = np.empty(len(starts), dtype=PARTIAL_DTYPE)
     out["bucket"] = bucket[starts]
     out["count"] = ends - starts
@@ -254,20 +272,28 @@ def _partials_sorted(
     last = ends - 1
     out["first_step"], out["first_time"], out["first_value"] = st[starts], tm[starts], v[starts]
     out["last_step"], out["last_time"], out["last_value"] = st[last], tm[last], v[last]
-    idx = np.arange(n)
-    big = np.int64(n)
-    for name, filled, reduce in (
-        ("min", np.where(finite, v, np.inf), np.minimum),
-        ("max", np.where(finite, v, -np.inf), np.maximum),
-    ):
-        ext = reduce.reduceat(filled, starts)
-        hit = (filled == np.repeat(ext, ends - starts)) & finite
-        pos = np.minimum.reduceat(np.where(hit, idx, big), starts)
-        none = pos == big
-        pos[none] = starts[none]
-        out[f"{name}_step"] = np.where(none, 0, st[pos])
-        out[f"{name}_time"] = np.where(none, 0, tm[pos])
-        out[f"{name}_value"] = np.where(none, np.nan, v[pos])
+    _put_extremes(out, "min", _first_extreme(np.where(finite, v, np.inf), starts, ends), st, tm, v)
+    _put_extremes(out, "max", _first_extreme(np.where(finite, -v, np.inf), starts, ends), st, tm, v)
+    return out
+
+
+def _coarsen_sorted(p: np.ndarray, bucket: Int64Array, starts: np.ndarray) -> np.ndarray:
+    """Merge runs ``starts`` of partials of disjoint buckets in step order
+    (so a run's first/last/first extreme come from its first/last/earliest
+    partial) into partials with bucket ids ``bucket``."""
+    ends = np.append(starts[1:], len(p))
+    out = np.empty(len(starts), dtype=PARTIAL_DTYPE)
+    out["bucket"] = bucket[starts]
+    out["count"] = np.add.reduceat(p["count"], starts)
+    out["nonfinite"] = np.add.reduceat(p["nonfinite"], starts)
+    for f in ("step", "time", "value"):
+        out[f"first_{f}"] = p[f"first_{f}"][starts]
+        out[f"last_{f}"] = p[f"last_{f}"][ends - 1]
+    for prefix, sign in (("min", 1.0), ("max", -1.0)):
+        val = p[f"{prefix}_value"]
+        key = np.where(np.isnan(val), np.inf, sign * val)
+        pos = _first_extreme(key, starts, ends)
+        _put_extremes(out, prefix, pos, p[f"{prefix}_step"], p[f"{prefix}_time"], val)
     return out
 
 
@@ -303,12 +329,22 @@ def tier_rows(
     if len(values) == 0:
         return TierRows(np.empty(0, _I64), np.empty(0, _I64), np.empty(0, PARTIAL_DTYPE))
     groups, lvls, parts = [], [], []
-    for level in levels:
-        bucket = steps >> level
-        starts = _segment_starts_multi(group, bucket)
-        parts.append(_partials_sorted(bucket, starts, steps, times, values))
-        groups.append(group[starts])
+    prev_level, prev, prev_group = None, None, None
+    for level in sorted(levels):
+        if prev is None:
+            bucket = steps >> level
+            starts = _segment_starts_multi(group, bucket)
+            part = _partials_sorted(bucket, starts, steps, times, values)
+            g = group[starts]
+        else:  # coarsen the previous level's partials
+            bucket = prev["bucket"] >> (level - prev_level)
+            starts = _segment_starts_multi(prev_group, bucket)
+            part = _coarsen_sorted(prev, bucket, starts)
+            g = prev_group[starts]
+        parts.append(part)
+        groups.append(g)
         lvls.append(np.full(len(starts), level, _I64))
+        prev_level, prev, prev_group = level, part, g
     return TierRows(np.concatenate(groups), np.concatenate(lvls), concat_partials(parts))
 
 
@@ -389,15 +425,16 @@ def coarsen(partials: np.ndarray, shift: int) -> np.ndarray:
 # --------------------------------------------------------------------- M4
 def choose_bucket_width(start_step: int, end_step: int, buckets: int) -> int:
     """Smallest power of two ``w`` whose aligned buckets covering
-    ``[start_step, end_step]`` number at most ``buckets``."""
+    ``[start_step, end_step]`` number at most ``buckets`` (a range crossing
+    zero always spans two buckets: ``buckets=1`` then gives ``w = 2**63``)."""
     if buckets < 1:
         raise InvalidQuery(f"buckets must be >= 1, got {buckets}")
     if end_step < start_step:
         raise InvalidQuery(f"end_step {end_step} < start_step {start_step}")
-    for k in range(65):
+    for k in range(63):
         if (end_step >> k) - (start_step >> k) + 1 <= buckets:
             return 1 << k
-    raise AssertionError("unreachable: 2**64 covers every int64 range")
+    return 1 << 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +507,7 @@ def _downsampled(partials: np.ndarray, width: int) -> Downsampled:
         bucket_width=width,
         sampled=True,
         points=Series(st[keep], tm[keep], v[keep]),
-        bucket_start=p["bucket"] * np.int64(width),
+        bucket_start=p["bucket"] << np.int64(width.bit_length() - 1),
         bucket_min=p["min_value"].copy(),
         bucket_max=p["max_value"].copy(),
         bucket_count=p["count"].copy(),

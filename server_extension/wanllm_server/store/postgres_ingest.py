@@ -229,13 +229,13 @@ async def write_metrics(
 
     await conn.copy_to_table(
         "metrics",
-        source=metric_copy_data(keys, series, steps, times, values, batch.metadata),
+        source=memoryview(metric_copy_data(keys, series, steps, times, values, batch.metadata)),
         columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
         format="binary",
     )
     tiers = agg.tier_rows(series, steps, times, values)
     await conn.copy_to_table(
-        "metric_tiers", source=tier_copy_data(keys, tiers), columns=list(_TIER_COLUMNS),
+        "metric_tiers", source=memoryview(tier_copy_data(keys, tiers)), columns=list(_TIER_COLUMNS),
         format="binary",
     )  # fmt: skip
     new = agg.summarize_groups(series, steps, times, values)

@@ -104,12 +104,19 @@ async def read_tiers(
 
 
 async def downsample(
-    conn: asyncpg.Connection, run_id: uuid.UUID, name: str, buckets: int, start: int, end: int
+    conn: asyncpg.Connection,
+    run_id: uuid.UUID,
+    name: str,
+    buckets: int,
+    start: int,
+    end: int,
+    series_count: int,
 ) -> Downsampled:
-    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.aggregates`)."""
+    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.aggregates`);
+    ``series_count`` (all points of the series) short-cuts small series to raw."""
     plan = agg.plan_downsample(start, end, buckets)
     max_unsampled = 4 * buckets
-    if plan.level is None:
+    if plan.level is None or series_count <= max_unsampled:
         raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
         return agg.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
     lo, hi = plan.tier_buckets  # type: ignore[misc]

@@ -63,6 +63,7 @@ US_PER_HOUR = 3_600_000_000
 BLOCK_POINTS = 65_536  # points per block when a series is rebuilt
 SMALL_ROW = 1024  # blocks/tier rows with fewer points/partials are "small"
 COMPACT_ROWS = 64  # small rows per series (and tier level) before they are merged
+COMPACT_EVERY = 16  # check a series for compaction every this many writes
 _SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_bits"
@@ -424,7 +425,11 @@ def _get_run(c: sqlite3.Connection, key: str) -> Run:
 
 def _save_run(c: sqlite3.Connection, run: Run) -> None:
     marks = ",".join("?" * 19)
-    c.execute(f"INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES ({marks})", run_to_params(run))
+    # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which cascades
+    # to the run's metrics.
+    sets = ", ".join(f"{col} = excluded.{col}" for col in RUN_COLUMNS.split(", ")[1:])
+    c.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({marks}) "
+              f"ON CONFLICT(id) DO UPDATE SET {sets}", run_to_params(run))
 
 
 def _check_name(name: str | None) -> None:
@@ -569,26 +574,33 @@ def _write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     uniq, group = np.unique(code, return_inverse=True)
     pairs = [(run_keys[int(u) // len(b.names)], b.names[int(u) % len(b.names)]) for u in uniq]
     existing: dict[int, tuple[int, agg.Summary]] = {}
+    existing_writes: dict[int, int] = {}
     for g, (rk, name) in enumerate(pairs):
         row = c.execute(
-            f"SELECT id, {_SERIES_COLS} FROM metric_series WHERE run_id = ? AND name = ?", (rk, name)
+            f"SELECT id, writes, {_SERIES_COLS} FROM metric_series WHERE run_id = ? AND name = ?",
+            (rk, name),
         ).fetchone()
         if row is not None:
-            existing[g] = (row[0], _summary_from_row(row[1:]))
+            existing[g] = (row[0], _summary_from_row(row[2:]))
+            existing_writes[g] = row[1]
     steps = b.steps
     if b.auto_step is not None and b.auto_step.any():
         last = {g: s.last_step for g, (_, s) in existing.items()}
         steps = _assign_auto_steps(steps, b.auto_step, group, last)
     summaries = agg.summarize_groups(group, steps, b.times, b.values)
     ids: list[int] = []
+    compact: list[int] = []
     for g, (rk, name) in enumerate(pairs):
         if g in existing:
             sid, old = existing[g]
             merged = agg.merge_summary(old, summaries[g])
             c.execute(
-                f"UPDATE metric_series SET ({_SERIES_COLS}) = ({','.join('?' * 13)}) WHERE id = ?",
+                f"UPDATE metric_series SET ({_SERIES_COLS}) = ({','.join('?' * 13)}), "
+                "writes = writes + 1 WHERE id = ?",
                 (*_summary_params(merged), sid),
             )
+            if (existing_writes[g] + 1) % COMPACT_EVERY == 0:
+                compact.append(sid)
         else:
             cur = c.execute(
                 f"INSERT INTO metric_series (run_id, name, {_SERIES_COLS}) "
@@ -602,7 +614,7 @@ def _write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     md = [b.metadata[i] for i in order.tolist()] if b.metadata is not None else None
     _insert_blocks(c, ids, gs, st, tm, v, md)
     _insert_tiers(c, ids, agg.tier_rows(gs, st, tm, v, presorted=True))
-    for sid in ids:
+    for sid in compact:
         _maybe_compact(c, sid)
     return WriteResult(n, False)
 

@@ -1,0 +1,253 @@
+/**
+ * The run table anywidget: sortable, filterable, virtualised; the row
+ * selection is synced to Python as `selected_ids`.
+ *
+ * Model traits: `rows` (Run dicts), `columns` (extra `config.*`/`summary.*`
+ * keys), `selected_ids`.
+ */
+
+import type { AnyModel, RenderProps } from '@anywidget/types';
+
+import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
+import { type SelectMode, Selection } from '../shared/selection';
+import { availableColumns, BASE_COLUMNS, tableView } from '../shared/table';
+import type { Run } from '../shared/types';
+import { columnValue, formatDuration, formatTime, formatValue } from '../shared/values';
+import { VirtualList } from '../shared/virtual';
+import './run_table.css';
+
+interface TableModel {
+  rows: Run[];
+  columns: string[];
+  selected_ids: string[];
+}
+
+const ROW_HEIGHT = 30;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+function widthOf(column: string): string {
+  return column === 'name' ? 'minmax(160px, 2fr)' : column === 'tags' ? 'minmax(110px, 1fr)' : column === 'created' ? '130px' : 'minmax(90px, 1fr)';
+}
+
+function cellText(row: Run, column: string, now: number): string {
+  const value = columnValue(row, column, now);
+  if (column === 'created') {
+    return formatTime(value as number | null);
+  }
+  if (column === 'duration') {
+    return formatDuration(value as number | null);
+  }
+  return column === 'name' || column === 'tags' ? String(value ?? '') : formatValue(value);
+}
+
+class RunTableView {
+  private rows: Run[] = [];
+  private view: number[] = [];
+  private columns: string[] = [];
+  private predicate: RunPredicate = () => true;
+  private sortKey: string | null = 'created';
+  private descending = true;
+  private readonly selection = new Selection();
+  private readonly list: VirtualList;
+  private readonly header = el('div', 'wl-rt-header');
+  private readonly filter = el('input', 'wl-rt-filter');
+  private readonly filterError = el('span', 'wl-rt-filter-error');
+  private readonly count = el('span', 'wl-rt-count');
+  private readonly picker = el('div', 'wl-rt-picker');
+  private readonly viewport = el('div', 'wl-rt-viewport');
+
+  constructor(
+    private readonly model: AnyModel<TableModel>,
+    root: HTMLElement
+  ) {
+    const toolbar = el('div', 'wl-rt-toolbar');
+    this.filter.type = 'search';
+    this.filter.placeholder = 'Filter: name, tag:x, config.lr>=0.01 OR state:failed';
+    this.filter.spellcheck = false;
+    this.filter.addEventListener('input', () => this.setFilter(this.filter.value));
+    const columnsButton = el('button', 'wl-rt-button', 'Columns ▾');
+    columnsButton.type = 'button';
+    columnsButton.addEventListener('click', () => this.togglePicker());
+    toolbar.append(this.filter, columnsButton, this.count);
+    this.picker.hidden = true;
+    this.viewport.append(this.header);
+    this.list = new VirtualList(this.viewport, ROW_HEIGHT, (i, row) => this.renderRow(i, row), 'wl-rt-row');
+    this.header.addEventListener('click', event => {
+      const key = (event.target as HTMLElement).closest<HTMLElement>('[data-column]')?.dataset.column;
+      if (key) {
+        this.sortBy(key);
+      }
+    });
+    this.viewport.addEventListener('click', event => this.onRowClick(event));
+    root.classList.add('wl-run-table');
+    root.append(toolbar, this.filterError, this.picker, this.viewport);
+    this.syncFromModel();
+  }
+
+  /** Read rows, columns and selection from the model and re-render. */
+  syncFromModel(): void {
+    this.rows = (this.model.get('rows') ?? []).map(r => ({ ...r, tags: r.tags ?? [], config: r.config ?? {}, summary: r.summary ?? {} }));
+    this.columns = [...BASE_COLUMNS, ...(this.model.get('columns') ?? [])];
+    this.selection.set(this.model.get('selected_ids') ?? []);
+    this.recompute();
+  }
+
+  syncSelection(): void {
+    this.selection.set(this.model.get('selected_ids') ?? []);
+    this.list.refresh();
+    this.renderCount();
+  }
+
+  private setFilter(query: string): void {
+    try {
+      this.predicate = compileSearch(query);
+      this.filterError.textContent = '';
+      this.filter.classList.remove('wl-mod-error');
+    } catch (error) {
+      if (!(error instanceof SearchSyntaxError)) {
+        throw error;
+      }
+      this.filterError.textContent = error.message;
+      this.filter.classList.add('wl-mod-error');
+    }
+    this.recompute();
+  }
+
+  private sortBy(key: string): void {
+    if (this.sortKey === key) {
+      this.descending = !this.descending;
+    } else {
+      this.sortKey = key;
+      this.descending = key === 'created';
+    }
+    this.recompute();
+  }
+
+  private recompute(): void {
+    this.view = tableView(this.rows, this.predicate, this.sortKey, this.descending);
+    const template = ['28px', ...this.columns.map(widthOf)].join(' ');
+    this.viewport.style.setProperty('--wl-rt-columns', template);
+    this.renderHeader();
+    this.renderCount();
+    this.list.setCount(this.view.length);
+    this.viewport.dataset.empty = this.rows.length === 0 ? 'No runs' : this.view.length === 0 ? 'No runs match the filter' : '';
+  }
+
+  private renderHeader(): void {
+    const cells = this.columns.map(column => {
+      const cell = el('div', 'wl-rt-th', column);
+      cell.dataset.column = column;
+      cell.title = `Sort by ${column}`;
+      if (column === this.sortKey) {
+        cell.dataset.sort = this.descending ? 'desc' : 'asc';
+        cell.setAttribute('aria-sort', this.descending ? 'descending' : 'ascending');
+      }
+      return cell;
+    });
+    this.header.replaceChildren(el('div', 'wl-rt-th'), ...cells);
+  }
+
+  private renderCount(): void {
+    const selected = this.selection.ids.size;
+    const shown = this.view.length === this.rows.length ? `${this.rows.length} runs` : `${this.view.length} of ${this.rows.length} runs`;
+    this.count.textContent = selected ? `${shown} · ${selected} selected` : shown;
+  }
+
+  private renderRow(index: number, row: HTMLElement): void {
+    const run = this.rows[this.view[index]];
+    if (!run) {
+      return;
+    }
+    const now = Date.now();
+    const selected = this.selection.ids.has(run.id);
+    row.dataset.id = run.id;
+    row.setAttribute('aria-selected', String(selected));
+    row.style.top = `${index * ROW_HEIGHT}px`;
+    const check = el('input', 'wl-rt-check');
+    check.type = 'checkbox';
+    check.checked = selected;
+    check.tabIndex = -1;
+    const first = el('div', 'wl-rt-td');
+    first.append(check);
+    const cells = this.columns.map(column => {
+      const cell = el('div', `wl-rt-td wl-rt-${column.replace(/\W/g, '-')}`);
+      if (column === 'state') {
+        const badge = el('span', 'wl-rt-badge', run.state);
+        badge.dataset.state = run.state;
+        cell.append(badge);
+      } else {
+        cell.textContent = cellText(run, column, now);
+        cell.title = cell.textContent;
+      }
+      return cell;
+    });
+    row.replaceChildren(first, ...cells);
+  }
+
+  private onRowClick(event: MouseEvent): void {
+    const row = (event.target as HTMLElement).closest<HTMLElement>('.wl-rt-row');
+    const id = row?.dataset.id;
+    if (!id) {
+      return;
+    }
+    const isCheck = (event.target as HTMLElement).classList.contains('wl-rt-check');
+    const mode: SelectMode = event.shiftKey ? 'range' : isCheck || event.ctrlKey || event.metaKey ? 'toggle' : 'replace';
+    this.selection.select(id, mode, this.view.map(i => this.rows[i].id));
+    this.model.set('selected_ids', [...this.selection.ids]);
+    this.model.save_changes();
+    this.list.refresh();
+    this.renderCount();
+  }
+
+  private togglePicker(): void {
+    this.picker.hidden = !this.picker.hidden;
+    if (this.picker.hidden) {
+      return;
+    }
+    const chosen = new Set(this.model.get('columns') ?? []);
+    const options = availableColumns(this.rows);
+    if (options.length === 0) {
+      this.picker.replaceChildren(el('span', 'wl-rt-muted', 'No config or summary keys in these runs.'));
+      return;
+    }
+    this.picker.replaceChildren(
+      ...options.map(key => {
+        const label = el('label', 'wl-rt-option');
+        const box = el('input');
+        box.type = 'checkbox';
+        box.checked = chosen.has(key);
+        box.addEventListener('change', () => {
+          const next = options.filter(k => (k === key ? box.checked : chosen.has(k)));
+          chosen.clear();
+          next.forEach(k => chosen.add(k));
+          this.model.set('columns', next);
+          this.model.save_changes();
+        });
+        label.append(box, document.createTextNode(key));
+        return label;
+      })
+    );
+  }
+}
+
+function render({ model, el: root }: RenderProps<TableModel>): () => void {
+  const view = new RunTableView(model, root);
+  const sync = () => view.syncFromModel();
+  const syncSelection = () => view.syncSelection();
+  model.on('change:rows', sync);
+  model.on('change:columns', sync);
+  model.on('change:selected_ids', syncSelection);
+  return () => {
+    model.off('change:rows', sync);
+    model.off('change:columns', sync);
+    model.off('change:selected_ids', syncSelection);
+  };
+}
+
+export default { render };

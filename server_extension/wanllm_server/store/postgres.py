@@ -1,0 +1,484 @@
+"""PostgreSQL backend (asyncpg pool): TimescaleDB when the extension is loaded
+in the database, plain PostgreSQL (ordinary tables) otherwise.
+
+Writes: one transaction per batch (:mod:`.postgres_ingest`, binary COPY).
+Reads: binary COPY parsed by numpy (:mod:`.postgres_reads`); latest and stats
+from the per-series summary table; downsampling from the M4 tier table.
+Connection failures surface as :class:`StoreUnavailable`; the pool reconnects
+by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from . import postgres_ingest as ingest
+from . import postgres_reads as reads
+from .base import (
+    RUN_STATES,
+    Downsampled,
+    GitInfo,
+    HistoryChunk,
+    HourlyRollup,
+    InvalidQuery,
+    MetricBatch,
+    MetricInfo,
+    MetricNotFound,
+    Point,
+    ProjectInfo,
+    Retention,
+    Run,
+    RunCreate,
+    RunNotFound,
+    RunPage,
+    RunQuery,
+    RunUpdate,
+    Series,
+    Stats,
+    Store,
+    StoreUnavailable,
+    SystemMetricBatch,
+    SystemSeries,
+    WriteResult,
+)
+from .batches import now_us
+from .cursor import encode_cursor
+from .names import generate_run_name
+from .postgres_maintenance import apply_retention, hourly_rollups, system_metrics
+from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
+from .postgres_schema import SchemaState, migrate
+
+PG_EPOCH_US = 946_684_800_000_000
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused/reset connections, TimeoutError
+    asyncpg.exceptions.InterfaceError,  # incl. ConnectionDoesNotExistError, "connection is closed"
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03 starting up / shutting down
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+_SUMMARY_COLS = (
+    "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
+    "last_step, latest_step, latest_time, latest_value"
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Codecs: timestamptz <-> int µs since the Unix epoch; jsonb <-> Python via orjson."""
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=lambda us: (int(us) - PG_EPOCH_US,),
+        decoder=lambda t: t[0] + PG_EPOCH_US,
+        format="tuple",
+    )
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
+        format="binary",
+    )
+
+
+def _key(run_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(run_id, uuid.UUID):
+        return run_id
+    try:
+        return uuid.UUID(str(run_id))
+    except ValueError:
+        raise InvalidQuery(f"not a UUID: {str(run_id)[:64]!r}") from None
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 255):
+        raise InvalidQuery("run name must be 1..255 characters")
+
+
+class PostgresStore(Store):
+    """Runs and metrics in PostgreSQL/TimescaleDB.
+
+    ``timescaledb``: None uses the extension when the server has it
+    (``CREATE EXTENSION IF NOT EXISTS``); False never creates it (plain
+    tables, unless the database already has the extension); True requires it.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_pool: int = 5,
+        max_pool: int = 20,
+        timescaledb: bool | None = None,
+        command_timeout: float = 60.0,
+    ) -> None:
+        self.dsn = dsn
+        self.min_pool, self.max_pool = min_pool, max_pool
+        self._want_timescaledb = timescaledb
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._schema: SchemaState | None = None
+        self.backend = "postgresql"
+
+    # ----------------------------------------------------------------- plumbing
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; connection failures -> StoreUnavailable."""
+        if self._pool is None:
+            raise StoreUnavailable("store is not open")
+        try:
+            async with self._pool.acquire(timeout=10) as conn:
+                yield conn
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._conn() as conn, conn.transaction():
+            yield conn
+
+    async def open(self) -> None:
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=10)
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"postgresql: cannot connect: {e}") from e
+        try:
+            self._schema = await migrate(conn, want_timescaledb=self._want_timescaledb)
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"postgresql: {e}") from e
+        finally:
+            await conn.close()
+        self.backend = "postgresql" if self._schema.mode == "plain" else "timescaledb"
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self.min_pool,
+                max_size=self.max_pool,
+                init=_init_connection,
+                command_timeout=self._command_timeout,
+            )
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"postgresql: {e}") from e
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def _hourly_table(self) -> bool:
+        """Hourly rollups are a server-maintained table (not a continuous aggregate)."""
+        return self._schema is not None and self._schema.mode != "timescale"
+
+    async def info(self) -> dict[str, Any]:
+        async with self._conn() as conn:
+            version = await conn.fetchval("SHOW server_version")
+            ts = await conn.fetchval(
+                "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+            )
+        assert self._schema is not None and self._pool is not None
+        return {
+            "backend": self.backend,
+            "server_version": version,
+            "timescaledb_version": ts,
+            "license": None if self._schema.mode == "plain" else self._schema.mode,
+            "schema_version": self._schema.versions,
+            "pool": {"size": self._pool.get_size(), "idle": self._pool.get_idle_size(),
+                     "min": self.min_pool, "max": self.max_pool},
+        }  # fmt: skip
+
+    # ----------------------------------------------------------------- runs
+    async def _fetch_run(self, conn: asyncpg.Connection, rid: uuid.UUID, lock: bool = False) -> Run:
+        row = await conn.fetchrow(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1{' FOR UPDATE' if lock else ''}", rid
+        )
+        if row is None:
+            raise RunNotFound(rid)
+        return run_from_record(row)
+
+    async def _save_run(self, conn: asyncpg.Connection, run: Run) -> None:
+        g = run.git
+        await conn.execute(
+            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES "
+            "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) "
+            "ON CONFLICT (id) DO UPDATE SET (" + RUN_COLUMNS.replace("id, ", "", 1) + ") = ("
+            + ", ".join("excluded." + c.strip() for c in RUN_COLUMNS.split(",")[1:]) + ")",
+            run.id, run.project, run.name, run.state, run.config, run.summary, run.tags, run.notes,
+            g.branch, g.commit, g.dirty, g.remote, run.host, run.metadata, run.exit_code,
+            run.created_at, run.updated_at, run.heartbeat_at, run.finished_at,
+        )  # fmt: skip
+
+    async def create_run(self, spec: RunCreate) -> tuple[Run, bool]:
+        _check_name(spec.name)
+        now = now_us()
+        async with self._tx() as conn:
+            if spec.id is not None:
+                rid = _key(spec.id)
+                try:
+                    run = await self._fetch_run(conn, rid, lock=True)
+                except RunNotFound:
+                    pass
+                else:
+                    run.config.update(spec.config or {})
+                    for attr in ("name", "tags", "notes", "git", "host", "metadata"):
+                        if getattr(spec, attr) is not None:
+                            setattr(run, attr, getattr(spec, attr))
+                    run.state, run.exit_code, run.finished_at = "running", None, None
+                    run.updated_at = run.heartbeat_at = now
+                    await self._save_run(conn, run)
+                    return run, True
+            run = Run(
+                id=_key(spec.id) if spec.id is not None else uuid.uuid4(),
+                project=spec.project,
+                name=spec.name or generate_run_name(),
+                state="running",
+                config=dict(spec.config or {}),
+                tags=list(dict.fromkeys(spec.tags or [])),
+                notes=spec.notes or "",
+                git=spec.git or GitInfo(),
+                host=spec.host,
+                metadata=dict(spec.metadata or {}),
+                created_at=now,
+                updated_at=now,
+                heartbeat_at=now,
+            )
+            await self._save_run(conn, run)
+            return run, False
+
+    async def get_run(self, run_id: uuid.UUID) -> Run:
+        async with self._conn() as conn:
+            return await self._fetch_run(conn, _key(run_id))
+
+    async def update_run(self, run_id: uuid.UUID, update: RunUpdate) -> Run:
+        u = update
+        _check_name(u.name)
+        if u.state is not None and u.state not in RUN_STATES:
+            raise InvalidQuery(f"unknown state {u.state!r}; expected one of {RUN_STATES}")
+        now = now_us()
+        async with self._tx() as conn:
+            run = await self._fetch_run(conn, _key(run_id), lock=True)
+            if u.name is not None:
+                run.name = u.name
+            if u.state is not None:
+                run.state = u.state
+                run.finished_at = None if u.state == "running" else (run.finished_at or now)
+            if u.exit_code is not None:
+                run.exit_code = u.exit_code
+            if u.summary is not None:
+                run.summary.update(u.summary)
+            if u.config is not None:
+                run.config.update(u.config)
+            if u.tags is not None:
+                run.tags = list(dict.fromkeys(u.tags))
+            if u.add_tags:
+                run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
+            if u.remove_tags:
+                run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
+            if u.notes is not None:
+                run.notes = u.notes
+            if u.heartbeat:
+                run.heartbeat_at = now
+            run.updated_at = now
+            await self._save_run(conn, run)
+            return run
+
+    async def delete_run(self, run_id: uuid.UUID) -> None:
+        rid = _key(run_id)
+        async with self._tx() as conn:
+            if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", rid) is None:
+                raise RunNotFound(rid)
+            tables = ["metrics", "system_metrics", "metric_summaries", "metric_tiers"]
+            if self._hourly_table:
+                tables.append("metrics_hourly")
+            for table in tables:
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", rid)
+            await conn.execute("DELETE FROM runs WHERE id = $1", rid)
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        sql, params = page_sql(query)
+        csql, cparams = count_sql(query)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *params)
+            total = await conn.fetchval(csql, *cparams)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        cursor = None
+        if more:
+            key = rows[-1]["sort_key"]
+            cursor = encode_cursor(query.sort, [key is None, key, str(rows[-1]["id"])])
+        return RunPage([run_from_record(r) for r in rows], cursor, total)
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT project, count(*), count(*) FILTER (WHERE state = 'running'), "
+                "max(created_at) FROM runs GROUP BY project ORDER BY project"
+            )
+        return [ProjectInfo(*r) for r in rows]
+
+    async def metric_names(self, run_id: uuid.UUID) -> list[MetricInfo]:
+        rid = _key(run_id)
+        async with self._conn() as conn:
+            await self._require_run(conn, rid)
+            rows = await conn.fetch(
+                "SELECT metric_name, count, last_step, last_time FROM metric_summaries "
+                "WHERE run_id = $1 AND count > 0 ORDER BY metric_name",
+                rid,
+            )
+        return [MetricInfo(*r) for r in rows]
+
+    async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"UPDATE runs SET state = 'crashed', updated_at = $1, finished_at = $1 "
+                f"WHERE state = 'running' AND coalesce(heartbeat_at, created_at) < $2 "
+                f"RETURNING {RUN_COLUMNS}",
+                now_us(), heartbeat_before,
+            )  # fmt: skip
+        return sorted((run_from_record(r) for r in rows), key=lambda r: r.created_at)
+
+    # ----------------------------------------------------------------- writes
+    async def write_metrics(self, batch: MetricBatch) -> WriteResult:
+        async with self._tx() as conn:
+            return await ingest.write_metrics(conn, batch, hourly_table=self._hourly_table)
+
+    async def write_system_metrics(self, batch: SystemMetricBatch) -> WriteResult:
+        async with self._tx() as conn:
+            return await ingest.write_system_metrics(conn, batch)
+
+    # ----------------------------------------------------------------- reads
+    @staticmethod
+    async def _require_run(conn: asyncpg.Connection, rid: uuid.UUID) -> None:
+        if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", rid) is None:
+            raise RunNotFound(rid)
+
+    async def _summary(self, conn: asyncpg.Connection, rid: uuid.UUID, name: str) -> ingest.agg.Summary:
+        row = await conn.fetchrow(
+            f"SELECT {_SUMMARY_COLS} FROM metric_summaries WHERE run_id = $1 AND metric_name = $2",
+            rid, name,
+        )  # fmt: skip
+        summary = ingest.summary_from_record(row) if row is not None else None
+        if summary is None:
+            await self._require_run(conn, rid)
+            raise MetricNotFound(rid, name)
+        return summary
+
+    async def history(
+        self,
+        run_id: uuid.UUID,
+        name: str,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int | None = None,
+    ) -> Series:
+        if limit is not None and limit < 0:
+            raise InvalidQuery(f"limit must be >= 0, got {limit}")
+        rid = _key(run_id)
+        query = reads.points_query(
+            rid, name, start_step=start_step, end_step=end_step, start_time=start_time,
+            end_time=end_time, limit=limit,
+        )  # fmt: skip
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await self._summary(conn, rid, name)
+            return await reads.read_series(conn, query)
+
+    async def downsample(
+        self,
+        run_id: uuid.UUID,
+        name: str,
+        buckets: int,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> Downsampled:
+        rid = _key(run_id)
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            s = await self._summary(conn, rid, name)
+            start = s.first_step if start_step is None else start_step
+            end = s.last_step if end_step is None else end_step
+            return await reads.downsample(conn, rid, name, buckets, start, end, s.count)
+
+    async def latest(self, run_id: uuid.UUID, name: str) -> Point:
+        async with self._conn() as conn:
+            s = await self._summary(conn, _key(run_id), name)
+        return Point(s.latest_step, s.latest_time, s.latest_value)
+
+    async def stats(self, run_id: uuid.UUID, name: str) -> Stats:
+        async with self._conn() as conn:
+            s = await self._summary(conn, _key(run_id), name)
+        return s.to_stats(name)
+
+    async def bulk_history(  # type: ignore[override]
+        self,
+        run_ids: Sequence[uuid.UUID],
+        names: Sequence[str] | None = None,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        chunk_points: int = 100_000,
+    ) -> AsyncIterator[HistoryChunk]:
+        if chunk_points < 1:
+            raise InvalidQuery(f"chunk_points must be >= 1, got {chunk_points}")
+        for run_id in run_ids:
+            rid = _key(run_id)
+            async with self._conn() as conn:
+                await self._require_run(conn, rid)
+                rows = await conn.fetch(
+                    "SELECT metric_name FROM metric_summaries WHERE run_id = $1 AND count > 0"
+                    " AND ($2::text[] IS NULL OR metric_name = ANY($2::text[])) ORDER BY metric_name",
+                    rid, None if names is None else list(names),
+                )  # fmt: skip
+            for (name,) in rows:
+                query = reads.points_query(rid, name, start_step=start_step, end_step=end_step)
+                try:
+                    async for part in reads.stream_series(self._conn, query, chunk_points):
+                        yield HistoryChunk(rid, name, part)
+                except UNAVAILABLE as e:
+                    raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
+
+    async def system_metrics(
+        self,
+        run_id: uuid.UUID,
+        *,
+        types: Sequence[str] | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int | None = None,
+    ) -> list[SystemSeries]:
+        rid = _key(run_id)
+        async with self._conn() as conn:
+            await self._require_run(conn, rid)
+            return await system_metrics(conn, rid, types, start_time, end_time, limit)
+
+    # ----------------------------------------------------------------- maintenance
+    async def hourly_rollups(
+        self,
+        run_id: uuid.UUID,
+        names: Sequence[str] | None = None,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+    ) -> list[HourlyRollup]:
+        rid = _key(run_id)
+        async with self._conn() as conn:
+            await self._require_run(conn, rid)
+            return await hourly_rollups(
+                conn, rid, names, start_time, end_time, table=self._hourly_table
+            )
+
+    async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
+        async with self._tx() as conn:
+            return await apply_retention(
+                conn, retention, now,
+                timescale=self.backend == "timescaledb", hourly_table=self._hourly_table,
+            )  # fmt: skip

@@ -1,0 +1,172 @@
+"""The live WebSockets (docs/api.md, "WebSocket"):
+
+* ``wanllm/ws/metrics/<run_id>``: a ``run`` message with the run's current
+  state first, then coalesced ``metrics`` messages of the selected metric
+  names (all until the client subscribes to some), ``run`` changes and
+  ``gap`` notices;
+* ``wanllm/ws/runs``: ``run`` changes of every run (for the sidebar).
+
+Jupyter's auth applies (403 before the upgrade); a bad client message is
+answered with ``{"type": "error", "message"}`` and the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import orjson
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from . import telemetry
+from .handlers.base import AUTH_RESOURCE, ApiError, as_api_error, dumps
+from .live import LiveHub
+from .live_subscriber import Subscriber, SubscriberClosed
+from .live_wire import error_message, run_message, run_to_wire
+from .store.base import MAX_NAME_LENGTH, Run, StoreError
+
+GOING_AWAY = 1001  # close code when the server shuts the hub down
+
+
+class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    """One browser or kernel watching a run (``run_id``) or all runs' changes."""
+
+    auth_resource = AUTH_RESOURCE
+    run_id: str | None = None
+    _run: Run | None = None
+    _sub: Subscriber | None = None
+    _sender: asyncio.Task[None] | None = None
+
+    @property
+    def hub(self) -> LiveHub:
+        return self.settings["wanllm_live"]
+
+    async def pre_get(self) -> None:
+        """Authorize reading wanllm data (403 otherwise)."""
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403)
+
+    @ws_authenticated
+    async def get(self, run_id: str | None = None) -> None:
+        await self.pre_get()
+        if run_id is not None:
+            try:
+                rid = uuid.UUID(run_id)
+            except ValueError:
+                raise ApiError(400, f"run id {run_id!r} is not a UUID") from None
+            store = await self.settings["wanllm_store"]()
+            self._run = await store.get_run(rid)  # 404 for an unknown run
+            self.run_id = str(rid)
+        await self.hub.start()
+        await super().get()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors before the upgrade as JSON ``{"message", "errors"}``."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        err = as_api_error(exc) if exc is not None else None
+        if err is None:
+            err = ApiError(status_code, "internal server error" if status_code >= 500
+                           else self._reason)
+        self.set_status(err.status_code)
+        for name, value in err.headers.items():
+            self.set_header(name, value)
+        self.set_header("Content-Type", "application/json")
+        self.finish(dumps({"message": err.message, "errors": err.errors}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StoreError | web.HTTPError):
+            self.log.debug("wanllm ws %s: %s", self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+    # ------------------------------------------------------------ socket life
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)  # keep-alive pings
+        if self._run is not None:
+            self.write_message(run_message(run_to_wire(self._run)))
+        self._sub = self.hub.subscribe(self.run_id, None)
+        self._sender = asyncio.create_task(self._send_loop())
+        telemetry.WEBSOCKET_CLIENTS.inc()
+
+    def on_close(self) -> None:
+        if self._sub is None:
+            return
+        self.hub.unsubscribe(self._sub)
+        self._sub = None
+        if self._sender is not None:
+            self._sender.cancel()
+        telemetry.WEBSOCKET_CLIENTS.dec()
+
+    async def _send_loop(self) -> None:
+        """Forward the subscriber's messages, one write at a time: a client
+        that reads slowly backs up its own bounded buffer, nothing else."""
+        assert self._sub is not None
+        sub = self._sub
+        try:
+            while True:
+                await self.write_message(await sub.get())
+        except SubscriberClosed:
+            if self._sub is sub:  # the hub stopped, not the client
+                self.close(GOING_AWAY, "server shutting down")
+        except (WebSocketClosedError, StreamClosedError):
+            pass
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            kind, names = parse_client_message(message)
+            if self._sub is None or self.run_id is None:
+                raise ValueError("wanllm/ws/runs only carries run changes; subscribe to "
+                                 "metrics on wanllm/ws/metrics/<run_id>")
+        except ValueError as exc:
+            with contextlib.suppress(WebSocketClosedError):
+                self.write_message(error_message(str(exc)))
+            return
+        if kind == "subscribe":
+            self._sub.select(names)
+        else:
+            self._sub.deselect(names)
+
+
+def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
+    """``(type, metric names or None for all)`` of a client message; ValueError
+    naming the fault otherwise."""
+    try:
+        body = orjson.loads(message)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON message: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValueError("message must be a JSON object like "
+                         '{"type": "subscribe", "metrics": ["loss"]}')
+    kind = body.get("type")
+    if kind not in ("subscribe", "unsubscribe"):
+        raise ValueError(f"unknown message type {kind!r}; expected 'subscribe' or 'unsubscribe'")
+    unknown = sorted(set(body) - {"type", "metrics"})
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))} in {kind} message")
+    names = body.get("metrics")
+    if names is None:
+        return kind, None
+    if not isinstance(names, list):
+        raise ValueError("'metrics' must be a list of metric names")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
+            raise ValueError(f"metrics[{i}] must be a metric name of 1 to {MAX_NAME_LENGTH} "
+                             "characters")
+    return kind, names
+
+
+ws_handlers: list[tuple[str, type]] = [
+    (r"wanllm/ws/metrics/(?P<run_id>[^/]+)", LiveSocket),
+    (r"wanllm/ws/runs", LiveSocket),
+]

@@ -1,0 +1,323 @@
+"""The client against a real Jupyter server running the wanllm extension."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jupyter_process import JupyterServerProcess, free_port
+
+import wanllm_jupyter as wl
+from wanllm_jupyter import _discovery, cli
+
+
+def exact_points(api: wl.Api, run_id: str, metrics: list[str], n: int) -> None:
+    """Every metric has exactly the steps 0..n-1, each once."""
+    df = api.run(run_id).history(long=True)
+    assert len(df) == n * len(metrics)
+    for m in metrics:
+        steps = np.sort(df.loc[df["metric"] == m, "step"].to_numpy())
+        np.testing.assert_array_equal(steps, np.arange(n))
+
+
+# --------------------------------------------------------------------- logging
+def test_log_config_summary_reach_the_server(api: wl.Api) -> None:
+    with wl.init(project="t-basic", config={"lr": 0.1, "opt": {"name": "adam"}},
+                 tags=["a"], notes="hello", system_metrics=False) as run:
+        wl.define_metric("val/*", summary="max")
+        wl.define_metric("loss", summary="min")
+        for i in range(100):
+            wl.log({"loss": 10 - i % 10, "val": {"acc": i % 7}, "nan": math.nan})
+        wl.config.batch = 32
+        wl.config.opt.beta = 0.9
+        wl.config.update({"epochs": 3})
+        wl.summary["best"] = 0.5
+        assert wl.run is run and wl.summary["loss"] == 1
+    assert wl.run is None
+    r = api.run(run.id)
+    assert r.state == "finished" and r.tags == ["a"] and r.notes == "hello"
+    assert r.config == {"lr": 0.1, "opt": {"name": "adam", "beta": 0.9}, "batch": 32, "epochs": 3}
+    assert r.summary["loss"] == 1 and r.summary["val/acc"] == 6 and r.summary["best"] == 0.5
+    assert r.summary["nan"] == "NaN"
+    h = r.history()
+    assert list(h.columns) == ["step", "time", "loss", "nan", "val/acc"]
+    assert len(h) == 100 and h["nan"].isna().all() and h["loss"].iloc[:3].tolist() == [10, 9, 8]
+    row = api.runs("t-basic").iloc[0]
+    assert row["config.opt.name"] == "adam" and row["summary.val/acc"] == 6
+
+
+def test_exception_in_context_marks_failed(api: wl.Api) -> None:
+    with pytest.raises(ZeroDivisionError), wl.init(project="t-fail", system_metrics=False) as run:
+        wl.log({"x": 1})
+        1 / 0  # noqa: B018
+    assert api.run(run.id).data["state"] == "failed"
+    assert api.run(run.id).data["exit_code"] == 1
+
+
+def test_reinit_finishes_previous_run_and_same_id_returns_it(api: wl.Api) -> None:
+    first = wl.init(project="t-reinit", system_metrics=False)
+    wl.log({"a": 1})
+    assert wl.init(project="t-reinit", id=first.id, system_metrics=False) is first
+    second = wl.init(project="t-reinit", system_metrics=False)
+    assert first.finished and wl.run is second
+    assert api.run(first.id).state == "finished"
+    wl.finish()
+
+
+def test_resume_continues_steps_and_rejects_never(api: wl.Api) -> None:
+    run = wl.init(project="t-resume", id="my-run-id", system_metrics=False)
+    for i in range(5):
+        wl.log({"a": i})
+    wl.finish()
+    again = wl.init(project="t-resume", id="my-run-id", resume="must", system_metrics=False)
+    assert again.id == run.id
+    wl.log({"a": 5})
+    wl.finish()
+    exact_points(api, run.id, ["a"], 6)
+    with pytest.raises(wl.Conflict):
+        wl.init(project="t-resume", id="my-run-id", resume="never", system_metrics=False)
+    with pytest.raises(wl.NotFound):
+        wl.init(project="t-resume", id="never-seen", resume="must", system_metrics=False)
+
+
+def test_keyboard_interrupt_loses_nothing(api: wl.Api) -> None:
+    run = wl.init(project="t-kbd", system_metrics=False)
+    with pytest.raises(KeyboardInterrupt):
+        for i in range(10_000):
+            wl.log({"a": i})
+            if i == 4_999:
+                raise KeyboardInterrupt
+    for i in range(5_000, 10_000):  # the next cell goes on
+        wl.log({"a": i})
+    wl.finish()
+    exact_points(api, run.id, ["a"], 10_000)
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(wl.UsageError, match="mode"):
+        wl.init(mode="sometimes")
+    with pytest.raises(wl.UsageError, match=r"tags\[1\]"):
+        wl.init(tags=["a", 2], mode="disabled")
+    with pytest.raises(wl.UsageError, match="resume"):
+        wl.init(resume="maybe")
+    with pytest.raises(wl.UsageError, match="summary"):
+        wl.init(mode="disabled").define_metric("x", summary="median")
+
+
+def test_disabled_mode_records_nothing(tmp_path: Path) -> None:
+    run = wl.init(mode="disabled")
+    wl.log({"a": 1})
+    assert wl.finish() is None and run.finished
+    assert not (tmp_path / "wanllm").exists()
+
+
+def test_system_metrics_are_recorded(api: wl.Api) -> None:
+    run = wl.init(project="t-sys", system_sample_every=0.1, system_report_every=0.3)
+    time.sleep(1.0)
+    wl.finish()
+    df = api.run(run.id).system_metrics()
+    for col in ("cpu.process_percent", "memory.process_rss_mb", "memory.percent", "disk.percent",
+                "network.sent_mb"):
+        assert col in df.columns
+    assert len(df) >= 2 and (df["memory.process_rss_mb"] > 1).all()
+
+
+def test_heartbeat_keeps_the_run_alive(api: wl.Api) -> None:
+    run = wl.init(project="t-hb", system_metrics=False)
+    before = api.run(run.id).data["heartbeat_at"]
+    run._heartbeat.every = 0.1  # type: ignore[union-attr]
+    run._heartbeat._stop.set()  # type: ignore[union-attr]
+    run._heartbeat._stop.clear()  # type: ignore[union-attr]
+    run._heartbeat.transport.heartbeat(run.id)  # type: ignore[union-attr]
+    assert api.run(run.id).data["heartbeat_at"] > before
+    wl.finish()
+
+
+# --------------------------------------------------------------------- queries
+def test_history_forms(api: wl.Api) -> None:
+    run = wl.init(project="t-hist", system_metrics=False)
+    for i in range(2000):
+        wl.log({"loss": 1 / (i + 1), "epoch": i // 100})
+        if i % 100 == 99:
+            wl.log({"val": i}, commit=False)
+    wl.finish()
+    r = api.run(run.id)
+    full = r.history()
+    assert len(full) == 2000 and full.attrs["sampled"] is False
+    assert full["val"].notna().sum() == 20
+    s = r.history(["loss"], samples=50)
+    assert s.attrs["sampled"] is True and s.attrs["total_points"] == {"loss": 2000}
+    assert len(s) < 2000 and s["loss"].max() == 1.0 and s["loss"].min() == 1 / 2000
+    by_epoch = r.history(["epoch", "loss"], x="epoch")
+    assert by_epoch.columns[0] == "epoch" and by_epoch["epoch"].is_monotonic_increasing
+    long = r.history(long=True)
+    assert set(long.columns) == {"metric", "step", "time", "value"} and len(long) == 4020
+    rows = list(r.scan_history(["loss"], page_size=300))
+    assert [row["_step"] for row in rows] == list(range(2000))
+    both = api.histories([run.id, run.id], ["loss"])
+    assert len(both) == 2000 and both["run_id"].iloc[0] == run.id
+
+
+def test_runs_filters_and_order(api: wl.Api) -> None:
+    ids = []
+    for lr in (0.1, 0.01, 0.001):
+        with wl.init(project="t-runs", config={"lr": lr}, system_metrics=False) as run:
+            wl.log({"loss": lr * 10})
+        ids.append(run.id)
+    df = api.runs("t-runs", filters=["config.lr>=0.01"], order="summary.loss")
+    assert df["id"].tolist() == [ids[1], ids[0]]
+    assert api.runs("t-runs", filters={"config.lr": 0.001})["id"].tolist() == [ids[2]]
+    projects = api.projects()
+    assert projects.set_index("name").loc["t-runs", "run_count"] == 3
+
+
+# --------------------------------------------------------------------- offline → sync
+def test_offline_then_sync_is_exact(server: JupyterServerProcess, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WANLLM_URL", f"http://127.0.0.1:{free_port()}/")  # nothing listens
+    run = wl.init(project="t-offline", config={"lr": 1}, system_metrics=False)
+    assert run.offline
+    for i in range(5000):
+        wl.log({"a": i, "b": {"c": -i}})
+    wl.summary["note"] = 1
+    report = wl.finish()
+    assert report is not None and report.spooled_points == 10_000
+    local = wl.Api(offline=True)  # the same pandas API on local data
+    assert local.runs()["id"].tolist() == [run.id]
+    assert local.run(run.id).history().shape == (5000, 4)
+    argv = ["--url", server.url, "--token", server.token, "--dir", str(tmp_path), "sync"]
+    assert cli.main(argv) == 0
+    assert "synced" in capsys.readouterr().out
+    remote = wl.Api(server.url, server.token)
+    exact_points(remote, run.id, ["a", "b/c"], 5000)
+    r = remote.run(run.id)
+    assert r.state == "finished" and r.config == {"lr": 1} and r.summary["note"] == 1
+    assert cli.main(argv) == 0  # nothing left: a second sync is a no-op
+    assert "nothing to sync" in capsys.readouterr().out
+    assert wl.Api(offline=True).run(run.id).history().shape == (5000, 4)  # kept locally
+
+
+def test_next_online_init_syncs_earlier_offline_runs(server: JupyterServerProcess,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    off = wl.init(project="t-later", mode="offline", system_metrics=False)
+    wl.log({"a": 1})
+    wl.finish(quiet=True)
+    monkeypatch.setenv("WANLLM_URL", server.url)
+    monkeypatch.setenv("WANLLM_TOKEN", server.token)
+    wl.init(project="t-later", system_metrics=False)
+    api = wl.Api()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if api.run(off.id).state == "finished":
+                break
+        except wl.NotFound:
+            pass
+        time.sleep(0.1)
+    exact_points(api, off.id, ["a"], 1)
+    wl.finish()
+
+
+# --------------------------------------------------------------------- discovery
+def test_discovery_prefers_the_kernels_parent_server(server: JupyterServerProcess,
+                                                     client_env: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = client_env / "runtime"
+    rt.mkdir()
+    base = {"hostname": "127.0.0.1", "port": server.port, "secure": False, "sock": "",
+            "base_url": server.base_url, "root_dir": "/", "password": False, "version": "2"}
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    (rt / "jpserver-1.json").write_text(json.dumps(
+        {**base, "url": "http://127.0.0.1:9/", "token": "x", "pid": dead.pid}))  # stale
+    (rt / "jpserver-2.json").write_text(json.dumps(
+        {**base, "url": "http://127.0.0.1:9/other/", "token": "x", "pid": os.getppid()}))
+    (rt / "jpserver-3.json").write_text(json.dumps(
+        {**base, "url": server.url, "token": server.token, "pid": os.getpid()}))
+    (rt / "jpserver-4.json").write_text("{half written")
+    monkeypatch.setenv("JPY_PARENT_PID", str(os.getpid()))
+    found = list(_discovery.jupyter_servers(rt))
+    assert found[0] == (server.url, server.token) and len(found) == 2
+    conn = _discovery.find_connection()
+    assert conn is not None and conn.base_url == server.url
+    monkeypatch.setenv("JPY_SESSION_NAME", "/nb/train.ipynb")
+    run = wl.init(project="t-disc", system_metrics=False)
+    assert run.connection is not None and run.connection.base_url == server.url
+    wl.finish()
+    assert wl.Api().run(run.id).data["metadata"]["notebook"] == "/nb/train.ipynb"
+
+
+def test_no_server_anywhere_means_offline(tmp_path: Path) -> None:
+    assert _discovery.find_connection() is None
+    run = wl.init(project="t-none", system_metrics=False)
+    assert run.offline and run.connection is None
+    wl.finish(quiet=True)
+
+
+# --------------------------------------------------------------------- wandb script, CLI
+WANDB_SCRIPT = """
+import argparse, math, random
+import wanllm_jupyter as wandb
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.01)
+parser.add_argument("--epochs", type=int, default=3)
+args = parser.parse_args([])
+
+run = wandb.init(project="wandb-compat", config=args, name="typical", tags=["baseline"],
+                 entity="me", reinit=True)
+config = wandb.config
+config.update({"batch_size": 64})
+wandb.define_metric("val/loss", summary="min")
+best = math.inf
+for epoch in range(config.epochs):
+    for batch in range(100):
+        loss = 1.0 / (1 + epoch * 100 + batch) + random.random() * 1e-3
+        wandb.log({"train/loss": loss, "lr": config.lr})
+    val = 1.0 / (epoch + 1)
+    wandb.log({"val/loss": val, "epoch": epoch})
+    best = min(best, val)
+wandb.run.summary["best_val"] = best
+wandb.finish()
+print(run.id)
+"""
+
+
+def test_typical_wandb_script_runs_unchanged(online: JupyterServerProcess, api: wl.Api,
+                                             tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(WANDB_SCRIPT))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONWARNINGS": "error::UserWarning"})
+    assert out.returncode == 0, out.stderr
+    r = api.run(out.stdout.strip().splitlines()[-1])
+    assert r.name == "typical" and r.state == "finished" and r.tags == ["baseline"]
+    assert r.config == {"lr": 0.01, "epochs": 3, "batch_size": 64}
+    assert r.summary["val/loss"] == pytest.approx(1 / 3) and r.summary["best_val"] == 1 / 3
+    h = r.history()
+    assert len(h) == 303 and h["train/loss"].notna().sum() == 300
+
+
+def test_cli_runs_and_export(api: wl.Api, online: JupyterServerProcess, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    with wl.init(project="t-cli", system_metrics=False) as run:
+        for i in range(1000):
+            wl.log({"a": i, "b": -i})
+    assert cli.main(["runs", "--project", "t-cli"]) == 0
+    assert run.id in capsys.readouterr().out
+    for suffix in ("parquet", "csv"):
+        out = tmp_path / f"h.{suffix}"
+        assert cli.main(["export", run.id, "-o", str(out), "-q"]) == 0
+        df = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
+        assert len(df) == 2000 and set(df["metric_name"]) == {"a", "b"}

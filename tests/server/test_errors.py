@@ -1,0 +1,109 @@
+"""Every error class of docs/api.md, with its exact JSON body, and never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import REGISTRY
+from server_helpers import body, create_run
+
+BATCH = "metrics/batch"
+
+
+def rejected(reason: str) -> float:
+    return REGISTRY.get_sample_value(
+        "wanllm_batches_rejected_total", {"kind": "metrics", "reason": reason}) or 0.0
+
+
+async def test_malformed_json_names_the_position(api):
+    resp = await api("POST", BATCH, body=b'{"metrics": [1, 2,}',
+                     headers={"Content-Type": "application/json"})
+    assert resp.code == 400
+    assert body(resp) == {"message": "malformed JSON at line 1 column 19 (char 18): "
+                                     "unexpected character", "errors": []}
+    resp = await api("POST", BATCH, body=b"[1]", headers={"Content-Type": "application/json"})
+    assert resp.code == 400
+    assert body(resp)["message"] == "request body must be a JSON object, got an array"
+
+
+async def test_wrong_content_type_is_415(api):
+    before = rejected("content_type")
+    resp = await api("POST", BATCH, body=b"{}", headers={"Content-Type": "text/plain"})
+    assert resp.code == 415
+    assert body(resp)["message"] == ("content type 'text/plain' not supported; use "
+                                     "application/json, application/vnd.wanllm.columnar+json")
+    assert rejected("content_type") == before + 1
+
+
+async def test_batch_over_max_batch_size_is_413(api):
+    rid = (await create_run(api))["id"]
+    rows = [{"run_id": rid, "metric_name": "m", "value": 1.0}] * 1001
+    resp = await api("POST", BATCH, body={"metrics": rows})
+    assert resp.code == 413
+    assert body(resp) == {"message": "batch of 1001 points exceeds max_batch_size 1000",
+                          "errors": []}
+    col = {"run_id": rid, "names": ["m"], "k": [0] * 1001, "s": list(range(1001)),
+           "v": [1.0] * 1001, "format": "columnar"}
+    resp = await api("POST", BATCH, body=col)
+    assert resp.code == 413 and "max_batch_size 1000" in body(resp)["message"]
+
+
+@pytest.mark.parametrize("wanllm_config", [{"max_body_size": 1000}])
+async def test_body_over_max_body_size_is_413(api):
+    resp = await api("POST", BATCH, body=b" " * 1001, headers={"Content-Type":
+                                                              "application/json"})
+    assert resp.code == 413
+    assert body(resp)["message"] == "request body of 1001 bytes exceeds max_body_size 1000"
+
+
+async def test_invalid_items_are_422_by_index(api):
+    rid = (await create_run(api))["id"]
+    rows = [
+        {"run_id": rid, "metric_name": "ok", "value": 1.0},
+        {"run_id": rid, "metric_name": "", "value": "high"},
+        {"run_id": "nope", "metric_name": "x" * 256, "value": 1.0, "step": 2**63},
+    ]
+    resp = await api("POST", BATCH, body={"metrics": rows, "extra": 1})
+    assert resp.code == 422
+    assert body(resp)["errors"] == [{"index": -1, "field": "extra", "reason": "unknown field"}]
+    resp = await api("POST", BATCH, body={"metrics": rows})
+    assert resp.code == 422
+    errors = {(e["index"], e["field"]): e["reason"] for e in body(resp)["errors"]}
+    assert errors == {
+        (1, "metric_name"): "empty",
+        (1, "value"): "not a number (strings allowed: \"NaN\", \"Infinity\", \"-Infinity\"): "
+                      "'high'",
+        (2, "run_id"): "not a UUID: 'nope'",
+        (2, "metric_name"): "longer than 255 characters (256)",
+        (2, "step"): "outside the int64 range",
+    }
+    # nothing of the rejected batch was written
+    assert (await api("GET", f"runs/{rid}/metrics/ok/latest")).code == 404
+    resp = await api("POST", BATCH, body={"batch_id": 7, "metrics": []})
+    assert body(resp)["errors"] == [{"index": -1, "field": "batch_id",
+                                     "reason": "must be a string of 1..200 characters"}]
+
+
+async def test_unknown_run_is_404_and_bad_ids_400(api):
+    other = "00000000-0000-4000-8000-000000000001"
+    resp = await api("POST", BATCH, body={"metrics": [{"run_id": other, "metric_name": "m",
+                                                       "value": 1}]})
+    assert resp.code == 404 and body(resp)["message"] == f"run {other} not found"
+    resp = await api("GET", "runs/xyz/metrics/m")
+    assert resp.code == 400 and body(resp)["message"] == "run id 'xyz' is not a UUID"
+    rid = (await create_run(api))["id"]
+    resp = await api("GET", f"runs/{rid}/metrics/m", params={"samples": "many"})
+    assert resp.code == 400
+    assert body(resp)["message"] == "query argument samples='many' is not an integer"
+    resp = await api("GET", f"runs/{rid}/metrics/m", params={"samples": 10, "limit": 5})
+    assert resp.code == 400 and body(resp)["message"].startswith("samples= works on a step")
+
+
+@pytest.mark.parametrize("wanllm_config", [{"database_url": "sqlite:////dev/null/wanllm.db"}])
+async def test_store_unavailable_is_503_with_retry_after(api):
+    resp = await api("POST", "runs", body={"project": "p"})
+    assert resp.code == 503 and resp.headers["Retry-After"] == "5"
+    message = body(resp)["message"]
+    assert message.startswith("database unavailable: cannot open sqlite:///")
+    assert "Traceback" not in resp.body.decode()
+    health = body(await api("GET", "health"))
+    assert health["status"] == "degraded" and health["store"]["ok"] is False

@@ -1,0 +1,175 @@
+"""Browser-test fixtures: a real ``jupyter lab`` subprocess and headless Debian Chromium.
+
+``lab`` (session scope) starts JupyterLab on a free port with a random token, a
+non-root ``base_url`` (``/wl/``), a temp root dir and a temp SQLite database
+(``WANLLM_DATABASE_URL``), and yields a :class:`Lab`:
+
+* ``lab.url`` — ``http://127.0.0.1:<port>/wl/``; ``lab.token``;
+* ``lab.api`` — a ``wanllm_jupyter._http.Connection`` to the server (REST setup);
+* ``lab.page(path="lab")`` — a fresh Playwright page (own browser context),
+  logged in with the token and loaded with JupyterLab ready; closed at teardown;
+* ``lab.root`` — the server's root dir (put notebooks there);
+* ``lab.env`` — the environment a logging subprocess needs (``WANLLM_URL``,
+  ``WANLLM_TOKEN``).
+
+Chromium is Debian's ``/usr/bin/chromium`` driven by the ``playwright`` Python
+package (never ``playwright install``); tests needing it are marked
+``@pytest.mark.browser`` and skip, saying why, when Chromium is missing.
+The ``screenshot`` fixture saves PNGs to ``tests/artifacts/`` (gitignored) and,
+on request, a copy under ``docs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wanllm_jupyter._http import Connection
+
+CHROMIUM = os.environ.get("WANLLM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+BASE_URL = "/wl/"
+STARTUP_TIMEOUT = 60.0
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DOCS = ROOT / "docs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab; see the module docstring."""
+
+    url: str
+    token: str
+    root: Path
+    env: dict[str, str]
+    api: Connection
+    page: Callable[..., Any]
+    log: Path
+    _pages: list[Any] = field(default_factory=list)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            api.get_json("wanllm/api/v1/health")
+            return
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(0.25)
+    raise RuntimeError(f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright (sync API)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Lab]:
+    """A real ``jupyter lab`` with the wanllm extensions under ``/wl/``, token auth, temp SQLite."""
+    home = tmp_path_factory.mktemp("lab")
+    root = home / "root"
+    root.mkdir()
+    port, token = free_port(), secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}{BASE_URL}"
+    env = {
+        **os.environ,
+        "WANLLM_DATABASE_URL": f"sqlite:///{home / 'wanllm.sqlite'}",
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "WANLLM_URL": url,
+        "WANLLM_TOKEN": token,
+    }
+    env.pop("WANLLM_REDIS_URL", None)
+    settings = home / "settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
+    log = home / "jupyter.log"
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        f"--ServerApp.token={token}", f"--ServerApp.base_url={BASE_URL}",
+        f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0", "--allow-root",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    api = Connection(url, token)
+    pages: list[Any] = []
+
+    def new_page(path: str = "lab", viewport: tuple[int, int] = (1280, 800)) -> Any:
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        page = context.new_page()
+        pages.append(context)
+        page.goto(f"{url}{path}?token={token}")
+        page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+        return page
+
+    try:
+        _wait_ready(proc, api, log)
+        yield Lab(url=url, token=token, root=root, env=env, api=api, page=new_page, log=log)
+    finally:
+        for context in pages:
+            context.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        api.close()
+
+
+def save_screenshot(target: Any, name: str, *, docs: bool = False) -> Path:
+    """Screenshot a page or locator to ``tests/artifacts/<name>.png`` (and ``docs/<name>.png``)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    target.screenshot(path=str(path))
+    if docs:
+        shutil.copyfile(path, DOCS / f"{name}.png")
+    return path
+
+
+@pytest.fixture(scope="session")
+def screenshot() -> Callable[..., Path]:
+    """``screenshot(page_or_locator, name, docs=False)`` → saves ``tests/artifacts/<name>.png``
+    (and a copy as ``docs/<name>.png`` when ``docs``)."""
+    return save_screenshot

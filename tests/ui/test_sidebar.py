@@ -1,0 +1,152 @@
+"""Issue 6 acceptance: the run browser sidebar against a real JupyterLab in headless Chromium."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+
+pytestmark = pytest.mark.browser
+
+PROJECT = "vision"
+PANEL = "#wanllm-run-browser"
+LIVE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import wanllm_jupyter as wl
+
+    run = wl.init(project=sys.argv[1], name="live-run", config={"lr": 0.003}, tags=["live"])
+    for step in range(60):
+        run.log({"loss": 2.0 * 0.95 ** step}, step=step)
+    print(run.id, flush=True)
+    sys.stdin.readline()
+    wl.finish()
+    """
+)
+
+
+def create_run(lab: Any, name: str, state: str, lr: float, tags: list[str], decay: float) -> dict[str, Any]:
+    """A run made through the REST API, with a `loss` curve, left in `state`."""
+    run = lab.api.post_json(
+        "wanllm/api/v1/runs",
+        {"project": PROJECT, "name": name, "config": {"lr": lr, "optimizer": "adam"}, "tags": tags},
+    )
+    points = [
+        {"run_id": run["id"], "metric_name": "loss", "step": s, "value": 2.2 * math.exp(-decay * s) + 0.05 * math.sin(s)}
+        for s in range(80)
+    ]
+    lab.api.post_json("wanllm/api/v1/metrics/batch", {"metrics": points})
+    if state != "running":
+        run = lab.api.patch_json(f"wanllm/api/v1/runs/{run['id']}", {"state": state})
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(lab: Any) -> list[dict[str, Any]]:
+    specs = [
+        ("resnet50-baseline", "finished", 0.1, ["baseline"], 0.03),
+        ("resnet50-lr-3e-2", "finished", 0.03, ["sweep"], 0.05),
+        ("resnet50-lr-1e-2", "failed", 0.01, ["sweep"], 0.02),
+        ("vit-small-warmup", "crashed", 0.001, ["vit"], 0.04),
+        ("vit-small-mixup", "running", 0.0005, ["vit", "mixup"], 0.06),
+    ]
+    lab.api.post_json("wanllm/api/v1/runs", {"project": "scratch", "name": "elsewhere"})
+    return [create_run(lab, *spec) for spec in specs]
+
+
+def open_panel(lab: Any) -> Any:
+    page = lab.page()
+    page.click(f"[data-id='wanllm-run-browser']")
+    page.wait_for_selector(f"{PANEL} .jp-wanllm-status[data-status='live']", timeout=20_000)
+    return page
+
+
+def row(page: Any, name: str) -> Any:
+    return page.locator(f"{PANEL} .jp-wanllm-RunRow", has=page.locator(".jp-wanllm-name", has_text=name))
+
+
+def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]], screenshot: Any) -> None:
+    page = open_panel(lab)
+    # the most recently active project is shown; every run the test made is listed
+    assert page.locator(f"{PANEL} .jp-wanllm-project").input_value() == PROJECT
+    for run in runs:
+        badge = row(page, run["name"]).locator(".jp-wanllm-badge")
+        badge.wait_for(timeout=10_000)
+        assert badge.inner_text() == run["state"]
+    assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs)} runs"
+    # latest value + sparkline of the chosen metric
+    assert page.locator(f"{PANEL} .jp-wanllm-metric").input_value() == "loss"
+    spark = row(page, "resnet50-baseline").locator(".jp-wanllm-spark path")
+    spark.wait_for(timeout=10_000)
+    assert spark.get_attribute("d").startswith("M")
+
+    # search with AND/OR narrows the list
+    search = page.locator(f"{PANEL} .jp-wanllm-search")
+    search.fill("tag:sweep config.lr>=0.02 OR state:crashed")
+    page.wait_for_function(
+        "document.querySelectorAll('#wanllm-run-browser .jp-wanllm-RunRow').length === 2", timeout=5_000
+    )
+    assert sorted(page.locator(f"{PANEL} .jp-wanllm-name").all_inner_texts()) == [
+        "resnet50-lr-3e-2", "vit-small-warmup"]
+    search.fill("config.lr>=oops")
+    assert "needs a number" in page.locator(f"{PANEL} .jp-wanllm-search-error").inner_text()
+    search.fill("")
+
+    # a run logged by another process appears as running and turns finished, no reload
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE_SCRIPT, PROJECT], env=lab.env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        live_id = proc.stdout.readline().strip()
+        assert live_id, "the logging subprocess printed no run id"
+        live_badge = row(page, "live-run").locator(".jp-wanllm-badge[data-state='running']")
+        live_badge.wait_for(timeout=15_000)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    row(page, "live-run").locator(".jp-wanllm-badge[data-state='finished']").wait_for(timeout=15_000)
+    assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs) + 1} runs"
+
+    # multi-select two runs and compare: a notebook opens with the expected cell
+    row(page, "resnet50-baseline").locator(".jp-wanllm-name").click()
+    row(page, "resnet50-lr-3e-2").locator(".jp-wanllm-name").click(modifiers=["Control"])
+    assert page.locator(f"{PANEL} .jp-wanllm-selcount").inner_text() == "2 selected"
+    page.locator(f"{PANEL} .jp-wanllm-compare").click()
+    ids = {r["name"]: r["id"] for r in runs}
+    expected = (
+        "import wanllm_jupyter as wl\n"
+        f'wl.compare(["{ids["resnet50-lr-3e-2"]}", "{ids["resnet50-baseline"]}"], "loss")'
+    )
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-content")
+    cell.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "(expected) => [...document.querySelectorAll('.jp-Cell.jp-mod-active .cm-line')]"
+        ".map(l => l.textContent).join('\\n') === expected",
+        arg=expected,
+        timeout=10_000,
+    )
+    page.wait_for_timeout(1500)
+    screenshot(page, "sidebar", docs=True)
+
+
+def test_server_errors_are_shown(lab: Any, runs: list[dict[str, Any]]) -> None:
+    page = open_panel(lab)
+    target = row(page, "resnet50-lr-1e-2")
+    target.wait_for(timeout=10_000)
+    lab.api.delete(f"wanllm/api/v1/runs/{runs[2]['id']}")  # gone behind the panel's back
+    target.locator(".jp-wanllm-name").click(button="right")
+    page.locator(".lm-Menu-item", has_text="Rename").click()
+    page.locator(".jp-Dialog input").fill("renamed")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    error = page.locator(f"{PANEL} .jp-wanllm-error-text")
+    error.wait_for(timeout=10_000)
+    assert error.inner_text().startswith(f"PATCH runs/{runs[2]['id']} failed: 404")

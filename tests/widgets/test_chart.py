@@ -1,0 +1,165 @@
+"""Chart data logic and widget state against a real Jupyter server with wanllm."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from wanllm_jupyter import smoothing as sm
+from wanllm_jupyter.errors import UsageError
+from wanllm_jupyter.widgets import chart, compare, workspace
+from wanllm_jupyter.widgets._live import Throttle
+from wanllm_jupyter.widgets._model import ChartModel
+from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
+
+T0 = 1_790_000_000.0
+
+
+def model(conn, run_ids, metrics, **kw) -> ChartModel:
+    m = ChartModel(MetricSource(conn), run_ids, metrics, **kw)
+    m.load()
+    return m
+
+
+def test_appends_merge_in_step_order_and_skip_points_already_loaded(conn, logger) -> None:
+    run = logger.run("appends")
+    logger.log(run["id"], "loss", range(10), [float(i) for i in range(10)],
+               times=[T0 + i for i in range(10)])
+    m = model(conn, [run["id"]], ["loss"], smoothing=0)
+    assert m.views()[0].x.tolist() == list(range(10))
+    changed = m.append(run["id"], {"loss": {"steps": [9, 10, 12, 11], "times": [T0 + 9, T0 + 10, T0 + 12, T0 + 11],
+                                            "values": [9.0, 10.0, 12.0, "NaN"]}})
+    assert changed
+    v = m.views()[0]
+    assert v.steps.tolist() == [*range(10), 10, 11, 12]  # step 9 (already loaded) dropped, 11 sorted in
+    assert np.isnan(v.y[11]) and v.nonfinite_kind == ["nan"] and v.nonfinite_x.tolist() == [11]
+    assert not m.append(run["id"], {"other": {"steps": [1], "times": [T0 + 20], "values": [1]}})
+    assert not m.append("another-run", {"loss": {"steps": [1], "times": [T0 + 20], "values": [1]}})
+
+
+def test_x_axis_modes(conn, logger) -> None:
+    run = logger.run("axes")
+    logger.log(run["id"], "loss", [0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], times=[T0, T0 + 2, T0 + 4, T0 + 8])
+    logger.log(run["id"], "epoch", [0, 2, 3], [0.0, 0.5, 0.75], times=[T0, T0 + 4, T0 + 8])
+    start = epoch_seconds(run["created_at"])
+    rel = model(conn, [run["id"]], ["loss"], x="relative_time", smoothing=0).views()[0]
+    np.testing.assert_allclose(rel.x, np.array([T0, T0 + 2, T0 + 4, T0 + 8]) - start, rtol=0, atol=1e-3)
+    wall = model(conn, [run["id"]], ["loss"], x="wall_time", smoothing=0).views()[0]
+    assert wall.x.dtype == np.dtype("datetime64[ms]") and wall.x[1] - wall.x[0] == np.timedelta64(2000, "ms")
+    by_epoch = model(conn, [run["id"]], ["loss"], x="epoch", smoothing=0).views()[0]
+    assert by_epoch.x.tolist() == [0.0, 0.5, 0.75] and by_epoch.y.tolist() == [4.0, 2.0, 1.0]  # step 1 has no epoch
+
+
+def test_smoothing_local_matches_reference_and_server_smooths_sampled(conn, logger) -> None:
+    run = logger.run("smooth")
+    y = np.sin(np.arange(3000) / 50) + np.linspace(0, 1, 3000)
+    logger.log(run["id"], "loss", range(3000), y.tolist())
+    full = model(conn, [run["id"]], ["loss"], smoothing=("tb_ema", 0.6), samples=1000).views()[0]
+    assert not full.sampled and full.x.size == 3000
+    np.testing.assert_allclose(full.smooth_y, sm.tb_ema(y, 0.6), rtol=1e-12)
+    sampled = model(conn, [run["id"]], ["loss"], smoothing=("tb_ema", 0.6), samples=100).views()[0]
+    assert sampled.sampled and sampled.total_points == 3000 and sampled.x.size < 3000
+    ref = sm.tb_ema(y, 0.6)  # smoothed on full data, then sampled at the M4 steps
+    np.testing.assert_allclose(sampled.smooth_y, ref[sampled.smooth_x.astype(int)], rtol=1e-9)
+    # M4 keeps the extremes, and the band spans them
+    assert sampled.y.max() == pytest.approx(y.max()) and sampled.y.min() == pytest.approx(y.min())
+    assert sampled.band_high.max() == pytest.approx(y.max())
+
+
+def test_zoom_requeries_visible_range_at_full_resolution(conn, logger) -> None:
+    run = logger.run("zoom")
+    logger.log(run["id"], "loss", range(5000), np.linspace(1, 0, 5000).tolist())
+    m = model(conn, [run["id"]], ["loss"], smoothing=0, samples=200)
+    assert m.views()[0].sampled
+    assert m.requery_range((0, 4999)) is None  # whole range already shown
+    lo, hi = m.requery_range((1000, 1100))
+    assert lo <= 1000 and hi >= 1100 and hi - lo < 200
+    m.load(lo, hi)
+    v = m.views()[0]
+    assert not v.sampled and v.steps.tolist() == list(range(lo, hi + 1))
+    assert m.requery_range((1010, 1050)) is None  # full resolution already
+    assert m.requery_range((3000, 3100)) is not None  # panned outside the loaded range
+    assert m.requery_range(None) == (None, None)  # reset zoom → everything
+
+
+def test_ignore_outliers_range(conn, logger) -> None:
+    run = logger.run("outliers")
+    values = [1.0] * 50 + [2.0] * 49 + [1000.0]
+    logger.log(run["id"], "loss", range(100), values)
+    m = model(conn, [run["id"]], ["loss"], smoothing=0, ignore_outliers=True)
+    lo, hi = m.y_range(m.views())
+    assert lo < 1.0 and 2.0 < hi < 10.0
+    m.ignore_outliers = False
+    assert m.y_range(m.views()) is None
+
+
+def test_bad_arguments(conn, logger) -> None:
+    run = logger.run("bad")
+    with pytest.raises(UsageError, match="y_scale"):
+        ChartModel(MetricSource(conn), [run["id"]], ["loss"], y_scale="symlog")
+    with pytest.raises(UsageError, match="smoothing method"):
+        ChartModel(MetricSource(conn), [run["id"]], ["loss"], smoothing=("lowess", 0.5))
+    with pytest.raises(UsageError, match="samples"):
+        ChartModel(MetricSource(conn), [run["id"]], ["loss"], samples=0)
+
+
+def test_throttle_allows_four_per_second() -> None:
+    now = [100.0]
+    t = Throttle(0.25, clock=lambda: now[0])
+    assert t.delay() == 0  # first event after a pause is immediate
+    t.mark()
+    now[0] += 0.1
+    assert t.delay() == pytest.approx(0.15)
+    now[0] += 0.2
+    assert t.delay() == 0
+
+
+def test_chart_widget_marks_and_live_updates(conn, logger) -> None:
+    run = logger.run("live")
+    logger.log(run["id"], "loss", range(20), [1.0 / (i + 1) for i in range(20)])
+    c = chart(run["id"], "loss", connection=conn, smoothing=0.5)
+    try:
+        raw = c.figure.marks[1]
+        assert len(raw.x) == 20 and raw.opacities == [0.25] and "live" in c.status.value
+        logger.log(run["id"], "loss", [20, 21, 22], [0.1, float("inf"), 0.05])
+        deadline = time.monotonic() + 10
+        while len(c.figure.marks[1].x) < 23 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(c.figure.marks[1].x) == 23
+        assert list(c._bad["+inf"].x) == [21]
+        logger.finish(run["id"])
+        deadline = time.monotonic() + 10
+        while "finished" not in c.status.value and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "finished" in c.status.value
+    finally:
+        c.close()
+
+
+def test_workspace_empty_state_and_metric_charts(conn, logger) -> None:
+    run = logger.run("ws", git={"branch": "main"}, tags=["baseline"])
+    ws = workspace(run["id"], connection=conn, live=False)
+    assert "wl.log" in ws.body.children[0].value and "main" in ws.header.value
+    logger.log(run["id"], "loss", range(5), [1.0, 0.8, 0.6, 0.5, 0.4])
+    logger.log(run["id"], "acc", range(5), [0.1, 0.3, 0.5, 0.6, 0.7])
+    ws.refresh()
+    assert sorted(ws.selector.value) == ["acc", "loss"]
+    assert len(ws.charts) == 4  # main, one per metric, wall time
+    ws.close()
+
+
+def test_compare_groups_by_config(conn, logger) -> None:
+    project = "cmp-project"
+    ids = []
+    for lr, offset in [(0.1, 0.0), (0.1, 2.0), (0.01, 10.0)]:
+        run = logger.run(f"lr{lr}-{offset}", project=project, config={"opt": {"lr": lr}})
+        logger.log(run["id"], "loss", range(3), [offset + 1, offset + 2, offset + 3])
+        ids.append(run["id"])
+    cmp = compare(ids, "loss", group_by="opt.lr", band="std", connection=conn)
+    df = cmp.to_dataframe()
+    g = df[df.group == "opt.lr=0.1"]
+    assert g.line.tolist() == [2.0, 3.0, 4.0] and g.n.tolist() == [2, 2, 2]
+    np.testing.assert_allclose(g.upper - g.line, np.sqrt(2))
+    assert df[df.group == "opt.lr=0.01"].n.tolist() == [1, 1, 1]

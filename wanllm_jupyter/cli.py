@@ -1,0 +1,128 @@
+"""The ``wanllm`` command: ``sync`` offline runs, list ``runs``, ``export`` histories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._discovery import find_connection
+from ._http import Connection
+from ._spool import default_root
+from .errors import WanllmError
+
+
+def _connection(args: argparse.Namespace) -> Connection | None:
+    if args.url:
+        return Connection(args.url, args.token or "")
+    return find_connection()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from ._sync import sync
+
+    conn = _connection(args)
+    if conn is None:
+        print("wanllm sync: no server reachable (set WANLLM_URL/WANLLM_TOKEN or --url)",
+              file=sys.stderr)
+        return 2
+    root = default_root(args.dir)
+    results = sync(root, conn)
+    failed = 0
+    for r in results:
+        run = r.path.parent.name
+        if r.error:
+            failed += 1
+            print(f"{run}: FAILED after {r.ops} operations: {r.error}")
+        elif r.ops is None:
+            print(f"{run}: skipped (a running process is still writing it)")
+        else:
+            print(f"{run}: {r.ops} operations synced")
+    if not results:
+        print(f"nothing to sync under {root}")
+    return 1 if failed else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .api import Api
+
+    api = Api(connection=_connection(args) if not args.offline else None, dir=args.dir,
+              offline=args.offline)
+    df = api.runs(args.project, filters=args.filter, state=args.state, limit=args.limit)
+    cols = [c for c in ("id", "name", "project", "state", "created_at") if c in df.columns]
+    cols += [c for c in df.columns if c.startswith("summary.")][:4]
+    print(df[cols].to_string(index=False) if len(df) else "no runs")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from ._frames import LONG_SCHEMA
+    from ._sources import parse_run_id
+    from .api import Api
+
+    api = Api(connection=_connection(args) if not args.offline else None, dir=args.dir,
+              offline=args.offline)
+    fmt = args.format or ("csv" if args.output.suffix.lower() == ".csv" else "parquet")
+    ids = [parse_run_id(r) for r in args.runs]
+    keys = args.keys.split(",") if args.keys else None
+    plan = []
+    for rid in ids:
+        infos = api._src.metric_names(rid)
+        plan += [(rid, m["name"], m["count"]) for m in infos if keys is None or m["name"] in keys]
+    writer = (pq.ParquetWriter(args.output, LONG_SCHEMA) if fmt == "parquet"
+              else pacsv.CSVWriter(args.output, LONG_SCHEMA))
+    with writer, tqdm(total=sum(n for *_, n in plan), unit="pt", unit_scale=True,
+                      disable=args.quiet) as bar:
+        for rid, name, _ in plan:
+            table: pa.Table = api._src.history([rid], [name], None, None)
+            writer.write_table(table.cast(LONG_SCHEMA))
+            bar.update(table.num_rows)
+    if not args.quiet:
+        print(f"wrote {sum(n for *_, n in plan)} points of {len(ids)} run(s) to {args.output}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wanllm", description=__doc__)
+    p.add_argument("--url", help="server base URL (default: $WANLLM_URL or discovery)")
+    p.add_argument("--token", help="server token (default: $WANLLM_TOKEN)")
+    p.add_argument("--dir", help="directory holding wanllm/ (default: $WANLLM_DIR or cwd)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sync", help="send runs logged offline to the server")
+    s.set_defaults(func=cmd_sync)
+    r = sub.add_parser("runs", help="list runs")
+    r.add_argument("--project")
+    r.add_argument("--state", action="append")
+    r.add_argument("--filter", action="append", help="e.g. 'config.lr>=0.01' (repeatable)")
+    r.add_argument("--limit", type=int, default=100)
+    r.add_argument("--offline", action="store_true", help="list local (offline) runs")
+    r.set_defaults(func=cmd_runs)
+    e = sub.add_parser("export", help="export metric histories (long form) to CSV or Parquet")
+    e.add_argument("runs", nargs="+", help="run ids")
+    e.add_argument("-o", "--output", type=Path, required=True)
+    e.add_argument("--format", choices=("csv", "parquet"), help="default: from the file suffix")
+    e.add_argument("--keys", help="comma-separated metric names (default: all)")
+    e.add_argument("--offline", action="store_true", help="export local (offline) runs")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wanllm`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (WanllmError, ValueError, OSError) as exc:
+        print(f"wanllm {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Notebook widgets: live charts, the run workspace, run comparison, the run table."""
+
+from __future__ import annotations
+
+from .chart import MetricChart, chart
+from .compare import Comparison, compare
+from .run_table import RunTable
+from .run_table import run_table as runs
+from .workspace import Workspace, workspace
+
+__all__ = ["Comparison", "MetricChart", "RunTable", "Workspace", "chart", "compare", "runs",
+           "workspace"]

@@ -1,0 +1,427 @@
+"""The live metric chart: a bqplot figure with ipywidgets controls.
+
+``chart(runs, metrics)`` draws what :class:`~._model.ChartModel` computes;
+live points arrive through :class:`~._live.LiveHub` and are drawn by a
+:class:`~._live.Redrawer` thread at most 4 times per second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+
+from .._http import Connection
+from ._live import LiveHub, Redrawer
+from ._model import X_MODES, ChartModel, SeriesView
+from ._runs import as_run_list, resolve_connection, run_id_of
+from ._source import MetricSource
+from ._style import MUTED
+
+SMOOTHING_CHOICES = [
+    ("EMA (x-aware)", "ema"), ("TensorBoard EMA", "tb_ema"), ("Gaussian", "gaussian"),
+    ("Running average", "running_avg"), ("Trailing average", "running_avg_trailing"),
+]
+X_CHOICES = [("Step", "step"), ("Relative time (s)", "relative_time"), ("Wall time", "wall_time")]
+HOVER_POINTS = 1000  # hover targets per series (every k-th drawn point beyond that)
+RELOAD_INTERVAL = 1.0  # live re-bucketing by the server at most once per second
+NONFINITE_STYLE = {"nan": ("cross", "#d62728"), "+inf": ("triangle-up", "#d62728"),
+                   "-inf": ("triangle-down", "#d62728")}
+CSS = """
+<style>
+.wl-chart { font-family: var(--jp-ui-font-family, system-ui, sans-serif); }
+.wl-chart .wl-title { font-weight: 600; font-size: 14px; color: var(--jp-ui-font-color0, #222); }
+.wl-badge { border-radius: 9px; padding: 1px 8px; font-size: 11px; font-weight: 600;
+            color: white; margin-left: 6px; }
+.wl-empty { border: 1px dashed #c8ccd2; border-radius: 6px; padding: 18px; color: #5f6670;
+            text-align: center; background: #fafbfc; }
+</style>
+"""
+
+
+@dataclass(slots=True)
+class _Marks:
+    band: bq.Lines
+    raw: bq.Lines
+    smooth: bq.Lines
+    hover: bq.Scatter
+
+
+def _badge(text: str, color: str, title: str = "") -> str:
+    return f'<span class="wl-badge" style="background:{color}" title="{title}">{text}</span>'
+
+
+def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
+    out = []
+    for i in idx.tolist():
+        t = dt.datetime.fromtimestamp(float(v.times[i]), dt.timezone.utc)
+        out.append(f"{v.label} — step {int(v.steps[i])} · {t:%H:%M:%S} (+{v.times[i] - start:.1f}s)")
+    return out
+
+
+class MetricChart(W.VBox):
+    """A live chart of runs × metrics. Build it with :func:`chart`."""
+
+    def __init__(self, conn: Connection, model: ChartModel, *, title: str | None = None,
+                 height: str = "360px", live: bool = True) -> None:
+        self.conn, self.model = conn, model
+        self._lock = threading.RLock()
+        self._reload_at = 0.0
+        self._pending: set[str] = set()
+        self._x_scale: Any = None
+        self._y_scale: Any = None
+        self._marks: list[_Marks] = []
+        self._bad: dict[str, bq.Scatter] = {}
+        self.title = W.HTML(f'<span class="wl-title">{title or ", ".join(model.metrics)}</span>')
+        self.status = W.HTML()
+        self.figure = bq.Figure(
+            marks=[], axes=[], animation_duration=0, legend_location="top-right",
+            fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
+            legend_style={"fill": "white", "stroke": "#ddd", "fill-opacity": 0.85},
+            layout=W.Layout(width="100%", height=height, min_width="320px"),
+        )
+        self.empty = W.HTML(layout=W.Layout(display="none"))
+        self.controls = self._controls()
+        super().__init__(
+            [W.HTML(CSS), W.HBox([self.title, self.status],
+                                 layout=W.Layout(align_items="center", justify_content="space-between")),
+             self.controls, self.empty, self.figure],
+        )
+        self.add_class("wl-chart")
+        self.status.value = _badge("loading…", MUTED)
+        self._redrawer = Redrawer(self._work)
+        self._live_runs: set[str] = set()
+        if live:
+            self._subscribe()
+        self.model.load()
+        self._rebuild()
+        self._draw()
+
+    # ------------------------------------------------------------ controls
+    def _controls(self) -> W.Box:
+        small = W.Layout(width="auto")
+        self.smoothing = W.FloatSlider(
+            value=self.model.strength, min=0.0, max=0.99, step=0.01, description="Smoothing",
+            continuous_update=False, readout_format=".2f", layout=W.Layout(width="260px"),
+            style={"description_width": "70px"},
+        )
+        self.method = W.Dropdown(options=SMOOTHING_CHOICES, value=self.model.method,
+                                 layout=W.Layout(width="150px"))
+        x_options = list(X_CHOICES)
+        if self.model.x_mode not in X_MODES:
+            x_options.append((self.model.x_mode, self.model.x_mode))
+        self.x_axis = W.Dropdown(options=x_options, value=self.model.x_mode, description="x",
+                                 layout=W.Layout(width="190px"), style={"description_width": "14px"})
+        self.log_y = W.ToggleButton(value=self.model.y_scale == "log", description="log y",
+                                    tooltip="Logarithmic y axis", layout=small)
+        self.outliers = W.ToggleButton(value=self.model.ignore_outliers, description="ignore outliers",
+                                       tooltip="y range from the 5th–95th percentile", layout=small)
+        self.reset = W.Button(description="", icon="expand", tooltip="Reset zoom", layout=small)
+        self.png = W.Button(description="PNG", icon="download", tooltip="Save as PNG", layout=small)
+        self.csv = W.Button(description="CSV", icon="table", tooltip="Save every point as CSV",
+                            layout=small)
+        self.smoothing.observe(lambda _: self._on_smoothing(), names="value")
+        self.method.observe(lambda _: self._on_smoothing(), names="value")
+        self.x_axis.observe(lambda c: self._on_axes(x=c["new"]), names="value")
+        self.log_y.observe(lambda c: self._on_axes(y="log" if c["new"] else "linear"), names="value")
+        self.outliers.observe(lambda c: self._on_outliers(c["new"]), names="value")
+        self.reset.on_click(lambda _: self.reset_zoom())
+        self.png.on_click(lambda _: self.save_png())
+        self.csv.on_click(lambda _: self.save_csv())
+        return W.HBox(
+            [self.smoothing, self.method, self.x_axis, self.log_y, self.outliers,
+             self.reset, self.png, self.csv],
+            layout=W.Layout(flex_flow="row wrap", align_items="center", gap="4px"),
+        )
+
+    def _on_smoothing(self) -> None:
+        with self.model.lock:
+            self.model.method, self.model.strength = self.method.value, float(self.smoothing.value)
+            sampled = any(s.sampled for s in self.model.series)
+        self._schedule("reload" if sampled else "draw")
+
+    def _on_axes(self, *, x: str | None = None, y: str | None = None) -> None:
+        with self.model.lock:
+            if x is not None:
+                self.model.x_mode = x
+            if y is not None:
+                self.model.y_scale = y
+        self._schedule("reload" if x is not None and x not in X_MODES else "rebuild")
+
+    def _on_outliers(self, on: bool) -> None:
+        self.model.ignore_outliers = on
+        if not on and self._y_scale is not None:
+            self._y_scale.min = self._y_scale.max = None
+        self._schedule("draw")
+
+    # ------------------------------------------------------------ public
+    def reset_zoom(self) -> None:
+        """Show everything again (re-queries the whole range when zoomed data was loaded)."""
+        with self._lock:
+            for scale in (self._x_scale, self._y_scale):
+                scale.min = scale.max = None
+        if self.model.loaded_range is not None:
+            self._schedule("zoom:all")
+        else:
+            self._schedule("draw")
+
+    def save_png(self, filename: str | None = None) -> None:
+        """Download the chart as PNG (through the browser: the chart must be displayed)."""
+        self.figure.save_png(filename or f"{'-'.join(self.model.metrics) or 'chart'}.png")
+
+    def to_dataframe(self, *, full: bool = True) -> Any:
+        """Every point (``full``) or the drawn points, long form, with smoothed values."""
+        return self.model.to_frame(full=full)
+
+    def save_csv(self, path: str | Path | None = None) -> Path:
+        """Write every point of the chart to ``path`` (default ``<metrics>.csv``)."""
+        out = Path(path or f"{'-'.join(self.model.metrics) or 'chart'}.csv".replace("/", "_"))
+        self.to_dataframe(full=True).to_csv(out, index=False)
+        self.status.value = _badge(f"saved {out.name}", "#2ca02c")
+        return out
+
+    def refresh(self) -> None:
+        """Re-query the server now."""
+        self._schedule("reload")
+
+    def set_metrics(self, metrics: list[str]) -> None:
+        """Show other metrics (the workspace's selector uses this)."""
+        self.model.set_metrics(metrics)
+        self.title.value = f'<span class="wl-title">{", ".join(metrics)}</span>'
+        self._schedule("reload")
+
+    def close(self) -> None:
+        for run_id in list(self._live_runs):
+            LiveHub.get().unsubscribe(self.conn, run_id, self)
+        self._redrawer.stop()
+        super().close()
+
+    # ------------------------------------------------------------ live (Listener)
+    def _subscribe(self) -> None:
+        hub = LiveHub.get()
+        readies = []
+        for run_id in self.model.run_ids:
+            run = self.model.source.run(run_id)
+            self.model.runs[run_id] = run
+            if run.get("state") == "running":
+                self._live_runs.add(run_id)
+                readies.append(hub.subscribe(self.conn, run_id, self))
+        for ready in readies:  # points logged from now on reach us; the REST load gets the rest
+            ready.wait(2.0)
+
+    def on_points(self, run_id: str, points: dict[str, Any]) -> None:
+        if self.model.append(run_id, points):
+            self._schedule("draw")
+
+    def on_run(self, run: dict[str, Any]) -> None:
+        self.model.set_run(run)
+        if run.get("state") != "running":
+            self._live_runs.discard(str(run.get("id")))
+        self._schedule("draw")
+
+    def on_gap(self, run_id: str) -> None:
+        self._schedule("reload")
+
+    # ------------------------------------------------------------ work (redraw thread)
+    def _schedule(self, what: str) -> None:
+        with self._lock:
+            self._pending.add(what)
+        self._redrawer.request()
+
+    def _work(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        zoom = next((p for p in pending if p.startswith("zoom:")), None)
+        if zoom == "zoom:all":
+            self.model.load()
+        elif zoom is not None:
+            lo, hi = (int(v) for v in zoom[5:].split(","))
+            self.model.load(lo, hi)
+        elif "reload" in pending or (
+            self.model.needs_reload() and time.monotonic() - self._reload_at > RELOAD_INTERVAL
+        ):
+            self._reload_at = time.monotonic()
+            rng = self.model.loaded_range or (None, None)
+            self.model.load(*rng)
+        if "rebuild" in pending or "reload" in pending and self._needs_rebuild():
+            self._rebuild()
+        self._draw()
+
+    def _needs_rebuild(self) -> bool:
+        return len(self._marks) != len(self.model.series)
+
+    # ------------------------------------------------------------ figure
+    def _rebuild(self) -> None:
+        """New scales, axes and marks (x mode, y scale or the series set changed)."""
+        with self._lock:
+            wall = self.model.x_mode == "wall_time"
+            xs = bq.DateScale() if wall else bq.LinearScale()
+            ys = bq.LogScale() if self.model.y_scale == "log" else bq.LinearScale()
+            scales = {"x": xs, "y": ys}
+            x_label = {"step": "step", "relative_time": "relative time (s)",
+                       "wall_time": "wall time"}.get(self.model.x_mode, self.model.x_mode)
+            axes = [
+                bq.Axis(scale=xs, label=x_label, grid_lines="dashed", grid_color="#e8e8e8",
+                        label_offset="32px", **({"tick_format": "%H:%M:%S"} if wall else {})),
+                bq.Axis(scale=ys, orientation="vertical", grid_lines="dashed", grid_color="#e8e8e8",
+                        tick_format=".3g", label=", ".join(self.model.metrics)[:40],
+                        label_offset="48px"),
+            ]
+            tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
+            self._marks = []
+            for s in self.model.series:
+                self._marks.append(_Marks(
+                    band=bq.Lines(x=[], y=[], scales=scales, fill="between", colors=[s.color],
+                                  fill_colors=[s.color], fill_opacities=[0.15], opacities=[0, 0],
+                                  stroke_width=0),
+                    raw=bq.Lines(x=[], y=[], scales=scales, colors=[s.color], line_style=s.dash,
+                                 stroke_width=1.5, labels=[s.label]),
+                    smooth=bq.Lines(x=[], y=[], scales=scales, colors=[s.color], line_style=s.dash,
+                                    stroke_width=2, labels=[s.label]),
+                    hover=bq.Scatter(x=[], y=[], scales=scales, colors=[s.color],
+                                     default_opacities=[0.0], default_size=24, names=[],
+                                     display_names=False, tooltip=tooltip),
+                ))
+            self._bad = {
+                kind: bq.Scatter(x=[], y=[], scales=scales, marker=marker, colors=[color],
+                                 default_size=48, names=[], display_names=False,
+                                 tooltip=bq.Tooltip(fields=["name"], labels=[""]))
+                for kind, (marker, color) in NONFINITE_STYLE.items()
+            }
+            marks: list[Any] = [m.band for m in self._marks] + [m.raw for m in self._marks]
+            marks += [m.smooth for m in self._marks] + [m.hover for m in self._marks]
+            marks += list(self._bad.values())
+            if self._x_scale is not None:
+                self._x_scale.unobserve(self._on_zoom, names=["min", "max"])
+            self._x_scale, self._y_scale = xs, ys
+            xs.observe(self._on_zoom, names=["min", "max"])
+            with self.figure.hold_sync():
+                self.figure.marks, self.figure.axes = marks, axes
+                self.figure.interaction = bq.interacts.PanZoom(scales={"x": [xs], "y": [ys]})
+
+    def _draw(self) -> None:
+        """Push the model's current data into the marks (keeps the user's zoom)."""
+        with self._lock:
+            if self._needs_rebuild():
+                self._rebuild()
+            views = self.model.views()
+            y_range = self.model.y_range(views)
+            smoothing_on = self.model.strength > 0
+            finite = [v.y[np.isfinite(v.y)] for v in views]
+            finite = np.concatenate(finite) if finite else np.zeros(0)
+            top = y_range[1] if y_range else (float(finite.max()) if finite.size else 1.0)
+            bottom = y_range[0] if y_range else (float(finite.min()) if finite.size else 0.0)
+            bad: dict[str, tuple[list[Any], list[float], list[str]]] = {k: ([], [], []) for k in self._bad}
+            for v, m in zip(views, self._marks):
+                start = self.model.run_start(v.key[0])
+                with m.raw.hold_sync():
+                    m.raw.x, m.raw.y = v.x, v.y
+                    m.raw.opacities = [0.25 if smoothing_on else 1.0]
+                    m.raw.display_legend = not smoothing_on
+                with m.smooth.hold_sync():
+                    has = smoothing_on and v.smooth_x is not None
+                    m.smooth.x = v.smooth_x if has else []
+                    m.smooth.y = v.smooth_y if has else []
+                    m.smooth.display_legend = smoothing_on
+                with m.band.hold_sync():
+                    if v.band_x is not None and v.band_x.size:
+                        m.band.x = [v.band_x, v.band_x]
+                        m.band.y = [v.band_low, v.band_high]
+                    else:
+                        m.band.x, m.band.y = [], []
+                stride = max(1, -(-v.x.size // HOVER_POINTS))
+                idx = np.arange(0, v.x.size, stride)
+                idx = idx[np.isfinite(v.y[idx])]
+                with m.hover.hold_sync():
+                    m.hover.x, m.hover.y = v.x[idx], v.y[idx]
+                    m.hover.names = _hover_names(v, idx, start)
+                for i, kind in enumerate(v.nonfinite_kind):
+                    xs, ys, names = bad[kind]
+                    xs.append(v.nonfinite_x[i])
+                    ys.append(bottom if kind == "-inf" else top)
+                    names.append(f"{v.label}: {kind.upper().replace('NAN', 'NaN')} "
+                                 f"at step {int(v.steps[~np.isfinite(v.raw)][i])}")
+            for kind, mark in self._bad.items():
+                xs, ys, names = bad[kind]
+                with mark.hold_sync():
+                    mark.x, mark.y, mark.names = np.asarray(xs), np.asarray(ys, dtype=float), names
+            if y_range is not None:
+                self._y_scale.min, self._y_scale.max = y_range
+            self._draw_state(views)
+
+    def _draw_state(self, views: list[SeriesView]) -> None:
+        total = sum(v.total_points for v in views)
+        drawn = sum(v.x.size for v in views)
+        badges = []
+        if any(v.sampled for v in views):
+            badges.append(_badge(f"sampled {drawn:,} of {total:,} pts", "#7f7f7f",
+                                 "M4 downsampled by the server; zoom in for full resolution"))
+        if self._live_runs:
+            badges.append(_badge("● live", "#1f77b4"))
+        elif views:
+            badges.append(_badge("finished", "#2ca02c"))
+        self.status.value = "".join(badges)
+        if drawn == 0:
+            names = ", ".join(self.model.metrics) or "metrics"
+            waiting = "Waiting for the first point of" if self.model.running_run_ids() else "No data for"
+            self.empty.value = (f'<div class="wl-empty"><b>{waiting} {names}</b><br>'
+                                "Points appear here as soon as they are logged.</div>")
+            self.empty.layout.display = None
+        else:
+            self.empty.layout.display = "none"
+
+    # ------------------------------------------------------------ zoom
+    def _on_zoom(self, _change: dict[str, Any]) -> None:
+        xs = self._x_scale
+        if xs.min is None or xs.max is None:
+            visible = None
+        elif isinstance(xs.min, dt.datetime):
+            visible = (xs.min.timestamp(), xs.max.timestamp())
+        else:
+            visible = (float(xs.min), float(xs.max))
+        rng = self.model.requery_range(visible)
+        if rng is None:
+            return
+        lo, hi = rng
+        self._schedule("zoom:all" if lo is None else f"zoom:{lo},{hi}")
+
+
+def chart(
+    runs: Any,
+    metrics: str | list[str] | None = None,
+    *,
+    x: str = "step",
+    y_scale: str = "linear",
+    smoothing: float | str | tuple[str, float] | None = 0.6,
+    samples: int | str | None = None,
+    ignore_outliers: bool = False,
+    title: str | None = None,
+    height: str = "360px",
+    live: bool = True,
+    connection: Connection | None = None,
+) -> MetricChart:
+    """A live chart of ``metrics`` for one or several ``runs``.
+
+    ``x``: ``"step"``, ``"relative_time"``, ``"wall_time"`` or any logged metric.
+    ``smoothing``: strength in [0, 1) (x-aware EMA), a method name, or
+    ``(method, strength)``; 0/None draws the raw series only.
+    ``samples``: M4 buckets per series (default 1000), or ``"all"`` for every point.
+    """
+    run_list = as_run_list(runs)
+    conn = resolve_connection(run_list, connection)
+    source = MetricSource(conn)
+    run_ids = [run_id_of(r) for r in run_list]
+    if not metrics:
+        metrics = sorted({m["name"] for rid in run_ids for m in source.metric_names(rid)})
+    elif isinstance(metrics, str):
+        metrics = [metrics]
+    model = ChartModel(source, run_ids, list(metrics), x=x, y_scale=y_scale,
+                       smoothing=smoothing, samples=samples, ignore_outliers=ignore_outliers)
+    return MetricChart(conn, model, title=title, height=height, live=live)

@@ -1,0 +1,233 @@
+"""The run table: a sortable, filterable, virtualised anywidget of runs.
+
+``run_table(project)`` loads the project's runs from the server and keeps their
+states live through the ``wanllm/ws/runs`` WebSocket (no polling). Rows picked
+in the browser come back as ``table.selected_ids`` and ``table.selected`` (a
+pandas DataFrame). The browser half is ``js/widgets/run_table.ts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import orjson
+import traitlets
+
+from .._http import Connection
+from ..errors import UsageError
+from ._runs import resolve_connection
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+ROW_FIELDS = ("id", "project", "name", "state", "tags", "config", "summary",
+              "created_at", "updated_at", "heartbeat_at", "finished_at")
+PAGE_LIMIT = 1000
+RECONNECT_DELAY = 1.0
+
+
+def as_row(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a run dict (REST ``Run`` shape) that the table shows."""
+    if "id" not in run:
+        raise UsageError(f"a run row needs an 'id', got keys {sorted(run)}")
+    row = {key: run.get(key) for key in ROW_FIELDS}
+    row["id"] = str(row["id"])
+    row["tags"] = list(row["tags"] or [])
+    row["config"] = dict(row["config"] or {})
+    row["summary"] = dict(row["summary"] or {})
+    return row
+
+
+def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One DataFrame row per run: id, project, name, state, times (UTC), duration [s],
+    tags, and flattened ``config.*`` / ``summary.*`` columns."""
+    import pandas as pd
+
+    rows = list(rows)
+    base = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "project": [r.get("project") for r in rows],
+            "name": [r.get("name") for r in rows],
+            "state": [r.get("state") for r in rows],
+            "created_at": pd.to_datetime([r.get("created_at") for r in rows], utc=True),
+            "finished_at": pd.to_datetime([r.get("finished_at") for r in rows], utc=True),
+            "tags": [list(r.get("tags") or []) for r in rows],
+        }
+    )
+    base["duration"] = (base["finished_at"] - base["created_at"]).dt.total_seconds()
+    nested = pd.json_normalize(
+        [{"config": r.get("config") or {}, "summary": r.get("summary") or {}} for r in rows], sep="."
+    )
+    nested = nested.drop(columns=[c for c in ("config", "summary") if c in nested.columns])
+    return pd.concat([base, nested.reindex(base.index)], axis=1)
+
+
+class RunTable(anywidget.AnyWidget):
+    """Runs as a table in the notebook; select rows in the browser, read ``.selected``."""
+
+    _esm = STATIC / "run_table.js"
+    _css = STATIC / "run_table.css"
+
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    selected_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    project = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+
+    def __init__(
+        self,
+        runs: Iterable[Mapping[str, Any]] = (),
+        *,
+        columns: Iterable[str] = (),
+        project: str | None = None,
+        connection: Connection | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            rows=[as_row(r) for r in runs], columns=list(columns), project=project, **kwargs
+        )
+        self.connection = connection
+        self._feed: _RunFeed | None = None
+
+    @traitlets.validate("columns")
+    def _check_columns(self, proposal: dict[str, Any]) -> list[str]:
+        for column in proposal["value"]:
+            if not column.startswith(("config.", "summary.")) or len(column.split(".", 1)[1]) == 0:
+                raise UsageError(f"column {column!r} must be 'config.<key>' or 'summary.<key>'")
+        return list(proposal["value"])
+
+    @property
+    def selected(self) -> pd.DataFrame:
+        """The selected runs as a DataFrame (see :func:`runs_frame`), in table order."""
+        chosen = set(self.selected_ids)
+        return runs_frame(r for r in self.rows if r["id"] in chosen)
+
+    def refresh(self) -> None:
+        """Reload every run of ``project`` from the server."""
+        if self.connection is None:
+            raise UsageError("this table has no connection to refresh from; use update_runs()")
+        self.rows = [as_row(r) for r in _load_runs(self.connection, self.project)]
+        present = {r["id"] for r in self.rows}
+        self.selected_ids = [i for i in self.selected_ids if i in present]
+
+    def update_runs(self, runs: Iterable[Mapping[str, Any]]) -> None:
+        """Insert or replace runs by id (new runs go first, as the newest)."""
+        updates = {row["id"]: row for row in map(as_row, runs)}
+        if not updates:
+            return
+        rows = [updates.pop(r["id"], r) for r in self.rows]
+        self.rows = [*updates.values(), *rows]
+
+    def remove_runs(self, run_ids: Iterable[str]) -> None:
+        """Drop runs (e.g. deleted ones) and their selection."""
+        gone = set(run_ids)
+        self.rows = [r for r in self.rows if r["id"] not in gone]
+        self.selected_ids = [i for i in self.selected_ids if i not in gone]
+
+    def watch(self) -> None:
+        """Keep run states live from the server's ``wanllm/ws/runs`` socket."""
+        if self.connection is None:
+            raise UsageError("this table has no connection to watch")
+        if self._feed is None:
+            self._feed = _RunFeed(self)
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.stop()
+            self._feed = None
+        super().close()
+
+
+def _load_runs(conn: Connection, project: str | None) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = conn.get_json(
+            "wanllm/api/v1/runs", project=project, sort="-created_at", limit=PAGE_LIMIT, cursor=cursor
+        )
+        runs.extend(page["runs"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return runs
+
+
+class _RunFeed:
+    """A daemon thread that applies ``wanllm/ws/runs`` messages to a table; reloads after a gap."""
+
+    def __init__(self, table: RunTable) -> None:
+        self.table = table
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[None] | None = None
+        threading.Thread(target=self._main, name="wanllm-run-table", daemon=True).start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.loop.stop()
+
+    def _main(self) -> None:
+        self.task = self.loop.create_task(self._listen())
+        self.loop.run_forever()
+
+    async def _listen(self) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        conn = self.table.connection
+        assert conn is not None
+        connected_before = False
+        while True:
+            try:
+                request = HTTPRequest(conn.ws_url("wanllm/ws/runs"), headers=conn.headers())
+                ws = await websocket_connect(request)
+                if connected_before:
+                    await asyncio.to_thread(self.table.refresh)  # messages may have been missed
+                connected_before = True
+                while (raw := await ws.read_message()) is not None:
+                    await asyncio.to_thread(self._apply, orjson.loads(raw))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - server restarting: reconnect below
+                pass
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    def _apply(self, msg: dict[str, Any]) -> None:
+        if msg.get("type") == "gap":
+            self.table.refresh()
+            return
+        run = msg.get("run")
+        if msg.get("type") == "run" and isinstance(run, dict):
+            if self.table.project is None or run.get("project") == self.table.project:
+                self.table.update_runs([run])
+
+
+def run_table(
+    project: str | None = None,
+    *,
+    columns: Iterable[str] = (),
+    connection: Connection | None = None,
+    live: bool = True,
+) -> RunTable:
+    """A table of the runs of ``project`` (all projects when None), kept live unless ``live=False``.
+
+    ``columns`` adds ``config.<key>`` / ``summary.<key>`` columns (also pickable
+    in the table). The server is found like everywhere else (``wl.login`` or
+    the Jupyter server the kernel runs under) unless ``connection`` is given.
+    """
+    conn = resolve_connection([], connection)
+    table = RunTable(_load_runs(conn, project), columns=columns, project=project, connection=conn)
+    if live:
+        table.watch()
+    return table
+
+
+runs = run_table

@@ -1,0 +1,202 @@
+"""The run workspace (the seed's WorkspacePage) as a widget: header, metric
+selector, main chart, one chart per metric, wall-time chart, system metrics."""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as W
+
+from .._http import Connection
+from ._live import LiveHub
+from ._model import ChartModel
+from ._runs import resolve_connection, run_id_of
+from ._source import MetricSource, floats
+from ._style import PALETTE, state_badge
+from .chart import CSS, MetricChart
+
+AUTO_REFRESH_SECONDS = 5.0
+MAX_DEFAULT_METRICS = 8
+FIRST_METRIC = """import wanllm_jupyter as wl
+run = wl.init(project="my-project")
+wl.log({"loss": 0.42})"""
+
+
+def _pill(text: str, color: str = "#eef1f5", fg: str = "#333") -> str:
+    return (f'<span style="background:{color};color:{fg};border-radius:9px;padding:1px 8px;'
+            f'font-size:11px;margin-right:4px">{html.escape(text)}</span>')
+
+
+class Workspace(W.VBox):
+    """Everything about one run. Build it with :func:`workspace`."""
+
+    def __init__(self, conn: Connection, run_id: str, *, live: bool = True) -> None:
+        self.conn, self.run_id, self.live = conn, run_id, live
+        self.source = MetricSource(conn)
+        self.run = self.source.run(run_id)
+        self.names = [m["name"] for m in self.source.metric_names(run_id)]
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.header = W.HTML()
+        self.selector = W.TagsInput(value=self.names[:MAX_DEFAULT_METRICS], allowed_tags=self.names,
+                                    allow_duplicates=False, layout=W.Layout(flex="1"))
+        self.auto = W.ToggleButton(value=False, description="auto-refresh 5 s", icon="clock-o",
+                                   layout=W.Layout(width="auto"))
+        self.refresh_button = W.Button(description="Refresh", icon="refresh",
+                                       layout=W.Layout(width="auto"))
+        self.body = W.VBox()
+        self.charts: list[MetricChart] = []
+        self.system = W.VBox()
+        self.selector.observe(lambda _: self._build_charts(), names="value")
+        self.auto.observe(lambda c: self._auto(c["new"]), names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        super().__init__([
+            W.HTML(CSS), self.header,
+            W.HBox([W.HTML("<b>Metrics</b>", layout=W.Layout(width="60px")), self.selector,
+                    self.auto, self.refresh_button], layout=W.Layout(align_items="center")),
+            self.body,
+        ], layout=W.Layout(gap="8px"))
+        self.add_class("wl-chart")
+        self._draw_header()
+        self._build_charts()
+        if live and self.run.get("state") == "running":
+            LiveHub.get().subscribe(conn, run_id, self)
+
+    # ---------------------------------------------------------------- header
+    def _draw_header(self) -> None:
+        r = self.run
+        git = r.get("git") or {}
+        parts = [f'<span style="font-size:18px;font-weight:600;margin-right:10px">'
+                 f'{html.escape(str(r.get("name") or r["id"][:8]))}</span>',
+                 state_badge(str(r.get("state"))), " "]
+        if git.get("branch"):
+            parts.append(_pill(f"⎇ {git['branch']}", "#e8f0fe", "#1a4fa3"))
+        parts += [_pill(t) for t in r.get("tags") or []]
+        meta = f'{html.escape(str(r.get("project")))} · {r["id"]} · created {r.get("created_at", "")}'
+        self.header.value = (f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
+                             f'{"".join(parts)}</div><div style="color:#6b7280;font-size:11px">'
+                             f'{meta}</div>')
+
+    # ---------------------------------------------------------------- charts
+    def _chart(self, metrics: list[str], *, height: str = "260px", **kwargs: Any) -> MetricChart:
+        model = ChartModel(self.source, [self.run_id], metrics, **kwargs)
+        return MetricChart(self.conn, model, live=self.live, height=height)
+
+    def _build_charts(self) -> None:
+        for c in self.charts:
+            c.close()
+        selected = list(self.selector.value)
+        if not self.names:
+            self.charts = []
+            self.body.children = [W.HTML(
+                '<div class="wl-empty"><b>No metrics logged yet.</b> Log a first metric with:'
+                f'<pre style="text-align:left;display:inline-block;margin:8px auto">'
+                f'{html.escape(FIRST_METRIC)}</pre><br>It shows up here live.</div>')]
+            return
+        if not selected:
+            self.charts = []
+            self.body.children = [W.HTML('<div class="wl-empty">Select metrics above.</div>')]
+            return
+        main = self._chart(selected, height="380px")
+        singles = [self._chart([m]) for m in selected]
+        wall = self._chart(selected, x="wall_time", height="300px")
+        main.title.value = '<span class="wl-title">All selected metrics</span>'
+        wall.title.value = '<span class="wl-title">Over wall-clock time</span>'
+        self.charts = [main, *singles, wall]
+        grid = W.GridBox(singles, layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
+                                                  grid_gap="8px"))
+        self._draw_system()
+        self.body.children = [main, grid, wall, self.system]
+
+    def _draw_system(self) -> None:
+        series = self.source.system_metrics(self.run_id)
+        title = W.HTML('<span class="wl-title">System metrics</span>')
+        if not series:
+            self.system.children = [title, W.HTML(
+                '<div class="wl-empty">No system metrics for this run '
+                '(they are sampled while a run started with <code>wl.init()</code> is running).'
+                "</div>")]
+            return
+        xs, ys = bq.DateScale(), bq.LinearScale()
+        marks = []
+        for i, s in enumerate(series):
+            label = s["metric_type"] + (f" [{s['devices'][0]}]" if s.get("devices") and s["devices"][0] else "")
+            t = (floats(s["times"]) * 1e3).astype("datetime64[ms]")
+            marks.append(bq.Lines(x=t, y=floats(s["values"]), scales={"x": xs, "y": ys},
+                                  colors=[PALETTE[i % len(PALETTE)]], labels=[label],
+                                  display_legend=True, stroke_width=1.5))
+        fig = bq.Figure(marks=marks, axes=[
+            bq.Axis(scale=xs, tick_format="%H:%M:%S", grid_lines="dashed", grid_color="#e8e8e8"),
+            bq.Axis(scale=ys, orientation="vertical", tick_format=".3g", grid_lines="dashed",
+                    grid_color="#e8e8e8")],
+            legend_location="top-right", animation_duration=0,
+            fig_margin={"top": 16, "bottom": 36, "left": 56, "right": 16},
+            layout=W.Layout(width="100%", height="240px"))
+        self.system.children = [title, fig]
+
+    # ---------------------------------------------------------------- refresh
+    def refresh(self) -> None:
+        """Re-read the run, discover new metrics and re-query every chart."""
+        self.run = self.source.run(self.run_id)
+        self._draw_header()
+        names = [m["name"] for m in self.source.metric_names(self.run_id)]
+        if names != self.names:
+            self._add_names(names)
+        else:
+            for c in self.charts:
+                c.refresh()
+            self._draw_system()
+
+    def _add_names(self, names: list[str]) -> None:
+        with self._lock:
+            new = [n for n in names if n not in self.names]
+            if not new:
+                return
+            had_none = not self.names
+            self.names = self.names + new
+        self.selector.allowed_tags = self.names
+        if had_none or len(self.selector.value) < MAX_DEFAULT_METRICS:
+            room = MAX_DEFAULT_METRICS - len(self.selector.value)
+            self.selector.value = list(self.selector.value) + new[:room]  # rebuilds the charts
+
+    def _auto(self, on: bool) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if on:
+            def tick() -> None:
+                self.refresh()
+                self._auto(self.auto.value)
+
+            self._timer = threading.Timer(AUTO_REFRESH_SECONDS, tick)
+            self._timer.daemon = True
+            self._timer.start()
+
+    # ---------------------------------------------------------------- live
+    def on_points(self, run_id: str, points: dict[str, Any]) -> None:
+        if any(n not in self.names for n in points):
+            self._add_names(list(points))
+
+    def on_run(self, run: dict[str, Any]) -> None:
+        self.run = run
+        self._draw_header()
+
+    def on_gap(self, run_id: str) -> None:
+        self.refresh()
+
+    def close(self) -> None:
+        LiveHub.get().unsubscribe(self.conn, self.run_id, self)
+        self._auto(False)
+        for c in self.charts:
+            c.close()
+        super().close()
+
+
+def workspace(run: Any, *, live: bool = True, connection: Connection | None = None) -> Workspace:
+    """The workspace of ``run`` (a ``Run``, run dict or run id)."""
+    conn = resolve_connection([run], connection)
+    return Workspace(conn, run_id_of(run), live=live)
+
