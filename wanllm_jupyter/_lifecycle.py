@@ -17,7 +17,7 @@ from . import _discovery
 from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import git_info, hostname, run_metadata
-from ._run import Run, check_str_list
+from ._run import FINISH_TIMEOUT, Run, check_str_list
 from ._sender import SendReport
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
@@ -217,10 +217,11 @@ def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> N
     run.log(data, step, commit)
 
 
-def finish(exit_code: int | None = None, quiet: bool = False) -> SendReport | None:
-    """Finish the current run (no-op when there is none)."""
+def finish(exit_code: int | None = None, quiet: bool = False,
+           timeout: float = FINISH_TIMEOUT) -> SendReport | None:
+    """Finish the current run (no-op when there is none); see :meth:`Run.finish`."""
     run = current
-    return run.finish(exit_code=exit_code, quiet=quiet) if run is not None else None
+    return run.finish(exit_code, quiet, timeout) if run is not None else None
 
 
 def define_metric(

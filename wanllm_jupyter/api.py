@@ -110,7 +110,7 @@ class Api:
             runs = runs["id"].tolist()
         elif isinstance(runs, (str, bytes)) or not isinstance(runs, Iterable):
             runs = [runs]
-        ids = [parse_run_id(r) for r in runs]
+        ids = list(dict.fromkeys(parse_run_id(r) for r in runs))
         names = list(keys) if keys is not None else None
         table = self._src.history(ids, names, start_step, end_step)
         return long_frame(table) if long else wide_frames(table, names)

@@ -329,9 +329,9 @@ export class RunBrowserPanel extends Widget {
     compare.addEventListener('click', () => void this.compareSelected());
     const frame = button('jp-wanllm-frame', 'DataFrame', 'Insert a DataFrame of the selected runs');
     frame.addEventListener('click', () => void this.insertDataFrame());
-    const tags = button('jp-wanllm-tags', 'Tags…', 'Add or remove tags');
+    const tags = button('jp-wanllm-tags', 'Tags', 'Add or remove tags');
     tags.addEventListener('click', () => void this.editTags());
-    const del = button('jp-wanllm-danger', 'Delete…', 'Delete the selected runs');
+    const del = button('jp-wanllm-danger', 'Delete', 'Delete the selected runs');
     del.addEventListener('click', () => void this.deleteRuns());
     const clear = button('jp-wanllm-clear', '✕', 'Clear the selection');
     clear.addEventListener('click', () => {

@@ -88,7 +88,7 @@ class WanllmApp(ExtensionApp):
         300.0, help="Seconds without a heartbeat after which a running run is marked crashed."
     ).tag(config=True)
     maintenance_interval = Float(
-        3600.0, help="Seconds between rollup refresh + retention passes."
+        3600.0, help="Seconds between retention passes."
     ).tag(config=True)
 
     @default("database_url")
@@ -207,7 +207,7 @@ class WanllmApp(ExtensionApp):
             self.live.publish_run(run)
 
     async def maintain(self) -> None:
-        """Refresh hourly rollups (where the backend keeps them) and apply retention."""
+        """Apply retention (the backends maintain hourly rollups at ingest)."""
         if self._store is None:
             return
         retention = Retention(self.metrics_retention_days, self.system_metrics_retention_days)
@@ -243,5 +243,5 @@ def make_store(app: WanllmApp) -> Store:
     if scheme in ("postgresql", "postgres"):
         from .store.postgres import PostgresStore
 
-        return PostgresStore(url, min_size=app.pool_min_size, max_size=app.pool_max_size)
+        return PostgresStore(url, min_pool=app.pool_min_size, max_pool=app.pool_max_size)
     raise StoreUnavailable(f"unsupported database URL scheme {scheme!r} (sqlite or postgresql)")

@@ -30,7 +30,7 @@ import orjson
 
 from . import telemetry
 from .live_redis import RedisLink
-from .live_subscriber import Subscriber
+from .live_subscriber import DEFAULT_MAX_MESSAGES, Subscriber
 from .live_wire import (
     Chunk,
     PayloadError,
@@ -56,9 +56,10 @@ class LiveHub:
     when ``redis_url`` is given, to every other hub sharing that Redis."""
 
     def __init__(self, redis_url: str | None, *, log: logging.Logger,
-                 tick: float = TICK_SECONDS) -> None:
+                 tick: float = TICK_SECONDS, max_buffer: int = DEFAULT_MAX_MESSAGES) -> None:
         self.origin = uuid.uuid4().hex
         self.tick = tick
+        self.max_buffer = max_buffer  # messages a subscriber may fall behind by
         self._log = log
         # (kind, run_id, data): ("batch", "", MetricBatch) | ("chunk", run, Chunk)
         # | ("run", run, wire dict); the oldest are dropped beyond MAX_INBOX
@@ -124,7 +125,7 @@ class LiveHub:
     def subscribe(self, run_id: str | None, names: set[str] | None = None) -> Subscriber:
         """A subscriber to the points and changes of ``run_id`` (metric
         ``names``, all when None), or to every run's changes when None."""
-        sub = Subscriber(run_id, names)
+        sub = Subscriber(run_id, names, max_messages=self.max_buffer)
         self._subs[run_id].add(sub)
         if self._link is not None and run_id is not None and len(self._subs[run_id]) == 1:
             self._link.want(self._channels())

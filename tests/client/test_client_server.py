@@ -145,9 +145,9 @@ def test_heartbeat_keeps_the_run_alive(api: wl.Api) -> None:
 def test_history_forms(api: wl.Api) -> None:
     run = wl.init(project="t-hist", system_metrics=False)
     for i in range(2000):
-        wl.log({"loss": 1 / (i + 1), "epoch": i // 100})
         if i % 100 == 99:
-            wl.log({"val": i}, commit=False)
+            wl.log({"val": i}, commit=False)  # joins the step the next log() commits
+        wl.log({"loss": 1 / (i + 1), "epoch": i // 100})
     wl.finish()
     r = api.run(run.id)
     full = r.history()

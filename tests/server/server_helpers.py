@@ -46,3 +46,18 @@ def wire(value: float) -> float | str:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def wanllm_routes(serverapp: Any) -> list[tuple[str, type]]:
+    """(regex, handler class) of every registered route under ``wanllm/``."""
+    routes = []
+    pending = list(serverapp.web_app.default_router.rules)
+    while pending:
+        rule = pending.pop(0)
+        if hasattr(rule.target, "rules"):  # a nested router (one per add_handlers host)
+            pending.extend(rule.target.rules)
+            continue
+        pattern = getattr(rule.matcher, "regex", None)
+        if pattern is not None and "wanllm/" in pattern.pattern:
+            routes.append((pattern.pattern, rule.target))
+    return routes

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from jupyter_server.utils import JupyterServerAuthWarning
-from server_helpers import body
+from server_helpers import body, wanllm_routes
 
 METHODS = ("get", "post", "put", "patch", "delete")
 SAMPLE_GROUPS = {  # route group → a sample path value
@@ -18,21 +18,6 @@ SAMPLE_GROUPS = {  # route group → a sample path value
 @pytest.fixture
 def backend() -> str:
     return "sqlite"  # auth does not depend on the store
-
-
-def wanllm_routes(serverapp) -> list[tuple[str, type]]:
-    """(regex, handler class) of every registered route under ``wanllm/``."""
-    routes = []
-    pending = list(serverapp.web_app.default_router.rules)
-    while pending:
-        rule = pending.pop(0)
-        if hasattr(rule.target, "rules"):  # a nested router (one per add_handlers host)
-            pending.extend(rule.target.rules)
-            continue
-        pattern = getattr(rule.matcher, "regex", None)
-        if pattern is not None and "wanllm/" in pattern.pattern:
-            routes.append((pattern.pattern, rule.target))
-    return routes
 
 
 def sample_path(pattern: str) -> str:

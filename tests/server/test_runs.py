@@ -86,7 +86,7 @@ async def test_list_filters_sort_and_cursor(api):
     assert page["total"] == 5 and len(page["runs"]) == 5
 
     page = body(await api("GET", "runs", params={"project": "lst", "tag": "even",
-                                                 "filter": "config.lr>=0.2", "sort": "name"}))
+                                                 "filter": "config.lr>=0.15", "sort": "name"}))
     assert [r["name"] for r in page["runs"]] == ["r2", "r4"]
 
     names, cursor = [], None

@@ -67,12 +67,14 @@ def brute_m4(
     for b, ps in by.items():
         key = [min(ps, key=lambda p: (p[0], p[1])), max(ps, key=lambda p: (p[0], p[1]))]
         fin = [p for p in ps if math.isfinite(p[2])]
+        band = (math.nan, math.nan)
         if fin:
-            key.append(min(fin, key=lambda p: (p[2], p[0], p[1])))
-            key.append(min(fin, key=lambda p: (-p[2], p[0], p[1])))
+            lo = min(fin, key=lambda p: (p[2], p[0], p[1]))
+            hi = min(fin, key=lambda p: (-p[2], p[0], p[1]))
+            key += [lo, hi]
+            band = (lo[2], hi[2])
         chosen |= {(p[0], p[1], bits([p[2]])[0]) for p in key}
-        fv = [p[2] for p in fin]
-        bands[b * w] = (len(ps), min(fv) if fv else math.nan, max(fv) if fv else math.nan)
+        bands[b * w] = (len(ps), *band)
     if len(pts) <= 4 * buckets:
         chosen = {(p[0], p[1], bits([p[2]])[0]) for p in pts}
     return w, sorted(chosen), bands

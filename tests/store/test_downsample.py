@@ -97,3 +97,21 @@ async def test_small_range_is_not_sampled(store: Store) -> None:
     assert not d.sampled and d.total_points == 4 and d.points.steps.tolist() == [0, 5, 5, 9]
     empty = await store.downsample(r.id, "x", 10, start_step=100, end_step=200)
     assert empty.total_points == 0 and len(empty.points) == 0
+
+
+async def test_many_small_batches(store: Store) -> None:
+    """Hundreds of tiny batches (live logging) read back exactly (backends may compact)."""
+    r, _ = await store.create_run(RunCreate())
+    rng = np.random.default_rng(5)
+    raw: list[tuple[int, int, float]] = []
+    for i in range(160):
+        steps = (i * 5 + np.arange(5)).tolist()
+        vals = rng.normal(size=5).tolist()
+        times = [T0 + len(raw) + j for j in range(5)]
+        await store.write_metrics(batch(r.id, {"x": (steps, vals)}, times={"x": times}))
+        raw += list(zip(steps, times, vals))
+    s = await store.history(r.id, "x")
+    assert as_triples(s) == [(a, b, bits([c])[0]) for a, b, c in raw]
+    for start, end, buckets in ((0, 799, 20), (13, 777, 9)):
+        check(await store.downsample(r.id, "x", buckets, start_step=start, end_step=end), raw, start, end, buckets)
+    assert (await store.stats(r.id, "x")).count == 800

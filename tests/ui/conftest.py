@@ -7,7 +7,8 @@ non-root ``base_url`` (``/wl/``), a temp root dir and a temp SQLite database
 * ``lab.url`` — ``http://127.0.0.1:<port>/wl/``; ``lab.token``;
 * ``lab.api`` — a ``wanllm_jupyter._http.Connection`` to the server (REST setup);
 * ``lab.page(path="lab")`` — a fresh Playwright page (own browser context),
-  logged in with the token and loaded with JupyterLab ready; closed at teardown;
+  logged in with the token and loaded with JupyterLab ready (closed with the browser;
+  screenshotted to ``tests/artifacts/failure-<test>-<n>.png`` when the test fails);
 * ``lab.root`` — the server's root dir (put notebooks there);
 * ``lab.env`` — the environment a logging subprocess needs (``WANLLM_URL``,
   ``WANLLM_TOKEN``).
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ STARTUP_TIMEOUT = 60.0
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 DOCS = ROOT / "docs"
+OPEN_PAGES: list[Any] = []  # pages of the running test, screenshotted when it fails
 
 
 def free_port() -> int:
@@ -72,7 +74,6 @@ class Lab:
     api: Connection
     page: Callable[..., Any]
     log: Path
-    _pages: list[Any] = field(default_factory=list)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> None:
@@ -86,6 +87,21 @@ def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> No
         except Exception:  # noqa: BLE001 - not listening yet
             time.sleep(0.25)
     raise RuntimeError(f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        for i, page in enumerate(OPEN_PAGES):
+            if not page.is_closed():
+                try:
+                    save_screenshot(page, f"failure-{item.name}-{i}")
+                except Exception:  # noqa: BLE001 - the browser may be gone; the report matters more
+                    pass
+    if report.when == "teardown":
+        OPEN_PAGES.clear()
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +118,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Lab]:
-    """A real ``jupyter lab`` with the wanllm extensions under ``/wl/``, token auth, temp SQLite."""
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A real ``jupyter lab`` with the wanllm extensions under ``/wl/``, token auth, temp SQLite.
+
+    Chromium starts only when a test first calls ``lab.page()``."""
     home = tmp_path_factory.mktemp("lab")
     root = home / "root"
     root.mkdir()
@@ -124,6 +142,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Lab]
         '{"fetchNews": "false", "checkForUpdates": false}'
     )
     env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(home / "workspaces")
     log = home / "jupyter.log"
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -133,12 +152,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Lab]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
     api = Connection(url, token)
-    pages: list[Any] = []
 
     def new_page(path: str = "lab", viewport: tuple[int, int] = (1280, 800)) -> Any:
+        browser = request.getfixturevalue("browser")
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         page = context.new_page()
-        pages.append(context)
+        OPEN_PAGES.append(page)
         page.goto(f"{url}{path}?token={token}")
         page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
         return page
@@ -147,8 +166,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Lab]
         _wait_ready(proc, api, log)
         yield Lab(url=url, token=token, root=root, env=env, api=api, page=new_page, log=log)
     finally:
-        for context in pages:
-            context.close()
         proc.terminate()
         try:
             proc.wait(timeout=15)

@@ -38,6 +38,7 @@ def wait_for(page: Any, predicate: str, timeout: float = 60.0, arg: Any = None) 
         if value:
             return value
         time.sleep(0.1)
+    page.screenshot(path=str(ROOT / "tests" / "artifacts" / "live-chart-timeout.png"))
     raise AssertionError(f"timed out waiting for {predicate.strip()[:80]}")
 
 
@@ -47,9 +48,13 @@ def test_quickstart_chart_grows_while_cell_runs(lab: Any) -> None:
     shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", lab.root / "quickstart.ipynb")
     page = lab.page("lab/tree/quickstart.ipynb", viewport=(1400, 1000))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    try:  # a notebook without kernel metadata from this server asks which kernel to start
+        page.click(".jp-Dialog button.jp-mod-accept", timeout=10_000)
+    except Exception:  # noqa: BLE001 - no dialog: the kernel starts directly
+        pass
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.click("text=Run", timeout=10_000)  # the main menu
-    page.click("text=Run All Cells", timeout=10_000)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
 
     # the logging cell (5th input prompt) is executing ("[*]") while the chart grows
     wait_for(page, "() => document.querySelectorAll('.jp-OutputArea .wl-chart').length > 0", 90)

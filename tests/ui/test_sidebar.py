@@ -61,9 +61,20 @@ def runs(lab: Any) -> list[dict[str, Any]]:
 
 def open_panel(lab: Any) -> Any:
     page = lab.page()
-    page.click(f"[data-id='wanllm-run-browser']")
+    if not page.locator(PANEL).is_visible():
+        page.click("[data-id='wanllm-run-browser']")
     page.wait_for_selector(f"{PANEL} .jp-wanllm-status[data-status='live']", timeout=20_000)
     return page
+
+
+def widen_sidebar(page: Any, by: int = 110) -> None:
+    """Drag the left sidebar's split handle (as a user would) so run names fit."""
+    box = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + by, y, steps=5)
+    page.mouse.up()
 
 
 def row(page: Any, name: str) -> Any:
@@ -72,6 +83,7 @@ def row(page: Any, name: str) -> Any:
 
 def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]], screenshot: Any) -> None:
     page = open_panel(lab)
+    widen_sidebar(page)
     # the most recently active project is shown; every run the test made is listed
     assert page.locator(f"{PANEL} .jp-wanllm-project").input_value() == PROJECT
     for run in runs:
@@ -134,7 +146,9 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
         arg=expected,
         timeout=10_000,
     )
-    page.wait_for_timeout(1500)
+    prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .jp-InputPrompt")
+    page.wait_for_function("(el) => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=60_000)
+    page.wait_for_timeout(1000)
     screenshot(page, "sidebar", docs=True)
 
 

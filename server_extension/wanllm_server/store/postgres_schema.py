@@ -91,16 +91,16 @@ def discover(root: Path | None = None) -> list[Migration]:
 async def _detect_mode(conn: asyncpg.Connection, want_timescaledb: bool | None) -> Mode:
     """Create the extension when wanted and available; return the backend mode."""
     if want_timescaledb is not False:
-        available = await conn.fetchval(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+        # without the preload, CREATE EXTENSION kills the backend: check first
+        preloaded = await conn.fetchval(
+            "SELECT 'timescaledb' = ANY(string_to_array(replace("
+            "current_setting('shared_preload_libraries'), ' ', ''), ','))"
+            " AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
         )
-        if available:
-            try:
-                async with conn.transaction():  # a savepoint: failure leaves us usable
-                    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            except asyncpg.PostgresError:
-                if want_timescaledb:
-                    raise  # explicitly asked for, e.g. not in shared_preload_libraries
+        if preloaded:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        elif want_timescaledb:
+            raise RuntimeError("timescaledb is not installed or not in shared_preload_libraries")
     loaded = await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
     if not loaded:
         return "plain"

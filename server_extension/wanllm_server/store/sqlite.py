@@ -61,7 +61,8 @@ T = TypeVar("T")
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 BLOCK_POINTS = 65_536  # points per block when a series is rebuilt
-SMALL_ROW = 1024  # blocks/tier rows with fewer points/partials are "small"
+SMALL_ROW = 1024  # tier rows with fewer partials are "small"
+SMALL_BLOCK = 256  # blocks with fewer points are "small"
 COMPACT_ROWS = 64  # small rows per series (and tier level) before they are merged
 COMPACT_EVERY = 16  # check a series for compaction every this many writes
 _SERIES_COLS = (
@@ -691,12 +692,12 @@ def _maybe_compact(c: sqlite3.Connection, sid: int) -> None:
         n = len(merged)
         _insert_tiers(c, [sid], agg.TierRows(np.zeros(n, np.int64), np.full(n, lv, np.int64), merged))
     small = c.execute(
-        "SELECT count(*) FROM metric_blocks WHERE series_id = ? AND n < ?", (sid, SMALL_ROW)
+        "SELECT count(*) FROM metric_blocks WHERE series_id = ? AND n < ?", (sid, SMALL_BLOCK)
     ).fetchone()[0]
     if small > COMPACT_ROWS:
         rows = c.execute(
             "SELECT id, steps, times, vals, metadata FROM metric_blocks WHERE series_id = ? AND n < ?",
-            (sid, SMALL_ROW),
+            (sid, SMALL_BLOCK),
         ).fetchall()
         st, tm, v, md = _decode_with_metadata([r[1:] for r in rows])
         _delete_ids(c, "metric_blocks", [r[0] for r in rows])

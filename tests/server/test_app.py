@@ -1,0 +1,111 @@
+"""The extension app: configuration, install/enable, lifecycle, crash detection, telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import TraitError
+from traitlets.config import Config
+
+from server_helpers import body, create_run, post_points
+from wanllm_server import _jupyter_server_extension_points
+from wanllm_server.app import WanllmApp
+
+
+def test_extension_point_and_defaults(monkeypatch):
+    assert _jupyter_server_extension_points() == [{"module": "wanllm_server", "app": WanllmApp}]
+    monkeypatch.delenv("WANLLM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("WANLLM_REDIS_URL", raising=False)
+    app = WanllmApp()
+    assert app.database_url == f"sqlite:///{jupyter_data_dir()}/wanllm/wanllm.db"
+    assert app.redis_url is None
+    assert (app.max_batch_size, app.pool_min_size, app.pool_max_size) == (1000, 5, 20)
+    assert (app.metrics_retention_days, app.system_metrics_retention_days) == (90, 30)
+
+
+def test_env_fallbacks_and_config_precedence(monkeypatch):
+    monkeypatch.setenv("WANLLM_DATABASE_URL", "postgresql://u:secret@db/x")
+    monkeypatch.setenv("WANLLM_REDIS_URL", "redis://cache:6379/0")
+    app = WanllmApp()
+    assert (app.database_url, app.redis_url) == ("postgresql://u:secret@db/x",
+                                                 "redis://cache:6379/0")
+    assert app._safe_url() == "postgresql://u:***@db/x"
+    c = Config()
+    c.WanllmApp.database_url = "sqlite:////tmp/x.db"
+    c.WanllmApp.max_batch_size = 50
+    app = WanllmApp(config=c)
+    assert (app.database_url, app.max_batch_size) == ("sqlite:////tmp/x.db", 50)
+    with pytest.raises(TraitError, match="max_batch_size must be > 0, got 0"):
+        WanllmApp(max_batch_size=0)
+
+
+def test_enabled_on_install():
+    """The shipped jupyter-config JSON enables the extension and it validates OK."""
+    out = subprocess.run([sys.executable, "-m", "jupyter_server", "extension", "list"],
+                         capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert "wanllm_server enabled" in " ".join(text.split()).replace("\x1b[32m", "").replace(
+        "\x1b[0m", ""), text
+    assert "wanllm_server 0.1.0 OK" in text.replace("\x1b[32m", "").replace("\x1b[0m", ""), text
+
+
+async def test_eager_start_hook_opens_the_store(jp_serverapp, wanllm_app):
+    assert wanllm_app._store is None  # pytest-jupyter never runs the start hook...
+    await jp_serverapp.extension_manager.start_all_extensions()
+    assert wanllm_app._store is not None  # ...a real server start does, eagerly
+
+
+@pytest.mark.parametrize("wanllm_config", [{"heartbeat_timeout": 0.4}])
+async def test_crash_detection_marks_silent_runs_crashed(api, wanllm_app, monkeypatch):
+    changes = []
+    monkeypatch.setattr(wanllm_app.live, "publish_run", changes.append)
+    silent = (await create_run(api))["id"]
+    alive = (await create_run(api))["id"]
+    for _ in range(12):
+        await asyncio.sleep(0.1)
+        assert (await api("POST", f"runs/{alive}/heartbeat")).code == 204
+    assert body(await api("GET", f"runs/{silent}"))["state"] == "crashed"
+    assert body(await api("GET", f"runs/{alive}"))["state"] == "running"
+    assert [str(r.id) for r in changes if r.state == "crashed"] == [silent]
+
+
+async def test_shutdown_finishes_in_flight_batches(api, wanllm_app):
+    rid = (await create_run(api))["id"]
+    store = await wanllm_app.store()
+    real_write = store.write_metrics
+    started = asyncio.Event()
+
+    async def slow_write(batch):
+        started.set()
+        await asyncio.sleep(0.3)
+        return await real_write(batch)
+
+    store.write_metrics = slow_write
+    ingest = asyncio.ensure_future(post_points(api, rid, {"m": [(0, 1.0)]}))
+    await started.wait()
+    await wanllm_app.stop_extension()  # waits for the batch before closing the store
+    assert (await ingest)["written"] == 1
+    assert wanllm_app._store is None
+    resp = await api("POST", "metrics/batch",
+                     body={"metrics": [{"run_id": rid, "metric_name": "m", "value": 1}]})
+    assert resp.code == 503 and resp.headers["Retry-After"] == "5"
+    assert body(resp)["message"] == "server is shutting down"
+
+
+async def test_prometheus_metrics_served(api, http_server_client, jp_base_url, jp_auth_header):
+    rid = (await create_run(api))["id"]
+    await post_points(api, rid, {"m": [(i, 1.0) for i in range(3)]})
+    await api("GET", f"runs/{rid}/metrics/m/latest")
+    await api("POST", "metrics/batch", body=b"{", headers={"Content-Type": "application/json"})
+    resp = await http_server_client.fetch(jp_base_url + "metrics", headers=jp_auth_header)
+    text = resp.body.decode()
+    for needle in ('wanllm_points_ingested_total{kind="metrics"}',
+                   'wanllm_batches_rejected_total{kind="metrics",reason="malformed"}',
+                   'wanllm_ingest_seconds_count{kind="metrics"}',
+                   'wanllm_query_seconds_count{endpoint="latest"}',
+                   "wanllm_websocket_clients", "wanllm_fanout_lag_seconds_bucket"):
+        assert needle in text, needle

@@ -1,0 +1,103 @@
+"""The OpenAPI document matches the registered routes, and responses conform to it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from server_helpers import body, wanllm_routes
+from services import free_port
+
+from wanllm_server.openapi import document
+
+GROUP_NAMES = [(r"\((\?P<run_id>)?\[\^/\]\+\)", "{run_id}"), (r"\(\.\+\)", "{metric_name}")]
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+def route_template(pattern: str, base_url: str) -> str:
+    path = "/" + pattern.removeprefix(base_url).rstrip("$").replace("\\.", ".")
+    for group, name in GROUP_NAMES:
+        path = re.sub(group, name, path)
+    return path
+
+
+def implemented(handler: type) -> set[str]:
+    base = handler.__mro__[-2]  # tornado's RequestHandler defaults raise 405
+    return {m for m in HTTP_METHODS if getattr(handler, m) is not getattr(base, m, None)}
+
+
+async def test_every_route_is_documented_and_vice_versa(jp_serverapp, api, jp_base_url):
+    registered = {route_template(p, jp_base_url): implemented(h)
+                  for p, h in wanllm_routes(jp_serverapp)}
+    served = body(await api("GET", "openapi.json"))
+    assert served == document(jp_base_url)
+    assert served["servers"] == [{"url": jp_base_url.rstrip("/")}]
+    documented = {path: set(ops) for path, ops in served["paths"].items()}
+    assert registered == documented
+
+
+@pytest.fixture
+def live_server(tmp_path: Path):
+    """A real ``jupyter server`` process with wanllm on SQLite under base_url /jp/."""
+    port, token = free_port(), "schemathesis-token"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    env.pop("WANLLM_REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+         "--ServerApp.base_url=/jp/", f"--ServerApp.root_dir={tmp_path}",
+         f"--IdentityProvider.token={token}",
+         "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
+         "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
+         f"--WanllmApp.database_url=sqlite:///{tmp_path}/wanllm.db"],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"))
+    url = f"http://127.0.0.1:{port}/jp/wanllm/api/v1/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            req = urllib.request.Request(url + "health",
+                                         headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(req, timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("jupyter server did not start:\n"
+                            + (tmp_path / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+    yield url, token
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.mark.slow
+def test_responses_conform_to_the_document(live_server):
+    """schemathesis (fuzzing + stateful) over every REST operation: no 5xx, and
+    every status, content type and JSON body as documented."""
+    url, token = live_server
+    cli = shutil.which("schemathesis") or shutil.which("st")
+    assert cli, "schemathesis is a test dependency (pyproject [test])"
+    # the coverage phase is skipped: it crashes inside hypothesis' lambda
+    # introspection on this version ("AST constructor recursion depth mismatch")
+    result = subprocess.run(
+        [cli, "run", url + "openapi.json", "-H", f"Authorization: token {token}",
+         "--phases", "examples,fuzzing,stateful", "--max-examples", "10", "--seed", "1",
+         "--exclude-path-regex", "/ws/", "--no-color", "-w", "2",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                     "response_schema_conformance"],
+        capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert re.search(r"Tested: 17\b", result.stdout), result.stdout[-3000:]

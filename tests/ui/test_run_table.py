@@ -1,0 +1,162 @@
+"""The run table widget (issue 5, item 4): Python state, loading from a real server, and the
+browser rendering, sorting and selection sync in a JupyterLab notebook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nbformat
+import pandas as pd
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from wanllm_jupyter.errors import UsageError
+from wanllm_jupyter.widgets.run_table import RunTable, as_row, run_table, runs_frame
+
+PROJECT = "tabular"
+
+
+def run_dict(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"id{i}", "project": PROJECT, "name": f"run-{i}", "state": "finished",
+        "config": {"lr": 10.0 ** -i, "opt": {"name": "adam"}}, "summary": {"loss": 1.0 / (i + 1)},
+        "tags": ["t"], "created_at": f"2026-11-28T04:0{i}:00Z", "finished_at": f"2026-11-28T04:0{i}:30Z",
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------ widget state
+def test_rows_keep_the_table_fields_only() -> None:
+    row = as_row({**run_dict(1), "git": {"branch": "main"}, "tags": None})
+    assert row["tags"] == [] and "git" not in row and row["config"]["lr"] == 0.1
+
+
+def test_a_row_without_id_is_rejected() -> None:
+    with pytest.raises(UsageError, match=r"a run row needs an 'id', got keys \['name'\]"):
+        as_row({"name": "x"})
+
+
+def test_columns_must_name_config_or_summary_keys() -> None:
+    with pytest.raises(UsageError, match="column 'loss' must be 'config.<key>' or 'summary.<key>'"):
+        RunTable([], columns=["loss"])
+    assert RunTable([], columns=["config.lr"]).columns == ["config.lr"]
+
+
+def test_update_runs_replaces_in_place_and_puts_new_runs_first() -> None:
+    table = RunTable([run_dict(1), run_dict(2)])
+    table.update_runs([{**run_dict(2), "state": "crashed"}, run_dict(3)])
+    assert [(r["id"], r["state"]) for r in table.rows] == [
+        ("id3", "finished"), ("id1", "finished"), ("id2", "crashed")]
+
+
+def test_remove_runs_drops_rows_and_their_selection() -> None:
+    table = RunTable([run_dict(1), run_dict(2)], selected_ids=["id1", "id2"])
+    table.remove_runs(["id1"])
+    assert [r["id"] for r in table.rows] == ["id2"] and table.selected_ids == ["id2"]
+
+
+def test_selected_is_a_dataframe_of_the_selected_rows() -> None:
+    table = RunTable([run_dict(1), run_dict(2), run_dict(3)], selected_ids=["id3", "id1"])
+    frame = table.selected
+    assert list(frame["id"]) == ["id1", "id3"]
+    assert list(frame["config.opt.name"]) == ["adam", "adam"]
+    assert list(frame["duration"]) == [30.0, 30.0]
+    assert frame["created_at"].dt.tz is not None
+    assert table.selected.columns.tolist() == frame.columns.tolist()
+
+
+def test_empty_selection_gives_an_empty_frame_with_the_base_columns() -> None:
+    frame = runs_frame([])
+    assert isinstance(frame, pd.DataFrame) and frame.empty
+    assert {"id", "name", "state", "created_at", "duration", "tags"} <= set(frame.columns)
+
+
+def test_refresh_without_a_connection_says_so() -> None:
+    with pytest.raises(UsageError, match="no connection to refresh from"):
+        RunTable([]).refresh()
+
+
+# ------------------------------------------------------------------ with a real server
+@pytest.fixture(scope="module")
+def table_runs(lab: Any) -> list[dict[str, Any]]:
+    runs = []
+    for i, (name, state) in enumerate(
+        [("mlp-small", "finished"), ("mlp-wide", "finished"), ("mlp-deep", "failed"),
+         ("mlp-dropout", "finished"), ("mlp-bn", "crashed"), ("mlp-huge", "running")]
+    ):
+        run = lab.api.post_json("wanllm/api/v1/runs", {
+            "project": PROJECT, "name": name, "config": {"lr": 0.1 / (i + 1), "width": 64 * (i + 1)},
+            "tags": ["mlp", "sweep"] if i % 2 else ["mlp"]})
+        body: dict[str, Any] = {"summary": {"loss": round(0.9 - 0.13 * ((i * 7) % 6), 3),
+                                            "acc": round(0.5 + 0.07 * i, 3)}}
+        if state != "running":
+            body["state"] = state
+        runs.append(lab.api.patch_json(f"wanllm/api/v1/runs/{run['id']}", body))
+    return runs
+
+
+def test_run_table_loads_a_project_from_the_server(lab: Any, table_runs: list[dict[str, Any]]) -> None:
+    table = run_table(PROJECT, columns=["summary.loss"], connection=lab.api, live=False)
+    assert sorted(r["name"] for r in table.rows) == sorted(r["name"] for r in table_runs)
+    lab.api.patch_json(f"wanllm/api/v1/runs/{table_runs[-1]['id']}", {"summary": {"note": 1}})
+    table.refresh()
+    assert {r["id"]: r for r in table.rows}[table_runs[-1]["id"]]["summary"]["note"] == 1
+
+
+@pytest.mark.browser
+def test_run_table_renders_sorts_and_syncs_selection(
+    lab: Any, table_runs: list[dict[str, Any]], screenshot: Any
+) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import wanllm_jupyter as wl\n"
+            "from wanllm_jupyter.widgets.run_table import run_table\n"
+            f"table = run_table({PROJECT!r}, columns=['config.lr', 'config.width', 'summary.loss', 'summary.acc'])\n"
+            "table"
+        ),
+        nbformat.v4.new_code_cell("print(sorted(table.selected['name']))"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab.root / "run_table.ipynb")
+    page = lab.page("lab/tree/run_table.ipynb", viewport=(1280, 720))
+    page.locator(".jp-Notebook").wait_for(timeout=30_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        kernel_dialog.wait_for(timeout=5_000)  # "Select Kernel" shows on some first opens
+        kernel_dialog.click()
+    except PlaywrightTimeout:
+        pass
+    page.locator(".lm-MenuBar-item", has_text="Run").click()
+    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+    names = page.locator(".wl-run-table .wl-rt-name")
+    page.wait_for_function(
+        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs),
+        timeout=60_000,
+    )
+    by_created = [r["name"] for r in reversed(table_runs)]
+    assert names.all_inner_texts() == by_created  # newest first
+
+    loss = page.locator(".wl-run-table .wl-rt-th[data-column='summary.loss']")
+    loss.click()
+    by_loss = [r["name"] for r in sorted(table_runs, key=lambda r: (r["summary"]["loss"], r["created_at"]))]
+    assert names.all_inner_texts() == by_loss
+    assert loss.get_attribute("aria-sort") == "ascending"
+    loss.click()
+    assert loss.get_attribute("aria-sort") == "descending"
+    assert names.all_inner_texts()[0] == by_loss[-1]
+
+    page.locator(".wl-run-table .wl-rt-filter").fill("tag:sweep OR state:failed")
+    page.wait_for_function("document.querySelectorAll('.wl-run-table .wl-rt-row').length === 4")
+    assert sorted(names.all_inner_texts()) == sorted(
+        r["name"] for r in table_runs if "sweep" in r["tags"] or r["state"] == "failed")
+
+    page.locator(".wl-run-table .wl-rt-row", has_text="mlp-wide").click()
+    page.locator(".wl-run-table .wl-rt-row", has_text="mlp-deep").click(modifiers=["Control"])
+    page.locator(".jp-Cell").nth(1).locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
+    output.wait_for(timeout=30_000)
+    assert output.inner_text().strip() == "['mlp-deep', 'mlp-wide']"
+    screenshot(page.locator(".jp-Cell").first, "run-table", docs=True)
