@@ -44,12 +44,14 @@ def overhead(log: Any, calls: int) -> dict[str, float]:
         log(p)
         samples.append(pc() - t)
     samples.sort()
-    return {"median_us": samples[len(samples) // 2] / 1e3,
-            "p99_us": samples[int(len(samples) * 0.99)] / 1e3}
+    return {
+        "median_us": samples[len(samples) // 2] / 1e3,
+        "p99_us": samples[int(len(samples) * 0.99)] / 1e3,
+    }
 
 
 # ------------------------------------------------------------------ peers (own venv)
-PEER_SCRIPT = r'''
+PEER_SCRIPT = r"""
 import json, os, sys, time, tempfile, statistics
 which, calls, points = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -110,23 +112,30 @@ elif which == "wandb":
     except Exception as e:
         out["history_error"] = repr(e)
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
 def ensure_peers() -> Path | None:
     py = PEERS_VENV / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
-        (PEERS_VENV / ".gitignore").write_text("*\n")
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "trackio", "wandb", "pandas"],
-                       check=True)
-    (PEERS_VENV / ".gitignore").write_text("*\n")
+    (PEERS_VENV / ".gitignore").write_text("*\n")  # keep the venv out of git
+    if subprocess.run(
+        [str(py), "-c", "import trackio, wandb, pandas"], capture_output=True
+    ).returncode:
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "trackio", "wandb", "pandas"], check=True
+        )
     return py
 
 
 def run_peer(py: Path, which: str, calls: int, points: int) -> dict[str, Any]:
-    out = subprocess.run([str(py), "-c", PEER_SCRIPT, which, str(calls), str(points)],
-                         capture_output=True, text=True, timeout=3600)
+    out = subprocess.run(
+        [str(py), "-c", PEER_SCRIPT, which, str(calls), str(points)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -151,12 +160,12 @@ def wanllm_e2e(points: int, database_url: str | None, max_batch: int) -> dict[st
     import wanllm_jupyter as wl
 
     with tempfile.TemporaryDirectory() as d:
-        server = JupyterServerProcess(Path(d), database_url=database_url,
-                                      max_batch_size=max_batch).start()
+        server = JupyterServerProcess(
+            Path(d), database_url=database_url, max_batch_size=max_batch
+        ).start()
         try:
             api = wl.Api(server.url, server.token)
-            run = wl.init(project="bench", connection=api.connection, system_metrics=False,
-                          dir=d)
+            run = wl.init(project="bench", connection=api.connection, system_metrics=False, dir=d)
             payloads = [{f"m{j}": 0.001 * j + i for j in range(10)} for i in range(1000)]
             t = time.perf_counter()
             for i in range(points // 10):
@@ -194,14 +203,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--calls", type=int, default=100_000)
-    ap.add_argument("--max-batch", type=int, default=10_000,
-                    help="server max_batch_size for the e2e runs (default 10000)")
+    ap.add_argument(
+        "--max-batch",
+        type=int,
+        default=10_000,
+        help="server max_batch_size for the e2e runs (default 10000)",
+    )
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
 
     bare: list[Any] = []
-    res: dict[str, dict[str, Any]] = {"bare append": {"overhead": overhead(bare.append, args.calls)}}
+    res: dict[str, dict[str, Any]] = {
+        "bare append": {"overhead": overhead(bare.append, args.calls)}
+    }
     res["wanllm"] = {"overhead": wanllm_overhead(args.calls)}
     res["wanllm"].update(wanllm_e2e(args.points, None, args.max_batch))
     if not args.no_pg and (pg := timescale_url()) is not None:
@@ -226,25 +241,33 @@ def main() -> None:
     print(f"{'':24}{'log med µs':>11}{'log p99 µs':>11}{'e2e pts/s':>12}{'history s':>11}")
     for name, r in res.items():
         o = r.get("overhead", {})
-        print(f"{name:24}{fmt(o.get('median_us')):>11}{fmt(o.get('p99_us')):>11}"
-              f"{fmt(r.get('e2e_points_per_s'), ',.0f'):>12}{fmt(r.get('history_s')):>11}")
+        print(
+            f"{name:24}{fmt(o.get('median_us')):>11}{fmt(o.get('p99_us')):>11}"
+            f"{fmt(r.get('e2e_points_per_s'), ',.0f'):>12}{fmt(r.get('history_s')):>11}"
+        )
     print("\nratios (wanllm vs peer; >1 = wanllm better)")
     for name, r in res.items():
         if name.startswith("wanllm") or name == "bare append":
             continue
         o = r.get("overhead", {})
         if o:
-            print(f"  log() median: {name} / wanllm = "
-                  f"{o['median_us'] / ours['overhead']['median_us']:.1f}x")
+            print(
+                f"  log() median: {name} / wanllm = "
+                f"{o['median_us'] / ours['overhead']['median_us']:.1f}x"
+            )
         if r.get("history_s"):
             print(f"  history():    {name} / wanllm = {r['history_s'] / ours['history_s']:.1f}x")
     if tr.get("e2e_points_per_s"):
         for name in ("wanllm", "wanllm (TimescaleDB)"):
             if res.get(name, {}).get("e2e_points_per_s"):
-                print(f"  e2e:          {name} / trackio = "
-                      f"{res[name]['e2e_points_per_s'] / tr['e2e_points_per_s']:.2f}x")
-    print("targets: log() median ≤ 1 µs; e2e ≥ 1.5× trackio (SQLite), ≥ 1× (TimescaleDB); "
-          "history() ≤ 0.6 s")
+                print(
+                    f"  e2e:          {name} / trackio = "
+                    f"{res[name]['e2e_points_per_s'] / tr['e2e_points_per_s']:.2f}x"
+                )
+    print(
+        "targets: log() median ≤ 1 µs; e2e ≥ 1.5× trackio (SQLite), ≥ 1× (TimescaleDB); "
+        "history() ≤ 0.6 s"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from wanllm_server.store import MetricBatch, RunCreate, Store, open_store
 
 METRICS, STEPS, BATCH = 10, 100_000, 10_000
@@ -109,8 +108,12 @@ async def bench_backend(backend: str, dsn: str | None, tmp: Path) -> dict[str, f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=["sqlite", "timescaledb", "postgresql", "all"], default="sqlite")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--backend", choices=["sqlite", "timescaledb", "postgresql", "all"], default="sqlite"
+    )
     ap.add_argument("--dsn", help="use this PostgreSQL database instead of a throwaway cluster")
     args = ap.parse_args()
     backends = ["sqlite", "timescaledb", "postgresql"] if args.backend == "all" else [args.backend]
@@ -123,7 +126,9 @@ def main() -> None:
     print(f"{'':24}" + "".join(f"{b:>14}" for b in results))
     for row in rows:
         cells = "".join(
-            f"{results[b][row]:>14,.0f}" if row.startswith("ingest") else f"{results[b][row]:>14.2f}"
+            f"{results[b][row]:>14,.0f}"
+            if row.startswith("ingest")
+            else f"{results[b][row]:>14.2f}"
             for b in results
         )
         print(f"{row:24}{cells}")

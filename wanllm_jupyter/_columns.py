@@ -158,7 +158,12 @@ class Columns:
             b = a + max_points
             used, local_k = np.unique(k[a:b], return_inverse=True)
             body = encode_columnar(
-                uuid.uuid4().hex, self.run_id, [names[i] for i in used.tolist()],
-                local_k, s[a:b], t[a:b], v[a:b],
+                uuid.uuid4().hex,
+                self.run_id,
+                [names[i] for i in used.tolist()],
+                local_k,
+                s[a:b],
+                t[a:b],
+                v[a:b],
             )
             yield body, int(v[a:b].shape[0])

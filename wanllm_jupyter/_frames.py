@@ -14,19 +14,29 @@ import pandas as pd
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-LONG_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("metric_name", pa.string()), ("step", pa.int64()),
-    ("time", TIMESTAMP), ("value", pa.float64()),
-])
+LONG_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("metric_name", pa.string()),
+        ("step", pa.int64()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+    ]
+)
 RUN_TIME_FIELDS = ("created_at", "updated_at", "heartbeat_at", "finished_at")
 
 
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
     """Dictionary codes and labels of a string column (first-appearance order)."""
-    enc = pa.chunked_array(col).combine_chunks().dictionary_encode() if not isinstance(
-        col, pa.DictionaryArray) else col
-    return (enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
-            enc.dictionary.to_pylist())
+    enc = (
+        pa.chunked_array(col).combine_chunks().dictionary_encode()
+        if not isinstance(col, pa.DictionaryArray)
+        else col
+    )
+    return (
+        enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
+        enc.dictionary.to_pylist(),
+    )
 
 
 def _int64(col: Any) -> np.ndarray:
@@ -58,8 +68,9 @@ def _wide_arrays(
     n = codes.shape[0]
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, nnames))
-    sorted_ok = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1])
-                                                        & (steps[1:] >= steps[:-1]))))
+    sorted_ok = bool(
+        np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (steps[1:] >= steps[:-1])))
+    )
     if not sorted_ok:
         order = np.lexsort((times, steps, codes))
         codes, steps, times, values = codes[order], steps[order], times[order], values[order]
@@ -144,8 +155,20 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     ``git.*``, ``config.*`` and ``summary.*`` (nested keys joined with ``.``)."""
     rows = []
     for r in runs:
-        row = {k: r.get(k) for k in ("id", "name", "project", "state", *RUN_TIME_FIELDS,
-                                       "tags", "notes", "host", "exit_code")}
+        row = {
+            k: r.get(k)
+            for k in (
+                "id",
+                "name",
+                "project",
+                "state",
+                *RUN_TIME_FIELDS,
+                "tags",
+                "notes",
+                "host",
+                "exit_code",
+            )
+        }
         for section in ("git", "config", "summary"):
             for k, v in (r.get(section) or {}).items():
                 _flatten(f"{section}.{k}", v, row)
@@ -161,5 +184,8 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _summary_float(v: Any) -> Any:
-    return {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}.get(v, v) if isinstance(
-        v, str) else v
+    return (
+        {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}.get(v, v)
+        if isinstance(v, str)
+        else v
+    )

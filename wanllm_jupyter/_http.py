@@ -114,9 +114,13 @@ class Connection:
         """GET ``path`` with query ``params``; return the decoded JSON body."""
         return _decode(self.request("GET", path, **params))
 
-    def post_json(self, path: str, body: Any, *, timeout: float | None = None, **params: Any) -> Any:
+    def post_json(
+        self, path: str, body: Any, *, timeout: float | None = None, **params: Any
+    ) -> Any:
         """POST a JSON body (any orjson-serialisable object, or pre-encoded ``bytes``)."""
-        return _decode(self.request("POST", path, body=encode_json(body), timeout=timeout, **params))
+        return _decode(
+            self.request("POST", path, body=encode_json(body), timeout=timeout, **params)
+        )
 
     def patch_json(self, path: str, body: Any, **params: Any) -> Any:
         """PATCH a JSON body; return the decoded JSON response."""
@@ -133,7 +137,9 @@ class Connection:
 
     def post_arrow(self, path: str, body: Any, **params: Any) -> pyarrow.Table:
         """POST a JSON body with ``format=arrow``; return the Arrow IPC stream as a Table."""
-        return _read_arrow(self.request("POST", path, body=encode_json(body), format="arrow", **params))
+        return _read_arrow(
+            self.request("POST", path, body=encode_json(body), format="arrow", **params)
+        )
 
     # ------------------------------------------------------------- server info
     def health(self, *, refresh: bool = False, timeout: float | None = None) -> dict[str, Any]:
@@ -154,7 +160,9 @@ class Connection:
 
 def encode_json(body: Any) -> bytes:
     """``body`` as JSON bytes (numpy arrays allowed; ``bytes`` pass through)."""
-    return body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return (
+        body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    )
 
 
 def _decode(resp: urllib3.BaseHTTPResponse) -> Any:

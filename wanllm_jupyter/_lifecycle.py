@@ -114,13 +114,28 @@ def init(
     if job_type:
         meta["job_type"] = job_type
     create = {
-        "project": project, "name": name, "id": run_id, "config": cfg, "tags": tag_list,
-        "notes": notes or "", "git": git_info(), "host": hostname(), "metadata": meta,
+        "project": project,
+        "name": name,
+        "id": run_id,
+        "config": cfg,
+        "tags": tag_list,
+        "notes": notes or "",
+        "git": git_info(),
+        "host": hostname(),
+        "metadata": meta,
     }
     common = dict(project=project, tags=tag_list, notes=notes or "", dir=str(root), mode=mode)
     if mode == "disabled":
-        run = Run(id=run_id, name=name, config=cfg, summary={}, connection=None, transport=None,
-                  spool=None, **common)
+        run = Run(
+            id=run_id,
+            name=name,
+            config=cfg,
+            summary={},
+            connection=None,
+            transport=None,
+            spool=None,
+            **common,
+        )
         return _make_current(run)
 
     conn = connection
@@ -148,8 +163,12 @@ def init(
         name=(server_run or {}).get("name") or name,
         config={**((server_run or {}).get("config") or {}), **cfg},
         summary=(server_run or {}).get("summary") or {},
-        connection=conn, transport=transport, spool=spool, step=step,
-        max_batch=_max_batch(conn), **common,
+        connection=conn,
+        transport=transport,
+        spool=spool,
+        step=step,
+        max_batch=_max_batch(conn),
+        **common,
         # No server (offline) or it failed mid-create: the create goes first.
         first_ops=[("create", create)] if server_run is None else None,
     )
@@ -158,10 +177,15 @@ def init(
     if system_metrics:
         from ._system import SystemMonitor
 
-        run.attach_monitor(SystemMonitor(
-            run_id, run._emit_system, sample_every=system_sample_every,
-            report_every=system_report_every, node=create["host"],
-        ))
+        run.attach_monitor(
+            SystemMonitor(
+                run_id,
+                run._emit_system,
+                sample_every=system_sample_every,
+                report_every=system_report_every,
+                node=create["host"],
+            )
+        )
     return _make_current(run)
 
 
@@ -217,8 +241,9 @@ def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> N
     run.log(data, step, commit)
 
 
-def finish(exit_code: int | None = None, quiet: bool = False,
-           timeout: float = FINISH_TIMEOUT) -> SendReport | None:
+def finish(
+    exit_code: int | None = None, quiet: bool = False, timeout: float = FINISH_TIMEOUT
+) -> SendReport | None:
     """Finish the current run (no-op when there is none); see :meth:`Run.finish`."""
     run = current
     return run.finish(exit_code, quiet, timeout) if run is not None else None

@@ -10,14 +10,26 @@ import sys
 from typing import Any
 
 GIT_TIMEOUT = 2.0
-KEY_PACKAGES = ("numpy", "pandas", "torch", "jax", "tensorflow", "scikit-learn", "transformers",
-                "wanllm-jupyter")
+KEY_PACKAGES = (
+    "numpy",
+    "pandas",
+    "torch",
+    "jax",
+    "tensorflow",
+    "scikit-learn",
+    "transformers",
+    "wanllm-jupyter",
+)
 
 
 def _git(args: list[str], cwd: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):

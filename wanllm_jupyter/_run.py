@@ -96,8 +96,13 @@ class Run:
         self.config = Config(config, on_change=self._config_changed)
         columns = Columns(id, on_point=self.summary.observe, step=step)
         self.sender = Sender(
-            columns, spool, transport, max_batch=max_batch,
-            periodic=self._summary_ops, periodic_every=summary_every, first=first_ops,
+            columns,
+            spool,
+            transport,
+            max_batch=max_batch,
+            periodic=self._summary_ops,
+            periodic_every=summary_every,
+            first=first_ops,
         )
         self.summary._before_read = self.sender.catch_up
         self._append = self.sender.buffer.append
@@ -165,8 +170,9 @@ class Run:
             self.sender.ops.append(("system", body))
 
     # ------------------------------------------------------------- finish
-    def finish(self, exit_code: int | None = None, quiet: bool = False,
-               timeout: float = FINISH_TIMEOUT) -> SendReport | None:
+    def finish(
+        self, exit_code: int | None = None, quiet: bool = False, timeout: float = FINISH_TIMEOUT
+    ) -> SendReport | None:
         """Flush everything (waiting at most ``timeout`` s; what cannot reach the server
         by then is spooled to disk) and mark the run finished (``exit_code`` 0/None)
         or failed. Returns what was sent and what is still pending."""
@@ -189,8 +195,10 @@ class Run:
             )
             self.report = sender.close(timeout)
             if not quiet:
-                print(f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
-                      file=sys.stderr)
+                print(
+                    f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
+                    file=sys.stderr,
+                )
         if self._on_finish is not None:
             self._on_finish(self)
         return self.report

@@ -20,9 +20,15 @@ from ._spool import PENDING, SYNCED, read_ops
 from ._wire import decode_columnar, decode_float
 from .errors import NotFound
 
-SYSTEM_SCHEMA = pa.schema([("metric_type", pa.string()), ("time", TIMESTAMP),
-                           ("value", pa.float64()), ("device", pa.string()),
-                           ("node", pa.string())])
+SYSTEM_SCHEMA = pa.schema(
+    [
+        ("metric_type", pa.string()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+        ("device", pa.string()),
+        ("node", pa.string()),
+    ]
+)
 PAGE = 1000
 
 
@@ -31,10 +37,16 @@ class Source(Protocol):
     def runs(self, params: dict[str, Any]) -> list[dict[str, Any]]: ...
     def run(self, run_id: str) -> dict[str, Any]: ...
     def metric_names(self, run_id: str) -> list[dict[str, Any]]: ...
-    def history(self, run_ids: list[str], names: list[str] | None,
-                start_step: int | None, end_step: int | None) -> pa.Table: ...
-    def sampled(self, run_id: str, name: str, samples: int,
-                start_step: int | None, end_step: int | None) -> dict[str, Any]: ...
+    def history(
+        self,
+        run_ids: list[str],
+        names: list[str] | None,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> pa.Table: ...
+    def sampled(
+        self, run_id: str, name: str, samples: int, start_step: int | None, end_step: int | None
+    ) -> dict[str, Any]: ...
     def system(self, run_id: str, types: list[str] | None) -> pa.Table: ...
 
 
@@ -52,8 +64,12 @@ class ServerSource:
         limit = params.pop("limit", None)
         cursor = None
         while True:
-            page = self.conn.get_json(API + "runs", **params, cursor=cursor,
-                                      limit=min(PAGE, limit - len(out)) if limit else PAGE)
+            page = self.conn.get_json(
+                API + "runs",
+                **params,
+                cursor=cursor,
+                limit=min(PAGE, limit - len(out)) if limit else PAGE,
+            )
             out.extend(page["runs"])
             cursor = page.get("next_cursor")
             if not cursor or (limit and len(out) >= limit):
@@ -65,8 +81,13 @@ class ServerSource:
     def metric_names(self, run_id: str) -> list[dict[str, Any]]:
         return self.conn.get_json(f"{API}runs/{run_id}/metric-names")["metrics"]
 
-    def history(self, run_ids: list[str], names: list[str] | None,
-                start_step: int | None, end_step: int | None) -> pa.Table:
+    def history(
+        self,
+        run_ids: list[str],
+        names: list[str] | None,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> pa.Table:
         body: dict[str, Any] = {"run_ids": run_ids}
         for key, val in (("names", names), ("start_step", start_step), ("end_step", end_step)):
             if val is not None:
@@ -74,14 +95,20 @@ class ServerSource:
         table = self.conn.post_arrow(API + "history", body)
         return table if table.num_rows else LONG_SCHEMA.empty_table()
 
-    def sampled(self, run_id: str, name: str, samples: int,
-                start_step: int | None, end_step: int | None) -> dict[str, Any]:
-        return self.conn.get_json(f"{API}runs/{run_id}/metrics/{encode_segment(name)}",
-                                  samples=samples, start_step=start_step, end_step=end_step)
+    def sampled(
+        self, run_id: str, name: str, samples: int, start_step: int | None, end_step: int | None
+    ) -> dict[str, Any]:
+        return self.conn.get_json(
+            f"{API}runs/{run_id}/metrics/{encode_segment(name)}",
+            samples=samples,
+            start_step=start_step,
+            end_step=end_step,
+        )
 
     def system(self, run_id: str, types: list[str] | None) -> pa.Table:
-        return self.conn.get_arrow(f"{API}runs/{run_id}/system-metrics",
-                                   types=",".join(types) if types else None)
+        return self.conn.get_arrow(
+            f"{API}runs/{run_id}/system-metrics", types=",".join(types) if types else None
+        )
 
 
 class OfflineSource:
@@ -103,12 +130,20 @@ class OfflineSource:
                 continue
             for kind, body in read_ops(path):
                 if kind == "create":
-                    self._runs[rid] = {"id": rid, "project": body.get("project", "default"),
-                                       "name": body.get("name") or rid[:8], "state": "running",
-                                       "config": body.get("config") or {}, "summary": {},
-                                       "tags": body.get("tags") or [], "notes": body.get("notes"),
-                                       "git": body.get("git") or {}, "host": body.get("host"),
-                                       "metadata": body.get("metadata") or {}, "exit_code": None}
+                    self._runs[rid] = {
+                        "id": rid,
+                        "project": body.get("project", "default"),
+                        "name": body.get("name") or rid[:8],
+                        "state": "running",
+                        "config": body.get("config") or {},
+                        "summary": {},
+                        "tags": body.get("tags") or [],
+                        "notes": body.get("notes"),
+                        "git": body.get("git") or {},
+                        "host": body.get("host"),
+                        "metadata": body.get("metadata") or {},
+                        "exit_code": None,
+                    }
                 elif kind == "patch" and rid in self._runs:
                     run = self._runs[rid]
                     for key in ("config", "summary"):
@@ -127,8 +162,10 @@ class OfflineSource:
             c = counts.setdefault(r["project"], [0, 0])
             c[0] += 1
             c[1] += r["state"] == "running"
-        return [{"name": p, "run_count": n, "running": running, "last_created_at": None}
-                for p, (n, running) in sorted(counts.items())]
+        return [
+            {"name": p, "run_count": n, "running": running, "last_created_at": None}
+            for p, (n, running) in sorted(counts.items())
+        ]
 
     def runs(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         out = list(self._runs.values())
@@ -152,11 +189,18 @@ class OfflineSource:
             return []
         names = table.column("metric_name").to_numpy(zero_copy_only=False)
         steps = table.column("step").to_numpy()
-        return [{"name": n, "count": int((names == n).sum()),
-                 "last_step": int(steps[names == n].max())} for n in sorted(set(names))]
+        return [
+            {"name": n, "count": int((names == n).sum()), "last_step": int(steps[names == n].max())}
+            for n in sorted(set(names))
+        ]
 
-    def history(self, run_ids: list[str], names: list[str] | None,
-                start_step: int | None, end_step: int | None) -> pa.Table:
+    def history(
+        self,
+        run_ids: list[str],
+        names: list[str] | None,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> pa.Table:
         cols: dict[str, list[Any]] = {f: [] for f in LONG_SCHEMA.names}
         for rid in run_ids:
             self.run(rid)
@@ -168,8 +212,10 @@ class OfflineSource:
                 cols["value"].append(b.v)
         if not cols["step"]:
             return LONG_SCHEMA.empty_table()
-        table = pa.table({k: np.concatenate(v) for k, v in cols.items() if k != "time"}
-                         | {"time": pa.array(np.concatenate(cols["time"]), TIMESTAMP)})
+        table = pa.table(
+            {k: np.concatenate(v) for k, v in cols.items() if k != "time"}
+            | {"time": pa.array(np.concatenate(cols["time"]), TIMESTAMP)}
+        )
         table = table.select(LONG_SCHEMA.names).cast(LONG_SCHEMA)
         mask = np.ones(table.num_rows, dtype=bool)
         steps = table.column("step").to_numpy()
@@ -180,31 +226,46 @@ class OfflineSource:
         if end_step is not None:
             mask &= steps <= end_step
         table = table.filter(pa.array(mask))
-        idx = pc.sort_indices(table, [("run_id", "ascending"),
-                                              ("metric_name", "ascending"),
-                                              ("step", "ascending"), ("time", "ascending")])
+        idx = pc.sort_indices(
+            table,
+            [
+                ("run_id", "ascending"),
+                ("metric_name", "ascending"),
+                ("step", "ascending"),
+                ("time", "ascending"),
+            ],
+        )
         return table.take(idx)
 
-    def sampled(self, run_id: str, name: str, samples: int,
-                start_step: int | None, end_step: int | None) -> dict[str, Any]:
+    def sampled(
+        self, run_id: str, name: str, samples: int, start_step: int | None, end_step: int | None
+    ) -> dict[str, Any]:
         t = self.history([run_id], [name], start_step, end_step)
-        return {"steps": t.column("step").to_numpy(),
-                "times": t.column("time").cast(pa.int64()).to_numpy() / 1e6,
-                "values": t.column("value").to_numpy(), "sampled": False,
-                "total_points": t.num_rows}
+        return {
+            "steps": t.column("step").to_numpy(),
+            "times": t.column("time").cast(pa.int64()).to_numpy() / 1e6,
+            "values": t.column("value").to_numpy(),
+            "sampled": False,
+            "total_points": t.num_rows,
+        }
 
     def system(self, run_id: str, types: list[str] | None) -> pa.Table:
         self.run(run_id)
         rows = [r for r in self._system.get(run_id, []) if not types or r["metric_type"] in types]
-        times = np.array([np.datetime64(r["time"].rstrip("Z"), "us").astype(np.int64)
-                          for r in rows], dtype=np.int64)
-        return pa.table({
-            "metric_type": [r["metric_type"] for r in rows],
-            "time": pa.array(times, TIMESTAMP),
-            "value": [decode_float(r["value"]) for r in rows],
-            "device": [r.get("device") for r in rows],
-            "node": [r.get("node") for r in rows],
-        }, schema=SYSTEM_SCHEMA)
+        times = np.array(
+            [np.datetime64(r["time"].rstrip("Z"), "us").astype(np.int64) for r in rows],
+            dtype=np.int64,
+        )
+        return pa.table(
+            {
+                "metric_type": [r["metric_type"] for r in rows],
+                "time": pa.array(times, TIMESTAMP),
+                "value": [decode_float(r["value"]) for r in rows],
+                "device": [r.get("device") for r in rows],
+                "node": [r.get("node") for r in rows],
+            },
+            schema=SYSTEM_SCHEMA,
+        )
 
 
 def parse_run_id(value: Any) -> str:

@@ -45,9 +45,13 @@ class Summary(MutableMapping[str, Any]):
             raise UsageError(f"define_metric: name must be a non-empty string, got {name!r}")
         kind = summary or "last"
         if kind not in SUMMARIES:
-            raise UsageError(f"define_metric({name!r}): summary must be one of {SUMMARIES}, got {summary!r}")
+            raise UsageError(
+                f"define_metric({name!r}): summary must be one of {SUMMARIES}, got {summary!r}"
+            )
         if step_metric is not None and (not isinstance(step_metric, str) or not step_metric):
-            raise UsageError(f"define_metric({name!r}): step_metric must be a metric name, got {step_metric!r}")
+            raise UsageError(
+                f"define_metric({name!r}): step_metric must be a metric name, got {step_metric!r}"
+            )
         d = MetricDefinition(name, kind, step_metric)
         self.definitions.append(d)
         self._rules.clear()

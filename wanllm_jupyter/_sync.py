@@ -42,7 +42,8 @@ def sync_in_background(root: Path, conn: Connection, exclude: set[str]) -> threa
     """Start :func:`sync` on a daemon thread when there is anything to replay."""
     if not (root / "runs").is_dir() or not pending_spools(root):
         return None
-    thread = threading.Thread(target=sync, args=(root, conn, exclude), name="wanllm-sync",
-                              daemon=True)
+    thread = threading.Thread(
+        target=sync, args=(root, conn, exclude), name="wanllm-sync", daemon=True
+    )
     thread.start()
     return thread

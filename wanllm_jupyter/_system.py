@@ -29,7 +29,9 @@ class _Gpus:
 
         pynvml.nvmlInit()
         self.nvml = pynvml
-        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        self.handles = [
+            pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+        ]
 
     def sample(self, out: Sample) -> None:
         nv = self.nvml
@@ -42,7 +44,10 @@ class _Gpus:
             out[p + "memory_mb"] = (mem.used / MB, dev)
             out[p + "memory_percent"] = (100.0 * mem.used / mem.total if mem.total else 0.0, dev)
             try:
-                out[p + "temp_c"] = (float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)), dev)
+                out[p + "temp_c"] = (
+                    float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
+                    dev,
+                )
                 power = nv.nvmlDeviceGetPowerUsage(h) / 1000.0
                 limit = nv.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0
                 out[p + "power_w"] = (power, dev)
@@ -148,7 +153,9 @@ class SystemMonitor:
         rows = []
         for k in sums:
             row: dict[str, Any] = {
-                "run_id": self.run_id, "metric_type": k, "value": encode_float(sums[k] / counts[k]),
+                "run_id": self.run_id,
+                "metric_type": k,
+                "value": encode_float(sums[k] / counts[k]),
                 "time": iso,
             }
             if devices[k]:

@@ -38,8 +38,11 @@ class HttpTransport:
         conn = self.conn
         if kind == "metrics":
             resp = conn.request(
-                "POST", API + "metrics/batch", body=encode_json(body),
-                content_type=COLUMNAR_CONTENT_TYPE, timeout=self.timeout,
+                "POST",
+                API + "metrics/batch",
+                body=encode_json(body),
+                content_type=COLUMNAR_CONTENT_TYPE,
+                timeout=self.timeout,
             )
             return resp.json() if resp.data else None
         if kind == "system":

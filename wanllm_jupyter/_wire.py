@@ -173,6 +173,11 @@ def decode_columnar(body: dict[str, Any]) -> ColumnarBatch:
     if bad.size:
         raise WireError("t", "time must be finite", int(bad[0]))
     return ColumnarBatch(
-        body["batch_id"], body["run_id"], names, k, decode_ints(cols["s"], "s"), t,
+        body["batch_id"],
+        body["run_id"],
+        names,
+        k,
+        decode_ints(cols["s"], "s"),
+        t,
         decode_values(cols["v"], "v"),
     )

@@ -1,11 +1,11 @@
 """The pandas query API: ``wl.Api()``.
 
-    api = wl.Api()                         # the server found by discovery, else local spools
-    api.runs("mnist", filters=["config.lr>=0.01"], order="summary.loss")
-    run = api.run(run_id)
-    run.history()                          # every point, wide: step, time, one column per metric
-    run.history(samples=1000)              # M4-downsampled; df.attrs["sampled"] says so
-    api.histories([id1, id2], ["loss"])    # many runs, one request
+api = wl.Api()                         # the server found by discovery, else local spools
+api.runs("mnist", filters=["config.lr>=0.01"], order="summary.loss")
+run = api.run(run_id)
+run.history()                          # every point, wide: step, time, one column per metric
+run.history(samples=1000)              # M4-downsampled; df.attrs["sampled"] says so
+api.histories([id1, id2], ["loss"])    # many runs, one request
 """
 
 from __future__ import annotations
@@ -50,16 +50,25 @@ class Api:
     server; with none, or ``offline=True``, from the local spools under ``dir``.
     """
 
-    def __init__(self, url: str | None = None, token: str | None = None, *,
-                 connection: Connection | None = None, dir: str | os.PathLike[str] | None = None,
-                 offline: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        connection: Connection | None = None,
+        dir: str | os.PathLike[str] | None = None,
+        offline: bool = False,
+    ) -> None:
         if connection is None and url is not None:
             connection = Connection(url, token or "")
         if connection is None and not offline:
             connection = find_connection()
         self.connection = None if offline else connection
-        self._src: Source = (ServerSource(connection) if self.connection is not None
-                             else OfflineSource(default_root(dir)))
+        self._src: Source = (
+            ServerSource(connection)
+            if self.connection is not None
+            else OfflineSource(default_root(dir))
+        )
 
     @property
     def offline(self) -> bool:
@@ -72,24 +81,36 @@ class Api:
     # ------------------------------------------------------------- runs
     def projects(self) -> pd.DataFrame:
         """One row per project: name, run_count, running, last_created_at."""
-        df = pd.DataFrame(self._src.projects(),
-                          columns=["name", "run_count", "running", "last_created_at"])
+        df = pd.DataFrame(
+            self._src.projects(), columns=["name", "run_count", "running", "last_created_at"]
+        )
         df["last_created_at"] = pd.to_datetime(df["last_created_at"], utc=True, format="ISO8601")
         return df
 
-    def runs(self, project: str | None = None, filters: Filters = None,
-             order: str = "-created_at", *, state: str | Iterable[str] | None = None,
-             tags: Iterable[str] | None = None, search: str | None = None,
-             limit: int | None = None) -> pd.DataFrame:
+    def runs(
+        self,
+        project: str | None = None,
+        filters: Filters = None,
+        order: str = "-created_at",
+        *,
+        state: str | Iterable[str] | None = None,
+        tags: Iterable[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
         """One row per run with ``config.*`` and ``summary.*`` columns.
 
         ``filters``: ``"config.lr>=0.01"`` strings (ops ``= != < <= > >= ~``), or a dict
         of equalities; ``order``: a field, ``-`` for descending (``"summary.loss"``).
         """
         params: dict[str, Any] = {
-            "project": project, "filter": _filter_params(filters) or None, "sort": order,
+            "project": project,
+            "filter": _filter_params(filters) or None,
+            "sort": order,
             "state": [state] if isinstance(state, str) else (list(state) if state else None),
-            "tag": list(tags) if tags else None, "search": search, "limit": limit,
+            "tag": list(tags) if tags else None,
+            "search": search,
+            "limit": limit,
         }
         return runs_frame(self._src.runs({k: v for k, v in params.items() if v is not None}))
 
@@ -98,8 +119,15 @@ class Api:
         return ApiRun(self, self._src.run(parse_run_id(run_id)))
 
     # ------------------------------------------------------------- points
-    def histories(self, runs: Any, keys: Iterable[str] | None = None, *, long: bool = False,
-                  start_step: int | None = None, end_step: int | None = None) -> pd.DataFrame:
+    def histories(
+        self,
+        runs: Any,
+        keys: Iterable[str] | None = None,
+        *,
+        long: bool = False,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> pd.DataFrame:
         """Every point of ``keys`` (all metrics when None) of many runs in one request.
 
         ``runs``: ids, ``Run``/``ApiRun`` objects, or a runs DataFrame (its ``id`` column).
@@ -138,9 +166,16 @@ class ApiRun:
         """The names of the metrics this run has logged."""
         return [m["name"] for m in self._src.metric_names(self.id)]
 
-    def history(self, keys: Iterable[str] | None = None, x: str = "step",
-                samples: int | None = None, *, long: bool = False,
-                start_step: int | None = None, end_step: int | None = None) -> pd.DataFrame:
+    def history(
+        self,
+        keys: Iterable[str] | None = None,
+        x: str = "step",
+        samples: int | None = None,
+        *,
+        long: bool = False,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> pd.DataFrame:
         """Points of ``keys`` (all metrics when None) as a DataFrame.
 
         Every point by default. ``samples=N`` asks the server for its M4-downsampled
@@ -162,8 +197,9 @@ class ApiRun:
         df.attrs.update(attrs)
         return df
 
-    def _sampled(self, names: list[str] | None, samples: int, start_step: int | None,
-                 end_step: int | None) -> tuple[pa.Table, dict[str, Any]]:
+    def _sampled(
+        self, names: list[str] | None, samples: int, start_step: int | None, end_step: int | None
+    ) -> tuple[pa.Table, dict[str, Any]]:
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
             raise UsageError(f"samples must be a positive integer, got {samples!r}")
         names = names if names is not None else self.metric_names()
@@ -174,19 +210,35 @@ class ApiRun:
             totals[name] = int(s.get("total_points", n))
             if s.get("sampled"):
                 sampled.append(name)
-            parts.append(pa.table({
-                "run_id": [self.id] * n, "metric_name": [name] * n,
-                "step": np.asarray(s["steps"], dtype=np.int64),
-                "time": pa.array(np.round(np.asarray(s["times"], dtype=np.float64) * 1e6)
-                                 .astype(np.int64), TIMESTAMP),
-                "value": decode_values(s["values"]),
-            }, schema=LONG_SCHEMA))
+            parts.append(
+                pa.table(
+                    {
+                        "run_id": [self.id] * n,
+                        "metric_name": [name] * n,
+                        "step": np.asarray(s["steps"], dtype=np.int64),
+                        "time": pa.array(
+                            np.round(np.asarray(s["times"], dtype=np.float64) * 1e6).astype(
+                                np.int64
+                            ),
+                            TIMESTAMP,
+                        ),
+                        "value": decode_values(s["values"]),
+                    },
+                    schema=LONG_SCHEMA,
+                )
+            )
         table = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
-        return table, {"run_id": self.id, "sampled": bool(sampled), "samples": samples,
-                       "sampled_metrics": sampled, "total_points": totals}
+        return table, {
+            "run_id": self.id,
+            "sampled": bool(sampled),
+            "samples": samples,
+            "sampled_metrics": sampled,
+            "total_points": totals,
+        }
 
-    def scan_history(self, keys: Iterable[str] | None = None,
-                     page_size: int = 100_000) -> Iterator[dict[str, Any]]:
+    def scan_history(
+        self, keys: Iterable[str] | None = None, page_size: int = 100_000
+    ) -> Iterator[dict[str, Any]]:
         """Every row (``{"_step", "_timestamp", <metric>: value}``), fetched in pages of
         about ``page_size`` points by step range, so memory stays bounded."""
         infos = self._src.metric_names(self.id)
@@ -210,15 +262,15 @@ class ApiRun:
                         row[name] = float(v)
                 yield row
 
-    def system_metrics(self, types: Iterable[str] | None = None, *,
-                       long: bool = False) -> pd.DataFrame:
+    def system_metrics(
+        self, types: Iterable[str] | None = None, *, long: bool = False
+    ) -> pd.DataFrame:
         """System metrics: wide (``time`` + one column per metric type) or, with
         ``long=True``, ``metric_type, time, value, device, node``."""
         table = self._src.system(self.id, list(types) if types else None)
         df = table.to_pandas()
         if long or df.empty:
             return df
-        wide = df.pivot_table(index="time", columns="metric_type", values="value",
-                              aggfunc="mean")
+        wide = df.pivot_table(index="time", columns="metric_type", values="value", aggfunc="mean")
         wide.columns.name = None
         return wide.reset_index()

@@ -24,8 +24,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     conn = _connection(args)
     if conn is None:
-        print("wanllm sync: no server reachable (set WANLLM_URL/WANLLM_TOKEN or --url)",
-              file=sys.stderr)
+        print(
+            "wanllm sync: no server reachable (set WANLLM_URL/WANLLM_TOKEN or --url)",
+            file=sys.stderr,
+        )
         return 2
     root = default_root(args.dir)
     results = sync(root, conn)
@@ -47,8 +49,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from .api import Api
 
-    api = Api(connection=_connection(args) if not args.offline else None, dir=args.dir,
-              offline=args.offline)
+    api = Api(
+        connection=_connection(args) if not args.offline else None,
+        dir=args.dir,
+        offline=args.offline,
+    )
     df = api.runs(args.project, filters=args.filter, state=args.state, limit=args.limit)
     cols = [c for c in ("id", "name", "project", "state", "created_at") if c in df.columns]
     cols += [c for c in df.columns if c.startswith("summary.")][:4]
@@ -66,8 +71,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ._sources import parse_run_id
     from .api import Api
 
-    api = Api(connection=_connection(args) if not args.offline else None, dir=args.dir,
-              offline=args.offline)
+    api = Api(
+        connection=_connection(args) if not args.offline else None,
+        dir=args.dir,
+        offline=args.offline,
+    )
     fmt = args.format or ("csv" if args.output.suffix.lower() == ".csv" else "parquet")
     ids = [parse_run_id(r) for r in args.runs]
     keys = args.keys.split(",") if args.keys else None
@@ -75,10 +83,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     for rid in ids:
         infos = api._src.metric_names(rid)
         plan += [(rid, m["name"], m["count"]) for m in infos if keys is None or m["name"] in keys]
-    writer = (pq.ParquetWriter(args.output, LONG_SCHEMA) if fmt == "parquet"
-              else pacsv.CSVWriter(args.output, LONG_SCHEMA))
-    with writer, tqdm(total=sum(n for *_, n in plan), unit="pt", unit_scale=True,
-                      disable=args.quiet) as bar:
+    writer = (
+        pq.ParquetWriter(args.output, LONG_SCHEMA)
+        if fmt == "parquet"
+        else pacsv.CSVWriter(args.output, LONG_SCHEMA)
+    )
+    with (
+        writer,
+        tqdm(total=sum(n for *_, n in plan), unit="pt", unit_scale=True, disable=args.quiet) as bar,
+    ):
         for rid, name, _ in plan:
             table: pa.Table = api._src.history([rid], [name], None, None)
             writer.write_table(table.cast(LONG_SCHEMA))

@@ -8,7 +8,8 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { RunsApi } from './api';
 import { RunBrowserPanel } from './panel';
-import { RunSocket } from './socket';
+import type { RunSocketMessage } from '../shared/types';
+import { LiveSocket } from './socket';
 
 export const PANEL_ID = 'wanllm-run-browser';
 const ROW = '.jp-wanllm-RunRow';
@@ -33,7 +34,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null
   ) => {
     const settings = ServerConnection.makeSettings();
-    const socket = new RunSocket(settings);
+    const socket = new LiveSocket<RunSocketMessage>(settings, 'wanllm/ws/runs');
     const panel = new RunBrowserPanel(app, tracker, new RunsApi(settings), socket);
     panel.id = PANEL_ID;
     panel.title.icon = runsIcon;

@@ -8,12 +8,13 @@ import { Widget } from '@lumino/widgets';
 
 import { sparklinePath } from '../shared/sparkline';
 import type { Run, RunSocketMessage } from '../shared/types';
-import { formatDuration, formatValue, runDuration } from '../shared/values';
+import { formatDuration, formatValue, runDuration, wireNumber } from '../shared/values';
 import { VirtualList } from '../shared/virtual';
 import type { RunsApi } from './api';
 import { insertCode } from './notebook';
 import { compareSnippet, dataFrameSnippet, parseTags, tagChanges, workspaceSnippet } from './snippets';
-import type { RunSocket, SocketStatus } from './socket';
+import { MetricFeeds } from './feeds';
+import type { LiveSocket, SocketStatus } from './socket';
 import { type MetricCell, RunBrowserState, SORT_KEYS, type SortKey } from './state';
 
 const ROW_HEIGHT = 54;
@@ -67,12 +68,14 @@ export class RunBrowserPanel extends Widget {
   private metricNames: string[] = [];
   private loadSeq = 0;
   private clock: ReturnType<typeof setInterval>;
+  private readonly feeds: MetricFeeds;
+  private readonly refetches = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly app: JupyterFrontEnd,
     private readonly tracker: INotebookTracker,
     private readonly api: RunsApi,
-    socket: RunSocket
+    socket: LiveSocket<RunSocketMessage>
   ) {
     super();
     this.addClass('jp-wanllm-RunBrowser');
@@ -87,12 +90,19 @@ export class RunBrowserPanel extends Widget {
     socket.message.connect((_, msg) => this.onSocketMessage(msg));
     socket.statusChanged.connect((_, status) => this.onSocketStatus(status));
     this.onSocketStatus(socket.status);
+    this.feeds = new MetricFeeds(
+      api.settings,
+      (id, values) => this.onLivePoints(id, values),
+      id => this.scheduleRefetch(id)
+    );
     this.clock = setInterval(() => this.tick(), 1000);
     this.errorBox.hidden = true;
   }
 
   dispose(): void {
     clearInterval(this.clock);
+    this.feeds.closeAll();
+    this.refetches.forEach(timer => clearTimeout(timer));
     super.dispose();
   }
 
@@ -316,6 +326,7 @@ export class RunBrowserPanel extends Widget {
       delete this.list.viewport.dataset.empty;
     }
     this.renderSelectionBar();
+    this.syncFeeds();
   }
 
   private renderSelectionBar(): void {
@@ -416,6 +427,42 @@ export class RunBrowserPanel extends Widget {
   private tick(): void {
     if (this.isVisible && this.state.visible().some(r => r.state === 'running')) {
       this.list.refresh();
+    }
+    this.syncFeeds();
+  }
+
+  /** Stream the chosen metric of the running runs in view (sockets follow the scroll). */
+  private syncFeeds(): void {
+    const runs = this.state.visible();
+    const ids = this.isVisible
+      ? this.list.renderedIndices().map(i => runs[i]).filter(r => r?.state === 'running').map(r => r.id)
+      : [];
+    this.feeds.sync(ids, this.state.metric);
+  }
+
+  /** New points pushed for a running run: show the latest now, refresh its sparkline at most every 2 s. */
+  private onLivePoints(id: string, values: Array<number | string>): void {
+    const cell = this.state.cell(id);
+    if (cell && !cell.error) {
+      this.state.setCell(id, { ...cell, latest: wireNumber(values[values.length - 1]) ?? NaN });
+      this.list.refresh();
+    }
+    this.scheduleRefetch(id);
+  }
+
+  /** Refetch a run's series soon (coalesced: at most one per run every 2 s). */
+  private scheduleRefetch(id: string): void {
+    if (!this.refetches.has(id)) {
+      this.refetches.set(
+        id,
+        setTimeout(() => {
+          this.refetches.delete(id);
+          const run = this.state.getRun(id);
+          if (run) {
+            this.fetchCell(run);
+          }
+        }, 2000)
+      );
     }
   }
 

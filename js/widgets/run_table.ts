@@ -12,7 +12,7 @@ import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/s
 import { type SelectMode, Selection } from '../shared/selection';
 import { availableColumns, BASE_COLUMNS, tableView } from '../shared/table';
 import type { Run } from '../shared/types';
-import { columnValue, formatDuration, formatTime, formatValue } from '../shared/values';
+import { columnValue, formatDuration, formatTime, formatValue, wireNumber } from '../shared/values';
 import { VirtualList } from '../shared/virtual';
 import './run_table.css';
 
@@ -31,8 +31,11 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text 
   return node;
 }
 
+const WIDTHS: Record<string, number> = { name: 160, state: 96, created: 128, duration: 84, tags: 110 };
+
+/** Fixed pixel widths, so the sticky header and the absolutely placed rows line up. */
 function widthOf(column: string): string {
-  return column === 'name' ? 'minmax(160px, 2fr)' : column === 'tags' ? 'minmax(110px, 1fr)' : column === 'created' ? '130px' : 'minmax(90px, 1fr)';
+  return `${WIDTHS[column] ?? 120}px`;
 }
 
 function cellText(row: Run, column: string, now: number): string {
@@ -142,6 +145,9 @@ class RunTableView {
   private renderHeader(): void {
     const cells = this.columns.map(column => {
       const cell = el('div', 'wl-rt-th', column);
+      if (column !== 'name' && column !== 'state' && column !== 'created' && column !== 'tags') {
+        cell.classList.add('wl-rt-num');
+      }
       cell.dataset.column = column;
       cell.title = `Sort by ${column}`;
       if (column === this.sortKey) {
@@ -184,6 +190,9 @@ class RunTableView {
       } else {
         cell.textContent = cellText(run, column, now);
         cell.title = cell.textContent;
+        if (column === 'duration' || wireNumber(columnValue(run, column, now)) !== null) {
+          cell.classList.add('wl-rt-num');
+        }
       }
       return cell;
     });

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from jupyter_process import JupyterServerProcess  # tests/client is on sys.path (rootdir-relative)
 
 import wanllm_jupyter as wl
@@ -22,8 +21,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServerPr
 
 
 @pytest.fixture
-def make_server(tmp_path_factory: pytest.TempPathFactory,
-                request: pytest.FixtureRequest) -> Iterator[Callable[..., JupyterServerProcess]]:
+def make_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., JupyterServerProcess]]:
     """Factory for a private server (``backend="sqlite"|"timescaledb"``, ``max_batch_size``)."""
     started: list[JupyterServerProcess] = []
 
@@ -35,8 +35,7 @@ def make_server(tmp_path_factory: pytest.TempPathFactory,
             except pytest.FixtureLookupError:
                 pytest.skip("make_pg_database fixture (tests/conftest.py) not available")
             url = make_pg_database(True)
-        proc = JupyterServerProcess(tmp_path_factory.mktemp("jupyter"), database_url=url,
-                                    **kwargs)  # type: ignore[arg-type]
+        proc = JupyterServerProcess(tmp_path_factory.mktemp("jupyter"), database_url=url, **kwargs)  # type: ignore[arg-type]
         started.append(proc)
         return proc.start()
 

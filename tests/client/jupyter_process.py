@@ -37,8 +37,14 @@ def free_port() -> int:
 class JupyterServerProcess:
     """``start()``, ``kill()`` (SIGKILL), ``stop()`` (SIGTERM), ``restart()``; ``url``, ``token``."""
 
-    def __init__(self, workdir: Path, database_url: str | None = None, token: str = "test-token",
-                 base_url: str = "/jp/", max_batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str | None = None,
+        token: str = "test-token",
+        base_url: str = "/jp/",
+        max_batch_size: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.root = workdir / "root"
         self.runtime_dir = workdir / "runtime"
@@ -54,15 +60,26 @@ class JupyterServerProcess:
         return f"http://127.0.0.1:{self.port}{self.base_url}"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime_dir),
-                "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_CONFIG_DIR": str(self.workdir / "config")}
+        return {
+            **os.environ,
+            "JUPYTER_RUNTIME_DIR": str(self.runtime_dir),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
+        }
 
     def start(self, timeout: float = 60.0) -> JupyterServerProcess:
         self.root.mkdir(parents=True, exist_ok=True)
         args = [
-            sys.executable, "-c", LAUNCHER, "--no-browser", "--allow-root",
-            f"--port={self.port}", "--ip=127.0.0.1", "--port-retries=0",
-            f"--ServerApp.base_url={self.base_url}", f"--ServerApp.root_dir={self.root}",
+            sys.executable,
+            "-c",
+            LAUNCHER,
+            "--no-browser",
+            "--allow-root",
+            f"--port={self.port}",
+            "--ip=127.0.0.1",
+            "--port-retries=0",
+            f"--ServerApp.base_url={self.base_url}",
+            f"--ServerApp.root_dir={self.root}",
             f"--IdentityProvider.token={self.token}",
             "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
             "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
@@ -71,8 +88,9 @@ class JupyterServerProcess:
         if self.max_batch_size:
             args.append(f"--WanllmApp.max_batch_size={self.max_batch_size}")
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.root)
+        self.proc = subprocess.Popen(
+            args, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+        )
         log.close()
         self.wait_ready(timeout)
         return self
@@ -84,8 +102,11 @@ class JupyterServerProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                r = http.request("GET", self.url + "wanllm/api/v1/health",
-                                 headers={"Authorization": f"token {self.token}"})
+                r = http.request(
+                    "GET",
+                    self.url + "wanllm/api/v1/health",
+                    headers={"Authorization": f"token {self.token}"},
+                )
                 if r.status == 200 and orjson.loads(r.data)["store"].get("ok", True):
                     return
             except urllib3.exceptions.HTTPError:

@@ -24,10 +24,30 @@ def points(cols: Columns) -> list[tuple[str, int, float]]:
 
 def test_flatten_and_convert() -> None:
     cols = Columns("r")
-    cols.add([({"a": 1, "b": {"c": np.float32(0.5), "d": {"e": np.int64(3)}},
-                "t": np.array(2.0), "flag": True, "frac": Fraction(1, 4)}, None, True, 1.0)])
-    assert sorted(points(cols)) == [("a", 0, 1.0), ("b/c", 0, 0.5), ("b/d/e", 0, 3.0),
-                                    ("flag", 0, 1.0), ("frac", 0, 0.25), ("t", 0, 2.0)]
+    cols.add(
+        [
+            (
+                {
+                    "a": 1,
+                    "b": {"c": np.float32(0.5), "d": {"e": np.int64(3)}},
+                    "t": np.array(2.0),
+                    "flag": True,
+                    "frac": Fraction(1, 4),
+                },
+                None,
+                True,
+                1.0,
+            )
+        ]
+    )
+    assert sorted(points(cols)) == [
+        ("a", 0, 1.0),
+        ("b/c", 0, 0.5),
+        ("b/d/e", 0, 3.0),
+        ("flag", 0, 1.0),
+        ("frac", 0, 0.25),
+        ("t", 0, 2.0),
+    ]
 
 
 def test_nonfinite_values_kept() -> None:
@@ -66,16 +86,24 @@ def test_decimal_is_skipped_with_a_warning() -> None:
 
 def test_step_semantics_follow_wandb() -> None:
     cols = Columns("r")
-    cols.add([
-        ({"a": 1}, None, True, 0.0),      # step 0, next 1
-        ({"b": 1}, None, False, 0.0),     # step 1, no commit
-        ({"c": 1}, None, True, 0.0),      # step 1, next 2
-        ({"d": 1}, 10, True, 0.0),        # step 10, next 11
-        ({"e": 1}, 5, True, 0.0),         # older step kept as logged; next stays 11
-        ({"f": 1}, None, True, 0.0),      # step 11
-    ])
+    cols.add(
+        [
+            ({"a": 1}, None, True, 0.0),  # step 0, next 1
+            ({"b": 1}, None, False, 0.0),  # step 1, no commit
+            ({"c": 1}, None, True, 0.0),  # step 1, next 2
+            ({"d": 1}, 10, True, 0.0),  # step 10, next 11
+            ({"e": 1}, 5, True, 0.0),  # older step kept as logged; next stays 11
+            ({"f": 1}, None, True, 0.0),  # step 11
+        ]
+    )
     assert [(n, s) for n, s, _ in points(cols)] == [
-        ("a", 0), ("b", 1), ("c", 1), ("d", 10), ("e", 5), ("f", 11)]
+        ("a", 0),
+        ("b", 1),
+        ("c", 1),
+        ("d", 10),
+        ("e", 5),
+        ("f", 11),
+    ]
     assert cols.step == 12
 
 

@@ -15,8 +15,9 @@ import wanllm_jupyter as wl
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "timescaledb"])
-def test_one_million_points_exactly(backend: str,
-                                    make_server: Callable[..., JupyterServerProcess]) -> None:
+def test_one_million_points_exactly(
+    backend: str, make_server: Callable[..., JupyterServerProcess]
+) -> None:
     # 10k-point batches keep this test short; the default 1k limit is exercised elsewhere.
     server = make_server(backend, max_batch_size=10_000)
     api = wl.Api(server.url, server.token)
@@ -35,7 +36,8 @@ def test_one_million_points_exactly(backend: str,
 
 @pytest.mark.slow
 def test_server_killed_and_restarted_mid_run(
-        make_server: Callable[..., JupyterServerProcess]) -> None:
+    make_server: Callable[..., JupyterServerProcess],
+) -> None:
     server = make_server()
     conn = wl.login(server.url, server.token)
     run = wl.init(project="t-kill", connection=conn, system_metrics=False)

@@ -81,8 +81,13 @@ def test_outage_spools_then_replays_in_order(tmp_path: Path) -> None:
 
 
 def test_offline_spools_everything_durably(tmp_path: Path) -> None:
-    s = Sender(Columns("run"), Spool(tmp_path, "run"), None, interval=0.01,
-               first=[("create", {"id": "run"})])
+    s = Sender(
+        Columns("run"),
+        Spool(tmp_path, "run"),
+        None,
+        interval=0.01,
+        first=[("create", {"id": "run"})],
+    )
     s.start()
     for i in range(10):
         s.buffer.append(({"a": i}, None, True, 0.0))

@@ -30,8 +30,13 @@ def exact_points(api: wl.Api, run_id: str, metrics: list[str], n: int) -> None:
 
 # --------------------------------------------------------------------- logging
 def test_log_config_summary_reach_the_server(api: wl.Api) -> None:
-    with wl.init(project="t-basic", config={"lr": 0.1, "opt": {"name": "adam"}},
-                 tags=["a"], notes="hello", system_metrics=False) as run:
+    with wl.init(
+        project="t-basic",
+        config={"lr": 0.1, "opt": {"name": "adam"}},
+        tags=["a"],
+        notes="hello",
+        system_metrics=False,
+    ) as run:
         wl.define_metric("val/*", summary="max")
         wl.define_metric("loss", summary="min")
         for i in range(100):
@@ -124,8 +129,13 @@ def test_system_metrics_are_recorded(api: wl.Api) -> None:
     time.sleep(1.0)
     wl.finish()
     df = api.run(run.id).system_metrics()
-    for col in ("cpu.process_percent", "memory.process_rss_mb", "memory.percent", "disk.percent",
-                "network.sent_mb"):
+    for col in (
+        "cpu.process_percent",
+        "memory.process_rss_mb",
+        "memory.percent",
+        "disk.percent",
+        "network.sent_mb",
+    ):
         assert col in df.columns
     assert len(df) >= 2 and (df["memory.process_rss_mb"] > 1).all()
 
@@ -180,9 +190,12 @@ def test_runs_filters_and_order(api: wl.Api) -> None:
 
 
 # --------------------------------------------------------------------- offline → sync
-def test_offline_then_sync_is_exact(server: JupyterServerProcess, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_then_sync_is_exact(
+    server: JupyterServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("WANLLM_URL", f"http://127.0.0.1:{free_port()}/")  # nothing listens
     run = wl.init(project="t-offline", config={"lr": 1}, system_metrics=False)
     assert run.offline
@@ -206,8 +219,9 @@ def test_offline_then_sync_is_exact(server: JupyterServerProcess, tmp_path: Path
     assert wl.Api(offline=True).run(run.id).history().shape == (5000, 4)  # kept locally
 
 
-def test_next_online_init_syncs_earlier_offline_runs(server: JupyterServerProcess,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_next_online_init_syncs_earlier_offline_runs(
+    server: JupyterServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     off = wl.init(project="t-later", mode="offline", system_metrics=False)
     wl.log({"a": 1})
     wl.finish(quiet=True)
@@ -228,21 +242,32 @@ def test_next_online_init_syncs_earlier_offline_runs(server: JupyterServerProces
 
 
 # --------------------------------------------------------------------- discovery
-def test_discovery_prefers_the_kernels_parent_server(server: JupyterServerProcess,
-                                                     client_env: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_prefers_the_kernels_parent_server(
+    server: JupyterServerProcess, client_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rt = client_env / "runtime"
     rt.mkdir()
-    base = {"hostname": "127.0.0.1", "port": server.port, "secure": False, "sock": "",
-            "base_url": server.base_url, "root_dir": "/", "password": False, "version": "2"}
+    base = {
+        "hostname": "127.0.0.1",
+        "port": server.port,
+        "secure": False,
+        "sock": "",
+        "base_url": server.base_url,
+        "root_dir": "/",
+        "password": False,
+        "version": "2",
+    }
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
-    (rt / "jpserver-1.json").write_text(json.dumps(
-        {**base, "url": "http://127.0.0.1:9/", "token": "x", "pid": dead.pid}))  # stale
-    (rt / "jpserver-2.json").write_text(json.dumps(
-        {**base, "url": "http://127.0.0.1:9/other/", "token": "x", "pid": os.getppid()}))
-    (rt / "jpserver-3.json").write_text(json.dumps(
-        {**base, "url": server.url, "token": server.token, "pid": os.getpid()}))
+    (rt / "jpserver-1.json").write_text(
+        json.dumps({**base, "url": "http://127.0.0.1:9/", "token": "x", "pid": dead.pid})
+    )  # stale
+    (rt / "jpserver-2.json").write_text(
+        json.dumps({**base, "url": "http://127.0.0.1:9/other/", "token": "x", "pid": os.getppid()})
+    )
+    (rt / "jpserver-3.json").write_text(
+        json.dumps({**base, "url": server.url, "token": server.token, "pid": os.getpid()})
+    )
     (rt / "jpserver-4.json").write_text("{half written")
     monkeypatch.setenv("JPY_PARENT_PID", str(os.getpid()))
     found = list(_discovery.jupyter_servers(rt))
@@ -292,12 +317,18 @@ print(run.id)
 """
 
 
-def test_typical_wandb_script_runs_unchanged(online: JupyterServerProcess, api: wl.Api,
-                                             tmp_path: Path) -> None:
+def test_typical_wandb_script_runs_unchanged(
+    online: JupyterServerProcess, api: wl.Api, tmp_path: Path
+) -> None:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(WANDB_SCRIPT))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONWARNINGS": "error::UserWarning"})
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error::UserWarning"},
+    )
     assert out.returncode == 0, out.stderr
     r = api.run(out.stdout.strip().splitlines()[-1])
     assert r.name == "typical" and r.state == "finished" and r.tags == ["baseline"]
@@ -307,8 +338,9 @@ def test_typical_wandb_script_runs_unchanged(online: JupyterServerProcess, api: 
     assert len(h) == 303 and h["train/loss"].notna().sum() == 300
 
 
-def test_cli_runs_and_export(api: wl.Api, online: JupyterServerProcess, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_runs_and_export(
+    api: wl.Api, online: JupyterServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pandas as pd
 
     with wl.init(project="t-cli", system_metrics=False) as run:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+import time
 from typing import Any
 
 import pytest
@@ -81,7 +83,7 @@ async def test_subscribe_and_unsubscribe_select_metrics(api, jp_ws_fetch):
     ],
 )
 def test_bad_client_messages_are_named(message: str, error: str) -> None:
-    with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(error)):
         parse_client_message(message)
 
 
@@ -119,7 +121,9 @@ async def test_run_changes_reach_run_and_runs_sockets(api, jp_ws_fetch):
 async def test_many_batches_in_a_tick_are_coalesced(api, jp_ws_fetch, wanllm_app):
     run = await create_run(api)
     ws, _ = await open_run_socket(jp_ws_fetch, run["id"])
-    wanllm_app.live.tick = 0.5  # a long tick: every batch below lands in one or two
+    hub = wanllm_app.live
+    hub.tick = 0.5  # a long tick: several batches commit within each
+    started = time.monotonic()
     await asyncio.gather(*(post_points(api, run["id"], {"loss": [(i, float(i))]})
                            for i in range(20)))
     steps: list[int] = []
@@ -127,8 +131,10 @@ async def test_many_batches_in_a_tick_are_coalesced(api, jp_ws_fetch, wanllm_app
     while len(steps) < 20:
         steps.extend((await next_message(ws))["points"]["loss"]["steps"])
         messages += 1
+    elapsed = time.monotonic() - started
     assert sorted(steps) == list(range(20))
-    assert messages <= 3
+    assert messages <= elapsed / hub.tick + 1  # at most one message per tick
+    assert messages < 10
     ws.close()
 
 

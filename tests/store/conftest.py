@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from wanllm_server.store import Store, open_store
 
 BACKENDS = ["sqlite", "timescaledb", "postgresql"]

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 
 import numpy as np
-
 from wanllm_server.store import MetricBatch, Series
 
 T0 = 1_780_000_000_000_000  # µs, a fixed "now" for deterministic times
@@ -51,11 +50,16 @@ def bits(values: np.ndarray | Sequence[float]) -> list[int]:
 
 
 def brute_m4(
-    steps: Sequence[int], times: Sequence[int], values: Sequence[float], start: int, end: int, buckets: int
+    steps: Sequence[int],
+    times: Sequence[int],
+    values: Sequence[float],
+    start: int,
+    end: int,
+    buckets: int,
 ) -> tuple[int, list[tuple[int, int, int]], dict[int, tuple[int, float, float]]]:
     """Reference M4 by plain Python: (width, points as (step, time, value bits),
     {bucket start: (count, min, max)})."""
-    pts = [(s, t, v) for s, t, v in zip(steps, times, values) if start <= s <= end]
+    pts = [(s, t, v) for s, t, v in zip(steps, times, values, strict=False) if start <= s <= end]
     w = 1
     while end // w - start // w + 1 > buckets and w < 2**63:
         w *= 2
@@ -81,4 +85,4 @@ def brute_m4(
 
 
 def as_triples(s: Series) -> list[tuple[int, int, int]]:
-    return list(zip(s.steps.tolist(), s.times.tolist(), bits(s.values)))
+    return list(zip(s.steps.tolist(), s.times.tolist(), bits(s.values), strict=False))

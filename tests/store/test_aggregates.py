@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from store_helpers import as_triples, brute_m4
 from wanllm_server.store import InvalidQuery, Series
 from wanllm_server.store import aggregates as agg
@@ -23,7 +22,10 @@ def _random(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 def test_summary_merge_matches_numpy() -> None:
     g, st, tm, v = _random(1, 5000)
-    parts = [agg.summarize_groups(g[i : i + 700], st[i : i + 700], tm[i : i + 700], v[i : i + 700]) for i in range(0, 5000, 700)]
+    parts = [
+        agg.summarize_groups(g[i : i + 700], st[i : i + 700], tm[i : i + 700], v[i : i + 700])
+        for i in range(0, 5000, 700)
+    ]
     for grp in range(3):
         merged = None
         for p in parts:
@@ -32,8 +34,15 @@ def test_summary_merge_matches_numpy() -> None:
         m = g == grp
         f = v[m][np.isfinite(v[m])]
         s = merged.to_stats("x")  # type: ignore[union-attr]
-        assert (s.count, s.finite_count, s.min_value, s.max_value) == (m.sum(), len(f), f.min(), f.max())
-        assert s.avg_value == pytest.approx(f.mean(), rel=1e-12) and s.std_dev == pytest.approx(f.std(ddof=1), rel=1e-10)
+        assert (s.count, s.finite_count, s.min_value, s.max_value) == (
+            m.sum(),
+            len(f),
+            f.min(),
+            f.max(),
+        )
+        assert s.avg_value == pytest.approx(f.mean(), rel=1e-12) and s.std_dev == pytest.approx(
+            f.std(ddof=1), rel=1e-10
+        )
         last = np.flatnonzero(m)[np.lexsort((st[m], tm[m]))[-1]]
         assert (merged.latest_time, merged.latest_step) == (tm[last], st[last])  # type: ignore[union-attr]
 
@@ -42,7 +51,10 @@ def test_tier_rows_merge_and_coarsen_agree_with_points() -> None:
     g, st, tm, v = _random(2, 6000)
     whole = agg.tier_rows(g, st, tm, v)
     halves = [agg.tier_rows(g[s], st[s], tm[s], v[s]) for s in (slice(0, 2500), slice(2500, None))]
-    both = agg.TierRows(*(np.concatenate([getattr(h, f) for h in halves]) for f in ("group", "level")), agg.concat_partials([h.partials for h in halves]))
+    both = agg.TierRows(
+        *(np.concatenate([getattr(h, f) for h in halves]) for f in ("group", "level")),
+        agg.concat_partials([h.partials for h in halves]),
+    )
     merged = agg.merge_tier_rows(both)
     assert merged.partials.tobytes() == agg.merge_tier_rows(whole).partials.tobytes()
     assert len(whole) == len(merged)
@@ -52,10 +64,23 @@ def test_tier_rows_merge_and_coarsen_agree_with_points() -> None:
         sel = (merged.group == 1) & (merged.level == level)
         assert merged.partials[sel].tobytes() == direct.tobytes()
     fine = agg.partials_from_points(Series(st[m], tm[m], v[m]), 4)
-    assert agg.coarsen(fine, 6).tobytes() == agg.partials_from_points(Series(st[m], tm[m], v[m]), 10).tobytes()
+    assert (
+        agg.coarsen(fine, 6).tobytes()
+        == agg.partials_from_points(Series(st[m], tm[m], v[m]), 10).tobytes()
+    )
 
 
-@pytest.mark.parametrize(("start", "end", "buckets", "width"), [(0, 999, 1000, 1), (0, 1000, 1000, 2), (0, 99_999, 1000, 128), (5, 5, 1, 1), (-1, 0, 1, 2**63), (-8, 7, 2, 8)])
+@pytest.mark.parametrize(
+    ("start", "end", "buckets", "width"),
+    [
+        (0, 999, 1000, 1),
+        (0, 1000, 1000, 2),
+        (0, 99_999, 1000, 128),
+        (5, 5, 1, 1),
+        (-1, 0, 1, 2**63),
+        (-8, 7, 2, 8),
+    ],
+)
 def test_choose_bucket_width(start: int, end: int, buckets: int, width: int) -> None:
     assert agg.choose_bucket_width(start, end, buckets) == width
 
@@ -87,16 +112,27 @@ def test_m4_from_tiers_equals_m4_from_raw(seed: int) -> None:
         inr = (raw.steps >= start) & (raw.steps <= end)
         ranged = Series(raw.steps[inr], raw.times[inr], raw.values[inr])
         want = agg.m4_from_raw(ranged, plan.width)
-        w, expected, _ = brute_m4(ranged.steps.tolist(), ranged.times.tolist(), ranged.values.tolist(), start, end, buckets)
+        w, expected, _ = brute_m4(
+            ranged.steps.tolist(),
+            ranged.times.tolist(),
+            ranged.values.tolist(),
+            start,
+            end,
+            buckets,
+        )
         assert w == plan.width and as_triples(want.points) == expected
         assert plan.level is not None
         edge = np.zeros(len(raw), bool)
         for a, b in plan.edges:
             edge |= (raw.steps >= a) & (raw.steps <= b)
         sel = (tiers.group == 0) & (tiers.level == plan.level)
-        got = agg.m4_from_tiers(tiers.partials[sel], plan, Series(raw.steps[edge], raw.times[edge], raw.values[edge]))
+        got = agg.m4_from_tiers(
+            tiers.partials[sel], plan, Series(raw.steps[edge], raw.times[edge], raw.values[edge])
+        )
         assert as_triples(got.points) == as_triples(want.points)
         assert got.bucket_start.tolist() == want.bucket_start.tolist()
-        assert got.bucket_count.tolist() == want.bucket_count.tolist() and got.total_points == int(inr.sum())
+        assert got.bucket_count.tolist() == want.bucket_count.tolist() and got.total_points == int(
+            inr.sum()
+        )
         assert np.array_equal(got.bucket_min, want.bucket_min, equal_nan=True)
         assert np.array_equal(got.bucket_max, want.bucket_max, equal_nan=True)

@@ -6,7 +6,6 @@ import math
 import uuid
 
 import pytest
-
 from wanllm_server.store import InvalidBatch, ItemError
 from wanllm_server.store.batches import (
     metric_batch_from_columns,
@@ -27,13 +26,30 @@ def errors(fn, *args) -> set[tuple[int, str]]:  # type: ignore[no-untyped-def]
 def test_rows_valid_forms() -> None:
     b = metric_batch_from_rows(
         [
-            {"run_id": RID, "metric_name": "a", "value": 1, "step": 3, "time": "2026-01-01T00:00:00.000001Z"},
-            {"run_id": RID.upper(), "metric_name": "b/c", "value": "-Infinity", "time": 1.5, "metadata": {"k": 1}},
+            {
+                "run_id": RID,
+                "metric_name": "a",
+                "value": 1,
+                "step": 3,
+                "time": "2026-01-01T00:00:00.000001Z",
+            },
+            {
+                "run_id": RID.upper(),
+                "metric_name": "b/c",
+                "value": "-Infinity",
+                "time": 1.5,
+                "metadata": {"k": 1},
+            },
             {"run_id": RID, "metric_name": "a", "value": "NaN", "step": -(2**63)},
         ],
         "id-1",
     )
-    assert b.batch_id == "id-1" and len(b) == 3 and b.run_ids == [uuid.UUID(RID)] and b.names == ["a", "b/c"]
+    assert (
+        b.batch_id == "id-1"
+        and len(b) == 3
+        and b.run_ids == [uuid.UUID(RID)]
+        and b.names == ["a", "b/c"]
+    )
     assert b.name_idx.tolist() == [0, 1, 0] and b.steps.tolist() == [3, 0, -(2**63)]
     assert b.auto_step is not None and b.auto_step.tolist() == [False, True, False]
     assert b.times[:2].tolist() == [1_767_225_600_000_001, 1_500_000]
@@ -45,7 +61,13 @@ def test_rows_valid_forms() -> None:
 def test_rows_every_bad_item_named() -> None:
     rows = [
         {"run_id": "nope", "metric_name": "", "value": "1.5", "step": 1.0},
-        {"run_id": RID, "metric_name": "x" * 256, "value": True, "step": 2**63, "time": "yesterday"},
+        {
+            "run_id": RID,
+            "metric_name": "x" * 256,
+            "value": True,
+            "step": 2**63,
+            "time": "yesterday",
+        },
         {"run_id": RID, "metric_name": "ok", "value": 1, "metadata": [1], "extra": 1},
         {"metric_name": 5},
         "not an object",
@@ -63,11 +85,21 @@ def test_rows_every_bad_item_named() -> None:
 
 
 def test_columnar_fast_path_and_auto_steps() -> None:
-    b = metric_batch_from_columns(RID, ["a", "b"], [0, 1, 1], [5, None, 7], [1.0, 2, 3.5], [1, 2.5, "Infinity"], "c1")
+    b = metric_batch_from_columns(
+        RID, ["a", "b"], [0, 1, 1], [5, None, 7], [1.0, 2, 3.5], [1, 2.5, "Infinity"], "c1"
+    )
     assert b.steps.tolist() == [5, 0, 7] and b.auto_step.tolist() == [False, True, False]  # type: ignore[union-attr]
-    assert b.times.tolist() == [1_000_000, 2_000_000, 3_500_000] and b.values.tolist() == [1.0, 2.5, math.inf]
+    assert b.times.tolist() == [1_000_000, 2_000_000, 3_500_000] and b.values.tolist() == [
+        1.0,
+        2.5,
+        math.inf,
+    ]
     fast = metric_batch_from_columns(RID, ["a"], [0, 0], [1, 2], None, [0.5, 1])
-    assert fast.auto_step is None and fast.values.tolist() == [0.5, 1.0] and fast.times[0] == fast.times[1]
+    assert (
+        fast.auto_step is None
+        and fast.values.tolist() == [0.5, 1.0]
+        and fast.times[0] == fast.times[1]
+    )
 
 
 def test_columnar_every_bad_item_named() -> None:
@@ -75,14 +107,46 @@ def test_columnar_every_bad_item_named() -> None:
         metric_batch_from_columns, RID, ["a", "", "z" * 300], [0, 3, True, 0], [1, 2**63, 1.5, None],
         [0.0, "x", None, math.nan], ["NaN", "1.5", True, 10**400],
     )  # fmt: skip
-    assert got == {(1, "names"), (2, "names"), (1, "k"), (2, "k"), (1, "s"), (2, "s"), (1, "t"), (3, "t"), (1, "v"), (2, "v"), (3, "v")}
+    assert got == {
+        (1, "names"),
+        (2, "names"),
+        (1, "k"),
+        (2, "k"),
+        (1, "s"),
+        (2, "s"),
+        (1, "t"),
+        (3, "t"),
+        (1, "v"),
+        (2, "v"),
+        (3, "v"),
+    }
     assert errors(metric_batch_from_columns, "bad", ["a"], [0], [0], [0], [0]) == {(-1, "run_id")}
     assert errors(metric_batch_from_columns, RID, ["a"], [0], [0, 0], None, [1, 2]) == {(-1, "k")}
-    assert errors(metric_batch_from_columns, RID, "a", [0], [0], None, 5) == {(-1, "names"), (-1, "v")}
+    assert errors(metric_batch_from_columns, RID, "a", [0], [0], None, 5) == {
+        (-1, "names"),
+        (-1, "v"),
+    }
 
 
 def test_system_rows() -> None:
-    b = system_batch_from_rows([{"run_id": RID, "metric_type": "gpu.0.util", "value": 3, "device": "gpu0", "node": "n"}], "s")
-    assert (b.types, b.devices, b.nodes, b.values.tolist()) == (["gpu.0.util"], ["gpu0"], ["n"], [3.0])
-    bad = [{"run_id": RID, "metric_type": "", "value": 1, "device": 3, "node": ""}, {"run_id": RID, "metric_name": "x", "value": 1}]
-    assert errors(system_batch_from_rows, bad) == {(0, "metric_type"), (0, "device"), (0, "node"), (1, "metric_name"), (1, "metric_type")}
+    b = system_batch_from_rows(
+        [{"run_id": RID, "metric_type": "gpu.0.util", "value": 3, "device": "gpu0", "node": "n"}],
+        "s",
+    )
+    assert (b.types, b.devices, b.nodes, b.values.tolist()) == (
+        ["gpu.0.util"],
+        ["gpu0"],
+        ["n"],
+        [3.0],
+    )
+    bad = [
+        {"run_id": RID, "metric_type": "", "value": 1, "device": 3, "node": ""},
+        {"run_id": RID, "metric_name": "x", "value": 1},
+    ]
+    assert errors(system_batch_from_rows, bad) == {
+        (0, "metric_type"),
+        (0, "device"),
+        (0, "node"),
+        (1, "metric_name"),
+        (1, "metric_type"),
+    }

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import asyncpg
 import numpy as np
 import pytest
-
 from wanllm_server.store.base import (
     MetricBatch,
     Retention,
@@ -258,12 +257,13 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
         await store.open()
         r, _ = await store.create_run(RunCreate(project="p"))
         acked: set[int] = set()
-        unavailable = 0
-        i = 0
+        unavailable = i = 0
+        stopped = False
         while len(acked) < 12:
             b = batch(r.id, "loss", np.arange(i * per, (i + 1) * per), T0 + np.arange(per),
                       np.full(per, float(i)), f"fault-{i}")  # fmt: skip
-            if i == 4 and own_cluster.running:
+            if i == 4 and not stopped:
+                stopped = True
                 await asyncio.to_thread(own_cluster.stop, "immediate")
             try:
                 res = await store.write_metrics(b)

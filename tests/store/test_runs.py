@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from wanllm_server.store import (
     GitInfo,
     InvalidQuery,
@@ -42,7 +41,9 @@ async def test_create_keeps_every_field(store: Store) -> None:
 async def test_resume_merges_config_and_restarts(store: Store) -> None:
     run, _ = await store.create_run(RunCreate(project="p", name="n", config={"a": 1, "b": 2}))
     await store.update_run(run.id, RunUpdate(state="failed", exit_code=3))
-    again, resumed = await store.create_run(RunCreate(project="p", id=run.id, config={"b": 3}, notes="x"))
+    again, resumed = await store.create_run(
+        RunCreate(project="p", id=run.id, config={"b": 3}, notes="x")
+    )
     assert resumed and again.id == run.id and again.state == "running"
     assert again.config == {"a": 1, "b": 3} and again.name == "n" and again.notes == "x"
     assert again.finished_at is None and again.created_at == run.created_at
@@ -67,7 +68,13 @@ async def test_update_fields(store: Store) -> None:
         RunUpdate(name="m", summary={"loss": 0.5}, config={"b": 2}, add_tags=["z", "x"],
                   remove_tags=["y"], notes="n", heartbeat=True),
     )  # fmt: skip
-    assert (u.name, u.summary, u.config, u.tags, u.notes) == ("m", {"loss": 0.5}, {"a": 1, "b": 2}, ["x", "z"], "n")
+    assert (u.name, u.summary, u.config, u.tags, u.notes) == (
+        "m",
+        {"loss": 0.5},
+        {"a": 1, "b": 2},
+        ["x", "z"],
+        "n",
+    )
     assert u.heartbeat_at is not None and u.updated_at >= run.updated_at
     u = await store.update_run(run.id, RunUpdate(summary={"acc": 1}, tags=["t"]))
     assert u.summary == {"loss": 0.5, "acc": 1} and u.tags == ["t"]
@@ -88,7 +95,7 @@ async def test_delete_removes_run(store: Store) -> None:
 
 
 async def test_projects(store: Store) -> None:
-    a, _ = await store.create_run(RunCreate(project="a"))
+    await store.create_run(RunCreate(project="a"))
     await store.create_run(RunCreate(project="a"))
     b, _ = await store.create_run(RunCreate(project="b"))
     await store.update_run(b.id, RunUpdate(state="finished"))
@@ -125,9 +132,13 @@ async def test_list_filters(store: Store) -> None:
     assert await names(states=["finished"]) == ["run-1"]
     assert await names(project="p", tags=["odd", "x"]) == ["run-1", "run-3", "run-5"]
     assert await names(filters=[RunFilter("config.lr", "ge", 0.4)]) == ["run-4", "run-5", "run-6"]
-    assert await names(filters=[RunFilter("config.lr", "lt", 0.2), RunFilter("config.opt", "eq", "adam")]) == ["run-0"]
+    assert await names(
+        filters=[RunFilter("config.lr", "lt", 0.2), RunFilter("config.opt", "eq", "adam")]
+    ) == ["run-0"]
     assert await names(filters=[RunFilter("summary.loss", "le", 0.7)]) == ["run-3", "run-4"]
-    assert await names(filters=[RunFilter("config.opt", "in", ["sgd"]), RunFilter("summary.loss", "gt", 0)]) == ["run-1", "run-3"]
+    assert await names(
+        filters=[RunFilter("config.opt", "in", ["sgd"]), RunFilter("summary.loss", "gt", 0)]
+    ) == ["run-1", "run-3"]
     assert await names(filters=[RunFilter("name", "contains", "UN-2")]) == ["run-2"]
     assert await names(filters=[RunFilter("state", "ne", "running")]) == ["run-1"]
     assert await names(search="special") == ["run-3"]
@@ -149,7 +160,10 @@ async def test_list_bad_queries(store: Store) -> None:
             await store.list_runs(q)
 
 
-@pytest.mark.parametrize("sort", ["name", "-name", "created_at", "-created_at", "config.lr", "-summary.loss", "summary.loss"])
+@pytest.mark.parametrize(
+    "sort",
+    ["name", "-name", "created_at", "-created_at", "config.lr", "-summary.loss", "summary.loss"],
+)
 async def test_cursor_pages_cover_everything_once(store: Store, sort: str) -> None:
     await _fleet(store)
     full = await store.list_runs(RunQuery(sort=sort, limit=100))
@@ -168,7 +182,9 @@ async def test_cursor_pages_cover_everything_once(store: Store, sort: str) -> No
         vals = [r.summary["loss"] for r in full.runs[:5]]
         assert vals == sorted(vals, reverse=sort.startswith("-"))
     with pytest.raises(InvalidQuery):
-        await store.list_runs(RunQuery(sort="project", cursor=page.next_cursor or _cursor_for(store, sort)))
+        await store.list_runs(
+            RunQuery(sort="project", cursor=page.next_cursor or _cursor_for(store, sort))
+        )
 
 
 def _cursor_for(store: Store, sort: str) -> str:

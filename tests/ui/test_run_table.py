@@ -121,6 +121,7 @@ def test_run_table_renders_sorts_and_syncs_selection(
     nbformat.write(nb, lab.root / "run_table.ipynb")
     page = lab.page("lab/tree/run_table.ipynb", viewport=(1280, 720))
     page.locator(".jp-Notebook").wait_for(timeout=30_000)
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()  # room for the table
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
     kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
     try:
@@ -152,11 +153,14 @@ def test_run_table_renders_sorts_and_syncs_selection(
     assert sorted(names.all_inner_texts()) == sorted(
         r["name"] for r in table_runs if "sweep" in r["tags"] or r["state"] == "failed")
 
-    page.locator(".wl-run-table .wl-rt-row", has_text="mlp-wide").click()
-    page.locator(".wl-run-table .wl-rt-row", has_text="mlp-deep").click(modifiers=["Control"])
+    page.locator(".wl-run-table .wl-rt-name", has_text="mlp-wide").click()
+    page.locator(".wl-run-table .wl-rt-name", has_text="mlp-deep").click(modifiers=["Control"])
     page.locator(".jp-Cell").nth(1).locator(".cm-content").click()
     page.keyboard.press("Shift+Enter")
     output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
     output.wait_for(timeout=30_000)
     assert output.inner_text().strip() == "['mlp-deep', 'mlp-wide']"
+    page.locator(".wl-run-table .wl-rt-filter").fill("")
+    page.wait_for_function(
+        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs))
     screenshot(page.locator(".jp-Cell").first, "run-table", docs=True)

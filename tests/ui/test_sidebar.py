@@ -25,6 +25,9 @@ LIVE_SCRIPT = textwrap.dedent(
         run.log({"loss": 2.0 * 0.95 ** step}, step=step)
     print(run.id, flush=True)
     sys.stdin.readline()
+    for step in range(60, 120):
+        run.log({"loss": 2.0 * 0.95 ** step}, step=step)
+    sys.stdin.readline()
     wl.finish()
     """
 )
@@ -119,6 +122,12 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
         assert live_id, "the logging subprocess printed no run id"
         live_badge = row(page, "live-run").locator(".jp-wanllm-badge[data-state='running']")
         live_badge.wait_for(timeout=15_000)
+        value = row(page, "live-run").locator(".jp-wanllm-value")
+        page.wait_for_function("el => el.textContent === '0.09699'", arg=value.element_handle(), timeout=15_000)
+        proc.stdin.write("\n")  # log 60 more points: pushed over the metrics socket
+        proc.stdin.flush()
+        page.wait_for_function("el => el.textContent === '0.004468'", arg=value.element_handle(), timeout=15_000)
+        assert live_badge.is_visible()
         proc.stdin.write("\n")
         proc.stdin.flush()
         assert proc.wait(timeout=30) == 0

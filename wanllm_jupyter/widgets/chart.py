@@ -109,8 +109,8 @@ class MetricChart(W.VBox):
         small = W.Layout(width="auto")
         self.smoothing = W.FloatSlider(
             value=self.model.strength, min=0.0, max=0.99, step=0.01, description="Smoothing",
-            continuous_update=False, readout_format=".2f", layout=W.Layout(width="260px"),
-            style={"description_width": "70px"},
+            continuous_update=False, readout_format=".2f", layout=W.Layout(width="290px"),
+            style={"description_width": "80px"},
         )
         self.method = W.Dropdown(options=SMOOTHING_CHOICES, value=self.model.method,
                                  layout=W.Layout(width="150px"))
@@ -285,8 +285,8 @@ class MetricChart(W.VBox):
                                  stroke_width=1.5, labels=[s.label]),
                     smooth=bq.Lines(x=[], y=[], scales=scales, colors=[s.color], line_style=s.dash,
                                     stroke_width=2, labels=[s.label]),
-                    hover=bq.Scatter(x=[], y=[], scales=scales, colors=[s.color],
-                                     default_opacities=[0.0], default_size=24, names=[],
+                    hover=bq.Scatter(x=[], y=[], scales=scales, colors=["rgba(0,0,0,0)"],
+                                     stroke="rgba(0,0,0,0)", default_size=24, names=[],
                                      display_names=False, tooltip=tooltip),
                 ))
             self._bad = {

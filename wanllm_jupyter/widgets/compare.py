@@ -101,8 +101,8 @@ class Comparison(W.VBox):
                                   colors=[color], opacities=[0, 0]))
             lines.append(bq.Lines(x=a.x, y=a.line, scales=scales, colors=[color], stroke_width=2,
                                   labels=[f"{label} (n={n_runs})"], display_legend=True))
-            hovers.append(bq.Scatter(x=a.x, y=a.line, scales=scales, colors=[color],
-                                     default_opacities=[0.0], default_size=24,
+            hovers.append(bq.Scatter(x=a.x, y=a.line, scales=scales, colors=["rgba(0,0,0,0)"],
+                                     stroke="rgba(0,0,0,0)", default_size=24,
                                      names=[f"{label} — step {int(x)} (n={n})"
                                             for x, n in zip(a.x.tolist(), a.n.tolist())],
                                      display_names=False, tooltip=tooltip))

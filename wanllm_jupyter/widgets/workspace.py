@@ -102,6 +102,8 @@ class Workspace(W.VBox):
             return
         main = self._chart(selected, height="380px")
         singles = [self._chart([m]) for m in selected]
+        for c in singles:  # the main chart above carries the controls
+            c.controls.layout.display = "none"
         wall = self._chart(selected, x="wall_time", height="300px")
         main.title.value = '<span class="wl-title">All selected metrics</span>'
         wall.title.value = '<span class="wl-title">Over wall-clock time</span>'

@@ -211,7 +211,7 @@ def summarize_groups(
         np.maximum.reduceat(st, starts).tolist(),
         st[j].tolist(),
         tm[j].tolist(),
-        v[j].tolist(),
+        v[j].tolist(), strict=False,
     )
     return {c[0]: Summary(*c[1:]) for c in cols}
 
@@ -374,7 +374,9 @@ def partials_from_points(series: Series, shift: int) -> np.ndarray:
     return _partials_sorted(bucket, _segment_starts(bucket), st, tm, v)
 
 
-def merge_partials(keys: Sequence[np.ndarray], partials: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def merge_partials(
+    keys: Sequence[np.ndarray], partials: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Merge partials sharing the same key tuple (e.g. (series, level, bucket)).
 
     ``keys`` are equal-length integer arrays; ``partials["bucket"]`` should be
@@ -411,7 +413,9 @@ def merge_partials(keys: Sequence[np.ndarray], partials: np.ndarray) -> tuple[li
 
 def merge_tier_rows(rows: TierRows) -> TierRows:
     """Compact tier rows: one partial per (group, level, bucket)."""
-    (g, lv, _), merged = merge_partials((rows.group, rows.level, rows.partials["bucket"]), rows.partials)
+    (g, lv, _), merged = merge_partials(
+        (rows.group, rows.level, rows.partials["bucket"]), rows.partials
+    )
     return TierRows(g, lv, merged)
 
 

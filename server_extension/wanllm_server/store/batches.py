@@ -88,7 +88,9 @@ def parse_value(value: Any) -> float:
     if isinstance(value, str):
         if value in NONFINITE:
             return NONFINITE[value]
-        raise _Bad(f'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): {value[:64]!r}')
+        raise _Bad(
+            f'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): {value[:64]!r}'
+        )
     raise _Bad(f"not a number: {type(value).__name__}")
 
 
@@ -274,7 +276,11 @@ def _fast_array(items: Sequence[Any], allowed: set[type], dtype: type) -> np.nda
 
 
 def _scan(
-    errors: list[ItemError], fname: str, items: Sequence[Any], parse: Callable[[Any], Any], fill: Any
+    errors: list[ItemError],
+    fname: str,
+    items: Sequence[Any],
+    parse: Callable[[Any], Any],
+    fill: Any,
 ) -> list[Any]:
     out = []
     for i, x in enumerate(items):

@@ -10,8 +10,10 @@ aggregate).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -22,12 +24,12 @@ from .base import MetricBatch, RunNotFound, SystemMetricBatch, WriteResult
 from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
 
 HOUR_US = 3_600_000_000
-_TIER_COLUMNS = (
+TIER_COLUMNS = (
     "run_id", "metric_name", "level", "bucket", "count", "nonfinite", "min_value", "max_value",
     "min_step", "min_time", "max_step", "max_time", "first_step", "first_time", "first_value",
     "last_step", "last_time", "last_value",
 )  # fmt: skip
-_TIER_FIELDS = _TIER_COLUMNS[4:]
+_TIER_FIELDS = TIER_COLUMNS[4:]
 _TIER_KIND = {f: ("f8" if f.endswith("value") else "i8") for f in _TIER_FIELDS}
 
 _LOCK_SUMMARIES = """
@@ -51,7 +53,7 @@ FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::float8[], $6::fl
           last_time, first_step, last_step, latest_step, latest_time, latest_value)
 WHERE s.run_id = u.run_id AND s.metric_name = u.metric_name
 """
-_HOURLY_UPSERT = """
+HOURLY_UPSERT = """
 INSERT INTO metrics_hourly AS h
     (hour, run_id, metric_name, count, finite_count, mean, m2, min_value, max_value)
 SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::int8[], $5::int8[],
@@ -147,16 +149,17 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, starts, np.append(starts[1:], len(k))
 
 
-def metric_copy_data(
+def metric_copy_chunks(
     series_keys: list[tuple[uuid.UUID, str]],
     series: np.ndarray,
     steps: np.ndarray,
     times: np.ndarray,
     values: np.ndarray,
     metadata: list[dict[str, Any] | None] | None,
-) -> bytes:
-    """Binary COPY payload for ``metrics (time, run_id, metric_name, step, value, metadata)``."""
-    parts = [HEADER]
+) -> Iterator[bytes]:
+    """Binary COPY data for ``metrics (time, run_id, metric_name, step, value, metadata)``,
+    one chunk per series (streamed: the server ingests a chunk while the next is encoded)."""
+    yield HEADER
     has_meta = np.zeros(len(values), bool)
     if metadata is not None:
         has_meta = np.fromiter((m is not None for m in metadata), bool, len(values))
@@ -166,27 +169,28 @@ def metric_copy_data(
     for a, b in zip(starts.tolist(), ends.tolist()):
         sel = idx[a:b]
         rid, name = series_keys[int(series[sel[0]])]
-        parts.append(
-            encode_group(
-                b - a,
-                [("ts", times[sel]), ("bytes", rid.bytes), ("bytes", name.encode()),
-                 ("i8", steps[sel]), ("f8", values[sel]), ("null", None)],
-            )  # fmt: skip
-        )
+        yield encode_group(
+            b - a,
+            [("ts", times[sel]), ("bytes", rid.bytes), ("bytes", name.encode()),
+             ("i8", steps[sel]), ("f8", values[sel]), ("null", None)],
+        )  # fmt: skip
     for i in np.flatnonzero(has_meta).tolist():
         rid, name = series_keys[int(series[i])]
-        parts.append(
-            encode_row(
-                [("ts", times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
-                 ("i8", steps[i]), ("f8", values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
-            )  # fmt: skip
-        )
-    parts.append(TRAILER)
-    return b"".join(parts)
+        yield encode_row(
+            [("ts", times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
+             ("i8", steps[i]), ("f8", values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
+        )  # fmt: skip
+    yield TRAILER
+
+
+async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Feed COPY chunk by chunk, yielding to the event loop in between."""
+    for chunk in chunks:
+        yield chunk
 
 
 def tier_copy_data(series_keys: list[tuple[uuid.UUID, str]], rows: agg.TierRows) -> bytes:
-    """Binary COPY payload for ``metric_tiers`` (columns :data:`_TIER_COLUMNS`)."""
+    """Binary COPY payload for ``metric_tiers`` (columns :data:`TIER_COLUMNS`)."""
     parts = [HEADER]
     order, starts, ends = _segments(rows.group)
     for a, b in zip(starts.tolist(), ends.tolist()):
@@ -226,19 +230,22 @@ async def write_metrics(
         last = {i: s.last_step for i, s in existing.items() if s is not None}
         steps = resolve_auto_steps(series, batch.steps, batch.auto_step, last)
     times, values = batch.times, batch.values
-
-    await conn.copy_to_table(
-        "metrics",
-        source=memoryview(metric_copy_data(keys, series, steps, times, values, batch.metadata)),
-        columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
-        format="binary",
+    # derived rows are computed in a worker thread while the server ingests the points
+    derived = asyncio.get_running_loop().run_in_executor(
+        None, _derive, keys, series, steps, times, values, hourly_table
     )
-    tiers = agg.tier_rows(series, steps, times, values)
+    try:
+        await conn.copy_to_table(
+            "metrics",
+            source=_aiter(metric_copy_chunks(keys, series, steps, times, values, batch.metadata)),
+            columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
+            format="binary",
+        )
+    finally:
+        tiers, new, hourly = await derived
     await conn.copy_to_table(
-        "metric_tiers", source=memoryview(tier_copy_data(keys, tiers)), columns=list(_TIER_COLUMNS),
-        format="binary",
-    )  # fmt: skip
-    new = agg.summarize_groups(series, steps, times, values)
+        "metric_tiers", source=memoryview(tiers), columns=list(TIER_COLUMNS), format="binary"
+    )
     merged = [agg.merge_summary(existing.get(i), new[i]) for i in range(len(keys))]
     await conn.execute(
         _WRITE_SUMMARIES,
@@ -251,35 +258,53 @@ async def write_metrics(
         [s.latest_step for s in merged], [s.latest_time for s in merged],
         [s.latest_value for s in merged],
     )  # fmt: skip
-    if hourly_table:
-        await _upsert_hourly(conn, keys, series, steps, times, values)
+    if hourly is not None:
+        await conn.execute(HOURLY_UPSERT, *hourly)
     return WriteResult(n, False)
 
 
-async def _upsert_hourly(
-    conn: asyncpg.Connection,
+def _derive(
     keys: list[tuple[uuid.UUID, str]],
     series: np.ndarray,
     steps: np.ndarray,
     times: np.ndarray,
     values: np.ndarray,
-) -> None:
+    hourly_table: bool,
+) -> tuple[bytes, dict[int, agg.Summary], list[list[Any]] | None]:
+    """Tier COPY payload, per-series batch summaries and hourly upsert arguments."""
+    tiers = tier_copy_data(keys, agg.tier_rows(series, steps, times, values))
+    summaries = agg.summarize_groups(series, steps, times, values)
+    hourly = hourly_args(keys, series, steps, times, values) if hourly_table else None
+    return tiers, summaries, hourly
+
+
+def hourly_args(
+    keys: list[tuple[uuid.UUID, str]],
+    series: np.ndarray,
+    steps: np.ndarray,
+    times: np.ndarray,
+    values: np.ndarray,
+) -> list[list[Any]]:
+    """Arguments of :data:`HOURLY_UPSERT`: per (series, hour) partial summaries."""
     hours = times // HOUR_US
-    pairs, group = np.unique(np.stack([series, hours], axis=1), axis=0, return_inverse=True)
+    h0 = int(hours.min())
+    span = int(hours.max()) - h0 + 1
+    group_key = series.astype(np.int64) * span + (hours - h0)
+    uniq, group = np.unique(group_key, return_inverse=True)
     sums = agg.summarize_groups(group.ravel(), steps, times, values)
-    order = range(len(pairs))
-    await conn.execute(
-        _HOURLY_UPSERT,
-        [int(pairs[g, 1]) * HOUR_US for g in order],
-        [keys[int(pairs[g, 0])][0] for g in order],
-        [keys[int(pairs[g, 0])][1] for g in order],
-        [sums[g].count for g in order],
-        [sums[g].finite_count for g in order],
-        _nan_to_none([sums[g].mean for g in order]),
-        [sums[g].m2 for g in order],
-        _nan_to_none([sums[g].min_value for g in order]),
-        _nan_to_none([sums[g].max_value for g in order]),
-    )
+    g = range(len(uniq))
+    sid, hour = (uniq // span).tolist(), ((uniq % span) + h0).tolist()
+    return [
+        [hour[i] * HOUR_US for i in g],
+        [keys[sid[i]][0] for i in g],
+        [keys[sid[i]][1] for i in g],
+        [sums[i].count for i in g],
+        [sums[i].finite_count for i in g],
+        _nan_to_none([sums[i].mean for i in g]),
+        [sums[i].m2 for i in g],
+        _nan_to_none([sums[i].min_value for i in g]),
+        _nan_to_none([sums[i].max_value for i in g]),
+    ]
 
 
 async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatch) -> WriteResult:

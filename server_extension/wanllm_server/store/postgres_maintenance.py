@@ -10,7 +10,7 @@ import numpy as np
 
 from . import aggregates as agg
 from .base import HourlyRollup, Retention, SystemSeries
-from .postgres_ingest import _upsert_hourly, tier_copy_data
+from .postgres_ingest import HOURLY_UPSERT, TIER_COLUMNS, hourly_args, tier_copy_data
 from .postgres_reads import points_query, read_series
 
 HOUR_US = 3_600_000_000
@@ -133,9 +133,7 @@ async def rebuild_series(
     tiers = agg.merge_tier_rows(agg.tier_rows(zeros, raw.steps, raw.times, raw.values, presorted=True))
     await conn.copy_to_table(
         "metric_tiers", source=memoryview(tier_copy_data([(rid, name)], tiers)),
-        columns=["run_id", "metric_name", "level", "bucket", "count", "nonfinite", "min_value",
-                 "max_value", "min_step", "min_time", "max_step", "max_time", "first_step",
-                 "first_time", "first_value", "last_step", "last_time", "last_value"],
+        columns=list(TIER_COLUMNS),
         format="binary",
     )  # fmt: skip
     s = summary
@@ -151,7 +149,8 @@ async def rebuild_series(
         s.latest_value,
     )  # fmt: skip
     if hourly_table:
-        await _upsert_hourly(conn, [(rid, name)], zeros, raw.steps, raw.times, raw.values)
+        args = hourly_args([(rid, name)], zeros, raw.steps, raw.times, raw.values)
+        await conn.execute(HOURLY_UPSERT, *args)
     return len(raw)
 
 

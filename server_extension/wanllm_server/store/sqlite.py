@@ -169,7 +169,9 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="wanllm-sqlite-writer")
-        self._readers = ThreadPoolExecutor(self._readers_n, thread_name_prefix="wanllm-sqlite-reader")
+        self._readers = ThreadPoolExecutor(
+            self._readers_n, thread_name_prefix="wanllm-sqlite-reader"
+        )
         await self._run(self._writer, _migrate)
 
     async def close(self) -> None:
@@ -270,7 +272,9 @@ class SQLiteStore(Store):
         def q(c: sqlite3.Connection) -> Series:
             sid = _series_id(c, _key(run_id), name)
             s = _read_points(c, sid, start_step, end_step, start_time, end_time)
-            return s if limit is None else Series(s.steps[:limit], s.times[:limit], s.values[:limit])
+            return (
+                s if limit is None else Series(s.steps[:limit], s.times[:limit], s.values[:limit])
+            )
 
         return await self._read(q)
 
@@ -389,7 +393,8 @@ def _migrate(c: sqlite3.Connection) -> None:
             for stmt in _statements(m.sql):
                 c.execute(stmt)
             c.execute(
-                "INSERT OR IGNORE INTO schema_version VALUES (?, ?, ?)", (m.version, m.name, now_us())
+                "INSERT OR IGNORE INTO schema_version VALUES (?, ?, ?)",
+                (m.version, m.name, now_us()),
             )
         except BaseException:
             c.execute("ROLLBACK")
@@ -406,7 +411,9 @@ def _statements(sql: str) -> list[str]:
             if buf.strip():
                 out.append(buf)
             buf = ""
-    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+    if buf.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
         raise ValueError(f"incomplete SQL statement in migration: {buf[:80]!r}")
     return out
 
@@ -429,8 +436,10 @@ def _save_run(c: sqlite3.Connection, run: Run) -> None:
     # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which cascades
     # to the run's metrics.
     sets = ", ".join(f"{col} = excluded.{col}" for col in RUN_COLUMNS.split(", ")[1:])
-    c.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({marks}) "
-              f"ON CONFLICT(id) DO UPDATE SET {sets}", run_to_params(run))
+    c.execute(
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {sets}",
+        run_to_params(run),
+    )
 
 
 def _check_name(name: str | None) -> None:
@@ -535,7 +544,8 @@ def _check_batch(c: sqlite3.Connection, batch_id: str, kind: str, points: int) -
 def _check_runs(c: sqlite3.Connection, run_ids: Sequence[uuid.UUID]) -> list[str]:
     keys = [str(r) for r in run_ids]
     found = {
-        r[0] for r in c.execute(f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(keys))})", keys)
+        r[0]
+        for r in c.execute(f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(keys))})", keys)
     }
     for k in keys:
         if k not in found:
@@ -555,7 +565,7 @@ def _assign_auto_steps(
         if a.all():
             steps[idx] = cur + 1 + np.arange(len(idx))
             continue
-        for i, is_auto in zip(idx.tolist(), a.tolist()):
+        for i, is_auto in zip(idx.tolist(), a.tolist(), strict=False):
             if is_auto:
                 cur += 1
                 steps[i] = cur
@@ -633,7 +643,7 @@ def _insert_blocks(
     starts = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1]))).tolist()
     ends = [*starts[1:], len(gs)]
     rows = []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=False):
         meta = None
         if md is not None:
             items = [[i - s, m] for i in range(s, e) if (m := md[i]) is not None]
@@ -658,10 +668,12 @@ def _insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) -
     ).tolist()
     ends = [*starts[1:], len(tr)]
     rows = []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=False):
         p = tr.partials[s:e]
         b = p["bucket"]
-        rows.append((ids[int(tr.group[s])], int(tr.level[s]), e - s, int(b[0]), int(b[-1]), p.tobytes()))
+        rows.append(
+            (ids[int(tr.group[s])], int(tr.level[s]), e - s, int(b[0]), int(b[-1]), p.tobytes())
+        )
     c.executemany(
         "INSERT INTO metric_tiers (series_id, level, n, min_bucket, max_bucket, data) "
         "VALUES (?,?,?,?,?,?)",
@@ -690,7 +702,9 @@ def _maybe_compact(c: sqlite3.Connection, sid: int) -> None:
         merged = agg.merge_partials((parts["bucket"],), parts)[1]
         _delete_ids(c, "metric_tiers", [r[0] for r in rows])
         n = len(merged)
-        _insert_tiers(c, [sid], agg.TierRows(np.zeros(n, np.int64), np.full(n, lv, np.int64), merged))
+        _insert_tiers(
+            c, [sid], agg.TierRows(np.zeros(n, np.int64), np.full(n, lv, np.int64), merged)
+        )
     small = c.execute(
         "SELECT count(*) FROM metric_blocks WHERE series_id = ? AND n < ?", (sid, SMALL_BLOCK)
     ).fetchone()[0]
@@ -742,7 +756,9 @@ def _rebuild_series(c: sqlite3.Connection, sid: int) -> int:
     md = None if md is None else [md[i] for i in order.tolist()]
     for s in range(0, len(v), BLOCK_POINTS):
         e = min(s + BLOCK_POINTS, len(v))
-        _insert_blocks(c, [sid], np.zeros(e - s, np.int64), st[s:e], tm[s:e], v[s:e], md and md[s:e])
+        _insert_blocks(
+            c, [sid], np.zeros(e - s, np.int64), st[s:e], tm[s:e], v[s:e], md and md[s:e]
+        )
     zeros = np.zeros(len(v), np.int64)
     _insert_tiers(c, [sid], agg.merge_tier_rows(agg.tier_rows(zeros, st, tm, v, presorted=True)))
     summary = agg.summarize(Series(st, tm, v))
@@ -771,7 +787,7 @@ def _write_system(c: sqlite3.Connection, b: SystemMetricBatch) -> WriteResult:
         b.values.view(np.int64).tolist(),
         devices,
         nodes,
-        (None if m is None else orjson.dumps(m).decode() for m in meta),
+        (None if m is None else orjson.dumps(m).decode() for m in meta), strict=False,
     )
     c.executemany("INSERT INTO system_metrics VALUES (?,?,?,?,?,?,?,?)", rows)
     return WriteResult(n, False)
@@ -779,7 +795,9 @@ def _write_system(c: sqlite3.Connection, b: SystemMetricBatch) -> WriteResult:
 
 # --------------------------------------------------------------------- metric reads
 def _series_id(c: sqlite3.Connection, key: str, name: str) -> int:
-    row = c.execute("SELECT id FROM metric_series WHERE run_id = ? AND name = ?", (key, name)).fetchone()
+    row = c.execute(
+        "SELECT id FROM metric_series WHERE run_id = ? AND name = ?", (key, name)
+    ).fetchone()
     if row is None:
         _require_run(c, key)
         raise MetricNotFound(key, name)
@@ -821,7 +839,10 @@ def _filter(
 
 
 def _bounds(lo: int | None, hi: int | None) -> tuple[int, int]:
-    return (-(2**63) if lo is None else max(lo, -(2**63)), 2**63 - 1 if hi is None else min(hi, 2**63 - 1))
+    return (
+        -(2**63) if lo is None else max(lo, -(2**63)),
+        2**63 - 1 if hi is None else min(hi, 2**63 - 1),
+    )
 
 
 def _read_points(
@@ -861,14 +882,21 @@ def _downsample(
     ).fetchall()
     tiers = agg.partials_from_blobs([r[0] for r in rows])
     edges = [_read_points(c, sid, a, b) for a, b in plan.edges]
-    edge = Series(*(np.concatenate([getattr(e, f) for e in edges] or [getattr(_EMPTY, f)]) for f in ("steps", "times", "values")))
+    edge = Series(
+        *(
+            np.concatenate([getattr(e, f) for e in edges] or [getattr(_EMPTY, f)])
+            for f in ("steps", "times", "values")
+        )
+    )
     result = agg.m4_from_tiers(tiers, plan, edge)
     if result.total_points <= small:
         return agg.unsampled(result, _read_points(c, sid, start, end))
     return result
 
 
-def _series_of_run(c: sqlite3.Connection, key: str, names: Sequence[str] | None) -> list[tuple[int, str]]:
+def _series_of_run(
+    c: sqlite3.Connection, key: str, names: Sequence[str] | None
+) -> list[tuple[int, str]]:
     _require_run(c, key)
     rows = c.execute("SELECT id, name FROM metric_series WHERE run_id = ? ORDER BY name", (key,))
     wanted = None if names is None else set(names)
@@ -900,9 +928,12 @@ def _block_chunks(
     return chunks
 
 
-def _read_blocks(c: sqlite3.Connection, ids: list[int], start: int | None, end: int | None) -> Series:
+def _read_blocks(
+    c: sqlite3.Connection, ids: list[int], start: int | None, end: int | None
+) -> Series:
     rows = c.execute(
-        f"SELECT steps, times, vals FROM metric_blocks WHERE id IN ({','.join('?' * len(ids))})", ids
+        f"SELECT steps, times, vals FROM metric_blocks WHERE id IN ({','.join('?' * len(ids))})",
+        ids,
     ).fetchall()
     return _filter(*_decode(rows), start, end)
 
@@ -953,7 +984,9 @@ def _hourly_rollups(
         o = np.argsort(hours, kind="stable")
         h, v = hours[o], s.values[o]
         starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
-        summ = agg.summarize_groups(np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(h)))), h, h, v)
+        summ = agg.summarize_groups(
+            np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(h)))), h, h, v
+        )
         for i, st in enumerate(starts.tolist()):
             stats = summ[i].to_stats(name)
             out.append(
@@ -968,10 +1001,15 @@ def _apply_retention(c: sqlite3.Connection, r: Retention, now: int) -> dict[str,
     if r.metrics_days > 0:
         cutoff = now - r.metrics_days * US_PER_DAY
         affected = [
-            sid for (sid,) in c.execute("SELECT DISTINCT series_id FROM metric_blocks WHERE min_time < ?", (cutoff,))
+            sid
+            for (sid,) in c.execute(
+                "SELECT DISTINCT series_id FROM metric_blocks WHERE min_time < ?", (cutoff,)
+            )
         ]
         for sid in affected:
-            before = c.execute("SELECT sum(n) FROM metric_blocks WHERE series_id = ?", (sid,)).fetchone()[0]
+            before = c.execute(
+                "SELECT sum(n) FROM metric_blocks WHERE series_id = ?", (sid,)
+            ).fetchone()[0]
             rows = c.execute(
                 "SELECT id, steps, times, vals, metadata FROM metric_blocks WHERE series_id = ? AND min_time < ?",
                 (sid, cutoff),
@@ -998,5 +1036,7 @@ def _apply_retention(c: sqlite3.Connection, r: Retention, now: int) -> dict[str,
             removed["metrics"] += before - _rebuild_series(c, sid)
     if r.system_metrics_days > 0:
         cutoff = now - r.system_metrics_days * US_PER_DAY
-        removed["system_metrics"] = c.execute("DELETE FROM system_metrics WHERE time < ?", (cutoff,)).rowcount
+        removed["system_metrics"] = c.execute(
+            "DELETE FROM system_metrics WHERE time < ?", (cutoff,)
+        ).rowcount
     return removed

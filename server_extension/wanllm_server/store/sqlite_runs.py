@@ -21,8 +21,17 @@ from .cursor import decode_cursor
 
 COLUMNS = frozenset(
     {
-        "id", "project", "name", "state", "notes", "host", "exit_code",
-        "created_at", "updated_at", "heartbeat_at", "finished_at",
+        "id",
+        "project",
+        "name",
+        "state",
+        "notes",
+        "host",
+        "exit_code",
+        "created_at",
+        "updated_at",
+        "heartbeat_at",
+        "finished_at",
     }
 )
 GIT_COLUMNS = {f"git.{k}": f"git_{k}" for k in ("branch", "commit", "dirty", "remote")}
