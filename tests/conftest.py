@@ -7,6 +7,7 @@ own instance from :mod:`services` instead of using these shared ones.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import subprocess
@@ -21,7 +22,10 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.services import PostgresCluster, RedisServer
 
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
 _database_numbers = itertools.count()
+MIGRATED_TEMPLATE = "wanllm_migrated"
 
 
 @pytest.fixture(scope="session")
@@ -40,21 +44,49 @@ def plain_pg_cluster() -> Iterator[PostgresCluster]:
     cluster.destroy()
 
 
+def _migrate_template(cluster: PostgresCluster) -> None:
+    """Create a database holding the current schema, to clone cheaply."""
+    from wanllm_server.store import open_store
+
+    if MIGRATED_TEMPLATE in cluster.psql("SELECT datname FROM pg_database"):
+        return
+    store = open_store(cluster.create_database(MIGRATED_TEMPLATE))
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.open())
+        loop.run_until_complete(store.close())
+    finally:
+        loop.close()
+    # TimescaleDB's background workers connect to every database with the
+    # extension; a template must have no connections while it is cloned.
+    cluster.psql(f"ALTER DATABASE {MIGRATED_TEMPLATE} WITH ALLOW_CONNECTIONS false")
+    cluster.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{MIGRATED_TEMPLATE}' AND pid <> pg_backend_pid()"
+    )
+
+
 @pytest.fixture
 def make_pg_database(
     request: pytest.FixtureRequest,
 ) -> Callable[..., str]:
-    """Factory: ``make_pg_database(timescale=True) -> dsn`` of a fresh empty database.
+    """Factory: ``make_pg_database(timescale=True, migrated=False) -> dsn`` of a fresh database.
 
     With ``timescale=True`` the database lives in a cluster that preloads
     TimescaleDB (the store creates the extension); with ``timescale=False`` in a
     cluster without it, so the store must fall back to ordinary tables.
+    ``migrated=True`` clones a database that already holds the schema (fast).
     """
 
-    def make(timescale: bool = True) -> str:
+    def make(timescale: bool = True, migrated: bool = False) -> str:
         fixture = "pg_cluster" if timescale else "plain_pg_cluster"
         cluster: PostgresCluster = request.getfixturevalue(fixture)
-        return cluster.create_database(f"t{os.getpid()}_{next(_database_numbers)}")
+        name = f"t{os.getpid()}_{next(_database_numbers)}"
+        if not migrated:
+            return cluster.create_database(name)
+        _migrate_template(cluster)
+        cluster.psql(f'CREATE DATABASE "{name}" TEMPLATE {MIGRATED_TEMPLATE}')
+        return cluster.dsn_for(name)
 
     return make
 

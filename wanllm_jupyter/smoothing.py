@@ -209,13 +209,13 @@ def smooth(x: npt.ArrayLike, y: npt.ArrayLike, method: str, param: float) -> Smo
 def param_from_strength(method: str, strength: float, x_span: float, n_points: int) -> float:
     """Map a UI slider ``strength`` ∈ [0, 1) to the method's parameter.
 
-    ema / gaussian: ``strength² · x_span / 4`` x units (half-life or σ);
+    ema / gaussian: ``strength² · x_span / 20`` x units (half-life or σ);
     tb_ema: the weight itself; running averages: ``1 + 2·round(strength · n/20)``.
     """
     if not np.isfinite(strength) or not 0 <= strength < 1:
         raise SmoothingError(f"smoothing strength must be in [0, 1), got {strength!r}")
     if method in ("ema", "gaussian"):
-        return strength**2 * max(float(x_span), 0.0) / 4
+        return strength**2 * max(float(x_span), 0.0) / 20
     if method == "tb_ema":
         return float(strength)
     if method in ("running_avg", "running_avg_trailing"):

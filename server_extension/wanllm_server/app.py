@@ -13,6 +13,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, TraitError, Unicode, default, validate
 
+from .store import open_store
 from .store.base import Retention, Store, StoreError, StoreUnavailable
 
 SHUTDOWN_DRAIN_SECONDS = 30.0
@@ -233,15 +234,11 @@ class WanllmApp(ExtensionApp):
 
 
 def make_store(app: WanllmApp) -> Store:
-    """Build (not open) the backend named by ``app.database_url``'s scheme."""
+    """Build (not open) the backend named by ``app.database_url``."""
     url = app.database_url
-    scheme = url.partition("://")[0].split("+")[0].lower()
-    if scheme == "sqlite":
-        from .store.sqlite import SQLiteStore
-
-        return SQLiteStore(url.partition(":///")[2] or url.partition("://")[2])
-    if scheme in ("postgresql", "postgres"):
-        from .store.postgres import PostgresStore
-
-        return PostgresStore(url, min_pool=app.pool_min_size, max_pool=app.pool_max_size)
-    raise StoreUnavailable(f"unsupported database URL scheme {scheme!r} (sqlite or postgresql)")
+    if url.startswith(("postgresql://", "postgres://")):
+        return open_store(url, min_pool=app.pool_min_size, max_pool=app.pool_max_size)
+    try:
+        return open_store(url)
+    except ValueError as e:
+        raise StoreUnavailable(str(e)) from e

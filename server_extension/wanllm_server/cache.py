@@ -29,8 +29,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from .redis_conn import redis_client
 
 LATEST_TTL = 60.0
 STATS_TTL = 300.0
@@ -167,9 +168,7 @@ class RedisCache(Cache):
     """Shared by every server using the same Redis; a miss while Redis is down."""
 
     def __init__(self, url: str) -> None:
-        self._client = aioredis.from_url(
-            url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
-        )
+        self._client = redis_client(url, REDIS_TIMEOUT)
         self._get = self._client.register_script(_GET_SCRIPT)
         self._down_until = 0.0
         self._unsent: set[str] = set()  # runs whose invalidation has not reached Redis

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from .redis_conn import redis_client
 
 MAX_OUTBOX = 1024  # batches waiting for PUBLISH before the oldest are dropped
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
@@ -39,12 +42,10 @@ class RedisLink:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: aioredis.Redis | None = None
+        self._publish_after = 0.0  # monotonic time before which PUBLISH is not tried
 
     def start(self) -> None:
-        self._client = aioredis.from_url(
-            self._url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT,
-            health_check_interval=10,
-        )
+        self._client = redis_client(self._url, CONNECT_TIMEOUT)
         self._tasks = [asyncio.create_task(self._read_loop(), name="wanllm-live-redis-reader"),
                        asyncio.create_task(self._publish_loop(), name="wanllm-live-redis-pub")]
 
@@ -84,8 +85,8 @@ class RedisLink:
     async def _flush_outbox(self) -> None:
         assert self._client is not None
         while self._outbox:
-            if not self.ok:  # the reader reconnects; don't pile up timeouts
-                self.dropped += len(self._outbox)
+            if not self.ok or time.monotonic() < self._publish_after:
+                self.dropped += len(self._outbox)  # Redis is down: don't pile up timeouts
                 self._outbox.clear()
                 return
             channel, payload = self._outbox.popleft()
@@ -93,7 +94,9 @@ class RedisLink:
                 await self._client.publish(channel, payload)
             except (RedisError, OSError) as exc:
                 self.dropped += 1
-                self._set_ok(False, exc)
+                self._publish_after = time.monotonic() + BACKOFF_MAX
+                self._log.warning("wanllm live: PUBLISH failed (%s); dropping live updates "
+                                  "for %.0f s", exc, BACKOFF_MAX)
 
     async def _read_loop(self) -> None:
         assert self._client is not None

@@ -19,7 +19,6 @@ except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py on
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from services import PostgresCluster  # noqa: F401
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 API = "wanllm/api/v1/"
 Api = Callable[..., Awaitable[HTTPResponse]]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
-from jupyter_core.paths import jupyter_data_dir
+from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
+from jupyter_server.extension.config import ExtensionConfigManager
+from jupyter_server.extension.manager import ExtensionPackage
 from traitlets import TraitError
 from traitlets.config import Config
 
@@ -44,13 +44,12 @@ def test_env_fallbacks_and_config_precedence(monkeypatch):
 
 
 def test_enabled_on_install():
-    """The shipped jupyter-config JSON enables the extension and it validates OK."""
-    out = subprocess.run([sys.executable, "-m", "jupyter_server", "extension", "list"],
-                         capture_output=True, text=True, timeout=120)
-    text = out.stdout + out.stderr
-    assert "wanllm_server enabled" in " ".join(text.split()).replace("\x1b[32m", "").replace(
-        "\x1b[0m", ""), text
-    assert "wanllm_server 0.1.0 OK" in text.replace("\x1b[32m", "").replace("\x1b[0m", ""), text
+    """The shipped jupyter-config JSON enables the extension and it validates OK
+    (what ``jupyter server extension list`` checks, without its slow full import)."""
+    config = ExtensionConfigManager(read_config_path=jupyter_config_path())
+    assert config.enabled("wanllm_server")
+    package = ExtensionPackage(name="wanllm_server")
+    assert package.validate()
 
 
 async def test_eager_start_hook_opens_the_store(jp_serverapp, wanllm_app):

@@ -18,8 +18,8 @@ async def test_malformed_json_names_the_position(api):
     resp = await api("POST", BATCH, body=b'{"metrics": [1, 2,}',
                      headers={"Content-Type": "application/json"})
     assert resp.code == 400
-    assert body(resp) == {"message": "malformed JSON at line 1 column 19 (char 18): "
-                                     "unexpected character", "errors": []}
+    assert body(resp)["message"].startswith("malformed JSON at line 1 column 19 (char 18): ")
+    assert body(resp)["errors"] == []
     resp = await api("POST", BATCH, body=b"[1]", headers={"Content-Type": "application/json"})
     assert resp.code == 400
     assert body(resp)["message"] == "request body must be a JSON object, got an array"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 
 pytestmark = pytest.mark.browser
@@ -123,10 +125,10 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
         live_badge = row(page, "live-run").locator(".jp-wanllm-badge[data-state='running']")
         live_badge.wait_for(timeout=15_000)
         value = row(page, "live-run").locator(".jp-wanllm-value")
-        page.wait_for_function("el => el.textContent === '0.09699'", arg=value.element_handle(), timeout=15_000)
+        expect(value).to_have_text("0.09699", timeout=15_000)
         proc.stdin.write("\n")  # log 60 more points: pushed over the metrics socket
         proc.stdin.flush()
-        page.wait_for_function("el => el.textContent === '0.004468'", arg=value.element_handle(), timeout=15_000)
+        expect(value).to_have_text("0.004468", timeout=15_000)  # rows re-render: no element handles
         assert live_badge.is_visible()
         proc.stdin.write("\n")
         proc.stdin.flush()
@@ -156,7 +158,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
         timeout=10_000,
     )
     prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .jp-InputPrompt")
-    page.wait_for_function("(el) => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=60_000)
+    expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the compare cell ran
     page.wait_for_timeout(1000)
     screenshot(page, "sidebar", docs=True)
 

@@ -11,6 +11,7 @@ both directions; keyset pagination on ``(value is null, value, id)``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -87,7 +88,8 @@ def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
         f"CASE jsonb_typeof({expr}) WHEN 'number' THEN ({expr})::numeric "
         f"WHEN 'boolean' THEN ({expr})::boolean::int END"
     )
-    return f"({num} {op} {p.add(float(v) if isinstance(v, float) else int(v), '::numeric')})"
+    # the shortest repr, as JSON stores it (0.4, not the binary float's 0.4000000000000000222)
+    return f"({num} {op} {p.add(Decimal(repr(v)) if isinstance(v, float) else int(v), '::numeric')})"
 
 
 def _filter_sql(f: RunFilter, p: _Params) -> str:
