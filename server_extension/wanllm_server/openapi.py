@@ -35,7 +35,8 @@ def arr(items: dict[str, Any], **kw: Any) -> dict[str, Any]:
     return {"type": "array", "items": items, **kw}
 
 
-STR, INT, BOOL, NUM = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+STR, INT = {"type": "string"}, {"type": "integer"}
+BOOL, NUM = {"type": "boolean"}, {"type": "number"}
 NULLSTR = {"type": "string", "nullable": True}
 TIME = {"type": "string", "format": "date-time", "nullable": True}
 ANYOBJ = {"type": "object", "additionalProperties": True}
@@ -272,7 +273,7 @@ PATHS: dict[str, Any] = {
                    body=json_body(ref("SystemBatch")), op_id="systemBatch"),
     },
     f"{API}/history": {
-        "post": op("Bulk history of runs × metrics (Arrow streamed chunk by chunk)",
+        "post": op("Bulk history of runs x metrics (Arrow streamed chunk by chunk)",
                    responses("200", ref("BulkHistory"), "400 404 415 422 503", arrow=True),
                    params=[FORMAT], body=json_body(ref("BulkHistoryRequest")),
                    op_id="bulkHistory"),

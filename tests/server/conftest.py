@@ -14,7 +14,7 @@ import pytest
 from tornado.httpclient import HTTPResponse
 
 try:
-    from services import PostgresCluster  # noqa: F401  (re-exported for the fault tests)
+    from services import PostgresCluster
 except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py once it exists
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from services import PostgresCluster  # noqa: F401

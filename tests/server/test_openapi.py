@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from server_helpers import body, wanllm_routes
 from services import free_port
-
 from wanllm_server.openapi import document
 
 GROUP_NAMES = [(r"\((\?P<run_id>)?\[\^/\]\+\)", "{run_id}"), (r"\(\.\+\)", "{metric_name}")]
@@ -63,7 +62,7 @@ def live_server(tmp_path: Path):
          "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
          "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
          f"--WanllmApp.database_url=sqlite:///{tmp_path}/wanllm.db"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"))
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"))  # noqa: SIM115 (lives with proc)
     url = f"http://127.0.0.1:{port}/jp/wanllm/api/v1/"
     deadline = time.monotonic() + 90
     while True:

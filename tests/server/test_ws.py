@@ -13,9 +13,8 @@ import pytest
 from server_helpers import body, create_run, post_points
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection
-from ws_helpers import expect_quiet, next_message, sync
-
 from wanllm_server.ws import parse_client_message
+from ws_helpers import expect_quiet, next_message, sync
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from server_helpers import body, create_run, post_points
 from services import RedisServer
-from ws_helpers import next_message
-
 from wanllm_server.live import LiveHub
 from wanllm_server.store.base import MetricBatch
+from ws_helpers import next_message
 
 
 @pytest.fixture

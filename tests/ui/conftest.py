@@ -22,6 +22,7 @@ on request, a copy under ``docs/``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -87,6 +88,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> No
         except Exception:  # noqa: BLE001 - not listening yet
             time.sleep(0.25)
     raise RuntimeError(f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Override pytest-jupyter's autouse loop: Playwright's sync API keeps its own loop running
+    in this thread, which pytest-jupyter's fixture would pick up and then fail to close."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -158,7 +168,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         page = context.new_page()
         OPEN_PAGES.append(page)
-        page.goto(f"{url}{path}?token={token}")
+        page.goto(f"{url}{path}{'&' if '?' in path else '?'}token={token}")
         page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
         return page
 

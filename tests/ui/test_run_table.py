@@ -119,7 +119,7 @@ def test_run_table_renders_sorts_and_syncs_selection(
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, lab.root / "run_table.ipynb")
-    page = lab.page("lab/tree/run_table.ipynb", viewport=(1280, 720))
+    page = lab.page("lab/tree/run_table.ipynb?reset", viewport=(1280, 720))  # reset: only this notebook
     page.locator(".jp-Notebook").wait_for(timeout=30_000)
     page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()  # room for the table
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
@@ -155,12 +155,13 @@ def test_run_table_renders_sorts_and_syncs_selection(
 
     page.locator(".wl-run-table .wl-rt-name", has_text="mlp-wide").click()
     page.locator(".wl-run-table .wl-rt-name", has_text="mlp-deep").click(modifiers=["Control"])
-    page.locator(".jp-Cell").nth(1).locator(".cm-content").click()
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    cells.nth(1).locator(".cm-content").click()
     page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
+    output = cells.nth(1).locator(".jp-OutputArea-output")
     output.wait_for(timeout=30_000)
     assert output.inner_text().strip() == "['mlp-deep', 'mlp-wide']"
     page.locator(".wl-run-table .wl-rt-filter").fill("")
     page.wait_for_function(
         "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs))
-    screenshot(page.locator(".jp-Cell").first, "run-table", docs=True)
+    screenshot(cells.first, "run-table", docs=True)

@@ -65,9 +65,8 @@ def runs(lab: Any) -> list[dict[str, Any]]:
 
 
 def open_panel(lab: Any) -> Any:
-    page = lab.page()
-    if not page.locator(PANEL).is_visible():
-        page.click("[data-id='wanllm-run-browser']")
+    page = lab.page("lab?reset")  # a fresh workspace: the sidebar starts closed
+    page.click("[data-id='wanllm-run-browser']")
     page.wait_for_selector(f"{PANEL} .jp-wanllm-status[data-status='live']", timeout=20_000)
     return page
 

@@ -1,4 +1,4 @@
-"""Metric history: one metric (raw, downsampled, smoothed) and bulk runs × metrics."""
+"""Metric history: one metric (raw, downsampled, smoothed) and bulk runs x metrics."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ class MetricHistoryHandler(WanllmHandler):
         method = self.get_query_argument("smoothing", None) or None
         param = self.float_arg("smoothing_param")
         fmt = self.format_arg()
-        if samples is not None and (limit is not None or any(v is not None for v in times.values())):
+        ranged_by_time = any(v is not None for v in times.values())
+        if samples is not None and (limit is not None or ranged_by_time):
             raise ApiError(400, "samples= works on a step range; it cannot be combined with "
                                 "limit, start_time or end_time")
         store = await self.store()
@@ -143,7 +144,7 @@ def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class BulkHistoryHandler(WanllmHandler):
-    """``history``: every point of many runs × metrics, streamed chunk by chunk."""
+    """``history``: every point of many runs x metrics, streamed chunk by chunk."""
 
     @web.authenticated
     @authorized
@@ -179,7 +180,7 @@ class BulkHistoryHandler(WanllmHandler):
 
     async def _stream_json(self, first: HistoryChunk | None,
                            chunks: AsyncIterator[HistoryChunk]) -> None:
-        """``{"series": [...]}``, one entry per run × metric (consecutive chunks merged)."""
+        """``{"series": [...]}``, one entry per run x metric (consecutive chunks merged)."""
         self.write(b'{"series":[')
         sep, chunk = b"", first
         while chunk is not None:

@@ -1,0 +1,183 @@
+"""Live fan-out benchmark: 1,000 WebSocket subscribers of a run logged at 10 Hz.
+
+    python benchmarks/live.py [--subscribers 1000] [--runs 1] [--hz 10] [--seconds 30]
+                              [--backend sqlite|timescaledb] [--redis] [--lab]
+
+Starts a real ``jupyter server`` subprocess (wanllm only, or with JupyterLab
+and the other installed extensions with ``--lab``), opens the subscribers
+(spread round-robin over ``--runs`` runs) from this process, then logs one
+point per run every 1/hz seconds through ``POST metrics/batch``, the point's
+value being its send time. Delivery latency = receipt at a subscriber minus
+send time (so it includes ingest, commit, the ~100 ms coalescing tick and
+fan-out). Prints p50/p90/p99/max latency, points delivered vs expected, and
+the server's RSS idle, with the subscribers connected, and peak under load.
+Targets (issue 3): p99 <= 500 ms; seed: ~50 MB base, ~200 MB loaded.
+``--backend timescaledb`` and ``--redis`` start throwaway services
+(tests/services.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import psutil
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests"),
+                str(Path(__file__).resolve().parents[1] / "tests" / "server")]
+from live_servers import LiveServer  # noqa: E402
+from services import PostgresCluster, RedisServer  # noqa: E402
+
+CONNECT_CONCURRENCY = 50
+
+
+class Subscribers:
+    """The WebSocket clients and the latencies they observe."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.gaps = 0
+        self.sockets: list[WebSocketClientConnection] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, server: LiveServer, run_ids: list[str], count: int) -> None:
+        sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with sem:
+                url = server.ws_url + f"wanllm/ws/metrics/{run_ids[i % len(run_ids)]}"
+                ws = await websocket_connect(HTTPRequest(url, headers=server.headers,
+                                                         connect_timeout=60))
+                first = orjson.loads(await ws.read_message())
+                assert first["type"] == "run", first
+                self.sockets.append(ws)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        self._tasks = [asyncio.create_task(self._read(ws)) for ws in self.sockets]
+
+    async def _read(self, ws: WebSocketClientConnection) -> None:
+        while (text := await ws.read_message()) is not None:
+            now = time.time()
+            msg = orjson.loads(text)
+            if msg["type"] == "gap":
+                self.gaps += 1
+            elif msg["type"] == "metrics":
+                self.latencies.extend(now - v for v in msg["points"]["sent"]["values"])
+
+    def close(self) -> None:
+        for ws in self.sockets:
+            ws.close()
+        for task in self._tasks:
+            task.cancel()
+
+
+async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: float,
+                   rss: list[float], proc: psutil.Process) -> int:
+    """Post one point per run every 1/hz s; sample the server RSS meanwhile."""
+    client = AsyncHTTPClient(max_clients=max(10, len(run_ids)))
+    url = server.http_url + "wanllm/api/v1/metrics/batch"
+    headers = {**server.headers, "Content-Type": "application/json"}
+    sent, period = 0, 1.0 / hz
+    start = time.monotonic()
+    for step in range(int(seconds * hz)):
+        await asyncio.sleep(max(0.0, start + step * period - time.monotonic()))
+        await asyncio.gather(*(
+            client.fetch(url, method="POST", headers=headers, body=orjson.dumps(
+                {"metrics": [{"run_id": rid, "metric_name": "sent", "step": step,
+                              "value": time.time()}]}))
+            for rid in run_ids))
+        sent += len(run_ids)
+        if step % max(1, int(hz / 2)) == 0:
+            rss.append(proc.memory_info().rss)
+    return sent
+
+
+async def bench(args: argparse.Namespace, database_url: str, redis_url: str | None) -> None:
+    server = LiveServer(database_url, redis_url, lab=args.lab).start()
+    try:
+        proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
+        client = AsyncHTTPClient()
+        run_ids = []
+        for i in range(args.runs):
+            resp = await client.fetch(server.http_url + "wanllm/api/v1/runs", method="POST",
+                                      headers={**server.headers,
+                                               "Content-Type": "application/json"},
+                                      body=orjson.dumps({"project": "bench", "name": f"r{i}"}))
+            run_ids.append(orjson.loads(resp.body)["id"])
+        await asyncio.sleep(2)
+        idle = proc.memory_info().rss
+        subs = Subscribers()
+        t0 = time.monotonic()
+        await subs.open(server, run_ids, args.subscribers)
+        connect_s = time.monotonic() - t0
+        await asyncio.sleep(2)
+        connected = proc.memory_info().rss
+        rss: list[float] = []
+        cpu0 = proc.cpu_times()
+        sent = await log_runs(server, run_ids, args.hz, args.seconds, rss, proc)
+        cpu1 = proc.cpu_times()
+        await asyncio.sleep(1.5)  # let the last ticks arrive
+        subs.close()
+    finally:
+        server.stop()
+
+    per_sub = args.subscribers / args.runs
+    expected = int(sent * per_sub)
+    lat = np.array(subs.latencies) * 1000
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / args.seconds * 100
+    mb = 1024 * 1024
+    print(f"live fan-out: {args.subscribers} subscribers over {args.runs} run(s) logged at "
+          f"{args.hz:g} Hz for {args.seconds:g} s; store {args.backend}, "
+          f"fan-out {'redis' if redis_url else 'in-process'}, "
+          f"server {'with JupyterLab' if args.lab else 'wanllm only'}")
+    print(f"  connected {args.subscribers} sockets in {connect_s:.1f} s")
+    print(f"  delivered {len(lat)} of {expected} points ({len(lat) / max(1, expected):.1%}), "
+          f"gap notices {subs.gaps}")
+    if len(lat):
+        p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+        print(f"  delivery latency ms: p50 {p50:.0f}  p90 {p90:.0f}  p99 {p99:.0f}  "
+              f"max {lat.max():.0f}   (target p99 <= 500)")
+    print(f"  server RSS MB: idle {idle / mb:.0f}  with subscribers {connected / mb:.0f}  "
+          f"peak under load {max(rss) / mb:.0f}   (seed: ~50 base, ~200 loaded)")
+    print(f"  server CPU under load: {cpu:.0f}% of one core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--hz", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--backend", choices=["sqlite", "timescaledb"], default="sqlite")
+    parser.add_argument("--redis", action="store_true", help="fan-out through a Redis")
+    parser.add_argument("--lab", action="store_true", help="load JupyterLab etc. too")
+    args = parser.parse_args()
+    services: list[PostgresCluster | RedisServer] = []
+    try:
+        if args.backend == "timescaledb":
+            cluster = PostgresCluster(timescaledb=True).start()
+            services.append(cluster)
+            database_url = cluster.create_database("bench_live")
+        else:
+            database_url = f"sqlite:///{tempfile.mkdtemp(prefix='wanllm-bench-')}/wanllm.db"
+        redis_url = None
+        if args.redis:
+            redis = RedisServer().start()
+            services.append(redis)
+            redis_url = redis.url
+        asyncio.run(bench(args, database_url, redis_url))
+    finally:
+        for service in services:
+            service.destroy()
+
+
+if __name__ == "__main__":
+    main()

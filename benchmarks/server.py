@@ -1,0 +1,240 @@
+"""Server extension benchmark: HTTP ingest into TimescaleDB vs the storage layer's
+own rate (same run, same concurrency), query latencies, Jupyter server RSS.
+
+    python benchmarks/server.py [--clients 4] [--points 400000]
+
+Starts its own TimescaleDB cluster (tests/services.py) and a real
+``jupyter server`` with the extension; prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import psutil
+import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from services import PostgresCluster, free_port
+from wanllm_server.store import open_store
+from wanllm_server.store.base import RunCreate, Store
+from wanllm_server.store.batches import metric_batch_from_columns
+
+BATCH = 1000  # points per batch (the default max_batch_size)
+TOKEN = "bench-token"
+HISTORY_POINTS = 1_000_000
+
+
+def columnar(run_id: str, first_step: int, n: int, names: int = 10) -> dict[str, Any]:
+    """The bundled client's columnar wire form: n points over ``names`` metrics."""
+    idx = np.arange(n)
+    return {"batch_id": uuid.uuid4().hex, "run_id": run_id,
+            "names": [f"train/m{i}" for i in range(names)],
+            "k": (idx % names).tolist(), "s": (first_step + idx // names).tolist(),
+            "t": (time.time() + idx * 1e-3).tolist(), "v": np.random.rand(n).tolist(),
+            "format": "columnar"}
+
+
+# ------------------------------------------------------------------ storage layer
+async def store_rate(store: Store, clients: int, points: int) -> float:
+    """Points/s of store.write_metrics with ``clients`` concurrent writers (the same
+    columnar JSON → validation → write path as HTTP, minus HTTP)."""
+    run, _ = await store.create_run(RunCreate(project="bench-store"))
+    bodies = [orjson.dumps(columnar(str(run.id), i * BATCH, BATCH)) for i in range(points // BATCH)]
+
+    async def writer(mine: list[bytes]) -> None:
+        for raw in mine:
+            b = orjson.loads(raw)
+            await store.write_metrics(metric_batch_from_columns(
+                b["run_id"], b["names"], b["k"], b["s"], b["t"], b["v"], b["batch_id"]))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(bodies[i::clients]) for i in range(clients)))
+    return len(bodies) * BATCH / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------ HTTP
+class Server:
+    """A ``jupyter server`` subprocess with wanllm on ``database_url``."""
+
+    def __init__(self, database_url: str, root: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/wanllm/api/v1/"
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "cfg"),
+               "JUPYTER_RUNTIME_DIR": str(root / "rt")}
+        env.pop("WANLLM_REDIS_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+             f"--ServerApp.port={self.port}", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
+             "--ServerApp.log_level=WARN",
+             "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
+             "'jupyter_lsp': False, 'notebook_shim': False}",
+             f"--WanllmApp.database_url={database_url}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))  # noqa: SIM115
+        self.http = urllib3.PoolManager(maxsize=32)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                req = urllib.request.Request(self.base + "health",
+                                             headers={"Authorization": f"token {TOKEN}"})
+                urllib.request.urlopen(req, timeout=2).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError((root / "server.log").read_text()[-2000:]) from None
+                time.sleep(0.3)
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        headers = {"Authorization": f"token {TOKEN}", "Content-Type": "application/json"}
+        resp = self.http.request(method, self.base + path, body=body, headers=headers)
+        assert resp.status in (200, 201), (resp.status, resp.data[:300])
+        return orjson.loads(resp.data)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def http_rate(server: Server, clients: int, points: int) -> tuple[float, float]:
+    """Points/s over HTTP with ``clients`` threads; returns (rate, peak RSS MB)."""
+    run_id = server.call("POST", "runs", orjson.dumps({"project": "bench-http"}))["id"]
+    bodies = [orjson.dumps(columnar(run_id, i * BATCH, BATCH)) for i in range(points // BATCH)]
+    peak, done = [server.rss_mb()], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak.append(server.rss_mb())
+
+    def client(mine: list[bytes]) -> None:
+        for raw in mine:
+            server.call("POST", "metrics/batch", raw)
+
+    threads = [threading.Thread(target=client, args=(bodies[i::clients],)) for i in range(clients)]
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return len(bodies) * BATCH / elapsed, max(peak)
+
+
+def latency(fn: Any, n: int) -> tuple[float, float]:
+    """(p50, p99) in ms over ``n`` calls."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    q = statistics.quantiles(times, n=100)
+    return statistics.median(times), q[98]
+
+
+async def load_history(dsn: str) -> str:
+    """A run with one 1M-point metric ``big`` (loaded through the store)."""
+    store = open_store(dsn)
+    await store.open()
+    run, _ = await store.create_run(RunCreate(project="bench-query"))
+    rid = str(run.id)
+    for first in range(0, HISTORY_POINTS, 50_000):
+        steps = list(range(first, first + 50_000))
+        await store.write_metrics(metric_batch_from_columns(
+            rid, ["big"], [0] * len(steps), steps, None,
+            np.sin(np.asarray(steps) / 1000).tolist(), None))
+    await store.close()
+    return rid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--points", type=int, default=400_000)
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    rows: list[tuple[str, str]] = []
+    cluster = PostgresCluster(timescaledb=True).start()
+    root = Path(tempfile.mkdtemp(prefix="wanllm-bench-"))
+    try:
+        dsn = cluster.create_database("bench")
+
+        async def store_side() -> float:
+            store = open_store(dsn)
+            await store.open()
+            try:
+                return await store_rate(store, args.clients, args.points)
+            finally:
+                await store.close()
+
+        store_pps = asyncio.run(store_side())
+        server = Server(dsn, root)
+        try:
+            time.sleep(2)
+            rss_idle = server.rss_mb()
+            http_pps, rss_load = http_rate(server, args.clients, args.points)
+            rows += [
+                (f"storage layer ingest ({args.clients} writers)", f"{store_pps:,.0f} points/s"),
+                (f"HTTP ingest ({args.clients} clients, columnar {BATCH}/batch)",
+                 f"{http_pps:,.0f} points/s ({http_pps / store_pps:.0%} of storage)"),
+            ]
+            rid = asyncio.run(load_history(dsn))
+            base = f"runs/{rid}/metrics/big"
+            bump = orjson.dumps({"metrics": [{"run_id": rid, "metric_name": "bump",
+                                              "value": 1.0}]})
+
+            def uncached(path: str) -> Any:
+                def call() -> None:
+                    server.call("POST", "metrics/batch", bump)  # invalidates the run's cache
+                    t = time.perf_counter()
+                    server.call("GET", path)
+                    call.spent.append((time.perf_counter() - t) * 1e3)  # type: ignore[attr-defined]
+                call.spent = []  # type: ignore[attr-defined]
+                for _ in range(args.queries):
+                    call()
+                s = call.spent  # type: ignore[attr-defined]
+                return statistics.median(s), statistics.quantiles(s, n=100)[98]
+
+            for label, path in [("history samples=1000 (1M points)", base + "?samples=1000"),
+                                ("history samples=1000, 10% zoom",
+                                 base + "?samples=1000&start_step=450000&end_step=549999")]:
+                p50, p99 = latency(lambda p=path: server.call("GET", p), args.queries)
+                rows.append((label, f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"))
+            for what in ("latest", "stats"):
+                p50, p99 = uncached(f"{base}/{what}")
+                rows.append((f"{what} uncached", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+                p50, p99 = latency(lambda w=what: server.call("GET", f"{base}/{w}"), args.queries)
+                rows.append((f"{what} cached", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+            rows += [("Jupyter server RSS idle", f"{rss_idle:.0f} MB"),
+                     ("Jupyter server RSS peak under ingest", f"{rss_load:.0f} MB")]
+        finally:
+            server.stop()
+    finally:
+        cluster.destroy()
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
