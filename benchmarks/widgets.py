@@ -135,10 +135,8 @@ def result(page: Any, root: Path, tag: str, timeout: float = 180.0) -> tuple[Any
         if time.monotonic() > deadline:
             raise TimeoutError(f"{tag}: the cell did not finish")
         time.sleep(0.1)
-    time.sleep(3.0)  # the last points' redraw
+    time.sleep(1.5)  # the last points' redraw
     rec = page.evaluate(f"() => window.__wl[{json.dumps(tag)}]")
-    print(tag, len(rec["seen"]), rec["start"], page.evaluate("""(tag) => [...document.querySelectorAll('.jp-OutputArea .wl-chart')]
-    .filter(c => [...c.querySelectorAll('.wl-title')].some(t => t.textContent.trim() === tag)).map(c => [...c.querySelectorAll('path.line')].map(p => p.getAttribute('d')).join('|').slice(-300) + c.textContent.slice(0,200))""", tag))
     return json.loads(path.read_text()), rec
 
 

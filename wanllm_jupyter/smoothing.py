@@ -35,6 +35,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 Method = Literal["ema", "tb_ema", "gaussian", "running_avg", "running_avg_trailing"]
 GAUSSIAN_TRUNCATE = 4.0
+BLOCK_HALF_LIVES = 64.0  # see _decayed_sums
 
 
 class SmoothingError(ValueError):
@@ -85,6 +86,25 @@ def _positive(method: str, param: float) -> float:
 
 
 # ------------------------------------------------------------- §4.1 methods
+def _decayed_sums(x: FloatArray, y: FloatArray, half_life: float) -> FloatArray:
+    """Σ_{j ≤ i} 2^(−(x_i−x_j)/h)·y_j for every i (x sorted), vectorised.
+
+    Blocks span at most ``BLOCK_HALF_LIVES`` half-lives, so the weights
+    2^((x_j−x_block)/h) inside a block stay far from overflow; the sum carries
+    over from block to block with its decay.
+    """
+    out = np.empty_like(y)
+    carry, x_prev, start = 0.0, float(x[0]), 0
+    while start < x.size:
+        x0 = float(x[start])
+        end = max(int(np.searchsorted(x, x0 + BLOCK_HALF_LIVES * half_life, side="right")), start + 1)
+        rel = (x[start:end] - x0) / half_life
+        block = (carry * 2.0 ** (-(x0 - x_prev) / half_life) + np.cumsum(np.exp2(rel) * y[start:end]))
+        out[start:end] = block * np.exp2(-rel)
+        carry, x_prev, start = float(out[end - 1]), float(x[end - 1]), end
+    return out
+
+
 def ema(x: npt.ArrayLike, y: npt.ArrayLike, half_life: float) -> FloatArray:
     """x-aware (time-weighted) EMA with the given half-life in x units (0 = none)."""
     xa, ya = _as_xy(x, y)
@@ -93,20 +113,13 @@ def ema(x: npt.ArrayLike, y: npt.ArrayLike, half_life: float) -> FloatArray:
         return ya.copy()
 
     def run(xf: FloatArray, yf: FloatArray) -> FloatArray:
-        decay = np.exp2(-np.diff(xf, prepend=xf[0]) / h)
-        out = np.empty_like(yf)
-        num = den = 0.0
-        for i, (a, v) in enumerate(zip(decay.tolist(), yf.tolist())):
-            num = a * num + v
-            den = a * den + 1.0
-            out[i] = num / den
-        return out
+        return _decayed_sums(xf, yf, h) / _decayed_sums(xf, np.ones_like(yf), h)
 
     return _on_finite(run, xa, ya)
 
 
 def tb_ema(y: npt.ArrayLike, weight: float) -> FloatArray:
-    """TensorBoard's debiased EMA (``vz_line_chart2``), numerically identical.
+    """TensorBoard's debiased EMA (``vz_line_chart2``).
 
     m ← s·m + (1−s)·y over finite y, output m / (1 − s^k), k = finite count so
     far. A constant series is returned unchanged, as TensorBoard does.
@@ -116,14 +129,13 @@ def tb_ema(y: npt.ArrayLike, weight: float) -> FloatArray:
         raise SmoothingError(f"smoothing_param for 'tb_ema' must be in [0, 1), got {weight!r}")
     if ya.size == 0 or np.all(ya == ya[0]):
         return ya.copy()
+    s = float(weight)
+    if s == 0:
+        return ya.copy()
 
     def run(_: FloatArray, yf: FloatArray) -> FloatArray:
-        out = np.empty_like(yf)
-        last, s = 0.0, float(weight)
-        for k, v in enumerate(yf.tolist(), start=1):
-            last = last * s + (1 - s) * v
-            out[k - 1] = last / (1 - s**k)
-        return out
+        k = np.arange(1, yf.size + 1, dtype=np.float64)  # m_k = (1−s)·Σ s^(k−j)·y_j
+        return (1 - s) * _decayed_sums(k, yf, -1 / np.log2(s)) / (1 - s**k)
 
     return _on_finite(run, ya, ya)
 

@@ -349,7 +349,7 @@ export class RunBrowserPanel extends Widget {
       this.state.clearSelection();
       this.render();
     });
-    this.selectionBar.replaceChildren(el('span', 'jp-wanllm-selcount', `${n} selected`), compare, frame, tags, del, clear);
+    this.selectionBar.replaceChildren(el('span', 'jp-wanllm-selcount', `${n} selected`), clear, compare, frame, tags, del);
   }
 
   private renderRow(index: number, row: HTMLElement): void {

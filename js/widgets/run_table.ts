@@ -31,11 +31,11 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text 
   return node;
 }
 
-const WIDTHS: Record<string, number> = { name: 160, state: 96, created: 128, duration: 84, tags: 110 };
+const WIDTHS: Record<string, number> = { name: 150, state: 92, created: 142, duration: 76, tags: 104 };
 
 /** Fixed pixel widths, so the sticky header and the absolutely placed rows line up. */
 function widthOf(column: string): string {
-  return `${WIDTHS[column] ?? 120}px`;
+  return `${WIDTHS[column] ?? 126}px`;
 }
 
 function cellText(row: Run, column: string, now: number): string {

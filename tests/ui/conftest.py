@@ -99,6 +99,13 @@ def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    """Override pytest-jupyter's autouse cleanup: Jupyter runs as a subprocess here, and its
+    cleanup of a never-started in-process ServerApp only leaves an un-awaited coroutine."""
+    yield
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
