@@ -46,9 +46,26 @@ def wait_for(name):
         time.sleep(0.01)
 
 def latency(tag, n, spacing):
-    """Log n points, one every `spacing` s, after the page's observer is armed."""
+    """Log n points, one every `spacing` s, after the page's observer is armed;
+    also records when each step reached the kernel's WebSocket and was drawn."""
     run = wl.init(project="bench", name=tag)
-    display(run.chart("v", smoothing=0, title=tag))
+    c = run.chart("v", smoothing=0, title=tag)
+    arrived, drawn = {}, []
+    on_points, draw = c.on_points, c._draw
+
+    def on_points_timed(run_id, points):
+        t = time.time()
+        for step in (points.get("v") or {}).get("steps", []):
+            arrived.setdefault(int(step), t)
+        on_points(run_id, points)
+
+    def draw_timed():
+        n = max((s.values.size for s in c.model.series), default=0)
+        draw()
+        drawn.append((n, time.time()))
+
+    c.on_points, c._draw = on_points_timed, draw_timed
+    display(c)
     wait_for(tag + ".go")
     sent = []
     for i in range(n):
@@ -56,7 +73,9 @@ def latency(tag, n, spacing):
         run.log({"v": float(i % 7)}, step=i)
         time.sleep(spacing)
     run.finish(quiet=True)
-    pathlib.Path(tag + ".json").write_text(json.dumps(sent))
+    time.sleep(1.0)
+    pathlib.Path(tag + ".json").write_text(json.dumps(
+        {"sent": sent, "arrived": [arrived.get(i) for i in range(n)], "drawn": drawn}))
 
 def redraw(tag, n_series, n_points, reps):
     """A finished run with n_series metrics x n_points; then reps live-style redraws."""
@@ -140,12 +159,22 @@ def result(page: Any, root: Path, tag: str, timeout: float = 180.0) -> tuple[Any
     return json.loads(path.read_text()), rec
 
 
-def latency_ms(sent: list[float], rec: dict[str, Any]) -> list[float]:
-    seen = rec["seen"]
-    missing = len(sent) - len(seen)
-    if missing > 0:
-        raise AssertionError(f"{missing} of {len(sent)} points were never drawn")
-    return [seen[i] - t * 1e3 for i, t in enumerate(sent)]
+def latency_ms(times: dict[str, Any], rec: dict[str, Any]) -> dict[str, list[float]]:
+    """Per step: log() → kernel WebSocket, → kernel redraw done, → drawn in the page, total."""
+    sent, seen = times["sent"], rec["seen"]
+    if len(seen) < len(sent):
+        raise AssertionError(f"{len(sent) - len(seen)} of {len(sent)} points were never drawn")
+    out: dict[str, list[float]] = {"ws": [], "kernel": [], "page": [], "total": []}
+    for i, t in enumerate(sent):
+        arrived = times["arrived"][i]
+        done = next((d for n, d in times["drawn"] if n > i and d >= arrived), None)
+        if arrived is None or done is None:  # delivered by a reload, not live
+            continue
+        out["ws"].append((arrived - t) * 1e3)
+        out["kernel"].append((done - arrived) * 1e3)
+        out["page"].append(seen[i] - done * 1e3)
+        out["total"].append(seen[i] - t * 1e3)
+    return out
 
 
 def redraw_ms(draws: list[list[float]], rec: dict[str, Any]) -> tuple[list[float], list[float], list[float]]:
@@ -190,8 +219,12 @@ def main() -> None:
         rows = []
         for tag, rate in (("slow", f"1 pt / {args.spacing:g} s"), ("fast", "20 pts / s")):
             arm_and_go(page, lab.dir, tag)
-            sent, rec = result(page, lab.dir, tag)
-            rows.append(line(f"log() → drawn, {rate}", latency_ms(sent, rec)))
+            times, rec = result(page, lab.dir, tag)
+            parts = latency_ms(times, rec)
+            rows.append(line(f"log() → drawn, {rate}", parts["total"]))
+            rows.append(line("  log() → kernel WebSocket (sender, server)", parts["ws"]))
+            rows.append(line("  WebSocket → redraw sent (throttle, draw)", parts["kernel"]))
+            rows.append(line("  redraw sent → drawn in the page", parts["page"]))
         arm_and_go(page, lab.dir, "redraw")
         draws, rec = result(page, lab.dir, "redraw")
         kernel, to_page, in_page = redraw_ms(draws, rec)

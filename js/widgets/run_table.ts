@@ -31,7 +31,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text 
   return node;
 }
 
-const WIDTHS: Record<string, number> = { name: 150, state: 92, created: 142, duration: 76, tags: 104 };
+const WIDTHS: Record<string, number> = { name: 142, state: 92, created: 142, duration: 84, tags: 104 };
 
 /** Fixed pixel widths, so the sticky header and the absolutely placed rows line up. */
 function widthOf(column: string): string {
@@ -190,7 +190,7 @@ class RunTableView {
       } else {
         cell.textContent = cellText(run, column, now);
         cell.title = cell.textContent;
-        if (column === 'duration' || wireNumber(columnValue(run, column, now)) !== null) {
+        if (column === 'duration' || (column !== 'created' && wireNumber(columnValue(run, column, now)) !== null)) {
           cell.classList.add('wl-rt-num');
         }
       }

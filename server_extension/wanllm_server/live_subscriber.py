@@ -1,7 +1,9 @@
 """One live subscriber: a metric-name filter and a bounded message buffer.
 
 The hub offers encoded messages without ever waiting; the subscriber's owner
-(a WebSocket) awaits :meth:`Subscriber.get`. When the buffer would exceed its
+either awaits :meth:`Subscriber.get`, or sets ``on_ready`` (called after each
+offer and on close) and takes messages with :meth:`Subscriber.pop` as fast as
+it can write them (a WebSocket). When the buffer would exceed its
 bounds the backlog is dropped and replaced by one ``gap`` message, so a slow
 reader costs bounded memory and never slows the hub or other subscribers.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .live_wire import gap_message
 
@@ -39,6 +41,7 @@ class Subscriber:
         self.excluded: set[str] = set()  # only used while names is None
         self._chosen = False  # until the first select/deselect, names is a default
         self.gaps = 0  # gap notices issued
+        self.on_ready: Callable[[], None] | None = None
         self._max_messages, self._max_bytes = max_messages, max_bytes
         self._queue: deque[str] = deque()
         self._bytes = 0
@@ -98,11 +101,16 @@ class Subscriber:
             self._queue.append(notice)
             self._bytes = len(notice)
             if len(message) + self._bytes > self._max_bytes:
-                self._ready.set()
+                self._notify()
                 return
         self._queue.append(message)
         self._bytes += len(message)
+        self._notify()
+
+    def _notify(self) -> None:
         self._ready.set()
+        if self.on_ready is not None:
+            self.on_ready()
 
     def gap(self, reason: str) -> None:
         """Tell the subscriber that updates may have been missed."""
@@ -110,11 +118,17 @@ class Subscriber:
 
     async def get(self) -> str:
         """The next message; raises SubscriberClosed once closed."""
-        while not self._queue:
+        while (message := self.pop()) is None:
             if self._closed:
                 raise SubscriberClosed
             self._ready.clear()
             await self._ready.wait()
+        return message
+
+    def pop(self) -> str | None:
+        """The next message, or None when there is none (yet)."""
+        if not self._queue:
+            return None
         message = self._queue.popleft()
         self._bytes -= len(message)
         return message
@@ -126,4 +140,4 @@ class Subscriber:
         self._closed = True
         self._queue.clear()
         self._bytes = 0
-        self._ready.set()
+        self._notify()

@@ -23,13 +23,12 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from . import telemetry
 from .handlers.base import AUTH_RESOURCE, ApiError, as_api_error, dumps
 from .live import LiveHub
-from .live_subscriber import Subscriber, SubscriberClosed
+from .live_subscriber import Subscriber
 from .live_wire import error_message, run_message, run_to_wire
 from .store.base import MAX_NAME_LENGTH, Run, StoreError
 
@@ -43,7 +42,7 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
     run_id: str | None = None
     _run: Run | None = None
     _sub: Subscriber | None = None
-    _sender: asyncio.Task[None] | None = None
+    _writing = False  # a write is waiting for the client to read
 
     @property
     def hub(self) -> LiveHub:
@@ -96,31 +95,40 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         if self._run is not None:
             self.write_message(run_message(run_to_wire(self._run)))
         self._sub = self.hub.subscribe(self.run_id, None)
-        self._sender = asyncio.create_task(self._send_loop())
+        self._sub.on_ready = self._pump
         telemetry.WEBSOCKET_CLIENTS.inc()
 
     def on_close(self) -> None:
-        if self._sub is None:
+        sub, self._sub = self._sub, None
+        if sub is None:
             return
-        self.hub.unsubscribe(self._sub)
-        self._sub = None
-        if self._sender is not None:
-            self._sender.cancel()
+        self.hub.unsubscribe(sub)
         telemetry.WEBSOCKET_CLIENTS.dec()
 
-    async def _send_loop(self) -> None:
-        """Forward the subscriber's messages, one write at a time: a client
-        that reads slowly backs up its own bounded buffer, nothing else."""
-        assert self._sub is not None
+    def _pump(self) -> None:
+        """Write the subscriber's messages while the socket keeps up. While a
+        write is still in flight (a slow reader) new messages wait in the
+        subscriber's bounded buffer, so a slow client backs up nothing else."""
         sub = self._sub
-        try:
-            while True:
-                await self.write_message(await sub.get())
-        except SubscriberClosed:
-            if self._sub is sub:  # the hub stopped, not the client
+        while sub is not None and not self._writing:
+            if sub.closed:  # the hub stopped (on_close clears self._sub first)
                 self.close(GOING_AWAY, "server shutting down")
-        except (WebSocketClosedError, StreamClosedError):
-            pass
+                return
+            message = sub.pop()
+            if message is None:
+                return
+            try:
+                written = self.write_message(message)
+            except WebSocketClosedError:
+                return
+            if not written.done():
+                self._writing = True
+                written.add_done_callback(self._written)
+
+    def _written(self, written: asyncio.Future[None]) -> None:
+        self._writing = False
+        if not written.cancelled() and written.exception() is None:
+            self._pump()
 
     def on_message(self, message: str | bytes) -> None:
         try:

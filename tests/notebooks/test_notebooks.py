@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -18,12 +17,11 @@ from jupyter_process import JupyterServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def server_env() -> Iterator[dict[str, str]]:
+def server_env() -> dict[str, str]:
     if os.environ.get("WANLLM_URL"):
-        yield {"WANLLM_URL": os.environ["WANLLM_URL"], "WANLLM_TOKEN": os.environ.get("WANLLM_TOKEN", "")}
-        return
-    with JupyterServer() as server:
-        yield {"WANLLM_URL": server.url, "WANLLM_TOKEN": server.token}
+        return {"WANLLM_URL": os.environ["WANLLM_URL"], "WANLLM_TOKEN": os.environ.get("WANLLM_TOKEN", "")}
+    server = JupyterServer.shared()  # the widget tests' server
+    return {"WANLLM_URL": server.url, "WANLLM_TOKEN": server.token}
 
 
 @pytest.mark.slow

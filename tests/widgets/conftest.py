@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,8 @@ from wanllm_jupyter._http import API, Connection  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def jupyter_server() -> Iterator[JupyterServer]:
-    with JupyterServer() as server:
-        yield server
+def jupyter_server() -> JupyterServer:
+    return JupyterServer.shared()  # the notebook tests use the same server
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ so the server must run in another process, not in the test's event loop.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import socket
@@ -34,7 +35,18 @@ def free_port() -> int:
 
 
 class JupyterServer:
-    """``with JupyterServer() as srv: srv.url, srv.token``."""
+    """``with JupyterServer() as srv: srv.url, srv.token``; or :meth:`shared`."""
+
+    _shared: JupyterServer | None = None
+
+    @classmethod
+    def shared(cls) -> JupyterServer:
+        """One server per test process, shared by every test directory that asks
+        (started on first use, stopped at exit)."""
+        if cls._shared is None:
+            cls._shared = cls().start()
+            atexit.register(cls._shared.stop)
+        return cls._shared
 
     def __init__(self, *, app: str = "server", startup_timeout: float = 90.0) -> None:
         self.app, self.startup_timeout = app, startup_timeout

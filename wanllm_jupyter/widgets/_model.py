@@ -116,7 +116,10 @@ class ChartModel:
         smoothing: float | str | tuple[str, float] | None = 0.6,
         samples: int | str | None = None,
         ignore_outliers: bool = False,
+        colors: Mapping[str, str] | None = None,
     ) -> None:
+        """``colors``: metric → colour for single-run charts (e.g. the same colour for
+        a metric in every chart of a workspace); default: palette order."""
         if not run_ids:
             raise UsageError("chart needs at least one run")
         if y_scale not in ("linear", "log"):
@@ -136,6 +139,7 @@ class ChartModel:
         self.method, self.strength = parse_smoothing(smoothing)
         self.samples = int(samples) if samples else DEFAULT_SAMPLES
         self.ignore_outliers = ignore_outliers
+        self.metric_colors = dict(colors or {})
         self.runs: dict[str, dict[str, Any]] = {}
         self.series: list[Series] = []
         self.loaded_range: tuple[int | None, int | None] | None = None  # None: everything
@@ -161,7 +165,8 @@ class ChartModel:
                     color, dash = colors[run_id], DASHES[m % len(DASHES)]
                     label = f"{self._label(run_id)} · {metric}" if len(self.metrics) > 1 else self._label(run_id)
                 else:
-                    color, dash, label = PALETTE[m % len(PALETTE)], "solid", metric
+                    color = self.metric_colors.get(metric, PALETTE[m % len(PALETTE)])
+                    dash, label = "solid", metric
                 s = existing.get((run_id, metric)) or Series(run_id, metric, label, color, dash)
                 s.label, s.color, s.dash = label, color, dash
                 out.append(s)

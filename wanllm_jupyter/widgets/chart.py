@@ -30,7 +30,7 @@ SMOOTHING_CHOICES = [
     ("Running average", "running_avg"), ("Trailing average", "running_avg_trailing"),
 ]
 X_CHOICES = [("Step", "step"), ("Relative time (s)", "relative_time"), ("Wall time", "wall_time")]
-HOVER_POINTS = 2000  # hover targets per chart, shared by its series (every k-th point beyond)
+HOVER_POINTS = 600  # hover targets per chart, shared by its series (every k-th point beyond)
 RELOAD_INTERVAL = 1.0  # live re-bucketing by the server at most once per second
 NONFINITE_STYLE = {"nan": ("cross", "#d62728"), "+inf": ("triangle-up", "#d62728"),
                    "-inf": ("triangle-down", "#d62728")}
@@ -70,8 +70,10 @@ class MetricChart(W.VBox):
     """A live chart of runs × metrics. Build it with :func:`chart`."""
 
     def __init__(self, conn: Connection, model: ChartModel, *, title: str | None = None,
-                 height: str = "360px", live: bool = True) -> None:
-        self.conn, self.model = conn, model
+                 height: str = "360px", live: bool = True, compact: bool = False) -> None:
+        """``compact``: a small multiple (no controls, fewer ticks); the
+        workspace's per-metric grid uses it."""
+        self.conn, self.model, self.compact = conn, model, compact
         self._lock = threading.RLock()
         self._reload_at = 0.0
         self._pending: set[str] = set()
@@ -89,6 +91,8 @@ class MetricChart(W.VBox):
         )
         self.empty = W.HTML(layout=W.Layout(display="none"))
         self.controls = self._controls()
+        if compact:
+            self.controls.layout.display = "none"
         super().__init__(
             [W.HTML(CSS), W.HBox([self.title, self.status],
                                  layout=W.Layout(align_items="center", justify_content="space-between")),
@@ -269,9 +273,11 @@ class MetricChart(W.VBox):
                        "wall_time": "wall time"}.get(self.model.x_mode, self.model.x_mode)
             axes = [
                 bq.Axis(scale=xs, label=x_label, grid_lines="dashed", grid_color="#e8e8e8",
-                        label_offset="32px", **({"tick_format": "%H:%M:%S"} if wall else {})),
+                        label_offset="32px", num_ticks=5 if self.compact else None,
+                        **({"tick_format": "%H:%M:%S"} if wall else {})),
                 bq.Axis(scale=ys, orientation="vertical", grid_lines="dashed", grid_color="#e8e8e8",
-                        tick_format=".3g", label=", ".join(self.model.metrics)[:40],
+                        tick_format=".3~g", label=", ".join(self.model.metrics)[:40],
+                        num_ticks=5 if self.compact else None,
                         label_offset="48px"),
             ]
             tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
@@ -314,6 +320,7 @@ class MetricChart(W.VBox):
             views = self.model.views()
             y_range = self.model.y_range(views)
             smoothing_on = self.model.strength > 0
+            legend = len(views) > 1  # one series: the title names it
             finite = [v.y[np.isfinite(v.y)] for v in views]
             finite = np.concatenate(finite) if finite else np.zeros(0)
             top = y_range[1] if y_range else (float(finite.max()) if finite.size else 1.0)
@@ -324,12 +331,12 @@ class MetricChart(W.VBox):
                 with m.raw.hold_sync():
                     m.raw.x, m.raw.y = v.x, v.y
                     m.raw.opacities = [0.25 if smoothing_on else 1.0]
-                    m.raw.display_legend = not smoothing_on
+                    m.raw.display_legend = legend and not smoothing_on
                 with m.smooth.hold_sync():
                     has = smoothing_on and v.smooth_x is not None
                     m.smooth.x = v.smooth_x if has else []
                     m.smooth.y = v.smooth_y if has else []
-                    m.smooth.display_legend = smoothing_on
+                    m.smooth.display_legend = legend and smoothing_on
                 with m.band.hold_sync():
                     if v.band_x is not None and v.band_x.size:
                         m.band.x = [v.band_x, v.band_x]

@@ -7,16 +7,16 @@ import html
 import threading
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as W
 
 from .._http import Connection
 from ._live import LiveHub
 from ._model import ChartModel
 from ._runs import resolve_connection, run_id_of
-from ._source import MetricSource, floats
+from ._source import MetricSource, epoch_seconds
 from ._style import PALETTE, state_badge
 from .chart import CSS, MetricChart
+from .system import system_section
 
 AUTO_REFRESH_SECONDS = 5.0
 MAX_DEFAULT_METRICS = 8
@@ -81,9 +81,11 @@ class Workspace(W.VBox):
                              f'{meta}</div>')
 
     # ---------------------------------------------------------------- charts
-    def _chart(self, metrics: list[str], *, height: str = "260px", **kwargs: Any) -> MetricChart:
-        model = ChartModel(self.source, [self.run_id], metrics, **kwargs)
-        return MetricChart(self.conn, model, live=self.live, height=height)
+    def _chart(self, metrics: list[str], *, height: str = "260px", compact: bool = False,
+               **kwargs: Any) -> MetricChart:
+        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.names)}
+        model = ChartModel(self.source, [self.run_id], metrics, colors=colors, **kwargs)
+        return MetricChart(self.conn, model, live=self.live, height=height, compact=compact)
 
     def _build_charts(self) -> None:
         for c in self.charts:
@@ -101,9 +103,7 @@ class Workspace(W.VBox):
             self.body.children = [W.HTML('<div class="wl-empty">Select metrics above.</div>')]
             return
         main = self._chart(selected, height="380px")
-        singles = [self._chart([m]) for m in selected]
-        for c in singles:  # the main chart above carries the controls
-            c.controls.layout.display = "none"
+        singles = [self._chart([m], compact=True) for m in selected]
         wall = self._chart(selected, x="wall_time", height="300px")
         main.title.value = '<span class="wl-title">All selected metrics</span>'
         wall.title.value = '<span class="wl-title">Over wall-clock time</span>'
@@ -114,30 +114,8 @@ class Workspace(W.VBox):
         self.body.children = [main, grid, wall, self.system]
 
     def _draw_system(self) -> None:
-        series = self.source.system_metrics(self.run_id)
-        title = W.HTML('<span class="wl-title">System metrics</span>')
-        if not series:
-            self.system.children = [title, W.HTML(
-                '<div class="wl-empty">No system metrics for this run '
-                '(they are sampled while a run started with <code>wl.init()</code> is running).'
-                "</div>")]
-            return
-        xs, ys = bq.DateScale(), bq.LinearScale()
-        marks = []
-        for i, s in enumerate(series):
-            label = s["metric_type"] + (f" [{s['devices'][0]}]" if s.get("devices") and s["devices"][0] else "")
-            t = (floats(s["times"]) * 1e3).astype("datetime64[ms]")
-            marks.append(bq.Lines(x=t, y=floats(s["values"]), scales={"x": xs, "y": ys},
-                                  colors=[PALETTE[i % len(PALETTE)]], labels=[label],
-                                  display_legend=True, stroke_width=1.5))
-        fig = bq.Figure(marks=marks, axes=[
-            bq.Axis(scale=xs, tick_format="%H:%M:%S", grid_lines="dashed", grid_color="#e8e8e8"),
-            bq.Axis(scale=ys, orientation="vertical", tick_format=".3g", grid_lines="dashed",
-                    grid_color="#e8e8e8")],
-            legend_location="top-right", animation_duration=0,
-            fig_margin={"top": 16, "bottom": 36, "left": 56, "right": 16},
-            layout=W.Layout(width="100%", height="240px"))
-        self.system.children = [title, fig]
+        start = epoch_seconds(self.run.get("created_at")) or 0.0
+        self.system.children = system_section(self.source.system_metrics(self.run_id), start)
 
     # ---------------------------------------------------------------- refresh
     def refresh(self) -> None:
