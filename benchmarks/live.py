@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import os
+import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import orjson
 import psutil
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.httpclient import AsyncHTTPClient
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests"),
                 str(Path(__file__).resolve().parents[1] / "tests" / "server")]
@@ -39,44 +42,107 @@ from services import PostgresCluster, RedisServer  # noqa: E402
 CONNECT_CONCURRENCY = 50
 
 
+class RawSocket(asyncio.Protocol):
+    """A minimal WebSocket client (RFC 6455) on an asyncio Protocol: a
+    Python client must stay far cheaper per message than the server, or the
+    benchmark measures its own queueing (tornado's client costs ~10x more)."""
+
+    def __init__(self, on_text: Callable[[bytes], None]) -> None:
+        self.on_text = on_text
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    @classmethod
+    async def connect(cls, server: LiveServer, path: str,
+                      on_text: Callable[[bytes], None]) -> RawSocket:
+        loop = asyncio.get_running_loop()
+        _, sock = await loop.create_connection(lambda: cls(on_text), "127.0.0.1", server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (f"GET {server.ws_url.split(str(server.port), 1)[1]}{path} HTTP/1.1\r\n"
+                   f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n"
+                   f"Authorization: {server.headers['Authorization']}\r\n\r\n")
+        assert sock.transport is not None
+        sock.transport.write(request.encode())
+        await asyncio.wait_for(sock.opened, 60)
+        return sock
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.opened.done():
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(self.buf[:end]).split(b"\r\n", 1)[0]
+            del self.buf[:end + 4]
+            if b" 101 " not in status:
+                self.opened.set_exception(RuntimeError(status.decode()))
+                return
+            self.opened.set_result(None)
+        while len(self.buf) >= 2:
+            opcode, n, head = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if n == 126:
+                if len(self.buf) < 4:
+                    return
+                n, head = struct.unpack_from("!H", self.buf, 2)[0], 4
+            elif n == 127:
+                if len(self.buf) < 10:
+                    return
+                n, head = struct.unpack_from("!Q", self.buf, 2)[0], 10
+            if len(self.buf) < head + n:
+                return
+            payload = bytes(self.buf[head:head + n])
+            del self.buf[:head + n]
+            if opcode == 0x1:
+                self.on_text(payload)
+            elif opcode == 0x9:  # ping -> masked pong
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                assert self.transport is not None
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 class Subscribers:
     """The WebSocket clients and the latencies they observe."""
 
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.gaps = 0
-        self.sockets: list[WebSocketClientConnection] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self.runs = 0
+        self.sockets: list[RawSocket] = []
+
+    def on_text(self, text: bytes) -> None:
+        now = time.time()
+        msg = orjson.loads(text)
+        if msg["type"] == "metrics":
+            self.latencies.extend(now - v for v in msg["points"]["sent"]["values"])
+        elif msg["type"] == "gap":
+            self.gaps += 1
+        elif msg["type"] == "run":
+            self.runs += 1
 
     async def open(self, server: LiveServer, run_ids: list[str], count: int) -> None:
         sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def one(i: int) -> None:
             async with sem:
-                url = server.ws_url + f"wanllm/ws/metrics/{run_ids[i % len(run_ids)]}"
-                ws = await websocket_connect(HTTPRequest(url, headers=server.headers,
-                                                         connect_timeout=60))
-                first = orjson.loads(await ws.read_message())
-                assert first["type"] == "run", first
-                self.sockets.append(ws)
+                path = f"wanllm/ws/metrics/{run_ids[i % len(run_ids)]}"
+                self.sockets.append(await RawSocket.connect(server, path, self.on_text))
 
         await asyncio.gather(*(one(i) for i in range(count)))
-        self._tasks = [asyncio.create_task(self._read(ws)) for ws in self.sockets]
-
-    async def _read(self, ws: WebSocketClientConnection) -> None:
-        while (text := await ws.read_message()) is not None:
-            now = time.time()
-            msg = orjson.loads(text)
-            if msg["type"] == "gap":
-                self.gaps += 1
-            elif msg["type"] == "metrics":
-                self.latencies.extend(now - v for v in msg["points"]["sent"]["values"])
 
     def close(self) -> None:
-        for ws in self.sockets:
-            ws.close()
-        for task in self._tasks:
-            task.cancel()
+        for sock in self.sockets:
+            sock.close()
 
 
 async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: float,
@@ -119,6 +185,7 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str | No
         await subs.open(server, run_ids, args.subscribers)
         connect_s = time.monotonic() - t0
         await asyncio.sleep(2)
+        assert subs.runs == args.subscribers, "every socket starts with a run message"
         connected = proc.memory_info().rss
         rss: list[float] = []
         cpu0 = proc.cpu_times()

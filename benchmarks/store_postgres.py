@@ -71,9 +71,15 @@ def floor_payload(b: MetricBatch) -> memoryview:
         parts.append(
             encode_group(
                 int(sel.sum()),
-                [("ts", b.times[sel]), ("bytes", rid), ("bytes", name.encode()),
-                 ("i8", b.steps[sel]), ("f8", b.values[sel]), ("null", None)],
-            )  # fmt: skip
+                [
+                    ("ts", b.times[sel]),
+                    ("bytes", rid),
+                    ("bytes", name.encode()),
+                    ("i8", b.steps[sel]),
+                    ("f8", b.values[sel]),
+                    ("null", None),
+                ],
+            )
         )
     parts.append(TRAILER)
     return memoryview(b"".join(parts))
@@ -82,7 +88,9 @@ def floor_payload(b: MetricBatch) -> memoryview:
 async def _truncate(store: PostgresStore) -> None:
     async with store._conn() as conn:
         hourly = ", metrics_hourly" if store._hourly_table else ""
-        await conn.execute(f"TRUNCATE metrics, metric_tiers, metric_summaries, ingest_batches{hourly}")
+        await conn.execute(
+            f"TRUNCATE metrics, metric_tiers, metric_summaries, ingest_batches{hourly}"
+        )
 
 
 async def _floor(store: PostgresStore, payloads: list[memoryview]) -> float:
@@ -136,9 +144,11 @@ async def bench(dsn: str, rounds: int = 2, repeat: int = 15) -> list[Row]:
         async with store._conn() as conn:
             await conn.execute("VACUUM ANALYZE")
         rid, name = run.id, "metric_0"
+        hist = await median_ms(lambda: store.history(rid, name), repeat)
+        down = await median_ms(lambda: store.downsample(rid, name, 1000), repeat)
         rows += [
-            (be, "history, 100k-point metric", await median_ms(lambda: store.history(rid, name), repeat), "ms"),
-            (be, "downsample 1000 buckets, 100k-point metric", await median_ms(lambda: store.downsample(rid, name, 1000), repeat), "ms"),
+            (be, "history, 100k-point metric", hist, "ms"),
+            (be, "downsample 1000 buckets, 100k-point metric", down, "ms"),
             (be, "latest", await median_ms(lambda: store.latest(rid, name), 200), "ms"),
             (be, "stats", await median_ms(lambda: store.stats(rid, name), 200), "ms"),
         ]  # fmt: skip
@@ -153,14 +163,34 @@ async def bench(dsn: str, rounds: int = 2, repeat: int = 15) -> list[Row]:
                  "1% zoom": (123_457, 133_456), "unaligned 37%": (12_345, 382_344)}  # fmt: skip
         worst = 0.0
         for label, (a, z) in zooms.items():
-            ms = await median_ms(lambda: store.downsample(big.id, one, 1000, start_step=a, end_step=z), repeat)
+            ms = await median_ms(
+                lambda a=a, z=z: store.downsample(big.id, one, 1000, start_step=a, end_step=z),
+                repeat,
+            )
             worst = max(worst, ms)
             rows.append((be, f"downsample 1000 buckets, 1M-point metric, {label}", ms, "ms"))
         rows.append((be, "downsample 1000 buckets, 1M-point metric, worst zoom", worst, "ms"))
-        rows.append((be, "history, 1M-point metric", await median_ms(lambda: store.history(big.id, one), 5), "ms"))
+        rows.append(
+            (
+                be,
+                "history, 1M-point metric",
+                await median_ms(lambda: store.history(big.id, one), 5),
+                "ms",
+            )
+        )
         rows += [
-            (be, "latest, 1M-point metric", await median_ms(lambda: store.latest(big.id, one), 200), "ms"),
-            (be, "stats, 1M-point metric", await median_ms(lambda: store.stats(big.id, one), 200), "ms"),
+            (
+                be,
+                "latest, 1M-point metric",
+                await median_ms(lambda: store.latest(big.id, one), 200),
+                "ms",
+            ),
+            (
+                be,
+                "stats, 1M-point metric",
+                await median_ms(lambda: store.stats(big.id, one), 200),
+                "ms",
+            ),
         ]
     finally:
         await store.close()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._wire import encode_columnar
+from ._wire import ColumnarBatch
 
 MAX_NAME_LENGTH = 255
 Item = tuple[Any, Any, bool, float]
@@ -143,9 +143,9 @@ class Columns:
             warnings.warn(f"wanllm: {key!r}: {message} (warned once per key)", WanllmWarning, 2)
 
     # ------------------------------------------------------------- cut
-    def batches(self, max_points: int) -> Iterator[tuple[bytes, int]]:
-        """Take every point so far; yield ``(columnar JSON body, count)`` per batch of
-        at most ``max_points``, oldest first."""
+    def batches(self, max_points: int) -> Iterator[tuple[ColumnarBatch, int]]:
+        """Take every point so far; yield ``(columnar batch, count)`` per batch of
+        at most ``max_points``, oldest first (encoded by the transport or spool)."""
         if not self._v:
             return
         k = np.array(self._k, dtype=np.int64)
@@ -157,7 +157,7 @@ class Columns:
         for a in range(0, v.shape[0], max_points):
             b = a + max_points
             used, local_k = np.unique(k[a:b], return_inverse=True)
-            body = encode_columnar(
+            batch = ColumnarBatch(
                 uuid.uuid4().hex,
                 self.run_id,
                 [names[i] for i in used.tolist()],
@@ -166,4 +166,4 @@ class Columns:
                 t[a:b],
                 v[a:b],
             )
-            yield body, int(v[a:b].shape[0])
+            yield batch, len(batch)

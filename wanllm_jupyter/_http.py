@@ -150,8 +150,14 @@ class Connection:
 
     @property
     def max_batch_size(self) -> int:
-        """The server's batch limit in points (1000 when the server does not say)."""
+        """The server's row-form batch limit in points (1000 when the server does not say)."""
         return int(self.health().get("max_batch_size") or 1000)
+
+    @property
+    def max_columnar_batch_size(self) -> int:
+        """The server's limit for the compact columnar forms (the row limit on servers
+        that do not say)."""
+        return int(self.health().get("max_columnar_batch_size") or self.max_batch_size)
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -2,18 +2,20 @@
 
 One run is current at a time (``wl.run``). Calling ``init()`` again (a
 re-executed notebook cell) finishes the current run first, unless ``id=`` names
-it, in which case it is returned unchanged. Unfinished runs are finished at
-interpreter exit (kernel shutdown included), so their data is flushed.
+it, in which case it is returned unchanged (same object, steps go on).
+Unfinished runs are finished when the process ends: ``failed`` after an
+uncaught exception or ``sys.exit(n != 0)``, else ``finished``; a Jupyter
+kernel's runs are flushed and finished when it shuts down or restarts
+(see :mod:`._exit_hooks`).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import uuid
 from typing import Any
 
-from . import _discovery
+from . import _discovery, _exit_hooks
 from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import git_info, hostname, run_metadata
@@ -32,7 +34,6 @@ _ID_NAMESPACE = uuid.UUID("8f0b6e4e-3c1e-4d47-9b57-3f5a8b2e7a10")
 current: Run | None = None
 _active: list[Run] = []
 _preinit_config = Config()
-_atexit_registered = False
 
 
 def run_uuid(id: str | uuid.UUID | None) -> str:
@@ -145,6 +146,11 @@ def init(
     transport = HttpTransport(conn) if conn is not None else None
     server_run: dict[str, Any] | None = None
     step = 0
+    definitions = None
+    if conn is not None and id is not None and resume != "never":
+        definitions = _stored_definitions(conn, run_id)
+        if definitions:  # a resume replaces the metadata: keep the define_metric rules
+            create["metadata"]["metric_definitions"] = definitions
     if conn is not None:
         try:
             server_run = conn.post_json(
@@ -171,6 +177,7 @@ def init(
         **common,
         # No server (offline) or it failed mid-create: the create goes first.
         first_ops=[("create", create)] if server_run is None else None,
+        definitions=definitions,
     )
     if conn is not None:  # runs spooled by earlier offline sessions reach the server now
         sync_in_background(root, conn, exclude={run_id})
@@ -193,9 +200,18 @@ def _max_batch(conn: Connection | None) -> int:
     if conn is None:
         return 1000
     try:
-        return conn.max_batch_size
+        return conn.max_columnar_batch_size  # the sender only sends columnar batches
     except Exception:
         return 1000
+
+
+def _stored_definitions(conn: Connection, run_id: str) -> list[dict[str, Any]] | None:
+    """The ``define_metric`` rules stored on run ``run_id`` (None: no such run or no answer)."""
+    try:
+        run = conn.get_json(f"{API}runs/{run_id}")
+    except (NotFound, ServerUnreachable):
+        return None
+    return (run.get("metadata") or {}).get("metric_definitions")
 
 
 def _next_step(conn: Connection, run_id: str) -> int:
@@ -207,14 +223,12 @@ def _next_step(conn: Connection, run_id: str) -> int:
 
 
 def _make_current(run: Run) -> Run:
-    global current, _atexit_registered
+    global current
     current = run
     run._on_finish = _forget
     _active.append(run)
     _preinit_config.clear()
-    if not _atexit_registered:
-        atexit.register(_finish_all)
-        _atexit_registered = True
+    _exit_hooks.install(_finish_all)
     return run
 
 
@@ -226,10 +240,10 @@ def _forget(run: Run) -> None:
         current = None
 
 
-def _finish_all() -> None:
-    """At interpreter exit (kernel shutdown included): finish what is still running."""
+def _finish_all(exit_code: int, timeout: float | None) -> None:
+    """When the process or its kernel ends: finish what is still running."""
     for run in list(_active):
-        run.finish()
+        run.finish(exit_code=exit_code, timeout=timeout or FINISH_TIMEOUT)
 
 
 # ------------------------------------------------------------------ module-level API

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._columns import Columns, WanllmWarning
 from ._config import Config
+from ._exit_hooks import exit_code_of
 from ._http import Connection
 from ._sender import Sender, SendReport
 from ._spool import Op, Spool
@@ -76,19 +77,24 @@ class Run:
         summary_every: float = 10.0,
         on_finish: Callable[[Run], None] | None = None,
         first_ops: list[Op] | None = None,
+        definitions: list[dict[str, Any]] | None = None,
     ) -> None:
         self.id, self.project, self._name = id, project, name
         self.tags, self.notes, self.dir, self.mode = tags, notes, dir, mode
         self.connection = connection
         self._on_finish = on_finish
-        self._finished = False
-        self._lock = threading.Lock()
+        self._finished = False  # finish() started: log() is closed
+        self._done = False  # finish() completed
+        self._final_queued = False  # the final summary/state patches are queued
+        self._finish_lock = threading.Lock()
         self.report: SendReport | None = None
         self._monitor: SystemMonitor | None = None
         self._heartbeat: Heartbeat | None = None
         self.sender: Sender | None = None
         self.summary = Summary()
         self.summary._values.update(summary)
+        for d in definitions or ():  # a resumed run's define_metric rules
+            self.summary.define(d["name"], d.get("summary"), d.get("step_metric"))
         if mode == "disabled" or spool is None:
             self.config = Config(config)
             self._append: Callable[[Any], None] = lambda item: None
@@ -127,8 +133,16 @@ class Run:
         self, name: str, step_metric: str | None = None, summary: str | None = None, **_: Any
     ) -> MetricDefinition:
         """How ``name`` (a glob like ``"val/*"``) is summarised (``"min"``, ``"max"``,
-        ``"mean"``, ``"last"``, ``"first"``, ``"none"``) and which metric is its x-axis."""
-        return self.summary.define(name, summary, step_metric)
+        ``"mean"``, ``"last"``, ``"first"``, ``"none"``) and which metric is its x-axis.
+
+        The rules are stored on the run as ``metadata["metric_definitions"]``, for
+        widgets and ``Api`` in other processes."""
+        d = self.summary.define(name, summary, step_metric)
+        if self.sender is not None and not self._finished:
+            self.sender.ops.append(
+                ("patch", {"run_id": self.id, "metadata": metadata_of(self.summary)})
+            )
+        return d
 
     @property
     def step(self) -> int:
@@ -175,30 +189,35 @@ class Run:
     ) -> SendReport | None:
         """Flush everything (waiting at most ``timeout`` s; what cannot reach the server
         by then is spooled to disk) and mark the run finished (``exit_code`` 0/None)
-        or failed. Returns what was sent and what is still pending."""
-        with self._lock:
-            if self._finished:
+        or failed. Returns what was sent and what is still pending.
+
+        Thread-safe; when interrupted (Ctrl-C) it can be called again to complete."""
+        with self._finish_lock:
+            if self._done:
                 return self.report
             self._finished = True
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-        if self._monitor is not None:
-            self._monitor.stop()
-        if self.sender is not None:
-            self._append = self._closed
-            sender = self.sender
-            sender.catch_up()
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+            if self._monitor is not None:
+                self._monitor.stop()
             state = "finished" if not exit_code else "failed"
-            sender.ops.extend(self._summary_ops())
-            sender.ops.append(
-                ("patch", {"run_id": self.id, "state": state, "exit_code": exit_code or 0})
-            )
-            self.report = sender.close(timeout)
-            if not quiet:
-                print(
-                    f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
-                    file=sys.stderr,
-                )
+            if self.sender is not None:
+                sender = self.sender
+                if not self._final_queued:
+                    self._append = self._closed
+                    sender.catch_up()
+                    sender.ops.extend(self._summary_ops())
+                    sender.ops.append(
+                        ("patch", {"run_id": self.id, "state": state, "exit_code": exit_code or 0})
+                    )
+                    self._final_queued = True
+                self.report = sender.close(timeout)
+                if not quiet:
+                    print(
+                        f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
+                        file=sys.stderr,
+                    )
+            self._done = True
         if self._on_finish is not None:
             self._on_finish(self)
         return self.report
@@ -211,13 +230,7 @@ class Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            code = 0
-        elif issubclass(exc_type, KeyboardInterrupt):
-            code = 130
-        else:
-            code = 1
-        self.finish(exit_code=code)
+        self.finish(exit_code=exit_code_of(exc_type))
 
     # ------------------------------------------------------------- notebook
     def chart(self, *metrics: str, **kwargs: Any) -> Any:
@@ -236,6 +249,11 @@ class Run:
     def __repr__(self) -> str:
         state = "finished" if self._finished else ("offline" if self.offline else self.mode)
         return f"<wanllm Run {self.name!r} id={self.id} project={self.project!r} ({state})>"
+
+
+def metadata_of(summary: Summary) -> dict[str, Any]:
+    """The run metadata recording ``summary``'s ``define_metric`` rules."""
+    return {"metric_definitions": [d.as_dict() for d in summary.definitions]}
 
 
 def check_str_list(arg: str, value: Any) -> list[str]:

@@ -11,17 +11,25 @@ Delivery retries retryable failures with exponential backoff for up to
 operations go to the run's :class:`~._spool.Spool` and every later operation
 follows them there, so order is kept. While spooling, the server is probed
 every few seconds; once it answers, the spool is replayed in order and live
-delivery resumes. Idempotent batch ids make every replay safe.
+delivery resumes. Idempotent batch ids make every replay safe. A spool left by
+an earlier process of the same run is replayed before anything new is sent.
+
+``close(timeout)`` bounds everything, replays included: what has not reached
+the server by the deadline is in the spool when it returns (for the next
+connection or ``wanllm sync``), and the report says how much.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat, starmap
 from typing import Any
 
 from ._columns import Columns, Item, WanllmWarning
@@ -89,7 +97,7 @@ class Sender:
         self._wake = threading.Event()
         self._stop = False
         self._deadline: float | None = None
-        self._spooling = False  # ops are in the spool and must go first
+        self._spooling = spool.has_pending()  # ops are in the spool and must go first
         self._next_probe = 0.0
         self._to_spool: list[Op] = []
         self._to_spool_points = 0
@@ -105,8 +113,10 @@ class Sender:
         return self.transport is not None and not self._spooling
 
     def catch_up(self) -> None:
-        """Convert everything logged so far (summary and step are then current)."""
-        with self._lock:
+        """Convert everything logged so far (summary and step are then current).
+
+        Safe against Ctrl-C: a KeyboardInterrupt arriving meanwhile is raised after."""
+        with sigint_deferred(), self._lock:
             self._drain()
 
     def flush_soon(self) -> None:
@@ -139,9 +149,8 @@ class Sender:
 
     def _drain(self) -> None:
         buf = self.buffer
-        if buf:
-            items = [buf.popleft() for _ in range(len(buf))]
-            self.columns.add(items)
+        if buf:  # popped in one C call: a log() from another thread is never lost
+            self.columns.add(list(starmap(buf.popleft, repeat((), len(buf)))))
 
     def _cycle(self) -> None:
         while True:
@@ -160,9 +169,11 @@ class Sender:
         self._flush_spool()
 
     # ------------------------------------------------------------- delivery
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
     def _deliver(self, kind: str, body: Any, points: int) -> None:
-        past_deadline = self._deadline is not None and time.monotonic() >= self._deadline
-        if not self.online or past_deadline:
+        if not self.online or self._past_deadline():
             self._queue_spool(kind, body, points)
             return
         started, delay = time.monotonic(), 0.1
@@ -183,6 +194,8 @@ class Sender:
                     self._queue_spool(kind, body, points)
                     return
                 wait = getattr(exc, "retry_after", None) or delay
+                if self._deadline is not None:
+                    wait = min(wait, max(0.0, self._deadline - now))
                 time.sleep(min(wait, 5.0))
                 delay = min(delay * 2, 2.0)
                 continue
@@ -211,44 +224,77 @@ class Sender:
         if self.transport is None:
             return
         self._flush_spool()
-        transport = self.transport
+        transport, report = self.transport, self.report
 
         def deliver(kind: str, body: Any) -> None:
+            points = len(body["v"]) if kind == "metrics" else 0
             try:
                 result = transport.deliver(kind, body)
             except Exception as exc:
                 if is_retryable(exc):
                     raise
                 self._rejected(kind, exc)
-                return
-            if isinstance(result, dict) and result.get("duplicate"):
-                self.report.duplicate_batches += 1
+            else:
+                report.sent_points += points
+                if isinstance(result, dict) and result.get("duplicate"):
+                    report.duplicate_batches += 1
+            # out of the spool either way (ops of an earlier process were not counted in)
+            report.spooled_ops = max(0, report.spooled_ops - 1)
+            report.spooled_points = max(0, report.spooled_points - points)
 
         try:
-            self.spool.replay(deliver)
+            empty = self.spool.replay(deliver, stop=self._past_deadline)
         except Exception as exc:
             if not is_retryable(exc):
                 raise
             self._next_probe = time.monotonic() + self.probe_every
             return
-        self.report.sent_points += self.report.spooled_points
-        self.report.spooled_ops = self.report.spooled_points = 0
-        self._spooling = False
+        self._spooling = not empty
 
     # ------------------------------------------------------------- stop
     def close(self, timeout: float) -> SendReport:
         """Deliver everything (spooling what cannot reach the server within
-        ``timeout`` seconds), stop the thread, and report."""
+        ``timeout`` seconds), stop the thread, and report.
+
+        Returns within about ``timeout`` plus one request's timeout (at most
+        ``timeout / 2``, at least 0.5 s: a request in flight at the deadline)."""
         self._deadline = time.monotonic() + timeout
+        grace = 1.0
         if self.transport is not None and hasattr(self.transport, "timeout"):
-            self.transport.timeout = max(1.0, min(self.transport.timeout, timeout))  # type: ignore[attr-defined]
+            request_timeout = max(0.5, min(self.transport.timeout, timeout / 2))  # type: ignore[attr-defined]
+            self.transport.timeout = request_timeout  # type: ignore[attr-defined]
+            grace += request_timeout
         self._stop = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout + 5.0)
+            self._thread.join(timeout + grace)
         if self._thread.is_alive():
             self.report.unsent_items = len(self.buffer)
             self.report.unsent_points = len(self.columns) + self._in_flight
         else:
             self.spool.close()
         return self.report
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) in the main thread until the block ends, so a
+    KeyboardInterrupt cannot stop it half-way; the interrupt is delivered right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed by C code: it could not be restored
+        yield
+        return
+    caught: list[Any] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)

@@ -10,9 +10,11 @@ line, in the order they must reach the server::
 
 The writing process holds an exclusive ``flock`` on ``spool.lock`` for as long
 as it may append; replaying takes the same lock, so a live run's spool is never
-replayed behind its back. After a complete replay the file is renamed
-``spool.synced.jsonl`` (kept for offline queries) or, for a live run,
-truncated. Replays are safe to repeat: metric batches carry idempotency ids.
+replayed behind its back. Replayed operations leave the file: ``wanllm sync``
+moves them to ``spool.synced.jsonl`` (kept for offline queries), a live run
+drops them. A replay stopped early (a deadline, an error) keeps exactly the
+operations not yet delivered, so the next one resumes there. Replays are safe to
+repeat anyway: metric and system batches carry idempotency ids.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from typing import Any
 
 import orjson
 
+from ._wire import ColumnarBatch
+
 PENDING = "spool.jsonl"
 SYNCED = "spool.synced.jsonl"
-Op = tuple[str, Any]  # (kind, body: dict or pre-encoded JSON bytes)
+Op = tuple[str, Any]  # (kind, body: dict, pre-encoded JSON bytes or a ColumnarBatch)
 
 
 def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
@@ -37,19 +41,93 @@ def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def encode_op(kind: str, body: Any) -> bytes:
-    """One spool line for an operation."""
+    """One spool line for an operation (a metrics batch in its JSON wire form)."""
+    if isinstance(body, ColumnarBatch):
+        body = body.to_json()
     raw = body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     return b'{"op":"' + kind.encode() + b'","body":' + raw + b"}\n"
 
 
 def read_ops(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """The operations of a spool file, in order (a torn last line is ignored)."""
+    for _, kind, body in _ops_with_offsets(path):
+        yield kind, body
+
+
+def _ops_with_offsets(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """``(offset just past the op's line, kind, body)`` for each operation."""
+    end = 0
     with open(path, "rb") as f:
         for line in f:
             if not line.endswith(b"\n"):
                 return  # written partially when the process died
+            end += len(line)
             op = orjson.loads(line)
-            yield op["op"], op["body"]
+            yield end, op["op"], op["body"]
+
+
+def _deliver_from(
+    path: Path, deliver: Callable[[str, dict[str, Any]], None], stop: Callable[[], bool] | None
+) -> int:
+    """Deliver the ops of ``path`` in order until ``stop()`` says so or ``deliver``
+    raises; the offset up to which the file is done with: the end of the
+    last delivered op, or the whole file (a torn last line included) when every op
+    was delivered. On an exception that offset is stored on it as ``__spool_offset__``."""
+    done = 0
+    try:
+        for end, kind, body in _ops_with_offsets(path):
+            if stop is not None and stop():
+                return done
+            deliver(kind, body)
+            done = end
+    except BaseException as exc:
+        exc.__spool_offset__ = done  # type: ignore[attr-defined]
+        raise
+    return path.stat().st_size
+
+
+def _move_prefix(path: Path, offset: int, synced: Path | None) -> bool:
+    """Remove the first ``offset`` bytes (delivered ops) of ``path``, appending them
+    to ``synced`` when given; True when nothing is left. The remainder is rewritten
+    atomically (temp file + rename), so a crash never loses undelivered ops."""
+    if offset == 0:
+        return path.stat().st_size == 0
+    with open(path, "rb") as f:
+        head = f.read(offset) if synced is not None else b""
+        f.seek(offset)
+        rest = f.read()
+    if rest:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as out:
+            out.write(rest)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    else:
+        path.unlink()
+    if synced is not None and head:
+        with open(synced, "ab") as dst:
+            dst.write(head)
+            dst.flush()
+            os.fsync(dst.fileno())
+    return not rest
+
+
+def _trim_torn_line(f: Any) -> None:
+    """Cut a partial last line (left by a process that died mid-write) off ``f``."""
+    size = pos = f.seek(0, os.SEEK_END)
+    with open(f.name, "rb") as r:
+        while pos > 0:
+            start = max(0, pos - 65536)
+            r.seek(start)
+            chunk = r.read(pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                pos = start + nl + 1
+                break
+            pos = start
+    if pos < size:
+        f.truncate(pos)
 
 
 class Spool:
@@ -60,14 +138,14 @@ class Spool:
         self.path = self.dir / PENDING
         self._file: Any = None
         self._lock: Any = None
-        self.pending_ops = 0  # ops appended and not yet replayed
 
     def _open(self) -> None:
         if self._file is None:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.dir / "spool.lock", "a")
+            self._lock = open(self.dir / "spool.lock", "a")  # noqa: SIM115  # held: the flock
             fcntl.flock(self._lock, fcntl.LOCK_EX)
-            self._file = open(self.path, "ab")
+            self._file = open(self.path, "ab")  # noqa: SIM115  # kept open while the run lives
+            _trim_torn_line(self._file)
 
     def append(self, ops: list[Op]) -> None:
         """Append operations and fsync them (durable when this returns)."""
@@ -77,24 +155,38 @@ class Spool:
         self._file.write(b"".join(encode_op(kind, body) for kind, body in ops))
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.pending_ops += len(ops)
 
-    def replay(self, deliver: Callable[[str, dict[str, Any]], None]) -> int:
-        """Deliver every spooled op in order, then truncate; return how many.
+    def has_pending(self) -> bool:
+        """True when the file holds operations (e.g. left by an earlier process)."""
+        return self.path.exists() and self.path.stat().st_size > 0
 
-        Stops at (and propagates) the first exception, leaving the file intact.
+    def replay(
+        self,
+        deliver: Callable[[str, dict[str, Any]], None],
+        stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Deliver the spooled ops in order and drop them from the file; True when
+        the spool is now empty.
+
+        Stops before the next op once ``stop()`` is true, and at (and propagating)
+        the first exception; either way only the undelivered ops stay.
         """
         if not self.path.exists():
-            return 0
-        n = 0
-        for kind, body in read_ops(self.path):
-            deliver(kind, body)
-            n += 1
-        self._open()
-        self._file.truncate(0)
-        os.fsync(self._file.fileno())
-        self.pending_ops = 0
-        return n
+            return True
+        self._open()  # hold the lock: nobody else replays or appends meanwhile
+        self._file.flush()
+        try:
+            done = _deliver_from(self.path, deliver, stop)
+        except BaseException as exc:
+            self._drop(exc.__spool_offset__)  # type: ignore[attr-defined]
+            raise
+        return self._drop(done)
+
+    def _drop(self, offset: int) -> bool:
+        self._file.close()
+        empty = _move_prefix(self.path, offset, None)
+        self._file = open(self.path, "ab")  # noqa: SIM115  # kept open while the run lives
+        return empty
 
     def close(self) -> None:
         """Release the file and its lock (the file stays when it still holds ops)."""
@@ -113,21 +205,25 @@ def pending_spools(root: Path) -> list[Path]:
 
 
 def replay_file(path: Path, deliver: Callable[[str, dict[str, Any]], None]) -> int | None:
-    """Replay a spool nobody is writing; rename it ``spool.synced.jsonl`` (appending to any
-    previous synced file) when done. ``None`` when a live process holds it."""
+    """Replay a spool nobody is writing, moving delivered ops to ``spool.synced.jsonl``
+    (also when ``deliver`` raises part-way); how many ops were delivered, ``None``
+    when a live process holds the spool."""
     with open(path.parent / "spool.lock", "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
         n = 0
-        for kind, body in read_ops(path):
+
+        def counted(kind: str, body: dict[str, Any]) -> None:
+            nonlocal n
             deliver(kind, body)
             n += 1
-        synced = path.parent / SYNCED
-        with open(path, "rb") as src, open(synced, "ab") as dst:
-            dst.write(src.read())
-            dst.flush()
-            os.fsync(dst.fileno())
-        path.unlink()
+
+        try:
+            done = _deliver_from(path, counted, None)
+        except BaseException as exc:
+            _move_prefix(path, exc.__spool_offset__, path.parent / SYNCED)  # type: ignore[attr-defined]
+            raise
+        _move_prefix(path, done, path.parent / SYNCED)
         return n

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ._http import API, Connection, encode_json
-from ._wire import COLUMNAR_CONTENT_TYPE
+from ._http import API, ARROW, Connection, encode_json
+from ._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
 from .errors import ServerError, ServerUnreachable
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -34,14 +34,16 @@ class HttpTransport:
         self.timeout = timeout
 
     def deliver(self, kind: str, body: Any) -> Any:
-        """Send one operation; ``body`` is a dict or (metrics) pre-encoded JSON bytes."""
+        """Send one operation; ``body`` is a dict, or for metrics a :class:`ColumnarBatch`
+        (sent as Arrow) or a columnar JSON body (dict or bytes, e.g. from the spool)."""
         conn = self.conn
         if kind == "metrics":
+            arrow = isinstance(body, ColumnarBatch)
             resp = conn.request(
                 "POST",
                 API + "metrics/batch",
-                body=encode_json(body),
-                content_type=COLUMNAR_CONTENT_TYPE,
+                body=arrow_batch(body) if arrow else encode_json(body),
+                content_type=ARROW if arrow else COLUMNAR_CONTENT_TYPE,
                 timeout=self.timeout,
             )
             return resp.json() if resp.data else None
@@ -57,3 +59,29 @@ class HttpTransport:
 
     def heartbeat(self, run_id: str) -> None:
         self.conn.request("POST", f"{API}runs/{run_id}/heartbeat", timeout=10.0)
+
+
+def arrow_batch(batch: ColumnarBatch) -> bytes:
+    """The Arrow IPC form of a columnar batch (docs/api.md): ``metric_name``
+    dictionary, ``step``, ``time`` (µs, UTC), ``value``; run and batch ids in the
+    schema metadata. Built from the numpy buffers without per-point work."""
+    import pyarrow as pa  # the sender thread's first batch pays the import, never log()
+
+    schema = pa.schema(
+        [
+            ("metric_name", pa.dictionary(pa.int32(), pa.string())),
+            ("step", pa.int64()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("value", pa.float64()),
+        ],
+        metadata={"run_id": batch.run_id, "batch_id": batch.batch_id},
+    )
+    names = pa.DictionaryArray.from_arrays(
+        pa.array(batch.k.astype("int32", copy=False)), pa.array(batch.names, pa.string())
+    )
+    times = (batch.t * 1e6).round().astype("int64")
+    record = pa.record_batch([names, batch.s, times, batch.v], schema=schema)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_batch(record)
+    return sink.getvalue().to_pybytes()

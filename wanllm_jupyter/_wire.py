@@ -120,6 +120,12 @@ class ColumnarBatch:
     def __len__(self) -> int:
         return int(self.v.shape[0])
 
+    def to_json(self) -> bytes:
+        """The JSON wire form (what the spool stores)."""
+        return encode_columnar(
+            self.batch_id, self.run_id, self.names, self.k, self.s, self.t, self.v
+        )
+
 
 def encode_columnar(
     batch_id: str,

@@ -74,6 +74,11 @@ class WanllmApp(ExtensionApp):
     max_batch_size = Integer(1000, help="Most points accepted in one batch (else 413).").tag(
         config=True
     )
+    max_columnar_batch_size = Integer(
+        100_000,
+        help="Most points accepted in one compact columnar batch (JSON or Arrow; else 413). "
+        "Separate from max_batch_size, which keeps the seed's limit for the row form.",
+    ).tag(config=True)
     max_body_size = Integer(
         16 * 1024 * 1024, help="Largest accepted ingest request body, in bytes (else 413)."
     ).tag(config=True)
@@ -102,6 +107,7 @@ class WanllmApp(ExtensionApp):
 
     @validate(
         "max_batch_size",
+        "max_columnar_batch_size",
         "max_body_size",
         "pool_min_size",
         "pool_max_size",

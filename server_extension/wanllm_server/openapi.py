@@ -66,8 +66,8 @@ SCHEMAS: dict[str, Any] = {
     }, extra=False),
     "RunUpdate": obj({
         "name": STR, "state": {"type": "string", "enum": RUN_STATES}, "exit_code": INT,
-        "summary": ANYOBJ, "config": ANYOBJ, "tags": arr(STR), "add_tags": arr(STR),
-        "remove_tags": arr(STR), "notes": STR, "heartbeat": BOOL,
+        "summary": ANYOBJ, "config": ANYOBJ, "metadata": ANYOBJ, "tags": arr(STR),
+        "add_tags": arr(STR), "remove_tags": arr(STR), "notes": STR, "heartbeat": BOOL,
     }, extra=False),
     "RunPage": obj({"runs": arr(ref("Run")), "next_cursor": NULLSTR, "total": INT},
                    ("runs", "next_cursor", "total")),
@@ -129,7 +129,7 @@ SCHEMAS: dict[str, Any] = {
         "status": {"type": "string", "enum": ["ok", "degraded"]}, "store": ANYOBJ,
         "redis": obj({"configured": BOOL, "ok": {"type": "boolean", "nullable": True}}),
         "live": {"type": "string", "enum": ["redis", "in-process"]}, "cache": ANYOBJ,
-        "version": STR, "max_batch_size": INT,
+        "version": STR, "max_batch_size": INT, "max_columnar_batch_size": INT,
     }, ("status", "store", "redis", "live", "version", "max_batch_size")),
 }
 
@@ -265,7 +265,8 @@ PATHS: dict[str, Any] = {
                    op_id="metricBatch",
                    body={"content": {"application/json": {"schema": {"oneOf": [
                        ref("MetricBatch"), ref("ColumnarBatch")]}},
-                       COLUMNAR: {"schema": ref("ColumnarBatch")}}}),
+                       COLUMNAR: {"schema": ref("ColumnarBatch")},
+                       ARROW: {"schema": {"type": "string", "format": "binary"}}}}),
     },
     f"{API}/metrics/system/batch": {
         "post": op("Ingest a system-metric batch",

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import struct
 import uuid
 from typing import Any
 
@@ -23,6 +25,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from . import telemetry
@@ -70,6 +73,10 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         await self.hub.start()
         await super().get()
 
+    def get_compression_options(self) -> None:
+        """No permessage-deflate: live frames are pre-built uncompressed."""
+        return None
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors before the upgrade as JSON ``{"message", "errors"}``."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -115,11 +122,12 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
                 self.close(GOING_AWAY, "server shutting down")
                 return
             message = sub.pop()
-            if message is None:
+            conn = self.ws_connection
+            if message is None or conn is None or conn.is_closing():
                 return
-            try:
-                written = self.write_message(message)
-            except WebSocketClosedError:
+            try:  # one shared frame per message, written straight to the stream
+                written = conn.stream.write(text_frame(message))
+            except StreamClosedError:
                 return
             if not written.done():
                 self._writing = True
@@ -144,6 +152,20 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
             self._sub.select(names)
         else:
             self._sub.deselect(names)
+
+
+@functools.lru_cache(maxsize=32)
+def text_frame(message: str) -> bytes:
+    """The unmasked, uncompressed WebSocket text frame (RFC 6455 5.2) of
+    ``message``: built once however many subscribers are sent the message
+    (tornado's ``write_message`` would frame it, and spawn a task, for each)."""
+    data = message.encode()
+    n = len(data)
+    if n < 126:
+        return struct.pack("!BB", 0x81, n) + data
+    if n <= 0xFFFF:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
 
 
 def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:

@@ -17,7 +17,7 @@ from wanllm_jupyter._wire import decode_columnar
 def points(cols: Columns) -> list[tuple[str, int, float]]:
     out = []
     for body, _ in cols.batches(1000):
-        b = decode_columnar(orjson.loads(body))
+        b = decode_columnar(orjson.loads(body.to_json()))
         out += [(b.names[k], int(s), float(v)) for k, s, v in zip(b.k, b.s, b.v, strict=True)]
     return out
 
@@ -53,7 +53,7 @@ def test_flatten_and_convert() -> None:
 def test_nonfinite_values_kept() -> None:
     cols = Columns("r")
     cols.add([({"n": math.nan, "p": math.inf, "m": -np.inf}, None, True, 1.0)])
-    body = next(cols.batches(10))[0]
+    body = next(cols.batches(10))[0].to_json()
     assert b'"NaN"' in body and b'"Infinity"' in body and b'"-Infinity"' in body
     b = decode_columnar(orjson.loads(body))
     assert math.isnan(b.v[0]) and b.v[1] == math.inf and b.v[2] == -math.inf
@@ -112,7 +112,7 @@ def test_batches_are_cut_at_max_points_with_local_names() -> None:
     cols.add([({"a": i, "b": i}, None, True, 0.0) for i in range(5)])
     bodies = list(cols.batches(3))
     assert [n for _, n in bodies] == [3, 3, 3, 1]
-    batches = [decode_columnar(orjson.loads(b)) for b, _ in bodies]
+    batches = [decode_columnar(orjson.loads(b.to_json())) for b, _ in bodies]
     assert len({b.batch_id for b in batches}) == 4
     assert batches[-1].names == ["b"] and batches[-1].k.tolist() == [0]
 

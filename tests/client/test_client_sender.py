@@ -12,6 +12,7 @@ import orjson
 from wanllm_jupyter._columns import Columns
 from wanllm_jupyter._sender import Sender
 from wanllm_jupyter._spool import Spool, read_ops
+from wanllm_jupyter._wire import ColumnarBatch
 from wanllm_jupyter.errors import ServerError, ServerUnreachable
 
 
@@ -29,6 +30,8 @@ class FakeTransport:
             raise ServerUnreachable("down")
         if kind == "patch" and body.get("notes") == "bad":
             raise ServerError(422, "invalid", method="PATCH", path="runs/x")
+        if isinstance(body, ColumnarBatch):
+            body = body.to_json()
         with self.lock:
             self.delivered.append((kind, orjson.loads(body) if isinstance(body, bytes) else body))
         return {"duplicate": False}

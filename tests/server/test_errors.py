@@ -30,21 +30,26 @@ async def test_wrong_content_type_is_415(api):
     resp = await api("POST", BATCH, body=b"{}", headers={"Content-Type": "text/plain"})
     assert resp.code == 415
     assert body(resp)["message"] == ("content type 'text/plain' not supported; use "
-                                     "application/json, application/vnd.wanllm.columnar+json")
+                                     "application/json, application/vnd.wanllm.columnar+json, "
+                                     "application/vnd.apache.arrow.stream")
     assert rejected("content_type") == before + 1
 
 
+@pytest.mark.parametrize("wanllm_config", [{"max_columnar_batch_size": 2000}])
 async def test_batch_over_max_batch_size_is_413(api):
+    """The row form keeps the seed's 1,000; the compact forms have their own limit."""
     rid = (await create_run(api))["id"]
     rows = [{"run_id": rid, "metric_name": "m", "value": 1.0}] * 1001
     resp = await api("POST", BATCH, body={"metrics": rows})
     assert resp.code == 413
     assert body(resp) == {"message": "batch of 1001 points exceeds max_batch_size 1000",
                           "errors": []}
-    col = {"run_id": rid, "names": ["m"], "k": [0] * 1001, "s": list(range(1001)),
-           "v": [1.0] * 1001, "format": "columnar"}
-    resp = await api("POST", BATCH, body=col)
-    assert resp.code == 413 and "max_batch_size 1000" in body(resp)["message"]
+    for n, code in ((2000, 200), (2001, 413)):
+        col = {"run_id": rid, "names": ["m"], "k": [0] * n, "s": list(range(n)),
+               "v": [1.0] * n, "format": "columnar"}
+        resp = await api("POST", BATCH, body=col)
+        assert resp.code == code
+    assert body(resp)["message"] == "batch of 2001 points exceeds max_columnar_batch_size 2000"
 
 
 @pytest.mark.parametrize("wanllm_config", [{"max_body_size": 1000}])

@@ -57,7 +57,9 @@ async def sql(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def batch(run_id: uuid.UUID, name: str, steps: Any, times: Any, values: Any, bid: str) -> MetricBatch:
+def batch(
+    run_id: uuid.UUID, name: str, steps: Any, times: Any, values: Any, bid: str
+) -> MetricBatch:
     st = np.asarray(steps, np.int64)
     return MetricBatch(
         batch_id=bid,
@@ -81,12 +83,18 @@ def pg_dsn(request: pytest.FixtureRequest, make_pg_database: Callable[..., str])
 def test_timescaledb_is_loaded_and_metrics_are_hypertables(timescale_dsn: str) -> None:
     backend = run(with_store(timescale_dsn, lambda s: asyncio.sleep(0, s.backend)))
     assert backend == "timescaledb"
-    ext = run(sql(timescale_dsn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"))
+    ext = run(
+        sql(timescale_dsn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    )
     assert len(ext) == 1
-    hyper = run(sql(timescale_dsn, "SELECT hypertable_name FROM timescaledb_information.hypertables"))
+    hyper = run(
+        sql(timescale_dsn, "SELECT hypertable_name FROM timescaledb_information.hypertables")
+    )
     assert {r[0] for r in hyper} == {"metrics", "system_metrics"}
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
-    kind = run(sql(timescale_dsn, "SELECT relkind::text FROM pg_class WHERE relname = 'metrics_hourly'"))
+    kind = run(
+        sql(timescale_dsn, "SELECT relkind::text FROM pg_class WHERE relname = 'metrics_hourly'")
+    )
     # Apache build: a server-maintained table; community licence: a continuous aggregate (view)
     assert kind[0][0] == ("v" if licence == "timescale" else "r")
 
@@ -97,9 +105,14 @@ def test_plain_postgresql_has_no_extension_and_ordinary_tables(
     dsn = make_pg_database(timescale=False)
     assert run(with_store(dsn, lambda s: asyncio.sleep(0, s.backend))) == "postgresql"
     assert run(sql(dsn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")) == []
-    kinds = run(sql(dsn, "SELECT relname::text, relkind::text FROM pg_class WHERE relname = ANY($1)",
+    query = "SELECT relname::text, relkind::text FROM pg_class WHERE relname = ANY($1)"
+    kinds = run(sql(dsn, query,
                     ["metrics", "system_metrics", "metrics_hourly"]))  # fmt: skip
-    assert {r[0]: r[1] for r in kinds} == {"metrics": "r", "system_metrics": "r", "metrics_hourly": "r"}
+    assert {r[0]: r[1] for r in kinds} == {
+        "metrics": "r",
+        "system_metrics": "r",
+        "metrics_hourly": "r",
+    }
     assert run(sql(dsn, "SELECT count(*) FROM pg_inherits"))[0][0] == 0  # no chunks
 
 
@@ -132,11 +145,18 @@ def test_two_stores_migrating_concurrently_apply_each_migration_once(timescale_d
     applied = run(race())
     flat = [m for a in applied for m in a]
     assert len(flat) == len(set(flat))  # nobody applied anything twice
-    expected = {f"{m.component}/{m.version:04d}_{m.name}" for m in discover() if "apache" in m.modes}
+    expected = {
+        f"{m.component}/{m.version:04d}_{m.name}" for m in discover() if "apache" in m.modes
+    }
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
     if licence == "apache":
         assert set(flat) == expected
-    rows = run(sql(timescale_dsn, "SELECT component, version, count(*) FROM wanllm_schema_version GROUP BY 1, 2"))
+    rows = run(
+        sql(
+            timescale_dsn,
+            "SELECT component, version, count(*) FROM wanllm_schema_version GROUP BY 1, 2",
+        )
+    )
     assert all(r[2] == 1 for r in rows) and len(rows) == len(flat)
 
 
@@ -145,7 +165,9 @@ def test_seed_sql_functions_match_the_store(pg_dsn: str) -> None:
     async def go(s: PostgresStore) -> tuple[Any, ...]:
         r, _ = await s.create_run(RunCreate(project="p"))
         values = [1.0, 5.0, math.nan, 3.0, -2.0]
-        await s.write_metrics(batch(r.id, "loss", [0, 1, 2, 3, 3], [T0 + i for i in range(5)], values, "b1"))
+        await s.write_metrics(
+            batch(r.id, "loss", [0, 1, 2, 3, 3], [T0 + i for i in range(5)], values, "b1")
+        )
         return r.id, await s.latest(r.id, "loss"), await s.stats(r.id, "loss")
 
     rid, latest, stats = run(with_store(pg_dsn, go))
@@ -155,22 +177,30 @@ def test_seed_sql_functions_match_the_store(pg_dsn: str) -> None:
     assert st["count"] == stats.count == 5
     assert (st["min_value"], st["max_value"]) == (stats.min_value, stats.max_value) == (-2.0, 5.0)
     assert st["avg_value"] == pytest.approx(stats.avg_value) == pytest.approx(7 / 4)
-    assert st["std_dev"] == pytest.approx(stats.std_dev) == pytest.approx(np.std([1, 5, 3, -2], ddof=1))
+    assert (
+        st["std_dev"]
+        == pytest.approx(stats.std_dev)
+        == pytest.approx(np.std([1, 5, 3, -2], ddof=1))
+    )
     assert run(sql(pg_dsn, "SELECT * FROM get_latest_metric_value($1, 'nope')", rid)) == []
 
 
 # ----------------------------------------------------------------- hourly rollups
 _BRUTE_HOURLY = """
-SELECT floor(extract(epoch FROM time) / 3600)::bigint * 3600000000 AS hour, metric_name, count(*) AS n,
+SELECT floor(extract(epoch FROM time) / 3600)::bigint * 3600000000 AS hour, metric_name,
+       count(*) AS n,
        avg(value) FILTER (WHERE f), min(value) FILTER (WHERE f), max(value) FILTER (WHERE f),
        stddev_samp(value) FILTER (WHERE f)
 FROM (SELECT *, value NOT IN ('NaN'::float8, 'Infinity', '-Infinity') AS f FROM metrics) m
-WHERE run_id = $1 AND ($2::timestamptz IS NULL OR time >= $2) AND ($3::timestamptz IS NULL OR time <= $3)
+WHERE run_id = $1 AND ($2::timestamptz IS NULL OR time >= $2)
+  AND ($3::timestamptz IS NULL OR time <= $3)
 GROUP BY 1, 2 ORDER BY 2, 1
 """
 
 
-def _brute_hourly(dsn: str, rid: uuid.UUID, start: int | None, end: int | None) -> list[tuple[Any, ...]]:
+def _brute_hourly(
+    dsn: str, rid: uuid.UUID, start: int | None, end: int | None
+) -> list[tuple[Any, ...]]:
     async def q() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(dsn)
         await conn.set_type_codec(
@@ -201,11 +231,17 @@ def test_hourly_rollups_equal_a_brute_force_group_by(pg_dsn: str) -> None:
 
     rid = run(with_store(pg_dsn, go))
     for start, end in [(None, None), (T0 + HOUR + 123, T0 + 3 * HOUR + 77), (T0 + 10, T0 + 20)]:
-        got = run(with_store(pg_dsn, lambda s: s.hourly_rollups(rid, start_time=start, end_time=end)))
+        got = run(
+            with_store(
+                pg_dsn, lambda s, a=start, b=end: s.hourly_rollups(rid, start_time=a, end_time=b)
+            )
+        )
         want = _brute_hourly(pg_dsn, rid, start, end)
         assert [(h.hour, h.metric_name, h.count) for h in got] == [w[:3] for w in want]
-        for h, w in zip(got, want):
-            for a, b in zip((h.avg_value, h.min_value, h.max_value, h.std_dev), w[3:]):
+        for h, w in zip(got, want, strict=False):
+            for a, b in zip(
+                (h.avg_value, h.min_value, h.max_value, h.std_dev), w[3:], strict=False
+            ):
                 assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9)
 
 
@@ -258,18 +294,19 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
         r, _ = await store.create_run(RunCreate(project="p"))
         acked: set[int] = set()
         unavailable = i = 0
-        stopped = False
+        stopper: asyncio.Future[None] | None = None
         while len(acked) < 12:
             b = batch(r.id, "loss", np.arange(i * per, (i + 1) * per), T0 + np.arange(per),
                       np.full(per, float(i)), f"fault-{i}")  # fmt: skip
-            if i == 4 and not stopped:
-                stopped = True
-                await asyncio.to_thread(own_cluster.stop, "immediate")
+            if i == 4 and stopper is None:  # crash the server while writes are in flight
+                stopper = asyncio.ensure_future(asyncio.to_thread(own_cluster.stop, "immediate"))
             try:
                 res = await store.write_metrics(b)
             except StoreUnavailable:
                 unavailable += 1
                 if unavailable == 3:
+                    assert stopper is not None
+                    await stopper
                     await asyncio.to_thread(own_cluster.start)
                 await asyncio.sleep(0.05)
                 continue  # the client retries the same batch id

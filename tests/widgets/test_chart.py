@@ -11,6 +11,7 @@ from wanllm_jupyter import smoothing as sm
 from wanllm_jupyter.errors import UsageError
 from wanllm_jupyter.widgets import chart, compare, workspace
 from wanllm_jupyter.widgets._live import Throttle
+from wanllm_jupyter.widgets.chart import nice_ticks
 from wanllm_jupyter.widgets._model import ChartModel
 from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
 
@@ -147,7 +148,19 @@ def test_workspace_empty_state_and_metric_charts(conn, logger) -> None:
     ws.refresh()
     assert sorted(ws.selector.value) == ["acc", "loss"]
     assert len(ws.charts) == 4  # main, one per metric, wall time
+    main, *singles, _wall = ws.charts
+    colors = {s.metric: s.color for s in main.model.series}
+    for single in singles:  # small multiples: a metric keeps its colour, no controls, round ticks
+        assert single.model.series[0].color == colors[single.model.metrics[0]]
+        assert single.controls.layout.display == "none"
+        assert list(single.figure.axes[0].tick_values) == [0, 1, 2, 3, 4]
     ws.close()
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(-5, 304).tolist() == [0, 100, 200, 300]
+    assert nice_ticks(0.1, 0.97).tolist() == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert nice_ticks(3, 3).tolist() == [3]
 
 
 def test_compare_groups_by_config(conn, logger) -> None:

@@ -3,6 +3,13 @@
 ``chart(runs, metrics)`` draws what :class:`~._model.ChartModel` computes;
 live points arrive through :class:`~._live.LiveHub` and are drawn by a
 :class:`~._live.Redrawer` thread at most 4 times per second.
+
+Limitation: pan/zoom itself happens in the browser and always works, but the
+full-resolution re-query of the zoomed range needs the new scale range in
+Python, and ipykernel handles incoming comm messages (on the shell channel)
+only between cell executions. While a cell runs, live points keep arriving
+(kernel → browser messages are sent from any thread) and the zoom is kept, but
+a zoomed view of a sampled series is re-queried when the cell finishes.
 """
 
 from __future__ import annotations
@@ -64,6 +71,18 @@ def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
     return [f"{v.label} — step {step} · {c[11:]} (+{rel:.1f}s)"
             for step, c, rel in zip(v.steps[idx].tolist(), clock.tolist(),
                                     (v.times[idx] - start).tolist())]
+
+
+def nice_ticks(lo: float, hi: float, count: int = 4) -> np.ndarray:
+    """Round tick values (1, 2 or 5 × 10^k apart, as d3's ``ticks``) in [lo, hi],
+    about ``count`` of them."""
+    if not hi > lo:
+        return np.array([lo])
+    raw = (hi - lo) / count
+    step = 10 ** np.floor(np.log10(raw))
+    error = raw / step
+    step *= 10 if error >= 50**0.5 else 5 if error >= 10**0.5 else 2 if error >= 2**0.5 else 1
+    return np.arange(np.ceil(lo / step) * step, hi + step * 1e-9, step) + 0.0
 
 
 class MetricChart(W.VBox):
@@ -273,11 +292,9 @@ class MetricChart(W.VBox):
                        "wall_time": "wall time"}.get(self.model.x_mode, self.model.x_mode)
             axes = [
                 bq.Axis(scale=xs, label=x_label, grid_lines="dashed", grid_color="#e8e8e8",
-                        label_offset="32px", num_ticks=5 if self.compact else None,
-                        **({"tick_format": "%H:%M:%S"} if wall else {})),
+                        label_offset="32px", **({"tick_format": "%H:%M:%S"} if wall else {})),
                 bq.Axis(scale=ys, orientation="vertical", grid_lines="dashed", grid_color="#e8e8e8",
                         tick_format=".3~g", label=", ".join(self.model.metrics)[:40],
-                        num_ticks=5 if self.compact else None,
                         label_offset="48px"),
             ]
             tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
@@ -362,7 +379,21 @@ class MetricChart(W.VBox):
                     mark.x, mark.y, mark.names = np.asarray(xs), np.asarray(ys, dtype=float), names
             if y_range is not None:
                 self._y_scale.min, self._y_scale.max = y_range
+            if self.compact and self.model.x_mode != "wall_time":
+                self._compact_ticks(views)
             self._draw_state(views)
+
+    def _compact_ticks(self, views: list[SeriesView]) -> None:
+        """About 4 round x ticks (a narrow chart's default ticks overlap); the
+        default ticks again while the user has zoomed."""
+        xs = [v.x[np.isfinite(v.x)] for v in views]
+        xs = [x for x in xs if x.size]
+        zoomed = self._x_scale.min is not None or self._x_scale.max is not None
+        if not xs or zoomed:
+            self.figure.axes[0].tick_values = None
+            return
+        lo, hi = float(min(x.min() for x in xs)), float(max(x.max() for x in xs))
+        self.figure.axes[0].tick_values = nice_ticks(lo, hi)
 
     def _draw_state(self, views: list[SeriesView]) -> None:
         total = sum(v.total_points for v in views)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._source import FloatArray, floats
 from ._style import PALETTE
+from .chart import nice_ticks
 
 GROUPS = ("cpu", "memory", "disk", "network", "gpu")
 GROUP_TITLES = {"cpu": "CPU", "memory": "Memory", "disk": "Disk", "network": "Network", "gpu": "GPU"}
@@ -91,6 +92,13 @@ def _legend(panel: Panel) -> str:
     return f'<div style="font-size:11px;line-height:16px;color:#374151">{"".join(items)}</div>'
 
 
+def _x_ticks(panel: Panel) -> np.ndarray | None:
+    times = [line.times for line in panel.lines if line.times.size]
+    if not times:
+        return None
+    return nice_ticks(float(min(t.min() for t in times)), float(max(t.max() for t in times)))
+
+
 def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
     """A titled compact chart of one panel."""
     xs, ys = bq.LinearScale(), bq.LinearScale()
@@ -104,12 +112,12 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
                       labels=[line.label])
              for i, line in enumerate(panel.lines)]
     axes = [
-        bq.Axis(scale=xs, label="seconds since start", num_ticks=5, grid_lines="dashed",
-                grid_color="#eee", tick_format=",.0f", label_offset="28px"),
-        bq.Axis(scale=ys, orientation="vertical", num_ticks=4, tick_format=".3~s",
+        bq.Axis(scale=xs, label="seconds since start", grid_lines="dashed", grid_color="#eee",
+                tick_format=",~g", label_offset="28px", tick_values=_x_ticks(panel)),
+        bq.Axis(scale=ys, orientation="vertical", tick_format=".4~s",
                 grid_lines="dashed", grid_color="#eee"),
     ]
-    fig = bq.Figure(marks=marks, axes=axes, animation_duration=0,
+    fig = bq.Figure(marks=marks, axes=axes, animation_duration=0, padding_x=0.0, padding_y=0.0,
                     fig_margin={"top": 8, "bottom": 36, "left": 48, "right": 12},
                     layout=W.Layout(width="100%", height=height, min_width="240px"))
     title = W.HTML(f'<span class="wl-title" style="font-size:13px">{html.escape(panel.title)}</span>'

@@ -158,24 +158,31 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         telemetry.QUERY_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
 
     # ---------------------------------------------------------------- input
-    def json_body(self, *content_types: str) -> Any:
-        """The parsed request body; 413/415/400 when too big, of the wrong type, or malformed."""
+    def media_type(self) -> str:
+        """The request's content type without parameters, lower case."""
+        return self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+    def raw_body(self, *content_types: str) -> bytes:
+        """The request body; 413/415/400 when too big, of the wrong type, or empty."""
+        body = self.request.body
         limit = self.wanllm.max_body_size
-        if len(self.request.body) > limit:
-            raise ApiError(
-                413, f"request body of {len(self.request.body)} bytes exceeds max_body_size {limit}"
-            )
-        ctype = self.request.headers.get("Content-Type", "")
-        media = ctype.split(";", 1)[0].strip().lower()
+        if len(body) > limit:
+            raise ApiError(413, f"request body of {len(body)} bytes exceeds max_body_size {limit}")
         allowed = content_types or (JSON_TYPE,)
-        if media not in allowed:
+        if self.media_type() not in allowed:
+            ctype = self.request.headers.get("Content-Type", "")
             raise ApiError(
                 415, f"content type {ctype or '(none)'!r} not supported; use {', '.join(allowed)}"
             )
-        if not self.request.body.strip():
-            raise ApiError(400, "request body is empty; expected a JSON object")
+        if not body.strip():
+            raise ApiError(400, "request body is empty")
+        return body
+
+    def json_body(self, *content_types: str) -> Any:
+        """The parsed JSON request body (see :meth:`raw_body`); 400 when malformed."""
+        body = self.raw_body(*content_types)
         try:
-            return orjson.loads(self.request.body)
+            return orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise ApiError(400, f"malformed JSON at line {e.lineno} column {e.colno} "
                            f"(char {e.pos}): {e.msg}") from e

@@ -33,4 +33,5 @@ class HealthHandler(WanllmHandler):
             "cache": cache,
             "version": __version__,
             "max_batch_size": app.max_batch_size,
+            "max_columnar_batch_size": app.max_columnar_batch_size,
         })

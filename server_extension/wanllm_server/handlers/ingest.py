@@ -56,16 +56,21 @@ class IngestHandler(WanllmHandler):
     def parse(self, body: dict[str, Any]) -> Batch:
         raise NotImplementedError
 
+    def read_batch(self) -> Batch:
+        """The validated batch of this request (JSON bodies by default)."""
+        return self.parse(self.json_object(*self.content_types))
+
     async def commit(self, store: Store, batch: Batch) -> WriteResult:
         raise NotImplementedError
 
     async def after_commit(self, batch: Batch) -> None:
         """Work after a (non-duplicate) batch committed."""
 
-    def check_size(self, points: int) -> None:
-        limit = self.wanllm.max_batch_size
+    def check_size(self, points: int, trait: str = "max_batch_size") -> None:
+        """413 when ``points`` exceeds the app's limit named ``trait``."""
+        limit = getattr(self.wanllm, trait)
         if points > limit:
-            raise ApiError(413, f"batch of {points} points exceeds max_batch_size {limit}")
+            raise ApiError(413, f"batch of {points} points exceeds {trait} {limit}")
 
     @web.authenticated
     @authorized
@@ -76,7 +81,7 @@ class IngestHandler(WanllmHandler):
                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         async with inflight.track():
             start = time.perf_counter()
-            batch = self.parse(self.json_object(*self.content_types))
+            batch = self.read_batch()
             result = await self.commit(await self.store(), batch)
             if not result.duplicate:
                 await self.after_commit(batch)

@@ -11,7 +11,8 @@ from tornado import web
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
 from ..store.base import MetricBatch, Store, WriteResult
 from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
-from .base import WanllmHandler, dumps
+from .arrow_ingest import metric_batch_from_arrow
+from .base import ARROW_TYPE, WanllmHandler, dumps
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
 from .wire import iso, wire_float
 
@@ -28,17 +29,24 @@ def point_json(run_id: uuid.UUID, name: str, step: int, time_us: int, value: flo
 
 
 class MetricBatchHandler(IngestHandler):
-    """``metrics/batch``: the seed's row form or the compact columnar form."""
+    """``metrics/batch``: the seed's row form or the compact columnar form (JSON or
+    Arrow). The compact forms are limited by ``max_columnar_batch_size``, the row
+    form by the seed's ``max_batch_size``."""
 
     ingest_kind = "metrics"
-    content_types = ("application/json", COLUMNAR_TYPE)
+    content_types = ("application/json", COLUMNAR_TYPE, ARROW_TYPE)
+
+    def read_batch(self) -> MetricBatch:
+        if self.media_type() == ARROW_TYPE:
+            raw = self.raw_body(*self.content_types)
+            return metric_batch_from_arrow(raw, self.wanllm.max_columnar_batch_size)
+        return self.parse(self.json_object(*self.content_types))
 
     def parse(self, body: dict[str, Any]) -> MetricBatch:
-        media = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if media == COLUMNAR_TYPE or body.get("format") == "columnar":
+        if self.media_type() == COLUMNAR_TYPE or body.get("format") == "columnar":
             check_fields(body, _COLUMNAR_FIELDS)
             values = points_array(body, "v")
-            self.check_size(len(values))
+            self.check_size(len(values), "max_columnar_batch_size")
             return metric_batch_from_columns(
                 body.get("run_id"), body.get("names"), body.get("k"), body.get("s"),
                 body.get("t"), values, batch_id_of(body),

@@ -64,7 +64,7 @@ _CREATE_SPEC = {
 _GIT_SPEC = {"branch": _STR, "commit": _STR, "dirty": _BOOL, "remote": _STR}
 _UPDATE_SPEC = {
     "name": _STR, "state": "one of " + ", ".join(RUN_STATES), "exit_code": "an integer",
-    "summary": _OBJ, "config": _OBJ, "tags": _STRS, "add_tags": _STRS, "remove_tags": _STRS,
+    "summary": _OBJ, "config": _OBJ, "metadata": _OBJ, "tags": _STRS, "add_tags": _STRS, "remove_tags": _STRS,
     "notes": _STR, "heartbeat": _BOOL,
 }
 

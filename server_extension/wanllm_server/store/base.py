@@ -140,6 +140,7 @@ class RunUpdate:
     exit_code: int | None = None
     summary: dict[str, Any] | None = None  # merged into the stored summary
     config: dict[str, Any] | None = None  # merged into the stored config
+    metadata: dict[str, Any] | None = None  # top-level keys merged into the stored metadata
     tags: list[str] | None = None  # replaces
     add_tags: list[str] | None = None
     remove_tags: list[str] | None = None

@@ -347,33 +347,57 @@ def metric_batch_from_columns(
         auto = np.array([x is None for x in s], dtype=bool)
         scanned = _scan(errors, "s", s, lambda x: 0 if x is None else parse_step(x), 0)
         steps = np.array(scanned, dtype=np.int64)
-        if not auto.any():
-            auto = None
 
-    now = now_us()
-    if t is None:
-        times = np.full(n, now, dtype=np.int64)
-    else:
+    times = None
+    if t is not None:
         tf = _fast_array(t, {int, float}, np.float64)
         if tf is not None and (not n or np.abs(tf).max() < _MAX_EPOCH_S):
             times = np.rint(tf * 1e6).astype(np.int64)
         else:
+            now = now_us()
             scanned = _scan(errors, "t", t, lambda x: now if x is None else parse_time_number(x), 0)
             times = np.array(scanned, dtype=np.int64)
 
     if errors:
         raise InvalidBatch(errors)
-    assert rid is not None
+    return metric_batch_from_arrays(rid, names, kk, steps, times, values, batch_id, auto_step=auto)
+
+
+def metric_batch_from_arrays(
+    run_id: uuid.UUID,
+    names: Sequence[Any],
+    k: np.ndarray,
+    steps: np.ndarray,
+    times: np.ndarray | None,
+    values: np.ndarray,
+    batch_id: str | None = None,
+    *,
+    auto_step: np.ndarray | None = None,
+) -> MetricBatch:
+    """Validate a columnar batch already in arrays (the compact forms' common
+    tail): point ``i`` is metric ``names[k[i]]`` at ``steps[i]`` (auto-step
+    where ``auto_step[i]``), ``times[i]`` µs (``times`` None = now), value
+    ``values[i]``. Bad names are reported by their index in ``names``, bad
+    ``k`` by point index."""
+    errors: list[ItemError] = []
+    _scan(errors, "names", names, parse_name, None)
+    n, nn = len(values), len(names)
+    bad = np.flatnonzero((k < 0) | (k >= nn)) if n else ()
+    errors += [ItemError(i, "k", f"not an index into names (0..{nn - 1})") for i in bad.tolist()]
+    if errors:
+        raise InvalidBatch(errors)
+    if auto_step is not None and not auto_step.any():
+        auto_step = None
     return MetricBatch(
         batch_id=batch_id or new_batch_id(),
-        run_ids=[rid],
+        run_ids=[run_id],
         names=list(names),
         run_idx=np.zeros(n, dtype=np.int32),
-        name_idx=kk.astype(np.int32),
-        steps=steps,
-        times=times,
-        values=values,
-        auto_step=auto,
+        name_idx=k.astype(np.int32),
+        steps=steps.astype(np.int64, copy=False),
+        times=np.full(n, now_us(), dtype=np.int64) if times is None else times,
+        values=values.astype(np.float64, copy=False),
+        auto_step=auto_step,
     )
 
 

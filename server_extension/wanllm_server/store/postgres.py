@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from . import aggregates as agg
 from . import postgres_ingest as ingest
 from . import postgres_reads as reads
 from .base import (
@@ -50,11 +51,11 @@ from .base import (
 from .batches import now_us
 from .cursor import encode_cursor
 from .names import generate_run_name
+from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, hourly_rollups, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
 from .postgres_schema import SchemaState, migrate
 
-PG_EPOCH_US = 946_684_800_000_000
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused/reset connections, TimeoutError
     asyncpg.exceptions.InterfaceError,  # incl. ConnectionDoesNotExistError, "connection is closed"
@@ -189,7 +190,9 @@ class PostgresStore(Store):
             "server_version": version,
             "timescaledb_version": ts,
             "license": None if self._schema.mode == "plain" else self._schema.mode,
-            "schema_version": self._schema.versions,
+            "schema_version": self._schema.versions.get("postgres", 0),
+            "schema_versions": self._schema.versions,  # per component (postgres, timescale)
+            "mode": self._schema.mode,
             "pool": {"size": self._pool.get_size(), "idle": self._pool.get_idle_size(),
                      "min": self.min_pool, "max": self.max_pool},
         }  # fmt: skip
@@ -275,6 +278,8 @@ class PostgresStore(Store):
                 run.summary.update(u.summary)
             if u.config is not None:
                 run.config.update(u.config)
+            if u.metadata is not None:
+                run.metadata.update(u.metadata)
             if u.tags is not None:
                 run.tags = list(dict.fromkeys(u.tags))
             if u.add_tags:
@@ -359,7 +364,7 @@ class PostgresStore(Store):
         if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", rid) is None:
             raise RunNotFound(rid)
 
-    async def _summary(self, conn: asyncpg.Connection, rid: uuid.UUID, name: str) -> ingest.agg.Summary:
+    async def _summary(self, conn: asyncpg.Connection, rid: uuid.UUID, name: str) -> agg.Summary:
         row = await conn.fetchrow(
             f"SELECT {_SUMMARY_COLS} FROM metric_summaries WHERE run_id = $1 AND metric_name = $2",
             rid, name,
@@ -388,7 +393,10 @@ class PostgresStore(Store):
             rid, name, start_step=start_step, end_step=end_step, start_time=start_time,
             end_time=end_time, limit=limit,
         )  # fmt: skip
-        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with (
+            self._conn() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             await self._summary(conn, rid, name)
             return await reads.read_series(conn, query)
 
@@ -402,7 +410,10 @@ class PostgresStore(Store):
         end_step: int | None = None,
     ) -> Downsampled:
         rid = _key(run_id)
-        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with (
+            self._conn() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             s = await self._summary(conn, rid, name)
             start = s.first_step if start_step is None else start_step
             end = s.last_step if end_step is None else end_step
@@ -434,8 +445,8 @@ class PostgresStore(Store):
             async with self._conn() as conn:
                 await self._require_run(conn, rid)
                 rows = await conn.fetch(
-                    "SELECT metric_name FROM metric_summaries WHERE run_id = $1 AND count > 0"
-                    " AND ($2::text[] IS NULL OR metric_name = ANY($2::text[])) ORDER BY metric_name",
+                    "SELECT metric_name FROM metric_summaries WHERE run_id = $1 AND count > 0 AND"
+                    " ($2::text[] IS NULL OR metric_name = ANY($2::text[])) ORDER BY metric_name",
                     rid, None if names is None else list(names),
                 )  # fmt: skip
             for (name,) in rows:

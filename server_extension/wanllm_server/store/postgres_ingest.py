@@ -108,8 +108,10 @@ async def claim_batch(conn: asyncpg.Connection, kind: str, batch_id: str, points
         await conn.fetchval(
             "INSERT INTO ingest_batches (kind, batch_id, points) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING RETURNING 1",
-            kind, batch_id, points,
-        )  # fmt: skip
+            kind,
+            batch_id,
+            points,
+        )
     )
 
 
@@ -145,7 +147,9 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(order, starts, ends) of ``keys`` grouped by value."""
     order = np.argsort(keys, kind="stable")
     k = keys[order]
-    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.empty(0, int)
+    starts = (
+        np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.empty(0, int)
+    )
     return order, starts, np.append(starts[1:], len(k))
 
 
@@ -166,7 +170,7 @@ def metric_copy_chunks(
     plain = np.flatnonzero(~has_meta)
     order, starts, ends = _segments(series[plain])
     idx = plain[order]
-    for a, b in zip(starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
         sel = idx[a:b]
         rid, name = series_keys[int(series[sel[0]])]
         yield encode_group(
@@ -193,7 +197,7 @@ def tier_copy_data(series_keys: list[tuple[uuid.UUID, str]], rows: agg.TierRows)
     """Binary COPY payload for ``metric_tiers`` (columns :data:`TIER_COLUMNS`)."""
     parts = [HEADER]
     order, starts, ends = _segments(rows.group)
-    for a, b in zip(starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
         sel = order[a:b]
         rid, name = series_keys[int(rows.group[sel[0]])]
         p = rows.partials[sel]
@@ -324,6 +328,7 @@ async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatc
         batch.metadata or none,
         batch.devices or none,
         batch.nodes or none,
+        strict=False,
     )
     await conn.copy_records_to_table(
         "system_metrics",

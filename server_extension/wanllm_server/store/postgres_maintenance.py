@@ -130,7 +130,9 @@ async def rebuild_series(
         )
         return 0
     zeros = np.zeros(len(raw), np.int64)
-    tiers = agg.merge_tier_rows(agg.tier_rows(zeros, raw.steps, raw.times, raw.values, presorted=True))
+    tiers = agg.merge_tier_rows(
+        agg.tier_rows(zeros, raw.steps, raw.times, raw.values, presorted=True)
+    )
     await conn.copy_to_table(
         "metric_tiers", source=memoryview(tier_copy_data([(rid, name)], tiers)),
         columns=list(TIER_COLUMNS),

@@ -21,7 +21,9 @@ from .postgres_copy import RowStream, decode_fixed, strip_copy
 
 _POINT_KINDS = ("i8", "ts", "f8")  # step, time, value
 _TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
-_TIER_KINDS = tuple("f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names)
+_TIER_KINDS = tuple(
+    "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names
+)
 
 
 def lit(value: uuid.UUID | int | str) -> str:
@@ -44,7 +46,9 @@ def _time_lit(us: int) -> str:
 def concat_series(parts: list[Series]) -> Series:
     if not parts:
         return Series(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-    return Series(*(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values")))
+    return Series(
+        *(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values"))
+    )
 
 
 def points_query(
@@ -71,7 +75,9 @@ def points_query(
     return sql + (f" LIMIT {lit(limit)}" if limit is not None else "")
 
 
-async def copy_rows(conn: asyncpg.Connection, query: str, kinds: tuple[str, ...]) -> list[np.ndarray]:
+async def copy_rows(
+    conn: asyncpg.Connection, query: str, kinds: tuple[str, ...]
+) -> list[np.ndarray]:
     """Run ``query`` through binary COPY and return its columns."""
     chunks: list[bytes] = []
 
@@ -94,11 +100,12 @@ async def read_tiers(
     cols = await copy_rows(
         conn,
         f"SELECT {_TIER_SELECT} FROM metric_tiers WHERE run_id = {lit(run_id)} AND "
-        f"metric_name = {lit(name)} AND level = {lit(level)} AND bucket BETWEEN {lit(lo)} AND {lit(hi)}",
+        f"metric_name = {lit(name)} AND level = {lit(level)} AND "
+        f"bucket BETWEEN {lit(lo)} AND {lit(hi)}",
         _TIER_KINDS,
     )
     out = np.empty(len(cols[0]), agg.PARTIAL_DTYPE)
-    for f, col in zip(agg.PARTIAL_DTYPE.names, cols):
+    for f, col in zip(agg.PARTIAL_DTYPE.names, cols, strict=False):
         out[f] = col
     return out
 

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 
 from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
 from .cursor import decode_cursor
@@ -72,7 +71,8 @@ def _field(name: str, p: _Params) -> tuple[str, bool]:
     parts = rest.split(".") if rest else []
     if head not in JSON_COLUMNS or not parts or not all(parts):
         raise InvalidQuery(
-            f"unknown field {name!r}: use a run column, git.<key>, or config./summary./metadata.<path>"
+            f"unknown field {name!r}: use a run column, git.<key>, "
+            "or config./summary./metadata.<path>"
         )
     return f"NULLIF({head} #> {p.add(parts, '::text[]')}, 'null'::jsonb)", True
 
@@ -89,7 +89,9 @@ def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
         f"WHEN 'boolean' THEN ({expr})::boolean::int END"
     )
     # the shortest repr, as JSON stores it (0.4, not the binary float's 0.4000000000000000222)
-    return f"({num} {op} {p.add(Decimal(repr(v)) if isinstance(v, float) else int(v), '::numeric')})"
+    return (
+        f"({num} {op} {p.add(Decimal(repr(v)) if isinstance(v, float) else int(v), '::numeric')})"
+    )
 
 
 def _filter_sql(f: RunFilter, p: _Params) -> str:
@@ -109,12 +111,12 @@ def _filter_sql(f: RunFilter, p: _Params) -> str:
         return f"strpos(lower({text}), lower({p.add(str(v), '::text')})) > 0"
     if f.op == "in":
         if is_json:
-            return f"{expr} = ANY({p.add([orjson.dumps(x).decode() for x in v], '::jsonb[]')})"
+            return f"{expr} = ANY({p.add(list(v), '::jsonb[]')})"
         return f"{expr} = ANY({p.add(list(v))})"
     if f.op in ("eq", "ne"):
         if v is None:
             return f"{expr} IS {'NOT ' if f.op == 'ne' else ''}NULL"
-        rhs = p.add(orjson.dumps(v).decode(), "::jsonb") if is_json else p.add(v)
+        rhs = p.add(v, "::jsonb") if is_json else p.add(v)
         return f"{expr} IS {'NOT ' if f.op == 'eq' else ''}DISTINCT FROM {rhs}"
     if f.op not in _CMP or v is None:
         raise InvalidQuery(f"unknown filter op {f.op!r} for {f.field}")
@@ -167,8 +169,11 @@ def page_sql(q: RunQuery) -> tuple[str, list[Any]]:
         if is_null:
             where += f" AND ({key}) IS NULL AND id {cmp} {rid}"
         else:
-            val = p.add(orjson.dumps(value).decode(), "::jsonb") if is_json else p.add(value)
-            where += f" AND (({key}) IS NULL OR ({key}) {cmp} {val} OR (({key}) = {val} AND id {cmp} {rid}))"
+            val = p.add(value, "::jsonb") if is_json else p.add(value)
+            where += (
+                f" AND (({key}) IS NULL OR ({key}) {cmp} {val}"
+                f" OR (({key}) = {val} AND id {cmp} {rid}))"
+            )
     sql = (
         f"SELECT {RUN_COLUMNS}, {key} AS sort_key FROM runs WHERE {where} "
         f"ORDER BY ({key}) IS NULL, sort_key {direction}, id {direction} LIMIT {p.add(q.limit + 1)}"

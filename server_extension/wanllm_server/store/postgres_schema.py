@@ -63,7 +63,9 @@ def sql_dir() -> Path:
     for candidate in (here.parents[1] / "sql", here.parents[3] / "sql"):
         if (candidate / "postgres").is_dir():
             return candidate
-    raise FileNotFoundError(f"no sql/postgres folder next to {here.parents[1]} or {here.parents[3]}")
+    raise FileNotFoundError(
+        f"no sql/postgres folder next to {here.parents[1]} or {here.parents[3]}"
+    )
 
 
 def discover(root: Path | None = None) -> list[Migration]:

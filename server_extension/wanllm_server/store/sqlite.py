@@ -499,6 +499,8 @@ def _update_run(c: sqlite3.Connection, key: str, u: RunUpdate) -> Run:
         run.summary.update(u.summary)
     if u.config is not None:
         run.config.update(u.config)
+    if u.metadata is not None:
+        run.metadata.update(u.metadata)
     if u.tags is not None:
         run.tags = list(dict.fromkeys(u.tags))
     if u.add_tags:

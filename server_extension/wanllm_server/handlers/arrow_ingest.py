@@ -1,0 +1,131 @@
+"""The compact columnar metrics batch as an Arrow IPC stream (the bundled client's form).
+
+Columns (docs/api.md): ``metric_name`` (``dictionary<int, string>`` or
+``string``), ``step`` (integer; null = auto-step), ``time`` (timestamp, naive
+= UTC; optional, null = now), ``value`` (float64, NaN/±Inf as IEEE). Schema
+metadata: ``run_id`` (required), ``batch_id`` (optional idempotency key).
+Numbers stay in Arrow/numpy buffers: nothing is converted point by point.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store.base import InvalidBatch, ItemError, MetricBatch
+from ..store.batches import metric_batch_from_arrays, now_us
+from .base import ApiError
+
+FIELDS = frozenset({"metric_name", "step", "time", "value"})
+REQUIRED = ("metric_name", "step", "value")
+
+
+def read_table(body: bytes) -> pa.Table:
+    """The IPC stream as one table; 400 when it is not a valid Arrow stream."""
+    try:
+        return pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ApiError(400, f"malformed Arrow IPC stream: {e}") from None
+
+
+def _meta(table: pa.Table, key: str) -> str | None:
+    raw = (table.schema.metadata or {}).get(key.encode())
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def _nulls(col: pa.ChunkedArray, field: str) -> list[ItemError]:
+    if not col.null_count:
+        return []
+    idx = np.flatnonzero(pc.is_null(col).to_numpy(zero_copy_only=False))
+    return [ItemError(i, field, "null") for i in idx.tolist()]
+
+
+def _numpy(col: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
+    """A fixed-width column without nulls as one numpy array, read straight from its
+    buffers (``to_numpy`` would import pandas into the server on first use)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * np.dtype(dtype).itemsize)
+             for c in chunks if len(c)]
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """The name table and each point's index into it; 422 for a dictionary index
+    outside its chunk's dictionary."""
+    if not pa.types.is_dictionary(col.type):
+        enc = col.combine_chunks().dictionary_encode()
+        return enc.dictionary.to_pylist(), _numpy(enc.indices, np.int32).astype(np.int64)
+    names: dict[Any, int] = {}
+    codes, errors, offset = [], [], 0
+    for chunk in col.chunks:
+        labels = chunk.dictionary.to_pylist()
+        idx = _numpy(chunk.indices.cast(pa.int64()), np.int64)  # no nulls: rejected before
+        bad = np.flatnonzero((idx < 0) | (idx >= len(labels)))
+        errors += [ItemError(offset + i, "metric_name", "dictionary index out of range")
+                   for i in bad.tolist()]
+        remap = np.array([names.setdefault(n, len(names)) for n in labels] or [0], np.int64)
+        codes.append(remap[np.clip(idx, 0, max(len(labels) - 1, 0))])
+        offset += len(chunk)
+    if errors:
+        raise InvalidBatch(errors)
+    return list(names), np.concatenate(codes) if codes else np.empty(0, np.int64)
+
+
+def _check_types(table: pa.Table) -> list[ItemError]:
+    errors = [ItemError(-1, f, "unknown field") for f in table.column_names if f not in FIELDS]
+    errors += [ItemError(-1, f, "required") for f in REQUIRED if f not in table.column_names]
+    checks = {
+        "metric_name": (
+            lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or (
+                pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)),
+            "must be string or dictionary<int, string>"),
+        "step": (pa.types.is_integer, "must be an integer type"),
+        "time": (pa.types.is_timestamp, "must be a timestamp type"),
+        "value": (lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+                  "must be a number type (float64)"),
+    }
+    for name, (ok, reason) in checks.items():
+        if name in table.column_names and not ok(table.schema.field(name).type):
+            errors.append(ItemError(-1, name, f"{reason}, got {table.schema.field(name).type}"))
+    return errors
+
+
+def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
+    """Validate an Arrow columnar batch; 413 over ``max_points``, 422 naming bad items."""
+    table = read_table(body)
+    if table.num_rows > max_points:
+        raise ApiError(413, f"batch of {table.num_rows} points exceeds "
+                            f"max_columnar_batch_size {max_points}")
+    errors = _check_types(table)
+    run_id = _meta(table, "run_id")
+    rid = None
+    try:
+        rid = uuid.UUID(run_id or "")
+    except ValueError:
+        reason = "required (schema metadata)" if run_id is None else f"not a UUID: {run_id[:64]!r}"
+        errors.append(ItemError(-1, "run_id", reason))
+    batch_id = _meta(table, "batch_id")
+    if batch_id is not None and not 0 < len(batch_id) <= 200:
+        errors.append(ItemError(-1, "batch_id", "must be a string of 1..200 characters"))
+    if errors:
+        raise InvalidBatch(errors)
+    errors = _nulls(table["metric_name"], "metric_name") + _nulls(table["value"], "value")
+    if errors:
+        raise InvalidBatch(errors)
+    names, codes = _names_and_codes(table["metric_name"])
+    step = table["step"].cast(pa.int64())
+    auto = pc.is_null(step).to_numpy(zero_copy_only=False) if step.null_count else None
+    steps = _numpy(step.fill_null(0) if step.null_count else step, np.int64)
+    times = None
+    if "time" in table.column_names:
+        tcol = table["time"].cast(pa.timestamp("us"), safe=False).cast(pa.int64())
+        times = _numpy(tcol.fill_null(now_us()) if tcol.null_count else tcol, np.int64)
+    values = _numpy(table["value"].cast(pa.float64()), np.float64)
+    assert rid is not None
+    return metric_batch_from_arrays(rid, names, codes, steps, times, values, batch_id,
+                                    auto_step=auto)
+
