@@ -146,8 +146,9 @@ class Subscribers:
 
 
 async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: float,
-                   rss: list[float], proc: psutil.Process) -> int:
-    """Post one point per run every 1/hz s; sample the server RSS meanwhile."""
+                   rss: list[float], proc: psutil.Process, posts: list[float]) -> int:
+    """Post one point per run every 1/hz s (round trips into ``posts``);
+    sample the server RSS meanwhile."""
     client = AsyncHTTPClient(max_clients=max(10, len(run_ids)))
     url = server.http_url + "wanllm/api/v1/metrics/batch"
     headers = {**server.headers, "Content-Type": "application/json"}
@@ -155,11 +156,13 @@ async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: f
     start = time.monotonic()
     for step in range(int(seconds * hz)):
         await asyncio.sleep(max(0.0, start + step * period - time.monotonic()))
+        t0 = time.monotonic()
         await asyncio.gather(*(
             client.fetch(url, method="POST", headers=headers, body=orjson.dumps(
                 {"metrics": [{"run_id": rid, "metric_name": "sent", "step": step,
                               "value": time.time()}]}))
             for rid in run_ids))
+        posts.append(time.monotonic() - t0)
         sent += len(run_ids)
         if step % max(1, int(hz / 2)) == 0:
             rss.append(proc.memory_info().rss)
@@ -188,8 +191,9 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str | No
         assert subs.runs == args.subscribers, "every socket starts with a run message"
         connected = proc.memory_info().rss
         rss: list[float] = []
+        posts: list[float] = []
         cpu0 = proc.cpu_times()
-        sent = await log_runs(server, run_ids, args.hz, args.seconds, rss, proc)
+        sent = await log_runs(server, run_ids, args.hz, args.seconds, rss, proc, posts)
         cpu1 = proc.cpu_times()
         await asyncio.sleep(1.5)  # let the last ticks arrive
         subs.close()
@@ -212,6 +216,8 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str | No
         p50, p90, p99 = np.percentile(lat, [50, 90, 99])
         print(f"  delivery latency ms: p50 {p50:.0f}  p90 {p90:.0f}  p99 {p99:.0f}  "
               f"max {lat.max():.0f}   (target p99 <= 500)")
+    post50, post99 = np.percentile(np.array(posts) * 1000, [50, 99])
+    print(f"  of which ingest (POST round trip) ms: p50 {post50:.0f}  p99 {post99:.0f}")
     print(f"  server RSS MB: idle {idle / mb:.0f}  with subscribers {connected / mb:.0f}  "
           f"peak under load {max(rss) / mb:.0f}   (seed: ~50 base, ~200 loaded)")
     print(f"  server CPU under load: {cpu:.0f}% of one core")

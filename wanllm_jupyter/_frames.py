@@ -27,16 +27,22 @@ RUN_TIME_FIELDS = ("created_at", "updated_at", "heartbeat_at", "finished_at")
 
 
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Dictionary codes and labels of a string column (first-appearance order)."""
-    enc = (
-        pa.chunked_array(col).combine_chunks().dictionary_encode()
-        if not isinstance(col, pa.DictionaryArray)
-        else col
-    )
-    return (
-        enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
-        enc.dictionary.to_pylist(),
-    )
+    """Integer codes and labels of a string or dictionary column (labels in first-appearance
+    order). Dictionary columns (the server's bulk history) are read from their indices."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if not pa.types.is_dictionary(col.type):
+        enc = pa.chunked_array(chunks, col.type).combine_chunks().dictionary_encode()
+        chunks = [enc]
+    labels: dict[str, int] = {}
+    parts = []
+    for chunk in chunks:
+        remap = np.array(
+            [labels.setdefault(x, len(labels)) for x in chunk.dictionary.to_pylist()] or [0],
+            dtype=np.int64,
+        )
+        parts.append(remap[chunk.indices.to_numpy(zero_copy_only=False)])
+    codes = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    return codes, list(labels)
 
 
 def _int64(col: Any) -> np.ndarray:
@@ -120,7 +126,7 @@ def wide_frames(table: pa.Table, keys: Iterable[str] | None = None) -> pd.DataFr
     if table.num_rows == 0:
         return pd.DataFrame({"run_id": pd.Series(dtype=str), "step": pd.Series(dtype=np.int64)})
     codes, labels = _codes(table.column("run_id"))
-    keys = list(keys) if keys is not None else sorted(set(table.column("metric_name").to_pylist()))
+    keys = list(keys) if keys is not None else sorted(_codes(table.column("metric_name"))[1])
     parts = []
     for j, rid in enumerate(labels):
         sub = table.filter(pa.array(codes == j))

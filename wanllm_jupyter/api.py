@@ -15,12 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 
 from ._discovery import find_connection
 from ._frames import LONG_SCHEMA, TIMESTAMP, long_frame, runs_frame, wide_frame, wide_frames, with_x
 from ._http import Connection
+from ._run_filters import select_runs
 from ._sources import OfflineSource, ServerSource, Source, parse_run_id
 from ._spool import default_root
 from ._wire import decode_values
@@ -34,8 +36,8 @@ def _filter_params(filters: Filters) -> list[str]:
         return []
     if isinstance(filters, str):
         return [filters]
-    if isinstance(filters, Mapping):
-        return [f"{k}={v}" for k, v in filters.items()]
+    if isinstance(filters, Mapping):  # values as JSON: "1" stays a string, True a boolean
+        return [f"{k}={orjson.dumps(v).decode()}" for k, v in filters.items()]
     out = list(filters)
     for i, f in enumerate(out):
         if not isinstance(f, str):
@@ -102,17 +104,24 @@ class Api:
 
         ``filters``: ``"config.lr>=0.01"`` strings (ops ``= != < <= > >= ~``), or a dict
         of equalities; ``order``: a field, ``-`` for descending (``"summary.loss"``).
+        Offline (local spools) the same filters, search and order apply.
         """
-        params: dict[str, Any] = {
+        where: dict[str, Any] = {
             "project": project,
-            "filter": _filter_params(filters) or None,
-            "sort": order,
             "state": [state] if isinstance(state, str) else (list(state) if state else None),
             "tag": list(tags) if tags else None,
+        }
+        where = {k: v for k, v in where.items() if v is not None}
+        if self.offline:
+            rows = select_runs(self._src.runs(where), _filter_params(filters), search, order, limit)
+            return runs_frame(rows)
+        params = {
+            "filter": _filter_params(filters) or None,
+            "sort": order,
             "search": search,
             "limit": limit,
         }
-        return runs_frame(self._src.runs({k: v for k, v in params.items() if v is not None}))
+        return runs_frame(self._src.runs(where | {k: v for k, v in params.items() if v}))
 
     def run(self, run_id: Any) -> ApiRun:
         """A handle on one run (its id, or the string given to ``init(id=...)``)."""

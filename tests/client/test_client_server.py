@@ -11,21 +11,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from client_helpers import exact_points
 from jupyter_process import JupyterServerProcess, free_port
 
 import wanllm_jupyter as wl
 from wanllm_jupyter import _discovery, cli
-
-
-def exact_points(api: wl.Api, run_id: str, metrics: list[str], n: int) -> None:
-    """Every metric has exactly the steps 0..n-1, each once."""
-    df = api.run(run_id).history(long=True)
-    assert len(df) == n * len(metrics)
-    for m in metrics:
-        steps = np.sort(df.loc[df["metric"] == m, "step"].to_numpy())
-        np.testing.assert_array_equal(steps, np.arange(n))
 
 
 # --------------------------------------------------------------------- logging

@@ -82,6 +82,11 @@ class LiveServer:
     def log_tail(self, chars: int = 3000) -> str:
         return self.logfile.read_text(errors="replace")[-chars:]
 
+    def terminate(self) -> None:
+        """Ask the server to shut down (gracefully); :meth:`stop` waits for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

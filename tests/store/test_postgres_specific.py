@@ -295,7 +295,7 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
         acked: set[int] = set()
         unavailable = i = 0
         stopper: asyncio.Future[None] | None = None
-        while len(acked) < 12:
+        while len(acked) < 12 or unavailable < 3:
             b = batch(r.id, "loss", np.arange(i * per, (i + 1) * per), T0 + np.arange(per),
                       np.full(per, float(i)), f"fault-{i}")  # fmt: skip
             if i == 4 and stopper is None:  # crash the server while writes are in flight
@@ -323,6 +323,7 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
     assert rows == []  # every acknowledged point exactly once
     total = run(sql(dsn, "SELECT count(*), count(DISTINCT value) FROM metrics"))[0]
     assert (total[0], total[1]) == (len(acked) * per, len(acked)) and count == total[0]
+    assert acked == set(range(len(acked)))
     assert run(sql(dsn, "SELECT count(*) FROM ingest_batches"))[0][0] == len(acked)
 
 

