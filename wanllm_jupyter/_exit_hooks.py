@@ -93,10 +93,12 @@ def _hook_kernel_shutdown(kernel: Any, on_exit: OnExit) -> None:
     previous = kernel.do_shutdown
 
     def do_shutdown(restart: bool) -> Any:
+        import time; print("DBG do_shutdown start", time.time(), file=sys.__stderr__, flush=True)
         try:
             on_exit(0, KERNEL_SHUTDOWN_TIMEOUT)
         except Exception as exc:  # the kernel must shut down regardless
             print(f"wanllm: finishing runs at kernel shutdown failed: {exc!r}", file=sys.stderr)
+        print("DBG do_shutdown end", time.time(), file=sys.__stderr__, flush=True)
         return previous(restart)
 
     kernel.do_shutdown = do_shutdown

@@ -59,7 +59,6 @@ class WanllmApp(ExtensionApp):
 
     name = "wanllm_server"
     load_other_extensions = True
-    open_browser = False
 
     database_url = Unicode(
         help="Store URL: sqlite:///path/to.db or postgresql://... "

@@ -323,13 +323,16 @@ class SQLiteStore(Store):
             key = _key(run_id)
             series = await self._read(_series_of_run, key, names)
             for sid, name in series:
-                plan = await self._read(_block_chunks, sid, start_step, end_step, chunk_points)
-                for block_ids in plan:
-                    s = await self._read(_read_blocks, block_ids, start_step, end_step)
+                # one thread hop per chunk: the plan comes with the first chunk's points
+                s, plan = await self._read(_first_chunk, sid, start_step, end_step, chunk_points)
+                while True:
                     for i in range(0, len(s), chunk_points):
                         j = i + chunk_points
                         part = Series(s.steps[i:j], s.times[i:j], s.values[i:j])
                         yield HistoryChunk(uuid.UUID(key), name, part)
+                    if not plan:
+                        break
+                    s = await self._read(_read_blocks, plan.pop(0), start_step, end_step)
 
     async def system_metrics(
         self,
@@ -934,6 +937,16 @@ def _block_chunks(
             size = n
         reach = mx if reach is None else max(reach, mx)
     return chunks
+
+
+def _first_chunk(
+    c: sqlite3.Connection, sid: int, start: int | None, end: int | None, chunk_points: int
+) -> tuple[Series, list[list[int]]]:
+    """The first chunk's points of a series and the block ids of the other chunks."""
+    plan = _block_chunks(c, sid, start, end, chunk_points)
+    if not plan:
+        return _EMPTY, []
+    return _read_blocks(c, plan[0], start, end), plan[1:]
 
 
 def _read_blocks(
