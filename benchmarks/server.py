@@ -1,10 +1,14 @@
-"""Server extension benchmark: HTTP ingest into TimescaleDB vs the storage layer's
-own rate (same run, same concurrency), query latencies, Jupyter server RSS.
+"""Server extension benchmark: HTTP ingest vs the storage layer's own rate (same run,
+same concurrency, same body → validation → write path), query latencies, server RSS.
 
-    python benchmarks/server.py [--clients 4] [--points 400000]
+    python benchmarks/server.py [--backend timescaledb|sqlite] [--clients 4]
+        [--points 400000] [--form json|arrow] [--batch 1000]
 
-Starts its own TimescaleDB cluster (tests/services.py) and a real
-``jupyter server`` with the extension; prints a table.
+``--form json`` posts the compact columnar JSON form, ``arrow`` the Arrow IPC form
+the bundled client sends (docs/api.md); ``--batch`` points per request (above
+1,000 needs the compact forms' ``max_columnar_batch_size``, default 100,000).
+Starts its own TimescaleDB cluster (tests/services.py) unless ``--backend sqlite``,
+and a real ``jupyter server`` with the extension; prints a table.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from services import PostgresCluster, free_port
 from wanllm_server.store import open_store
 from wanllm_server.store.base import RunCreate, Store
+from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store.batches import metric_batch_from_columns
 
-BATCH = 1000  # points per batch (the default max_batch_size)
+from wanllm_jupyter._transport import arrow_batch
+from wanllm_jupyter._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
+
+ARROW_TYPE = "application/vnd.apache.arrow.stream"
 TOKEN = "bench-token"
 HISTORY_POINTS = 1_000_000
 
@@ -49,22 +57,47 @@ def columnar(run_id: str, first_step: int, n: int, names: int = 10) -> dict[str,
             "format": "columnar"}
 
 
+def bodies(run_id: str, points: int, batch: int, form: str) -> list[bytes]:
+    """Request bodies of ``batch`` points each, in the JSON or Arrow compact form."""
+    out = []
+    for first in range(0, points // batch * batch, batch):
+        b = columnar(run_id, first // 10, batch)
+        if form == "json":
+            out.append(orjson.dumps(b))
+            continue
+        out.append(arrow_batch(ColumnarBatch(
+            b["batch_id"], run_id, b["names"], np.asarray(b["k"]), np.asarray(b["s"]),
+            np.asarray(b["t"]), np.asarray(b["v"]))))
+    return out
+
+
+def content_type(form: str) -> str:
+    return COLUMNAR_CONTENT_TYPE if form == "json" else ARROW_TYPE
+
+
+def decode(raw: bytes, form: str) -> Any:
+    """The server's validation of one body (what the HTTP handler does, minus HTTP)."""
+    if form == "arrow":
+        return metric_batch_from_arrow(raw, sys.maxsize)
+    b = orjson.loads(raw)
+    return metric_batch_from_columns(b["run_id"], b["names"], b["k"], b["s"], b["t"], b["v"],
+                                     b["batch_id"])
+
+
 # ------------------------------------------------------------------ storage layer
-async def store_rate(store: Store, clients: int, points: int) -> float:
-    """Points/s of store.write_metrics with ``clients`` concurrent writers (the same
-    columnar JSON → validation → write path as HTTP, minus HTTP)."""
+async def store_rate(store: Store, clients: int, points: int, batch: int, form: str) -> float:
+    """Points/s of body → validation → store.write_metrics with ``clients`` concurrent
+    writers (the HTTP path minus HTTP)."""
     run, _ = await store.create_run(RunCreate(project="bench-store"))
-    bodies = [orjson.dumps(columnar(str(run.id), i * BATCH, BATCH)) for i in range(points // BATCH)]
+    raws = bodies(str(run.id), points, batch, form)
 
     async def writer(mine: list[bytes]) -> None:
         for raw in mine:
-            b = orjson.loads(raw)
-            await store.write_metrics(metric_batch_from_columns(
-                b["run_id"], b["names"], b["k"], b["s"], b["t"], b["v"], b["batch_id"]))
+            await store.write_metrics(decode(raw, form))
 
     start = time.perf_counter()
-    await asyncio.gather(*(writer(bodies[i::clients]) for i in range(clients)))
-    return len(bodies) * BATCH / (time.perf_counter() - start)
+    await asyncio.gather(*(writer(raws[i::clients]) for i in range(clients)))
+    return len(raws) * batch / (time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------ HTTP
@@ -102,8 +135,9 @@ class Server:
     def rss_mb(self) -> float:
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
-    def call(self, method: str, path: str, body: bytes | None = None) -> Any:
-        headers = {"Authorization": f"token {TOKEN}", "Content-Type": "application/json"}
+    def call(self, method: str, path: str, body: bytes | None = None,
+             ctype: str = "application/json") -> Any:
+        headers = {"Authorization": f"token {TOKEN}", "Content-Type": ctype}
         resp = self.http.request(method, self.base + path, body=body, headers=headers)
         assert resp.status in (200, 201), (resp.status, resp.data[:300])
         return orjson.loads(resp.data)
@@ -113,10 +147,11 @@ class Server:
         self.proc.wait(30)
 
 
-def http_rate(server: Server, clients: int, points: int) -> tuple[float, float]:
+def http_rate(server: Server, clients: int, points: int, batch: int, form: str
+              ) -> tuple[float, float]:
     """Points/s over HTTP with ``clients`` threads; returns (rate, peak RSS MB)."""
     run_id = server.call("POST", "runs", orjson.dumps({"project": "bench-http"}))["id"]
-    bodies = [orjson.dumps(columnar(run_id, i * BATCH, BATCH)) for i in range(points // BATCH)]
+    raws = bodies(run_id, points, batch, form)
     peak, done = [server.rss_mb()], threading.Event()
 
     def sample() -> None:
@@ -125,9 +160,9 @@ def http_rate(server: Server, clients: int, points: int) -> tuple[float, float]:
 
     def client(mine: list[bytes]) -> None:
         for raw in mine:
-            server.call("POST", "metrics/batch", raw)
+            server.call("POST", "metrics/batch", raw, content_type(form))
 
-    threads = [threading.Thread(target=client, args=(bodies[i::clients],)) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(raws[i::clients],)) for i in range(clients)]
     sampler = threading.Thread(target=sample)
     sampler.start()
     start = time.perf_counter()
@@ -138,7 +173,7 @@ def http_rate(server: Server, clients: int, points: int) -> tuple[float, float]:
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    return len(bodies) * BATCH / elapsed, max(peak)
+    return len(raws) * batch / elapsed, max(peak)
 
 
 def latency(fn: Any, n: int) -> tuple[float, float]:
@@ -172,18 +207,23 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--points", type=int, default=400_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--backend", choices=("timescaledb", "sqlite"), default="timescaledb")
+    ap.add_argument("--form", choices=("json", "arrow"), default="json")
+    ap.add_argument("--batch", type=int, default=1000, help="points per request")
     args = ap.parse_args()
-    rows: list[tuple[str, str]] = []
-    cluster = PostgresCluster(timescaledb=True).start()
+    rows: list[tuple[str, str]] = [("backend", args.backend)]
+    sqlite = args.backend == "sqlite"
+    cluster = None if sqlite else PostgresCluster(timescaledb=True).start()
     root = Path(tempfile.mkdtemp(prefix="wanllm-bench-"))
     try:
-        dsn = cluster.create_database("bench")
+        dsn = f"sqlite:///{root}/wanllm.db" if sqlite else cluster.create_database("bench")
 
         async def store_side() -> float:
             store = open_store(dsn)
             await store.open()
             try:
-                return await store_rate(store, args.clients, args.points)
+                return await store_rate(store, args.clients, args.points, args.batch,
+                                        args.form)
             finally:
                 await store.close()
 
@@ -192,10 +232,13 @@ def main() -> None:
         try:
             time.sleep(2)
             rss_idle = server.rss_mb()
-            http_pps, rss_load = http_rate(server, args.clients, args.points)
+            http_pps, rss_load = http_rate(server, args.clients, args.points, args.batch,
+                                           args.form)
+            what = f"columnar {args.form}, {args.batch}/batch"
             rows += [
-                (f"storage layer ingest ({args.clients} writers)", f"{store_pps:,.0f} points/s"),
-                (f"HTTP ingest ({args.clients} clients, columnar {BATCH}/batch)",
+                (f"storage layer ingest ({args.clients} writers, {what})",
+                 f"{store_pps:,.0f} points/s"),
+                (f"HTTP ingest ({args.clients} clients, {what})",
                  f"{http_pps:,.0f} points/s ({http_pps / store_pps:.0%} of storage)"),
             ]
             rid = asyncio.run(load_history(dsn))
@@ -230,7 +273,9 @@ def main() -> None:
         finally:
             server.stop()
     finally:
-        cluster.destroy()
+        if cluster is not None:
+            cluster.destroy()
+    rows.append(("machine load (1/5 min)", "{:.1f} {:.1f}".format(*os.getloadavg()[:2])))
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")

@@ -3,11 +3,13 @@
 :func:`install` (once per process) arranges for ``on_exit(exit_code, timeout)``:
 
 * at interpreter exit (``atexit``), with exit code 1 after an uncaught exception
-  (130 for ``KeyboardInterrupt``), the code given to ``sys.exit()``, else 0;
+  (130 for ``KeyboardInterrupt``), the code given to ``sys.exit()``, else 0,
+  and ``kernel_shutdown=False``;
 * in a Jupyter kernel, as soon as the kernel is asked to shut down or restart
-  (before it replies), with exit code 0 and :data:`KERNEL_SHUTDOWN_TIMEOUT`:
+  (before it replies), with exit code 0 and ``kernel_shutdown=True``:
   jupyter_client sends SIGTERM 2.5 s after its shutdown request (SIGKILL at 5 s),
-  long before ``atexit`` would be sure to run.
+  so runs must be flushed within :data:`KERNEL_SHUTDOWN_TIMEOUT`, and durably
+  (spooled to disk first) in case the kernel is killed meanwhile.
 
 In IPython an exception in a cell is shown and the session goes on, so it does
 not fail the run (``wl.finish(exit_code=1)`` or ``with wl.init(...)`` does).
@@ -22,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 KERNEL_SHUTDOWN_TIMEOUT = 1.5
-OnExit = Callable[[int, float | None], None]
+OnExit = Callable[[int, bool], None]
 
 _installed = False
 _exit_code = 0
@@ -48,7 +50,7 @@ def install(on_exit: OnExit) -> None:
     if _installed:
         return
     _installed = True
-    atexit.register(lambda: on_exit(_exit_code, None))
+    atexit.register(lambda: on_exit(_exit_code, False))
     _hook_excepthook()
     shell = _ipython_shell()
     if shell is None:
@@ -93,12 +95,10 @@ def _hook_kernel_shutdown(kernel: Any, on_exit: OnExit) -> None:
     previous = kernel.do_shutdown
 
     def do_shutdown(restart: bool) -> Any:
-        import time; print("DBG do_shutdown start", time.time(), file=sys.__stderr__, flush=True)
         try:
-            on_exit(0, KERNEL_SHUTDOWN_TIMEOUT)
+            on_exit(0, True)
         except Exception as exc:  # the kernel must shut down regardless
             print(f"wanllm: finishing runs at kernel shutdown failed: {exc!r}", file=sys.stderr)
-        print("DBG do_shutdown end", time.time(), file=sys.__stderr__, flush=True)
         return previous(restart)
 
     kernel.do_shutdown = do_shutdown

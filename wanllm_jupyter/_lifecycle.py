@@ -240,10 +240,13 @@ def _forget(run: Run) -> None:
         current = None
 
 
-def _finish_all(exit_code: int, timeout: float | None) -> None:
+def _finish_all(exit_code: int, kernel_shutdown: bool) -> None:
     """When the process or its kernel ends: finish what is still running."""
     for run in list(_active):
-        run.finish(exit_code=exit_code, timeout=timeout or FINISH_TIMEOUT)
+        if kernel_shutdown:
+            run.finish(exit_code, timeout=_exit_hooks.KERNEL_SHUTDOWN_TIMEOUT, spool_first=True)
+        else:
+            run.finish(exit_code)
 
 
 # ------------------------------------------------------------------ module-level API

@@ -185,13 +185,20 @@ class Run:
 
     # ------------------------------------------------------------- finish
     def finish(
-        self, exit_code: int | None = None, quiet: bool = False, timeout: float = FINISH_TIMEOUT
+        self,
+        exit_code: int | None = None,
+        quiet: bool = False,
+        timeout: float = FINISH_TIMEOUT,
+        *,
+        spool_first: bool = False,
     ) -> SendReport | None:
         """Flush everything (waiting at most ``timeout`` s; what cannot reach the server
         by then is spooled to disk) and mark the run finished (``exit_code`` 0/None)
         or failed. Returns what was sent and what is still pending.
 
-        Thread-safe; when interrupted (Ctrl-C) it can be called again to complete."""
+        ``spool_first``: make everything durable on disk before sending (for a
+        process that may be killed at the deadline). Thread-safe; when interrupted
+        (Ctrl-C) it can be called again to complete."""
         with self._finish_lock:
             if self._done:
                 return self.report
@@ -211,7 +218,7 @@ class Run:
                         ("patch", {"run_id": self.id, "state": state, "exit_code": exit_code or 0})
                     )
                     self._final_queued = True
-                self.report = sender.close(timeout)
+                self.report = sender.close(timeout, spool_first)
                 if not quiet:
                     print(
                         f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",

@@ -96,6 +96,7 @@ class Sender:
         self._lock = threading.Lock()  # drain/convert; never taken by log()
         self._wake = threading.Event()
         self._stop = False
+        self._spool_first = False
         self._deadline: float | None = None
         self._spooling = spool.has_pending()  # ops are in the spool and must go first
         self._next_probe = 0.0
@@ -134,12 +135,16 @@ class Sender:
                 self._wake.wait(self.interval)
                 self._wake.clear()
             try:
-                if self._spooling and (stopping or time.monotonic() >= self._next_probe):
+                if stopping and self._spool_first:
+                    self._spooling = True  # all to disk first, then replayed as time allows
+                if self._spooling and not stopping and time.monotonic() >= self._next_probe:
                     self._try_replay()
                 if self.periodic is not None and (stopping or time.monotonic() >= next_periodic):
                     self.ops.extend(self.periodic())
                     next_periodic = time.monotonic() + self.periodic_every
                 self._cycle()
+                if self._spooling and stopping:
+                    self._try_replay()
             except Exception as exc:  # never let the thread die: report and go on
                 self.report.errors.append(repr(exc))
                 warnings.warn(f"wanllm: sender error: {exc!r}", WanllmWarning, 1)
@@ -252,13 +257,16 @@ class Sender:
         self._spooling = not empty
 
     # ------------------------------------------------------------- stop
-    def close(self, timeout: float) -> SendReport:
+    def close(self, timeout: float, spool_first: bool = False) -> SendReport:
         """Deliver everything (spooling what cannot reach the server within
         ``timeout`` seconds), stop the thread, and report.
 
         Returns within about ``timeout`` plus one request's timeout (at most
-        ``timeout / 2``, at least 0.5 s: a request in flight at the deadline)."""
+        ``timeout / 2``, at least 0.5 s: a request in flight at the deadline).
+        ``spool_first``: write everything still pending to the spool before sending
+        it, for when the process may be killed at the deadline (kernel shutdown)."""
         self._deadline = time.monotonic() + timeout
+        self._spool_first = spool_first
         grace = 1.0
         if self.transport is not None and hasattr(self.transport, "timeout"):
             request_timeout = max(0.5, min(self.transport.timeout, timeout / 2))  # type: ignore[attr-defined]
