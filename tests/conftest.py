@@ -17,10 +17,7 @@ import pytest
 
 os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 
-try:
-    from services import PostgresCluster, RedisServer
-except ImportError:  # tests/ imported as a package
-    from tests.services import PostgresCluster, RedisServer
+from tests.services import PostgresCluster, RedisServer
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

@@ -16,24 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 
-try:
-    from services import (
-        PROVISION_HINT,
-        PostgresCluster,
-        RedisServer,
-        free_port,
-        pg_bindir,
-        timescaledb_installed,
-    )
-except ModuleNotFoundError:  # if tests/ ever becomes a package (tests/__init__.py)
-    from tests.services import (  # type: ignore[import-not-found,no-redef,unused-ignore]
-        PROVISION_HINT,
-        PostgresCluster,
-        RedisServer,
-        free_port,
-        pg_bindir,
-        timescaledb_installed,
-    )
+from tests.services import (
+    PROVISION_HINT,
+    PostgresCluster,
+    RedisServer,
+    free_port,
+    pg_bindir,
+    timescaledb_installed,
+)
 
 
 def _require(ok: bool, what: str) -> None:

@@ -130,10 +130,10 @@ class Sender:
             self._deliver(kind, body, 0)
         next_periodic = time.monotonic() + self.periodic_every
         while True:
-            stopping = self._stop
-            if not stopping:
+            if not self._stop:
                 self._wake.wait(self.interval)
                 self._wake.clear()
+            stopping = self._stop  # read after waking: close() wakes the thread
             try:
                 if stopping and self._spool_first:
                     self._spooling = True  # all to disk first, then replayed as time allows

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from jupyter_process import JupyterServerProcess  # tests/client is on sys.path (rootdir-relative)
 
 import wanllm_jupyter as wl
+from tests.client.jupyter_process import JupyterServerProcess
 from wanllm_jupyter import _discovery, _lifecycle
 
 

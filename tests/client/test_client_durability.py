@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from jupyter_process import JupyterServerProcess
 
 import wanllm_jupyter as wl
+from tests.client.jupyter_process import JupyterServerProcess
 
 
 @pytest.mark.slow

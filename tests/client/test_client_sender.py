@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from wanllm_jupyter._columns import Columns
 from wanllm_jupyter._sender import Sender
-from wanllm_jupyter._spool import Spool, read_ops
+from wanllm_jupyter._spool import SYNCED, Spool, read_ops, replay_file
 from wanllm_jupyter._wire import ColumnarBatch
 from wanllm_jupyter.errors import ServerError, ServerUnreachable
 
@@ -21,6 +23,7 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.down = False
+        self.delay = 0.0  # seconds per delivered operation
         self.delivered: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
         self.timeout = 30.0
@@ -28,6 +31,7 @@ class FakeTransport:
     def deliver(self, kind: str, body: Any) -> Any:
         if self.down:
             raise ServerUnreachable("down")
+        time.sleep(self.delay)
         if kind == "patch" and body.get("notes") == "bad":
             raise ServerError(422, "invalid", method="PATCH", path="runs/x")
         if isinstance(body, ColumnarBatch):
@@ -44,7 +48,8 @@ class FakeTransport:
 
 
 def make(tmp_path: Path, transport: FakeTransport | None, **kw: Any) -> Sender:
-    sender = Sender(Columns("run"), Spool(tmp_path, "run"), transport, interval=0.01, **kw)
+    kw.setdefault("interval", 0.01)
+    sender = Sender(Columns("run"), Spool(tmp_path, "run"), transport, **kw)
     sender.start()
     return sender
 
@@ -119,3 +124,114 @@ def test_rejected_operation_is_reported_not_retried(tmp_path: Path) -> None:
     s.ops.append(("patch", {"run_id": "run", "notes": "bad"}))
     report = s.close(5)
     assert report.dropped_ops == 1 and "422" in report.errors[0]
+
+
+def spool_steps(path: Path) -> list[int]:
+    return [x for k, b in read_ops(path) if k == "metrics" for x in b["s"]]
+
+
+def spool_during_outage(tmp_path: Path, t: FakeTransport, points: int) -> Sender:
+    """A sender whose ``points`` (in batches of 10) all went to the spool while ``t`` was down."""
+    s = make(tmp_path, t, max_batch=10, retry_for=0.05, probe_every=3600)
+    t.down = True
+    for i in range(points):
+        s.buffer.append(({"a": i}, None, True, 0.0))
+    deadline = time.monotonic() + 10
+    while s.report.spooled_points < points and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.report.spooled_points == points
+    t.down = False
+    return s
+
+
+def test_close_bounds_a_long_replay_and_sync_finishes_it(tmp_path: Path) -> None:
+    t = FakeTransport()
+    s = spool_during_outage(tmp_path, t, 300)  # 30 spooled batches
+    t.delay = 0.05  # replaying them all would take 1.5 s
+    started = time.monotonic()
+    report = s.close(0.4)
+    assert time.monotonic() - started < 1.0
+    assert 0 < report.spooled_points < 300 and report.sent_points + report.spooled_points == 300
+    assert "wanllm sync" in report.describe()
+    left = spool_steps(s.spool.path)  # exactly what was not delivered, in order
+    assert t.steps() + left == list(range(300)) and len(left) == report.spooled_points
+    t.delay = 0.0
+    assert replay_file(s.spool.path, t.deliver) == len(left) // 10  # what `wanllm sync` does
+    assert t.steps() == list(range(300)) and not s.spool.path.exists()
+    assert spool_steps(s.spool.dir / SYNCED) == left  # kept for offline queries
+
+
+def test_spool_first_is_durable_even_when_delivery_hangs(tmp_path: Path) -> None:
+    t = FakeTransport()
+    s = make(tmp_path, t, max_batch=10, interval=3600)  # sends only when closed
+    t.delay = 3.0  # the server hangs (a kernel would be killed meanwhile)
+    for i in range(50):
+        s.buffer.append(({"a": i}, None, True, 0.0))
+    s.ops.append(("patch", {"run_id": "run", "state": "finished"}))
+    started = time.monotonic()
+    report = s.close(0.2, spool_first=True)
+    assert time.monotonic() - started < 5
+    ops = list(read_ops(s.spool.path))
+    assert spool_steps(s.spool.path) == list(range(50)) and ops[-1][0] == "patch"
+    assert report.spooled_points == 50 and report.unsent_points == report.unsent_items == 0
+
+
+def test_spool_replay_stopped_early_keeps_only_undelivered_ops(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "run")
+    spool.append([("patch", {"n": i}) for i in range(5)])
+    got: list[int] = []
+
+    def deliver(kind: str, body: dict[str, Any]) -> None:
+        if body["n"] == 3:
+            raise ServerUnreachable("down")
+        got.append(body["n"])
+
+    with pytest.raises(ServerUnreachable):
+        spool.replay(deliver)
+    assert got == [0, 1, 2] and [b["n"] for _, b in read_ops(spool.path)] == [3, 4]
+    assert spool.replay(lambda kind, body: None, stop=lambda: True) is False
+    assert [b["n"] for _, b in read_ops(spool.path)] == [3, 4]
+    assert spool.replay(lambda kind, body: got.append(body["n"])) is True
+    assert got == [0, 1, 2, 3, 4] and spool.path.stat().st_size == 0
+    spool.close()
+    assert not spool.path.exists()
+
+
+def test_a_torn_last_line_is_cut_before_appending(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "run")
+    spool.dir.mkdir(parents=True)
+    spool.path.write_bytes(b'{"op":"patch","body":{"n":0}}\n{"op":"pat')  # the writer died
+    spool.append([("patch", {"n": 1})])
+    assert [b["n"] for _, b in read_ops(spool.path)] == [0, 1]
+    spool.close()
+
+
+def test_an_earlier_processs_spool_is_replayed_first(tmp_path: Path) -> None:
+    Spool(tmp_path, "run").append([("patch", {"run_id": "run", "notes": "earlier"})])
+    t = FakeTransport()
+    s = make(tmp_path, t)
+    s.buffer.append(({"a": 0}, None, True, 0.0))
+    s.close(5)
+    assert [k for k, _ in t.delivered] == ["patch", "metrics"]
+
+
+class Interrupting:
+    """A tensor-like scalar whose conversion is interrupted by Ctrl-C."""
+
+    size = 1
+
+    def item(self) -> float:
+        signal.raise_signal(signal.SIGINT)
+        return 1.0
+
+
+def test_ctrl_c_during_catch_up_loses_nothing(tmp_path: Path) -> None:
+    s = Sender(Columns("run"), Spool(tmp_path, "run"), FakeTransport())  # thread not started
+    for i in range(10):
+        s.buffer.append(({"a": i}, None, True, 0.0))
+    s.buffer.append(({"a": Interrupting()}, None, True, 0.0))
+    for i in range(10):
+        s.buffer.append(({"a": i}, None, True, 0.0))
+    with pytest.raises(KeyboardInterrupt):
+        s.catch_up()  # e.g. reading wl.summary in the main thread
+    assert len(s.columns) == 21 and s.columns.step == 21 and not s.buffer

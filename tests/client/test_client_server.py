@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from client_helpers import exact_points
-from jupyter_process import JupyterServerProcess, free_port
 
 import wanllm_jupyter as wl
+from tests.client.client_helpers import exact_points
+from tests.client.jupyter_process import JupyterServerProcess, free_port
 from wanllm_jupyter import _discovery, cli
 
 

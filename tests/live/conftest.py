@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-try:
-    from services import RedisServer
-except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py once it exists
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from services import RedisServer
+from tests.services import RedisServer
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 import orjson
 import pytest
-from live_helpers import OTHER, RUN, make_batch, make_run, next_message
 from wanllm_server.live import LiveHub
 from wanllm_server.live_subscriber import SubscriberClosed
+
+from tests.live.live_helpers import OTHER, RUN, make_batch, make_run, next_message
 
 
 def run_hub(scenario: Callable[[LiveHub], Awaitable[None]], tick: float = 0.1) -> None:

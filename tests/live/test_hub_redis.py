@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 import orjson
 import pytest
-from live_helpers import OTHER, RUN, make_batch, make_run, next_message
 from wanllm_server.live import LiveHub
 from wanllm_server.live_subscriber import Subscriber
 from wanllm_server.live_wire import PayloadError, decode_chunk, encode_chunk, split_batch
+
+from tests.live.live_helpers import OTHER, RUN, make_batch, make_run, next_message
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "widgets"))
-from jupyter_process import JupyterServer  # noqa: E402
+from tests.widgets.jupyter_process import JupyterServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ wanllm enabled, auth required, on SQLite (tmp dir) or TimescaleDB."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,6 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 from tornado.httpclient import HTTPResponse
-
-try:
-    from services import PostgresCluster
-except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py once it exists
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from services import PostgresCluster  # noqa: F401
-
 
 API = "wanllm/api/v1/"
 Api = Callable[..., Awaitable[HTTPResponse]]

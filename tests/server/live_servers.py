@@ -14,11 +14,7 @@ from pathlib import Path
 
 import urllib3
 
-try:
-    from services import free_port
-except ModuleNotFoundError:  # tests/ is put on sys.path by tests/conftest.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from services import free_port
+from tests.services import free_port
 
 BASE_URL = "/user/wanllm/"  # not "/": every URL must honour base_url
 

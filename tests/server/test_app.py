@@ -8,11 +8,12 @@ import pytest
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
 from jupyter_server.extension.config import ExtensionConfigManager
 from jupyter_server.extension.manager import ExtensionPackage
-from server_helpers import body, create_run, post_points
 from traitlets import TraitError
 from traitlets.config import Config
 from wanllm_server import _jupyter_server_extension_points
 from wanllm_server.app import WanllmApp
+
+from tests.server.server_helpers import body, create_run, post_points
 
 
 def test_extension_point_and_defaults(monkeypatch):

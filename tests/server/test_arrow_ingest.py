@@ -6,7 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from server_helpers import body, create_run
+
+from tests.server.server_helpers import body, create_run
 
 ARROW = "application/vnd.apache.arrow.stream"
 TS = pa.timestamp("us", tz="UTC")

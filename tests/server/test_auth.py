@@ -6,7 +6,8 @@ import re
 
 import pytest
 from jupyter_server.utils import JupyterServerAuthWarning
-from server_helpers import body, wanllm_routes
+
+from tests.server.server_helpers import body, wanllm_routes
 
 METHODS = ("get", "post", "put", "patch", "delete")
 SAMPLE_GROUPS = {  # route group → a sample path value

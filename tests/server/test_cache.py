@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
-from services import RedisServer
 from wanllm_server import cache as cache_mod
 from wanllm_server.cache import (
     LATEST_TTL,
@@ -20,6 +19,8 @@ from wanllm_server.cache import (
     cache_key,
     make_cache,
 )
+
+from tests.services import RedisServer
 
 RUN, OTHER = "run-1", "run-2"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import REGISTRY
-from server_helpers import body, create_run
+
+from tests.server.server_helpers import body, create_run
 
 BATCH = "metrics/batch"
 

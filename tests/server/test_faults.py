@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from server_helpers import body, create_run
-from services import PostgresCluster, ServiceUnavailable
+
+from tests.server.server_helpers import body, create_run
+from tests.services import PostgresCluster, ServiceUnavailable
 
 BATCH_POINTS = 100
 

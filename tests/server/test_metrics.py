@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
-from server_helpers import body, create_run, post_points
 
+from tests.server.server_helpers import body, create_run, post_points
 from wanllm_jupyter.smoothing import smooth
 
 COLUMNAR = "application/vnd.wanllm.columnar+json"

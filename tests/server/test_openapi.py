@@ -12,9 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from server_helpers import body, wanllm_routes
-from services import free_port
 from wanllm_server.openapi import document
+
+from tests.server.server_helpers import body, wanllm_routes
+from tests.services import free_port
 
 GROUP_NAMES = [(r"\((\?P<run_id>)?\[\^/\]\+\)", "{run_id}"), (r"\(\.\+\)", "{metric_name}")]
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")

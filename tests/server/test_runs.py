@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server_helpers import body, create_run, new_id
+from tests.server.server_helpers import body, create_run, new_id
 
 
 async def test_create_get_and_resume(api):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from server_helpers import body, create_run, post_points
+
+from tests.server.server_helpers import body, create_run, post_points
 
 ARROW = "application/vnd.apache.arrow.stream"
 

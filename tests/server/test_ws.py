@@ -10,11 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from server_helpers import body, create_run, post_points
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection
 from wanllm_server.ws import parse_client_message
-from ws_helpers import expect_quiet, next_message, sync
+
+from tests.server.server_helpers import body, create_run, post_points
+from tests.server.ws_helpers import expect_quiet, next_message, sync
 
 
 @pytest.fixture

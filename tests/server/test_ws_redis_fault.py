@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from server_helpers import body, create_run, post_points
-from services import RedisServer
 from wanllm_server.live import LiveHub
 from wanllm_server.store.base import MetricBatch
-from ws_helpers import next_message
+
+from tests.server.server_helpers import body, create_run, post_points
+from tests.server.ws_helpers import next_message
+from tests.services import RedisServer
 
 
 @pytest.fixture

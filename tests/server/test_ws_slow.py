@@ -16,9 +16,10 @@ import numpy as np
 import orjson
 import pytest
 import websocket  # websocket-client, a jupyter_server dependency
-from server_helpers import create_run, post_points
 from wanllm_server.store.base import MetricBatch
-from ws_helpers import next_message
+
+from tests.server.server_helpers import create_run, post_points
+from tests.server.ws_helpers import next_message
 
 BATCHES, POINTS = 30, 20_000
 

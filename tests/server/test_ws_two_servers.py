@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from live_servers import LiveServer
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
-from ws_helpers import expect_quiet, next_message
+
+from tests.server.live_servers import LiveServer
+from tests.server.ws_helpers import expect_quiet, next_message
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from store_helpers import as_triples, brute_m4
 from wanllm_server.store import InvalidQuery, Series
 from wanllm_server.store import aggregates as agg
+
+from tests.store.store_helpers import as_triples, brute_m4
 
 
 def _random(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

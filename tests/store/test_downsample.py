@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_helpers import T0, as_triples, batch, bits, brute_m4
 from wanllm_server.store import RunCreate, Store
+
+from tests.store.store_helpers import T0, as_triples, batch, bits, brute_m4
 
 values = st.one_of(
     st.floats(-1e6, 1e6, allow_nan=False, width=32),

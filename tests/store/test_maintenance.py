@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from store_helpers import batch
 from wanllm_server.store import Retention, RunCreate, Store
 from wanllm_server.store.batches import system_batch_from_rows
+
+from tests.store.store_helpers import batch
 
 HOUR = 3_600_000_000
 DAY = 24 * HOUR

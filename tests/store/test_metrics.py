@@ -7,7 +7,6 @@ import uuid
 
 import numpy as np
 import pytest
-from store_helpers import T0, batch, bits
 from wanllm_server.store import (
     MetricNotFound,
     RunCreate,
@@ -16,6 +15,8 @@ from wanllm_server.store import (
     SystemMetricBatch,
 )
 from wanllm_server.store.batches import metric_batch_from_columns, system_batch_from_rows
+
+from tests.store.store_helpers import T0, batch, bits
 
 
 async def test_write_and_read_back(store: Store) -> None:

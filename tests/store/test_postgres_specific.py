@@ -25,10 +25,7 @@ from wanllm_server.store.postgres import PostgresStore
 from wanllm_server.store.postgres_copy import HEADER, TRAILER, RowStream, encode_group
 from wanllm_server.store.postgres_schema import discover, migrate
 
-try:
-    from services import PostgresCluster
-except ImportError:  # tests/ imported as a package
-    from tests.services import PostgresCluster
+from tests.services import PostgresCluster
 
 T = TypeVar("T")
 HOUR = 3_600_000_000

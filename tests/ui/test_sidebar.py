@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-
 pytestmark = pytest.mark.browser
 
 PROJECT = "vision"

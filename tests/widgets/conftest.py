@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from jupyter_process import JupyterServer  # noqa: E402
-
+from tests.widgets.jupyter_process import JupyterServer  # noqa: E402
 from wanllm_jupyter._http import API, Connection  # noqa: E402
 
 

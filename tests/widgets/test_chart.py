@@ -11,9 +11,9 @@ from wanllm_jupyter import smoothing as sm
 from wanllm_jupyter.errors import UsageError
 from wanllm_jupyter.widgets import chart, compare, workspace
 from wanllm_jupyter.widgets._live import Throttle
-from wanllm_jupyter.widgets.chart import nice_ticks
 from wanllm_jupyter.widgets._model import ChartModel
 from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
+from wanllm_jupyter.widgets.chart import nice_ticks
 
 T0 = 1_790_000_000.0
 

@@ -330,12 +330,17 @@ def tier_rows(
         return TierRows(np.empty(0, _I64), np.empty(0, _I64), np.empty(0, PARTIAL_DTYPE))
     groups, lvls, parts = [], [], []
     prev_level, prev, prev_group = None, None, None
+    ngroups = len(_segment_starts(group))
     for level in sorted(levels):
         if prev is None:
             bucket = steps >> level
             starts = _segment_starts_multi(group, bucket)
             part = _partials_sorted(bucket, starts, steps, times, values)
             g = group[starts]
+        elif len(prev) == ngroups:  # one partial per group: coarser levels only relabel it
+            part = prev.copy()
+            part["bucket"] >>= level - prev_level
+            g = prev_group
         else:  # coarsen the previous level's partials
             bucket = prev["bucket"] >> (level - prev_level)
             starts = _segment_starts_multi(prev_group, bucket)
@@ -343,7 +348,7 @@ def tier_rows(
             g = prev_group[starts]
         parts.append(part)
         groups.append(g)
-        lvls.append(np.full(len(starts), level, _I64))
+        lvls.append(np.full(len(part), level, _I64))
         prev_level, prev, prev_group = level, part, g
     return TierRows(np.concatenate(groups), np.concatenate(lvls), concat_partials(parts))
 
