@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from client_helpers import exact_points
-from jupyter_process import JupyterServerProcess
 
 import wanllm_jupyter as wl
+from tests.client.client_helpers import exact_points
+from tests.client.jupyter_process import JupyterServerProcess
 
 SCRIPT = """
 import sys
