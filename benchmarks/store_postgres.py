@@ -1,16 +1,25 @@
-"""PostgreSQL/TimescaleDB rows of the storage benchmark (issue 2).
+"""PostgreSQL/TimescaleDB rows of the storage benchmark (issues 2 and 3).
 
-Run: ``python benchmarks/store_postgres.py`` (starts a throwaway cluster from
-``tests/services.py``). ``run_postgres()`` returns the rows for the
-``benchmarks/store.py`` frame: ``(backend, measure, value, unit)``.
+    python benchmarks/store_postgres.py [--plain] [--dsn DSN] [--quick]
 
-Ingest: 1,000,000 points (10 metrics x 100,000 steps, one run) written with
-``PostgresStore.write_metrics`` in batches of 10,000, beside the raw binary
-COPY floor (the same rows, pre-encoded, COPYed into the same ``metrics``
-hypertable with the same batch size, one transaction per batch) in the same
-run; rounds alternate floor/store and the best of each is reported.
-Latencies are medians over repeated calls on that data, plus a one-metric
-1,000,000-point series for downsampling at several zoom levels.
+Starts a throwaway cluster from ``tests/services.py`` (TimescaleDB unless
+``--plain``) unless ``--dsn`` is given. ``bench(dsn)`` returns the rows
+``(backend, measure, value, unit)`` that ``benchmarks/store.py --backend all``
+prints. Every rate is printed beside its floor measured in the same run (the
+machine is shared: compare ratios, not absolute figures):
+
+* ingest, one connection: 1,000,000 points (10 metrics x 100,000 steps, one
+  run) through ``write_metrics`` in batches of 10,000, beside the raw binary
+  COPY of the same pre-encoded rows into the same ``metrics`` hypertable with
+  the same batching (one transaction per batch). Rounds alternate floor/store;
+  the best of each is reported.
+* ingest, concurrent writers: 1,000- and 10,000-point batches (10 metrics x
+  100/1,000 steps, one run, like ``benchmarks/server.py``) from 2 and 4
+  connections, beside the raw COPY floor with the same batches and writers.
+* reads: median latency of history (100k and 1M points, beside the raw COPY
+  out of the same rows on one connection, parsed by numpy), bulk history of
+  the 1M-point metric, downsampling into 1,000 buckets at several zooms,
+  latest, stats; downsampling of a series written in 10-point batches.
 """
 
 from __future__ import annotations
@@ -27,29 +36,38 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "server_extension"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT / "tests"))
 
 from services import PostgresCluster  # noqa: E402
 from wanllm_server.store.base import MetricBatch, RunCreate  # noqa: E402
 from wanllm_server.store.postgres import PostgresStore  # noqa: E402
-from wanllm_server.store.postgres_copy import HEADER, TRAILER, encode_group  # noqa: E402
+from wanllm_server.store.postgres_copy import (  # noqa: E402
+    HEADER,
+    TRAILER,
+    decode_fixed,
+    encode_group,
+    strip_copy,
+)
 
 Row = tuple[str, str, float, str]
 T0 = 1_700_000_000_000_000
+COLUMNS = ["time", "run_id", "metric_name", "step", "value", "metadata"]
 
 
-def make_batches(run_id: uuid.UUID, metrics: int, steps: int, batch: int) -> list[MetricBatch]:
+def make_batches(
+    run_id: uuid.UUID, metrics: int, steps: int, batch: int, first_step: int = 0
+) -> list[MetricBatch]:
     """Batches of ``batch`` points: consecutive steps, every metric at each step."""
     names = [f"metric_{i}" for i in range(metrics)]
-    rng = np.random.default_rng(0)
-    per = batch // metrics
+    rng = np.random.default_rng(first_step)
+    per = max(1, batch // metrics)
     out = []
-    for b, s0 in enumerate(range(0, steps, per)):
-        st = np.repeat(np.arange(s0, min(s0 + per, steps), dtype=np.int64), metrics)
+    for s0 in range(first_step, first_step + steps, per):
+        st = np.repeat(np.arange(s0, min(s0 + per, first_step + steps), dtype=np.int64), metrics)
         n = len(st)
         out.append(
             MetricBatch(
-                batch_id=f"bench-{run_id}-{b}",
+                batch_id=uuid.uuid4().hex,
                 run_ids=[run_id],
                 names=names,
                 run_idx=np.zeros(n, np.int32),
@@ -71,15 +89,9 @@ def floor_payload(b: MetricBatch) -> memoryview:
         parts.append(
             encode_group(
                 int(sel.sum()),
-                [
-                    ("ts", b.times[sel]),
-                    ("bytes", rid),
-                    ("bytes", name.encode()),
-                    ("i8", b.steps[sel]),
-                    ("f8", b.values[sel]),
-                    ("null", None),
-                ],
-            )
+                [("ts", b.times[sel]), ("bytes", rid), ("bytes", name.encode()),
+                 ("i8", b.steps[sel]), ("f8", b.values[sel]), ("null", None)],
+            )  # fmt: skip
         )
     parts.append(TRAILER)
     return memoryview(b"".join(parts))
@@ -93,20 +105,40 @@ async def _truncate(store: PostgresStore) -> None:
         )
 
 
-async def _floor(store: PostgresStore, payloads: list[memoryview]) -> float:
-    cols = ["time", "run_id", "metric_name", "step", "value", "metadata"]
-    async with store._conn() as conn:
-        t = time.perf_counter()
-        for p in payloads:
-            await conn.copy_to_table("metrics", source=p, columns=cols, format="binary")
-        return time.perf_counter() - t
+async def _concurrently(writers: int, items: list[Any], fn: Callable[[Any], Awaitable[Any]]) -> float:
+    """Seconds to run ``fn`` over ``items`` from ``writers`` concurrent tasks."""
 
+    async def worker(mine: list[Any]) -> None:
+        for item in mine:
+            await fn(item)
 
-async def _ingest(store: PostgresStore, batches: list[MetricBatch]) -> float:
     t = time.perf_counter()
-    for b in batches:
-        await store.write_metrics(b)
+    await asyncio.gather(*(worker(items[i::writers]) for i in range(writers)))
     return time.perf_counter() - t
+
+
+async def ingest_pair(
+    store: PostgresStore, batches: list[MetricBatch], writers: int, rounds: int
+) -> tuple[float, float]:
+    """(floor, store) points/s, best of ``rounds`` alternating rounds."""
+    payloads = [floor_payload(b) for b in batches]
+    npts = sum(len(b) for b in batches)
+
+    async def copy(p: memoryview) -> None:
+        async with store._conn() as conn, conn.transaction():
+            await conn.copy_to_table("metrics", source=p, columns=COLUMNS, format="binary")
+
+    async def write(b: MetricBatch) -> None:
+        b.batch_id = uuid.uuid4().hex
+        await store.write_metrics(b)
+
+    floor, ingest = [], []
+    for _ in range(rounds):
+        await _truncate(store)
+        floor.append(npts / await _concurrently(writers, payloads, copy))
+        await _truncate(store)
+        ingest.append(npts / await _concurrently(writers, batches, write))
+    return max(floor), max(ingest)
 
 
 async def median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
@@ -119,89 +151,125 @@ async def median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
     return statistics.median(times)
 
 
-async def bench(dsn: str, rounds: int = 2, repeat: int = 15) -> list[Row]:
-    store = PostgresStore(dsn)
-    await store.open()
-    be = store.backend
-    rows: list[Row] = []
-    try:
-        run, _ = await store.create_run(RunCreate(project="bench"))
-        batches = make_batches(run.id, 10, 100_000, 10_000)
-        npts = sum(len(b) for b in batches)
-        payloads = [floor_payload(b) for b in batches]
-        floor_s, ingest_s = [], []
-        for _ in range(rounds):
-            await _truncate(store)
-            floor_s.append(await _floor(store, payloads))
-            await _truncate(store)
-            ingest_s.append(await _ingest(store, batches))
-        floor_rate, ingest_rate = npts / min(floor_s), npts / min(ingest_s)
-        rows += [
-            (be, "raw binary COPY floor (1M pts, batches of 10k)", floor_rate, "points/s"),
-            (be, "ingest write_metrics (1M pts, batches of 10k)", ingest_rate, "points/s"),
-            (be, "ingest / floor", 100 * ingest_rate / floor_rate, "%"),
-        ]
-        async with store._conn() as conn:
-            await conn.execute("VACUUM ANALYZE")
-        rid, name = run.id, "metric_0"
-        hist = await median_ms(lambda: store.history(rid, name), repeat)
-        down = await median_ms(lambda: store.downsample(rid, name, 1000), repeat)
-        rows += [
-            (be, "history, 100k-point metric", hist, "ms"),
-            (be, "downsample 1000 buckets, 100k-point metric", down, "ms"),
-            (be, "latest", await median_ms(lambda: store.latest(rid, name), 200), "ms"),
-            (be, "stats", await median_ms(lambda: store.stats(rid, name), 200), "ms"),
-        ]  # fmt: skip
+async def raw_copy_out(store: PostgresStore, rid: uuid.UUID, name: str) -> int:
+    """The read floor: one series' rows by binary COPY on one connection, numpy-parsed."""
+    chunks: list[bytes] = []
 
-        big, _ = await store.create_run(RunCreate(project="bench"))
-        for b in make_batches(big.id, 1, 1_000_000, 10_000):
-            await store.write_metrics(b)
-        async with store._conn() as conn:
-            await conn.execute("VACUUM ANALYZE")
-        one = "metric_0"
-        zooms = {"all 1M steps": (0, 999_999), "10% zoom": (450_000, 549_999),
-                 "1% zoom": (123_457, 133_456), "unaligned 37%": (12_345, 382_344)}  # fmt: skip
-        worst = 0.0
-        for label, (a, z) in zooms.items():
-            ms = await median_ms(
-                lambda a=a, z=z: store.downsample(big.id, one, 1000, start_step=a, end_step=z),
-                repeat,
-            )
-            worst = max(worst, ms)
-            rows.append((be, f"downsample 1000 buckets, 1M-point metric, {label}", ms, "ms"))
-        rows.append((be, "downsample 1000 buckets, 1M-point metric, worst zoom", worst, "ms"))
-        rows.append(
-            (
-                be,
-                "history, 1M-point metric",
-                await median_ms(lambda: store.history(big.id, one), 5),
-                "ms",
-            )
-        )
+    async def sink(data: bytes) -> None:
+        chunks.append(data)
+
+    q = (
+        f"SELECT step, time, value FROM metrics WHERE run_id = '{rid}' AND metric_name = "
+        f"'{name}' ORDER BY step, time"
+    )
+    async with store._conn() as conn:
+        await conn.copy_from_query(q, output=sink, format="binary")
+    return len(decode_fixed(strip_copy(b"".join(chunks)), ("i8", "ts", "f8"))[0])
+
+
+async def bulk_points(store: PostgresStore, rid: uuid.UUID, names: list[str]) -> int:
+    n = 0
+    async for chunk in store.bulk_history([rid], names, chunk_points=1 << 21):
+        n += len(chunk.series)
+    return n
+
+
+async def bench_ingest(store: PostgresStore, rounds: int, quick: bool) -> list[Row]:
+    be = store.backend
+    run, _ = await store.create_run(RunCreate(project="bench"))
+    floor, rate = await ingest_pair(store, make_batches(run.id, 10, 100_000, 10_000), 1, rounds)
+    rows = [
+        (be, "raw COPY floor (1M pts, 10k/batch, 1 conn)", floor, "points/s"),
+        (be, "write_metrics  (1M pts, 10k/batch, 1 conn)", rate, "points/s"),
+        (be, "  write_metrics / floor", 100 * rate / floor, "%"),
+    ]
+    steps = 20_000 if quick else 40_000
+    for batch, writers in ((1_000, 4), (1_000, 2), (10_000, 4), (10_000, 2)):
+        batches = make_batches(run.id, 10, steps, batch)
+        floor, rate = await ingest_pair(store, batches, writers, rounds)
+        what = f"({steps * 10 // 1000}k pts, {batch // 1000}k/batch, {writers} conns)"
         rows += [
-            (
-                be,
-                "latest, 1M-point metric",
-                await median_ms(lambda: store.latest(big.id, one), 200),
-                "ms",
-            ),
-            (
-                be,
-                "stats, 1M-point metric",
-                await median_ms(lambda: store.stats(big.id, one), 200),
-                "ms",
-            ),
+            (be, f"raw COPY floor {what}", floor, "points/s"),
+            (be, f"write_metrics  {what}", rate, "points/s"),
+            (be, "  write_metrics / floor", 100 * rate / floor, "%"),
         ]
-    finally:
-        await store.close()
     return rows
 
 
-def run_postgres(*, plain: bool = False) -> list[Row]:
-    """Start a throwaway cluster (TimescaleDB unless ``plain``) and benchmark it."""
+async def bench_reads(store: PostgresStore, repeat: int) -> list[Row]:
+    be = store.backend
+    await _truncate(store)
+    run, _ = await store.create_run(RunCreate(project="bench"))
+    for b in make_batches(run.id, 10, 100_000, 10_000):
+        await store.write_metrics(b)
+    big, _ = await store.create_run(RunCreate(project="bench"))
+    for b in make_batches(big.id, 1, 1_000_000, 50_000):
+        await store.write_metrics(b)
+    tiny, _ = await store.create_run(RunCreate(project="bench"))
+    for b in make_batches(tiny.id, 1, 20_000, 10):  # 2,000 batches of 10 points
+        await store.write_metrics(b)
+    async with store._conn() as conn:
+        await conn.execute("VACUUM ANALYZE")
+    m0 = "metric_0"
+    rows: list[Row] = []
+    for label, rid, n in (("100k", run.id, 100_000), ("1M", big.id, 1_000_000)):
+        rows += [
+            (be, f"raw COPY out floor, {label}-point metric", await median_ms(
+                lambda rid=rid: raw_copy_out(store, rid, m0), repeat), "ms"),
+            (be, f"history, {label}-point metric", await median_ms(
+                lambda rid=rid: store.history(rid, m0), repeat), "ms"),
+        ]  # fmt: skip
+    rows.append(
+        (be, "bulk_history, 1M-point metric", await median_ms(
+            lambda: bulk_points(store, big.id, [m0]), repeat), "ms")
+    )  # fmt: skip
+    rows.append(
+        (be, "downsample 1000 buckets, 100k-point metric", await median_ms(
+            lambda: store.downsample(run.id, m0, 1000), repeat), "ms")
+    )  # fmt: skip
+    zooms = {"all 1M steps": (0, 999_999), "10% zoom": (450_000, 549_999),
+             "1% zoom": (123_457, 133_456), "unaligned 37%": (12_345, 382_344)}  # fmt: skip
+    worst = 0.0
+    for label, (a, z) in zooms.items():
+        ms = await median_ms(
+            lambda a=a, z=z: store.downsample(big.id, m0, 1000, start_step=a, end_step=z), repeat
+        )
+        worst = max(worst, ms)
+        rows.append((be, f"downsample 1000 buckets, 1M-point metric, {label}", ms, "ms"))
+    rows.append((be, "downsample 1000 buckets, 1M-point metric, worst zoom", worst, "ms"))
+    async with store._conn() as conn:
+        tier_rows = await conn.fetchval(
+            "SELECT count(*) FROM metric_tiers WHERE run_id = $1", tiny.id
+        )
+    rows += [
+        (be, "tier rows, 20k-point metric in 10-point batches", tier_rows, "rows"),
+        (be, "downsample 1000 buckets, 20k pts in 10-point batches", await median_ms(
+            lambda: store.downsample(tiny.id, m0, 1000), repeat), "ms"),
+        (be, "latest, 1M-point metric", await median_ms(
+            lambda: store.latest(big.id, m0), 200), "ms"),
+        (be, "stats, 1M-point metric", await median_ms(
+            lambda: store.stats(big.id, m0), 200), "ms"),
+    ]  # fmt: skip
+    return rows
+
+
+async def bench(dsn: str, rounds: int = 2, repeat: int = 9, quick: bool = False) -> list[Row]:
+    """All PostgreSQL rows for the database ``dsn`` (its metric tables are truncated)."""
+    store = PostgresStore(dsn)
+    await store.open()
+    try:
+        return await bench_ingest(store, rounds, quick) + await bench_reads(store, repeat)
+    finally:
+        await store.close()
+
+
+def run_postgres(*, plain: bool = False, dsn: str | None = None, quick: bool = False) -> list[Row]:
+    """Benchmark ``dsn``, or a throwaway cluster (TimescaleDB unless ``plain``)."""
+    if dsn is not None:
+        return asyncio.run(bench(dsn, quick=quick))
     cluster = PostgresCluster(timescaledb=not plain).start()
     try:
-        return asyncio.run(bench(cluster.create_database("bench")))
+        return asyncio.run(bench(cluster.create_database("bench"), quick=quick))
     finally:
         cluster.destroy()
 
@@ -212,4 +280,6 @@ def print_rows(rows: list[Row]) -> None:
 
 
 if __name__ == "__main__":
-    print_rows(run_postgres(plain="--plain" in sys.argv))
+    args = sys.argv[1:]
+    dsn = args[args.index("--dsn") + 1] if "--dsn" in args else None
+    print_rows(run_postgres(plain="--plain" in args, dsn=dsn, quick="--quick" in args))

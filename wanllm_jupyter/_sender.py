@@ -35,6 +35,7 @@ from typing import Any
 from ._columns import Columns, Item, WanllmWarning
 from ._spool import Op, Spool
 from ._transport import Transport, is_retryable
+from .errors import ServerError
 
 
 @dataclass
@@ -186,13 +187,14 @@ class Sender:
             try:
                 result = self.transport.deliver(kind, body)  # type: ignore[union-attr]
             except Exception as exc:
-                if not is_retryable(exc):
+                if is_rejection(exc):
                     self._rejected(kind, exc)
                     return
                 now = time.monotonic()
-                give_up = now - started >= self.retry_for or (
-                    self._deadline is not None and now >= self._deadline
-                )
+                local = not is_retryable(exc)  # not the server's answer: keep the op on disk
+                if local:
+                    self._failed_locally(kind, exc)
+                give_up = local or now - started >= self.retry_for or self._past_deadline()
                 if give_up:
                     self._spooling = True
                     self._next_probe = now + self.probe_every
@@ -208,6 +210,14 @@ class Sender:
             if isinstance(result, dict) and result.get("duplicate"):
                 self.report.duplicate_batches += 1
             return
+
+    def _failed_locally(self, kind: str, exc: Exception) -> None:
+        self.report.errors.append(f"{kind}: {exc!r}")
+        warnings.warn(
+            f"wanllm: sending a {kind} operation failed here ({exc!r}); it is kept in the spool",
+            WanllmWarning,
+            1,
+        )
 
     def _rejected(self, kind: str, exc: Exception) -> None:
         self.report.dropped_ops += 1
@@ -236,8 +246,8 @@ class Sender:
             try:
                 result = transport.deliver(kind, body)
             except Exception as exc:
-                if is_retryable(exc):
-                    raise
+                if not is_rejection(exc):
+                    raise  # unreachable again, or a local failure: the op stays spooled
                 self._rejected(kind, exc)
             else:
                 report.sent_points += points
@@ -251,7 +261,7 @@ class Sender:
             empty = self.spool.replay(deliver, stop=self._past_deadline)
         except Exception as exc:
             if not is_retryable(exc):
-                raise
+                self._failed_locally("replay", exc)
             self._next_probe = time.monotonic() + self.probe_every
             return
         self._spooling = not empty
@@ -306,3 +316,8 @@ def sigint_deferred() -> Iterator[None]:
                 previous(signal.SIGINT, caught[0])
             elif previous == signal.SIG_DFL:
                 signal.raise_signal(signal.SIGINT)
+
+
+def is_rejection(exc: Exception) -> bool:
+    """True when the server answered that it will never accept the operation (4xx)."""
+    return isinstance(exc, ServerError) and not is_retryable(exc)

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Protocol
+
+import numpy as np
 
 from ._http import API, ARROW, Connection, encode_json
 from ._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
 from .errors import ServerError, ServerUnreachable
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@functools.cache
+def arrow_schema() -> Any:
+    """The Arrow batch schema (importing pyarrow: it registers an atexit hook, so it
+    cannot be imported for the first time while the interpreter exits)."""
+    import pyarrow as pa
+
+    from ._arrow import NAME_DICT
+
+    return pa.schema(
+        [
+            ("metric_name", NAME_DICT),
+            ("step", pa.int64()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("value", pa.float64()),
+        ]
+    )
 
 
 def is_retryable(exc: Exception) -> bool:
@@ -32,6 +53,7 @@ class HttpTransport:
     def __init__(self, conn: Connection, timeout: float = 30.0) -> None:
         self.conn = conn
         self.timeout = timeout
+        arrow_schema()  # now, not on the sender thread: the last batch may go out at exit
 
     def deliver(self, kind: str, body: Any) -> Any:
         """Send one operation; ``body`` is a dict, or for metrics a :class:`ColumnarBatch`
@@ -65,22 +87,21 @@ def arrow_batch(batch: ColumnarBatch) -> bytes:
     """The Arrow IPC form of a columnar batch (docs/api.md): ``metric_name``
     dictionary, ``step``, ``time`` (µs, UTC), ``value``; run and batch ids in the
     schema metadata. Built from the numpy buffers without per-point work."""
-    import pyarrow as pa  # the sender thread's first batch pays the import, never log()
+    import pyarrow as pa
 
-    schema = pa.schema(
+    from ._arrow import dictionary_array, numpy_array
+
+    schema = arrow_schema().with_metadata({"run_id": batch.run_id, "batch_id": batch.batch_id})
+    times = np.rint(batch.t * 1e6).astype(np.int64)
+    record = pa.record_batch(
         [
-            ("metric_name", pa.dictionary(pa.int32(), pa.string())),
-            ("step", pa.int64()),
-            ("time", pa.timestamp("us", tz="UTC")),
-            ("value", pa.float64()),
+            dictionary_array(batch.k, batch.names),
+            numpy_array(batch.s.astype(np.int64, copy=False), pa.int64()),
+            numpy_array(times, schema.field("time").type),
+            numpy_array(batch.v.astype(np.float64, copy=False), pa.float64()),
         ],
-        metadata={"run_id": batch.run_id, "batch_id": batch.batch_id},
+        schema=schema,
     )
-    names = pa.DictionaryArray.from_arrays(
-        pa.array(batch.k.astype("int32", copy=False)), pa.array(batch.names, pa.string())
-    )
-    times = (batch.t * 1e6).round().astype("int64")
-    record = pa.record_batch([names, batch.s, times, batch.v], schema=schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
         writer.write_batch(record)

@@ -24,6 +24,7 @@ class FakeTransport:
     def __init__(self) -> None:
         self.down = False
         self.delay = 0.0  # seconds per delivered operation
+        self.local_error: Exception | None = None  # raised without reaching the server
         self.delivered: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
         self.timeout = 30.0
@@ -32,6 +33,8 @@ class FakeTransport:
         if self.down:
             raise ServerUnreachable("down")
         time.sleep(self.delay)
+        if self.local_error is not None:
+            raise self.local_error
         if kind == "patch" and body.get("notes") == "bad":
             raise ServerError(422, "invalid", method="PATCH", path="runs/x")
         if isinstance(body, ColumnarBatch):
@@ -235,3 +238,14 @@ def test_ctrl_c_during_catch_up_loses_nothing(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         s.catch_up()  # e.g. reading wl.summary in the main thread
     assert len(s.columns) == 21 and s.columns.step == 21 and not s.buffer
+
+
+def test_a_local_failure_keeps_the_data_in_the_spool(tmp_path: Path) -> None:
+    t = FakeTransport()
+    t.local_error = RuntimeError("can't register atexit after shutdown")
+    s = make(tmp_path, t)
+    for i in range(10):
+        s.buffer.append(({"a": i}, None, True, 0.0))
+    report = s.close(2)
+    assert report.dropped_ops == 0 and report.spooled_points == 10
+    assert spool_steps(s.spool.path) == list(range(10)) and "atexit" in report.errors[0]

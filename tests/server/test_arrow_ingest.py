@@ -48,6 +48,15 @@ async def test_arrow_batch_round_trips(api):
     raw = stream({"metric_name": ["x", "x"], "step": [1, 2], "value": [1, 2]}, run_id=rid)
     assert body(await post(api, raw))["written"] == 2
     assert body(await api("GET", f"runs/{rid}/metrics/x"))["values"] == [1.0, 2.0]
+    # other time units: ns truncated to µs, s scaled; an empty batch writes nothing
+    raw = stream({"metric_name": ["ns", "s"], "step": [0, 0], "value": [1.0, 2.0],
+                  "time": pa.array([1_500_000_999, 3_000_000_000], pa.timestamp("ns"))},
+                 run_id=rid)
+    assert body(await post(api, raw))["written"] == 2
+    assert body(await api("GET", f"runs/{rid}/metrics/ns"))["times"] == [1.5]
+    empty = stream({"metric_name": pa.array([], pa.string()), "step": pa.array([], pa.int64()),
+                    "value": pa.array([], pa.float64())}, run_id=rid)
+    assert body(await post(api, empty))["written"] == 0
 
 
 async def test_arrow_batch_errors_name_the_item(api):
@@ -69,6 +78,14 @@ async def test_arrow_batch_errors_name_the_item(api):
     resp = await post(api, stream({"metric_name": names([0, 1, 1], ["ok", ""]),
                                    "step": [1, 2, 3], "value": [1.0, 2.0, 2.0]}, run_id=rid))
     assert [(e["index"], e["field"]) for e in body(resp)["errors"]] == [(1, "names")]
+    resp = await post(api, stream({
+        "metric_name": ["a", "a", "a"], "step": pa.array([1, 2**64 - 1, 3], pa.uint64()),
+        "value": [1.0, 2.0, 3.0]}, run_id=rid))
+    assert [(e["index"], e["field"]) for e in body(resp)["errors"]] == [(1, "step")]
+    resp = await post(api, stream({
+        "metric_name": ["a", "a"], "step": [1, 2],
+        "time": pa.array([0, 2**62], pa.timestamp("s")), "value": [1.0, 2.0]}, run_id=rid))
+    assert [(e["index"], e["field"]) for e in body(resp)["errors"]] == [(1, "time")]
     missing = "00000000-0000-4000-8000-000000000009"
     resp = await post(api, stream({"metric_name": ["a"], "step": [1], "value": [1.0]},
                                   run_id=missing))

@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..store.base import InvalidBatch, ItemError, MetricBatch
+from ..store.base import INT64_MAX, InvalidBatch, ItemError, MetricBatch
 from ..store.batches import metric_batch_from_arrays, now_us
 from .base import ApiError
+from .ingest import MAX_BATCH_ID_LENGTH
 
 FIELDS = frozenset({"metric_name", "step", "time", "value"})
 REQUIRED = ("metric_name", "step", "value")
@@ -50,7 +51,46 @@ def _numpy(col: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * np.dtype(dtype).itemsize)
              for c in chunks if len(c)]
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+
+def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Steps as int64 and the auto-step mask (nulls); 422 naming uint64 steps past int64."""
+    auto = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
+    col = col.fill_null(0) if col.null_count else col
+    if col.type == pa.uint64():
+        raw = _numpy(col, np.uint64)
+        bad = np.flatnonzero(raw > np.uint64(INT64_MAX))
+        if bad.size:
+            raise InvalidBatch([ItemError(i, "step", "outside the int64 range")
+                                for i in bad.tolist()])
+        return raw.astype(np.int64), auto
+    return _numpy(col.cast(pa.int64()), np.int64), auto
+
+
+_US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _times(col: pa.ChunkedArray) -> np.ndarray:
+    """Times as µs since the epoch (nulls = now; ns truncated to µs); 422 naming
+    times outside the int64 µs range."""
+    raw = _numpy(col.cast(pa.int64()).fill_null(0) if col.null_count else col.cast(pa.int64()),
+                 np.int64)
+    unit = col.type.unit
+    if unit == "ns":
+        us = raw // 1_000
+    else:
+        scale = _US_PER_UNIT[unit]
+        bad = np.flatnonzero(np.abs(raw) > INT64_MAX // scale)
+        if bad.size:
+            raise InvalidBatch([ItemError(i, "time", "outside the µs range")
+                                for i in bad.tolist()])
+        us = raw * scale
+    if col.null_count:
+        us = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), now_us(), us)
+    return us
 
 
 def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
@@ -109,22 +149,18 @@ def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
         reason = "required (schema metadata)" if run_id is None else f"not a UUID: {run_id[:64]!r}"
         errors.append(ItemError(-1, "run_id", reason))
     batch_id = _meta(table, "batch_id")
-    if batch_id is not None and not 0 < len(batch_id) <= 200:
-        errors.append(ItemError(-1, "batch_id", "must be a string of 1..200 characters"))
+    if batch_id is not None and not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
+        errors.append(ItemError(-1, "batch_id",
+                                f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters"))
     if errors:
         raise InvalidBatch(errors)
     errors = _nulls(table["metric_name"], "metric_name") + _nulls(table["value"], "value")
     if errors:
         raise InvalidBatch(errors)
     names, codes = _names_and_codes(table["metric_name"])
-    step = table["step"].cast(pa.int64())
-    auto = pc.is_null(step).to_numpy(zero_copy_only=False) if step.null_count else None
-    steps = _numpy(step.fill_null(0) if step.null_count else step, np.int64)
-    times = None
-    if "time" in table.column_names:
-        tcol = table["time"].cast(pa.timestamp("us"), safe=False).cast(pa.int64())
-        times = _numpy(tcol.fill_null(now_us()) if tcol.null_count else tcol, np.int64)
-    values = _numpy(table["value"].cast(pa.float64()), np.float64)
+    steps, auto = _steps(table["step"])
+    times = _times(table["time"]) if "time" in table.column_names else None
+    values = _numpy(table["value"].cast(pa.float64(), safe=False), np.float64)  # ints > 2**53 round
     assert rid is not None
     return metric_batch_from_arrays(rid, names, codes, steps, times, values, batch_id,
                                     auto_step=auto)

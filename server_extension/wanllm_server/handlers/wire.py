@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from wanllm_jupyter._arrow import NAME_DICT, dictionary_array, numpy_array
+
 from ..store.base import Int64Array
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -33,34 +35,9 @@ def seconds(times: Int64Array) -> np.ndarray:
     return times / 1e6
 
 
-def numpy_array(values: np.ndarray, type: pa.DataType) -> pa.Array:
-    """A fixed-width numpy array (no nulls) as an Arrow array of ``type``, zero-copy.
-
-    Built from the buffer directly: ``pa.array`` would import pandas into the
-    server on its first call (~0.5 s) and is slower.
-    """
-    values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(values)])
-
-
-def string_array(labels: list[str]) -> pa.Array:
-    """Python strings as an Arrow ``string`` array (built from buffers, see above)."""
-    data = [label.encode() for label in labels]
-    offsets = np.zeros(len(data) + 1, np.int32)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    return pa.Array.from_buffers(
-        pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
-    )
-
-
-NAME_DICT = pa.dictionary(pa.int32(), pa.string())
-
-
 def constant_names(label: str, n: int) -> pa.DictionaryArray:
     """``label`` repeated ``n`` times as a dictionary column (4 bytes per row)."""
-    return pa.DictionaryArray.from_buffers(
-        NAME_DICT, n, [None, pa.py_buffer(np.zeros(n, np.int32))], string_array([label])
-    )
+    return dictionary_array(np.zeros(n, np.int32), [label])
 
 
 def timestamps(times: Int64Array) -> pa.Array:

@@ -382,7 +382,7 @@ def metric_batch_from_arrays(
     errors: list[ItemError] = []
     _scan(errors, "names", names, parse_name, None)
     n, nn = len(values), len(names)
-    bad = np.flatnonzero((k < 0) | (k >= nn)) if n else ()
+    bad = np.flatnonzero((k < 0) | (k >= nn))
     errors += [ItemError(i, "k", f"not an index into names (0..{nn - 1})") for i in bad.tolist()]
     if errors:
         raise InvalidBatch(errors)

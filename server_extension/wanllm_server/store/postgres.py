@@ -351,12 +351,22 @@ class PostgresStore(Store):
 
     # ----------------------------------------------------------------- writes
     async def write_metrics(self, batch: MetricBatch) -> WriteResult:
-        async with self._tx() as conn:
-            return await ingest.write_metrics(conn, batch, hourly_table=self._hourly_table)
+        """Write a batch; its auto steps are replaced by the stored steps once committed."""
+        try:
+            async with self._tx() as conn:
+                steps = await ingest.write_metrics(conn, batch, hourly_table=self._hourly_table)
+        except ingest.Duplicate:
+            return WriteResult(0, True)
+        batch.steps = steps
+        return WriteResult(len(batch), False)
 
     async def write_system_metrics(self, batch: SystemMetricBatch) -> WriteResult:
-        async with self._tx() as conn:
-            return await ingest.write_system_metrics(conn, batch)
+        try:
+            async with self._tx() as conn:
+                await ingest.write_system_metrics(conn, batch)
+        except ingest.Duplicate:
+            return WriteResult(0, True)
+        return WriteResult(len(batch), False)
 
     # ----------------------------------------------------------------- reads
     @staticmethod
@@ -369,7 +379,7 @@ class PostgresStore(Store):
             f"SELECT {_SUMMARY_COLS} FROM metric_summaries WHERE run_id = $1 AND metric_name = $2",
             rid, name,
         )  # fmt: skip
-        summary = ingest.summary_from_record(row) if row is not None else None
+        summary = reads.summary_from_record(row) if row is not None else None
         if summary is None:
             await self._require_run(conn, rid)
             raise MetricNotFound(rid, name)

@@ -1,129 +1,228 @@
-"""The PostgreSQL write path: one transaction per batch.
+"""The PostgreSQL write path: one transaction and few round trips per batch.
 
-Order inside the transaction: claim the batch id (a replay stops here), lock
-the runs (``FOR KEY SHARE``: a concurrent delete waits), lock/create the
-summary rows of the batch's series (also what auto-steps count from), binary
-COPY of the points and of their M4 tier partials, summary write-back, and the
-hourly rollup upsert (when rollups are a table rather than a continuous
-aggregate).
+A batch with explicit steps is ``BEGIN``, a binary COPY of its points, one
+statement (:func:`derived_sql`) and ``COMMIT``. That statement claims the
+batch id, key-share locks the runs, and upserts everything derived from the
+points, merging in SQL: per-series summaries (Welford/Chan), M4 tier partials
+(one row per series, level and bucket, so tiers never need compaction) and,
+when hourly rollups are a table, the per-hour partials. A replay or an
+unknown run is detected there and the caller rolls back (:class:`Duplicate`,
+``RunNotFound``).
+
+Auto steps need the series' last step first: such a batch claims and locks up
+front (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then proceeds the same way.
+
+Locks are taken in one global order (batch id, runs, summaries, tiers, hourly
+rows; keys sorted within each), so concurrent writers cannot deadlock, and the
+summary/tier rows shared by writers of one series stay locked only from that
+last statement to the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import asyncpg
 import numpy as np
 
 from . import aggregates as agg
-from .base import MetricBatch, RunNotFound, SystemMetricBatch, WriteResult
-from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
+from .base import MetricBatch, RunNotFound, SystemMetricBatch
+from .postgres_copy import HEADER, TRAILER, encode_group, encode_row, jsonb
 
 HOUR_US = 3_600_000_000
-TIER_COLUMNS = (
-    "run_id", "metric_name", "level", "bucket", "count", "nonfinite", "min_value", "max_value",
-    "min_step", "min_time", "max_step", "max_time", "first_step", "first_time", "first_value",
-    "last_step", "last_time", "last_value",
-)  # fmt: skip
-_TIER_FIELDS = TIER_COLUMNS[4:]
-_TIER_KIND = {f: ("f8" if f.endswith("value") else "i8") for f in _TIER_FIELDS}
+# larger batches stream their COPY data and derive tiers/summaries in a worker thread
+# meanwhile; smaller ones do both inline (a thread hop costs more than it saves)
+THREAD_POINTS = 20_000
 
-_LOCK_SUMMARIES = """
+_TIER_FIELDS = (
+    "count", "nonfinite", "min_value", "max_value", "min_step", "min_time", "max_step",
+    "max_time", "first_step", "first_time", "first_value", "last_step", "last_time", "last_value",
+)  # fmt: skip
+_SQL_TYPE = {"i": "int8", "f": "float8"}
+_SUMMARY_PARAMS = (
+    ("count", "int8"), ("finite", "int8"), ("mean", "float8"), ("m2", "float8"),
+    ("lo", "float8"), ("hi", "float8"), ("t0", "timestamptz"), ("t1", "timestamptz"),
+    ("s0", "int8"), ("s1", "int8"), ("ls", "int8"), ("lt", "timestamptz"), ("lv", "float8"),
+)  # fmt: skip
+_HOURLY_PARAMS = (
+    ("i", "int8"), ("hour", "timestamptz"), ("count", "int8"), ("finite", "int8"),
+    ("mean", "float8"), ("m2", "float8"), ("lo", "float8"), ("hi", "float8"),
+)  # fmt: skip
+
+CLAIM = """
+WITH claim AS (
+    INSERT INTO ingest_batches (kind, batch_id, points) VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING RETURNING 1
+), locked AS (
+    SELECT id FROM runs WHERE id = ANY($4::uuid[]) AND (SELECT count(*) FROM claim) >= 0
+    ORDER BY id FOR KEY SHARE
+)
+SELECT (SELECT count(*) FROM claim) = 1 AS claimed, array(SELECT id FROM locked) AS found
+"""
+LOCK_SUMMARIES = """
 INSERT INTO metric_summaries AS s (run_id, metric_name)
 SELECT * FROM unnest($1::uuid[], $2::text[]) ORDER BY 1, 2
 ON CONFLICT (run_id, metric_name) DO UPDATE SET count = s.count
-RETURNING run_id, metric_name, count, finite_count, mean, m2, min_value, max_value,
-          first_time, last_time, first_step, last_step, latest_step, latest_time, latest_value
-"""
-_WRITE_SUMMARIES = """
-UPDATE metric_summaries s SET
-    count = u.count, finite_count = u.finite_count, nonfinite_count = u.count - u.finite_count,
-    mean = u.mean, m2 = u.m2, min_value = u.min_value, max_value = u.max_value,
-    first_time = u.first_time, last_time = u.last_time, first_step = u.first_step,
-    last_step = u.last_step, latest_step = u.latest_step, latest_time = u.latest_time,
-    latest_value = u.latest_value
-FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::float8[], $6::float8[],
-            $7::float8[], $8::float8[], $9::timestamptz[], $10::timestamptz[], $11::int8[],
-            $12::int8[], $13::int8[], $14::timestamptz[], $15::float8[])
-     AS u(run_id, metric_name, count, finite_count, mean, m2, min_value, max_value, first_time,
-          last_time, first_step, last_step, latest_step, latest_time, latest_value)
-WHERE s.run_id = u.run_id AND s.metric_name = u.metric_name
-"""
-HOURLY_UPSERT = """
-INSERT INTO metrics_hourly AS h
-    (hour, run_id, metric_name, count, finite_count, mean, m2, min_value, max_value)
-SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::int8[], $5::int8[],
-                     $6::float8[], $7::float8[], $8::float8[], $9::float8[])
-ORDER BY 2, 3, 1
-ON CONFLICT (run_id, metric_name, hour) DO UPDATE SET
-    count = h.count + excluded.count,
-    finite_count = h.finite_count + excluded.finite_count,
-    mean = CASE WHEN excluded.finite_count = 0 THEN h.mean
-                WHEN h.finite_count = 0 THEN excluded.mean
-                ELSE h.mean + (excluded.mean - h.mean) * excluded.finite_count
-                              / (h.finite_count + excluded.finite_count) END,
-    m2 = CASE WHEN excluded.finite_count = 0 THEN h.m2
-              WHEN h.finite_count = 0 THEN excluded.m2
-              ELSE h.m2 + excluded.m2 + (excluded.mean - h.mean) * (excluded.mean - h.mean)
-                   * h.finite_count * excluded.finite_count
-                   / (h.finite_count + excluded.finite_count) END,
-    min_value = least(h.min_value, excluded.min_value),
-    max_value = greatest(h.max_value, excluded.max_value)
+RETURNING run_id, metric_name, count, last_step
 """
 
 
-def _nan_to_none(values: list[float]) -> list[float | None]:
-    return [None if math.isnan(v) else v for v in values]
+class Duplicate(Exception):
+    """The batch id was seen before: roll back, write nothing."""
 
 
-def summary_from_record(r: asyncpg.Record) -> agg.Summary | None:
-    """A ``metric_summaries`` row as an aggregates Summary (None when empty)."""
-    if not r["count"]:
-        return None
-    nan = math.nan
-    return agg.Summary(
-        count=r["count"],
-        finite_count=r["finite_count"],
-        mean=nan if r["mean"] is None else r["mean"],
-        m2=r["m2"] or 0.0,
-        min_value=nan if r["min_value"] is None else r["min_value"],
-        max_value=nan if r["max_value"] is None else r["max_value"],
-        first_time=r["first_time"],
-        last_time=r["last_time"],
-        first_step=r["first_step"],
-        last_step=r["last_step"],
-        latest_step=r["latest_step"],
-        latest_time=r["latest_time"],
-        latest_value=r["latest_value"],
+def _unnest(params: tuple[tuple[str, str], ...], first: int) -> str:
+    """``unnest($first::t[], ...) WITH ORDINALITY AS u(names..., i)``-style source."""
+    arrays = ", ".join(f"${first + j}::{t}[]" for j, (_, t) in enumerate(params))
+    return f"unnest({arrays})"
+
+
+def _pick(alias: str, prefix: str, cond: str) -> str:
+    return ",\n        ".join(
+        f"{prefix}_{f} = CASE WHEN {cond} THEN excluded.{prefix}_{f} ELSE {alias}.{prefix}_{f} END"
+        for f in ("step", "time", "value")
     )
 
 
-async def claim_batch(conn: asyncpg.Connection, kind: str, batch_id: str, points: int) -> bool:
-    """Record the batch id; False when it was seen before (waits for a concurrent twin)."""
-    return bool(
-        await conn.fetchval(
-            "INSERT INTO ingest_batches (kind, batch_id, points) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            kind,
-            batch_id,
-            points,
-        )
+def _welford(t: str, count: str) -> str:
+    """SET clauses merging ``excluded``'s (mean, m2) of ``count`` values into ``t``'s."""
+    a, b = f"{t}.{count}", f"excluded.{count}"
+    return (
+        f"mean = CASE WHEN {b} = 0 THEN {t}.mean WHEN {a} = 0 THEN excluded.mean\n"
+        f"            ELSE {t}.mean + (excluded.mean - {t}.mean) * {b} / ({a} + {b}) END,\n"
+        f"        m2 = CASE WHEN {b} = 0 THEN {t}.m2 WHEN {a} = 0 THEN excluded.m2\n"
+        f"            ELSE {t}.m2 + excluded.m2 + (excluded.mean - {t}.mean)"
+        f" * (excluded.mean - {t}.mean) * {a} * {b} / ({a} + {b}) END"
     )
 
 
-async def lock_runs(conn: asyncpg.Connection, run_ids: list[uuid.UUID]) -> None:
-    """Raise RunNotFound for the first unknown run; key-share lock the others."""
-    rows = await conn.fetch(
-        "SELECT id FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE", run_ids
+@cache
+def derived_sql(hourly: bool) -> str:
+    """The statement claiming the batch and upserting summaries, tiers (and hourly rows).
+
+    Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
+    ids, $5/$6 series keys (run id, name), then the arrays of :func:`derived_args`.
+    Returns ``claimed`` and ``found`` (the run ids found); the upserts only
+    run when the batch was claimed (or $1 is NULL) and every run was found.
+    Each upsert waits for the previous one (one-time filters), fixing the lock order.
+    """
+    p = 7
+    summ_src = _unnest(_SUMMARY_PARAMS, p)
+    p += len(_SUMMARY_PARAMS)
+    tier_params = (("i", "int8"), ("level", "int2"), ("bucket", "int8")) + tuple(
+        (f, _SQL_TYPE[agg.PARTIAL_DTYPE[f].kind]) for f in _TIER_FIELDS
     )
-    found = {r["id"] for r in rows}
-    for rid in run_ids:
-        if rid not in found:
-            raise RunNotFound(rid)
+    tier_src = _unnest(tier_params, p)
+    p += len(tier_params)
+    hourly_src = _unnest(_HOURLY_PARAMS, p)
+    names = lambda ps: ", ".join(n for n, _ in ps)  # noqa: E731
+    tier_cols = ", ".join(_TIER_FIELDS)
+    sql = f"""
+WITH claim AS (
+    INSERT INTO ingest_batches (kind, batch_id, points)
+    SELECT $1::text, $2::text, $3::int4 WHERE $1::text IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+), locked AS (
+    SELECT id FROM runs WHERE id = ANY($4::uuid[]) AND (SELECT count(*) FROM claim) >= 0
+    ORDER BY id FOR KEY SHARE
+), ok AS (
+    SELECT ($1::text IS NULL OR (SELECT count(*) FROM claim) = 1)
+           AND (SELECT count(*) FROM locked) = cardinality($4::uuid[]) AS ok
+), k AS (
+    SELECT * FROM unnest($5::uuid[], $6::text[]) WITH ORDINALITY AS k(run_id, metric_name, i)
+), summ AS (
+    INSERT INTO metric_summaries AS s (run_id, metric_name, count, finite_count,
+        nonfinite_count, mean, m2, min_value, max_value, first_time, last_time, first_step,
+        last_step, latest_step, latest_time, latest_value)
+    SELECT k.run_id, k.metric_name, u.count, u.finite, u.count - u.finite,
+           nullif(u.mean, 'NaN'), u.m2, nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN'),
+           u.t0, u.t1, u.s0, u.s1, u.ls, u.lt, u.lv
+    FROM {summ_src} WITH ORDINALITY AS u({names(_SUMMARY_PARAMS)}, i)
+    JOIN k USING (i)
+    WHERE (SELECT ok FROM ok)
+    ORDER BY k.run_id, k.metric_name
+    ON CONFLICT (run_id, metric_name) DO UPDATE SET
+        count = s.count + excluded.count,
+        finite_count = s.finite_count + excluded.finite_count,
+        nonfinite_count = s.nonfinite_count + excluded.nonfinite_count,
+        {_welford("s", "finite_count")},
+        min_value = least(s.min_value, excluded.min_value),
+        max_value = greatest(s.max_value, excluded.max_value),
+        first_time = least(s.first_time, excluded.first_time),
+        last_time = greatest(s.last_time, excluded.last_time),
+        first_step = least(s.first_step, excluded.first_step),
+        last_step = greatest(s.last_step, excluded.last_step),
+        {_pick("s", "latest", "s.count = 0 OR (excluded.latest_time, excluded.latest_step)"
+               " >= (s.latest_time, s.latest_step)")}
+    RETURNING 1
+), tiers AS (
+    INSERT INTO metric_tiers AS t (run_id, metric_name, level, bucket, {tier_cols})
+    SELECT k.run_id, k.metric_name, u.level, u.bucket, {", ".join("u." + f for f in _TIER_FIELDS)}
+    FROM {tier_src} AS u({names(tier_params)})
+    JOIN k USING (i)
+    WHERE (SELECT count(*) FROM summ) > 0
+    ORDER BY k.run_id, k.metric_name, u.level, u.bucket
+    ON CONFLICT (run_id, metric_name, level, bucket) DO UPDATE SET
+        count = t.count + excluded.count,
+        nonfinite = t.nonfinite + excluded.nonfinite,
+        {_pick("t", "first", "(excluded.first_step, excluded.first_time)"
+               " < (t.first_step, t.first_time)")},
+        {_pick("t", "last", "(excluded.last_step, excluded.last_time)"
+               " >= (t.last_step, t.last_time)")},
+        {_pick("t", "min", "(excluded.min_value, excluded.min_step, excluded.min_time)"
+               " < (t.min_value, t.min_step, t.min_time)")},
+        {_pick("t", "max", "excluded.max_value <> 'NaN' AND (t.max_value = 'NaN' OR"
+               " (-excluded.max_value, excluded.max_step, excluded.max_time)"
+               " < (-t.max_value, t.max_step, t.max_time))")}
+    RETURNING 1
+)"""
+    if hourly:
+        sql += f""", hourly AS (
+    INSERT INTO metrics_hourly AS h
+        (hour, run_id, metric_name, count, finite_count, mean, m2, min_value, max_value)
+    SELECT u.hour, k.run_id, k.metric_name, u.count, u.finite, nullif(u.mean, 'NaN'), u.m2,
+           nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN')
+    FROM {hourly_src} AS u({names(_HOURLY_PARAMS)})
+    JOIN k USING (i)
+    WHERE (SELECT count(*) FROM tiers) > 0
+    ORDER BY k.run_id, k.metric_name, u.hour
+    ON CONFLICT (run_id, metric_name, hour) DO UPDATE SET
+        count = h.count + excluded.count,
+        finite_count = h.finite_count + excluded.finite_count,
+        {_welford("h", "finite_count")},
+        min_value = least(h.min_value, excluded.min_value),
+        max_value = greatest(h.max_value, excluded.max_value)
+    RETURNING 1
+)"""
+    return sql + (
+        "\nSELECT (SELECT count(*) FROM claim) = 1 AS claimed, array(SELECT id FROM locked) AS found"
+    )
+
+
+@dataclass(slots=True)
+class Points:
+    """A batch's points with series ids: series ``i`` is ``keys[i]`` (run id, name)."""
+
+    keys: list[tuple[uuid.UUID, str]]
+    series: np.ndarray
+    steps: np.ndarray
+    times: np.ndarray
+    values: np.ndarray
+
+
+def batch_points(batch: MetricBatch) -> Points:
+    """Series ids of a batch's points (steps as given, auto steps unresolved)."""
+    width = len(batch.names)
+    uniq, series = np.unique(
+        batch.run_idx.astype(np.int64) * width + batch.name_idx, return_inverse=True
+    )
+    keys = [(batch.run_ids[int(u) // width], batch.names[int(u) % width]) for u in uniq]
+    return Points(keys, series.ravel(), batch.steps, batch.times, batch.values)
 
 
 def resolve_auto_steps(
@@ -153,36 +252,29 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, starts, np.append(starts[1:], len(k))
 
 
-def metric_copy_chunks(
-    series_keys: list[tuple[uuid.UUID, str]],
-    series: np.ndarray,
-    steps: np.ndarray,
-    times: np.ndarray,
-    values: np.ndarray,
-    metadata: list[dict[str, Any] | None] | None,
-) -> Iterator[bytes]:
+def metric_copy_chunks(p: Points, metadata: list[dict[str, Any] | None] | None) -> Iterator[bytes]:
     """Binary COPY data for ``metrics (time, run_id, metric_name, step, value, metadata)``,
-    one chunk per series (streamed: the server ingests a chunk while the next is encoded)."""
+    one chunk per series."""
     yield HEADER
-    has_meta = np.zeros(len(values), bool)
+    has_meta = np.zeros(len(p.values), bool)
     if metadata is not None:
-        has_meta = np.fromiter((m is not None for m in metadata), bool, len(values))
+        has_meta = np.fromiter((m is not None for m in metadata), bool, len(p.values))
     plain = np.flatnonzero(~has_meta)
-    order, starts, ends = _segments(series[plain])
+    order, starts, ends = _segments(p.series[plain])
     idx = plain[order]
     for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
         sel = idx[a:b]
-        rid, name = series_keys[int(series[sel[0]])]
+        rid, name = p.keys[int(p.series[sel[0]])]
         yield encode_group(
             b - a,
-            [("ts", times[sel]), ("bytes", rid.bytes), ("bytes", name.encode()),
-             ("i8", steps[sel]), ("f8", values[sel]), ("null", None)],
+            [("ts", p.times[sel]), ("bytes", rid.bytes), ("bytes", name.encode()),
+             ("i8", p.steps[sel]), ("f8", p.values[sel]), ("null", None)],
         )  # fmt: skip
     for i in np.flatnonzero(has_meta).tolist():
-        rid, name = series_keys[int(series[i])]
+        rid, name = p.keys[int(p.series[i])]
         yield encode_row(
-            [("ts", times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
-             ("i8", steps[i]), ("f8", values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
+            [("ts", p.times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
+             ("i8", p.steps[i]), ("f8", p.values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
         )  # fmt: skip
     yield TRAILER
 
@@ -193,132 +285,119 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def tier_copy_data(series_keys: list[tuple[uuid.UUID, str]], rows: agg.TierRows) -> bytes:
-    """Binary COPY payload for ``metric_tiers`` (columns :data:`TIER_COLUMNS`)."""
-    parts = [HEADER]
-    order, starts, ends = _segments(rows.group)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
-        sel = order[a:b]
-        rid, name = series_keys[int(rows.group[sel[0]])]
-        p = rows.partials[sel]
-        fields: list[Field] = [
-            ("bytes", rid.bytes), ("bytes", name.encode()), ("i2", rows.level[sel]),
-            ("i8", p["bucket"]),
-        ]  # fmt: skip
-        fields += [(_TIER_KIND[f], p[f]) for f in _TIER_FIELDS]
-        parts.append(encode_group(b - a, fields))
-    parts.append(TRAILER)
-    return b"".join(parts)
+def derived_args(p: Points, hourly: bool) -> list[Any]:
+    """Arrays $5.. of :func:`derived_sql`: series keys, batch summaries, tier
+    partials and (``hourly``) per-hour partials of the points."""
+    sums = agg.summarize_groups(p.series, p.steps, p.times, p.values)
+    s = [sums[i] for i in range(len(p.keys))]
+    args: list[Any] = [[k[0] for k in p.keys], [k[1] for k in p.keys]]
+    args += [
+        [x.count for x in s], [x.finite_count for x in s], [x.mean for x in s],
+        [x.m2 for x in s], [x.min_value for x in s], [x.max_value for x in s],
+        [x.first_time for x in s], [x.last_time for x in s], [x.first_step for x in s],
+        [x.last_step for x in s], [x.latest_step for x in s], [x.latest_time for x in s],
+        [x.latest_value for x in s],
+    ]  # fmt: skip
+    tiers = agg.tier_rows(p.series, p.steps, p.times, p.values)
+    args += [(tiers.group + 1).tolist(), tiers.level.tolist(), tiers.partials["bucket"].tolist()]
+    args += [tiers.partials[f].tolist() for f in _TIER_FIELDS]
+    if hourly:
+        args += hourly_args(p)
+    return args
+
+
+def hourly_args(p: Points) -> list[list[Any]]:
+    """Per (series, hour) partial summaries: the hourly arrays of :func:`derived_sql`."""
+    hours = p.times // HOUR_US
+    h0 = int(hours.min())
+    span = int(hours.max()) - h0 + 1
+    uniq, group = np.unique(p.series.astype(np.int64) * span + (hours - h0), return_inverse=True)
+    sums = agg.summarize_groups(group.ravel(), p.steps, p.times, p.values)
+    s = [sums[i] for i in range(len(uniq))]
+    return [
+        (uniq // span + 1).tolist(), ((uniq % span + h0) * HOUR_US).tolist(),
+        [x.count for x in s], [x.finite_count for x in s], [x.mean for x in s],
+        [x.m2 for x in s], [x.min_value for x in s], [x.max_value for x in s],
+    ]  # fmt: skip
+
+
+async def upsert_derived(
+    conn: asyncpg.Connection,
+    args: list[Any],
+    *,
+    hourly: bool,
+    claim: tuple[str, str, int] | None,
+    run_ids: list[uuid.UUID],
+) -> None:
+    """Run :func:`derived_sql` (``claim``: kind, batch id, points; None when
+    already claimed); raise Duplicate/RunNotFound (the caller rolls back)."""
+    kind, batch_id, n = claim if claim is not None else (None, None, 0)
+    row = await conn.fetchrow(derived_sql(hourly), kind, batch_id, n, run_ids, *args)
+    check_claim(row["claimed"] or claim is None, run_ids, row["found"])
+
+
+def check_claim(claimed: bool, run_ids: list[uuid.UUID], found: list[uuid.UUID]) -> None:
+    """Raise Duplicate when the batch was not claimed, else RunNotFound for the
+    first unknown run."""
+    if not claimed:
+        raise Duplicate()
+    have = set(found)
+    for rid in run_ids:
+        if rid not in have:
+            raise RunNotFound(rid)
+
+
+async def _copy_points(conn: asyncpg.Connection, source: Any) -> None:
+    await conn.copy_to_table(
+        "metrics",
+        source=source,
+        columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
+        format="binary",
+    )
 
 
 async def write_metrics(
     conn: asyncpg.Connection, batch: MetricBatch, *, hourly_table: bool
-) -> WriteResult:
-    """Write ``batch`` inside the caller's transaction (see module docstring)."""
+) -> np.ndarray:
+    """Write ``batch`` inside the caller's transaction; return its resolved steps.
+
+    Raises Duplicate for a replay and RunNotFound for an unknown run: the
+    caller must roll back (the points may have been copied already).
+    """
     n = len(batch)
-    if not await claim_batch(conn, "metrics", batch.batch_id, n):
-        return WriteResult(0, True)
-    await lock_runs(conn, batch.run_ids)
-    if n == 0:
-        return WriteResult(0, False)
-    width = len(batch.names)
-    uniq, series = np.unique(
-        batch.run_idx.astype(np.int64) * width + batch.name_idx, return_inverse=True
-    )
-    keys = [(batch.run_ids[int(u) // width], batch.names[int(u) % width]) for u in uniq]
-    locked = await conn.fetch(_LOCK_SUMMARIES, [k[0] for k in keys], [k[1] for k in keys])
-    position = {k: i for i, k in enumerate(keys)}
-    existing = {position[(r["run_id"], r["metric_name"])]: summary_from_record(r) for r in locked}
-    steps = batch.steps
-    if batch.auto_step is not None and batch.auto_step.any():
-        last = {i: s.last_step for i, s in existing.items() if s is not None}
-        steps = resolve_auto_steps(series, batch.steps, batch.auto_step, last)
-    times, values = batch.times, batch.values
-    # derived rows are computed in a worker thread while the server ingests the points
-    derived = asyncio.get_running_loop().run_in_executor(
-        None, _derive, keys, series, steps, times, values, hourly_table
-    )
-    try:
-        await conn.copy_to_table(
-            "metrics",
-            source=_aiter(metric_copy_chunks(keys, series, steps, times, values, batch.metadata)),
-            columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
-            format="binary",
-        )
-    finally:
-        tiers, new, hourly = await derived
-    await conn.copy_to_table(
-        "metric_tiers", source=memoryview(tiers), columns=list(TIER_COLUMNS), format="binary"
-    )
-    merged = [agg.merge_summary(existing.get(i), new[i]) for i in range(len(keys))]
-    await conn.execute(
-        _WRITE_SUMMARIES,
-        [k[0] for k in keys], [k[1] for k in keys],
-        [s.count for s in merged], [s.finite_count for s in merged],
-        _nan_to_none([s.mean for s in merged]), [s.m2 for s in merged],
-        _nan_to_none([s.min_value for s in merged]), _nan_to_none([s.max_value for s in merged]),
-        [s.first_time for s in merged], [s.last_time for s in merged],
-        [s.first_step for s in merged], [s.last_step for s in merged],
-        [s.latest_step for s in merged], [s.latest_time for s in merged],
-        [s.latest_value for s in merged],
-    )  # fmt: skip
-    if hourly is not None:
-        await conn.execute(HOURLY_UPSERT, *hourly)
-    return WriteResult(n, False)
+    claim: tuple[str, str, int] | None = ("metrics", batch.batch_id, n)
+    p = batch_points(batch)
+    if n == 0 or (batch.auto_step is not None and batch.auto_step.any()):
+        row = await conn.fetchrow(CLAIM, *claim, batch.run_ids)
+        check_claim(row["claimed"], batch.run_ids, row["found"])
+        if n == 0:
+            return batch.steps
+        claim = None
+        rows = await conn.fetch(LOCK_SUMMARIES, [k[0] for k in p.keys], [k[1] for k in p.keys])
+        position = {k: i for i, k in enumerate(p.keys)}
+        last = {position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]}
+        p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
+    chunks = metric_copy_chunks(p, batch.metadata)
+    if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
+        derived = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
+        try:
+            await _copy_points(conn, _aiter(chunks))
+        finally:
+            args = await derived
+    else:
+        await _copy_points(conn, memoryview(b"".join(chunks)))
+        args = derived_args(p, hourly_table)
+    await upsert_derived(conn, args, hourly=hourly_table, claim=claim, run_ids=batch.run_ids)
+    return p.steps
 
 
-def _derive(
-    keys: list[tuple[uuid.UUID, str]],
-    series: np.ndarray,
-    steps: np.ndarray,
-    times: np.ndarray,
-    values: np.ndarray,
-    hourly_table: bool,
-) -> tuple[bytes, dict[int, agg.Summary], list[list[Any]] | None]:
-    """Tier COPY payload, per-series batch summaries and hourly upsert arguments."""
-    tiers = tier_copy_data(keys, agg.tier_rows(series, steps, times, values))
-    summaries = agg.summarize_groups(series, steps, times, values)
-    hourly = hourly_args(keys, series, steps, times, values) if hourly_table else None
-    return tiers, summaries, hourly
-
-
-def hourly_args(
-    keys: list[tuple[uuid.UUID, str]],
-    series: np.ndarray,
-    steps: np.ndarray,
-    times: np.ndarray,
-    values: np.ndarray,
-) -> list[list[Any]]:
-    """Arguments of :data:`HOURLY_UPSERT`: per (series, hour) partial summaries."""
-    hours = times // HOUR_US
-    h0 = int(hours.min())
-    span = int(hours.max()) - h0 + 1
-    group_key = series.astype(np.int64) * span + (hours - h0)
-    uniq, group = np.unique(group_key, return_inverse=True)
-    sums = agg.summarize_groups(group.ravel(), steps, times, values)
-    g = range(len(uniq))
-    sid, hour = (uniq // span).tolist(), ((uniq % span) + h0).tolist()
-    return [
-        [hour[i] * HOUR_US for i in g],
-        [keys[sid[i]][0] for i in g],
-        [keys[sid[i]][1] for i in g],
-        [sums[i].count for i in g],
-        [sums[i].finite_count for i in g],
-        _nan_to_none([sums[i].mean for i in g]),
-        [sums[i].m2 for i in g],
-        _nan_to_none([sums[i].min_value for i in g]),
-        _nan_to_none([sums[i].max_value for i in g]),
-    ]
-
-
-async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatch) -> WriteResult:
-    """Write a system-metrics batch inside the caller's transaction."""
+async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatch) -> None:
+    """Write a system-metrics batch inside the caller's transaction (Duplicate on a replay)."""
     n = len(batch)
-    if not await claim_batch(conn, "system", batch.batch_id, n):
-        return WriteResult(0, True)
-    await lock_runs(conn, batch.run_ids)
+    row = await conn.fetchrow(CLAIM, "system", batch.batch_id, n, batch.run_ids)
+    check_claim(row["claimed"], batch.run_ids, row["found"])
     if n == 0:
-        return WriteResult(0, False)
+        return
     none: list[Any] = [None] * n
     records = zip(
         batch.times.tolist(),
@@ -335,4 +414,3 @@ async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatc
         records=list(records),
         columns=["time", "run_id", "metric_type", "value", "metadata", "device", "node"],
     )
-    return WriteResult(n, False)

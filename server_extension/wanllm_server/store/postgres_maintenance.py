@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import asyncpg
 import numpy as np
 
-from . import aggregates as agg
 from .base import HourlyRollup, Retention, SystemSeries
-from .postgres_ingest import HOURLY_UPSERT, TIER_COLUMNS, hourly_args, tier_copy_data
+from .postgres_ingest import Points, derived_args, upsert_derived
 from .postgres_reads import points_query, read_series
 
 HOUR_US = 3_600_000_000
@@ -116,43 +115,15 @@ async def hourly_rollups(
 async def rebuild_series(
     conn: asyncpg.Connection, rid: uuid.UUID, name: str, *, hourly_table: bool
 ) -> int:
-    """Recompute a series' tiers, summary (and hourly rows) from its raw points."""
+    """Recompute a series' summary, tiers (and hourly rows) from its raw points."""
     raw = await read_series(conn, points_query(rid, name))
-    await conn.execute("DELETE FROM metric_tiers WHERE run_id = $1 AND metric_name = $2", rid, name)
-    if hourly_table:
-        await conn.execute(
-            "DELETE FROM metrics_hourly WHERE run_id = $1 AND metric_name = $2", rid, name
-        )
-    summary = agg.summarize(raw)
-    if summary is None:
-        await conn.execute(
-            "DELETE FROM metric_summaries WHERE run_id = $1 AND metric_name = $2", rid, name
-        )
-        return 0
-    zeros = np.zeros(len(raw), np.int64)
-    tiers = agg.merge_tier_rows(
-        agg.tier_rows(zeros, raw.steps, raw.times, raw.values, presorted=True)
-    )
-    await conn.copy_to_table(
-        "metric_tiers", source=memoryview(tier_copy_data([(rid, name)], tiers)),
-        columns=list(TIER_COLUMNS),
-        format="binary",
-    )  # fmt: skip
-    s = summary
-    nan_none = [None if x != x else x for x in (s.mean, s.min_value, s.max_value)]
-    await conn.execute(
-        "UPDATE metric_summaries SET count = $3::bigint, finite_count = $4::bigint,"
-        " nonfinite_count = $3::bigint - $4::bigint,"
-        " mean = $5, m2 = $6, min_value = $7, max_value = $8, first_time = $9, last_time = $10,"
-        " first_step = $11, last_step = $12, latest_step = $13, latest_time = $14,"
-        " latest_value = $15 WHERE run_id = $1 AND metric_name = $2",
-        rid, name, s.count, s.finite_count, nan_none[0], s.m2, nan_none[1], nan_none[2],
-        s.first_time, s.last_time, s.first_step, s.last_step, s.latest_step, s.latest_time,
-        s.latest_value,
-    )  # fmt: skip
-    if hourly_table:
-        args = hourly_args([(rid, name)], zeros, raw.steps, raw.times, raw.values)
-        await conn.execute(HOURLY_UPSERT, *args)
+    tables = ["metric_summaries", "metric_tiers"] + (["metrics_hourly"] if hourly_table else [])
+    for table in tables:
+        await conn.execute(f"DELETE FROM {table} WHERE run_id = $1 AND metric_name = $2", rid, name)
+    if len(raw):
+        p = Points([(rid, name)], np.zeros(len(raw), np.int64), raw.steps, raw.times, raw.values)
+        args = derived_args(p, hourly_table)
+        await upsert_derived(conn, args, hourly=hourly_table, claim=None, run_ids=[rid])
     return len(raw)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,6 +25,28 @@ _TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
 _TIER_KINDS = tuple(
     "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names
 )
+
+
+def summary_from_record(r: asyncpg.Record) -> agg.Summary | None:
+    """A ``metric_summaries`` row as an aggregates Summary (None when empty)."""
+    if not r["count"]:
+        return None
+    nan = math.nan
+    return agg.Summary(
+        count=r["count"],
+        finite_count=r["finite_count"],
+        mean=nan if r["mean"] is None else r["mean"],
+        m2=r["m2"] or 0.0,
+        min_value=nan if r["min_value"] is None else r["min_value"],
+        max_value=nan if r["max_value"] is None else r["max_value"],
+        first_time=r["first_time"],
+        last_time=r["last_time"],
+        first_step=r["first_step"],
+        last_step=r["last_step"],
+        latest_step=r["latest_step"],
+        latest_time=r["latest_time"],
+        latest_value=r["latest_value"],
+    )
 
 
 def lit(value: uuid.UUID | int | str) -> str:
