@@ -1,16 +1,22 @@
-"""Volume and fault tests: 1M points exact; the server killed mid-run loses nothing."""
+"""Volume and fault tests: 1M points exact; the server killed mid-run loses nothing;
+a bounded finish leaves the rest to `wanllm sync`."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import wanllm_jupyter as wl
+from tests.client.client_helpers import exact_points
 from tests.client.jupyter_process import JupyterServerProcess
+from wanllm_jupyter import cli
+from wanllm_jupyter._transport import HttpTransport
 
 
 @pytest.mark.slow
@@ -18,8 +24,7 @@ from tests.client.jupyter_process import JupyterServerProcess
 def test_one_million_points_exactly(
     backend: str, make_server: Callable[..., JupyterServerProcess]
 ) -> None:
-    # 10k-point batches keep this test short; the default 1k limit is exercised elsewhere.
-    server = make_server(backend, max_batch_size=10_000)
+    server = make_server(backend)  # the server's default batch limits
     api = wl.Api(server.url, server.token)
     run = wl.init(project="t-1m", connection=api.connection, system_metrics=False)
     payload = {f"m{j}": float(j) for j in range(10)}
@@ -66,3 +71,56 @@ def test_server_killed_and_restarted_mid_run(
     for metric in ("loss", "acc"):
         steps = np.sort(df.loc[df["metric"] == metric, "step"].to_numpy())
         np.testing.assert_array_equal(steps, np.arange(n))  # no loss, no duplicates
+
+
+class SlowTransport:
+    """A real transport that takes ``delay`` seconds more per operation."""
+
+    def __init__(self, inner: HttpTransport, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+
+    @property
+    def timeout(self) -> float:
+        return self.inner.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self.inner.timeout = value
+
+    def deliver(self, kind: str, body: Any) -> Any:
+        time.sleep(self.delay)
+        return self.inner.deliver(kind, body)
+
+    def heartbeat(self, run_id: str) -> None:
+        self.inner.heartbeat(run_id)
+
+
+@pytest.mark.slow
+def test_finish_bounds_the_replay_and_sync_completes_it(
+    make_server: Callable[..., JupyterServerProcess], tmp_path: Path
+) -> None:
+    server = make_server()
+    conn = wl.login(server.url, server.token)
+    run = wl.init(project="t-bounded", connection=conn, system_metrics=False)
+    sender = run.sender
+    assert sender is not None
+    sender.retry_for, sender.probe_every, sender.max_batch = 0.2, 3600.0, 100
+    server.kill()
+    for i in range(5000):  # 50 batches, all spooled while the server is down
+        wl.log({"a": i})
+    deadline = time.monotonic() + 20
+    while sender.report.spooled_points < 5000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.start()
+    sender.transport = SlowTransport(sender.transport, 0.05)  # type: ignore[arg-type]
+    started = time.monotonic()
+    report = wl.finish(timeout=1.0)  # replaying everything would take over 2.5 s
+    assert time.monotonic() - started < 3.0
+    assert report is not None and 0 < report.spooled_points < 5000
+    assert report.sent_points + report.spooled_points == 5000
+    api = wl.Api(server.url, server.token)
+    assert api.run(run.id).state == "running"  # the final state waits in the spool too
+    argv = ["--url", server.url, "--token", server.token, "--dir", str(tmp_path), "sync"]
+    assert cli.main(argv) == 0
+    exact_points(api, run.id, ["a"], 5000)
+    assert api.run(run.id).state == "finished"

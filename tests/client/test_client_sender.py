@@ -75,8 +75,8 @@ def test_outage_spools_then_replays_in_order(tmp_path: Path) -> None:
     for i in range(50):
         s.buffer.append(({"a": i}, None, True, 0.0))
     deadline = time.monotonic() + 5
-    while s.online and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while (s.online or not s.spool.path.exists()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # offline, and the first spooled batch is on disk
     assert not s.online and s.spool.path.exists()
     s.ops.append(("patch", {"run_id": "run", "summary": {"a": 49}}))
     for i in range(50, 80):

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -344,3 +346,96 @@ def test_cli_runs_and_export(
         assert cli.main(["export", run.id, "-o", str(out), "-q"]) == 0
         df = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
         assert len(df) == 2000 and set(df["metric_name"]) == {"a", "b"}
+
+
+# --------------------------------------------------------------------- define_metric, metadata
+@pytest.fixture(params=["sqlite", "timescaledb"])
+def any_server(
+    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServerProcess]
+) -> JupyterServerProcess:
+    """The shared SQLite server, or a private one on a fresh TimescaleDB database."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("server")
+    return make_server("timescaledb")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_metric_definitions_are_stored_and_survive_a_resume(
+    any_server: JupyterServerProcess,
+) -> None:
+    conn = wl.login(any_server.url, any_server.token)
+    api = wl.Api(connection=conn)
+    run = wl.init(project="t-defs", id=f"defs-{time.time_ns()}", system_metrics=False)
+    wl.define_metric("epoch")
+    wl.define_metric("val/*", summary="max", step_metric="epoch")
+    expected = [
+        {"name": "epoch", "summary": "last", "step_metric": None},
+        {"name": "val/*", "summary": "max", "step_metric": "epoch"},
+    ]
+
+    def stored() -> dict[str, Any]:
+        return api.run(run.id).data["metadata"]
+
+    wait_for(lambda: stored().get("metric_definitions") == expected)  # while running
+    assert stored()["python"]  # merged into the metadata, not replacing it
+    wl.log({"val": {"acc": 0.9}, "epoch": 0})
+    wl.finish()
+    again = wl.init(project="t-defs", id=run.id, resume="must", system_metrics=False)
+    wl.log({"val": {"acc": 0.5}, "epoch": 1})  # max: the summary keeps 0.9
+    wl.finish()
+    assert again.summary["val/acc"] == 0.9
+    assert api.run(run.id).summary["val/acc"] == 0.9
+    assert stored()["metric_definitions"] == expected
+    with pytest.raises(wl.ServerError) as err:
+        conn.patch_json(f"wanllm/api/v1/runs/{run.id}", {"metadata": ["not", "an", "object"]})
+    assert err.value.status == 422
+    assert err.value.errors == [{"index": 0, "field": "metadata", "reason": "must be an object"}]
+
+
+# --------------------------------------------------------------------- offline filters
+OFFLINE_QUERIES: list[dict[str, Any]] = [
+    {"filters": ["config.lr>=0.01"], "order": "summary.loss"},
+    {"filters": {"config.opt": "adam"}, "order": "-config.lr"},
+    {"filters": ["config.opt~AD", "summary.loss<0.5"], "order": "config.lr"},
+    {"filters": ["tags~best"], "order": "name"},
+    {"filters": ["config.missing=null"], "order": "-summary.loss"},
+    {"filters": ["config.lr!=0.1"], "order": "config.lr", "limit": 1},
+    {"search": "RUN-1", "order": "name"},
+    {"filters": ["state=finished", "config.lr>0"], "order": "-name", "state": "finished"},
+]
+
+
+def test_offline_runs_take_the_same_filters_as_online(
+    server: JupyterServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANLLM_DIR", str(tmp_path / "offline"))
+    for i, (lr, opt, loss) in enumerate(
+        [(0.1, "adam", 0.3), (0.01, "sgd", 0.6), (0.001, "adam", 0.2)]
+    ):
+        tags = ["best"] if loss < 0.25 else []
+        with wl.init(
+            project="t-offline-filters",
+            name=f"run-{i}",
+            config={"lr": lr, "opt": opt},
+            tags=tags,
+            mode="offline",
+            system_metrics=False,
+        ):
+            wl.log({"loss": loss})
+    offline = wl.Api(offline=True)
+    assert cli.main(["--url", server.url, "--token", server.token, "sync"]) == 0
+    online = wl.Api(server.url, server.token)
+    for q in OFFLINE_QUERIES:
+        want = online.runs("t-offline-filters", **q)["name"].tolist()
+        assert offline.runs("t-offline-filters", **q)["name"].tolist() == want, q
+        assert want, q  # every query selects something
+    with pytest.raises(wl.UsageError, match="unknown field 'nope'"):
+        offline.runs(filters=["nope=1"])
+    with pytest.raises(wl.UsageError, match="expected <field><op><value>"):
+        offline.runs(filters=["config.lr"])
