@@ -7,7 +7,9 @@ then the median latency of ~20 calls each of: full history of one metric
 (100k points), downsampled history into 1,000 buckets over all steps and over
 a 10% zoom window, latest, stats. Targets (issue 2): SQLite ingest >= 300k
 points/s; downsampled <= 30 ms; latest <= 2 ms; stats <= 5 ms.
-Postgres backends start a throwaway cluster (tests/services.py) without --dsn.
+Postgres backends start a throwaway cluster (tests/services.py) without --dsn, and
+then print the rows of ``benchmarks/store_postgres.py`` (raw COPY floors, concurrent
+writers, 1M-point metric reads and downsampling).
 """
 
 from __future__ import annotations
@@ -132,6 +134,13 @@ def main() -> None:
             for b in results
         )
         print(f"{row:24}{cells}")
+    for backend in (b for b in backends if b != "sqlite"):
+        import store_postgres  # benchmarks/ is the script's directory
+
+        print(f"\n{backend}: benchmarks/store_postgres.py (each rate beside its raw COPY floor)")
+        store_postgres.print_rows(
+            store_postgres.run_postgres(plain=backend == "postgresql", dsn=args.dsn)
+        )
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ class Sender:
         transport, report = self.transport, self.report
 
         def deliver(kind: str, body: Any) -> None:
-            points = len(body["v"]) if kind == "metrics" else 0
+            points = len(body.get("v", ())) if kind == "metrics" else 0
             try:
                 result = transport.deliver(kind, body)
             except Exception as exc:

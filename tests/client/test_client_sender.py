@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from wanllm_jupyter._columns import Columns
+from wanllm_jupyter._columns import Columns, WanllmWarning
 from wanllm_jupyter._sender import Sender
 from wanllm_jupyter._spool import SYNCED, Spool, read_ops, replay_file
 from wanllm_jupyter._wire import ColumnarBatch
@@ -125,7 +125,8 @@ def test_rejected_operation_is_reported_not_retried(tmp_path: Path) -> None:
     t = FakeTransport()
     s = make(tmp_path, t)
     s.ops.append(("patch", {"run_id": "run", "notes": "bad"}))
-    report = s.close(5)
+    with pytest.warns(WanllmWarning, match="rejected a patch"):
+        report = s.close(5)
     assert report.dropped_ops == 1 and "422" in report.errors[0]
 
 
@@ -243,9 +244,10 @@ def test_ctrl_c_during_catch_up_loses_nothing(tmp_path: Path) -> None:
 def test_a_local_failure_keeps_the_data_in_the_spool(tmp_path: Path) -> None:
     t = FakeTransport()
     t.local_error = RuntimeError("can't register atexit after shutdown")
-    s = make(tmp_path, t)
-    for i in range(10):
-        s.buffer.append(({"a": i}, None, True, 0.0))
-    report = s.close(2)
+    with pytest.warns(WanllmWarning, match="kept in the spool"):
+        s = make(tmp_path, t)
+        for i in range(10):
+            s.buffer.append(({"a": i}, None, True, 0.0))
+        report = s.close(2)
     assert report.dropped_ops == 0 and report.spooled_points == 10
     assert spool_steps(s.spool.path) == list(range(10)) and "atexit" in report.errors[0]

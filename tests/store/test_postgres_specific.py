@@ -14,15 +14,25 @@ from typing import Any, TypeVar
 import asyncpg
 import numpy as np
 import pytest
+from wanllm_server.store import aggregates as agg
+from wanllm_server.store import postgres_reads as reads
 from wanllm_server.store.base import (
     MetricBatch,
     Retention,
     RunCreate,
+    Series,
     StoreUnavailable,
     SystemMetricBatch,
 )
+from wanllm_server.store.migrations import sql_dir
 from wanllm_server.store.postgres import PostgresStore
-from wanllm_server.store.postgres_copy import HEADER, TRAILER, RowStream, encode_group
+from wanllm_server.store.postgres_copy import (
+    HEADER,
+    TRAILER,
+    decode_fixed,
+    encode_group,
+    strip_copy,
+)
 from wanllm_server.store.postgres_schema import discover, migrate
 
 from tests.services import PostgresCluster
@@ -325,18 +335,216 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
 
 
 # ----------------------------------------------------------------- binary COPY codec
-def test_copy_stream_parser_handles_any_chunking() -> None:
+def test_copy_codec_round_trips_bit_exact() -> None:
     steps = np.array([0, -5, 2**62], np.int64)
     times = np.array([T0, 0, -1], np.int64)
     values = np.array([1.5, math.nan, -math.inf])
     body = encode_group(3, [("i8", steps), ("ts", times), ("f8", values)])
-    data = HEADER + body + TRAILER
-    for size in (1, 7, 38, len(data)):
-        parser, cols = RowStream(("i8", "ts", "f8")), []
-        for k in range(0, len(data), size):
-            out = parser.feed(data[k : k + size])
-            if out is not None:
-                cols.append(out)
-        st, tm, v = (np.concatenate([c[i] for c in cols]) for i in range(3))
-        assert st.tolist() == steps.tolist() and tm.tolist() == times.tolist()
-        assert np.array_equal(v.view(np.int64), values.view(np.int64))  # NaN/Inf bit-exact
+    st, tm, v = decode_fixed(strip_copy(HEADER + body + TRAILER), ("i8", "ts", "f8"))
+    assert st.tolist() == steps.tolist() and tm.tolist() == times.tolist()
+    assert np.array_equal(v.view(np.int64), values.view(np.int64))  # NaN/Inf bit-exact
+
+
+# ----------------------------------------------------------------- ingest path (issues 2, 3)
+async def _db_tiers(dsn: str, run_id: uuid.UUID, name: str) -> agg.TierRows:
+    """Stored tier rows of one series, as TierRows sorted by (level, bucket)."""
+    rows = await sql(
+        dsn,
+        f"SELECT level, {', '.join(agg.PARTIAL_DTYPE.names)} FROM metric_tiers"
+        " WHERE run_id = $1 AND metric_name = $2 ORDER BY level, bucket",
+        run_id, name,
+    )  # fmt: skip
+    parts = np.array([tuple(r)[1:] for r in rows], agg.PARTIAL_DTYPE)
+    level = np.array([r[0] for r in rows], np.int64)
+    return agg.TierRows(np.zeros(len(rows), np.int64), level, parts)
+
+
+def _expected_tiers(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> agg.TierRows:
+    return agg.merge_tier_rows(agg.tier_rows(np.zeros(len(steps), np.int64), steps, times, values))
+
+
+def _same_partials(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal partials; among points tied on (step, time) any one may be first/last/min/max."""
+    assert got.dtype == want.dtype and len(got) == len(want)
+    for f in ("bucket", "count", "nonfinite"):
+        assert got[f].tolist() == want[f].tolist(), f
+    for p in ("first", "last", "min", "max"):
+        for f in ("step", "time"):
+            assert got[f"{p}_{f}"].tolist() == want[f"{p}_{f}"].tolist(), f"{p}_{f}"
+        if p in ("min", "max"):
+            assert np.array_equal(got[f"{p}_value"], want[f"{p}_value"], equal_nan=True)
+
+
+def test_tiny_batches_keep_one_exact_tier_row_per_bucket(pg_dsn: str) -> None:
+    """300 ten-point batches (out of order, duplicates, NaN/Inf) leave exactly the
+    merged tiers of all points, and downsampling equals M4 over the raw points."""
+    rng = np.random.default_rng(7)
+    n = 3_000
+    steps = np.arange(n, dtype=np.int64)
+    steps[1000:1100] = steps[1000:1100][::-1]  # out of order
+    steps[2000:2050] = 1500  # duplicates
+    times = T0 + steps * 1000
+    values = rng.standard_normal(n)
+    values[[5, 600, 2999]] = [math.nan, math.inf, -math.inf]
+    values[700:716] = math.nan  # a whole level-4 bucket without finite values
+
+    async def go(store: PostgresStore) -> Any:
+        r, _ = await store.create_run(RunCreate(project="p"))
+        for i in range(0, n, 10):
+            sl = slice(i, i + 10)
+            await store.write_metrics(batch(r.id, "x", steps[sl], times[sl], values[sl], f"b{i}"))
+        down = await store.downsample(r.id, "x", 50)
+        return r.id, down, await store.stats(r.id, "x")
+
+    rid, down, stats = run(with_store(pg_dsn, go))
+    got, want = run(_db_tiers(pg_dsn, rid, "x")), _expected_tiers(steps, times, values)
+    assert got.level.tolist() == want.level.tolist()
+    _same_partials(got.partials, want.partials)
+    ref = agg.m4_from_raw(Series(steps, times, values), down.bucket_width)
+    assert down.bucket_count.tolist() == ref.bucket_count.tolist()
+    assert np.array_equal(down.bucket_min, ref.bucket_min, equal_nan=True)
+    assert np.array_equal(down.bucket_max, ref.bucket_max, equal_nan=True)
+    finite = values[np.isfinite(values)]
+    assert stats.count == n and stats.finite_count == len(finite)
+    assert stats.avg_value == pytest.approx(finite.mean(), rel=1e-12)
+    assert stats.std_dev == pytest.approx(finite.std(ddof=1), rel=1e-9)
+
+
+def test_concurrent_writers_of_the_same_series_stay_exact(pg_dsn: str) -> None:
+    """Four connections writing interleaved batches of the same two series: stats,
+    latest, tiers and hourly rollups equal those of all the points (no deadlock)."""
+    writers, per, size = 4, 25, 40
+    rng = np.random.default_rng(3)
+    total = writers * per * size
+    steps = rng.permutation(total).astype(np.int64)
+    times = T0 + rng.integers(0, 3 * HOUR, total)
+    values = rng.standard_normal(total)
+
+    async def go(store: PostgresStore) -> Any:
+        r, _ = await store.create_run(RunCreate(project="p"))
+
+        async def writer(w: int) -> None:
+            for k in range(per):
+                a = (k * writers + w) * size
+                sl = slice(a, a + size)
+                b = MetricBatch(
+                    batch_id=f"w{w}-{k}", run_ids=[r.id], names=["b", "a"],
+                    run_idx=np.zeros(size, np.int32),
+                    name_idx=(np.arange(size) % 2).astype(np.int32),
+                    steps=steps[sl], times=times[sl], values=values[sl],
+                )  # fmt: skip
+                await store.write_metrics(b)
+
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        return r.id, [await store.stats(r.id, m) for m in "ab"], await store.hourly_rollups(r.id)
+
+    rid, stats, hourly = run(with_store(pg_dsn, go))
+    name_of = np.where(np.arange(total) % size % 2 == 0, "b", "a")
+    for m, st in zip("ab", stats, strict=True):
+        sel = name_of == m
+        assert st.count == sel.sum() and st.min_value == values[sel].min()
+        assert st.avg_value == pytest.approx(values[sel].mean(), rel=1e-12)
+        assert st.std_dev == pytest.approx(values[sel].std(ddof=1), rel=1e-9)
+        got = run(_db_tiers(pg_dsn, rid, m))
+        want = _expected_tiers(steps[sel], times[sel], values[sel])
+        _same_partials(got.partials, want.partials)
+    hours = (times // HOUR) * HOUR
+    want_hourly = sorted(
+        (m, int(h), int(((name_of == m) & (hours == h)).sum())) for m in "ab" for h in set(hours)
+    )
+    assert sorted((h.metric_name, h.hour, h.count) for h in hourly) == want_hourly
+
+
+def test_auto_steps_are_written_back_to_the_batch(pg_dsn: str) -> None:
+    """After write_metrics the batch carries the stored steps (live fan-out publishes it)."""
+
+    async def go(store: PostgresStore) -> tuple[list[int], list[int], list[int]]:
+        r, _ = await store.create_run(RunCreate(project="p"))
+        await store.write_metrics(batch(r.id, "x", [0, 1, 2, 3, 4], [T0] * 5, [0.0] * 5, "b0"))
+        b = batch(r.id, "x", [0, 0, 9, 0], [T0 + 1] * 4, [1.0, 2.0, 3.0, 4.0], "b1")
+        b.auto_step = np.array([True, True, False, True])
+        await store.write_metrics(b)
+        hist = await store.history(r.id, "x", start_time=T0 + 1)
+        return b.steps.tolist(), hist.steps.tolist(), hist.values.tolist()
+
+    steps, stored, values = run(with_store(pg_dsn, go))
+    assert steps == [5, 6, 9, 10]
+    logged = [1.0, 2.0, 3.0, 4.0]
+    assert sorted(zip(stored, values, strict=True)) == list(zip(steps, logged, strict=True))
+
+
+def test_large_series_read_in_parallel_ranges_equal_one_read(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big series are read as several step ranges on connections sharing a snapshot:
+    same points, same order, with step/time filters, and bulk chunks that add up."""
+    monkeypatch.setattr(reads, "PARALLEL_POINTS", 100)
+    monkeypatch.setattr(reads, "SEGMENT_POINTS", 70)
+    rng = np.random.default_rng(5)
+    steps = np.concatenate([np.arange(500), np.arange(200, 260), [10**12]]).astype(np.int64)
+    times = T0 + rng.integers(0, 10**9, len(steps))
+    values = rng.standard_normal(len(steps))
+
+    async def go(store: PostgresStore) -> Any:
+        r, _ = await store.create_run(RunCreate(project="p"))
+        await store.write_metrics(batch(r.id, "x", steps, times, values, "b"))
+        whole = await store.history(r.id, "x")
+        window = await store.history(r.id, "x", start_step=100, end_step=300, start_time=T0 + 10**8)
+        chunks = [c async for c in store.bulk_history([r.id], chunk_points=64)]
+        return whole, window, chunks
+
+    whole, window, chunks = run(with_store(pg_dsn, go))
+    order = np.lexsort((times, steps))
+    assert whole.steps.tolist() == steps[order].tolist()
+    assert whole.times.tolist() == times[order].tolist()
+    assert whole.values.tolist() == values[order].tolist()
+    sel = (steps[order] >= 100) & (steps[order] <= 300) & (times[order] >= T0 + 10**8)
+    assert window.steps.tolist() == steps[order][sel].tolist()
+    assert window.times.tolist() == times[order][sel].tolist()
+    assert [len(c.series) for c in chunks] == [64] * (len(steps) // 64) + [len(steps) % 64]
+    assert np.concatenate([c.series.times for c in chunks]).tolist() == whole.times.tolist()
+
+
+def test_migration_merges_tier_rows_appended_by_earlier_versions(
+    pg_dsn: str, tmp_path: Any
+) -> None:
+    """Databases written before tiers were merged at ingest hold several rows per
+    bucket: the migration merges them exactly like aggregates.merge_tier_rows."""
+    import shutil
+
+    old = tmp_path / "sql"
+    shutil.copytree(sql_dir(), old)
+    for f in old.glob("postgres/0004_*.sql"):
+        f.unlink()
+    rng = np.random.default_rng(11)
+    steps = rng.integers(0, 5_000, 2_000).astype(np.int64)
+    times = T0 + rng.integers(0, 10**6, 2_000)
+    values = rng.standard_normal(2_000)
+    values[:300] = np.round(values[:300])  # ties on the value
+    values[300:310] = math.nan
+    group = np.zeros(len(steps), np.int64)
+    rid = uuid.uuid4()
+    appended = [agg.tier_rows(group[s], steps[s], times[s], values[s])
+                for s in np.array_split(np.arange(2_000), 7)]  # fmt: skip
+
+    async def go() -> None:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await migrate(conn, root=old)
+            cols = ["run_id", "metric_name", "level", *agg.PARTIAL_DTYPE.names]
+            for t in appended:
+                records = [
+                    (rid, "x", int(lv), *p.tolist())
+                    for lv, p in zip(t.level, t.partials, strict=True)
+                ]
+                await conn.copy_records_to_table("metric_tiers", records=records, columns=cols)
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    run(go())
+    got = run(_db_tiers(pg_dsn, rid, "x"))
+    want = agg.merge_tier_rows(agg.tier_rows(group, steps, times, values))
+    order = np.lexsort((want.partials["bucket"], want.level))
+    assert got.level.tolist() == want.level[order].tolist()
+    _same_partials(got.partials, want.partials[order])

@@ -399,15 +399,25 @@ class PostgresStore(Store):
         if limit is not None and limit < 0:
             raise InvalidQuery(f"limit must be >= 0, got {limit}")
         rid = _key(run_id)
-        query = reads.points_query(
-            rid, name, start_step=start_step, end_step=end_step, start_time=start_time,
-            end_time=end_time, limit=limit,
-        )  # fmt: skip
+        filters = {"start_time": start_time, "end_time": end_time}
         async with (
             self._conn() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            await self._summary(conn, rid, name)
+            s = await self._summary(conn, rid, name)
+            if limit is None and s.count >= reads.PARALLEL_POINTS:
+                lo = s.first_step if start_step is None else max(start_step, s.first_step)
+                hi = s.last_step if end_step is None else min(end_step, s.last_step)
+                queries = [
+                    reads.points_query(rid, name, start_step=a, end_step=b, **filters)
+                    for a, b in reads.step_ranges(lo, hi, s.count)
+                ]
+                snapshot = await reads.export_snapshot(conn)
+                parts = [p async for p in reads.read_ranges(self._conn, snapshot, queries)]
+                return reads.concat_series(parts)
+            query = reads.points_query(
+                rid, name, start_step=start_step, end_step=end_step, limit=limit, **filters
+            )
             return await reads.read_series(conn, query)
 
     async def downsample(
@@ -450,22 +460,42 @@ class PostgresStore(Store):
     ) -> AsyncIterator[HistoryChunk]:
         if chunk_points < 1:
             raise InvalidQuery(f"chunk_points must be >= 1, got {chunk_points}")
-        for run_id in run_ids:
-            rid = _key(run_id)
-            async with self._conn() as conn:
-                await self._require_run(conn, rid)
-                rows = await conn.fetch(
-                    "SELECT metric_name FROM metric_summaries WHERE run_id = $1 AND count > 0 AND"
-                    " ($2::text[] IS NULL OR metric_name = ANY($2::text[])) ORDER BY metric_name",
-                    rid, None if names is None else list(names),
-                )  # fmt: skip
-            for (name,) in rows:
-                query = reads.points_query(rid, name, start_step=start_step, end_step=end_step)
-                try:
-                    async for part in reads.stream_series(self._conn, query, chunk_points):
-                        yield HistoryChunk(rid, name, part)
-                except UNAVAILABLE as e:
-                    raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
+        rids = [_key(r) for r in run_ids]
+        try:
+            async with (
+                self._conn() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                snapshot = await reads.export_snapshot(conn)
+                for rid in rids:
+                    await self._require_run(conn, rid)
+                    rows = await conn.fetch(
+                        f"SELECT metric_name, {_SUMMARY_COLS} FROM metric_summaries"
+                        " WHERE run_id = $1 AND count > 0 AND"
+                        " ($2::text[] IS NULL OR metric_name = ANY($2::text[]))"
+                        " ORDER BY metric_name",
+                        rid, None if names is None else list(names),
+                    )  # fmt: skip
+                    for row in rows:
+                        name, s = row["metric_name"], reads.summary_from_record(row)
+                        assert s is not None
+                        lo = s.first_step if start_step is None else max(start_step, s.first_step)
+                        hi = s.last_step if end_step is None else min(end_step, s.last_step)
+                        ranges = (
+                            reads.step_ranges(lo, hi, s.count)
+                            if s.count >= reads.PARALLEL_POINTS
+                            else [(lo, hi)]
+                        )
+                        queries = [
+                            reads.points_query(rid, name, start_step=a, end_step=b)
+                            for a, b in ranges
+                        ]
+                        async for part in reads.rechunk(
+                            reads.read_ranges(self._conn, snapshot, queries), chunk_points
+                        ):
+                            yield HistoryChunk(rid, name, part)
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
 
     async def system_metrics(
         self,

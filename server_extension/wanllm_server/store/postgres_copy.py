@@ -93,33 +93,3 @@ def strip_copy(data: bytes) -> memoryview:
         raise ValueError("not a binary COPY stream")
     ext = int.from_bytes(data[15:19], "big")
     return memoryview(data)[19 + ext : len(data) - len(TRAILER)]
-
-
-class RowStream:
-    """Incremental parser of a binary COPY stream of fixed-width rows."""
-
-    def __init__(self, kinds: Sequence[str]) -> None:
-        self.kinds = list(kinds)
-        self.width = fixed_dtype(kinds).itemsize
-        self._buf = bytearray()
-        self._header_done = False
-
-    def feed(self, chunk: bytes) -> list[np.ndarray] | None:
-        """Add bytes; return the columns of the complete rows now available."""
-        self._buf += chunk
-        if not self._header_done:
-            if len(self._buf) < 19:
-                return None
-            ext = int.from_bytes(self._buf[15:19], "big")
-            if len(self._buf) < 19 + ext:
-                return None
-            del self._buf[: 19 + ext]
-            self._header_done = True
-        # rows are aligned and wider than the 2-byte trailer, which never
-        # completes a row: whole rows are exactly the data rows
-        nrows = len(self._buf) // self.width
-        if nrows == 0:
-            return None
-        body = bytes(self._buf[: nrows * self.width])
-        del self._buf[: nrows * self.width]
-        return decode_fixed(body, self.kinds)

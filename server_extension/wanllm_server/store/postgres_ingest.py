@@ -153,8 +153,14 @@ WITH claim AS (
         last_time = greatest(s.last_time, excluded.last_time),
         first_step = least(s.first_step, excluded.first_step),
         last_step = greatest(s.last_step, excluded.last_step),
-        {_pick("s", "latest", "s.count = 0 OR (excluded.latest_time, excluded.latest_step)"
-               " >= (s.latest_time, s.latest_step)")}
+        {
+        _pick(
+            "s",
+            "latest",
+            "s.count = 0 OR (excluded.latest_time, excluded.latest_step)"
+            " >= (s.latest_time, s.latest_step)",
+        )
+    }
     RETURNING 1
 ), tiers AS (
     INSERT INTO metric_tiers AS t (run_id, metric_name, level, bucket, {tier_cols})
@@ -164,15 +170,33 @@ WITH claim AS (
     ON CONFLICT (run_id, metric_name, level, bucket) DO UPDATE SET
         count = t.count + excluded.count,
         nonfinite = t.nonfinite + excluded.nonfinite,
-        {_pick("t", "first", "(excluded.first_step, excluded.first_time)"
-               " < (t.first_step, t.first_time)")},
-        {_pick("t", "last", "(excluded.last_step, excluded.last_time)"
-               " >= (t.last_step, t.last_time)")},
-        {_pick("t", "min", "(excluded.min_value, excluded.min_step, excluded.min_time)"
-               " < (t.min_value, t.min_step, t.min_time)")},
-        {_pick("t", "max", "excluded.max_value <> 'NaN' AND (t.max_value = 'NaN' OR"
-               " (-excluded.max_value, excluded.max_step, excluded.max_time)"
-               " < (-t.max_value, t.max_step, t.max_time))")}
+        {
+        _pick(
+            "t",
+            "first",
+            "(excluded.first_step, excluded.first_time) < (t.first_step, t.first_time)",
+        )
+    },
+        {
+        _pick("t", "last", "(excluded.last_step, excluded.last_time) >= (t.last_step, t.last_time)")
+    },
+        {
+        _pick(
+            "t",
+            "min",
+            "(excluded.min_value, excluded.min_step, excluded.min_time)"
+            " < (t.min_value, t.min_step, t.min_time)",
+        )
+    },
+        {
+        _pick(
+            "t",
+            "max",
+            "excluded.max_value <> 'NaN' AND (t.max_value = 'NaN' OR"
+            " (-excluded.max_value, excluded.max_step, excluded.max_time)"
+            " < (-t.max_value, t.max_step, t.max_time))",
+        )
+    }
     RETURNING 1
 )"""
     if hourly:
@@ -192,7 +216,8 @@ WITH claim AS (
     RETURNING 1
 )"""
     return sql + (
-        "\nSELECT (SELECT count(*) FROM claim) = 1 AS claimed, array(SELECT id FROM locked) AS found"
+        "\nSELECT (SELECT count(*) FROM claim) = 1 AS claimed,"
+        " array(SELECT id FROM locked) AS found"
     )
 
 
@@ -300,20 +325,24 @@ def derived_args(p: Points, hourly: bool) -> list[Any]:
     ints = np.column_stack([t.group + 1, t.level] + [t.partials[f] for f in _TIER_INTS])
     args += [ints.tolist(), np.column_stack([t.partials[f] for f in _TIER_FLOATS]).tolist()]
     if hourly:
-        args += hourly_args(p)
+        args += hourly_args(p, s)
     return args
 
 
-def hourly_args(p: Points) -> list[list[Any]]:
-    """Per (series, hour) partial summaries: the hourly arrays of :func:`derived_sql`."""
+def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any]]:
+    """Per (series, hour) partial summaries: the hourly arrays of :func:`derived_sql`
+    (a batch within one hour reuses its per-series summaries)."""
     hours = p.times // HOUR_US
-    h0 = int(hours.min())
-    span = int(hours.max()) - h0 + 1
-    uniq, group = np.unique(p.series.astype(np.int64) * span + (hours - h0), return_inverse=True)
-    sums = agg.summarize_groups(group.ravel(), p.steps, p.times, p.values)
-    s = [sums[i] for i in range(len(uniq))]
+    h0, h1 = int(hours.min()), int(hours.max())
+    if h0 == h1:
+        s, sid, hour = series_summaries, np.arange(1, len(p.keys) + 1), np.full(len(p.keys), h0)
+    else:
+        span = h1 - h0 + 1
+        uniq, group = np.unique(p.series * span + (hours - h0), return_inverse=True)
+        sums = agg.summarize_groups(group.ravel(), p.steps, p.times, p.values)
+        s, sid, hour = [sums[i] for i in range(len(uniq))], uniq // span + 1, uniq % span + h0
     return [
-        (uniq // span + 1).tolist(), ((uniq % span + h0) * HOUR_US).tolist(),
+        sid.tolist(), (hour * HOUR_US).tolist(),
         [x.count for x in s], [x.finite_count for x in s], [x.mean for x in s],
         [x.m2 for x in s], [x.min_value for x in s], [x.max_value for x in s],
     ]  # fmt: skip
@@ -373,7 +402,9 @@ async def write_metrics(
         claim = None
         rows = await conn.fetch(LOCK_SUMMARIES, [k[0] for k in p.keys], [k[1] for k in p.keys])
         position = {k: i for i, k in enumerate(p.keys)}
-        last = {position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]}
+        last = {
+            position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
+        }
         p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
     chunks = metric_copy_chunks(p, batch.metadata)
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points

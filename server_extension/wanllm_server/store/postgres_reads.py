@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,9 +19,15 @@ import numpy as np
 
 from . import aggregates as agg
 from .base import Downsampled, Series
-from .postgres_copy import RowStream, decode_fixed, strip_copy
+from .postgres_copy import decode_fixed, strip_copy
 
 _POINT_KINDS = ("i8", "ts", "f8")  # step, time, value
+# A series of at least PARALLEL_POINTS points is read as PARALLEL_READS step ranges
+# at once, on that many connections sharing one snapshot: the server's per-row COPY
+# output, not the client, is what bounds a single connection.
+PARALLEL_POINTS = 200_000
+PARALLEL_READS = 4
+SEGMENT_POINTS = 1_000_000  # at most ~this many points per range (memory bound)
 _TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
 _TIER_KINDS = tuple(
     "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names
@@ -116,6 +123,48 @@ async def read_series(conn: asyncpg.Connection, query: str) -> Series:
     return Series(steps, times, values)
 
 
+def step_ranges(lo: int, hi: int, points: int) -> list[tuple[int, int]]:
+    """Split the step range [lo, hi] holding ``points`` points into parallel read
+    ranges (equal widths; a multiple of PARALLEL_READS of them)."""
+    if hi < lo:
+        return []
+    parts = PARALLEL_READS * max(1, -(-points // (PARALLEL_READS * SEGMENT_POINTS)))
+    edges = [lo + (hi - lo + 1) * i // parts for i in range(parts + 1)]
+    return [(a, b - 1) for a, b in itertools.pairwise(edges) if b > a]
+
+
+@contextlib.asynccontextmanager
+async def snapshot_reader(
+    acquire: Callable[[], Any], snapshot: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection reading in the exported ``snapshot`` (read-only)."""
+    async with acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(f"SET TRANSACTION SNAPSHOT {lit(snapshot)}")
+        yield conn
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """The snapshot of ``conn``'s (repeatable read) transaction, for other connections."""
+    return str(await conn.fetchval("SELECT pg_export_snapshot()"))
+
+
+async def read_ranges(
+    acquire: Callable[[], Any],
+    snapshot: str,
+    queries: list[str],
+) -> AsyncIterator[Series]:
+    """Results of ``queries`` in order, PARALLEL_READS at a time, on connections
+    sharing ``snapshot``."""
+
+    async def one(query: str) -> Series:
+        async with snapshot_reader(acquire, snapshot) as conn:
+            return await read_series(conn, query)
+
+    for i in range(0, len(queries), PARALLEL_READS):
+        for part in await asyncio.gather(*map(one, queries[i : i + PARALLEL_READS])):
+            yield part
+
+
 async def read_tiers(
     conn: asyncpg.Connection, run_id: uuid.UUID, name: str, level: int, lo: int, hi: int
 ) -> np.ndarray:
@@ -163,48 +212,21 @@ async def downsample(
     return result
 
 
-async def stream_series(
-    acquire: Callable[[], Any], query: str, chunk_points: int
-) -> AsyncIterator[Series]:
-    """Stream one series' COPY output in Series of at most ``chunk_points``.
-
-    The COPY runs in a task feeding a bounded queue (backpressure: the
-    database connection waits while the consumer is slow).
-    """
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=4)
-    parser = RowStream(_POINT_KINDS)
-
-    async def produce() -> None:
-        try:
-            async with acquire() as conn:
-                await conn.copy_from_query(query, output=queue.put, format="binary")
-        except Exception as exc:
-            await queue.put(exc)
-        else:
-            await queue.put(None)
-
-    task = asyncio.create_task(produce())
-    pending: list[list[np.ndarray]] = []
+async def rechunk(parts: AsyncIterator[Series], chunk_points: int) -> AsyncIterator[Series]:
+    """The points of ``parts``, in order, as Series of at most ``chunk_points``
+    (only the last one shorter); empty parts are skipped."""
+    pending: list[Series] = []
     held = 0
-    try:
-        while True:
-            data = await queue.get()
-            if isinstance(data, BaseException):
-                raise data
-            if data is not None:
-                cols = parser.feed(data)
-                if cols is not None:
-                    pending.append(cols)
-                    held += len(cols[0])
-            while held >= chunk_points or (data is None and held):
-                cat = [np.concatenate([c[i] for c in pending]) for i in range(3)]
-                yield Series(*(c[:chunk_points] for c in cat))
-                rest = [c[chunk_points:] for c in cat]
-                pending, held = ([rest] if len(rest[0]) else []), len(rest[0])
-            if data is None:
-                return
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async for part in parts:
+        pending.append(part)
+        held += len(part)
+        while held >= chunk_points:
+            cat = concat_series(pending)
+            yield _slice(cat, 0, chunk_points)
+            pending, held = [_slice(cat, chunk_points, held)], held - chunk_points
+    if held:
+        yield concat_series(pending)
+
+
+def _slice(s: Series, a: int, b: int) -> Series:
+    return Series(s.steps[a:b], s.times[a:b], s.values[a:b])
