@@ -34,9 +34,9 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from services import PostgresCluster, free_port
+from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store import open_store
 from wanllm_server.store.base import RunCreate, Store
-from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store.batches import metric_batch_from_columns
 
 from wanllm_jupyter._transport import arrow_batch

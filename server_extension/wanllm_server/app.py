@@ -16,6 +16,7 @@ from traitlets import Float, Integer, TraitError, Unicode, default, validate
 from .store import open_store
 from .store.base import Retention, Store, StoreError, StoreUnavailable
 
+SHUTDOWN_STEP_SECONDS = 10.0
 SHUTDOWN_DRAIN_SECONDS = 30.0
 
 
@@ -232,10 +233,18 @@ class WanllmApp(ExtensionApp):
         self._tasks = []
         async with self._store_lock:
             if self._store is not None:
-                await self._store.close()
+                await self._bounded(self._store.close(), "store")
                 self._store = None
-        await self.live.stop()
-        await self.cache.close()
+        await self._bounded(self.live.stop(), "live hub")
+        await self._bounded(self.cache.close(), "cache")
+
+    async def _bounded(self, closing: Awaitable[None], what: str) -> None:
+        """Await one shutdown step, but never let it hang the server's exit."""
+        try:
+            await asyncio.wait_for(closing, SHUTDOWN_STEP_SECONDS)
+        except (TimeoutError, asyncio.TimeoutError):
+            self.log.warning("wanllm: closing the %s took over %s s; abandoned", what,
+                             SHUTDOWN_STEP_SECONDS)
 
 
 def make_store(app: WanllmApp) -> Store:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from wanllm_jupyter._arrow import NAME_DICT, dictionary_array, numpy_array
+from wanllm_jupyter._arrow import dictionary_array, numpy_array
 
 from ..store.base import Int64Array
 

@@ -10,6 +10,7 @@ by itself once the database is back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -65,6 +66,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+POOL_CLOSE_SECONDS = 5.0  # then busy connections are terminated
+
 _SUMMARY_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_value"
@@ -169,9 +172,13 @@ class PostgresStore(Store):
             raise StoreUnavailable(f"postgresql: {e}") from e
 
     async def close(self) -> None:
+        """Close the pool; connections still busy after a grace period are terminated."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+            except (TimeoutError, asyncio.TimeoutError):
+                pool.terminate()
 
     @property
     def _hourly_table(self) -> bool:
