@@ -28,7 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS_VENV = HERE / ".venv-peers"
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "client")]
+sys.path.insert(0, str(ROOT))  # for tests.jupyter_process and tests.services
 
 PAYLOAD_SRC = "{f'm{j}': 0.001 * j for j in range(10)}"
 
@@ -157,12 +157,11 @@ def wanllm_e2e(points: int, database_url: str | None) -> dict[str, float]:
     """Points/s until finish() returns with all points committed (default server config:
     the client sends Arrow batches of up to ``max_columnar_batch_size`` points); then
     ``history()`` of those points into a DataFrame (best of 3, after one warm-up call)."""
-    from jupyter_process import JupyterServerProcess
-
     import wanllm_jupyter as wl
+    from tests.jupyter_process import JupyterServer
 
     with tempfile.TemporaryDirectory() as d:
-        server = JupyterServerProcess(Path(d), database_url=database_url).start()
+        server = JupyterServer(Path(d), database_url=database_url, base_url="/jp/").start()
         try:
             api = wl.Api(server.url, server.token)
             run = wl.init(project="bench", connection=api.connection, system_metrics=False, dir=d)
@@ -190,7 +189,7 @@ def wanllm_e2e(points: int, database_url: str | None) -> dict[str, float]:
 
 def timescale_url() -> tuple[Any, str] | None:
     try:
-        from services import PostgresCluster
+        from tests.services import PostgresCluster
     except ImportError:
         return None
     try:

@@ -34,10 +34,11 @@ import orjson
 import psutil
 from tornado.httpclient import AsyncHTTPClient
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests"),
-                str(Path(__file__).resolve().parents[1] / "tests" / "server")]
-from live_servers import LiveServer  # noqa: E402
-from services import PostgresCluster, RedisServer  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.jupyter_process import JupyterServer
+from tests.services import PostgresCluster, RedisServer
+
+BASE_URL = "/user/wanllm/"  # not "/": every URL must honour base_url
 
 CONNECT_CONCURRENCY = 50
 
@@ -54,7 +55,7 @@ class RawSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     @classmethod
-    async def connect(cls, server: LiveServer, path: str,
+    async def connect(cls, server: JupyterServer, path: str,
                       on_text: Callable[[bytes], None]) -> RawSocket:
         loop = asyncio.get_running_loop()
         _, sock = await loop.create_connection(lambda: cls(on_text), "127.0.0.1", server.port)
@@ -130,7 +131,7 @@ class Subscribers:
         elif msg["type"] == "run":
             self.runs += 1
 
-    async def open(self, server: LiveServer, run_ids: list[str], count: int) -> None:
+    async def open(self, server: JupyterServer, run_ids: list[str], count: int) -> None:
         sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def one(i: int) -> None:
@@ -145,12 +146,12 @@ class Subscribers:
             sock.close()
 
 
-async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: float,
+async def log_runs(server: JupyterServer, run_ids: list[str], hz: float, seconds: float,
                    rss: list[float], proc: psutil.Process, posts: list[float]) -> int:
     """Post one point per run every 1/hz s (round trips into ``posts``);
     sample the server RSS meanwhile."""
     client = AsyncHTTPClient(max_clients=max(10, len(run_ids)))
-    url = server.http_url + "wanllm/api/v1/metrics/batch"
+    url = server.url + "wanllm/api/v1/metrics/batch"
     headers = {**server.headers, "Content-Type": "application/json"}
     sent, period = 0, 1.0 / hz
     start = time.monotonic()
@@ -170,13 +171,14 @@ async def log_runs(server: LiveServer, run_ids: list[str], hz: float, seconds: f
 
 
 async def bench(args: argparse.Namespace, database_url: str, redis_url: str | None) -> None:
-    server = LiveServer(database_url, redis_url, lab=args.lab).start()
+    server = JupyterServer(database_url=database_url, redis_url=redis_url, base_url=BASE_URL,
+                           lab=args.lab).start()
     try:
         proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
         client = AsyncHTTPClient()
         run_ids = []
         for i in range(args.runs):
-            resp = await client.fetch(server.http_url + "wanllm/api/v1/runs", method="POST",
+            resp = await client.fetch(server.url + "wanllm/api/v1/runs", method="POST",
                                       headers={**server.headers,
                                                "Content-Type": "application/json"},
                                       body=orjson.dumps({"project": "bench", "name": f"r{i}"}))

@@ -29,8 +29,8 @@ from typing import Any
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "widgets"))
-from jupyter_process import JupyterServer  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.jupyter_process import JupyterServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -203,8 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with JupyterServer(app="lab") as lab, sync_playwright() as pw:
-        nbformat.write(notebook(args.points, args.spacing, args.reps), lab.dir / "bench.ipynb")
+    with JupyterServer(lab=True) as lab, sync_playwright() as pw:
+        nbformat.write(notebook(args.points, args.spacing, args.reps), lab.root / "bench.ipynb")
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.goto(f"{lab.url}lab/tree/bench.ipynb?token={lab.token}")
@@ -218,15 +218,15 @@ def main() -> None:
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         rows = []
         for tag, rate in (("slow", f"1 pt / {args.spacing:g} s"), ("fast", "20 pts / s")):
-            arm_and_go(page, lab.dir, tag)
-            times, rec = result(page, lab.dir, tag)
+            arm_and_go(page, lab.root, tag)
+            times, rec = result(page, lab.root, tag)
             parts = latency_ms(times, rec)
             rows.append(line(f"log() → drawn, {rate}", parts["total"]))
             rows.append(line("  log() → kernel WebSocket (sender, server)", parts["ws"]))
             rows.append(line("  WebSocket → redraw sent (throttle, draw)", parts["kernel"]))
             rows.append(line("  redraw sent → drawn in the page", parts["page"]))
-        arm_and_go(page, lab.dir, "redraw")
-        draws, rec = result(page, lab.dir, "redraw")
+        arm_and_go(page, lab.root, "redraw")
+        draws, rec = result(page, lab.root, "redraw")
         kernel, to_page, in_page = redraw_ms(draws, rec)
         browser.close()
 

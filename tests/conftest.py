@@ -108,3 +108,11 @@ def redis_url(redis_server: RedisServer) -> str:
         ["redis-cli", "-p", str(redis_server.port), "FLUSHALL"], check=True, capture_output=True
     )
     return redis_server.url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, so a test can stop and restart it."""
+    server = RedisServer().start()
+    yield server
+    server.destroy()

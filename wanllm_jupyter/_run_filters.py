@@ -40,8 +40,9 @@ _MISSING = object()
 Run = dict[str, Any]
 
 
-def parse_filter(text: str) -> tuple[str, str, Any]:
-    """``"config.lr>=0.01"`` → ``("config.lr", "ge", 0.01)``; UsageError naming ``text``."""
+def split_filter(text: str) -> tuple[str, str, Any]:
+    """``"config.lr>=0.01"`` → ``("config.lr", "ge", 0.01)`` without checking the field;
+    UsageError naming ``text`` when it has no operator (the server shares this)."""
     at = min((i for i, c in enumerate(text) if c in "=!<>~"), default=-1)
     op = next((o for o in OPS if text.startswith(o, at)), None) if at > 0 else None
     if op is None:
@@ -55,11 +56,16 @@ def parse_filter(text: str) -> tuple[str, str, Any]:
         value = raw
     if isinstance(value, dict | list):
         value = raw
-    field = text[:at]
+    return text[:at], OPS[op], value
+
+
+def parse_filter(text: str) -> tuple[str, str, Any]:
+    """:func:`split_filter`, then check the field exists; UsageError naming ``text``."""
+    field, op, value = split_filter(text)
     _getter(field)  # unknown fields fail here, naming the filter
-    if field == "tags" and (op != "~" or not isinstance(value, str)):
+    if field == "tags" and (op != "contains" or not isinstance(value, str)):
         raise UsageError(f"filter {text!r}: the tags field supports only '~' with a tag")
-    return field, OPS[op], value
+    return field, op, value
 
 
 def _getter(field: str) -> Callable[[Run], Any]:

@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 import wanllm_jupyter as wl
-from tests.client.jupyter_process import JupyterServerProcess
+from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import _discovery, _lifecycle
+
+BASE_URL = "/jp/"  # not "/": every URL must honour base_url
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     """One SQLite-backed server shared by the tests that do not stop it."""
-    proc = JupyterServerProcess(tmp_path_factory.mktemp("jupyter")).start()
+    proc = JupyterServer(tmp_path_factory.mktemp("jupyter"), base_url=BASE_URL).start()
     yield proc
     proc.stop()
 
@@ -23,11 +25,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServerPr
 @pytest.fixture
 def make_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., JupyterServerProcess]]:
+) -> Iterator[Callable[..., JupyterServer]]:
     """Factory for a private server (``backend="sqlite"|"timescaledb"``, ``max_batch_size``)."""
-    started: list[JupyterServerProcess] = []
+    started: list[JupyterServer] = []
 
-    def make(backend: str = "sqlite", **kwargs: object) -> JupyterServerProcess:
+    def make(backend: str = "sqlite", **kwargs: object) -> JupyterServer:
         url = None
         if backend == "timescaledb":
             try:
@@ -35,7 +37,9 @@ def make_server(
             except pytest.FixtureLookupError:
                 pytest.skip("make_pg_database fixture (tests/conftest.py) not available")
             url = make_pg_database(True)
-        proc = JupyterServerProcess(tmp_path_factory.mktemp("jupyter"), database_url=url, **kwargs)  # type: ignore[arg-type]
+        proc = JupyterServer(
+            tmp_path_factory.mktemp("jupyter"), database_url=url, base_url=BASE_URL, **kwargs  # type: ignore[arg-type]
+        )
         started.append(proc)
         return proc.start()
 
@@ -59,7 +63,7 @@ def client_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 
 @pytest.fixture
-def online(server: JupyterServerProcess, monkeypatch: pytest.MonkeyPatch) -> JupyterServerProcess:
+def online(server: JupyterServer, monkeypatch: pytest.MonkeyPatch) -> JupyterServer:
     """Point discovery at the shared server through WANLLM_URL/WANLLM_TOKEN."""
     monkeypatch.setenv("WANLLM_URL", server.url)
     monkeypatch.setenv("WANLLM_TOKEN", server.token)
@@ -67,5 +71,5 @@ def online(server: JupyterServerProcess, monkeypatch: pytest.MonkeyPatch) -> Jup
 
 
 @pytest.fixture
-def api(online: JupyterServerProcess) -> wl.Api:
+def api(online: JupyterServer) -> wl.Api:
     return wl.Api(online.url, online.token)

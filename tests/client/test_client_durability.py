@@ -14,7 +14,7 @@ import pytest
 
 import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
-from tests.client.jupyter_process import JupyterServerProcess
+from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import cli
 from wanllm_jupyter._transport import HttpTransport
 
@@ -22,7 +22,7 @@ from wanllm_jupyter._transport import HttpTransport
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "timescaledb"])
 def test_one_million_points_exactly(
-    backend: str, make_server: Callable[..., JupyterServerProcess]
+    backend: str, make_server: Callable[..., JupyterServer]
 ) -> None:
     server = make_server(backend)  # the server's default batch limits
     api = wl.Api(server.url, server.token)
@@ -41,7 +41,7 @@ def test_one_million_points_exactly(
 
 @pytest.mark.slow
 def test_server_killed_and_restarted_mid_run(
-    make_server: Callable[..., JupyterServerProcess],
+    make_server: Callable[..., JupyterServer],
 ) -> None:
     server = make_server()
     conn = wl.login(server.url, server.token)
@@ -97,7 +97,7 @@ class SlowTransport:
 
 @pytest.mark.slow
 def test_finish_bounds_the_replay_and_sync_completes_it(
-    make_server: Callable[..., JupyterServerProcess], tmp_path: Path
+    make_server: Callable[..., JupyterServer], tmp_path: Path
 ) -> None:
     server = make_server()
     conn = wl.login(server.url, server.token)

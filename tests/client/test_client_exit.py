@@ -12,7 +12,7 @@ import pytest
 
 import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
-from tests.client.jupyter_process import JupyterServerProcess
+from tests.jupyter_process import JupyterServer
 
 SCRIPT = """
 import sys
@@ -40,7 +40,7 @@ def test_unfinished_run_ends_with_the_process(
     returncode: int,
     state: str,
     exit_code: int,
-    online: JupyterServerProcess,
+    online: JupyterServer,
     api: wl.Api,
     tmp_path: Path,
 ) -> None:

@@ -15,7 +15,7 @@ from jupyter_client import KernelClient, KernelManager
 
 import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
-from tests.client.jupyter_process import JupyterServerProcess
+from tests.jupyter_process import JupyterServer
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ class Kernel:
 
 
 @pytest.fixture
-def kernel(online: JupyterServerProcess, client_env: Path) -> Iterator[Kernel]:
+def kernel(online: JupyterServer, client_env: Path) -> Iterator[Kernel]:
     """A kernel whose environment points wanllm at the shared test server."""
     # A fresh server's first metrics batch takes ~1 s (lazy set-up); the kernel's
     # shutdown flush has 1.5 s, so take that cost here, outside of what is measured.

@@ -17,7 +17,8 @@ import pytest
 
 import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
-from tests.client.jupyter_process import JupyterServerProcess, free_port
+from tests.jupyter_process import JupyterServer
+from tests.services import free_port
 from wanllm_jupyter import _discovery, cli
 
 
@@ -184,7 +185,7 @@ def test_runs_filters_and_order(api: wl.Api) -> None:
 
 # --------------------------------------------------------------------- offline → sync
 def test_offline_then_sync_is_exact(
-    server: JupyterServerProcess,
+    server: JupyterServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -213,7 +214,7 @@ def test_offline_then_sync_is_exact(
 
 
 def test_next_online_init_syncs_earlier_offline_runs(
-    server: JupyterServerProcess, monkeypatch: pytest.MonkeyPatch
+    server: JupyterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     off = wl.init(project="t-later", mode="offline", system_metrics=False)
     wl.log({"a": 1})
@@ -236,7 +237,7 @@ def test_next_online_init_syncs_earlier_offline_runs(
 
 # --------------------------------------------------------------------- discovery
 def test_discovery_prefers_the_kernels_parent_server(
-    server: JupyterServerProcess, client_env: Path, monkeypatch: pytest.MonkeyPatch
+    server: JupyterServer, client_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rt = client_env / "runtime"
     rt.mkdir()
@@ -311,7 +312,7 @@ print(run.id)
 
 
 def test_typical_wandb_script_runs_unchanged(
-    online: JupyterServerProcess, api: wl.Api, tmp_path: Path
+    online: JupyterServer, api: wl.Api, tmp_path: Path
 ) -> None:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(WANDB_SCRIPT))
@@ -332,7 +333,7 @@ def test_typical_wandb_script_runs_unchanged(
 
 
 def test_cli_runs_and_export(
-    api: wl.Api, online: JupyterServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    api: wl.Api, online: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import pandas as pd
 
@@ -351,8 +352,8 @@ def test_cli_runs_and_export(
 # --------------------------------------------------------------------- define_metric, metadata
 @pytest.fixture(params=["sqlite", "timescaledb"])
 def any_server(
-    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServerProcess]
-) -> JupyterServerProcess:
+    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServer]
+) -> JupyterServer:
     """The shared SQLite server, or a private one on a fresh TimescaleDB database."""
     if request.param == "sqlite":
         return request.getfixturevalue("server")
@@ -367,7 +368,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def test_metric_definitions_are_stored_and_survive_a_resume(
-    any_server: JupyterServerProcess,
+    any_server: JupyterServer,
 ) -> None:
     conn = wl.login(any_server.url, any_server.token)
     api = wl.Api(connection=conn)
@@ -412,7 +413,7 @@ OFFLINE_QUERIES: list[dict[str, Any]] = [
 
 
 def test_offline_runs_take_the_same_filters_as_online(
-    server: JupyterServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: JupyterServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANLLM_DIR", str(tmp_path / "offline"))
     for i, (lr, opt, loss) in enumerate(

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.jupyter_process import JupyterServer
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "widgets"))
-from tests.widgets.jupyter_process import JupyterServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

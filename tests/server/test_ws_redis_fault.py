@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,14 +24,6 @@ from tests.services import RedisServer
 @pytest.fixture
 def backend() -> str:
     return "timescaledb"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """This test's own Redis: it gets stopped."""
-    server = RedisServer().start()
-    yield server
-    server.destroy()
 
 
 @pytest.fixture

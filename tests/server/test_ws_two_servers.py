@@ -12,17 +12,21 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from tests.server.live_servers import LiveServer
+from tests.jupyter_process import JupyterServer
 from tests.server.ws_helpers import expect_quiet, next_message
 
 pytestmark = pytest.mark.slow
+BASE_URL = "/user/wanllm/"  # not "/": every URL must honour base_url
 
 
 @pytest.fixture
-def servers(timescale_dsn: str, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
-    a = LiveServer(timescale_dsn, redis_url).start()  # A migrates the database first
+def servers(timescale_dsn: str, redis_url: str) -> Iterator[tuple[JupyterServer, JupyterServer]]:
+    def server() -> JupyterServer:
+        return JupyterServer(database_url=timescale_dsn, redis_url=redis_url, base_url=BASE_URL)
+
+    a = server().start()  # A migrates the database first
     try:
-        b = LiveServer(timescale_dsn, redis_url).start()
+        b = server().start()
     except BaseException:
         a.stop()
         raise
@@ -32,15 +36,15 @@ def servers(timescale_dsn: str, redis_url: str) -> Iterator[tuple[LiveServer, Li
     b.stop()
 
 
-async def call(server: LiveServer, method: str, path: str, payload: object) -> dict:
+async def call(server: JupyterServer, method: str, path: str, payload: object) -> dict:
     resp = await AsyncHTTPClient().fetch(
-        server.http_url + "wanllm/api/v1/" + path, method=method, body=orjson.dumps(payload),
+        server.url + "wanllm/api/v1/" + path, method=method, body=orjson.dumps(payload),
         headers={**server.headers, "Content-Type": "application/json"},
     )
     return orjson.loads(resp.body)
 
 
-async def connect(server: LiveServer, path: str) -> WebSocketClientConnection:
+async def connect(server: JupyterServer, path: str) -> WebSocketClientConnection:
     return await websocket_connect(HTTPRequest(server.ws_url + path, headers=server.headers))
 
 

@@ -3,18 +3,15 @@ and helpers that create runs and log points over its REST API."""
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tests.widgets.jupyter_process import JupyterServer  # noqa: E402
-from wanllm_jupyter._http import API, Connection  # noqa: E402
+from tests.jupyter_process import JupyterServer
+from wanllm_jupyter._http import API, Connection
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+
+from wanllm_jupyter._run_filters import split_filter
+from wanllm_jupyter.errors import UsageError
 
 from ..live_wire import run_to_wire
 from ..store.base import (
@@ -23,8 +25,6 @@ from .base import ApiError, WanllmHandler
 from .wire import iso
 
 MAX_RUNS_LIMIT = 1000
-# query filter operators, longest first so ">=" is not read as ">"
-_FILTER_OPS = {">=": "ge", "<=": "le", "!=": "ne", "=": "eq", "<": "lt", ">": "gt", "~": "contains"}
 _OBJ, _STR, _STRS, _BOOL = "an object", "a string", "a list of strings", "a boolean"
 
 
@@ -70,22 +70,11 @@ _UPDATE_SPEC = {
 
 
 def parse_filter(text: str) -> RunFilter:
-    """``config.lr>=0.01`` → RunFilter("config.lr", "ge", 0.01)."""
-    at = min((i for i, c in enumerate(text) if c in "=!<>~"), default=-1)
-    op = next((o for o in _FILTER_OPS if text.startswith(o, at)), None) if at > 0 else None
-    if op is None:
-        raise ApiError(
-            400, f"filter {text!r}: expected <field><op><value> with op one of "
-            f"{' '.join(_FILTER_OPS)}"
-        )
-    raw = text[at + len(op):]
+    """``config.lr>=0.01`` → RunFilter("config.lr", "ge", 0.01); 400 naming ``text``."""
     try:
-        value: Any = orjson.loads(raw)
-        if isinstance(value, dict | list):
-            value = raw
-    except orjson.JSONDecodeError:
-        value = raw
-    return RunFilter(text[:at], _FILTER_OPS[op], value)  # type: ignore[arg-type]
+        return RunFilter(*split_filter(text))  # type: ignore[arg-type]
+    except UsageError as e:
+        raise ApiError(400, str(e)) from None
 
 
 class RunsHandler(WanllmHandler):

@@ -16,24 +16,11 @@ from typing import Any
 
 import orjson
 
+from wanllm_jupyter._run_filters import COLUMNS
+
 from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
 from .cursor import decode_cursor
 
-COLUMNS = frozenset(
-    {
-        "id",
-        "project",
-        "name",
-        "state",
-        "notes",
-        "host",
-        "exit_code",
-        "created_at",
-        "updated_at",
-        "heartbeat_at",
-        "finished_at",
-    }
-)
 GIT_COLUMNS = {f"git.{k}": f"git_{k}" for k in ("branch", "commit", "dirty", "remote")}
 JSON_COLUMNS = frozenset({"config", "summary", "metadata"})
 RUN_COLUMNS = (
