@@ -121,7 +121,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright (sync API)."""
     if not Path(CHROMIUM).exists():
@@ -134,7 +134,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A real ``jupyter lab`` with the wanllm extensions under ``/wl/``, token auth, temp SQLite.
 
@@ -202,7 +202,7 @@ def save_screenshot(target: Any, name: str, *, docs: bool = False) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshot() -> Callable[..., Path]:
     """``screenshot(page_or_locator, name, docs=False)`` → saves ``tests/artifacts/<name>.png``
     (and a copy as ``docs/<name>.png`` when ``docs``)."""
