@@ -23,9 +23,7 @@ from . import aggregates as agg
 from . import postgres_ingest as ingest
 from . import postgres_reads as reads
 from .base import (
-    RUN_STATES,
     Downsampled,
-    GitInfo,
     HistoryChunk,
     HourlyRollup,
     InvalidQuery,
@@ -51,11 +49,11 @@ from .base import (
 )
 from .batches import now_us
 from .cursor import encode_cursor
-from .names import generate_run_name
 from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, hourly_rollups, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
 from .postgres_schema import SchemaState, migrate
+from .run_rules import apply_run_update, check_run_update, new_run, resume_run
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused/reset connections, TimeoutError
@@ -99,11 +97,6 @@ def _key(run_id: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(str(run_id))
     except ValueError:
         raise InvalidQuery(f"not a UUID: {str(run_id)[:64]!r}") from None
-
-
-def _check_name(name: str | None) -> None:
-    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 255):
-        raise InvalidQuery("run name must be 1..255 characters")
 
 
 class PostgresStore(Store):
@@ -226,39 +219,18 @@ class PostgresStore(Store):
         )  # fmt: skip
 
     async def create_run(self, spec: RunCreate) -> tuple[Run, bool]:
-        _check_name(spec.name)
         now = now_us()
         async with self._tx() as conn:
             if spec.id is not None:
-                rid = _key(spec.id)
                 try:
-                    run = await self._fetch_run(conn, rid, lock=True)
+                    run = await self._fetch_run(conn, _key(spec.id), lock=True)
                 except RunNotFound:
                     pass
                 else:
-                    run.config.update(spec.config or {})
-                    for attr in ("name", "tags", "notes", "git", "host", "metadata"):
-                        if getattr(spec, attr) is not None:
-                            setattr(run, attr, getattr(spec, attr))
-                    run.state, run.exit_code, run.finished_at = "running", None, None
-                    run.updated_at = run.heartbeat_at = now
+                    resume_run(run, spec, now)
                     await self._save_run(conn, run)
                     return run, True
-            run = Run(
-                id=_key(spec.id) if spec.id is not None else uuid.uuid4(),
-                project=spec.project,
-                name=spec.name or generate_run_name(),
-                state="running",
-                config=dict(spec.config or {}),
-                tags=list(dict.fromkeys(spec.tags or [])),
-                notes=spec.notes or "",
-                git=spec.git or GitInfo(),
-                host=spec.host,
-                metadata=dict(spec.metadata or {}),
-                created_at=now,
-                updated_at=now,
-                heartbeat_at=now,
-            )
+            run = new_run(spec, _key(spec.id) if spec.id is not None else None, now)
             await self._save_run(conn, run)
             return run, False
 
@@ -267,37 +239,10 @@ class PostgresStore(Store):
             return await self._fetch_run(conn, _key(run_id))
 
     async def update_run(self, run_id: uuid.UUID, update: RunUpdate) -> Run:
-        u = update
-        _check_name(u.name)
-        if u.state is not None and u.state not in RUN_STATES:
-            raise InvalidQuery(f"unknown state {u.state!r}; expected one of {RUN_STATES}")
-        now = now_us()
+        check_run_update(update)
         async with self._tx() as conn:
             run = await self._fetch_run(conn, _key(run_id), lock=True)
-            if u.name is not None:
-                run.name = u.name
-            if u.state is not None:
-                run.state = u.state
-                run.finished_at = None if u.state == "running" else (run.finished_at or now)
-            if u.exit_code is not None:
-                run.exit_code = u.exit_code
-            if u.summary is not None:
-                run.summary.update(u.summary)
-            if u.config is not None:
-                run.config.update(u.config)
-            if u.metadata is not None:
-                run.metadata.update(u.metadata)
-            if u.tags is not None:
-                run.tags = list(dict.fromkeys(u.tags))
-            if u.add_tags:
-                run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
-            if u.remove_tags:
-                run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
-            if u.notes is not None:
-                run.notes = u.notes
-            if u.heartbeat:
-                run.heartbeat_at = now
-            run.updated_at = now
+            apply_run_update(run, update, now_us())
             await self._save_run(conn, run)
             return run
 

@@ -25,9 +25,7 @@ import orjson
 
 from . import aggregates as agg
 from .base import (
-    RUN_STATES,
     Downsampled,
-    GitInfo,
     HistoryChunk,
     HourlyRollup,
     InvalidQuery,
@@ -54,7 +52,7 @@ from .base import (
 from .batches import now_us
 from .cursor import encode_cursor
 from .migrations import migrations
-from .names import generate_run_name
+from .run_rules import apply_run_update, check_run_update, new_run, resume_run
 from .sqlite_runs import RUN_COLUMNS, page_sql, run_from_row, run_to_params
 
 T = TypeVar("T")
@@ -451,76 +449,25 @@ def _save_run(c: sqlite3.Connection, run: Run) -> None:
     )
 
 
-def _check_name(name: str | None) -> None:
-    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 255):
-        raise InvalidQuery("run name must be 1..255 characters")
-
-
 def _create_run(c: sqlite3.Connection, spec: RunCreate) -> tuple[Run, bool]:
-    _check_name(spec.name)
     now = now_us()
     if spec.id is not None:
         key = _key(spec.id)
         row = c.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (key,)).fetchone()
         if row is not None:
             run = run_from_row(row)
-            run.config.update(spec.config or {})
-            for attr in ("name", "tags", "notes", "git", "host", "metadata"):
-                if getattr(spec, attr) is not None:
-                    setattr(run, attr, getattr(spec, attr))
-            run.state, run.exit_code, run.finished_at = "running", None, None
-            run.updated_at = run.heartbeat_at = now
+            resume_run(run, spec, now)
             _save_run(c, run)
             return run, True
-    run = Run(
-        id=uuid.UUID(_key(spec.id)) if spec.id is not None else uuid.uuid4(),
-        project=spec.project,
-        name=spec.name or generate_run_name(),
-        state="running",
-        config=dict(spec.config or {}),
-        tags=list(dict.fromkeys(spec.tags or [])),
-        notes=spec.notes or "",
-        git=spec.git or GitInfo(),
-        host=spec.host,
-        metadata=dict(spec.metadata or {}),
-        created_at=now,
-        updated_at=now,
-        heartbeat_at=now,
-    )
+    run = new_run(spec, uuid.UUID(_key(spec.id)) if spec.id is not None else None, now)
     _save_run(c, run)
     return run, False
 
 
 def _update_run(c: sqlite3.Connection, key: str, u: RunUpdate) -> Run:
+    check_run_update(u)
     run = _get_run(c, key)
-    now = now_us()
-    _check_name(u.name)
-    if u.name is not None:
-        run.name = u.name
-    if u.state is not None:
-        if u.state not in RUN_STATES:
-            raise InvalidQuery(f"unknown state {u.state!r}; expected one of {RUN_STATES}")
-        run.state = u.state
-        run.finished_at = None if u.state == "running" else (run.finished_at or now)
-    if u.exit_code is not None:
-        run.exit_code = u.exit_code
-    if u.summary is not None:
-        run.summary.update(u.summary)
-    if u.config is not None:
-        run.config.update(u.config)
-    if u.metadata is not None:
-        run.metadata.update(u.metadata)
-    if u.tags is not None:
-        run.tags = list(dict.fromkeys(u.tags))
-    if u.add_tags:
-        run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
-    if u.remove_tags:
-        run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
-    if u.notes is not None:
-        run.notes = u.notes
-    if u.heartbeat:
-        run.heartbeat_at = now
-    run.updated_at = now
+    apply_run_update(run, u, now_us())
     _save_run(c, run)
     return run
 

@@ -1,0 +1,85 @@
+"""How runs are created, resumed and updated: the rules every backend shares.
+
+Pure functions on :class:`~.base.Run` objects; the backends only load and save.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from .base import RUN_STATES, GitInfo, InvalidQuery, Run, RunCreate, RunUpdate
+from .names import generate_run_name
+
+_RESUME_OVERWRITES = ("name", "tags", "notes", "git", "host", "metadata")
+
+
+def check_run_name(name: str | None) -> None:
+    """A run name is 1..255 characters (None: not given)."""
+    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 255):
+        raise InvalidQuery("run name must be 1..255 characters")
+
+
+def new_run(spec: RunCreate, run_id: uuid.UUID | None, now: int) -> Run:
+    """The run ``spec`` creates (``run_id`` None: a fresh uuid4)."""
+    check_run_name(spec.name)
+    return Run(
+        id=run_id or uuid.uuid4(),
+        project=spec.project,
+        name=spec.name or generate_run_name(),
+        state="running",
+        config=dict(spec.config or {}),
+        tags=list(dict.fromkeys(spec.tags or [])),
+        notes=spec.notes or "",
+        git=spec.git or GitInfo(),
+        host=spec.host,
+        metadata=dict(spec.metadata or {}),
+        created_at=now,
+        updated_at=now,
+        heartbeat_at=now,
+    )
+
+
+def resume_run(run: Run, spec: RunCreate, now: int) -> None:
+    """Resume ``run``: running again, config merged, given fields overwritten."""
+    check_run_name(spec.name)
+    run.config.update(spec.config or {})
+    for attr in _RESUME_OVERWRITES:
+        if getattr(spec, attr) is not None:
+            setattr(run, attr, getattr(spec, attr))
+    run.state, run.exit_code, run.finished_at = "running", None, None
+    run.updated_at = run.heartbeat_at = now
+
+
+def check_run_update(u: RunUpdate) -> None:
+    """Reject a malformed update before touching the database."""
+    check_run_name(u.name)
+    if u.state is not None and u.state not in RUN_STATES:
+        raise InvalidQuery(f"unknown state {u.state!r}; expected one of {RUN_STATES}")
+
+
+def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
+    """Apply a (checked) partial update to ``run`` in place."""
+    if u.name is not None:
+        run.name = u.name
+    if u.state is not None:
+        run.state = u.state
+        run.finished_at = None if u.state == "running" else (run.finished_at or now)
+    if u.exit_code is not None:
+        run.exit_code = u.exit_code
+    if u.summary is not None:
+        run.summary.update(u.summary)
+    if u.config is not None:
+        run.config.update(u.config)
+    if u.metadata is not None:
+        run.metadata.update(u.metadata)
+    if u.tags is not None:
+        run.tags = list(dict.fromkeys(u.tags))
+    if u.add_tags:
+        run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
+    if u.remove_tags:
+        run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
+    if u.notes is not None:
+        run.notes = u.notes
+    if u.heartbeat:
+        run.heartbeat_at = now
+    run.updated_at = now
