@@ -113,3 +113,14 @@ async def test_store_unavailable_is_503_with_retry_after(api):
     assert "Traceback" not in resp.body.decode()
     health = body(await api("GET", "health"))
     assert health["status"] == "degraded" and health["store"]["ok"] is False
+
+
+@pytest.mark.parametrize("value", ["INF", "-inf", "nan", "1e300"])
+async def test_time_arguments_out_of_range_are_400(api, value):
+    """Found by schemathesis: ``end_time=INF`` was a 500."""
+    run = await create_run(api)
+    resp = await api("GET", f"runs/{run['id']}/system-metrics", params={"end_time": value})
+    assert resp.code == 400
+    assert body(resp)["message"] == (
+        f"query argument end_time={value!r} is out of range for a time"
+    )

@@ -44,6 +44,8 @@ _REJECT_REASONS = {
     503: "unavailable",
 }
 
+MAX_EPOCH_SECONDS = 9.2e12  # |epoch seconds| that fit int64 microseconds
+
 
 class ApiError(web.HTTPError):
     """An error answered as ``{"message", "errors"}`` with ``status``."""
@@ -233,9 +235,13 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         if text is None or text == "":
             return None
         try:
-            return round(float(text) * 1e6)
+            seconds = float(text)
         except ValueError:
-            pass
+            seconds = None
+        if seconds is not None:
+            if not abs(seconds) < MAX_EPOCH_SECONDS:  # also rejects NaN and ±Inf
+                raise ApiError(400, f"query argument {name}={text!r} is out of range for a time")
+            return round(seconds * 1e6)
         try:
             stamp = np.datetime64(text.removesuffix("Z").removesuffix("+00:00"), "us")
         except ValueError:
