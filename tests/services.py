@@ -492,8 +492,8 @@ class RedisServer:
     """A throwaway ``redis-server`` on 127.0.0.1:<free port>, data dir in a temp dir.
 
     Persistence is off by default (``--save "" --appendonly no``); with
-    ``appendonly=True`` the AOF is enabled so data survives :meth:`stop` (a
-    SIGKILL) + :meth:`start`.
+    ``appendonly=True`` the AOF is enabled (fsync on every write) so every
+    acknowledged write survives :meth:`stop` (a SIGKILL) + :meth:`start`.
 
     Args:
         appendonly: enable the append-only file.
@@ -549,6 +549,9 @@ class RedisServer:
             "--dir", str(self.root),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
+            # fsync before each reply: with the default "everysec" a write can be
+            # postponed while a slow fsync runs, and a SIGKILL then loses it.
+            "--appendfsync", "always",
             "--daemonize", "no",
             "--logfile", str(self.logfile),
             *self.extra_args,
