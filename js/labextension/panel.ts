@@ -366,7 +366,7 @@ export class RunBrowserPanel extends Widget {
     check.type = 'checkbox';
     check.checked = this.state.selected.has(run.id);
     check.tabIndex = -1;
-    const badge = el('span', 'jp-wanllm-badge', run.state);
+    const badge = el('span', 'wl-badge', run.state);
     badge.dataset.state = run.state;
     const name = el('span', 'jp-wanllm-name', run.name);
     const duration = el('span', 'jp-wanllm-duration', formatDuration(runDuration(run)));

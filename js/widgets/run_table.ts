@@ -184,7 +184,7 @@ class RunTableView {
     const cells = this.columns.map(column => {
       const cell = el('div', `wl-rt-td wl-rt-${column.replace(/\W/g, '-')}`);
       if (column === 'state') {
-        const badge = el('span', 'wl-rt-badge', run.state);
+        const badge = el('span', 'wl-badge', run.state);
         badge.dataset.state = run.state;
         cell.append(badge);
       } else {

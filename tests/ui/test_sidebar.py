@@ -90,7 +90,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     # the most recently active project is shown; every run the test made is listed
     assert page.locator(f"{PANEL} .jp-wanllm-project").input_value() == PROJECT
     for run in runs:
-        badge = row(page, run["name"]).locator(".jp-wanllm-badge")
+        badge = row(page, run["name"]).locator(".wl-badge")
         badge.wait_for(timeout=10_000)
         assert badge.inner_text() == run["state"]
     assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs)} runs"
@@ -120,7 +120,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     try:
         live_id = proc.stdout.readline().strip()
         assert live_id, "the logging subprocess printed no run id"
-        live_badge = row(page, "live-run").locator(".jp-wanllm-badge[data-state='running']")
+        live_badge = row(page, "live-run").locator(".wl-badge[data-state='running']")
         live_badge.wait_for(timeout=15_000)
         value = row(page, "live-run").locator(".jp-wanllm-value")
         expect(value).to_have_text("0.09699", timeout=15_000)
@@ -134,7 +134,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     finally:
         if proc.poll() is None:
             proc.kill()
-    row(page, "live-run").locator(".jp-wanllm-badge[data-state='finished']").wait_for(timeout=15_000)
+    row(page, "live-run").locator(".wl-badge[data-state='finished']").wait_for(timeout=15_000)
     assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs) + 1} runs"
 
     # multi-select two runs and compare: a notebook opens with the expected cell
