@@ -1,10 +1,15 @@
 """The one background thread that turns logged items into batches and delivers them.
 
 ``Run.log`` appends ``(data, step, commit, time)`` to :attr:`Sender.buffer` (a
-deque: atomic append, no lock). Every ``interval`` (or when woken) the thread
-drains it into :class:`~._columns.Columns`, cuts batches of at most
-``max_batch`` points, and delivers them, then any queued control operations
-(config/summary patches, system metrics), in order.
+deque: atomic append, no lock). The thread drains it into
+:class:`~._columns.Columns`, cuts batches of at most ``max_batch`` points, and
+delivers them, then any queued control operations (config/summary patches,
+system metrics), in order. Batching is a leading-edge throttle: the first
+``log()`` into an empty buffer wakes the thread, which sends at once when
+nothing was sent for ``interval`` seconds, else at the end of that interval
+(at most one round of batches per ``interval``, so live charts see a point
+within milliseconds while a fast loop still gets large batches). The thread
+also wakes every ``interval`` for operations queued without a wake-up.
 
 Delivery retries retryable failures with exponential backoff for up to
 ``retry_for`` seconds; after that (or with no transport at all: offline mode)
@@ -69,6 +74,27 @@ class SendReport:
         return "; ".join(parts)
 
 
+class _Buffer(deque):  # type: ignore[type-arg]
+    """``log()``'s buffer: wakes the sender when an append makes it non-empty.
+
+    ``append`` is the only Python-level method (about 0.1 µs over the C one); the
+    wake-up (an Event set, about 1 µs) happens once per drained buffer."""
+
+    __slots__ = ("_wake",)
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def append(self, item: Item) -> None:
+        _append(self, item)
+        if len(self) == 1:  # was empty (a drain racing in at worst costs one wait)
+            self._wake()
+
+
+_append = deque.append
+
+
 class Sender:
     """Batches and delivers one run's operations on a daemon thread."""
 
@@ -86,7 +112,8 @@ class Sender:
         periodic_every: float = 10.0,
         first: list[Op] | None = None,
     ) -> None:
-        self.buffer: deque[Item] = deque()
+        self._wake = threading.Event()
+        self.buffer: deque[Item] = _Buffer(self._wake.set)
         self.ops: deque[Op] = deque()
         self._first = list(first or [])  # delivered before anything else (the run's create)
         self.columns, self.spool, self.transport = columns, spool, transport
@@ -95,7 +122,6 @@ class Sender:
         self.periodic, self.periodic_every = periodic, periodic_every
         self.report = SendReport(spool_path=str(spool.path))
         self._lock = threading.Lock()  # drain/convert; never taken by log()
-        self._wake = threading.Event()
         self._stop = False
         self._spool_first = False
         self._deadline: float | None = None
@@ -122,18 +148,30 @@ class Sender:
             self._drain()
 
     def flush_soon(self) -> None:
-        """Wake the thread now instead of at the next interval."""
+        """Wake the thread now (it still sends at most once per ``interval``)."""
         self._wake.set()
 
     # ------------------------------------------------------------- loop
+    def _wait(self, sent_at: float) -> None:
+        """Until woken (or ``interval`` passed), then until ``interval`` after the
+        last send: the leading-edge throttle."""
+        if not self._wake.wait(self.interval):
+            return
+        while not self._stop and (pause := sent_at + self.interval - time.monotonic()) > 0:
+            self._wake.clear()
+            self._wake.wait(pause)
+        self._wake.clear()
+
     def _loop(self) -> None:
         for kind, body in self._first:
             self._deliver(kind, body, 0)
         next_periodic = time.monotonic() + self.periodic_every
+        sent_at = time.monotonic()
         while True:
             if not self._stop:
-                self._wake.wait(self.interval)
-                self._wake.clear()
+                self._wait(sent_at)
+                if self.buffer or self.ops:
+                    sent_at = time.monotonic()
             stopping = self._stop  # read after waking: close() wakes the thread
             try:
                 if stopping and self._spool_first:

@@ -123,18 +123,63 @@ def test_chart_widget_marks_and_live_updates(conn, logger) -> None:
     c = chart(run["id"], "loss", connection=conn, smoothing=0.5)
     try:
         raw = c.figure.marks[1]
-        assert len(raw.x) == 20 and raw.opacities == [0.25] and "live" in c.status.value
+        assert len(raw.x) == 1 and len(raw.x[0]) == 20 and raw.opacities == [0.25]
+        assert "live" in c.status.value
         logger.log(run["id"], "loss", [20, 21, 22], [0.1, float("inf"), 0.05])
         deadline = time.monotonic() + 10
-        while len(c.figure.marks[1].x) < 23 and time.monotonic() < deadline:
+        while len(c.figure.marks[1].x[0]) < 23 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(c.figure.marks[1].x) == 23
+        assert len(c.figure.marks[1].x[0]) == 23
         assert list(c._bad["+inf"].x) == [21]
         logger.finish(run["id"])
         deadline = time.monotonic() + 10
         while "finished" not in c.status.value and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "finished" in c.status.value
+    finally:
+        c.close()
+
+
+def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
+    """Every series of a dash style is one line of the same raw and smoothed marks;
+    sampled series get a filled min-max polygon (lows forwards, highs backwards) in
+    one band mark; one hover mark."""
+    runs = [logger.run(f"r{k}") for k in range(3)]
+    for k, run in enumerate(runs):
+        n = 5000 if k == 0 else 10 + k  # run 0 is M4-sampled (samples=100)
+        logger.log(run["id"], "loss", range(n), (np.arange(n) % 7 + k).tolist())
+        logger.log(run["id"], "acc", range(n), (np.arange(n) % 5 / 10).tolist())
+    c = chart([r["id"] for r in runs], ["loss", "acc"], connection=conn, samples=100, live=False)
+    try:
+        lines = [m for m in c.figure.marks if type(m).__name__ == "Lines"]
+        band, *layers = lines
+        assert len(layers) == 4  # raw and smoothed, for each of the two dash styles (metrics)
+        assert [m.line_style for m in layers] == ["solid", "dashed", "solid", "dashed"]
+        raw_solid, _, smooth_solid, smooth_dashed = layers
+        views = {v.key: v for v in c.model.views()}
+        loss = [views[(r["id"], "loss")] for r in runs]
+        assert raw_solid.labels == [v.label for v in loss] == ["r0 · loss", "r1 · loss", "r2 · loss"]
+        assert raw_solid.colors == [v.color for v in loss] and len(set(raw_solid.colors)) == 3
+        assert [len(x) for x in raw_solid.x] == [v.x.size for v in loss] == [loss[0].x.size, 11, 12]
+        np.testing.assert_array_equal(raw_solid.y[2], loss[2].y)
+        assert raw_solid.opacities == [0.25] * 3 and not raw_solid.display_legend
+        assert smooth_solid.display_legend and smooth_dashed.labels[0] == "r0 · acc"
+        np.testing.assert_array_equal(smooth_solid.y[1], loss[1].smooth_y)
+        # one band polygon per sampled series, closed
+        assert len(band.x) == 2 and band.fill == "inside" and band.close_path
+        b = views[(runs[0]["id"], "loss")]
+        np.testing.assert_array_equal(band.y[0], np.concatenate([b.band_low, b.band_high[::-1]]))
+        hover = c.figure.marks[len(lines)]
+        assert len(hover.names) == hover.x.size > 0 and hover.names[0].startswith("r0 · loss — step 0")
+        c.smoothing.value = 0.0  # raw lines opaque and in the legend, no smoothed lines
+        c._work()
+        assert raw_solid.opacities == [1.0] * 3 and raw_solid.display_legend
+        assert smooth_solid.x.size == 0 and not smooth_solid.display_legend
+        c.x_axis.value = "wall_time"  # the same marks rebuilt on a date scale
+        c._work()
+        raw = [m for m in c.figure.marks if type(m).__name__ == "Lines"][1]
+        assert type(raw.scales["x"]).__name__ == "DateScale"
+        assert raw.x[1].dtype == np.dtype("datetime64[ms]") and len(raw.x) == 3
     finally:
         c.close()
 

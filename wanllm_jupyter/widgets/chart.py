@@ -54,11 +54,34 @@ CSS = """
 
 
 @dataclass(slots=True)
-class _Marks:
-    band: bq.Lines
+class _Layer:
+    """The lines of every series drawn with one dash style: a bqplot ``Lines``
+    mark draws many lines (one colour, label and opacity each) but one dash."""
+
+    dash: str
     raw: bq.Lines
     smooth: bq.Lines
-    hover: bq.Scatter
+
+
+def _ragged(rows: list[np.ndarray]) -> np.ndarray:
+    """Lines of different lengths as one bqplot ``x``/``y`` value (a 1-D object
+    array; bqplot sends each row as its own binary buffer)."""
+    out = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        out[i] = row
+    return out
+
+
+def _set_lines(mark: bq.Lines, xs: list[np.ndarray], ys: list[np.ndarray], **traits: Any) -> None:
+    """Replace every line of ``mark`` in one comm message."""
+    with mark.hold_sync():
+        # traittypes compares old and new arrays with np.array_equal, which an object
+        # array of rows cannot answer: an empty value in between makes the shapes differ
+        mark.x = mark.y = np.zeros(0)
+        if xs:
+            mark.x, mark.y = _ragged(xs), _ragged(ys)
+        for name, value in traits.items():
+            setattr(mark, name, value)
 
 
 def _badge(text: str, color: str, title: str = "") -> str:
@@ -98,7 +121,9 @@ class MetricChart(W.VBox):
         self._pending: set[str] = set()
         self._x_scale: Any = None
         self._y_scale: Any = None
-        self._marks: list[_Marks] = []
+        self._layers: list[_Layer] = []
+        self._band: bq.Lines | None = None
+        self._hover: bq.Scatter | None = None
         self._bad: dict[str, bq.Scatter] = {}
         self.title = W.HTML(f'<span class="wl-title">{title or ", ".join(model.metrics)}</span>')
         self.status = W.HTML()
@@ -277,8 +302,11 @@ class MetricChart(W.VBox):
             self._rebuild()
         self._draw()
 
+    def _dashes(self) -> list[str]:
+        return list(dict.fromkeys(s.dash for s in self.model.series))
+
     def _needs_rebuild(self) -> bool:
-        return len(self._marks) != len(self.model.series)
+        return self._band is None or [layer.dash for layer in self._layers] != self._dashes()
 
     # ------------------------------------------------------------ figure
     def _rebuild(self) -> None:
@@ -298,29 +326,26 @@ class MetricChart(W.VBox):
                         label_offset="48px"),
             ]
             tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
-            self._marks = []
-            for s in self.model.series:
-                self._marks.append(_Marks(
-                    band=bq.Lines(x=[], y=[], scales=scales, fill="between", colors=[s.color],
-                                  fill_colors=[s.color], fill_opacities=[0.15], opacities=[0, 0],
-                                  stroke_width=0),
-                    raw=bq.Lines(x=[], y=[], scales=scales, colors=[s.color], line_style=s.dash,
-                                 stroke_width=1.5, labels=[s.label]),
-                    smooth=bq.Lines(x=[], y=[], scales=scales, colors=[s.color], line_style=s.dash,
-                                    stroke_width=2, labels=[s.label]),
-                    hover=bq.Scatter(x=[], y=[], scales=scales, colors=["rgba(0,0,0,0)"],
+            self._layers = [
+                _Layer(dash=dash,
+                       raw=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=1.5),
+                       smooth=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=2))
+                for dash in self._dashes()
+            ]
+            # min-max bands of sampled series: closed polygons, filled, no outline
+            self._band = bq.Lines(x=[], y=[], scales=scales, fill="inside", close_path=True,
+                                  stroke_width=0)
+            self._hover = bq.Scatter(x=[], y=[], scales=scales, colors=["rgba(0,0,0,0)"],
                                      stroke="rgba(0,0,0,0)", default_size=24, names=[],
-                                     display_names=False, tooltip=tooltip),
-                ))
+                                     display_names=False, tooltip=tooltip)
             self._bad = {
                 kind: bq.Scatter(x=[], y=[], scales=scales, marker=marker, colors=[color],
                                  default_size=48, names=[], display_names=False,
                                  tooltip=bq.Tooltip(fields=["name"], labels=[""]))
                 for kind, (marker, color) in NONFINITE_STYLE.items()
             }
-            marks: list[Any] = [m.band for m in self._marks] + [m.raw for m in self._marks]
-            marks += [m.smooth for m in self._marks] + [m.hover for m in self._marks]
-            marks += list(self._bad.values())
+            marks: list[Any] = [self._band, *(layer.raw for layer in self._layers)]
+            marks += [*(layer.smooth for layer in self._layers), self._hover, *self._bad.values()]
             if self._x_scale is not None:
                 self._x_scale.unobserve(self._on_zoom, names=["min", "max"])
             self._x_scale, self._y_scale = xs, ys
@@ -342,31 +367,13 @@ class MetricChart(W.VBox):
             finite = np.concatenate(finite) if finite else np.zeros(0)
             top = y_range[1] if y_range else (float(finite.max()) if finite.size else 1.0)
             bottom = y_range[0] if y_range else (float(finite.min()) if finite.size else 0.0)
+            for layer in self._layers:
+                self._draw_layer(layer, [v for v in views if v.dash == layer.dash],
+                                 smoothing_on, legend)
+            self._draw_bands(views)
+            self._draw_hover(views)
             bad: dict[str, tuple[list[Any], list[float], list[str]]] = {k: ([], [], []) for k in self._bad}
-            for v, m in zip(views, self._marks):
-                start = self.model.run_start(v.key[0])
-                with m.raw.hold_sync():
-                    m.raw.x, m.raw.y = v.x, v.y
-                    m.raw.opacities = [0.25 if smoothing_on else 1.0]
-                    m.raw.display_legend = legend and not smoothing_on
-                with m.smooth.hold_sync():
-                    has = smoothing_on and v.smooth_x is not None
-                    m.smooth.x = v.smooth_x if has else []
-                    m.smooth.y = v.smooth_y if has else []
-                    m.smooth.display_legend = legend and smoothing_on
-                with m.band.hold_sync():
-                    if v.band_x is not None and v.band_x.size:
-                        m.band.x = [v.band_x, v.band_x]
-                        m.band.y = [v.band_low, v.band_high]
-                    else:
-                        m.band.x, m.band.y = [], []
-                budget = max(100, HOVER_POINTS // max(len(views), 1))
-                stride = max(1, -(-v.x.size // budget))
-                idx = np.arange(0, v.x.size, stride)
-                idx = idx[np.isfinite(v.y[idx])]
-                with m.hover.hold_sync():
-                    m.hover.x, m.hover.y = v.x[idx], v.y[idx]
-                    m.hover.names = _hover_names(v, idx, start)
+            for v in views:
                 for i, kind in enumerate(v.nonfinite_kind):
                     xs, ys, names = bad[kind]
                     xs.append(v.nonfinite_x[i])
@@ -382,6 +389,51 @@ class MetricChart(W.VBox):
             if self.compact and self.model.x_mode != "wall_time":
                 self._compact_ticks(views)
             self._draw_state(views)
+
+    @staticmethod
+    def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool) -> None:
+        """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
+        _set_lines(layer.raw, [v.x for v in views], [v.y for v in views],
+                   colors=[v.color for v in views], labels=[v.label for v in views],
+                   opacities=[0.25 if smoothing_on else 1.0] * len(views),
+                   display_legend=legend and not smoothing_on)
+        smoothed = [v for v in views if smoothing_on and v.smooth_x is not None]
+        _set_lines(layer.smooth, [v.smooth_x for v in smoothed], [v.smooth_y for v in smoothed],
+                   colors=[v.color for v in smoothed], labels=[v.label for v in smoothed],
+                   display_legend=legend and smoothing_on)
+
+    def _draw_bands(self, views: list[SeriesView]) -> None:
+        """One closed polygon per sampled series: lows forwards, highs backwards.
+        Buckets without a drawable extent are left out (a gap would open the
+        polygon, and an open sub-path is filled as if closed by a chord)."""
+        xs, ys, colors = [], [], []
+        for v in views:
+            if v.band_x is None or not v.band_x.size:
+                continue
+            ok = np.isfinite(v.band_low) & np.isfinite(v.band_high)
+            if self.model.y_scale == "log":
+                ok &= (v.band_low > 0) & (v.band_high > 0)
+            x = v.band_x[ok]
+            xs.append(np.concatenate([x, x[::-1]]))
+            ys.append(np.concatenate([v.band_low[ok], v.band_high[ok][::-1]]))
+            colors.append(v.color)
+        _set_lines(self._band, xs, ys, colors=colors, fill_colors=colors,
+                   fill_opacities=[0.15] * len(colors))
+
+    def _draw_hover(self, views: list[SeriesView]) -> None:
+        """Invisible hover targets (every k-th finite point) carrying the tooltips."""
+        budget = max(100, HOVER_POINTS // max(len(views), 1))
+        xs, ys, names = [], [], []
+        for v in views:
+            idx = np.arange(0, v.x.size, max(1, -(-v.x.size // budget)))
+            idx = idx[np.isfinite(v.y[idx])]
+            xs.append(v.x[idx])
+            ys.append(v.y[idx])
+            names += _hover_names(v, idx, self.model.run_start(v.key[0]))
+        with self._hover.hold_sync():
+            self._hover.x = np.concatenate(xs) if xs else np.zeros(0)
+            self._hover.y = np.concatenate(ys) if ys else np.zeros(0)
+            self._hover.names = names
 
     def _compact_ticks(self, views: list[SeriesView]) -> None:
         """About 4 round x ticks (a narrow chart's default ticks overlap); the
