@@ -358,15 +358,10 @@ class PostgresStore(Store):
         ):
             s = await self._summary(conn, rid, name)
             if limit is None and s.count >= reads.PARALLEL_POINTS:
-                lo = s.first_step if start_step is None else max(start_step, s.first_step)
-                hi = s.last_step if end_step is None else min(end_step, s.last_step)
-                queries = [
-                    reads.points_query(rid, name, start_step=a, end_step=b, **filters)
-                    for a, b in reads.step_ranges(lo, hi, s.count)
-                ]
+                queries = reads.series_queries(rid, name, s, start_step, end_step, **filters)
                 snapshot = await reads.export_snapshot(conn)
-                parts = [p async for p in reads.read_ranges(self._conn, snapshot, queries)]
-                return reads.concat_series(parts)
+                reading = reads.read_ranges(self._conn, snapshot, ((None, q) for q in queries))
+                return reads.concat_series([p async for _, p in reading])
             query = reads.points_query(
                 rid, name, start_step=start_step, end_step=end_step, limit=limit, **filters
             )
@@ -419,6 +414,7 @@ class PostgresStore(Store):
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 snapshot = await reads.export_snapshot(conn)
+                queries: list[tuple[tuple[uuid.UUID, str], str]] = []
                 for rid in rids:
                     await self._require_run(conn, rid)
                     rows = await conn.fetch(
@@ -431,21 +427,13 @@ class PostgresStore(Store):
                     for row in rows:
                         name, s = row["metric_name"], reads.summary_from_record(row)
                         assert s is not None
-                        lo = s.first_step if start_step is None else max(start_step, s.first_step)
-                        hi = s.last_step if end_step is None else min(end_step, s.last_step)
-                        ranges = (
-                            reads.step_ranges(lo, hi, s.count)
-                            if s.count >= reads.PARALLEL_POINTS
-                            else [(lo, hi)]
-                        )
-                        queries = [
-                            reads.points_query(rid, name, start_step=a, end_step=b)
-                            for a, b in ranges
+                        queries += [
+                            ((rid, name), q)
+                            for q in reads.series_queries(rid, name, s, start_step, end_step)
                         ]
-                        async for part in reads.rechunk(
-                            reads.read_ranges(self._conn, snapshot, queries), chunk_points
-                        ):
-                            yield HistoryChunk(rid, name, part)
+                reading = reads.read_ranges(self._conn, snapshot, queries)
+                async for (rid, name), part in reads.rechunk(reading, chunk_points):
+                    yield HistoryChunk(rid, name, part)
         except UNAVAILABLE as e:
             raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
 

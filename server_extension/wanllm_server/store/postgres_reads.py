@@ -7,12 +7,13 @@ UUIDs, integers and quoted strings are ever inlined.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
@@ -22,12 +23,14 @@ from .base import Downsampled, Series
 from .postgres_copy import decode_fixed, strip_copy
 
 _POINT_KINDS = ("i8", "ts", "f8")  # step, time, value
-# A series of at least PARALLEL_POINTS points is read as PARALLEL_READS step ranges
-# at once, on that many connections sharing one snapshot: the server's per-row COPY
-# output, not the client, is what bounds a single connection.
+# Reads run PARALLEL_READS at a time on connections sharing one snapshot: the
+# server's per-row scan and COPY output, not the client, bound one connection. A
+# series of at least PARALLEL_POINTS points is itself split into step ranges;
+# smaller series of a bulk read run side by side.
 PARALLEL_POINTS = 200_000
 PARALLEL_READS = 4
 SEGMENT_POINTS = 1_000_000  # at most ~this many points per range (memory bound)
+K = TypeVar("K")
 _TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
 _TIER_KINDS = tuple(
     "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names
@@ -133,6 +136,22 @@ def step_ranges(lo: int, hi: int, points: int) -> list[tuple[int, int]]:
     return [(a, b - 1) for a, b in itertools.pairwise(edges) if b > a]
 
 
+def series_queries(
+    run_id: uuid.UUID,
+    name: str,
+    s: agg.Summary,
+    start_step: int | None,
+    end_step: int | None,
+    **filters: int | None,
+) -> list[str]:
+    """The point queries of one series within a step window: step ranges when the
+    series has at least PARALLEL_POINTS points, else one query."""
+    lo = s.first_step if start_step is None else max(start_step, s.first_step)
+    hi = s.last_step if end_step is None else min(end_step, s.last_step)
+    ranges = step_ranges(lo, hi, s.count) if s.count >= PARALLEL_POINTS else [(lo, hi)]
+    return [points_query(run_id, name, start_step=a, end_step=b, **filters) for a, b in ranges]
+
+
 @contextlib.asynccontextmanager
 async def snapshot_reader(
     acquire: Callable[[], Any], snapshot: str
@@ -151,18 +170,35 @@ async def export_snapshot(conn: asyncpg.Connection) -> str:
 async def read_ranges(
     acquire: Callable[[], Any],
     snapshot: str,
-    queries: list[str],
-) -> AsyncIterator[Series]:
-    """Results of ``queries`` in order, PARALLEL_READS at a time, on connections
-    sharing ``snapshot``."""
+    queries: Iterable[tuple[K, str]],
+) -> AsyncIterator[tuple[K, Series]]:
+    """``(key, result)`` of each keyed query, in order, with up to PARALLEL_READS
+    queries in flight (a finished read is held until the ones before it are taken)
+    on connections sharing ``snapshot``."""
 
     async def one(query: str) -> Series:
         async with snapshot_reader(acquire, snapshot) as conn:
             return await read_series(conn, query)
 
-    for i in range(0, len(queries), PARALLEL_READS):
-        for part in await asyncio.gather(*map(one, queries[i : i + PARALLEL_READS])):
-            yield part
+    todo = iter(queries)
+    window: collections.deque[tuple[K, asyncio.Task[Series]]] = collections.deque()
+
+    def start() -> None:
+        for key, query in itertools.islice(todo, PARALLEL_READS - len(window)):
+            window.append((key, asyncio.ensure_future(one(query))))
+
+    try:
+        start()
+        while window:
+            key, task = window[0]
+            part = await task
+            window.popleft()
+            start()
+            yield key, part
+    finally:
+        for _, task in window:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in window), return_exceptions=True)
 
 
 async def read_tiers(
@@ -212,20 +248,27 @@ async def downsample(
     return result
 
 
-async def rechunk(parts: AsyncIterator[Series], chunk_points: int) -> AsyncIterator[Series]:
-    """The points of ``parts``, in order, as Series of at most ``chunk_points``
-    (only the last one shorter); empty parts are skipped."""
+async def rechunk(
+    parts: AsyncIterator[tuple[K, Series]], chunk_points: int
+) -> AsyncIterator[tuple[K, Series]]:
+    """The points of consecutive ``parts`` with the same key, in order, as Series
+    of at most ``chunk_points`` (only a key's last one shorter); empty keys are skipped."""
+    key: Any = None
     pending: list[Series] = []
     held = 0
-    async for part in parts:
+    async for k, part in parts:
+        if k != key and held:
+            yield key, concat_series(pending)
+            pending, held = [], 0
+        key = k
         pending.append(part)
         held += len(part)
         while held >= chunk_points:
             cat = concat_series(pending)
-            yield _slice(cat, 0, chunk_points)
+            yield key, _slice(cat, 0, chunk_points)
             pending, held = [_slice(cat, chunk_points, held)], held - chunk_points
     if held:
-        yield concat_series(pending)
+        yield key, concat_series(pending)
 
 
 def _slice(s: Series, a: int, b: int) -> Series:
