@@ -9,8 +9,12 @@ Measures, for a dict of 10 scalars:
    trackio: until ``finish()`` returns, its local SQLite written);
 3. ``history()`` of those points into a pandas DataFrame.
 
-trackio and wandb run in their own venv (``benchmarks/.venv-peers``, created on
-first use with ``pip install trackio wandb``) in a subprocess.
+trackio and wandb run in their own venv (``benchmarks/.venv-peers``, gitignored;
+created on first use with ``pip install trackio wandb pandas``) in a subprocess.
+wandb's history is read back from its offline ``.wandb`` file: wandb ≥ 0.31 ships
+no reader for it (``wandb.sdk.internal.datastore`` is gone, and its public API
+needs a server), so the peer script undoes the file's LevelDB-log framing itself
+and parses each record with wandb's own protobuf classes, as that reader did.
 """
 
 from __future__ import annotations
@@ -94,18 +98,38 @@ elif which == "wandb":
         wandb.log(payloads[i % 1000])
     wandb.finish()
     try:
-        import glob, pandas as pd
+        import glob, struct, pandas as pd
         from wandb.proto import wandb_internal_pb2 as pb
-        from wandb.sdk.internal import datastore
+        def wandb_records(path):
+            # the LevelDB log framing of .wandb files: 7-byte ":W&B" header, then
+            # 32 KiB blocks of records (crc32 u32, length u16, type u8: 1 full,
+            # 2 first, 3 middle, 4 last); a block tail shorter than a header is padding
+            data = open(path, "rb").read()
+            if data[:4] != b":W&B":
+                raise ValueError(f"{path}: not a .wandb file")
+            pos, frags = 7, []
+            while pos + 7 <= len(data):
+                room = 32768 - pos % 32768
+                if room < 7:
+                    pos += room
+                    continue
+                n, kind = struct.unpack_from("<HB", data, pos + 4)
+                if kind == 0:  # zero padding up to the block end
+                    pos += room
+                    continue
+                frags.append(data[pos + 7 : pos + 7 + n])
+                pos += 7 + n
+                if kind in (1, 4):
+                    yield b"".join(frags)
+                    frags = []
         path = glob.glob(f"{work}/wandb/offline-run-*/run-*.wandb")[0]
         t = time.perf_counter()
-        ds = datastore.DataStore(); ds.open_for_scan(path); rows = []
-        while True:
-            data = ds.scan_data()
-            if data is None: break
-            rec = pb.Record(); rec.ParseFromString(data)
+        rows = []
+        for raw in wandb_records(path):
+            rec = pb.Record(); rec.ParseFromString(raw)
             if rec.WhichOneof("record_type") == "history":
-                rows.append({it.key: json.loads(it.value_json) for it in rec.history.item})
+                rows.append({it.key or "/".join(it.nested_key): json.loads(it.value_json)
+                             for it in rec.history.item})
         df = pd.DataFrame(rows)
         out["history_s"] = time.perf_counter() - t
         out["history_rows"] = int(len(df))
