@@ -227,14 +227,15 @@ class LiveHub:
         encoded: dict[tuple[str, ...], str | None] = {}
         by_filter: dict[Any, str | None] = {}
         for sub in subs:
-            key = sub.filter_key()
-            if key not in by_filter:
+            key = sub.filter_key
+            if key in by_filter:
+                message = by_filter[key]
+            else:
                 chosen = tuple(n for n in fragments if sub.wants(n))
                 if chosen not in encoded:
                     encoded[chosen] = (metrics_message(run_id, [fragments[n] for n in chosen])
                                        if chosen else None)
-                by_filter[key] = encoded[chosen]
-            message = by_filter[key]
+                message = by_filter[key] = encoded[chosen]
             if message is not None:
                 sub.offer(message)
 

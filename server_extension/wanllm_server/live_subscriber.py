@@ -39,6 +39,7 @@ class Subscriber:
         self.run_id = run_id
         self.names = names  # None = every metric
         self.excluded: set[str] = set()  # only used while names is None
+        self.filter_key = self._filter_key()
         self._chosen = False  # until the first select/deselect, names is a default
         self.gaps = 0  # gap notices issued
         self.on_ready: Callable[[], None] | None = None
@@ -54,8 +55,9 @@ class Subscriber:
             return name not in self.excluded
         return name in self.names
 
-    def filter_key(self) -> tuple[frozenset[str] | None, frozenset[str]]:
-        """Equal for subscribers that select the same metric names."""
+    def _filter_key(self) -> tuple[frozenset[str] | None, frozenset[str]]:
+        """Equal for subscribers that select the same metric names (kept in
+        ``filter_key``, updated by select/deselect: the hub reads it every tick)."""
         return (None if self.names is None else frozenset(self.names), frozenset(self.excluded))
 
     def select(self, names: Iterable[str] | None) -> None:
@@ -71,6 +73,7 @@ class Subscriber:
             self.excluded -= chosen
         else:
             self.names |= chosen
+        self.filter_key = self._filter_key()
 
     def deselect(self, names: Iterable[str] | None) -> None:
         """Remove metric names; None or empty removes every metric."""
@@ -82,6 +85,7 @@ class Subscriber:
             self.excluded |= dropped
         else:
             self.names -= dropped
+        self.filter_key = self._filter_key()
 
     # ---------------------------------------------------------------- buffer
     @property

@@ -25,7 +25,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from . import telemetry
@@ -125,11 +125,11 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
             conn = self.ws_connection
             if message is None or conn is None or conn.is_closing():
                 return
-            try:  # one shared frame per message, written straight to the stream
-                written = conn.stream.write(text_frame(message))
+            try:
+                written = send_frame(conn.stream, text_frame(message))
             except StreamClosedError:
                 return
-            if not written.done():
+            if written is not None:
                 self._writing = True
                 written.add_done_callback(self._written)
 
@@ -166,6 +166,23 @@ def text_frame(message: str) -> bytes:
     if n <= 0xFFFF:
         return struct.pack("!BBH", 0x81, 126, n) + data
     return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
+def send_frame(stream: IOStream, frame: bytes) -> asyncio.Future[None] | None:
+    """Write ``frame`` to ``stream``; None when it went out at once, else the
+    future of the buffered rest. With nothing queued on a plain (non-TLS) stream
+    the frame is sent straight to the socket: one system call, without tornado's
+    per-write future and buffer bookkeeping, which dominate a 1,000-socket tick."""
+    if type(stream) is IOStream and not stream.writing() and stream.socket is not None:
+        try:
+            sent = stream.socket.send(frame)
+        except OSError:  # full (EAGAIN) or broken: tornado's write handles both
+            sent = 0
+        if sent == len(frame):
+            return None
+        frame = frame[sent:]
+    written = stream.write(frame)
+    return None if written.done() else written
 
 
 def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
