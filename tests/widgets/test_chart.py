@@ -184,6 +184,17 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         c.close()
 
 
+def test_series_without_points_are_left_out_of_the_marks(conn, logger) -> None:
+    """bqplot cannot draw a line without points: an empty series is no line at all."""
+    run = logger.run("empty")
+    c = chart(run["id"], ["loss"], connection=conn, live=False)
+    try:
+        assert all(m.x.size == 0 for m in c.figure.marks)
+        assert "first point of loss" in c.empty.value and c.empty.layout.display is None
+    finally:
+        c.close()
+
+
 def test_workspace_empty_state_and_metric_charts(conn, logger) -> None:
     run = logger.run("ws", git={"branch": "main"}, tags=["baseline"])
     ws = workspace(run["id"], connection=conn, live=False)

@@ -73,7 +73,8 @@ def _ragged(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def _set_lines(mark: bq.Lines, xs: list[np.ndarray], ys: list[np.ndarray], **traits: Any) -> None:
-    """Replace every line of ``mark`` in one comm message."""
+    """Replace every line of ``mark`` in one comm message. Lines must not be empty
+    (bqplot's view fails on a line without points: leave the series out)."""
     with mark.hold_sync():
         # traittypes compares old and new arrays with np.array_equal, which an object
         # array of rows cannot answer: an empty value in between makes the shapes differ
@@ -393,11 +394,12 @@ class MetricChart(W.VBox):
     @staticmethod
     def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool) -> None:
         """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
+        views = [v for v in views if v.x.size]
         _set_lines(layer.raw, [v.x for v in views], [v.y for v in views],
                    colors=[v.color for v in views], labels=[v.label for v in views],
                    opacities=[0.25 if smoothing_on else 1.0] * len(views),
                    display_legend=legend and not smoothing_on)
-        smoothed = [v for v in views if smoothing_on and v.smooth_x is not None]
+        smoothed = [v for v in views if smoothing_on and v.smooth_x is not None and v.smooth_x.size]
         _set_lines(layer.smooth, [v.smooth_x for v in smoothed], [v.smooth_y for v in smoothed],
                    colors=[v.color for v in smoothed], labels=[v.label for v in smoothed],
                    display_legend=legend and smoothing_on)
@@ -414,6 +416,8 @@ class MetricChart(W.VBox):
             if self.model.y_scale == "log":
                 ok &= (v.band_low > 0) & (v.band_high > 0)
             x = v.band_x[ok]
+            if not x.size:
+                continue
             xs.append(np.concatenate([x, x[::-1]]))
             ys.append(np.concatenate([v.band_low[ok], v.band_high[ok][::-1]]))
             colors.append(v.color)
