@@ -149,7 +149,7 @@ def init(
     definitions = None
     if conn is not None and id is not None and resume != "never":
         definitions = _stored_definitions(conn, run_id)
-        if definitions:  # a resume replaces the metadata: keep the define_metric rules
+        if definitions:  # the stored define_metric rules go on applying (and in the spool)
             create["metadata"]["metric_definitions"] = definitions
     if conn is not None:
         try:

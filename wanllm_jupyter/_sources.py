@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from ._frames import LONG_SCHEMA, TIMESTAMP
 from ._http import API, Connection, encode_segment
-from ._spool import PENDING, SYNCED, read_ops
+from . import _offline_runs as offline_runs
+from ._spool import PENDING, SYNCED, read_timed_ops
 from ._wire import decode_columnar, decode_float
 from .errors import NotFound
 
@@ -128,29 +129,14 @@ class OfflineSource:
             path = run_dir / fname
             if not path.exists():
                 continue
-            for kind, body in read_ops(path):
+            for kind, body, t in read_timed_ops(path):
                 if kind == "create":
-                    self._runs[rid] = {
-                        "id": rid,
-                        "project": body.get("project", "default"),
-                        "name": body.get("name") or rid[:8],
-                        "state": "running",
-                        "config": body.get("config") or {},
-                        "summary": {},
-                        "tags": body.get("tags") or [],
-                        "notes": body.get("notes"),
-                        "git": body.get("git") or {},
-                        "host": body.get("host"),
-                        "metadata": body.get("metadata") or {},
-                        "exit_code": None,
-                    }
+                    if rid in self._runs:
+                        offline_runs.resume(self._runs[rid], body, t)
+                    else:
+                        self._runs[rid] = offline_runs.created(rid, body, t)
                 elif kind == "patch" and rid in self._runs:
-                    run = self._runs[rid]
-                    for key in ("config", "summary"):
-                        run[key] = {**run[key], **(body.get(key) or {})}
-                    for key in ("state", "exit_code", "name", "notes", "tags"):
-                        if key in body:
-                            run[key] = body[key]
+                    offline_runs.patch(self._runs[rid], body, t)
                 elif kind == "metrics":
                     self._points.setdefault(rid, []).append(decode_columnar(body))
                 elif kind == "system":

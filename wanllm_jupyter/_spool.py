@@ -6,7 +6,9 @@ line, in the order they must reach the server::
     {"op": "create", "body": {...POST runs body...}}
     {"op": "metrics", "body": {...columnar batch...}}
     {"op": "system", "body": {...system batch...}}
-    {"op": "patch", "body": {...PATCH run body...}}
+    {"op": "patch", "body": {...PATCH run body...}, "t": 1764302400.123}
+
+``t`` is when the line was spooled (epoch seconds; absent in older spools).
 
 The writing process holds an exclusive ``flock`` on ``spool.lock`` for as long
 as it may append; replaying takes the same lock, so a live run's spool is never
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,30 +43,37 @@ def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(base).expanduser().resolve() / "wanllm"
 
 
-def encode_op(kind: str, body: Any) -> bytes:
-    """One spool line for an operation (a metrics batch in its JSON wire form)."""
+def encode_op(kind: str, body: Any, t: float | None = None) -> bytes:
+    """One spool line for an operation (a metrics batch in its JSON wire form),
+    spooled at ``t`` (epoch seconds) when given."""
     if isinstance(body, ColumnarBatch):
         body = body.to_json()
     raw = body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-    return b'{"op":"' + kind.encode() + b'","body":' + raw + b"}\n"
+    stamp = b"" if t is None else b',"t":' + orjson.dumps(t)
+    return b'{"op":"' + kind.encode() + b'","body":' + raw + stamp + b"}\n"
 
 
 def read_ops(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """The operations of a spool file, in order (a torn last line is ignored)."""
-    for _, kind, body in _ops_with_offsets(path):
-        yield kind, body
+    for _, op in _ops_with_offsets(path):
+        yield op["op"], op["body"]
 
 
-def _ops_with_offsets(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """``(offset just past the op's line, kind, body)`` for each operation."""
+def read_timed_ops(path: Path) -> Iterator[tuple[str, dict[str, Any], float | None]]:
+    """``(kind, body, t)`` for each operation; ``t`` None when the line has no time."""
+    for _, op in _ops_with_offsets(path):
+        yield op["op"], op["body"], op.get("t")
+
+
+def _ops_with_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(offset just past the op's line, op)`` for each operation."""
     end = 0
     with open(path, "rb") as f:
         for line in f:
             if not line.endswith(b"\n"):
                 return  # written partially when the process died
             end += len(line)
-            op = orjson.loads(line)
-            yield end, op["op"], op["body"]
+            yield end, orjson.loads(line)
 
 
 def _deliver_from(
@@ -75,7 +85,8 @@ def _deliver_from(
     was delivered. On an exception that offset is stored on it as ``__spool_offset__``."""
     done = 0
     try:
-        for end, kind, body in _ops_with_offsets(path):
+        for end, op in _ops_with_offsets(path):
+            kind, body = op["op"], op["body"]
             if stop is not None and stop():
                 return done
             deliver(kind, body)
@@ -152,7 +163,8 @@ class Spool:
         if not ops:
             return
         self._open()
-        self._file.write(b"".join(encode_op(kind, body) for kind, body in ops))
+        now = time.time()
+        self._file.write(b"".join(encode_op(kind, body, now) for kind, body in ops))
         self._file.flush()
         os.fsync(self._file.fileno())
 

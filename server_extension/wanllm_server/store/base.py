@@ -116,8 +116,9 @@ class Run:
 class RunCreate:
     """Create a run, or resume it when ``id`` names an existing one.
 
-    Resuming sets state back to ``running`` and merges ``config``; other
-    fields given here overwrite the stored ones only when not None.
+    Resuming sets state back to ``running`` and merges ``config`` and ``metadata``
+    (top-level keys); other fields given here overwrite the stored ones only when
+    not None.
     """
 
     project: str = "default"

@@ -10,7 +10,7 @@ import uuid
 from .base import RUN_STATES, GitInfo, InvalidQuery, Run, RunCreate, RunUpdate
 from .names import generate_run_name
 
-_RESUME_OVERWRITES = ("name", "tags", "notes", "git", "host", "metadata")
+_RESUME_OVERWRITES = ("name", "tags", "notes", "git", "host")
 
 
 def check_run_name(name: str | None) -> None:
@@ -40,9 +40,11 @@ def new_run(spec: RunCreate, run_id: uuid.UUID | None, now: int) -> Run:
 
 
 def resume_run(run: Run, spec: RunCreate, now: int) -> None:
-    """Resume ``run``: running again, config merged, given fields overwritten."""
+    """Resume ``run``: running again, config and metadata merged (top-level keys, as
+    an update does), other given fields overwritten."""
     check_run_name(spec.name)
     run.config.update(spec.config or {})
+    run.metadata.update(spec.metadata or {})
     for attr in _RESUME_OVERWRITES:
         if getattr(spec, attr) is not None:
             setattr(run, attr, getattr(spec, attr))
