@@ -100,7 +100,8 @@ class Connection:
                 self.url(path, **params),
                 body=body,
                 headers=headers,
-                timeout=urllib3.Timeout(timeout) if timeout is not None else None,
+                # an explicit None would mean no timeout at all, not the pool's default
+                timeout=urllib3.Timeout(timeout if timeout is not None else self.timeout),
                 redirect=False,
             )
         except urllib3.exceptions.HTTPError as exc:
@@ -122,9 +123,13 @@ class Connection:
             self.request("POST", path, body=encode_json(body), timeout=timeout, **params)
         )
 
-    def patch_json(self, path: str, body: Any, **params: Any) -> Any:
+    def patch_json(
+        self, path: str, body: Any, *, timeout: float | None = None, **params: Any
+    ) -> Any:
         """PATCH a JSON body; return the decoded JSON response."""
-        return _decode(self.request("PATCH", path, body=encode_json(body), **params))
+        return _decode(
+            self.request("PATCH", path, body=encode_json(body), timeout=timeout, **params)
+        )
 
     def delete(self, path: str, **params: Any) -> None:
         """DELETE ``path``."""

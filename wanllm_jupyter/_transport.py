@@ -76,7 +76,7 @@ class HttpTransport:
         if kind == "patch":
             body = dict(body)
             run_id = body.pop("run_id")
-            return conn.patch_json(f"{API}runs/{run_id}", body)
+            return conn.patch_json(f"{API}runs/{run_id}", body, timeout=self.timeout)
         raise ValueError(f"unknown operation kind {kind!r}")
 
     def heartbeat(self, run_id: str) -> None:
