@@ -33,6 +33,16 @@ for i in range(1000):
         ("sys.exit(3)", 3, "failed", 3),
         ("sys.exit(0)", 0, "finished", 0),
         ("sys.exit('bad input')", 1, "failed", 1),
+        ("exit(4)", 4, "failed", 4),
+        ("quit()", 0, "finished", 0),
+        ("raise SystemExit(0)", 0, "finished", 0),
+        ("try:\n    sys.exit(5)\nexcept SystemExit:\n    pass", 0, "finished", 0),
+        pytest.param(
+            "raise SystemExit(6)", 6, "failed", 6,
+            marks=pytest.mark.skipif(
+                sys.version_info < (3, 12), reason="needs sys.monitoring (Python 3.12)"
+            ),
+        ),  # fmt: skip
     ],
 )
 def test_unfinished_run_ends_with_the_process(
