@@ -6,6 +6,7 @@ import type { INotebookTracker } from '@jupyterlab/notebook';
 import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { listKeyAction } from '../shared/list_keys';
 import { sparklinePath } from '../shared/sparkline';
 import type { Run, RunSocketMessage } from '../shared/types';
 import { formatDuration, formatValue, runDuration, wireNumber } from '../shared/values';
@@ -83,6 +84,8 @@ export class RunBrowserPanel extends Widget {
     const viewport = el('div', 'jp-wanllm-list');
     viewport.setAttribute('role', 'listbox');
     viewport.setAttribute('aria-multiselectable', 'true');
+    viewport.setAttribute('aria-label', 'Runs: arrows move, Shift extends, Space toggles, Enter opens, Delete deletes');
+    viewport.tabIndex = 0;
     this.node.append(viewport, this.empty);
     this.list = new VirtualList(viewport, ROW_HEIGHT, (i, row) => this.renderRow(i, row), 'jp-wanllm-RunRow');
     this.bindList(viewport);
@@ -361,12 +364,13 @@ export class RunBrowserPanel extends Widget {
     row.dataset.state = run.state;
     row.setAttribute('role', 'option');
     row.setAttribute('aria-selected', String(this.state.selected.has(run.id)));
+    row.classList.toggle('jp-mod-focused', this.state.focusId === run.id);
     row.title = `${run.name}\n${run.id}\nDouble-click to open its workspace`;
     const check = el('input', 'jp-wanllm-check');
     check.type = 'checkbox';
     check.checked = this.state.selected.has(run.id);
     check.tabIndex = -1;
-    const badge = el('span', 'wl-badge', run.state);
+    const badge = el('span', 'wl-state-badge', run.state);
     badge.dataset.state = run.state;
     const name = el('span', 'jp-wanllm-name', run.name);
     const duration = el('span', 'jp-wanllm-duration', formatDuration(runDuration(run)));
@@ -496,6 +500,7 @@ export class RunBrowserPanel extends Widget {
         void this.openWorkspace(id);
       }
     });
+    viewport.addEventListener('keydown', event => this.onListKey(event, viewport));
     viewport.addEventListener('contextmenu', event => {
       const id = rowOf(event)?.dataset.id ?? null;
       this.contextRunId = id;
@@ -505,6 +510,33 @@ export class RunBrowserPanel extends Widget {
         this.renderSelectionBar();
       }
     });
+  }
+
+  private onListKey(event: KeyboardEvent, viewport: HTMLElement): void {
+    if (event.target !== viewport) {
+      return;
+    }
+    const page = Math.floor(viewport.clientHeight / ROW_HEIGHT);
+    const action = listKeyAction(event, this.state.focusIndex(), this.state.visible().length, page);
+    if (!action) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    this.contextRunId = null;
+    if (action.kind === 'open') {
+      void this.openWorkspace(this.state.focusId ?? undefined);
+    } else if (action.kind === 'delete') {
+      void this.deleteRuns();
+    } else {
+      this.state.applyKey(action);
+    }
+    const focus = this.state.focusIndex();
+    if (focus >= 0) {
+      this.list.scrollToRow(focus);
+    }
+    this.list.refresh();
+    this.renderSelectionBar();
   }
 
   /** The runs an action applies to: the selection when it holds the context run, else that run. */

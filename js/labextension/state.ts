@@ -1,6 +1,7 @@
 /** The run browser's state, free of DOM and network: runs, search, sort, selection, metric cells. */
 
 import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
+import { applyListKey, type ListKeyAction } from '../shared/list_keys';
 import { Selection, type SelectMode } from '../shared/selection';
 import type { Project, Run } from '../shared/types';
 import { parseTime, runDuration, sortByKey } from '../shared/values';
@@ -186,6 +187,22 @@ export class RunBrowserState {
 
   clearSelection(): void {
     this.selection.clear();
+  }
+
+  /** The run last clicked or moved to by keyboard, if still listed. */
+  get focusId(): string | null {
+    return this.selection.focus;
+  }
+
+  /** The focused run's index in the visible list, or -1. */
+  focusIndex(): number {
+    const id = this.selection.focus;
+    return id === null ? -1 : this.visible().findIndex(r => r.id === id);
+  }
+
+  /** Apply a list key (move, toggle, all, clear) to the selection; false for open/delete. */
+  applyKey(action: ListKeyAction): boolean {
+    return applyListKey(action, this.selection, this.visible().map(r => r.id));
   }
 
   /** The selected runs, in list order (hidden selected runs last). */

@@ -1,13 +1,18 @@
-/** List selection with the usual click semantics: replace, ctrl/cmd toggles, shift extends from the anchor. */
+/**
+ * List selection with the usual click semantics: replace, ctrl/cmd toggles, shift
+ * extends from the anchor. `focus` is the row last clicked or moved to by keyboard.
+ */
 
 export type SelectMode = 'replace' | 'toggle' | 'range';
 
 export class Selection {
   readonly ids = new Set<string>();
+  focus: string | null = null;
   private anchor: string | null = null;
 
   /** Apply a click on `id`; `order` is the ids in display order (for ranges). */
   select(id: string, mode: SelectMode, order: readonly string[]): void {
+    this.focus = id;
     if (mode === 'toggle') {
       if (!this.ids.delete(id)) {
         this.ids.add(id);
@@ -45,6 +50,9 @@ export class Selection {
   /** Drop ids that no longer exist. */
   retain(exists: (id: string) => boolean): void {
     this.set([...this.ids].filter(exists));
+    if (this.focus !== null && !exists(this.focus)) {
+      this.focus = null;
+    }
   }
 
   clear(): void {

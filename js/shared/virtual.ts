@@ -61,13 +61,14 @@ export class VirtualList {
     }
   }
 
-  /** Scroll so that row `index` is visible. */
+  /** Scroll so that row `index` is visible, also below a sticky header placed before the rows. */
   scrollToRow(index: number): void {
     const top = index * this.rowHeight;
+    const bottom = this.spacer.offsetTop + top + this.rowHeight;
     if (top < this.viewport.scrollTop) {
       this.viewport.scrollTop = top;
-    } else if (top + this.rowHeight > this.viewport.scrollTop + this.viewport.clientHeight) {
-      this.viewport.scrollTop = top + this.rowHeight - this.viewport.clientHeight;
+    } else if (bottom > this.viewport.scrollTop + this.viewport.clientHeight) {
+      this.viewport.scrollTop = bottom - this.viewport.clientHeight;
     }
   }
 

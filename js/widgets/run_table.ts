@@ -8,6 +8,7 @@
 
 import type { AnyModel, RenderProps } from '@anywidget/types';
 
+import { applyListKey, listKeyAction } from '../shared/list_keys';
 import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
 import { type SelectMode, Selection } from '../shared/selection';
 import { availableColumns, BASE_COLUMNS, tableView } from '../shared/table';
@@ -88,6 +89,11 @@ class RunTableView {
       }
     });
     this.viewport.addEventListener('click', event => this.onRowClick(event));
+    this.viewport.addEventListener('keydown', event => this.onKey(event));
+    this.viewport.tabIndex = 0;
+    this.viewport.setAttribute('role', 'listbox');
+    this.viewport.setAttribute('aria-multiselectable', 'true');
+    this.viewport.setAttribute('aria-label', 'Runs: arrows move, Shift extends, Space toggles, Ctrl+A selects all');
     root.classList.add('wl-run-table');
     root.append(toolbar, this.filterError, this.picker, this.viewport);
     this.syncFromModel();
@@ -174,6 +180,7 @@ class RunTableView {
     const selected = this.selection.ids.has(run.id);
     row.dataset.id = run.id;
     row.setAttribute('aria-selected', String(selected));
+    row.classList.toggle('wl-mod-focused', this.selection.focus === run.id);
     row.style.top = `${index * ROW_HEIGHT}px`;
     const check = el('input', 'wl-rt-check');
     check.type = 'checkbox';
@@ -184,7 +191,7 @@ class RunTableView {
     const cells = this.columns.map(column => {
       const cell = el('div', `wl-rt-td wl-rt-${column.replace(/\W/g, '-')}`);
       if (column === 'state') {
-        const badge = el('span', 'wl-badge', run.state);
+        const badge = el('span', 'wl-state-badge', run.state);
         badge.dataset.state = run.state;
         cell.append(badge);
       } else {
@@ -207,7 +214,36 @@ class RunTableView {
     }
     const isCheck = (event.target as HTMLElement).classList.contains('wl-rt-check');
     const mode: SelectMode = event.shiftKey ? 'range' : isCheck || event.ctrlKey || event.metaKey ? 'toggle' : 'replace';
-    this.selection.select(id, mode, this.view.map(i => this.rows[i].id));
+    this.selection.select(id, mode, this.viewIds());
+    this.commitSelection();
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    if (event.target !== this.viewport) {
+      return;
+    }
+    const order = this.viewIds();
+    const focus = this.selection.focus === null ? -1 : order.indexOf(this.selection.focus);
+    const page = Math.floor(this.viewport.clientHeight / ROW_HEIGHT) - 1;
+    const action = listKeyAction(event, focus, order.length, page);
+    if (!action || !applyListKey(action, this.selection, order)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    const moved = this.selection.focus === null ? -1 : order.indexOf(this.selection.focus);
+    if (moved >= 0) {
+      this.list.scrollToRow(moved);
+    }
+    this.commitSelection();
+  }
+
+  private viewIds(): string[] {
+    return this.view.map(i => this.rows[i].id);
+  }
+
+  /** Send the selection to Python and re-render. */
+  private commitSelection(): void {
     this.model.set('selected_ids', [...this.selection.ids]);
     this.model.save_changes();
     this.list.refresh();

@@ -9,6 +9,7 @@ import nbformat
 import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from wanllm_jupyter.errors import UsageError
 from wanllm_jupyter.widgets.run_table import RunTable, as_row, run_table, runs_frame
@@ -164,4 +165,17 @@ def test_run_table_renders_sorts_and_syncs_selection(
     page.locator(".wl-run-table .wl-rt-filter").fill("")
     page.wait_for_function(
         "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs))
+
+    # keyboard: arrows move the selection, Shift extends it, Escape clears it
+    row = lambda i: page.locator(f".wl-run-table .wl-rt-row[data-index='{i}']")  # noqa: E731
+    selected = page.locator(".wl-run-table .wl-rt-row[aria-selected='true']")
+    row(0).locator(".wl-rt-name").click()
+    page.keyboard.press("ArrowDown")
+    expect(row(1)).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("Shift+ArrowDown")
+    expect(selected).to_have_count(2)
+    page.keyboard.press("Escape")
+    expect(selected).to_have_count(0)
+    row(1).locator(".wl-rt-name").click()
+    row(2).locator(".wl-rt-name").click(modifiers=["Control"])
     screenshot(cells.first, "run-table", docs=True)

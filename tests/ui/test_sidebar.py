@@ -90,7 +90,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     # the most recently active project is shown; every run the test made is listed
     assert page.locator(f"{PANEL} .jp-wanllm-project").input_value() == PROJECT
     for run in runs:
-        badge = row(page, run["name"]).locator(".wl-badge")
+        badge = row(page, run["name"]).locator(".wl-state-badge")
         badge.wait_for(timeout=10_000)
         assert badge.inner_text() == run["state"]
     assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs)} runs"
@@ -120,7 +120,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     try:
         live_id = proc.stdout.readline().strip()
         assert live_id, "the logging subprocess printed no run id"
-        live_badge = row(page, "live-run").locator(".wl-badge[data-state='running']")
+        live_badge = row(page, "live-run").locator(".wl-state-badge[data-state='running']")
         live_badge.wait_for(timeout=15_000)
         value = row(page, "live-run").locator(".jp-wanllm-value")
         expect(value).to_have_text("0.09699", timeout=15_000)
@@ -134,7 +134,7 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     finally:
         if proc.poll() is None:
             proc.kill()
-    row(page, "live-run").locator(".wl-badge[data-state='finished']").wait_for(timeout=15_000)
+    row(page, "live-run").locator(".wl-state-badge[data-state='finished']").wait_for(timeout=15_000)
     assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs) + 1} runs"
 
     # multi-select two runs and compare: a notebook opens with the expected cell
@@ -159,6 +159,36 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the compare cell ran
     page.wait_for_timeout(1000)
     screenshot(page, "sidebar", docs=True)
+
+
+def test_keyboard_moves_extends_and_clears_the_selection(lab: Any, runs: list[dict[str, Any]]) -> None:
+    page = open_panel(lab)
+    at = lambda i: page.locator(f"{PANEL} .jp-wanllm-RunRow[data-index='{i}']")  # noqa: E731
+    selected = page.locator(f"{PANEL} .jp-wanllm-RunRow[aria-selected='true']")
+    at(0).locator(".jp-wanllm-name").click()
+    expect(at(0)).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowDown")
+    expect(at(1)).to_have_attribute("aria-selected", "true")
+    expect(selected).to_have_count(1)
+    page.keyboard.press("Shift+ArrowDown")
+    expect(page.locator(f"{PANEL} .jp-wanllm-selcount")).to_have_text("2 selected")
+    expect(at(2)).to_have_class(re.compile("jp-mod-focused"))
+    page.keyboard.press("Space")
+    expect(selected).to_have_count(1)
+    page.keyboard.press("Control+a")
+    expect(selected).to_have_count(page.locator(f"{PANEL} .jp-wanllm-RunRow").count())
+    assert selected.count() >= len(runs)
+    page.keyboard.press("Escape")
+    expect(selected).to_have_count(0)
+    page.keyboard.press("End")
+    last = page.locator(f"{PANEL} .jp-wanllm-RunRow").count() - 1  # all fit: none virtualised away
+    expect(at(last)).to_have_attribute("aria-selected", "true")
+    name = at(last).locator(".jp-wanllm-name").inner_text()
+    page.keyboard.press("Delete")  # asks first; Escape keeps the run
+    expect(page.locator(".jp-Dialog-header")).to_have_text(f"Delete run “{name}”?")
+    page.keyboard.press("Escape")
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    expect(at(last).locator(".jp-wanllm-name")).to_have_text(name)
 
 
 def test_server_errors_are_shown(lab: Any, runs: list[dict[str, Any]]) -> None:
