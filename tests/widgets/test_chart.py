@@ -40,6 +40,16 @@ def test_appends_merge_in_step_order_and_skip_points_already_loaded(conn, logger
     assert not m.append("another-run", {"loss": {"steps": [1], "times": [T0 + 20], "values": [1]}})
 
 
+def test_run_messages_redraw_only_what_the_chart_shows(conn, logger) -> None:
+    run = logger.run("msgs")
+    m = model(conn, [run["id"]], ["loss"])
+    current = dict(m.runs[run["id"]])
+    assert not m.set_run({**current, "summary": {"loss": 0.5}})  # a summary update: no redraw
+    assert m.set_run({**current, "state": "finished"})
+    assert m.running_run_ids() == []
+    assert not m.set_run({**current, "id": "another-run", "state": "failed"})
+
+
 def test_x_axis_modes(conn, logger) -> None:
     run = logger.run("axes")
     logger.log(run["id"], "loss", [0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], times=[T0, T0 + 2, T0 + 4, T0 + 8])

@@ -27,7 +27,8 @@ from ._style import DASHES, PALETTE, stable_colors
 
 X_MODES = ("step", "relative_time", "wall_time")
 DEFAULT_SAMPLES = 1000
-FULL_LIMIT_FACTOR = 4  # hold up to 4·samples raw points before asking for M4
+FULL_LIMIT_FACTOR = 4
+DRAWN_RUN_FIELDS = ("state", "name", "created_at")  # hold up to 4·samples raw points before asking for M4
 
 
 @dataclass(slots=True)
@@ -273,12 +274,16 @@ class ChartModel:
                 self.version += 1
         return changed
 
-    def set_run(self, run: Mapping[str, Any]) -> None:
-        """A ``run`` message: new state or metadata."""
+    def set_run(self, run: Mapping[str, Any]) -> bool:
+        """A ``run`` message: new state or metadata; True when something the chart
+        shows changed (state, name or start: a summary update is not redrawn)."""
         with self.lock:
-            if run.get("id") in self.runs:
-                self.runs[str(run["id"])] = dict(run)
-                self.version += 1
+            run_id = str(run.get("id"))
+            if run_id not in self.runs:
+                return False
+            old, self.runs[run_id] = self.runs[run_id], dict(run)
+            self.version += 1
+            return any(old.get(k) != run.get(k) for k in DRAWN_RUN_FIELDS)
 
     def running_run_ids(self) -> list[str]:
         with self.lock:

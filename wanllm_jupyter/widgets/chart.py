@@ -270,7 +270,8 @@ class MetricChart(W.VBox):
             self._schedule("draw")
 
     def on_run(self, run: dict[str, Any]) -> None:
-        self.model.set_run(run)
+        if not self.model.set_run(run):
+            return  # e.g. a summary update: a redraw now would only delay the next points
         if run.get("state") != "running":
             self._live_runs.discard(str(run.get("id")))
         self._schedule("draw")
