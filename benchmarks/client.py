@@ -282,8 +282,10 @@ def main() -> None:
                 f"  log() median: {name} / wanllm = "
                 f"{o['median_us'] / ours['overhead']['median_us']:.1f}x"
             )
-        if r.get("history_s"):
-            print(f"  history():    {name} / wanllm = {r['history_s'] / ours['history_s']:.1f}x")
+        for own in ("wanllm", "wanllm (TimescaleDB)"):
+            if r.get("history_s") and res.get(own, {}).get("history_s"):
+                ratio = r["history_s"] / res[own]["history_s"]
+                print(f"  history():    {name} / {own} = {ratio:.1f}x")
     if tr.get("e2e_points_per_s"):
         for name in ("wanllm", "wanllm (TimescaleDB)"):
             if res.get(name, {}).get("e2e_points_per_s"):
