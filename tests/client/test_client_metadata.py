@@ -36,7 +36,8 @@ def test_resume_merges_metadata_like_an_update(any_server: JupyterServer) -> Non
         API + "runs", {**body, "metadata": {"pid": 2, "host_note": "x"}, "resume": "must"}
     )
     assert again["resumed"] and again["id"] == first["id"]
-    assert again["metadata"] == {"python": "3.11", "pid": 2, "notebook": "a.ipynb", "host_note": "x"}
+    merged = {"python": "3.11", "pid": 2, "notebook": "a.ipynb", "host_note": "x"}
+    assert again["metadata"] == merged
     stored = conn.get_json(f"{API}runs/{first['id']}")
     assert stored["metadata"] == again["metadata"]
 
