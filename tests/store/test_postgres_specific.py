@@ -36,6 +36,7 @@ from wanllm_server.store.postgres_copy import (
 from wanllm_server.store.postgres_schema import discover, migrate
 
 from tests.services import PostgresCluster
+from tests.store.store_helpers import as_triples, bits, brute_m4
 
 T = TypeVar("T")
 HOUR = 3_600_000_000
@@ -346,17 +347,22 @@ def test_copy_codec_round_trips_bit_exact() -> None:
 
 
 # ----------------------------------------------------------------- ingest path (issues 2, 3)
-async def _db_tiers(dsn: str, run_id: uuid.UUID, name: str) -> agg.TierRows:
-    """Stored tier rows of one series, as TierRows sorted by (level, bucket)."""
-    rows = await sql(
+async def _db_tier_rows(dsn: str, run_id: uuid.UUID, name: str) -> list[asyncpg.Record]:
+    return await sql(
         dsn,
-        f"SELECT level, {', '.join(agg.PARTIAL_DTYPE.names)} FROM metric_tiers"
+        f"SELECT level, {', '.join(agg.PARTIAL_DTYPE.names)}, merged FROM metric_tiers"
         " WHERE run_id = $1 AND metric_name = $2 ORDER BY level, bucket",
         run_id, name,
     )  # fmt: skip
-    parts = np.array([tuple(r)[1:] for r in rows], agg.PARTIAL_DTYPE)
+
+
+async def _db_tiers(dsn: str, run_id: uuid.UUID, name: str) -> agg.TierRows:
+    """Stored tier rows of one series, the rows of a bucket merged (as readers
+    do), sorted by (level, bucket)."""
+    rows = await _db_tier_rows(dsn, run_id, name)
+    parts = np.array([tuple(r)[1:-1] for r in rows], agg.PARTIAL_DTYPE)
     level = np.array([r[0] for r in rows], np.int64)
-    return agg.TierRows(np.zeros(len(rows), np.int64), level, parts)
+    return agg.merge_tier_rows(agg.TierRows(np.zeros(len(rows), np.int64), level, parts))
 
 
 def _expected_tiers(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> agg.TierRows:
@@ -408,6 +414,53 @@ def test_tiny_batches_keep_one_exact_tier_row_per_bucket(pg_dsn: str) -> None:
     assert stats.count == n and stats.finite_count == len(finite)
     assert stats.avg_value == pytest.approx(finite.mean(), rel=1e-12)
     assert stats.std_dev == pytest.approx(finite.std(ddof=1), rel=1e-9)
+
+
+def test_filled_buckets_are_appended_and_merge_exactly(pg_dsn: str) -> None:
+    """A batch holding 2**level points of a bucket appends that partial as a row of
+    its own (merged IS NULL); smaller partials merge into the bucket's one merged
+    row. Re-logged steps add at most points / 2**level rows to a bucket, the rows of
+    a bucket merge to the exact tiers, and downsampling equals M4 over the raw points."""
+    rng = np.random.default_rng(9)
+    parts = [np.arange(5_000), np.arange(1_000, 3_000), np.arange(100, 110), [4_999, 6_000]]
+    steps = np.concatenate(parts).astype(np.int64)
+    times = T0 + rng.integers(0, 10**9, len(steps))
+    values = rng.standard_normal(len(steps))
+    values[1_200:1_264] = math.nan  # a filled level-6 bucket without finite values
+    ranges = [(0, 6_000), (1_000, 2_999), (37, 4_444)]
+
+    async def go(store: PostgresStore) -> Any:
+        r, _ = await store.create_run(RunCreate(project="p"))
+        a = 0
+        for k, part in enumerate(parts):
+            sl = slice(a, a + len(part))
+            await store.write_metrics(batch(r.id, "x", steps[sl], times[sl], values[sl], f"b{k}"))
+            a += len(part)
+        downs = [await store.downsample(r.id, "x", 40, start_step=lo, end_step=hi)
+                 for lo, hi in ranges]  # fmt: skip
+        return r.id, downs
+
+    rid, downs = run(with_store(pg_dsn, go))
+    rows = run(_db_tier_rows(pg_dsn, rid, "x"))
+    appended = [r for r in rows if r["merged"] is None]
+    assert appended and all(r["count"] >= 1 << r["level"] for r in appended)
+    assert any(r["merged"] for r in rows)
+    per_bucket: dict[tuple[int, int], list[int]] = {}
+    for r in rows:
+        per_bucket.setdefault((r["level"], r["bucket"]), []).append(r["count"])
+    for (level, _), counts in per_bucket.items():
+        assert len(counts) <= 1 + (sum(counts) >> level)
+    assert max(len(counts) for counts in per_bucket.values()) == 2  # readers merge rows
+    got, want = run(_db_tiers(pg_dsn, rid, "x")), _expected_tiers(steps, times, values)
+    assert got.level.tolist() == want.level.tolist()
+    _same_partials(got.partials, want.partials)
+    for (lo, hi), down in zip(ranges, downs, strict=True):
+        w, expected, bands = brute_m4(steps.tolist(), times.tolist(), values.tolist(), lo, hi, 40)
+        assert down.bucket_width == w and as_triples(down.points) == expected
+        assert down.bucket_start.tolist() == sorted(bands)
+        assert down.bucket_count.tolist() == [bands[b][0] for b in sorted(bands)]
+        assert bits(down.bucket_min) == bits([bands[b][1] for b in sorted(bands)])
+        assert bits(down.bucket_max) == bits([bands[b][2] for b in sorted(bands)])
 
 
 def test_concurrent_writers_of_the_same_series_stay_exact(pg_dsn: str) -> None:

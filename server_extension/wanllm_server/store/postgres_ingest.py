@@ -1,13 +1,22 @@
 """The PostgreSQL write path: one transaction and few round trips per batch.
 
-A batch with explicit steps is ``BEGIN``, a binary COPY of its points, one
-statement (:func:`derived_sql`) and ``COMMIT``. That statement claims the
-batch id, key-share locks the runs, and upserts everything derived from the
-points, merging in SQL: per-series summaries (Welford/Chan), M4 tier partials
-(one row per series, level and bucket, so tiers never need compaction) and,
-when hourly rollups are a table, the per-hour partials. A replay or an
-unknown run is detected there and the caller rolls back (:class:`Duplicate`,
-``RunNotFound``).
+A batch with explicit steps is ``BEGIN``, a binary COPY of its points, a
+binary COPY of the tier partials of the buckets it fills, one statement
+(:func:`derived_sql`) and ``COMMIT``. That statement claims the batch id,
+key-share locks the runs, and upserts everything else derived from the points,
+merging in SQL: per-series summaries (Welford/Chan), the merged M4 tier row of
+each other (series, level, bucket) and, when hourly rollups are a table, the
+per-hour partials. A replay or an unknown run is detected there and the
+caller rolls back (:class:`Duplicate`, ``RunNotFound``).
+
+Tier rows (``sql/postgres/0005_appended_tier_rows.sql``): a partial of at
+least ``2**level`` points is appended as a row of its own (``merged`` NULL),
+which costs a fraction of an upsert; smaller ones merge into the bucket's one
+merged row. A bucket thus holds at most ``1 + points / 2**level`` rows, and
+readers merge them.
+
+The numpy work deriving all that runs in a worker thread while the server
+ingests the points (:data:`THREAD_POINTS`).
 
 Auto steps need the series' last step first: such a batch claims and locks up
 front (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then proceeds the same way.
@@ -35,9 +44,14 @@ from .base import MetricBatch, RunNotFound, SystemMetricBatch
 from .postgres_copy import HEADER, TRAILER, encode_group, encode_row, jsonb
 
 HOUR_US = 3_600_000_000
-# larger batches stream their COPY data and derive tiers/summaries in a worker thread
-# meanwhile; smaller ones do both inline (a thread hop costs more than it saves)
-THREAD_POINTS = 20_000
+# batches of at least this many points derive tiers/summaries in a worker thread while
+# their points are copied; smaller ones inline (a thread hop costs more than it saves)
+THREAD_POINTS = 2_000
+# batches of at least this many points stream their COPY data chunk by chunk
+STREAM_POINTS = 20_000
+TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_DTYPE.names]
+# appended tier rows: (partial field, binary COPY wire type)
+_TIER_WIRE = [(f, "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8") for f in TIER_COLUMNS[3:]]
 
 # tier partial fields sent as one int8[][] and one float8[][] (a 2-D array is
 # encoded by asyncpg without a per-element type check: ~10x cheaper than 1-D arrays)
@@ -105,7 +119,7 @@ def derived_sql(hourly: bool) -> str:
 
     Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
     ids, $5/$6 series keys (run id, name; in lock order), then the arrays of
-    :func:`derived_args` (series are referred to by 1-based index). Returns
+    :attr:`Derived.args` (series are referred to by 1-based index). Returns
     ``claimed`` and ``found`` (the run ids found); the upserts only run when
     the batch was claimed (or $1 is NULL) and every run was found. Each upsert
     waits for the previous one (one-time filters); rows are upserted in the
@@ -117,10 +131,11 @@ def derived_sql(hourly: bool) -> str:
     ints, floats = f"(${p}::int8[])", f"(${p + 1}::float8[])"
     hourly_src = _unnest(_HOURLY_PARAMS, p + 2)
     names = lambda ps: ", ".join(n for n, _ in ps)  # noqa: E731
-    tier_cols = ", ".join(_TIER_INTS[1:] + _TIER_FLOATS)
+    tier_cols = ", ".join(_TIER_INTS[1:] + _TIER_FLOATS) + ", merged"
     tier_vals = ", ".join(
         [f"{ints}[r][{j + 3}]" for j in range(len(_TIER_INTS))]
         + [f"{floats}[r][{j + 1}]" for j in range(len(_TIER_FLOATS))]
+        + ["true"]
     )
     sql = f"""
 WITH claim AS (
@@ -167,7 +182,7 @@ WITH claim AS (
     SELECT ($5::uuid[])[{ints}[r][1]], ($6::text[])[{ints}[r][1]], {ints}[r][2], {tier_vals}
     FROM generate_subscripts({ints}, 1) AS r
     WHERE (SELECT count(*) FROM summ) > 0
-    ON CONFLICT (run_id, metric_name, level, bucket) DO UPDATE SET
+    ON CONFLICT (run_id, metric_name, level, bucket, merged) DO UPDATE SET
         count = t.count + excluded.count,
         nonfinite = t.nonfinite + excluded.nonfinite,
         {
@@ -206,7 +221,7 @@ WITH claim AS (
     SELECT u.hour, ($5::uuid[])[u.i], ($6::text[])[u.i], u.count, u.finite,
            nullif(u.mean, 'NaN'), u.m2, nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN')
     FROM {hourly_src} AS u({names(_HOURLY_PARAMS)})
-    WHERE (SELECT count(*) FROM tiers) > 0
+    WHERE (SELECT count(*) FROM tiers) >= 0 AND (SELECT count(*) FROM summ) > 0
     ON CONFLICT (run_id, metric_name, hour) DO UPDATE SET
         count = h.count + excluded.count,
         finite_count = h.finite_count + excluded.finite_count,
@@ -308,9 +323,19 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def derived_args(p: Points, hourly: bool) -> list[Any]:
-    """Arrays $5.. of :func:`derived_sql`: series keys, batch summaries, tier
-    partials and (``hourly``) per-hour partials of the points."""
+@dataclass(slots=True)
+class Derived:
+    """What a batch's points add besides themselves: ``tier_copy`` (binary COPY
+    data of the appended tier rows, None when there are none) and ``args`` (the
+    arrays $5.. of :func:`derived_sql`)."""
+
+    tier_copy: bytes | None
+    args: list[Any]
+
+
+def derived_args(p: Points, hourly: bool) -> Derived:
+    """Series keys, batch summaries, tier partials (appended ones as COPY data,
+    the rest as arrays) and (``hourly``) per-hour partials of the points."""
     sums = agg.summarize_groups(p.series, p.steps, p.times, p.values)
     s = [sums[i] for i in range(len(p.keys))]
     args: list[Any] = [[k[0] for k in p.keys], [k[1] for k in p.keys]]
@@ -322,11 +347,32 @@ def derived_args(p: Points, hourly: bool) -> list[Any]:
         [x.latest_value for x in s],
     ]  # fmt: skip
     t = agg.tier_rows(p.series, p.steps, p.times, p.values)
-    ints = np.column_stack([t.group + 1, t.level] + [t.partials[f] for f in _TIER_INTS])
-    args += [ints.tolist(), np.column_stack([t.partials[f] for f in _TIER_FLOATS]).tolist()]
+    full = t.partials["count"] >= np.left_shift(1, t.level)
+    merged = np.flatnonzero(~full)
+    ints = np.column_stack(
+        [t.group[merged] + 1, t.level[merged]] + [t.partials[f][merged] for f in _TIER_INTS]
+    )
+    floats = np.column_stack([t.partials[f][merged] for f in _TIER_FLOATS])
+    args += [ints.tolist(), floats.tolist()]
     if hourly:
         args += hourly_args(p, s)
-    return args
+    return Derived(tier_copy(p.keys, t, np.flatnonzero(full)), args)
+
+
+def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarray) -> bytes | None:
+    """Binary COPY data of tier rows ``rows`` of ``t`` for :data:`TIER_COLUMNS`."""
+    if len(rows) == 0:
+        return None
+    order, starts, ends = _segments(t.group[rows])
+    parts = [HEADER]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        sel = rows[order[a:b]]
+        rid, name = keys[int(t.group[sel[0]])]
+        fields = [("bytes", rid.bytes), ("bytes", name.encode()), ("i2", t.level[sel])]
+        fields += [(wire, t.partials[f][sel]) for f, wire in _TIER_WIRE]
+        parts.append(encode_group(b - a, fields))
+    parts.append(TRAILER)
+    return b"".join(parts)
 
 
 def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any]]:
@@ -350,16 +396,24 @@ def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any
 
 async def upsert_derived(
     conn: asyncpg.Connection,
-    args: list[Any],
+    derived: Derived,
     *,
     hourly: bool,
     claim: tuple[str, str, int] | None,
     run_ids: list[uuid.UUID],
 ) -> None:
-    """Run :func:`derived_sql` (``claim``: kind, batch id, points; None when
-    already claimed); raise Duplicate/RunNotFound (the caller rolls back)."""
+    """Append ``derived``'s tier rows and run :func:`derived_sql` (``claim``: kind,
+    batch id, points; None when already claimed); raise Duplicate/RunNotFound
+    (the caller rolls back)."""
+    if derived.tier_copy is not None:
+        await conn.copy_to_table(
+            "metric_tiers",
+            source=memoryview(derived.tier_copy),
+            columns=TIER_COLUMNS,
+            format="binary",
+        )
     kind, batch_id, n = claim if claim is not None else (None, None, 0)
-    row = await conn.fetchrow(derived_sql(hourly), kind, batch_id, n, run_ids, *args)
+    row = await conn.fetchrow(derived_sql(hourly), kind, batch_id, n, run_ids, *derived.args)
     check_claim(row["claimed"] or claim is None, run_ids, row["found"])
 
 
@@ -407,16 +461,17 @@ async def write_metrics(
         }
         p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
     chunks = metric_copy_chunks(p, batch.metadata)
+    source: Any = _aiter(chunks) if n >= STREAM_POINTS else memoryview(b"".join(chunks))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
-        derived = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
+        pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
         try:
-            await _copy_points(conn, _aiter(chunks))
+            await _copy_points(conn, source)
         finally:
-            args = await derived
+            derived = await pending
     else:
-        await _copy_points(conn, memoryview(b"".join(chunks)))
-        args = derived_args(p, hourly_table)
-    await upsert_derived(conn, args, hourly=hourly_table, claim=claim, run_ids=batch.run_ids)
+        await _copy_points(conn, source)
+        derived = derived_args(p, hourly_table)
+    await upsert_derived(conn, derived, hourly=hourly_table, claim=claim, run_ids=batch.run_ids)
     return p.steps
 
 
