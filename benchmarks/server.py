@@ -233,8 +233,46 @@ async def load_history(dsn: str) -> str:
     return rid
 
 
-def query_rows(server: Server, dsn: str, queries: int) -> list[tuple[str, str]]:
-    """p50/p99 of history (downsampled, 1M points), latest and stats, cached and not."""
+class IngestLoad:
+    """``clients`` threads posting Arrow batches of ``batch`` points, each to its own
+    run, as fast as the server takes them, while the ``with`` block runs."""
+
+    def __init__(self, server: Server, clients: int, batch: int, bodies_each: int = 60) -> None:
+        self.server, self.done, self.posted = server, threading.Event(), 0
+        self.per_client = []
+        for i in range(clients):
+            rid = server.call("POST", "runs", orjson.dumps({"project": "bench-load",
+                                                            "name": f"l{i}"}))["id"]
+            self.per_client.append(bodies(rid, bodies_each * batch, batch, "arrow"))
+        self.threads = [threading.Thread(target=self._client, args=(mine,))
+                        for mine in self.per_client]
+
+    def _client(self, mine: list[bytes]) -> None:
+        for raw in mine:
+            if self.done.is_set():
+                return
+            self.server.call("POST", "metrics/batch", raw, ARROW_TYPE)
+            self.posted += 1
+
+    def __enter__(self) -> IngestLoad:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        running = all(t.is_alive() for t in self.threads)
+        self.done.set()
+        for t in self.threads:
+            t.join()
+        if not running:
+            print("warning: the ingest load ran out of bodies before the measurement ended",
+                  file=sys.stderr)
+
+
+def query_rows(server: Server, dsn: str, queries: int, clients: int, batch: int
+               ) -> list[tuple[str, str]]:
+    """p50/p99 of history (downsampled, 1M points), latest and stats, cached and not;
+    and cached latest/stats while ``clients`` clients ingest Arrow batches flat out."""
     rid = asyncio.run(load_history(dsn))
     base = f"runs/{rid}/metrics/big"
     bump = orjson.dumps({"metrics": [{"run_id": rid, "metric_name": "bump", "value": 1.0}]})
@@ -259,6 +297,12 @@ def query_rows(server: Server, dsn: str, queries: int) -> list[tuple[str, str]]:
         rows.append((f"{what} uncached", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
         p50, p99 = latency(lambda w=what: server.call("GET", f"{base}/{w}"), queries)
         rows.append((f"{what} cached", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+    with IngestLoad(server, clients, batch):
+        time.sleep(0.5)
+        for what in ("latest", "stats"):
+            p50, p99 = latency(lambda w=what: server.call("GET", f"{base}/{w}"), queries)
+            rows.append((f"{what} cached, during HTTP ingest ({clients} clients)",
+                         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
     return rows
 
 
@@ -303,7 +347,7 @@ def main() -> None:
                      f"{http_pps:,.0f} points/s ({http_pps / store_pps:.0%} of storage)"),
                 ]
             if args.queries:
-                rows += query_rows(server, dsn, args.queries)
+                rows += query_rows(server, dsn, args.queries, args.clients, args.batch)
             rows += [("Jupyter server RSS idle", f"{rss_idle:.0f} MB"),
                      ("Jupyter server RSS peak under ingest", f"{rss_load:.0f} MB")]
         finally:
