@@ -7,18 +7,19 @@ shapes of docs/api.md, so :mod:`.api` has one code path.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ._arrow import dictionary_array, numpy_array
 from ._frames import LONG_SCHEMA, TIMESTAMP
 from ._http import API, Connection, encode_segment
 from . import _offline_runs as offline_runs
 from ._spool import PENDING, SYNCED, read_timed_ops
-from ._wire import decode_columnar, decode_float
+from ._wire import ColumnarBatch, decode_columnar, decode_float
 from .errors import NotFound
 
 SYSTEM_SCHEMA = pa.schema(
@@ -31,6 +32,30 @@ SYSTEM_SCHEMA = pa.schema(
     ]
 )
 PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Points:
+    """Points as columns: run and metric codes (``metric`` indexes ``names``)."""
+
+    run: np.ndarray
+    metric: np.ndarray
+    step: np.ndarray
+    time: np.ndarray  # µs since the epoch
+    value: np.ndarray
+    names: list[str]
+
+
+def _point_order(run: np.ndarray, metric: np.ndarray, step: np.ndarray, time: np.ndarray
+                 ) -> np.ndarray:
+    """Indices ordering points by run, metric, step and time. Points come logged in
+    step order, so a stable sort by series usually settles it."""
+    order = np.argsort(run.astype(np.int64) << 32 | metric, kind="stable")
+    s, t, g = step[order], time[order], (run[order].astype(np.int64) << 32) | metric[order]
+    same = g[1:] == g[:-1]
+    if np.all(~same | (s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (t[1:] >= t[:-1]))):
+        return order
+    return np.lexsort((time, step, metric, run))
 
 
 class Source(Protocol):
@@ -170,14 +195,14 @@ class OfflineSource:
         return self._runs[run_id]
 
     def metric_names(self, run_id: str) -> list[dict[str, Any]]:
-        table = self.history([run_id], None, None, None)
-        if table.num_rows == 0:
-            return []
-        names = table.column("metric_name").to_numpy(zero_copy_only=False)
-        steps = table.column("step").to_numpy()
+        points = self._columns([run_id], None, None, None)
+        counts = np.bincount(points.metric, minlength=len(points.names))
+        last = np.full(len(points.names), np.iinfo(np.int64).min)
+        np.maximum.at(last, points.metric, points.step)
         return [
-            {"name": n, "count": int((names == n).sum()), "last_step": int(steps[names == n].max())}
-            for n in sorted(set(names))
+            {"name": name, "count": int(counts[i]), "last_step": int(last[i])}
+            for i, name in enumerate(points.names)
+            if counts[i]
         ]
 
     def history(
@@ -187,41 +212,56 @@ class OfflineSource:
         start_step: int | None,
         end_step: int | None,
     ) -> pa.Table:
-        cols: dict[str, list[Any]] = {f: [] for f in LONG_SCHEMA.names}
-        for rid in run_ids:
-            self.run(rid)
-            for b in self._points.get(rid, []):
-                cols["run_id"].append(np.full(len(b), rid, dtype=object))
-                cols["metric_name"].append(np.asarray(b.names, dtype=object)[b.k])
-                cols["step"].append(b.s)
-                cols["time"].append(np.round(b.t * 1e6).astype(np.int64))
-                cols["value"].append(b.v)
-        if not cols["step"]:
+        p = self._columns(run_ids, names, start_step, end_step)
+        if not len(p.step):
             return LONG_SCHEMA.empty_table()
-        table = pa.table(
-            {k: np.concatenate(v) for k, v in cols.items() if k != "time"}
-            | {"time": pa.array(np.concatenate(cols["time"]), TIMESTAMP)}
-        )
-        table = table.select(LONG_SCHEMA.names).cast(LONG_SCHEMA)
-        mask = np.ones(table.num_rows, dtype=bool)
-        steps = table.column("step").to_numpy()
-        if names is not None:
-            mask &= np.isin(table.column("metric_name").to_numpy(zero_copy_only=False), names)
-        if start_step is not None:
-            mask &= steps >= start_step
-        if end_step is not None:
-            mask &= steps <= end_step
-        table = table.filter(pa.array(mask))
-        idx = pc.sort_indices(
-            table,
+        return pa.table(
             [
-                ("run_id", "ascending"),
-                ("metric_name", "ascending"),
-                ("step", "ascending"),
-                ("time", "ascending"),
+                dictionary_array(p.run, list(dict.fromkeys(run_ids))),
+                dictionary_array(p.metric, p.names),
+                numpy_array(p.step, pa.int64()),
+                numpy_array(p.time, TIMESTAMP),
+                numpy_array(p.value, pa.float64()),
             ],
+            names=LONG_SCHEMA.names,
         )
-        return table.take(idx)
+
+    def _columns(
+        self,
+        run_ids: list[str],
+        names: list[str] | None,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> Points:
+        """The points of ``run_ids`` (in that order), each run's ordered by metric
+        name, step and time; metric codes index the sorted names."""
+        batches = [
+            (i, b) for i, rid in enumerate(dict.fromkeys(run_ids)) for b in self._batches(rid)
+        ]
+        labels = sorted({n for _, b in batches for n in b.names})
+        code = {n: i for i, n in enumerate(labels)}
+        empty = np.empty(0, np.int64)
+        run = np.concatenate([np.full(len(b), i, np.int32) for i, b in batches] or [empty])
+        metric = np.concatenate(
+            [np.array([code[n] for n in b.names], np.int32)[b.k] for _, b in batches] or [empty]
+        )
+        step = np.concatenate([b.s for _, b in batches] or [empty]).astype(np.int64)
+        time = np.concatenate([np.rint(b.t * 1e6) for _, b in batches] or [empty])
+        value = np.concatenate([b.v for _, b in batches] or [empty.astype(np.float64)])
+        keep = np.ones(len(step), dtype=bool)
+        if names is not None:
+            keep &= np.isin(metric, [code[n] for n in names if n in code])
+        if start_step is not None:
+            keep &= step >= start_step
+        if end_step is not None:
+            keep &= step <= end_step
+        cols = [c[keep] for c in (run, metric, step, time.astype(np.int64), value)]
+        order = _point_order(*cols[:4])
+        return Points(*(c[order] for c in cols), names=labels)
+
+    def _batches(self, run_id: str) -> list[ColumnarBatch]:
+        self.run(run_id)
+        return self._points.get(run_id, [])
 
     def sampled(
         self, run_id: str, name: str, samples: int, start_step: int | None, end_step: int | None
