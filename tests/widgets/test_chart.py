@@ -13,7 +13,7 @@ from wanllm_jupyter.widgets import chart, compare, workspace
 from wanllm_jupyter.widgets._live import Throttle
 from wanllm_jupyter.widgets._model import ChartModel
 from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
-from wanllm_jupyter.widgets.chart import nice_ticks
+from wanllm_jupyter.widgets.chart import _faint, nice_ticks
 
 T0 = 1_790_000_000.0
 
@@ -133,7 +133,8 @@ def test_chart_widget_marks_and_live_updates(conn, logger) -> None:
     c = chart(run["id"], "loss", connection=conn, smoothing=0.5)
     try:
         raw = c.figure.marks[1]
-        assert len(raw.x) == 1 and len(raw.x[0]) == 20 and raw.opacities == [0.25]
+        assert len(raw.x) == 1 and len(raw.x[0]) == 20
+        assert raw.colors == [c.model.series[0].color + "40"] and raw.opacities == [1.0]  # faint
         assert "live" in c.status.value
         logger.log(run["id"], "loss", [20, 21, 22], [0.1, float("inf"), 0.05])
         deadline = time.monotonic() + 10
@@ -169,10 +170,10 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         views = {v.key: v for v in c.model.views()}
         loss = [views[(r["id"], "loss")] for r in runs]
         assert raw_solid.labels == [v.label for v in loss] == ["r0 · loss", "r1 · loss", "r2 · loss"]
-        assert raw_solid.colors == [v.color for v in loss] and len(set(raw_solid.colors)) == 3
+        assert raw_solid.colors == [v.color + "40" for v in loss] and len(set(raw_solid.colors)) == 3
         assert [len(x) for x in raw_solid.x] == [v.x.size for v in loss] == [loss[0].x.size, 11, 12]
         np.testing.assert_array_equal(raw_solid.y[2], loss[2].y)
-        assert raw_solid.opacities == [0.25] * 3 and not raw_solid.display_legend
+        assert raw_solid.opacities == [1.0] * 3 and not raw_solid.display_legend
         assert smooth_solid.display_legend and smooth_dashed.labels[0] == "r0 · acc"
         np.testing.assert_array_equal(smooth_solid.y[1], loss[1].smooth_y)
         # one band polygon per sampled series, closed
@@ -183,7 +184,7 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         assert len(hover.names) == hover.x.size > 0 and hover.names[0].startswith("r0 · loss — step 0")
         c.smoothing.value = 0.0  # raw lines opaque and in the legend, no smoothed lines
         c._work()
-        assert raw_solid.opacities == [1.0] * 3 and raw_solid.display_legend
+        assert raw_solid.colors == [v.color for v in loss] and raw_solid.display_legend
         assert smooth_solid.x.size == 0 and not smooth_solid.display_legend
         c.x_axis.value = "wall_time"  # the same marks rebuilt on a date scale
         c._work()
@@ -221,6 +222,11 @@ def test_workspace_empty_state_and_metric_charts(conn, logger) -> None:
         assert single.controls.layout.display == "none"
         assert list(single.figure.axes[0].tick_values) == [0, 1, 2, 3, 4]
     ws.close()
+
+
+def test_faint_raw_line_colours() -> None:
+    assert _faint("#4e79a7") == ("#4e79a740", 1.0)  # 25 % alpha in the colour
+    assert _faint("steelblue") == ("steelblue", 0.25)  # no alpha to add: line opacity
 
 
 def test_nice_ticks() -> None:

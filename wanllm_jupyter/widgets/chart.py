@@ -63,6 +63,14 @@ class _Layer:
     smooth: bq.Lines
 
 
+def _faint(color: str) -> tuple[str, float]:
+    """(colour, opacity) of a raw line behind its smoothed one: a #rrggbb colour
+    gets a 25 % alpha (cheaper to paint than an element opacity), others 0.25."""
+    if len(color) == 7 and color.startswith("#"):
+        return color + "40", 1.0
+    return color, 0.25
+
+
 def _ragged(rows: list[np.ndarray]) -> np.ndarray:
     """Lines of different lengths as one bqplot ``x``/``y`` value (a 1-D object
     array; bqplot sends each row as its own binary buffer)."""
@@ -396,10 +404,10 @@ class MetricChart(W.VBox):
     def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool) -> None:
         """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
         views = [v for v in views if v.x.size]
+        faint = [_faint(v.color) if smoothing_on else (v.color, 1.0) for v in views]
         _set_lines(layer.raw, [v.x for v in views], [v.y for v in views],
-                   colors=[v.color for v in views], labels=[v.label for v in views],
-                   opacities=[0.25 if smoothing_on else 1.0] * len(views),
-                   display_legend=legend and not smoothing_on)
+                   colors=[c for c, _ in faint], labels=[v.label for v in views],
+                   opacities=[o for _, o in faint], display_legend=legend and not smoothing_on)
         smoothed = [v for v in views if smoothing_on and v.smooth_x is not None and v.smooth_x.size]
         _set_lines(layer.smooth, [v.smooth_x for v in smoothed], [v.smooth_y for v in smoothed],
                    colors=[v.color for v in smoothed], labels=[v.label for v in smoothed],
