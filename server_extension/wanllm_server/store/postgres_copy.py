@@ -24,28 +24,52 @@ _WIRE = {"i2": ">i2", "i8": ">i8", "f8": ">f8", "ts": ">i8"}
 Field = tuple[str, Any]  # (kind, array | constant bytes | None); kind: i2 i8 f8 ts bytes null
 
 
-def encode_group(n: int, fields: Sequence[Field]) -> bytes:
-    """``n`` rows of binary COPY data (no header/trailer).
-
-    Each field is ``("i8"|"f8"|"i2"|"ts", array_or_scalar)``, ``("bytes", b)``
-    (the same bytes in every row: uuid, name...) or ``("null", None)``.
-    """
+def _record_dtype(fields: Sequence[Field]) -> np.dtype:
     spec: list[tuple[str, str]] = [("nf", ">i2")]
     for i, (kind, value) in enumerate(fields):
         spec.append((f"l{i}", ">i4"))
         if kind == "bytes":
-            spec.append((f"v{i}", f"S{len(value)}"))
+            spec.append((f"v{i}", f"S{_bytes_width(value)}"))
         elif kind != "null":
             spec.append((f"v{i}", _WIRE[kind]))
-    rec = np.empty(n, dtype=np.dtype(spec))
+    return np.dtype(spec)
+
+
+def _bytes_width(value: bytes | np.ndarray) -> int:
+    return value.dtype.itemsize if isinstance(value, np.ndarray) else len(value)
+
+
+def _fill(rec: np.ndarray, fields: Sequence[Field]) -> None:
     rec["nf"] = len(fields)
     for i, (kind, value) in enumerate(fields):
         if kind == "null":
             rec[f"l{i}"] = -1
             continue
-        rec[f"l{i}"] = len(value) if kind == "bytes" else np.dtype(_WIRE[kind]).itemsize
+        rec[f"l{i}"] = _bytes_width(value) if kind == "bytes" else np.dtype(_WIRE[kind]).itemsize
         rec[f"v{i}"] = value - PG_EPOCH_US if kind == "ts" else value
+
+
+def encode_group(n: int, fields: Sequence[Field]) -> bytes:
+    """``n`` rows of binary COPY data (no header/trailer).
+
+    Each field is ``("i8"|"f8"|"i2"|"ts", array_or_scalar)``, ``("bytes", b)``
+    (the same bytes in every row: uuid, name...; or an ``S<k>`` array of
+    per-row values of the same width ``k``) or ``("null", None)``.
+    """
+    rec = np.empty(n, dtype=_record_dtype(fields))
+    _fill(rec, fields)
     return rec.tobytes()
+
+
+def copy_payload(n: int, fields: Sequence[Field]) -> bytearray:
+    """A complete binary COPY stream (header, ``n`` rows as :func:`encode_group`,
+    trailer) built in place in one buffer."""
+    dtype = _record_dtype(fields)
+    out = bytearray(len(HEADER) + n * dtype.itemsize + len(TRAILER))
+    out[: len(HEADER)] = HEADER
+    out[len(out) - len(TRAILER) :] = TRAILER
+    _fill(np.frombuffer(out, dtype, n, len(HEADER)), fields)
+    return out
 
 
 def encode_row(fields: Sequence[Field]) -> bytes:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -41,14 +40,12 @@ import numpy as np
 
 from . import aggregates as agg
 from .base import MetricBatch, RunNotFound, SystemMetricBatch
-from .postgres_copy import HEADER, TRAILER, encode_group, encode_row, jsonb
+from .postgres_copy import HEADER, TRAILER, Field, copy_payload, encode_group, encode_row, jsonb
 
 HOUR_US = 3_600_000_000
 # batches of at least this many points derive tiers/summaries in a worker thread while
 # their points are copied; smaller ones inline (a thread hop costs more than it saves)
 THREAD_POINTS = 2_000
-# batches of at least this many points stream their COPY data chunk by chunk
-STREAM_POINTS = 20_000
 TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_DTYPE.names]
 # appended tier rows: (partial field, binary COPY wire type)
 _TIER_WIRE = [(f, "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8") for f in TIER_COLUMNS[3:]]
@@ -251,10 +248,18 @@ def batch_points(batch: MetricBatch) -> Points:
     """Series ids of a batch's points, numbered in lock order (steps as given, auto
     steps unresolved)."""
     width = len(batch.names)
-    uniq, series = np.unique(
-        batch.run_idx.astype(np.int64) * width + batch.name_idx, return_inverse=True
-    )
-    keys = [(batch.run_ids[int(u) // width], batch.names[int(u) % width]) for u in uniq]
+    key = batch.run_idx.astype(np.int64) * width + batch.name_idx
+    space = len(batch.run_ids) * width
+    if space <= 4 * len(key) + 1024:  # a lookup table beats sorting the points
+        present = np.zeros(space, bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+        lut = np.empty(space, np.int64)
+        lut[uniq] = np.arange(len(uniq))
+        series = lut[key]
+    else:
+        uniq, series = np.unique(key, return_inverse=True)
+    keys = [(batch.run_ids[u // width], batch.names[u % width]) for u in uniq.tolist()]
     # series ids in lock order: (run id bytes, name), the same in every transaction
     rank = sorted(range(len(keys)), key=lambda j: (keys[j][0].bytes, keys[j][1]))
     remap = np.empty(len(keys), np.int64)
@@ -280,47 +285,57 @@ def resolve_auto_steps(
     return out
 
 
-def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order, starts, ends) of ``keys`` grouped by value."""
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    starts = (
-        np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.empty(0, int)
-    )
-    return order, starts, np.append(starts[1:], len(k))
+def _key_fields(
+    keys: list[tuple[uuid.UUID, str]], series: np.ndarray
+) -> list[tuple[np.ndarray, list[Field]]]:
+    """(rows, [run id field, name field]) per part of ``series`` (indices into
+    ``keys``) whose names have one byte length: fixed-width COPY rows."""
+    encoded = [name.encode() for _, name in keys]
+    widths = np.array([len(e) for e in encoded], np.int64)
+    rids = np.array([rid.bytes for rid, _ in keys], "S16")
+    out = []
+    for w in sorted(set(widths.tolist())):
+        rows = (
+            np.arange(len(series)) if (widths == w).all() else np.flatnonzero(widths[series] == w)
+        )
+        if len(rows) == 0:
+            continue
+        names = np.array([e if len(e) == w else b"" for e in encoded], f"S{w}")
+        ser = series[rows]
+        out.append((rows, [("bytes", rids[ser]), ("bytes", names[ser])]))
+    return out
 
 
-def metric_copy_chunks(p: Points, metadata: list[dict[str, Any] | None] | None) -> Iterator[bytes]:
+def _copy(parts: list[tuple[int, list[Field]]], extra: list[bytes]) -> bytes | bytearray:
+    """Binary COPY data of groups of fixed-width rows plus pre-encoded rows."""
+    if len(parts) == 1 and not extra:
+        return copy_payload(*parts[0])
+    return b"".join([HEADER, *(encode_group(n, f) for n, f in parts), *extra, TRAILER])
+
+
+def metric_copy(p: Points, metadata: list[dict[str, Any] | None] | None) -> bytes | bytearray:
     """Binary COPY data for ``metrics (time, run_id, metric_name, step, value, metadata)``,
-    one chunk per series."""
-    yield HEADER
+    rows grouped by series (index locality)."""
     has_meta = np.zeros(len(p.values), bool)
     if metadata is not None:
         has_meta = np.fromiter((m is not None for m in metadata), bool, len(p.values))
     plain = np.flatnonzero(~has_meta)
-    order, starts, ends = _segments(p.series[plain])
-    idx = plain[order]
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
-        sel = idx[a:b]
-        rid, name = p.keys[int(p.series[sel[0]])]
-        yield encode_group(
-            b - a,
-            [("ts", p.times[sel]), ("bytes", rid.bytes), ("bytes", name.encode()),
-             ("i8", p.steps[sel]), ("f8", p.values[sel]), ("null", None)],
+    idx = plain[np.argsort(p.series[plain], kind="stable")]
+    parts: list[tuple[int, list[Field]]] = []
+    for rows, (rid, name) in _key_fields(p.keys, p.series[idx]):
+        sel = idx[rows]
+        parts.append(
+            (len(sel), [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
+                        ("f8", p.values[sel]), ("null", None)])
         )  # fmt: skip
+    extra = []
     for i in np.flatnonzero(has_meta).tolist():
         rid, name = p.keys[int(p.series[i])]
-        yield encode_row(
+        extra.append(encode_row(
             [("ts", p.times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
              ("i8", p.steps[i]), ("f8", p.values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
-        )  # fmt: skip
-    yield TRAILER
-
-
-async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Feed COPY chunk by chunk, yielding to the event loop in between."""
-    for chunk in chunks:
-        yield chunk
+        ))  # fmt: skip
+    return _copy(parts, extra)
 
 
 @dataclass(slots=True)
@@ -363,16 +378,13 @@ def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarr
     """Binary COPY data of tier rows ``rows`` of ``t`` for :data:`TIER_COLUMNS`."""
     if len(rows) == 0:
         return None
-    order, starts, ends = _segments(t.group[rows])
-    parts = [HEADER]
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        sel = rows[order[a:b]]
-        rid, name = keys[int(t.group[sel[0]])]
-        fields = [("bytes", rid.bytes), ("bytes", name.encode()), ("i2", t.level[sel])]
+    parts: list[tuple[int, list[Field]]] = []
+    for part, key_fields in _key_fields(keys, t.group[rows]):
+        sel = rows[part]
+        fields = [*key_fields, ("i2", t.level[sel])]
         fields += [(wire, t.partials[f][sel]) for f, wire in _TIER_WIRE]
-        parts.append(encode_group(b - a, fields))
-    parts.append(TRAILER)
-    return b"".join(parts)
+        parts.append((len(sel), fields))
+    return bytes(_copy(parts, []))
 
 
 def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any]]:
@@ -460,8 +472,7 @@ async def write_metrics(
             position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
         }
         p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
-    chunks = metric_copy_chunks(p, batch.metadata)
-    source: Any = _aiter(chunks) if n >= STREAM_POINTS else memoryview(b"".join(chunks))
+    source = memoryview(metric_copy(p, batch.metadata))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
         pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
         try:
