@@ -82,6 +82,11 @@ class WanllmApp(ExtensionApp):
     max_body_size = Integer(
         16 * 1024 * 1024, help="Largest accepted ingest request body, in bytes (else 413)."
     ).tag(config=True)
+    max_concurrent_batches = Integer(
+        help="Ingest batches validated and written at once; more wait their turn. Bounds "
+        "the event-loop work of heavy ingest so reads stay fast meanwhile "
+        "(default: the number of CPUs, at least 2)."
+    ).tag(config=True)
     pool_min_size = Integer(5, help="Minimum database connections (PostgreSQL).").tag(config=True)
     pool_max_size = Integer(20, help="Maximum database connections (PostgreSQL).").tag(config=True)
     metrics_retention_days = Integer(90, help="Days of metrics kept; 0 keeps forever.").tag(
@@ -101,6 +106,11 @@ class WanllmApp(ExtensionApp):
     def _default_database_url(self) -> str:
         return os.environ.get("WANLLM_DATABASE_URL") or default_database_url()
 
+    @default("max_concurrent_batches")
+    def _default_max_concurrent_batches(self) -> int:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(2, cpus or 1)
+
     @default("redis_url")
     def _default_redis_url(self) -> str | None:
         return os.environ.get("WANLLM_REDIS_URL") or None
@@ -109,6 +119,7 @@ class WanllmApp(ExtensionApp):
         "max_batch_size",
         "max_columnar_batch_size",
         "max_body_size",
+        "max_concurrent_batches",
         "pool_min_size",
         "pool_max_size",
         "heartbeat_timeout",
@@ -138,6 +149,7 @@ class WanllmApp(ExtensionApp):
         self._store_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.inflight = InFlight()
+        self.ingest_slots = asyncio.Semaphore(self.max_concurrent_batches)
         self.live = LiveHub(self.redis_url, log=self.log)
         self.cache = make_cache(self.redis_url)
         self.settings.update(

@@ -25,6 +25,9 @@ def test_extension_point_and_defaults(monkeypatch):
     assert app.redis_url is None
     assert (app.max_batch_size, app.pool_min_size, app.pool_max_size) == (1000, 5, 20)
     assert (app.metrics_retention_days, app.system_metrics_retention_days) == (90, 30)
+    assert app.max_concurrent_batches >= 2
+    with pytest.raises(TraitError, match="max_concurrent_batches must be > 0, got 0"):
+        WanllmApp(max_concurrent_batches=0)
 
 
 def test_env_fallbacks_and_config_precedence(monkeypatch):
@@ -93,6 +96,29 @@ async def test_shutdown_finishes_in_flight_batches(api, wanllm_app):
                      body={"metrics": [{"run_id": rid, "metric_name": "m", "value": 1}]})
     assert resp.code == 503 and resp.headers["Retry-After"] == "5"
     assert body(resp)["message"] == "server is shutting down"
+
+
+@pytest.mark.parametrize("wanllm_config", [{"max_concurrent_batches": 2}])
+async def test_ingest_concurrency_is_bounded(api, wanllm_app):
+    rid = (await create_run(api))["id"]
+    store = await wanllm_app.store()
+    real_write = store.write_metrics
+    writing, most = 0, 0
+
+    async def slow_write(batch):
+        nonlocal writing, most
+        writing += 1
+        most = max(most, writing)
+        try:
+            await asyncio.sleep(0.05)
+            return await real_write(batch)
+        finally:
+            writing -= 1
+
+    store.write_metrics = slow_write
+    posts = [post_points(api, rid, {"m": [(step, 1.0)]}) for step in range(6)]
+    assert [r["written"] for r in await asyncio.gather(*posts)] == [1] * 6
+    assert most == 2  # six batches posted at once, two written at a time
 
 
 async def test_prometheus_metrics_served(api, http_server_client, jp_base_url, jp_auth_header):

@@ -79,7 +79,7 @@ class IngestHandler(WanllmHandler):
         if not inflight.accepting:
             raise ApiError(503, "server is shutting down",
                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        async with inflight.track():
+        async with inflight.track(), self.wanllm.ingest_slots:
             start = time.perf_counter()
             batch = self.read_batch()
             result = await self.commit(await self.store(), batch)
