@@ -169,8 +169,9 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         raw_solid, _, smooth_solid, smooth_dashed = layers
         views = {v.key: v for v in c.model.views()}
         loss = [views[(r["id"], "loss")] for r in runs]
-        assert raw_solid.labels == [v.label for v in loss] == ["r0 · loss", "r1 · loss", "r2 · loss"]
-        assert raw_solid.colors == [v.color + "40" for v in loss] and len(set(raw_solid.colors)) == 3
+        assert raw_solid.labels == [v.label for v in loss] == [f"r{k} · loss" for k in range(3)]
+        assert raw_solid.colors == [v.color + "40" for v in loss]
+        assert len(set(raw_solid.colors)) == 3
         assert [len(x) for x in raw_solid.x] == [v.x.size for v in loss] == [loss[0].x.size, 11, 12]
         np.testing.assert_array_equal(raw_solid.y[2], loss[2].y)
         assert raw_solid.opacities == [1.0] * 3 and not raw_solid.display_legend
@@ -181,7 +182,8 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         b = views[(runs[0]["id"], "loss")]
         np.testing.assert_array_equal(band.y[0], np.concatenate([b.band_low, b.band_high[::-1]]))
         hover = c.figure.marks[len(lines)]
-        assert len(hover.names) == hover.x.size > 0 and hover.names[0].startswith("r0 · loss — step 0")
+        assert len(hover.names) == hover.x.size > 0
+        assert hover.names[0].startswith("r0 · loss — step 0")
         c.smoothing.value = 0.0  # raw lines opaque and in the legend, no smoothed lines
         c._work()
         assert raw_solid.colors == [v.color for v in loss] and raw_solid.display_legend

@@ -401,7 +401,8 @@ class MetricChart(W.VBox):
             self._draw_state(views)
 
     @staticmethod
-    def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool) -> None:
+    def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool,
+                    legend: bool) -> None:
         """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
         views = [v for v in views if v.x.size]
         faint = [_faint(v.color) if smoothing_on else (v.color, 1.0) for v in views]
