@@ -197,6 +197,21 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         c.close()
 
 
+def test_other_metrics_relabel_the_axis_and_keep_one_mark_pair(conn, logger) -> None:
+    run = logger.run("relabel")
+    logger.log(run["id"], "loss", range(5), [1.0, 0.8, 0.6, 0.5, 0.4])
+    logger.log(run["id"], "acc", range(5), [0.1, 0.3, 0.5, 0.6, 0.7])
+    c = chart(run["id"], "loss", connection=conn, live=False)
+    try:
+        c.set_metrics(["loss", "acc"])
+        c._work()
+        raw = c.figure.marks[1]
+        assert c.figure.axes[1].label == "loss, acc" and raw.labels == ["loss", "acc"]
+        assert [len(x) for x in raw.x] == [5, 5]
+    finally:
+        c.close()
+
+
 def test_series_without_points_are_left_out_of_the_marks(conn, logger) -> None:
     """bqplot cannot draw a line without points: an empty series is no line at all."""
     run = logger.run("empty")

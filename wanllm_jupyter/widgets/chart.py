@@ -131,6 +131,7 @@ class MetricChart(W.VBox):
         self._x_scale: Any = None
         self._y_scale: Any = None
         self._layers: list[_Layer] = []
+        self._built_for: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._band: bq.Lines | None = None
         self._hover: bq.Scatter | None = None
         self._bad: dict[str, bq.Scatter] = {}
@@ -312,11 +313,13 @@ class MetricChart(W.VBox):
             self._rebuild()
         self._draw()
 
-    def _dashes(self) -> list[str]:
-        return list(dict.fromkeys(s.dash for s in self.model.series))
+    def _layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What the marks and axes depend on: the metrics (axis label) and the
+        dash styles in use (one raw and one smoothed mark each)."""
+        return tuple(self.model.metrics), tuple(dict.fromkeys(s.dash for s in self.model.series))
 
     def _needs_rebuild(self) -> bool:
-        return self._band is None or [layer.dash for layer in self._layers] != self._dashes()
+        return self._built_for != self._layout()
 
     # ------------------------------------------------------------ figure
     def _rebuild(self) -> None:
@@ -336,11 +339,12 @@ class MetricChart(W.VBox):
                         label_offset="48px"),
             ]
             tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
+            self._built_for = self._layout()
             self._layers = [
                 _Layer(dash=dash,
                        raw=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=1.5),
                        smooth=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=2))
-                for dash in self._dashes()
+                for dash in self._built_for[1]
             ]
             # min-max bands of sampled series: closed polygons, filled, no outline
             self._band = bq.Lines(x=[], y=[], scales=scales, fill="inside", close_path=True,
