@@ -49,26 +49,20 @@ def _fill(rec: np.ndarray, fields: Sequence[Field]) -> None:
         rec[f"v{i}"] = value - PG_EPOCH_US if kind == "ts" else value
 
 
-def encode_group(n: int, fields: Sequence[Field]) -> bytes:
-    """``n`` rows of binary COPY data (no header/trailer).
+def encode_group(
+    n: int, fields: Sequence[Field], head: bytes = b"", tail: bytes = b""
+) -> bytearray:
+    """``n`` rows of binary COPY data between ``head`` and ``tail``, built in place.
 
     Each field is ``("i8"|"f8"|"i2"|"ts", array_or_scalar)``, ``("bytes", b)``
     (the same bytes in every row: uuid, name...; or an ``S<k>`` array of
     per-row values of the same width ``k``) or ``("null", None)``.
     """
-    rec = np.empty(n, dtype=_record_dtype(fields))
-    _fill(rec, fields)
-    return rec.tobytes()
-
-
-def copy_payload(n: int, fields: Sequence[Field]) -> bytearray:
-    """A complete binary COPY stream (header, ``n`` rows as :func:`encode_group`,
-    trailer) built in place in one buffer."""
     dtype = _record_dtype(fields)
-    out = bytearray(len(HEADER) + n * dtype.itemsize + len(TRAILER))
-    out[: len(HEADER)] = HEADER
-    out[len(out) - len(TRAILER) :] = TRAILER
-    _fill(np.frombuffer(out, dtype, n, len(HEADER)), fields)
+    out = bytearray(len(head) + n * dtype.itemsize + len(tail))
+    out[: len(head)] = head
+    out[len(out) - len(tail) :] = tail
+    _fill(np.frombuffer(out, dtype, n, len(head)), fields)
     return out
 
 

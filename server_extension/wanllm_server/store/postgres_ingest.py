@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -40,12 +41,15 @@ import numpy as np
 
 from . import aggregates as agg
 from .base import MetricBatch, RunNotFound, SystemMetricBatch
-from .postgres_copy import HEADER, TRAILER, Field, copy_payload, encode_group, encode_row, jsonb
+from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
 
 HOUR_US = 3_600_000_000
 # batches of at least this many points derive tiers/summaries in a worker thread while
 # their points are copied; smaller ones inline (a thread hop costs more than it saves)
 THREAD_POINTS = 2_000
+# the points are copied in pieces of this many rows, each encoded while the server
+# ingests the previous one
+PIECE_ROWS = 2_048
 TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_DTYPE.names]
 # appended tier rows: (partial field, binary COPY wire type)
 _TIER_WIRE = [(f, "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8") for f in TIER_COLUMNS[3:]]
@@ -306,36 +310,40 @@ def _key_fields(
     return out
 
 
-def _copy(parts: list[tuple[int, list[Field]]], extra: list[bytes]) -> bytes | bytearray:
-    """Binary COPY data of groups of fixed-width rows plus pre-encoded rows."""
-    if len(parts) == 1 and not extra:
-        return copy_payload(*parts[0])
-    return b"".join([HEADER, *(encode_group(n, f) for n, f in parts), *extra, TRAILER])
-
-
-def metric_copy(p: Points, metadata: list[dict[str, Any] | None] | None) -> bytes | bytearray:
+def metric_copy(
+    p: Points, metadata: list[dict[str, Any] | None] | None, piece_rows: int = 1 << 62
+) -> Iterator[bytes | bytearray]:
     """Binary COPY data for ``metrics (time, run_id, metric_name, step, value, metadata)``,
-    rows grouped by series (index locality)."""
+    rows grouped by series (index locality), encoded lazily in pieces of at most
+    ``piece_rows`` rows: streamed, the server ingests one while the next is encoded."""
     has_meta = np.zeros(len(p.values), bool)
     if metadata is not None:
         has_meta = np.fromiter((m is not None for m in metadata), bool, len(p.values))
     plain = np.flatnonzero(~has_meta)
     idx = plain[np.argsort(p.series[plain], kind="stable")]
-    parts: list[tuple[int, list[Field]]] = []
-    for rows, (rid, name) in _key_fields(p.keys, p.series[idx]):
-        sel = idx[rows]
-        parts.append(
-            (len(sel), [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
-                        ("f8", p.values[sel]), ("null", None)])
-        )  # fmt: skip
-    extra = []
+    head = HEADER
+    for start in range(0, len(idx), piece_rows):
+        piece = idx[start : start + piece_rows]
+        for rows, (rid, name) in _key_fields(p.keys, p.series[piece]):
+            sel = piece[rows]
+            fields = [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
+                      ("f8", p.values[sel]), ("null", None)]  # fmt: skip
+            yield encode_group(len(sel), fields, head)
+            head = b""
     for i in np.flatnonzero(has_meta).tolist():
         rid, name = p.keys[int(p.series[i])]
-        extra.append(encode_row(
+        yield head + encode_row(
             [("ts", p.times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
              ("i8", p.steps[i]), ("f8", p.values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
-        ))  # fmt: skip
-    return _copy(parts, extra)
+        )  # fmt: skip
+        head = b""
+    yield head + TRAILER
+
+
+async def _aiter(chunks: Iterator[bytes | bytearray]) -> AsyncIterator[bytes | bytearray]:
+    """Feed COPY chunk by chunk, encoding the next while the server ingests one."""
+    for chunk in chunks:
+        yield chunk
 
 
 @dataclass(slots=True)
@@ -375,16 +383,18 @@ def derived_args(p: Points, hourly: bool) -> Derived:
 
 
 def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarray) -> bytes | None:
-    """Binary COPY data of tier rows ``rows`` of ``t`` for :data:`TIER_COLUMNS`."""
+    """Binary COPY data of tier rows ``rows`` of ``t`` for :data:`TIER_COLUMNS`, in
+    index order (series, level, bucket)."""
     if len(rows) == 0:
         return None
-    parts: list[tuple[int, list[Field]]] = []
+    rows = rows[np.lexsort((t.partials["bucket"][rows], t.level[rows], t.group[rows]))]
+    out = [HEADER]
     for part, key_fields in _key_fields(keys, t.group[rows]):
         sel = rows[part]
         fields = [*key_fields, ("i2", t.level[sel])]
         fields += [(wire, t.partials[f][sel]) for f, wire in _TIER_WIRE]
-        parts.append((len(sel), fields))
-    return bytes(_copy(parts, []))
+        out.append(encode_group(len(sel), fields))
+    return b"".join([*out, TRAILER])
 
 
 def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any]]:
@@ -472,7 +482,7 @@ async def write_metrics(
             position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
         }
         p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
-    source = memoryview(metric_copy(p, batch.metadata))
+    source = _aiter(metric_copy(p, batch.metadata, PIECE_ROWS))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
         pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
         try:
