@@ -10,7 +10,13 @@ import pytest
 from wanllm_jupyter import smoothing as sm
 from wanllm_jupyter.errors import UsageError
 from wanllm_jupyter.widgets import chart, compare, workspace
-from wanllm_jupyter.widgets._live import Throttle
+from wanllm_jupyter.widgets._live import (
+    MAX_REDRAW_INTERVAL,
+    MIN_REDRAW_INTERVAL,
+    Redrawer,
+    Throttle,
+    redraw_interval,
+)
 from wanllm_jupyter.widgets._model import ChartModel
 from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
 from wanllm_jupyter.widgets.chart import _faint, nice_ticks
@@ -114,6 +120,32 @@ def test_bad_arguments(conn, logger) -> None:
         ChartModel(MetricSource(conn), [run["id"]], ["loss"], smoothing=("lowess", 0.5))
     with pytest.raises(UsageError, match="samples"):
         ChartModel(MetricSource(conn), [run["id"]], ["loss"], samples=0)
+
+
+def test_redraw_interval_grows_with_the_points_drawn() -> None:
+    assert redraw_interval(0) == redraw_interval(2_000) == MIN_REDRAW_INTERVAL  # 20 redraws/s
+    assert redraw_interval(20_000) == pytest.approx(0.14)
+    assert redraw_interval(40_000) == redraw_interval(10**7) == MAX_REDRAW_INTERVAL  # 4 redraws/s
+
+
+def test_redrawer_paces_by_the_size_of_the_last_draw() -> None:
+    sizes = iter([10**6, 100])
+    r = Redrawer(lambda: next(sizes))
+
+    def settles_at(interval: float) -> bool:
+        deadline = time.monotonic() + 5
+        while r._throttle.interval != interval and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return r._throttle.interval == interval
+
+    try:
+        assert r._throttle.interval == MIN_REDRAW_INTERVAL  # the first redraw is not held back
+        r.request()
+        assert settles_at(MAX_REDRAW_INTERVAL)  # a million points: 4 redraws/s
+        r.request()
+        assert settles_at(MIN_REDRAW_INTERVAL)  # then a small chart: 20 redraws/s
+    finally:
+        r.stop()
 
 
 def test_throttle_allows_four_per_second() -> None:

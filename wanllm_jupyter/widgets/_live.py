@@ -20,14 +20,24 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
 
-MAX_REDRAWS_PER_SECOND = 4
+MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s
+MAX_REDRAW_INTERVAL = 0.25  # the largest: still 4 redraws/s
+# Chromium's cost of drawing one line point in a bqplot Lines mark, measured by
+# benchmarks/widgets.py (20 lines of 2,000 points: ~140 ms per redraw).
+BROWSER_SECONDS_PER_POINT = 3.5e-6
 RECONNECT_DELAY = 1.0
+
+
+def redraw_interval(points: int) -> float:
+    """Seconds between redraws of a chart drawing ``points`` line points, so that
+    the browser spends at most half its time redrawing it."""
+    return min(MAX_REDRAW_INTERVAL, max(MIN_REDRAW_INTERVAL, 2 * points * BROWSER_SECONDS_PER_POINT))
 
 
 class Throttle:
     """At most one event per ``interval`` seconds; the first after a pause is immediate."""
 
-    def __init__(self, interval: float = 1 / MAX_REDRAWS_PER_SECOND,
+    def __init__(self, interval: float = MAX_REDRAW_INTERVAL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.interval, self.clock = interval, clock
         self.last = -float("inf")
@@ -41,10 +51,12 @@ class Throttle:
 
 
 class Redrawer:
-    """Calls ``draw`` on a daemon thread, coalescing requests to ≤ 4 per second."""
+    """Calls ``draw`` on a daemon thread, coalescing requests: ``draw`` returns the
+    number of line points it drew, which sets the pause before the next redraw
+    (:func:`redraw_interval`: 20 redraws/s for small charts, 4 for the largest)."""
 
-    def __init__(self, draw: Callable[[], None], interval: float = 1 / MAX_REDRAWS_PER_SECOND) -> None:
-        self._draw, self._throttle = draw, Throttle(interval)
+    def __init__(self, draw: Callable[[], int]) -> None:
+        self._draw, self._throttle = draw, Throttle(MIN_REDRAW_INTERVAL)
         self._wake = threading.Event()
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="wanllm-redraw", daemon=True)
@@ -66,7 +78,7 @@ class Redrawer:
             self._wake.clear()
             self._throttle.mark()
             try:
-                self._draw()
+                self._throttle.interval = redraw_interval(self._draw())
             except Exception:  # noqa: BLE001 - keep redrawing after a transient failure
                 import logging
 

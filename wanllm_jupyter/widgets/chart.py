@@ -2,7 +2,7 @@
 
 ``chart(runs, metrics)`` draws what :class:`~._model.ChartModel` computes;
 live points arrive through :class:`~._live.LiveHub` and are drawn by a
-:class:`~._live.Redrawer` thread at most 4 times per second.
+:class:`~._live.Redrawer` thread, 4 to 20 times per second by the chart's size.
 
 Limitation: pan/zoom itself happens in the browser and always works, but the
 full-resolution re-query of the zoomed range needs the new scale range in
@@ -294,7 +294,8 @@ class MetricChart(W.VBox):
             self._pending.add(what)
         self._redrawer.request()
 
-    def _work(self) -> None:
+    def _work(self) -> int:
+        """Apply what was scheduled; the number of line points drawn."""
         with self._lock:
             pending, self._pending = self._pending, set()
         zoom = next((p for p in pending if p.startswith("zoom:")), None)
@@ -311,7 +312,7 @@ class MetricChart(W.VBox):
             self.model.load(*rng)
         if "rebuild" in pending or "reload" in pending and self._needs_rebuild():
             self._rebuild()
-        self._draw()
+        return self._draw()
 
     def _layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What the marks and axes depend on: the metrics (axis label) and the
@@ -368,8 +369,9 @@ class MetricChart(W.VBox):
                 self.figure.marks, self.figure.axes = marks, axes
                 self.figure.interaction = bq.interacts.PanZoom(scales={"x": [xs], "y": [ys]})
 
-    def _draw(self) -> None:
-        """Push the model's current data into the marks (keeps the user's zoom)."""
+    def _draw(self) -> int:
+        """Push the model's current data into the marks (keeps the user's zoom);
+        the number of line points drawn."""
         with self._lock:
             if self._needs_rebuild():
                 self._rebuild()
@@ -403,6 +405,8 @@ class MetricChart(W.VBox):
             if self.compact and self.model.x_mode != "wall_time":
                 self._compact_ticks(views)
             self._draw_state(views)
+            return sum(v.x.size + (v.smooth_x.size if smoothing_on and v.smooth_x is not None else 0)
+                       for v in views)
 
     @staticmethod
     def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool,
