@@ -11,8 +11,8 @@ machine is shared: compare ratios, not absolute figures):
 * ingest, one connection: 1,000,000 points (10 metrics x 100,000 steps, one
   run) through ``write_metrics`` in batches of 10,000, beside the raw binary
   COPY of the same pre-encoded rows into the same ``metrics`` hypertable with
-  the same batching (one transaction per batch). Rounds alternate floor/store;
-  the best of each is reported.
+  the same batching (one transaction per batch). Three rounds alternate floor/store
+  (the machine is shared: a round may be slowed); the best of each is reported.
 * ingest, concurrent writers: 1,000- and 10,000-point batches (10 metrics x
   100/1,000 steps, one run, like ``benchmarks/server.py``) from 2 and 4
   connections, beside the raw COPY floor with the same batches and writers.
@@ -251,7 +251,7 @@ async def bench_reads(store: PostgresStore, repeat: int) -> list[Row]:
     return rows
 
 
-async def bench(dsn: str, rounds: int = 2, repeat: int = 9, quick: bool = False) -> list[Row]:
+async def bench(dsn: str, rounds: int = 3, repeat: int = 9, quick: bool = False) -> list[Row]:
     """All PostgreSQL rows for the database ``dsn`` (its metric tables are truncated)."""
     store = PostgresStore(dsn)
     await store.open()
