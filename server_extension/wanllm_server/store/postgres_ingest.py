@@ -46,7 +46,7 @@ from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jso
 HOUR_US = 3_600_000_000
 # batches of at least this many points derive tiers/summaries in a worker thread while
 # their points are copied; smaller ones inline (a thread hop costs more than it saves)
-THREAD_POINTS = 2_000
+THREAD_POINTS = 500
 # the points are copied in pieces of this many rows, each encoded while the server
 # ingests the previous one
 PIECE_ROWS = 2_048
