@@ -83,9 +83,10 @@ class WanllmApp(ExtensionApp):
         16 * 1024 * 1024, help="Largest accepted ingest request body, in bytes (else 413)."
     ).tag(config=True)
     max_concurrent_batches = Integer(
-        help="Ingest batches validated and written at once; more wait their turn. Bounds "
-        "the event-loop work of heavy ingest so reads stay fast meanwhile "
-        "(default: the number of CPUs, at least 2)."
+        help="Validated ingest batches written to the store at once; more wait their "
+        "turn. Bounds the event-loop work of heavy ingest so reads stay fast meanwhile "
+        "(lower favours reads, higher small row-form batches; default: twice the number "
+        "of CPUs, at least 4)."
     ).tag(config=True)
     pool_min_size = Integer(5, help="Minimum database connections (PostgreSQL).").tag(config=True)
     pool_max_size = Integer(20, help="Maximum database connections (PostgreSQL).").tag(config=True)
@@ -109,7 +110,7 @@ class WanllmApp(ExtensionApp):
     @default("max_concurrent_batches")
     def _default_max_concurrent_batches(self) -> int:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return max(2, cpus or 1)
+        return max(4, 2 * (cpus or 1))
 
     @default("redis_url")
     def _default_redis_url(self) -> str | None:

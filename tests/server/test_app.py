@@ -25,7 +25,7 @@ def test_extension_point_and_defaults(monkeypatch):
     assert app.redis_url is None
     assert (app.max_batch_size, app.pool_min_size, app.pool_max_size) == (1000, 5, 20)
     assert (app.metrics_retention_days, app.system_metrics_retention_days) == (90, 30)
-    assert app.max_concurrent_batches >= 2
+    assert app.max_concurrent_batches >= 4
     with pytest.raises(TraitError, match="max_concurrent_batches must be > 0, got 0"):
         WanllmApp(max_concurrent_batches=0)
 

@@ -79,10 +79,11 @@ class IngestHandler(WanllmHandler):
         if not inflight.accepting:
             raise ApiError(503, "server is shutting down",
                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        async with inflight.track(), self.wanllm.ingest_slots:
+        async with inflight.track():
             start = time.perf_counter()
             batch = self.read_batch()
-            result = await self.commit(await self.store(), batch)
+            async with self.wanllm.ingest_slots:
+                result = await self.commit(await self.store(), batch)
             if not result.duplicate:
                 await self.after_commit(batch)
                 telemetry.POINTS_INGESTED.labels(kind=self.ingest_kind).inc(result.points)
