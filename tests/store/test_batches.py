@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import random
 import uuid
 
 import pytest
-from wanllm_server.store import InvalidBatch, ItemError
+from wanllm_server.store import InvalidBatch, ItemError, batches
 from wanllm_server.store.batches import (
     metric_batch_from_columns,
     metric_batch_from_rows,
@@ -150,3 +151,83 @@ def test_system_rows() -> None:
         (1, "metric_name"),
         (1, "metric_type"),
     }
+
+
+# Row-form fast path vs the per-row validator: same batch, or the same errors.
+_RIDS = [RID, RID.upper(), str(uuid.uuid4()), "{" + RID + "}", "nope", "", 7, None, [RID]]
+_NAMES = ["a", "b/c", "a", "", "x" * 255, "x" * 256, 5, None, ["a"], True]
+_VALUES = [1, 0.5, -2.5e300, 2**70, 10**400, True, False, None, "NaN", "Infinity",
+           "-Infinity", "nan", "1.5", math.nan, math.inf, [1]]  # fmt: skip
+_STEPS = [0, 7, -(2**63), 2**63 - 1, 2**63, -(2**63) - 1, None, 1.0, True, "3"]
+_TIMES = [1.5, 1_700_000_000.123456, -1.25, 0.5e-6, 1.5e-6, 9.2e12, 9_223_372_036_854.773,
+          9.25e12, 1e13, math.nan, math.inf, 17, 2**70, None, True, "2026-01-01T00:00:00Z",
+          "2026-01-01T00:00:00", "yesterday", [1]]  # fmt: skip
+_METADATA = [None, {}, {"k": 1}, [1], "m", 3]
+
+
+def _random_row(rng: random.Random, messy: bool) -> object:
+    if messy and rng.random() < 0.03:
+        return rng.choice(["row", 1, None, [1, 2]])
+
+    def pick(choices: list[object]) -> object:  # mostly valid, now and then anything
+        return rng.choice(choices if messy and rng.random() < 0.15 else choices[:3])
+
+    row = {"run_id": pick(_RIDS), "metric_name": pick(_NAMES), "value": pick(_VALUES)}
+    for key, choices in (("step", _STEPS), ("time", _TIMES), ("metadata", _METADATA)):
+        if rng.random() < 0.7:
+            row[key] = pick(choices)
+    if messy:
+        if rng.random() < 0.05:
+            del row[rng.choice(["run_id", "metric_name", "value"])]
+        if rng.random() < 0.03:
+            row["timestamp"] = 1.0
+    return dict(rng.sample(list(row.items()), len(row)))
+
+
+def _outcome(fn, rows):  # type: ignore[no-untyped-def]
+    try:
+        b = fn(rows, "same-id")
+    except InvalidBatch as e:
+        return ("invalid", str(e), e.errors)
+    except OverflowError as e:  # epoch seconds rounding to 2**63 µs (a crash either way)
+        return ("overflow", str(e))
+    arrays = [b.run_idx, b.name_idx, b.steps, b.times, b.values]
+    auto = None if b.auto_step is None else b.auto_step.tolist()
+    return (b.batch_id, b.run_ids, b.names, [(a.dtype.str, a.tobytes()) for a in arrays],
+            b.metadata, auto)  # fmt: skip
+
+
+@pytest.mark.parametrize("messy", [False, True])
+def test_rows_fast_path_matches_per_row_validation(
+    messy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "now_us", lambda: 1_234_567)
+    rng = random.Random(messy)
+    fast_accepted = 0
+    for trial in range(3000):
+        size = rng.choice([0, 1, 2, 5, 30])
+        rows = [_random_row(rng, messy) for _ in range(size)]
+        if trial % 7 == 0 and rows and isinstance(rows[0], dict):  # one shape, as clients send
+            rows = [{**rows[0], "value": rng.random()} for _ in rows]
+        got = _outcome(metric_batch_from_rows, rows)
+        assert got == _outcome(batches._checked_metric_rows, rows), rows
+        fast_accepted += batches._plain_metric_rows(rows, "same-id") is not None
+    assert fast_accepted > 300  # the comparison exercised the fast path, not just the fallback
+
+
+_FIELD_CHOICES = {"run_id": _RIDS, "metric_name": _NAMES, "value": _VALUES, "step": _STEPS,
+                  "time": _TIMES, "metadata": _METADATA}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "choice"), [(f, c) for f, choices in _FIELD_CHOICES.items() for c in choices]
+)
+def test_rows_fast_path_one_odd_item(
+    field: str, choice: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uniform rows (the fast path's case) with one item of ``field`` replaced."""
+    monkeypatch.setattr(batches, "now_us", lambda: 1_234_567)
+    row = {"run_id": RID, "metric_name": "m", "step": 1, "value": 0.5, "time": 2.5}
+    rows = [{**row, "step": i} for i in range(4)]
+    rows[2][field] = choice
+    assert _outcome(metric_batch_from_rows, rows) == _outcome(batches._checked_metric_rows, rows)

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -132,6 +133,13 @@ def parse_label(value: Any) -> str | None:
 
 
 # --------------------------------------------------------------------- rows
+def _check_array(rows: Any) -> None:
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
+        raise InvalidBatch(
+            [ItemError(-1, "metrics", "not an array")], "metrics must be an array of objects"
+        )
+
+
 class _Rows:
     """Shared per-row parsing: collects errors and interns run ids / names."""
 
@@ -192,12 +200,6 @@ class _Rows:
         self.metadata.append(md)
         return row
 
-    def check(self, rows: Any) -> None:
-        if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
-            raise InvalidBatch(
-                [ItemError(-1, "metrics", "not an array")], "metrics must be an array of objects"
-            )
-
     def raise_errors(self) -> None:
         if self.errors:
             raise InvalidBatch(sorted(self.errors, key=lambda e: (e.index, e.field)))
@@ -210,9 +212,20 @@ def metric_batch_from_rows(
     rows: Sequence[Mapping[str, Any]], batch_id: str | None = None
 ) -> MetricBatch:
     """Validate the seed's row form (``{"run_id", "metric_name", "step"?,
-    "value", "time"?, "metadata"?}`` per point)."""
+    "value", "time"?, "metadata"?}`` per point).
+
+    Plainly valid rows take a column-at-a-time path; anything else (an error
+    to report, or a rare form) goes through the per-row validator, which is
+    the reference for both the result and the errors."""
+    _check_array(rows)
+    batch_id = batch_id or new_batch_id()
+    batch = _plain_metric_rows(rows, batch_id)
+    return _checked_metric_rows(rows, batch_id) if batch is None else batch
+
+
+def _checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> MetricBatch:
+    """Row-by-row validation, naming every bad item."""
     p = _Rows(METRIC_FIELDS, "metric_name")
-    p.check(rows)
     steps: list[int] = []
     auto: list[bool] = []
     for i, row in enumerate(rows):
@@ -223,7 +236,7 @@ def metric_batch_from_rows(
     p.raise_errors()
     auto_arr = np.array(auto, dtype=bool)
     return MetricBatch(
-        batch_id=batch_id or new_batch_id(),
+        batch_id=batch_id,
         run_ids=p.run_list,
         names=list(p.names),
         run_idx=np.array(p.run_idx, dtype=np.int32),
@@ -236,13 +249,159 @@ def metric_batch_from_rows(
     )
 
 
+# --------------------------------------------------------------------- plain rows
+_NUMBERS = {int, float}
+_WIRE_VALUES = {int, float, str}
+_NONFINITE_NAMES = frozenset(NONFINITE)
+_SAFE_EPOCH_S = 9e12  # float seconds below this stay inside int64 once rounded to µs
+_NoneType = type(None)
+
+
+def _plain_metric_rows(rows: Sequence[Any], batch_id: str) -> MetricBatch | None:
+    """The batch when every row is a plainly valid ``dict``, checked a column
+    at a time (types in bulk, each distinct run id / name once); None as soon
+    as anything is unusual."""
+    if not set(map(type, rows)) <= {dict}:
+        return None
+    keys = set().union(*rows)
+    if not keys <= METRIC_FIELDS:
+        return None
+    try:
+        rids = list(map(itemgetter("run_id"), rows))
+        names = list(map(itemgetter("metric_name"), rows))
+        values = list(map(itemgetter("value"), rows))
+    except KeyError:
+        return None
+    runs = _run_table(rids)
+    metrics = _name_table(names)
+    n = len(rows)
+    if "step" in keys:
+        steps = _plain_steps([r.get("step") for r in rows])
+    else:
+        steps = np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+    if "time" in keys:
+        times = _plain_times([r.get("time") for r in rows])
+    else:
+        times = np.full(n, now_us(), dtype=np.int64)
+    metadata = [r.get("metadata") for r in rows] if "metadata" in keys else []
+    floats = _plain_values(values)
+    if (
+        floats is None
+        or runs is None
+        or metrics is None
+        or steps is None
+        or times is None
+        or not set(map(type, metadata)) <= {dict, _NoneType}
+    ):
+        return None
+    auto = steps[1]
+    return MetricBatch(
+        batch_id=batch_id,
+        run_ids=runs[0],
+        names=metrics[0],
+        run_idx=runs[1],
+        name_idx=metrics[1],
+        steps=steps[0],
+        times=times,
+        values=floats,
+        metadata=metadata if any(m is not None for m in metadata) else None,
+        auto_step=auto if auto is not None and auto.any() else None,
+    )
+
+
+def _indices(items: list[Any], table: dict[Any, int]) -> np.ndarray:
+    if len(table) == 1:
+        return np.zeros(len(items), dtype=np.int32)
+    return np.fromiter(map(table.__getitem__, items), np.int32, len(items))
+
+
+def _run_table(rids: list[Any]) -> tuple[list[uuid.UUID], np.ndarray] | None:
+    """Distinct run UUIDs (first seen first) and each row's index into them."""
+    try:
+        table: dict[Any, int] = dict.fromkeys(rids, 0)
+    except TypeError:  # unhashable
+        return None
+    if not set(map(type, table)) <= {str}:
+        return None
+    canonical: dict[str, int] = {}
+    run_list: list[uuid.UUID] = []
+    for rid in table:
+        try:
+            u = uuid.UUID(rid)
+        except ValueError:
+            return None
+        table[rid] = canonical.setdefault(str(u), len(run_list))
+        if table[rid] == len(run_list):
+            run_list.append(u)
+    return run_list, _indices(rids, table)
+
+
+def _name_table(names: list[Any]) -> tuple[list[str], np.ndarray] | None:
+    """Distinct metric names (first seen first) and each row's index into them."""
+    try:
+        table: dict[Any, int] = dict.fromkeys(names, 0)
+    except TypeError:
+        return None
+    if not set(map(type, table)) <= {str} or not all(
+        0 < len(name) <= MAX_NAME_LENGTH for name in table
+    ):
+        return None
+    for i, name in enumerate(table):
+        table[name] = i
+    return list(table), _indices(names, table)
+
+
+def _plain_values(values: list[Any]) -> np.ndarray | None:
+    types = set(map(type, values))
+    if not types <= _NUMBERS:
+        if (
+            not types <= _WIRE_VALUES
+            or not {v for v in values if type(v) is str} <= _NONFINITE_NAMES
+        ):
+            return None
+        values = [NONFINITE[v] if type(v) is str else v for v in values]
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # an int beyond float64
+        return None
+
+
+def _plain_steps(steps: list[Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Steps (0 where auto) and the auto-step mask (None when every step is given)."""
+    types = set(map(type, steps))
+    auto = None
+    if _NoneType in types:
+        types.discard(_NoneType)
+        auto = np.array([s is None for s in steps], dtype=bool)
+        steps = [0 if s is None else s for s in steps]
+    if not types <= {int}:
+        return None
+    try:
+        return np.array(steps, dtype=np.int64), auto
+    except OverflowError:  # outside int64
+        return None
+
+
+def _plain_times(times: list[Any]) -> np.ndarray | None:
+    """µs since epoch: float seconds in bulk, other forms one by one."""
+    if set(map(type, times)) == {float}:
+        seconds = np.array(times, dtype=np.float64)
+        if np.abs(seconds).max() < _SAFE_EPOCH_S:  # also false for NaN
+            return np.rint(seconds * 1e6).astype(np.int64)
+    now = now_us()
+    try:
+        return np.array([now if t is None else parse_time(t) for t in times], dtype=np.int64)
+    except (_Bad, OverflowError):
+        return None
+
+
 def system_batch_from_rows(
     rows: Sequence[Mapping[str, Any]], batch_id: str | None = None
 ) -> SystemMetricBatch:
     """Validate system-metric rows (``{"run_id", "metric_type", "value",
     "time"?, "device"?, "node"?, "metadata"?}``)."""
+    _check_array(rows)
     p = _Rows(SYSTEM_FIELDS, "metric_type")
-    p.check(rows)
     devices: list[str | None] = []
     nodes: list[str | None] = []
     for i, row in enumerate(rows):
