@@ -60,16 +60,19 @@ class RawSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     @classmethod
-    async def connect(cls, port: int, path: str, auth: str,
-                      on_text: Callable[[bytes], None]) -> RawSocket:
+    async def connect(
+        cls, port: int, path: str, auth: str, on_text: Callable[[bytes], None]
+    ) -> RawSocket:
         loop = asyncio.get_running_loop()
         _, sock = await loop.create_connection(lambda: cls(on_text), "127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {path} HTTP/1.1\r\n"
-                   f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                   f"Sec-WebSocket-Version: 13\r\n"
-                   f"Authorization: {auth}\r\n\r\n")
+        request = (
+            f"GET {path} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n"
+            f"Authorization: {auth}\r\n\r\n"
+        )
         assert sock.transport is not None
         sock.transport.write(request.encode())
         await asyncio.wait_for(sock.opened, 60)
@@ -85,7 +88,7 @@ class RawSocket(asyncio.Protocol):
             if end < 0:
                 return
             status = bytes(self.buf[:end]).split(b"\r\n", 1)[0]
-            del self.buf[:end + 4]
+            del self.buf[: end + 4]
             if b" 101 " not in status:
                 self.opened.set_exception(RuntimeError(status.decode()))
                 return
@@ -102,8 +105,8 @@ class RawSocket(asyncio.Protocol):
                 n, head = struct.unpack_from("!Q", self.buf, 2)[0], 10
             if len(self.buf) < head + n:
                 return
-            payload = bytes(self.buf[head:head + n])
-            del self.buf[:head + n]
+            payload = bytes(self.buf[head : head + n])
+            del self.buf[: head + n]
             if opcode == 0x1:
                 self.on_text(payload)
             elif opcode == 0x9:  # ping -> masked pong
@@ -171,8 +174,15 @@ def subscriber_process(pipe: Connection, port: int, paths: list[str], auth: str)
     asyncio.run(run())
 
 
-async def log_runs(server: JupyterServer, run_ids: list[str], hz: float, seconds: float,
-                   rss: list[float], proc: psutil.Process, posts: list[float]) -> int:
+async def log_runs(
+    server: JupyterServer,
+    run_ids: list[str],
+    hz: float,
+    seconds: float,
+    rss: list[float],
+    proc: psutil.Process,
+    posts: list[float],
+) -> int:
     """Post one point per run every 1/hz s (round trips into ``posts``);
     sample the server RSS meanwhile."""
     client = AsyncHTTPClient(max_clients=max(10, len(run_ids)))
@@ -183,11 +193,28 @@ async def log_runs(server: JupyterServer, run_ids: list[str], hz: float, seconds
     for step in range(int(seconds * hz)):
         await asyncio.sleep(max(0.0, start + step * period - time.monotonic()))
         t0 = time.monotonic()
-        await asyncio.gather(*(
-            client.fetch(url, method="POST", headers=headers, body=orjson.dumps(
-                {"metrics": [{"run_id": rid, "metric_name": "sent", "step": step,
-                              "value": time.time()}]}))
-            for rid in run_ids))
+        await asyncio.gather(
+            *(
+                client.fetch(
+                    url,
+                    method="POST",
+                    headers=headers,
+                    body=orjson.dumps(
+                        {
+                            "metrics": [
+                                {
+                                    "run_id": rid,
+                                    "metric_name": "sent",
+                                    "step": step,
+                                    "value": time.time(),
+                                }
+                            ]
+                        }
+                    ),
+                )
+                for rid in run_ids
+            )
+        )
         posts.append(time.monotonic() - t0)
         sent += len(run_ids)
         if step % max(1, int(hz / 2)) == 0:
@@ -196,27 +223,35 @@ async def log_runs(server: JupyterServer, run_ids: list[str], hz: float, seconds
 
 
 async def bench(args: argparse.Namespace, database_url: str, redis_url: str | None) -> None:
-    server = JupyterServer(database_url=database_url, redis_url=redis_url, base_url=BASE_URL,
-                           lab=args.lab).start()
+    server = JupyterServer(
+        database_url=database_url, redis_url=redis_url, base_url=BASE_URL, lab=args.lab
+    ).start()
     try:
         proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
         client = AsyncHTTPClient()
         run_ids = []
         for i in range(args.runs):
-            resp = await client.fetch(server.url + "wanllm/api/v1/runs", method="POST",
-                                      headers={**server.headers,
-                                               "Content-Type": "application/json"},
-                                      body=orjson.dumps({"project": "bench", "name": f"r{i}"}))
+            resp = await client.fetch(
+                server.url + "wanllm/api/v1/runs",
+                method="POST",
+                headers={**server.headers, "Content-Type": "application/json"},
+                body=orjson.dumps({"project": "bench", "name": f"r{i}"}),
+            )
             run_ids.append(orjson.loads(resp.body)["id"])
         await asyncio.sleep(2)
         idle = proc.memory_info().rss
         prefix = server.ws_url.split(str(server.port), 1)[1]
-        paths = [f"{prefix}wanllm/ws/metrics/{run_ids[i % len(run_ids)]}"
-                 for i in range(args.subscribers)]
+        paths = [
+            f"{prefix}wanllm/ws/metrics/{run_ids[i % len(run_ids)]}"
+            for i in range(args.subscribers)
+        ]
         ctx = multiprocessing.get_context("spawn")
         pipe, child_end = ctx.Pipe()
-        child = ctx.Process(target=subscriber_process, daemon=True,
-                            args=(child_end, server.port, paths, server.headers["Authorization"]))
+        child = ctx.Process(
+            target=subscriber_process,
+            daemon=True,
+            args=(child_end, server.port, paths, server.headers["Authorization"]),
+        )
         child.start()
         loop = asyncio.get_running_loop()
         _, connect_s, runs_seen = await loop.run_in_executor(None, pipe.recv)
@@ -239,23 +274,31 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str | No
     lat, after_ingest = latencies * 1000, server_side * 1000
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / args.seconds * 100
     mb = 1024 * 1024
-    print(f"live fan-out: {args.subscribers} subscribers over {args.runs} run(s) logged at "
-          f"{args.hz:g} Hz for {args.seconds:g} s; store {args.backend}, "
-          f"fan-out {'redis' if redis_url else 'in-process'}, "
-          f"server {'with JupyterLab' if args.lab else 'wanllm only'}")
+    print(
+        f"live fan-out: {args.subscribers} subscribers over {args.runs} run(s) logged at "
+        f"{args.hz:g} Hz for {args.seconds:g} s; store {args.backend}, "
+        f"fan-out {'redis' if redis_url else 'in-process'}, "
+        f"server {'with JupyterLab' if args.lab else 'wanllm only'}"
+    )
     print(f"  connected {args.subscribers} sockets in {connect_s:.1f} s")
-    print(f"  delivered {len(lat)} of {expected} points ({len(lat) / max(1, expected):.1%}), "
-          f"gap notices {gaps}")
+    print(
+        f"  delivered {len(lat)} of {expected} points ({len(lat) / max(1, expected):.1%}), "
+        f"gap notices {gaps}"
+    )
     if len(lat):
         p50, p90, p99 = np.percentile(lat, [50, 90, 99])
-        print(f"  delivery latency ms: p50 {p50:.0f}  p90 {p90:.0f}  p99 {p99:.0f}  "
-              f"max {lat.max():.0f}   (target p99 <= 500)")
+        print(
+            f"  delivery latency ms: p50 {p50:.0f}  p90 {p90:.0f}  p99 {p99:.0f}  "
+            f"max {lat.max():.0f}   (target p99 <= 500)"
+        )
         s50, s99 = np.percentile(after_ingest, [50, 99])
         print(f"  of which after the server stamped the point ms: p50 {s50:.0f}  p99 {s99:.0f}")
     post50, post99 = np.percentile(np.array(posts) * 1000, [50, 99])
     print(f"  of which ingest (POST round trip) ms: p50 {post50:.0f}  p99 {post99:.0f}")
-    print(f"  server RSS MB: idle {idle / mb:.0f}  with subscribers {connected / mb:.0f}  "
-          f"peak under load {max(rss) / mb:.0f}   (seed: ~50 base, ~200 loaded)")
+    print(
+        f"  server RSS MB: idle {idle / mb:.0f}  with subscribers {connected / mb:.0f}  "
+        f"peak under load {max(rss) / mb:.0f}   (seed: ~50 base, ~200 loaded)"
+    )
     print(f"  server CPU under load: {cpu:.0f}% of one core")
 
 

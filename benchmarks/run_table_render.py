@@ -17,8 +17,14 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 STATIC = Path(__file__).resolve().parents[1] / "wanllm_jupyter" / "static"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ORIGIN = "http://bench.invalid/"
 
 PAGE = """<!doctype html><html><head><link rel="stylesheet" href="run_table.css"></head>
@@ -43,11 +49,17 @@ def make_rows(n: int) -> list[dict]:
     rng = random.Random(1)
     states = ["finished", "running", "failed", "crashed"]
     return [
-        {"id": f"run-{i:05d}", "project": "bench", "name": f"sweep-{i:05d}", "state": rng.choice(states),
-         "tags": rng.sample(["a", "b", "gpu", "sweep", "baseline"], 2),
-         "config": {"lr": 10 ** rng.uniform(-5, -1), "batch": rng.choice([32, 64, 128])},
-         "summary": {"loss": rng.random(), "acc": rng.random()},
-         "created_at": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z", "finished_at": None}
+        {
+            "id": f"run-{i:05d}",
+            "project": "bench",
+            "name": f"sweep-{i:05d}",
+            "state": rng.choice(states),
+            "tags": rng.sample(["a", "b", "gpu", "sweep", "baseline"], 2),
+            "config": {"lr": 10 ** rng.uniform(-5, -1), "batch": rng.choice([32, 64, 128])},
+            "summary": {"loss": rng.random(), "acc": rng.random()},
+            "created_at": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+            "finished_at": None,
+        }
         for i in range(n)
     ]
 
@@ -69,19 +81,30 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         files = {"run_table.js": "text/javascript", "run_table.css": "text/css"}
-        page.route(f"{ORIGIN}*", lambda route: route.fulfill(
-            body=html if route.request.url == f"{ORIGIN}index.html" else
-            (STATIC / route.request.url.removeprefix(ORIGIN)).read_text(),
-            content_type=files.get(route.request.url.removeprefix(ORIGIN), "text/html")))
+        page.route(
+            f"{ORIGIN}*",
+            lambda route: route.fulfill(
+                body=html
+                if route.request.url == f"{ORIGIN}index.html"
+                else (STATIC / route.request.url.removeprefix(ORIGIN)).read_text(),
+                content_type=files.get(route.request.url.removeprefix(ORIGIN), "text/html"),
+            ),
+        )
         page.goto(f"{ORIGIN}index.html")
         page.wait_for_function("window.done === true", timeout=60_000)
         first = page.evaluate("window.firstRender")
         dom_rows = page.locator(".wl-rt-row").count()
         sort = timed(page, "document.querySelector(\"[data-column='summary.loss']\").click()")
         sort_again = timed(page, "document.querySelector(\"[data-column='summary.loss']\").click()")
-        filt = timed(page, "const f = document.querySelector('.wl-rt-filter'); f.value = 'state:running config.lr>=0.001'; "
-                           "f.dispatchEvent(new Event('input'))")
-        timed(page, "const f = document.querySelector('.wl-rt-filter'); f.value = ''; f.dispatchEvent(new Event('input'))")
+        filt = timed(
+            page,
+            "const f = document.querySelector('.wl-rt-filter'); f.value = 'state:running config.lr>=0.001'; "
+            "f.dispatchEvent(new Event('input'))",
+        )
+        timed(
+            page,
+            "const f = document.querySelector('.wl-rt-filter'); f.value = ''; f.dispatchEvent(new Event('input'))",
+        )
         frames = page.evaluate("""async () => {
             const v = document.querySelector('.wl-rt-viewport'); const times = [];
             for (let i = 0; i < 120; i++) {

@@ -57,11 +57,16 @@ ROW_BATCH = 1000  # the seed's max_batch_size
 def columnar(run_id: str, first_step: int, n: int) -> dict[str, Any]:
     """The bundled client's columnar wire form: n points over ``NAMES`` metrics."""
     idx = np.arange(n)
-    return {"batch_id": uuid.uuid4().hex, "run_id": run_id,
-            "names": [f"train/m{i}" for i in range(NAMES)],
-            "k": (idx % NAMES).tolist(), "s": (first_step + idx // NAMES).tolist(),
-            "t": (time.time() + idx * 1e-3).tolist(), "v": np.random.rand(n).tolist(),
-            "format": "columnar"}
+    return {
+        "batch_id": uuid.uuid4().hex,
+        "run_id": run_id,
+        "names": [f"train/m{i}" for i in range(NAMES)],
+        "k": (idx % NAMES).tolist(),
+        "s": (first_step + idx // NAMES).tolist(),
+        "t": (time.time() + idx * 1e-3).tolist(),
+        "v": np.random.rand(n).tolist(),
+        "format": "columnar",
+    }
 
 
 def body(run_id: str, first_step: int, n: int, form: str) -> bytes:
@@ -70,18 +75,40 @@ def body(run_id: str, first_step: int, n: int, form: str) -> bytes:
     if form == "json":
         return orjson.dumps(b)
     if form == "rows":
-        return orjson.dumps({"batch_id": b["batch_id"], "metrics": [
-            {"run_id": run_id, "metric_name": b["names"][k], "step": s, "time": t, "value": v}
-            for k, s, t, v in zip(b["k"], b["s"], b["t"], b["v"], strict=True)]})
-    return arrow_batch(ColumnarBatch(
-        b["batch_id"], run_id, b["names"], np.asarray(b["k"]), np.asarray(b["s"]),
-        np.asarray(b["t"]), np.asarray(b["v"])))
+        return orjson.dumps(
+            {
+                "batch_id": b["batch_id"],
+                "metrics": [
+                    {
+                        "run_id": run_id,
+                        "metric_name": b["names"][k],
+                        "step": s,
+                        "time": t,
+                        "value": v,
+                    }
+                    for k, s, t, v in zip(b["k"], b["s"], b["t"], b["v"], strict=True)
+                ],
+            }
+        )
+    return arrow_batch(
+        ColumnarBatch(
+            b["batch_id"],
+            run_id,
+            b["names"],
+            np.asarray(b["k"]),
+            np.asarray(b["s"]),
+            np.asarray(b["t"]),
+            np.asarray(b["v"]),
+        )
+    )
 
 
 def bodies(run_id: str, points: int, batch: int, form: str) -> list[bytes]:
     """One run's request bodies of ``batch`` points each (steps ascending)."""
-    return [body(run_id, first // NAMES, batch, form)
-            for first in range(0, points // batch * batch, batch)]
+    return [
+        body(run_id, first // NAMES, batch, form)
+        for first in range(0, points // batch * batch, batch)
+    ]
 
 
 def content_type(form: str) -> str:
@@ -95,8 +122,9 @@ def decode(raw: bytes, form: str) -> MetricBatch:
     b = orjson.loads(raw)
     if form == "rows":
         return metric_batch_from_rows(b["metrics"], b["batch_id"])
-    return metric_batch_from_columns(b["run_id"], b["names"], b["k"], b["s"], b["t"], b["v"],
-                                     b["batch_id"])
+    return metric_batch_from_columns(
+        b["run_id"], b["names"], b["k"], b["s"], b["t"], b["v"], b["batch_id"]
+    )
 
 
 # ------------------------------------------------------------------ storage layer
@@ -135,24 +163,39 @@ class Server:
     def __init__(self, database_url: str, root: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/wanllm/api/v1/"
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "cfg"),
-               "JUPYTER_RUNTIME_DIR": str(root / "rt")}
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(root / "cfg"),
+            "JUPYTER_RUNTIME_DIR": str(root / "rt"),
+        }
         env.pop("WANLLM_REDIS_URL", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-             f"--ServerApp.port={self.port}", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-             "--ServerApp.log_level=WARN",
-             "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
-             "'jupyter_lsp': False, 'notebook_shim': False}",
-             f"--WanllmApp.database_url={database_url}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))  # noqa: SIM115
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.root_dir={root}",
+                f"--IdentityProvider.token={TOKEN}",
+                "--ServerApp.log_level=WARN",
+                "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
+                "'jupyter_lsp': False, 'notebook_shim': False}",
+                f"--WanllmApp.database_url={database_url}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "server.log", "wb"),
+        )
         self.http = urllib3.PoolManager(maxsize=32)
         deadline = time.monotonic() + 120
         while True:
             try:
-                req = urllib.request.Request(self.base + "health",
-                                             headers={"Authorization": f"token {TOKEN}"})
+                req = urllib.request.Request(
+                    self.base + "health", headers={"Authorization": f"token {TOKEN}"}
+                )
                 urllib.request.urlopen(req, timeout=2).read()
                 return
             except OSError:
@@ -163,8 +206,9 @@ class Server:
     def rss_mb(self) -> float:
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
-    def call(self, method: str, path: str, body: bytes | None = None,
-             ctype: str = "application/json") -> Any:
+    def call(
+        self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"
+    ) -> Any:
         headers = {"Authorization": f"token {TOKEN}", "Content-Type": ctype}
         resp = self.http.request(method, self.base + path, body=body, headers=headers)
         assert resp.status in (200, 201), (resp.status, resp.data[:300])
@@ -175,14 +219,16 @@ class Server:
         self.proc.wait(30)
 
 
-def http_rate(server: Server, clients: int, points: int, batch: int, form: str
-              ) -> tuple[float, float]:
+def http_rate(
+    server: Server, clients: int, points: int, batch: int, form: str
+) -> tuple[float, float]:
     """Points/s over HTTP with ``clients`` threads, each posting its own run;
     returns (rate, peak RSS MB)."""
     per_client = []
     for i in range(clients):
-        rid = server.call("POST", "runs", orjson.dumps({"project": "bench-http",
-                                                        "name": f"c{i}"}))["id"]
+        rid = server.call("POST", "runs", orjson.dumps({"project": "bench-http", "name": f"c{i}"}))[
+            "id"
+        ]
         per_client.append(bodies(rid, points // clients, batch, form))
     peak, done = [server.rss_mb()], threading.Event()
 
@@ -232,9 +278,17 @@ async def load_history(dsn: str) -> str:
     rid = str(run.id)
     for first in range(0, HISTORY_POINTS, 50_000):
         steps = list(range(first, first + 50_000))
-        await store.write_metrics(metric_batch_from_columns(
-            rid, ["big"], [0] * len(steps), steps, None,
-            np.sin(np.asarray(steps) / 1000).tolist(), None))
+        await store.write_metrics(
+            metric_batch_from_columns(
+                rid,
+                ["big"],
+                [0] * len(steps),
+                steps,
+                None,
+                np.sin(np.asarray(steps) / 1000).tolist(),
+                None,
+            )
+        )
     await store.close()
     return rid
 
@@ -247,11 +301,13 @@ class IngestLoad:
         self.server, self.done, self.posted = server, threading.Event(), 0
         self.per_client = []
         for i in range(clients):
-            rid = server.call("POST", "runs", orjson.dumps({"project": "bench-load",
-                                                            "name": f"l{i}"}))["id"]
+            rid = server.call(
+                "POST", "runs", orjson.dumps({"project": "bench-load", "name": f"l{i}"})
+            )["id"]
             self.per_client.append(bodies(rid, bodies_each * batch, batch, "arrow"))
-        self.threads = [threading.Thread(target=self._client, args=(mine,))
-                        for mine in self.per_client]
+        self.threads = [
+            threading.Thread(target=self._client, args=(mine,)) for mine in self.per_client
+        ]
 
     def _client(self, mine: list[bytes]) -> None:
         for raw in mine:
@@ -271,12 +327,15 @@ class IngestLoad:
         for t in self.threads:
             t.join()
         if not running:
-            print("warning: the ingest load ran out of bodies before the measurement ended",
-                  file=sys.stderr)
+            print(
+                "warning: the ingest load ran out of bodies before the measurement ended",
+                file=sys.stderr,
+            )
 
 
-def query_rows(server: Server, dsn: str, queries: int, clients: int, batch: int
-               ) -> list[tuple[str, str]]:
+def query_rows(
+    server: Server, dsn: str, queries: int, clients: int, batch: int
+) -> list[tuple[str, str]]:
     """p50/p99 of history (downsampled, 1M points), latest and stats, cached and not;
     and cached latest/stats while ``clients`` clients ingest Arrow batches flat out."""
     rid = asyncio.run(load_history(dsn))
@@ -293,9 +352,13 @@ def query_rows(server: Server, dsn: str, queries: int, clients: int, batch: int
         return statistics.median(spent), statistics.quantiles(spent, n=100)[98]
 
     rows = []
-    for label, path in [("history samples=1000 (1M points)", base + "?samples=1000"),
-                        ("history samples=1000, 10% zoom",
-                         base + "?samples=1000&start_step=450000&end_step=549999")]:
+    for label, path in [
+        ("history samples=1000 (1M points)", base + "?samples=1000"),
+        (
+            "history samples=1000, 10% zoom",
+            base + "?samples=1000&start_step=450000&end_step=549999",
+        ),
+    ]:
         p50, p99 = latency(lambda p=path: server.call("GET", p), queries)
         rows.append((label, f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"))
     for what in ("latest", "stats"):
@@ -307,8 +370,12 @@ def query_rows(server: Server, dsn: str, queries: int, clients: int, batch: int
         time.sleep(0.5)
         for what in ("latest", "stats"):
             p50, p99 = latency(lambda w=what: server.call("GET", f"{base}/{w}"), queries)
-            rows.append((f"{what} cached, during HTTP ingest ({clients} clients)",
-                         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+            rows.append(
+                (
+                    f"{what} cached, during HTTP ingest ({clients} clients)",
+                    f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+                )
+            )
     return rows
 
 
@@ -316,14 +383,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--row-points", type=int, default=200_000,
-                    help="points posted in the seed's row form (0 skips it)")
+    ap.add_argument(
+        "--row-points",
+        type=int,
+        default=200_000,
+        help="points posted in the seed's row form (0 skips it)",
+    )
     ap.add_argument("--queries", type=int, default=200, help="per latency figure (0 skips)")
     ap.add_argument("--backend", choices=("timescaledb", "sqlite"), default="timescaledb")
     ap.add_argument("--form", choices=("arrow", "json"), default="arrow")
     ap.add_argument("--batch", type=int, default=10_000, help="points per compact request")
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="alternating storage/HTTP measurements per form; best of each")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternating storage/HTTP measurements per form; best of each",
+    )
     args = ap.parse_args()
     rows: list[tuple[str, str]] = [("backend", args.backend)]
     sqlite = args.backend == "sqlite"
@@ -342,20 +417,27 @@ def main() -> None:
             for what, points, batch, form in runs:
                 store_pps = http_pps = 0.0
                 for _ in range(args.rounds):  # alternating, best of each
-                    store_pps = max(store_pps, asyncio.run(
-                        store_side(dsn, args.clients, points, batch, form)))
+                    store_pps = max(
+                        store_pps, asyncio.run(store_side(dsn, args.clients, points, batch, form))
+                    )
                     pps, peak = http_rate(server, args.clients, points, batch, form)
                     http_pps, rss_load = max(http_pps, pps), max(rss_load, peak)
                 rows += [
-                    (f"storage layer ingest ({args.clients} writers, {what})",
-                     f"{store_pps:,.0f} points/s"),
-                    (f"HTTP ingest ({args.clients} clients, {what})",
-                     f"{http_pps:,.0f} points/s ({http_pps / store_pps:.0%} of storage)"),
+                    (
+                        f"storage layer ingest ({args.clients} writers, {what})",
+                        f"{store_pps:,.0f} points/s",
+                    ),
+                    (
+                        f"HTTP ingest ({args.clients} clients, {what})",
+                        f"{http_pps:,.0f} points/s ({http_pps / store_pps:.0%} of storage)",
+                    ),
                 ]
             if args.queries:
                 rows += query_rows(server, dsn, args.queries, args.clients, args.batch)
-            rows += [("Jupyter server RSS idle", f"{rss_idle:.0f} MB"),
-                     ("Jupyter server RSS peak under ingest", f"{rss_load:.0f} MB")]
+            rows += [
+                ("Jupyter server RSS idle", f"{rss_idle:.0f} MB"),
+                ("Jupyter server RSS peak under ingest", f"{rss_load:.0f} MB"),
+            ]
         finally:
             server.stop()
     finally:

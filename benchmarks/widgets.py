@@ -35,8 +35,14 @@ from tests.jupyter_process import JupyterServer  # noqa: E402
 from wanllm_jupyter.widgets._live import MIN_REDRAW_INTERVAL, redraw_interval  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 SETUP = '''
 import json, math, pathlib, time
@@ -131,11 +137,17 @@ def pct(values: list[float], q: float) -> float:
 
 def notebook(points: int, spacing: float, reps: int) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP),
-                nbformat.v4.new_code_cell(f'latency("slow", {points}, {spacing})'),
-                nbformat.v4.new_code_cell(f'latency("fast", {points * 2}, 0.05)'),
-                nbformat.v4.new_code_cell(f'redraw("redraw", 10, 2000, {reps})')]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell(f'latency("slow", {points}, {spacing})'),
+        nbformat.v4.new_code_cell(f'latency("fast", {points * 2}, 0.05)'),
+        nbformat.v4.new_code_cell(f'redraw("redraw", 10, 2000, {reps})'),
+    ]
     return nb
 
 
@@ -179,7 +191,9 @@ def latency_ms(times: dict[str, Any], rec: dict[str, Any]) -> dict[str, list[flo
     return out
 
 
-def redraw_ms(draws: list[list[float]], rec: dict[str, Any]) -> tuple[list[float], list[float], list[float]]:
+def redraw_ms(
+    draws: list[list[float]], rec: dict[str, Any]
+) -> tuple[list[float], list[float], list[float]]:
     """Per redraw: kernel update, kernel-done → last DOM mutation, first → last DOM mutation."""
     kernel, to_page, in_page = [], [], []
     for t0, t1 in draws:
@@ -193,14 +207,20 @@ def redraw_ms(draws: list[list[float]], rec: dict[str, Any]) -> tuple[list[float
 
 
 def line(name: str, values: list[float]) -> str:
-    return (f"{name:<44} {statistics.median(values):>8.1f} {pct(values, 0.95):>8.1f} "
-            f"{max(values):>8.1f} {len(values):>5}")
+    return (
+        f"{name:<44} {statistics.median(values):>8.1f} {pct(values, 0.95):>8.1f} "
+        f"{max(values):>8.1f} {len(values):>5}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--points", type=int, default=100, help="points of the slow latency run")
-    parser.add_argument("--spacing", type=float, default=0.3, help="seconds between slow log() calls")
+    parser.add_argument(
+        "--spacing", type=float, default=0.3, help="seconds between slow log() calls"
+    )
     parser.add_argument("--reps", type=int, default=20, help="redraws of the 10 × 2,000 chart")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -214,9 +234,11 @@ def main() -> None:
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         try:
             page.click(".jp-Dialog button.jp-mod-accept", timeout=5_000)
-        except Exception:  # noqa: BLE001 - no kernel dialog
+        except Exception:
             pass
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+        )
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         rows = []
@@ -239,13 +261,20 @@ def main() -> None:
     print(line("kernel: MetricChart._draw (views + trait sync)", kernel))
     print(line("kernel done → last line drawn in the page", to_page))
     print(line("page: first → last line DOM update", in_page))
-    print("\ntarget: p95 ≤ 250 ms; for comparison trackio's dashboard polls "
-          "every 1 s (mean wait ≥ 500 ms), TensorBoard reloads every 5 s (mean ≥ 2.5 s).")
-    print(f"redraw pacing: {1 / MIN_REDRAW_INTERVAL:.0f} redraws/s for small charts, "
-          f"{1 / redraw_interval(40_000):.0f}/s for the 40,000 line points of the 10 × 2,000 chart "
-          "(the browser redraws at most half the time)")
-    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}"
-          .format(*load_before, *os.getloadavg()))
+    print(
+        "\ntarget: p95 ≤ 250 ms; for comparison trackio's dashboard polls "
+        "every 1 s (mean wait ≥ 500 ms), TensorBoard reloads every 5 s (mean ≥ 2.5 s)."
+    )
+    print(
+        f"redraw pacing: {1 / MIN_REDRAW_INTERVAL:.0f} redraws/s for small charts, "
+        f"{1 / redraw_interval(40_000):.0f}/s for the 40,000 line points of the 10 × 2,000 chart "
+        "(the browser redraws at most half the time)"
+    )
+    print(
+        "load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *os.getloadavg()
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def test_installed_wheel_enables_both_extensions(wheel: Path, tmp_path: Path) ->
         check=True,
         timeout=300,
     )
+
     # Run from outside the checkout so nothing resolves to the editable sources.
     def run(*args: str) -> str:
         r = subprocess.run(

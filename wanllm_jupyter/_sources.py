@@ -14,10 +14,10 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from . import _offline_runs as offline_runs
 from ._arrow import dictionary_array, numpy_array
 from ._frames import LONG_SCHEMA, TIMESTAMP
 from ._http import API, Connection, encode_segment
-from . import _offline_runs as offline_runs
 from ._spool import PENDING, SYNCED, read_timed_ops
 from ._wire import ColumnarBatch, decode_columnar, decode_float
 from .errors import NotFound
@@ -46,8 +46,9 @@ class Points:
     names: list[str]
 
 
-def _point_order(run: np.ndarray, metric: np.ndarray, step: np.ndarray, time: np.ndarray
-                 ) -> np.ndarray:
+def _point_order(
+    run: np.ndarray, metric: np.ndarray, step: np.ndarray, time: np.ndarray
+) -> np.ndarray:
     """Indices ordering points by run, metric, step and time. Points come logged in
     step order, so a stable sort by series usually settles it."""
     order = np.argsort(run.astype(np.int64) << 32 | metric, kind="stable")

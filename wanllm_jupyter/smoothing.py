@@ -97,9 +97,11 @@ def _decayed_sums(x: FloatArray, y: FloatArray, half_life: float) -> FloatArray:
     carry, x_prev, start = 0.0, float(x[0]), 0
     while start < x.size:
         x0 = float(x[start])
-        end = max(int(np.searchsorted(x, x0 + BLOCK_HALF_LIVES * half_life, side="right")), start + 1)
+        end = max(
+            int(np.searchsorted(x, x0 + BLOCK_HALF_LIVES * half_life, side="right")), start + 1
+        )
         rel = (x[start:end] - x0) / half_life
-        block = (carry * 2.0 ** (-(x0 - x_prev) / half_life) + np.cumsum(np.exp2(rel) * y[start:end]))
+        block = carry * 2.0 ** (-(x0 - x_prev) / half_life) + np.cumsum(np.exp2(rel) * y[start:end])
         out[start:end] = block * np.exp2(-rel)
         carry, x_prev, start = float(out[end - 1]), float(x[end - 1]), end
     return out
@@ -171,8 +173,9 @@ def running_average(y: npt.ArrayLike, window: int, *, centered: bool = True) -> 
     """Mean over a window of finite points: centred (truncated at edges) or trailing."""
     ya = np.asarray(y, dtype=np.float64).ravel()
     if isinstance(window, bool) or int(window) != window or window < 1:
-        raise SmoothingError(f"smoothing_param for 'running_avg' must be an integer >= 1, "
-                             f"got {window!r}")
+        raise SmoothingError(
+            f"smoothing_param for 'running_avg' must be an integer >= 1, got {window!r}"
+        )
     w = int(window)
 
     def run(_: FloatArray, yf: FloatArray) -> FloatArray:

@@ -99,9 +99,7 @@ class WanllmApp(ExtensionApp):
     heartbeat_timeout = Float(
         300.0, help="Seconds without a heartbeat after which a running run is marked crashed."
     ).tag(config=True)
-    maintenance_interval = Float(
-        3600.0, help="Seconds between retention passes."
-    ).tag(config=True)
+    maintenance_interval = Float(3600.0, help="Seconds between retention passes.").tag(config=True)
 
     @default("database_url")
     def _default_database_url(self) -> str:
@@ -256,8 +254,9 @@ class WanllmApp(ExtensionApp):
         try:
             await asyncio.wait_for(closing, SHUTDOWN_STEP_SECONDS)
         except (TimeoutError, asyncio.TimeoutError):
-            self.log.warning("wanllm: closing the %s took over %s s; abandoned", what,
-                             SHUTDOWN_STEP_SECONDS)
+            self.log.warning(
+                "wanllm: closing the %s took over %s s; abandoned", what, SHUTDOWN_STEP_SECONDS
+            )
 
 
 def make_store(app: WanllmApp) -> Store:

@@ -71,8 +71,10 @@ class CacheKey:
         """The generation read by ``Cache.get``; setting without it could file
         a result computed before a write under the generation after it."""
         if self.generation is None:
-            raise ValueError(f"cache.set({self.kind!r} key of run {self.run_id}) "
-                             "without a prior cache.get of the same key")
+            raise ValueError(
+                f"cache.set({self.kind!r} key of run {self.run_id}) "
+                "without a prior cache.get of the same key"
+            )
         return self.generation
 
 
@@ -153,8 +155,12 @@ class MemoryCache(Cache):
         self._bytes = 0
 
     def status(self) -> dict[str, Any]:
-        return {"backend": "memory", "ok": True, "entries": len(self._entries),
-                "bytes": self._bytes}
+        return {
+            "backend": "memory",
+            "ok": True,
+            "entries": len(self._entries),
+            "bytes": self._bytes,
+        }
 
 
 # one round trip: the run's generation and the entry filed under it
@@ -179,8 +185,9 @@ class RedisCache(Cache):
         if not await self._usable() or key.run_id in self._unsent:
             return None
         try:
-            generation, value = await self._get(keys=[GEN_PREFIX + key.run_id],
-                                                args=[key.head(), key.tail()])
+            generation, value = await self._get(
+                keys=[GEN_PREFIX + key.run_id], args=[key.head(), key.tail()]
+            )
         except (RedisError, OSError) as exc:
             self._failed(exc)
             return None
@@ -190,8 +197,11 @@ class RedisCache(Cache):
 
     async def set(self, key: CacheKey, value: bytes, ttl: float) -> None:
         generation = key.observed()
-        if generation == UNKNOWN_GENERATION or not await self._usable() \
-                or key.run_id in self._unsent:
+        if (
+            generation == UNKNOWN_GENERATION
+            or not await self._usable()
+            or key.run_id in self._unsent
+        ):
             return
         try:
             await self._client.set(key.text(generation), value, px=max(1, int(ttl * 1000)))

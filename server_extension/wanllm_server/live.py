@@ -55,8 +55,14 @@ class LiveHub:
     """Fans committed points and run changes out to local subscribers and,
     when ``redis_url`` is given, to every other hub sharing that Redis."""
 
-    def __init__(self, redis_url: str | None, *, log: logging.Logger,
-                 tick: float = TICK_SECONDS, max_buffer: int = DEFAULT_MAX_MESSAGES) -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        *,
+        log: logging.Logger,
+        tick: float = TICK_SECONDS,
+        max_buffer: int = DEFAULT_MAX_MESSAGES,
+    ) -> None:
         self.origin = uuid.uuid4().hex
         self.tick = tick
         self.max_buffer = max_buffer  # messages a subscriber may fall behind by
@@ -71,8 +77,11 @@ class LiveHub:
         self._redis_seen = False
         self._pending: defaultdict[str, list[Chunk]] = defaultdict(list)
         self._pending_runs: list[tuple[str, dict[str, Any]]] = []
-        self._link = (RedisLink(redis_url, on_message=self._on_redis, on_state=self._on_redis_state,
-                                log=log) if redis_url else None)
+        self._link = (
+            RedisLink(redis_url, on_message=self._on_redis, on_state=self._on_redis_state, log=log)
+            if redis_url
+            else None
+        )
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -194,8 +203,9 @@ class LiveHub:
                 batch, committed = data
                 for chunk in split_batch(batch, committed):
                     if self._link is not None:
-                        self._link.publish(RUN_CHANNEL_PREFIX + chunk.run_id,
-                                           encode_chunk(chunk, self.origin))
+                        self._link.publish(
+                            RUN_CHANNEL_PREFIX + chunk.run_id, encode_chunk(chunk, self.origin)
+                        )
                     if chunk.run_id in self._subs:
                         self._pending[chunk.run_id].append(chunk)
             elif kind == "chunk":
@@ -233,8 +243,9 @@ class LiveHub:
             else:
                 chosen = tuple(n for n in fragments if sub.wants(n))
                 if chosen not in encoded:
-                    encoded[chosen] = (metrics_message(run_id, [fragments[n] for n in chosen])
-                                       if chosen else None)
+                    encoded[chosen] = (
+                        metrics_message(run_id, [fragments[n] for n in chosen]) if chosen else None
+                    )
                 message = by_filter[key] = encoded[chosen]
             if message is not None:
                 sub.offer(message)

@@ -32,8 +32,9 @@ class RedisLink:
     """Publishes ``(channel, payload)`` pairs and feeds received messages of
     the wanted channels to ``on_message``; reports up/down through ``on_state``."""
 
-    def __init__(self, url: str, *, on_message: OnMessage, on_state: OnState,
-                 log: logging.Logger) -> None:
+    def __init__(
+        self, url: str, *, on_message: OnMessage, on_state: OnState, log: logging.Logger
+    ) -> None:
         self.ok = False
         self.dropped = 0  # messages not published because Redis was down
         self._url, self._on_message, self._on_state, self._log = url, on_message, on_state, log
@@ -46,8 +47,10 @@ class RedisLink:
 
     def start(self) -> None:
         self._client = redis_client(self._url, CONNECT_TIMEOUT)
-        self._tasks = [asyncio.create_task(self._read_loop(), name="wanllm-live-redis-reader"),
-                       asyncio.create_task(self._publish_loop(), name="wanllm-live-redis-pub")]
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="wanllm-live-redis-reader"),
+            asyncio.create_task(self._publish_loop(), name="wanllm-live-redis-pub"),
+        ]
 
     async def stop(self) -> None:
         """Publish what is queued (for at most STOP_TIMEOUT), then disconnect."""
@@ -95,8 +98,11 @@ class RedisLink:
             except (RedisError, OSError) as exc:
                 self.dropped += 1
                 self._publish_after = time.monotonic() + BACKOFF_MAX
-                self._log.warning("wanllm live: PUBLISH failed (%s); dropping live updates "
-                                  "for %.0f s", exc, BACKOFF_MAX)
+                self._log.warning(
+                    "wanllm live: PUBLISH failed (%s); dropping live updates for %.0f s",
+                    exc,
+                    BACKOFF_MAX,
+                )
 
     async def _read_loop(self) -> None:
         assert self._client is not None
@@ -134,6 +140,7 @@ class RedisLink:
         if ok:
             self._log.info("wanllm live: connected to Redis; cross-server fan-out on")
         else:
-            self._log.warning("wanllm live: Redis unavailable (%s); fan-out is in-process "
-                              "until it returns", exc)
+            self._log.warning(
+                "wanllm live: Redis unavailable (%s); fan-out is in-process until it returns", exc
+            )
         self._on_state(ok)

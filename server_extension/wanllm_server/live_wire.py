@@ -51,16 +51,30 @@ def split_batch(batch: MetricBatch, committed: float) -> list[Chunk]:
         return []
     if len(batch.run_ids) == 1:
         return [
-            Chunk(str(batch.run_ids[0]), batch.names, batch.name_idx, batch.steps,
-                  batch.times, batch.values, committed)
+            Chunk(
+                str(batch.run_ids[0]),
+                batch.names,
+                batch.name_idx,
+                batch.steps,
+                batch.times,
+                batch.values,
+                committed,
+            )
         ]
     chunks = []
     for i, run_id in enumerate(batch.run_ids):
         mask = batch.run_idx == i
         if mask.any():
             chunks.append(
-                Chunk(str(run_id), batch.names, batch.name_idx[mask], batch.steps[mask],
-                      batch.times[mask], batch.values[mask], committed)
+                Chunk(
+                    str(run_id),
+                    batch.names,
+                    batch.name_idx[mask],
+                    batch.steps[mask],
+                    batch.times[mask],
+                    batch.values[mask],
+                    committed,
+                )
             )
     return chunks
 
@@ -69,13 +83,16 @@ def encode_chunk(chunk: Chunk, origin: str) -> bytes:
     header = orjson.dumps(
         {"o": origin, "r": chunk.run_id, "n": chunk.names, "c": len(chunk), "t": chunk.committed}
     )
-    return b"".join((
-        header, b"\n",
-        chunk.name_idx.astype(_LE_I32, copy=False).tobytes(),
-        chunk.steps.astype(_LE_I64, copy=False).tobytes(),
-        chunk.times.astype(_LE_I64, copy=False).tobytes(),
-        chunk.values.astype(_LE_F64, copy=False).tobytes(),
-    ))
+    return b"".join(
+        (
+            header,
+            b"\n",
+            chunk.name_idx.astype(_LE_I32, copy=False).tobytes(),
+            chunk.steps.astype(_LE_I64, copy=False).tobytes(),
+            chunk.times.astype(_LE_I64, copy=False).tobytes(),
+            chunk.values.astype(_LE_F64, copy=False).tobytes(),
+        )
+    )
 
 
 def payload_origin(payload: bytes) -> str:
@@ -125,14 +142,15 @@ def wire_floats(values: Float64Array) -> list[float | str]:
     return out
 
 
-def series_fragment(name: str, steps: Int64Array, times: Int64Array,
-                    values: Float64Array) -> bytes:
+def series_fragment(name: str, steps: Int64Array, times: Int64Array, values: Float64Array) -> bytes:
     """``"<name>": {"steps", "times", "values"}`` of a metrics message."""
-    body = orjson.dumps({
-        "steps": steps.tolist(),
-        "times": (times / 1e6).tolist(),
-        "values": wire_floats(values),
-    })
+    body = orjson.dumps(
+        {
+            "steps": steps.tolist(),
+            "times": (times / 1e6).tolist(),
+            "values": wire_floats(values),
+        }
+    )
     return orjson.dumps(name) + b":" + body
 
 

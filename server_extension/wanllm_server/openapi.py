@@ -21,8 +21,9 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(props: dict[str, Any], required: tuple[str, ...] = (), *, extra: bool = True
-        ) -> dict[str, Any]:
+def obj(
+    props: dict[str, Any], required: tuple[str, ...] = (), *, extra: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "object", "properties": props}
     if required:
         out["required"] = list(required)
@@ -45,98 +46,266 @@ NULLNUM = {"type": "number", "nullable": True}
 UUID = {"type": "string", "format": "uuid"}
 
 SCHEMAS: dict[str, Any] = {
-    "Error": obj({
-        "message": STR,
-        "errors": arr(obj({"index": INT, "field": STR, "reason": STR},
-                          ("index", "field", "reason"))),
-    }, ("message", "errors")),
-    "Git": obj({"branch": NULLSTR, "commit": NULLSTR, "dirty": {"type": "boolean",
-               "nullable": True}, "remote": NULLSTR}),
-    "Run": obj({
-        "id": UUID, "project": STR, "name": STR, "state": {"type": "string", "enum": RUN_STATES},
-        "config": ANYOBJ, "summary": ANYOBJ, "tags": arr(STR), "notes": STR, "git": ref("Git"),
-        "host": NULLSTR, "metadata": ANYOBJ, "exit_code": {"type": "integer", "nullable": True},
-        "created_at": TIME, "updated_at": TIME, "heartbeat_at": TIME, "finished_at": TIME,
-        "resumed": BOOL,
-    }, ("id", "project", "name", "state", "created_at")),
-    "RunCreate": obj({
-        "project": STR, "name": STR, "id": UUID, "config": ANYOBJ, "tags": arr(STR),
-        "notes": STR, "git": ref("Git"), "host": STR, "metadata": ANYOBJ,
-        "resume": {"type": "string", "enum": ["allow", "must", "never"]},
-    }, extra=False),
-    "RunUpdate": obj({
-        "name": STR, "state": {"type": "string", "enum": RUN_STATES}, "exit_code": INT,
-        "summary": ANYOBJ, "config": ANYOBJ, "metadata": ANYOBJ, "tags": arr(STR),
-        "add_tags": arr(STR), "remove_tags": arr(STR), "notes": STR, "heartbeat": BOOL,
-    }, extra=False),
-    "RunPage": obj({"runs": arr(ref("Run")), "next_cursor": NULLSTR, "total": INT},
-                   ("runs", "next_cursor", "total")),
-    "Projects": obj({"projects": arr(obj({
-        "name": STR, "run_count": INT, "running": INT, "last_created_at": TIME,
-    }, ("name", "run_count", "running")))}, ("projects",)),
-    "Metric": obj({"time": TIME, "run_id": UUID, "metric_name": STR,
-                   "step": {"type": "integer", "nullable": True}, "value": WIRE_NUM,
-                   "metadata": ANYOBJ},
-                  ("time", "run_id", "metric_name", "value")),
-    "MetricInfo": obj({"name": STR, "count": INT, "last_step": INT, "last_time": TIME},
-                      ("name", "count", "last_step", "last_time")),
-    "MetricStats": obj({
-        "metric_name": STR, "count": INT, "finite_count": INT, "nonfinite_count": INT,
-        "min_value": NULLNUM, "max_value": NULLNUM, "avg_value": NULLNUM, "std_dev": NULLNUM,
-        "first_time": TIME, "last_time": TIME, "first_step": INT, "last_step": INT,
-    }, ("metric_name", "count", "min_value", "max_value", "avg_value", "first_time",
-        "last_time")),
-    "MetricRow": obj({"run_id": UUID, "metric_name": STR, "step": INT, "value": WIRE_NUM,
-                      "time": {"oneOf": [STR, NUM]}, "metadata": ANYOBJ},
-                     ("run_id", "metric_name", "value"), extra=False),
-    "MetricBatch": obj({"batch_id": STR, "metrics": arr(ref("MetricRow")),
-                        "format": {"type": "string", "enum": ["rows"]}},
-                       ("metrics",), extra=False),
-    "ColumnarBatch": obj({
-        "batch_id": STR, "run_id": UUID, "names": arr(STR), "k": arr(INT),
-        "s": arr({"type": "integer", "nullable": True}),
-        "t": arr({"type": "number", "nullable": True}), "v": arr(WIRE_NUM),
-        "format": {"type": "string", "enum": ["columnar"]},
-    }, ("run_id", "names", "k", "s", "v"), extra=False),
-    "SystemRow": obj({"run_id": UUID, "metric_type": STR, "value": WIRE_NUM,
-                      "time": {"oneOf": [STR, NUM]}, "device": STR, "node": STR,
-                      "metadata": ANYOBJ}, ("run_id", "metric_type", "value"), extra=False),
-    "SystemBatch": obj({"batch_id": STR, "metrics": arr(ref("SystemRow"))}, ("metrics",),
-                       extra=False),
-    "WriteResult": obj({"written": INT, "duplicate": BOOL, "batch_id": STR},
-                       ("written", "duplicate", "batch_id")),
-    "RunMetrics": obj({"metrics": arr(ref("Metric")), "count": INT,
-                       "names": arr(ref("MetricInfo"))}, ("metrics", "count", "names")),
+    "Error": obj(
+        {
+            "message": STR,
+            "errors": arr(
+                obj({"index": INT, "field": STR, "reason": STR}, ("index", "field", "reason"))
+            ),
+        },
+        ("message", "errors"),
+    ),
+    "Git": obj(
+        {
+            "branch": NULLSTR,
+            "commit": NULLSTR,
+            "dirty": {"type": "boolean", "nullable": True},
+            "remote": NULLSTR,
+        }
+    ),
+    "Run": obj(
+        {
+            "id": UUID,
+            "project": STR,
+            "name": STR,
+            "state": {"type": "string", "enum": RUN_STATES},
+            "config": ANYOBJ,
+            "summary": ANYOBJ,
+            "tags": arr(STR),
+            "notes": STR,
+            "git": ref("Git"),
+            "host": NULLSTR,
+            "metadata": ANYOBJ,
+            "exit_code": {"type": "integer", "nullable": True},
+            "created_at": TIME,
+            "updated_at": TIME,
+            "heartbeat_at": TIME,
+            "finished_at": TIME,
+            "resumed": BOOL,
+        },
+        ("id", "project", "name", "state", "created_at"),
+    ),
+    "RunCreate": obj(
+        {
+            "project": STR,
+            "name": STR,
+            "id": UUID,
+            "config": ANYOBJ,
+            "tags": arr(STR),
+            "notes": STR,
+            "git": ref("Git"),
+            "host": STR,
+            "metadata": ANYOBJ,
+            "resume": {"type": "string", "enum": ["allow", "must", "never"]},
+        },
+        extra=False,
+    ),
+    "RunUpdate": obj(
+        {
+            "name": STR,
+            "state": {"type": "string", "enum": RUN_STATES},
+            "exit_code": INT,
+            "summary": ANYOBJ,
+            "config": ANYOBJ,
+            "metadata": ANYOBJ,
+            "tags": arr(STR),
+            "add_tags": arr(STR),
+            "remove_tags": arr(STR),
+            "notes": STR,
+            "heartbeat": BOOL,
+        },
+        extra=False,
+    ),
+    "RunPage": obj(
+        {"runs": arr(ref("Run")), "next_cursor": NULLSTR, "total": INT},
+        ("runs", "next_cursor", "total"),
+    ),
+    "Projects": obj(
+        {
+            "projects": arr(
+                obj(
+                    {
+                        "name": STR,
+                        "run_count": INT,
+                        "running": INT,
+                        "last_created_at": TIME,
+                    },
+                    ("name", "run_count", "running"),
+                )
+            )
+        },
+        ("projects",),
+    ),
+    "Metric": obj(
+        {
+            "time": TIME,
+            "run_id": UUID,
+            "metric_name": STR,
+            "step": {"type": "integer", "nullable": True},
+            "value": WIRE_NUM,
+            "metadata": ANYOBJ,
+        },
+        ("time", "run_id", "metric_name", "value"),
+    ),
+    "MetricInfo": obj(
+        {"name": STR, "count": INT, "last_step": INT, "last_time": TIME},
+        ("name", "count", "last_step", "last_time"),
+    ),
+    "MetricStats": obj(
+        {
+            "metric_name": STR,
+            "count": INT,
+            "finite_count": INT,
+            "nonfinite_count": INT,
+            "min_value": NULLNUM,
+            "max_value": NULLNUM,
+            "avg_value": NULLNUM,
+            "std_dev": NULLNUM,
+            "first_time": TIME,
+            "last_time": TIME,
+            "first_step": INT,
+            "last_step": INT,
+        },
+        ("metric_name", "count", "min_value", "max_value", "avg_value", "first_time", "last_time"),
+    ),
+    "MetricRow": obj(
+        {
+            "run_id": UUID,
+            "metric_name": STR,
+            "step": INT,
+            "value": WIRE_NUM,
+            "time": {"oneOf": [STR, NUM]},
+            "metadata": ANYOBJ,
+        },
+        ("run_id", "metric_name", "value"),
+        extra=False,
+    ),
+    "MetricBatch": obj(
+        {
+            "batch_id": STR,
+            "metrics": arr(ref("MetricRow")),
+            "format": {"type": "string", "enum": ["rows"]},
+        },
+        ("metrics",),
+        extra=False,
+    ),
+    "ColumnarBatch": obj(
+        {
+            "batch_id": STR,
+            "run_id": UUID,
+            "names": arr(STR),
+            "k": arr(INT),
+            "s": arr({"type": "integer", "nullable": True}),
+            "t": arr({"type": "number", "nullable": True}),
+            "v": arr(WIRE_NUM),
+            "format": {"type": "string", "enum": ["columnar"]},
+        },
+        ("run_id", "names", "k", "s", "v"),
+        extra=False,
+    ),
+    "SystemRow": obj(
+        {
+            "run_id": UUID,
+            "metric_type": STR,
+            "value": WIRE_NUM,
+            "time": {"oneOf": [STR, NUM]},
+            "device": STR,
+            "node": STR,
+            "metadata": ANYOBJ,
+        },
+        ("run_id", "metric_type", "value"),
+        extra=False,
+    ),
+    "SystemBatch": obj(
+        {"batch_id": STR, "metrics": arr(ref("SystemRow"))}, ("metrics",), extra=False
+    ),
+    "WriteResult": obj(
+        {"written": INT, "duplicate": BOOL, "batch_id": STR}, ("written", "duplicate", "batch_id")
+    ),
+    "RunMetrics": obj(
+        {"metrics": arr(ref("Metric")), "count": INT, "names": arr(ref("MetricInfo"))},
+        ("metrics", "count", "names"),
+    ),
     "MetricNames": obj({"metrics": arr(ref("MetricInfo"))}, ("metrics",)),
-    "History": obj({
-        "metric_name": STR, "run_id": UUID, "steps": arr(INT), "times": arr(NUM),
-        "values": arr(WIRE_NUM), "sampled": BOOL, "total_points": INT, "bucket_width": INT,
-        "bands": obj({"steps": arr(INT), "min": arr(WIRE_NUM), "max": arr(WIRE_NUM),
-                      "count": arr(INT)}),
-        "smoothed": obj({"method": STR, "param": NUM, "values": arr(WIRE_NUM)}),
-    }, ("metric_name", "run_id", "steps", "times", "values", "sampled", "total_points")),
-    "SystemSeries": obj({"series": arr(obj({
-        "metric_type": STR, "times": arr(NUM), "values": arr(WIRE_NUM),
-        "devices": arr(NULLSTR), "nodes": arr(NULLSTR),
-    }, ("metric_type", "times", "values", "devices", "nodes")))}, ("series",)),
-    "BulkHistoryRequest": obj({"run_ids": arr(UUID, minItems=1), "names": arr(STR),
-                               "start_step": INT, "end_step": INT}, ("run_ids",), extra=False),
-    "BulkHistory": obj({"series": arr(obj({
-        "run_id": UUID, "metric_name": STR, "steps": arr(INT), "times": arr(NUM),
-        "values": arr(WIRE_NUM),
-    }, ("run_id", "metric_name", "steps", "times", "values")))}, ("series",)),
-    "Health": obj({
-        "status": {"type": "string", "enum": ["ok", "degraded"]}, "store": ANYOBJ,
-        "redis": obj({"configured": BOOL, "ok": {"type": "boolean", "nullable": True}}),
-        "live": {"type": "string", "enum": ["redis", "in-process"]}, "cache": ANYOBJ,
-        "version": STR, "max_batch_size": INT, "max_columnar_batch_size": INT,
-    }, ("status", "store", "redis", "live", "version", "max_batch_size")),
+    "History": obj(
+        {
+            "metric_name": STR,
+            "run_id": UUID,
+            "steps": arr(INT),
+            "times": arr(NUM),
+            "values": arr(WIRE_NUM),
+            "sampled": BOOL,
+            "total_points": INT,
+            "bucket_width": INT,
+            "bands": obj(
+                {"steps": arr(INT), "min": arr(WIRE_NUM), "max": arr(WIRE_NUM), "count": arr(INT)}
+            ),
+            "smoothed": obj({"method": STR, "param": NUM, "values": arr(WIRE_NUM)}),
+        },
+        ("metric_name", "run_id", "steps", "times", "values", "sampled", "total_points"),
+    ),
+    "SystemSeries": obj(
+        {
+            "series": arr(
+                obj(
+                    {
+                        "metric_type": STR,
+                        "times": arr(NUM),
+                        "values": arr(WIRE_NUM),
+                        "devices": arr(NULLSTR),
+                        "nodes": arr(NULLSTR),
+                    },
+                    ("metric_type", "times", "values", "devices", "nodes"),
+                )
+            )
+        },
+        ("series",),
+    ),
+    "BulkHistoryRequest": obj(
+        {"run_ids": arr(UUID, minItems=1), "names": arr(STR), "start_step": INT, "end_step": INT},
+        ("run_ids",),
+        extra=False,
+    ),
+    "BulkHistory": obj(
+        {
+            "series": arr(
+                obj(
+                    {
+                        "run_id": UUID,
+                        "metric_name": STR,
+                        "steps": arr(INT),
+                        "times": arr(NUM),
+                        "values": arr(WIRE_NUM),
+                    },
+                    ("run_id", "metric_name", "steps", "times", "values"),
+                )
+            )
+        },
+        ("series",),
+    ),
+    "Health": obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "store": ANYOBJ,
+            "redis": obj({"configured": BOOL, "ok": {"type": "boolean", "nullable": True}}),
+            "live": {"type": "string", "enum": ["redis", "in-process"]},
+            "cache": ANYOBJ,
+            "version": STR,
+            "max_batch_size": INT,
+            "max_columnar_batch_size": INT,
+        },
+        ("status", "store", "redis", "live", "version", "max_batch_size"),
+    ),
 }
 
 _ERRORS = {
-    "400": "malformed request", "403": "not authenticated or not authorized",
-    "404": "unknown run or metric", "409": "conflict", "413": "batch or body too large",
-    "415": "unsupported content type", "422": "invalid items",
+    "400": "malformed request",
+    "403": "not authenticated or not authorized",
+    "404": "unknown run or metric",
+    "409": "conflict",
+    "413": "batch or body too large",
+    "415": "unsupported content type",
+    "422": "invalid items",
     "503": "database unavailable (see Retry-After)",
 }
 
@@ -145,8 +314,9 @@ def json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def responses(ok: str, schema: dict[str, Any] | None, errors: str, *,
-              arrow: bool = False) -> dict[str, Any]:
+def responses(
+    ok: str, schema: dict[str, Any] | None, errors: str, *, arrow: bool = False
+) -> dict[str, Any]:
     """``ok`` status with ``schema`` (None = no body), plus the listed error statuses."""
     out: dict[str, Any] = {ok: {"description": "success"}}
     if schema is not None:
@@ -155,13 +325,16 @@ def responses(ok: str, schema: dict[str, Any] | None, errors: str, *,
             content[ARROW] = {"schema": {"type": "string", "format": "binary"}}
         out[ok]["content"] = content
     for code in ["403", *errors.split()]:
-        out[code] = {"description": _ERRORS[code],
-                     "content": {"application/json": {"schema": ref("Error")}}}
+        out[code] = {
+            "description": _ERRORS[code],
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
     return out
 
 
-def param(name: str, where: str = "query", schema: dict[str, Any] = STR, desc: str = "",
-          **kw: Any) -> dict[str, Any]:
+def param(
+    name: str, where: str = "query", schema: dict[str, Any] = STR, desc: str = "", **kw: Any
+) -> dict[str, Any]:
     out = {"name": name, "in": where, "schema": schema, "required": where == "path", **kw}
     if desc:
         out["description"] = desc
@@ -169,14 +342,24 @@ def param(name: str, where: str = "query", schema: dict[str, Any] = STR, desc: s
 
 
 RUN_ID = param("run_id", "path", UUID, "run UUID")
-METRIC_NAME = param("metric_name", "path", STR,
-                    "metric name; may contain '/' (raw, or percent-encoded as one segment)")
+METRIC_NAME = param(
+    "metric_name",
+    "path",
+    STR,
+    "metric name; may contain '/' (raw, or percent-encoded as one segment)",
+)
 FORMAT = param("format", schema={"type": "string", "enum": ["json", "arrow"]})
 LIST = {"type": "array", "items": STR}
 
 
-def op(summary: str, resp: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
-       body: dict[str, Any] | None = None, op_id: str) -> dict[str, Any]:
+def op(
+    summary: str,
+    resp: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    op_id: str,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": summary, "operationId": op_id, "responses": resp}
     if params:
         out["parameters"] = params
@@ -186,98 +369,187 @@ def op(summary: str, resp: dict[str, Any], *, params: list[dict[str, Any]] | Non
 
 
 _STEP_RANGE = [param("start_step", schema=INT), param("end_step", schema=INT)]
-_TIME_RANGE = [param("start_time", desc="epoch seconds or ISO 8601"),
-               param("end_time", desc="epoch seconds or ISO 8601")]
+_TIME_RANGE = [
+    param("start_time", desc="epoch seconds or ISO 8601"),
+    param("end_time", desc="epoch seconds or ISO 8601"),
+]
 
 PATHS: dict[str, Any] = {
     f"{API}/runs": {
-        "get": op("List runs", responses("200", ref("RunPage"), "400 503"), op_id="listRuns",
-                  params=[param("project"), param("state", schema=LIST, explode=True),
-                          param("tag", schema=LIST, explode=True),
-                          param("filter", schema=LIST, explode=True,
-                                desc="config.lr>=0.01; ops = != < <= > >= ~"),
-                          param("search"), param("sort"),
-                          param("limit", schema={"type": "integer", "minimum": 1,
-                                                 "maximum": 1000}),
-                          param("cursor")]),
-        "post": op("Create or resume a run",
-                   {**responses("201", ref("Run"), "400 404 409 415 422 503"),
-                    "200": {"description": "resumed",
-                            "content": {"application/json": {"schema": ref("Run")}}}},
-                   body=json_body(ref("RunCreate")), op_id="createRun"),
+        "get": op(
+            "List runs",
+            responses("200", ref("RunPage"), "400 503"),
+            op_id="listRuns",
+            params=[
+                param("project"),
+                param("state", schema=LIST, explode=True),
+                param("tag", schema=LIST, explode=True),
+                param(
+                    "filter",
+                    schema=LIST,
+                    explode=True,
+                    desc="config.lr>=0.01; ops = != < <= > >= ~",
+                ),
+                param("search"),
+                param("sort"),
+                param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                param("cursor"),
+            ],
+        ),
+        "post": op(
+            "Create or resume a run",
+            {
+                **responses("201", ref("Run"), "400 404 409 415 422 503"),
+                "200": {
+                    "description": "resumed",
+                    "content": {"application/json": {"schema": ref("Run")}},
+                },
+            },
+            body=json_body(ref("RunCreate")),
+            op_id="createRun",
+        ),
     },
     f"{API}/runs/{{run_id}}": {
-        "get": op("Get a run", responses("200", ref("Run"), "400 404 503"), params=[RUN_ID],
-                  op_id="getRun"),
-        "patch": op("Update a run", responses("200", ref("Run"), "400 404 415 422 503"),
-                    params=[RUN_ID], body=json_body(ref("RunUpdate")), op_id="updateRun"),
-        "delete": op("Delete a run and its metrics", responses("204", None, "400 404 503"),
-                     params=[RUN_ID], op_id="deleteRun"),
+        "get": op(
+            "Get a run",
+            responses("200", ref("Run"), "400 404 503"),
+            params=[RUN_ID],
+            op_id="getRun",
+        ),
+        "patch": op(
+            "Update a run",
+            responses("200", ref("Run"), "400 404 415 422 503"),
+            params=[RUN_ID],
+            body=json_body(ref("RunUpdate")),
+            op_id="updateRun",
+        ),
+        "delete": op(
+            "Delete a run and its metrics",
+            responses("204", None, "400 404 503"),
+            params=[RUN_ID],
+            op_id="deleteRun",
+        ),
     },
     f"{API}/runs/{{run_id}}/heartbeat": {
-        "post": op("Heartbeat", responses("204", None, "400 404 503"), params=[RUN_ID],
-                   op_id="heartbeat"),
+        "post": op(
+            "Heartbeat", responses("204", None, "400 404 503"), params=[RUN_ID], op_id="heartbeat"
+        ),
     },
     f"{API}/runs/{{run_id}}/metrics": {
-        "get": op("A run's points and metric names", responses("200", ref("RunMetrics"),
-                  "400 404 503"), op_id="runMetrics",
-                  params=[RUN_ID, param("limit", schema={"type": "integer", "minimum": 1,
-                                                         "maximum": 100000}),
-                          param("names", desc="comma list")]),
+        "get": op(
+            "A run's points and metric names",
+            responses("200", ref("RunMetrics"), "400 404 503"),
+            op_id="runMetrics",
+            params=[
+                RUN_ID,
+                param("limit", schema={"type": "integer", "minimum": 1, "maximum": 100000}),
+                param("names", desc="comma list"),
+            ],
+        ),
     },
     f"{API}/runs/{{run_id}}/metric-names": {
-        "get": op("A run's metric names", responses("200", ref("MetricNames"), "400 404 503"),
-                  params=[RUN_ID], op_id="metricNames"),
+        "get": op(
+            "A run's metric names",
+            responses("200", ref("MetricNames"), "400 404 503"),
+            params=[RUN_ID],
+            op_id="metricNames",
+        ),
     },
     f"{API}/runs/{{run_id}}/metrics/{{metric_name}}": {
-        "get": op("Metric history (raw, M4-downsampled, smoothed)",
-                  responses("200", ref("History"), "400 404 503", arrow=True),
-                  op_id="metricHistory",
-                  params=[RUN_ID, METRIC_NAME, *_STEP_RANGE, *_TIME_RANGE,
-                          param("limit", schema={"type": "integer", "minimum": 1}),
-                          param("samples", schema={"type": "integer", "minimum": 1,
-                                                   "maximum": 20000}),
-                          param("smoothing", schema={"type": "string", "enum": [
-                              "ema", "tb_ema", "gaussian", "running_avg",
-                              "running_avg_trailing"]}),
-                          param("smoothing_param", schema=NUM), FORMAT]),
+        "get": op(
+            "Metric history (raw, M4-downsampled, smoothed)",
+            responses("200", ref("History"), "400 404 503", arrow=True),
+            op_id="metricHistory",
+            params=[
+                RUN_ID,
+                METRIC_NAME,
+                *_STEP_RANGE,
+                *_TIME_RANGE,
+                param("limit", schema={"type": "integer", "minimum": 1}),
+                param("samples", schema={"type": "integer", "minimum": 1, "maximum": 20000}),
+                param(
+                    "smoothing",
+                    schema={
+                        "type": "string",
+                        "enum": [
+                            "ema",
+                            "tb_ema",
+                            "gaussian",
+                            "running_avg",
+                            "running_avg_trailing",
+                        ],
+                    },
+                ),
+                param("smoothing_param", schema=NUM),
+                FORMAT,
+            ],
+        ),
     },
     f"{API}/runs/{{run_id}}/metrics/{{metric_name}}/latest": {
-        "get": op("Latest point", responses("200", ref("Metric"), "400 404 503"),
-                  params=[RUN_ID, METRIC_NAME], op_id="latest"),
+        "get": op(
+            "Latest point",
+            responses("200", ref("Metric"), "400 404 503"),
+            params=[RUN_ID, METRIC_NAME],
+            op_id="latest",
+        ),
     },
     f"{API}/runs/{{run_id}}/metrics/{{metric_name}}/stats": {
-        "get": op("Metric statistics", responses("200", ref("MetricStats"), "400 404 503"),
-                  params=[RUN_ID, METRIC_NAME], op_id="stats"),
+        "get": op(
+            "Metric statistics",
+            responses("200", ref("MetricStats"), "400 404 503"),
+            params=[RUN_ID, METRIC_NAME],
+            op_id="stats",
+        ),
     },
     f"{API}/runs/{{run_id}}/system-metrics": {
-        "get": op("System metrics", responses("200", ref("SystemSeries"), "400 404 503",
-                                              arrow=True), op_id="systemMetrics",
-                  params=[RUN_ID, param("types", desc="comma list"), *_TIME_RANGE,
-                          param("limit", schema={"type": "integer", "minimum": 1}), FORMAT]),
+        "get": op(
+            "System metrics",
+            responses("200", ref("SystemSeries"), "400 404 503", arrow=True),
+            op_id="systemMetrics",
+            params=[
+                RUN_ID,
+                param("types", desc="comma list"),
+                *_TIME_RANGE,
+                param("limit", schema={"type": "integer", "minimum": 1}),
+                FORMAT,
+            ],
+        ),
     },
     f"{API}/projects": {
         "get": op("Projects", responses("200", ref("Projects"), "503"), op_id="projects"),
     },
     f"{API}/metrics/batch": {
-        "post": op("Ingest a metric batch (row or columnar form)",
-                   responses("200", ref("WriteResult"), "400 404 413 415 422 503"),
-                   op_id="metricBatch",
-                   body={"content": {"application/json": {"schema": {"oneOf": [
-                       ref("MetricBatch"), ref("ColumnarBatch")]}},
-                       COLUMNAR: {"schema": ref("ColumnarBatch")},
-                       ARROW: {"schema": {"type": "string", "format": "binary"}}}}),
+        "post": op(
+            "Ingest a metric batch (row or columnar form)",
+            responses("200", ref("WriteResult"), "400 404 413 415 422 503"),
+            op_id="metricBatch",
+            body={
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [ref("MetricBatch"), ref("ColumnarBatch")]}
+                    },
+                    COLUMNAR: {"schema": ref("ColumnarBatch")},
+                    ARROW: {"schema": {"type": "string", "format": "binary"}},
+                }
+            },
+        ),
     },
     f"{API}/metrics/system/batch": {
-        "post": op("Ingest a system-metric batch",
-                   responses("200", ref("WriteResult"), "400 404 413 415 422 503"),
-                   body=json_body(ref("SystemBatch")), op_id="systemBatch"),
+        "post": op(
+            "Ingest a system-metric batch",
+            responses("200", ref("WriteResult"), "400 404 413 415 422 503"),
+            body=json_body(ref("SystemBatch")),
+            op_id="systemBatch",
+        ),
     },
     f"{API}/history": {
-        "post": op("Bulk history of runs x metrics (Arrow streamed chunk by chunk)",
-                   responses("200", ref("BulkHistory"), "400 404 415 422 503", arrow=True),
-                   params=[FORMAT], body=json_body(ref("BulkHistoryRequest")),
-                   op_id="bulkHistory"),
+        "post": op(
+            "Bulk history of runs x metrics (Arrow streamed chunk by chunk)",
+            responses("200", ref("BulkHistory"), "400 404 415 422 503", arrow=True),
+            params=[FORMAT],
+            body=json_body(ref("BulkHistoryRequest")),
+            op_id="bulkHistory",
+        ),
     },
     f"{API}/health": {
         "get": op("Health", responses("200", ref("Health"), ""), op_id="health"),
@@ -286,16 +558,27 @@ PATHS: dict[str, Any] = {
         "get": op("This document", responses("200", ANYOBJ, ""), op_id="openapi"),
     },
     "/wanllm/ws/metrics/{run_id}": {
-        "get": {"summary": "WebSocket: live points and run changes of one run",
-                "operationId": "wsMetrics", "x-websocket": True, "parameters": [RUN_ID],
-                "responses": {"101": {"description": "switching protocols"},
-                              "403": {"description": _ERRORS["403"]}}},
+        "get": {
+            "summary": "WebSocket: live points and run changes of one run",
+            "operationId": "wsMetrics",
+            "x-websocket": True,
+            "parameters": [RUN_ID],
+            "responses": {
+                "101": {"description": "switching protocols"},
+                "403": {"description": _ERRORS["403"]},
+            },
+        },
     },
     "/wanllm/ws/runs": {
-        "get": {"summary": "WebSocket: run changes of every run", "operationId": "wsRuns",
-                "x-websocket": True,
-                "responses": {"101": {"description": "switching protocols"},
-                              "403": {"description": _ERRORS["403"]}}},
+        "get": {
+            "summary": "WebSocket: run changes of every run",
+            "operationId": "wsRuns",
+            "x-websocket": True,
+            "responses": {
+                "101": {"description": "switching protocols"},
+                "403": {"description": _ERRORS["403"]},
+            },
+        },
     },
 }
 
@@ -304,14 +587,18 @@ def document(base_url: str = "/") -> dict[str, Any]:
     """The OpenAPI document, with ``base_url`` as its server."""
     return {
         "openapi": "3.0.3",
-        "info": {"title": "wanllm", "version": __version__,
-                 "description": "Metric tracking inside Jupyter Server (docs/api.md). "
-                                "Auth: `Authorization: token <t>`."},
+        "info": {
+            "title": "wanllm",
+            "version": __version__,
+            "description": "Metric tracking inside Jupyter Server (docs/api.md). "
+            "Auth: `Authorization: token <t>`.",
+        },
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"token": {"type": "apiKey", "in": "header",
-                                          "name": "Authorization"}},
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
+            },
         },
         "security": [{"token": []}],
         "paths": PATHS,

@@ -82,8 +82,9 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         exc = kwargs.get("exc_info", (None, None, None))[1]
         err = as_api_error(exc) if exc is not None else None
         if err is None:
-            err = ApiError(status_code, "internal server error" if status_code >= 500
-                           else self._reason)
+            err = ApiError(
+                status_code, "internal server error" if status_code >= 500 else self._reason
+            )
         self.set_status(err.status_code)
         for name, value in err.headers.items():
             self.set_header(name, value)
@@ -142,8 +143,10 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         try:
             kind, names = parse_client_message(message)
             if self._sub is None or self.run_id is None:
-                raise ValueError("wanllm/ws/runs only carries run changes; subscribe to "
-                                 "metrics on wanllm/ws/metrics/<run_id>")
+                raise ValueError(
+                    "wanllm/ws/runs only carries run changes; subscribe to "
+                    "metrics on wanllm/ws/metrics/<run_id>"
+                )
         except ValueError as exc:
             with contextlib.suppress(WebSocketClosedError):
                 self.write_message(error_message(str(exc)))
@@ -193,8 +196,9 @@ def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON message: {exc}") from None
     if not isinstance(body, dict):
-        raise ValueError("message must be a JSON object like "
-                         '{"type": "subscribe", "metrics": ["loss"]}')
+        raise ValueError(
+            'message must be a JSON object like {"type": "subscribe", "metrics": ["loss"]}'
+        )
     kind = body.get("type")
     if kind not in ("subscribe", "unsubscribe"):
         raise ValueError(f"unknown message type {kind!r}; expected 'subscribe' or 'unsubscribe'")
@@ -208,8 +212,9 @@ def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
         raise ValueError("'metrics' must be a list of metric names")
     for i, name in enumerate(names):
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
-            raise ValueError(f"metrics[{i}] must be a metric name of 1 to {MAX_NAME_LENGTH} "
-                             "characters")
+            raise ValueError(
+                f"metrics[{i}] must be a metric name of 1 to {MAX_NAME_LENGTH} characters"
+            )
     return kind, names
 
 

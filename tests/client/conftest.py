@@ -38,7 +38,10 @@ def make_server(
                 pytest.skip("make_pg_database fixture (tests/conftest.py) not available")
             url = make_pg_database(True)
         proc = JupyterServer(
-            tmp_path_factory.mktemp("jupyter"), database_url=url, base_url=BASE_URL, **kwargs  # type: ignore[arg-type]
+            tmp_path_factory.mktemp("jupyter"),
+            database_url=url,
+            base_url=BASE_URL,
+            **kwargs,  # type: ignore[arg-type]
         )
         started.append(proc)
         return proc.start()

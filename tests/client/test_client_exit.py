@@ -38,7 +38,10 @@ for i in range(1000):
         ("raise SystemExit(0)", 0, "finished", 0),
         ("try:\n    sys.exit(5)\nexcept SystemExit:\n    pass", 0, "finished", 0),
         pytest.param(
-            "raise SystemExit(6)", 6, "failed", 6,
+            "raise SystemExit(6)",
+            6,
+            "failed",
+            6,
             marks=pytest.mark.skipif(
                 sys.version_info < (3, 12), reason="needs sys.monitoring (Python 3.12)"
             ),

@@ -16,8 +16,13 @@ OTHER = uuid.UUID("00000000-0000-4000-8000-000000000002")
 
 
 def make_batch(
-    run: uuid.UUID, names: list[str], name_idx: list[int], steps: list[int],
-    values: list[float], *, run_idx: list[int] | None = None,
+    run: uuid.UUID,
+    names: list[str],
+    name_idx: list[int],
+    steps: list[int],
+    values: list[float],
+    *,
+    run_idx: list[int] | None = None,
     runs: list[uuid.UUID] | None = None,
 ) -> MetricBatch:
     n = len(values)
@@ -34,8 +39,14 @@ def make_batch(
 
 
 def make_run(state: str = "running") -> Run:
-    return Run(id=RUN, project="p", name="bright-fox", state=state,  # type: ignore[arg-type]
-               created_at=1_700_000_000_000_000, updated_at=1_700_000_000_000_000)
+    return Run(
+        id=RUN,
+        project="p",
+        name="bright-fox",
+        state=state,  # type: ignore[arg-type]
+        created_at=1_700_000_000_000_000,
+        updated_at=1_700_000_000_000_000,
+    )
 
 
 async def next_message(sub: Subscriber, timeout: float = 2.0) -> dict[str, Any]:

@@ -31,17 +31,25 @@ def run_hub(scenario: Callable[[LiveHub], Awaitable[None]], tick: float = 0.1) -
 def test_points_reach_subscriber_with_wire_forms() -> None:
     async def scenario(hub: LiveHub) -> None:
         sub = hub.subscribe(str(RUN), None)
-        hub.publish_points(make_batch(RUN, ["train/loss", "acc"], [0, 1, 0, 0],
-                                      [1, 1, 2, 3], [0.5, 0.9, float("nan"), float("-inf")]))
+        hub.publish_points(
+            make_batch(
+                RUN,
+                ["train/loss", "acc"],
+                [0, 1, 0, 0],
+                [1, 1, 2, 3],
+                [0.5, 0.9, float("nan"), float("-inf")],
+            )
+        )
         msg = await next_message(sub)
         assert msg == {
             "type": "metrics",
             "run_id": str(RUN),
             "points": {
-                "train/loss": {"steps": [1, 2, 3],
-                               "times": [1_700_000_000.000001, 1_700_000_000.000002,
-                                         1_700_000_000.000003],
-                               "values": [0.5, "NaN", "-Infinity"]},
+                "train/loss": {
+                    "steps": [1, 2, 3],
+                    "times": [1_700_000_000.000001, 1_700_000_000.000002, 1_700_000_000.000003],
+                    "values": [0.5, "NaN", "-Infinity"],
+                },
                 "acc": {"steps": [1], "times": [1_700_000_000.000001], "values": [0.9]},
             },
         }
@@ -54,8 +62,9 @@ def test_many_batches_in_a_tick_make_one_message() -> None:
     async def scenario(hub: LiveHub) -> None:
         sub = hub.subscribe(str(RUN), None)
         for step in range(50):  # all published before the hub runs: one tick
-            hub.publish_points(make_batch(RUN, ["loss", "lr"], [0, 1], [step, step],
-                                          [float(step), 0.1]))
+            hub.publish_points(
+                make_batch(RUN, ["loss", "lr"], [0, 1], [step, step], [float(step), 0.1])
+            )
         msg = await next_message(sub)
         assert msg["points"]["loss"]["steps"] == list(range(50))
         assert msg["points"]["loss"]["values"] == [float(s) for s in range(50)]
@@ -112,8 +121,17 @@ def test_name_filter_and_other_runs() -> None:
 def test_batch_of_two_runs_is_split() -> None:
     async def scenario(hub: LiveHub) -> None:
         a, b = hub.subscribe(str(RUN), None), hub.subscribe(str(OTHER), None)
-        hub.publish_points(make_batch(RUN, ["loss"], [0, 0, 0], [1, 2, 3], [1.0, 2.0, 3.0],
-                                      run_idx=[0, 1, 0], runs=[RUN, OTHER]))
+        hub.publish_points(
+            make_batch(
+                RUN,
+                ["loss"],
+                [0, 0, 0],
+                [1, 2, 3],
+                [1.0, 2.0, 3.0],
+                run_idx=[0, 1, 0],
+                runs=[RUN, OTHER],
+            )
+        )
         assert (await next_message(a))["points"]["loss"]["steps"] == [1, 3]
         msg_b = await next_message(b)
         assert msg_b["run_id"] == str(OTHER)
@@ -152,8 +170,11 @@ def test_slow_subscriber_gets_gap_and_others_are_unaffected() -> None:
 
 def test_run_changes_reach_run_and_sidebar_subscribers() -> None:
     async def scenario(hub: LiveHub) -> None:
-        run_sub, sidebar, other = (hub.subscribe(str(RUN), None), hub.subscribe(None, None),
-                                   hub.subscribe(str(OTHER), None))
+        run_sub, sidebar, other = (
+            hub.subscribe(str(RUN), None),
+            hub.subscribe(None, None),
+            hub.subscribe(str(OTHER), None),
+        )
         hub.publish_points(make_batch(RUN, ["loss"], [0], [7], [1.0]))
         hub.publish_run(make_run("finished"))
         first, second = await next_message(run_sub), await next_message(run_sub)

@@ -116,8 +116,15 @@ def test_hub_starts_while_redis_is_down(own_redis, hub_log) -> None:
 
 
 def test_payload_round_trip_keeps_nonfinite_and_order() -> None:
-    batch = make_batch(RUN, ["a", "b/c"], [1, 0, 1], [3, 1, 2],
-                       [float("nan"), -0.0, float("-inf")], run_idx=[0, 1, 0], runs=[RUN, OTHER])
+    batch = make_batch(
+        RUN,
+        ["a", "b/c"],
+        [1, 0, 1],
+        [3, 1, 2],
+        [float("nan"), -0.0, float("-inf")],
+        run_idx=[0, 1, 0],
+        runs=[RUN, OTHER],
+    )
     chunks = split_batch(batch, committed=123.5)
     assert [c.run_id for c in chunks] == [str(RUN), str(OTHER)]
     decoded = decode_chunk(encode_chunk(chunks[0], "origin-1"))
@@ -134,10 +141,17 @@ def test_payload_round_trip_keeps_nonfinite_and_order() -> None:
         (b"no header", "no JSON header"),
         (b"[1]\n", "no JSON header"),
         (b'{"o": "x"}\n', "bad live payload header"),
-        (orjson.dumps({"o": "x", "r": "r", "n": ["a"], "c": 2, "t": 0}) + b"\n" + b"\0" * 28,
-         "has 28 bytes"),
-        (orjson.dumps({"o": "x", "r": "r", "n": ["a"], "c": 1, "t": 0}) + b"\n"
-         + np.int32(3).tobytes() + b"\0" * 24, "name index out of range"),
+        (
+            orjson.dumps({"o": "x", "r": "r", "n": ["a"], "c": 2, "t": 0}) + b"\n" + b"\0" * 28,
+            "has 28 bytes",
+        ),
+        (
+            orjson.dumps({"o": "x", "r": "r", "n": ["a"], "c": 1, "t": 0})
+            + b"\n"
+            + np.int32(3).tobytes()
+            + b"\0" * 24,
+            "name index out of range",
+        ),
     ],
 )
 def test_bad_payloads_are_rejected_precisely(payload: bytes, reason: str) -> None:

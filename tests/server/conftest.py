@@ -56,14 +56,21 @@ def wanllm_app(jp_serverapp: Any) -> Any:
 
 
 @pytest.fixture
-def api(jp_serverapp: Any, http_server_client: Any, jp_auth_header: dict[str, str],
-        jp_base_url: str) -> Api:
+def api(
+    jp_serverapp: Any, http_server_client: Any, jp_auth_header: dict[str, str], jp_base_url: str
+) -> Api:
     """``await api(method, path, body=, params=, headers=, auth=True)`` → response
     (never raises on error statuses). ``path`` is used raw, relative to the API root."""
 
-    async def call(method: str, path: str, *, body: Any = None,
-                   params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                   auth: bool = True) -> HTTPResponse:
+    async def call(
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> HTTPResponse:
         url = jp_base_url + API + path
         if params:
             url += "?" + urlencode(params, doseq=True)
@@ -74,8 +81,13 @@ def api(jp_serverapp: Any, http_server_client: Any, jp_auth_header: dict[str, st
         if body is None and method in ("POST", "PATCH", "PUT"):
             body = b""
         return await http_server_client.fetch(
-            url, method=method, body=body, headers=hdrs, raise_error=False,
-            allow_nonstandard_methods=True, request_timeout=60,
+            url,
+            method=method,
+            body=body,
+            headers=hdrs,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
         )
 
     return call

@@ -24,11 +24,15 @@ async def create_run(api: Api, **fields: Any) -> dict[str, Any]:
     return body(resp)
 
 
-async def post_points(api: Api, run_id: str, points: dict[str, list[tuple[int, float]]],
-                      batch_id: str | None = None) -> dict[str, Any]:
+async def post_points(
+    api: Api, run_id: str, points: dict[str, list[tuple[int, float]]], batch_id: str | None = None
+) -> dict[str, Any]:
     """Ingest ``{name: [(step, value), ...]}`` through the row form."""
-    rows = [{"run_id": run_id, "metric_name": n, "step": s, "value": wire(v)}
-            for n, pts in points.items() for s, v in pts]
+    rows = [
+        {"run_id": run_id, "metric_name": n, "step": s, "value": wire(v)}
+        for n, pts in points.items()
+        for s, v in pts
+    ]
     payload: dict[str, Any] = {"metrics": rows}
     if batch_id is not None:
         payload["batch_id"] = batch_id

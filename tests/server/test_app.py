@@ -34,8 +34,10 @@ def test_env_fallbacks_and_config_precedence(monkeypatch):
     monkeypatch.setenv("WANLLM_DATABASE_URL", "postgresql://u:secret@db/x")
     monkeypatch.setenv("WANLLM_REDIS_URL", "redis://cache:6379/0")
     app = WanllmApp()
-    assert (app.database_url, app.redis_url) == ("postgresql://u:secret@db/x",
-                                                 "redis://cache:6379/0")
+    assert (app.database_url, app.redis_url) == (
+        "postgresql://u:secret@db/x",
+        "redis://cache:6379/0",
+    )
     assert app._safe_url() == "postgresql://u:***@db/x"
     c = Config()
     c.WanllmApp.database_url = "sqlite:////tmp/x.db"
@@ -92,8 +94,9 @@ async def test_shutdown_finishes_in_flight_batches(api, wanllm_app):
     await wanllm_app.stop_extension()  # waits for the batch before closing the store
     assert (await ingest)["written"] == 1
     assert wanllm_app._store is None
-    resp = await api("POST", "metrics/batch",
-                     body={"metrics": [{"run_id": rid, "metric_name": "m", "value": 1}]})
+    resp = await api(
+        "POST", "metrics/batch", body={"metrics": [{"run_id": rid, "metric_name": "m", "value": 1}]}
+    )
     assert resp.code == 503 and resp.headers["Retry-After"] == "5"
     assert body(resp)["message"] == "server is shutting down"
 
@@ -128,9 +131,12 @@ async def test_prometheus_metrics_served(api, http_server_client, jp_base_url, j
     await api("POST", "metrics/batch", body=b"{", headers={"Content-Type": "application/json"})
     resp = await http_server_client.fetch(jp_base_url + "metrics", headers=jp_auth_header)
     text = resp.body.decode()
-    for needle in ('wanllm_points_ingested_total{kind="metrics"}',
-                   'wanllm_batches_rejected_total{kind="metrics",reason="malformed"}',
-                   'wanllm_ingest_seconds_count{kind="metrics"}',
-                   'wanllm_query_seconds_count{endpoint="latest"}',
-                   "wanllm_websocket_clients", "wanllm_fanout_lag_seconds_bucket"):
+    for needle in (
+        'wanllm_points_ingested_total{kind="metrics"}',
+        'wanllm_batches_rejected_total{kind="metrics",reason="malformed"}',
+        'wanllm_ingest_seconds_count{kind="metrics"}',
+        'wanllm_query_seconds_count{endpoint="latest"}',
+        "wanllm_websocket_clients",
+        "wanllm_fanout_lag_seconds_bucket",
+    ):
         assert needle in text, needle

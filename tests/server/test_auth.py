@@ -40,9 +40,13 @@ async def test_every_route_is_403_without_token(jp_serverapp, http_server_client
                 continue  # not implemented by this handler (tornado's default)
             for headers in ({}, {"Authorization": "token wrong"}):
                 resp = await http_server_client.fetch(
-                    path, method=method.upper(), headers=headers, raise_error=False,
+                    path,
+                    method=method.upper(),
+                    headers=headers,
+                    raise_error=False,
                     body=b"{}" if method in ("post", "put", "patch") else None,
-                    allow_nonstandard_methods=True)
+                    allow_nonstandard_methods=True,
+                )
                 assert resp.code == 403, (method, path, headers, resp.code)
                 checked += 1
     assert checked >= 2 * 17
@@ -54,8 +58,9 @@ async def test_403_body_is_json_error(api):
 
 
 def test_no_auth_warning_for_wanllm_handlers(recwarn, jp_serverapp):
-    auth_warnings = [str(w.message) for w in recwarn
-                     if issubclass(w.category, JupyterServerAuthWarning)]
+    auth_warnings = [
+        str(w.message) for w in recwarn if issubclass(w.category, JupyterServerAuthWarning)
+    ]
     assert not [m for m in auth_warnings if "wanllm" in m.lower()], auth_warnings
     for pattern, handler in wanllm_routes(jp_serverapp):
         assert jp_serverapp.web_app._check_handler_auth(pattern, handler) == [], pattern

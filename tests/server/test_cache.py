@@ -150,7 +150,8 @@ def test_memory_cache_is_bounded() -> None:
 
 
 def test_redis_outage_is_a_miss_and_missed_invalidations_are_replayed(
-    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch,
+    own_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cache_mod, "REDIS_RETRY_AFTER", 0.1)
 

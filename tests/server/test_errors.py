@@ -11,13 +11,18 @@ BATCH = "metrics/batch"
 
 
 def rejected(reason: str) -> float:
-    return REGISTRY.get_sample_value(
-        "wanllm_batches_rejected_total", {"kind": "metrics", "reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "wanllm_batches_rejected_total", {"kind": "metrics", "reason": reason}
+        )
+        or 0.0
+    )
 
 
 async def test_malformed_json_names_the_position(api):
-    resp = await api("POST", BATCH, body=b'{"metrics": [1, 2,}',
-                     headers={"Content-Type": "application/json"})
+    resp = await api(
+        "POST", BATCH, body=b'{"metrics": [1, 2,}', headers={"Content-Type": "application/json"}
+    )
     assert resp.code == 400
     assert body(resp)["message"].startswith("malformed JSON at line 1 column 19 (char 18): ")
     assert body(resp)["errors"] == []
@@ -30,9 +35,11 @@ async def test_wrong_content_type_is_415(api):
     before = rejected("content_type")
     resp = await api("POST", BATCH, body=b"{}", headers={"Content-Type": "text/plain"})
     assert resp.code == 415
-    assert body(resp)["message"] == ("content type 'text/plain' not supported; use "
-                                     "application/json, application/vnd.wanllm.columnar+json, "
-                                     "application/vnd.apache.arrow.stream")
+    assert body(resp)["message"] == (
+        "content type 'text/plain' not supported; use "
+        "application/json, application/vnd.wanllm.columnar+json, "
+        "application/vnd.apache.arrow.stream"
+    )
     assert rejected("content_type") == before + 1
 
 
@@ -43,11 +50,19 @@ async def test_batch_over_max_batch_size_is_413(api):
     rows = [{"run_id": rid, "metric_name": "m", "value": 1.0}] * 1001
     resp = await api("POST", BATCH, body={"metrics": rows})
     assert resp.code == 413
-    assert body(resp) == {"message": "batch of 1001 points exceeds max_batch_size 1000",
-                          "errors": []}
+    assert body(resp) == {
+        "message": "batch of 1001 points exceeds max_batch_size 1000",
+        "errors": [],
+    }
     for n, code in ((2000, 200), (2001, 413)):
-        col = {"run_id": rid, "names": ["m"], "k": [0] * n, "s": list(range(n)),
-               "v": [1.0] * n, "format": "columnar"}
+        col = {
+            "run_id": rid,
+            "names": ["m"],
+            "k": [0] * n,
+            "s": list(range(n)),
+            "v": [1.0] * n,
+            "format": "columnar",
+        }
         resp = await api("POST", BATCH, body=col)
         assert resp.code == code
     assert body(resp)["message"] == "batch of 2001 points exceeds max_columnar_batch_size 2000"
@@ -55,8 +70,7 @@ async def test_batch_over_max_batch_size_is_413(api):
 
 @pytest.mark.parametrize("wanllm_config", [{"max_body_size": 1000}])
 async def test_body_over_max_body_size_is_413(api):
-    resp = await api("POST", BATCH, body=b" " * 1001, headers={"Content-Type":
-                                                              "application/json"})
+    resp = await api("POST", BATCH, body=b" " * 1001, headers={"Content-Type": "application/json"})
     assert resp.code == 413
     assert body(resp)["message"] == "request body of 1001 bytes exceeds max_body_size 1000"
 
@@ -76,8 +90,7 @@ async def test_invalid_items_are_422_by_index(api):
     errors = {(e["index"], e["field"]): e["reason"] for e in body(resp)["errors"]}
     assert errors == {
         (1, "metric_name"): "empty",
-        (1, "value"): "not a number (strings allowed: \"NaN\", \"Infinity\", \"-Infinity\"): "
-                      "'high'",
+        (1, "value"): 'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): \'high\'',
         (2, "run_id"): "not a UUID: 'nope'",
         (2, "metric_name"): "longer than 255 characters (256)",
         (2, "step"): "outside the int64 range",
@@ -85,14 +98,16 @@ async def test_invalid_items_are_422_by_index(api):
     # nothing of the rejected batch was written
     assert (await api("GET", f"runs/{rid}/metrics/ok/latest")).code == 404
     resp = await api("POST", BATCH, body={"batch_id": 7, "metrics": []})
-    assert body(resp)["errors"] == [{"index": -1, "field": "batch_id",
-                                     "reason": "must be a string of 1..200 characters"}]
+    assert body(resp)["errors"] == [
+        {"index": -1, "field": "batch_id", "reason": "must be a string of 1..200 characters"}
+    ]
 
 
 async def test_unknown_run_is_404_and_bad_ids_400(api):
     other = "00000000-0000-4000-8000-000000000001"
-    resp = await api("POST", BATCH, body={"metrics": [{"run_id": other, "metric_name": "m",
-                                                       "value": 1}]})
+    resp = await api(
+        "POST", BATCH, body={"metrics": [{"run_id": other, "metric_name": "m", "value": 1}]}
+    )
     assert resp.code == 404 and body(resp)["message"] == f"run {other} not found"
     resp = await api("GET", "runs/xyz/metrics/m")
     assert resp.code == 400 and body(resp)["message"] == "run id 'xyz' is not a UUID"

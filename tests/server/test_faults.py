@@ -38,9 +38,15 @@ def database_url(cluster: PostgresCluster) -> str:
 
 def batch(run_id: str, n: int) -> dict:
     """Batch ``n``: steps [n*100, n*100+100) of metric ``m``, idempotency key ``b<n>``."""
-    return {"batch_id": f"b{n}", "run_id": run_id, "names": ["m"], "k": [0] * BATCH_POINTS,
-            "s": list(range(n * BATCH_POINTS, (n + 1) * BATCH_POINTS)),
-            "v": [float(n)] * BATCH_POINTS, "format": "columnar"}
+    return {
+        "batch_id": f"b{n}",
+        "run_id": run_id,
+        "names": ["m"],
+        "k": [0] * BATCH_POINTS,
+        "s": list(range(n * BATCH_POINTS, (n + 1) * BATCH_POINTS)),
+        "v": [float(n)] * BATCH_POINTS,
+        "format": "columnar",
+    }
 
 
 @pytest.mark.slow

@@ -20,8 +20,15 @@ async def test_row_and_columnar_ingest_with_slash_names(api):
     res = await post_points(api, rid, {"train/loss": [(0, 1.0), (1, 0.5)]}, batch_id="b1")
     assert res == {"written": 2, "duplicate": False, "batch_id": "b1"}
     t0 = float(int(time.time()) + 10)  # after the row points' server-side "now"
-    col = {"batch_id": "b2", "run_id": rid, "names": ["train/loss", "acc"], "k": [0, 1, 0],
-           "s": [2, 2, 3], "t": [t0, t0, t0 + 1], "v": [0.25, "Infinity", "NaN"]}
+    col = {
+        "batch_id": "b2",
+        "run_id": rid,
+        "names": ["train/loss", "acc"],
+        "k": [0, 1, 0],
+        "s": [2, 2, 3],
+        "t": [t0, t0, t0 + 1],
+        "v": [0.25, "Infinity", "NaN"],
+    }
     resp = await api("POST", "metrics/batch", body=col, headers={"Content-Type": COLUMNAR})
     assert body(resp) == {"written": 3, "duplicate": False, "batch_id": "b2"}
     col2 = {**col, "batch_id": "b3", "format": "columnar", "s": [4, 4, 5]}
@@ -46,7 +53,9 @@ async def test_row_and_columnar_ingest_with_slash_names(api):
 
     names = body(await api("GET", f"runs/{rid}/metric-names"))["metrics"]
     assert {(n["name"], n["count"], n["last_step"]) for n in names} == {
-        ("train/loss", 6, 5), ("acc", 2, 4)}
+        ("train/loss", 6, 5),
+        ("acc", 2, 4),
+    }
     rm = body(await api("GET", f"runs/{rid}/metrics", params={"names": "acc"}))
     assert rm["count"] == 2 and [m["value"] for m in rm["metrics"]] == ["Infinity", "Infinity"]
     assert [n["name"] for n in rm["names"]] == ["acc"]
@@ -85,11 +94,15 @@ async def test_history_ranges_samples_smoothing_and_arrow(api):
     for lo in range(0, 3000, 1000):
         await post_points(api, rid, {"s": [(i, float(values[i])) for i in range(lo, lo + 1000)]})
 
-    h = body(await api("GET", f"runs/{rid}/metrics/s", params={"start_step": 10,
-                                                             "end_step": 19}))
+    h = body(await api("GET", f"runs/{rid}/metrics/s", params={"start_step": 10, "end_step": 19}))
     assert h["steps"] == list(range(10, 20))
     assert body(await api("GET", f"runs/{rid}/metrics/s", params={"limit": 5}))["steps"] == [
-        0, 1, 2, 3, 4]
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
 
     d = body(await api("GET", f"runs/{rid}/metrics/s", params={"samples": 100}))
     assert d["sampled"] is True and d["total_points"] == 3000
@@ -105,9 +118,11 @@ async def test_history_ranges_samples_smoothing_and_arrow(api):
     resp = await api("GET", f"runs/{rid}/metrics/s", params={"smoothing": "wobble"})
     assert resp.code == 400 and "unknown smoothing method 'wobble'" in body(resp)["message"]
 
-    resp = await api("GET", f"runs/{rid}/metrics/s", params={"format": "arrow",
-                                                             "smoothing": "running_avg",
-                                                             "smoothing_param": 5})
+    resp = await api(
+        "GET",
+        f"runs/{rid}/metrics/s",
+        params={"format": "arrow", "smoothing": "running_avg", "smoothing_param": 5},
+    )
     assert resp.headers["Content-Type"] == "application/vnd.apache.arrow.stream"
     table = pa.ipc.open_stream(resp.body).read_all()
     assert table.column_names == ["step", "time", "value", "smoothed"]

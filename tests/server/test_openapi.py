@@ -39,8 +39,9 @@ def implemented(handler: type) -> set[str]:
 
 
 async def test_every_route_is_documented_and_vice_versa(jp_serverapp, api, jp_base_url):
-    registered = {route_template(p, jp_base_url): implemented(h)
-                  for p, h in wanllm_routes(jp_serverapp)}
+    registered = {
+        route_template(p, jp_base_url): implemented(h) for p, h in wanllm_routes(jp_serverapp)
+    }
     served = body(await api("GET", "openapi.json"))
     assert served == document(jp_base_url)
     assert served["servers"] == [{"url": jp_base_url.rstrip("/")}]
@@ -52,31 +53,49 @@ async def test_every_route_is_documented_and_vice_versa(jp_serverapp, api, jp_ba
 def live_server(tmp_path: Path):
     """A real ``jupyter server`` process with wanllm on SQLite under base_url /jp/."""
     port, token = free_port(), "schemathesis-token"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+    }
     env.pop("WANLLM_REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-         "--ServerApp.base_url=/jp/", f"--ServerApp.root_dir={tmp_path}",
-         f"--IdentityProvider.token={token}",
-         "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
-         "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
-         f"--WanllmApp.database_url=sqlite:///{tmp_path}/wanllm.db"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"))  # noqa: SIM115 (lives with proc)
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.base_url=/jp/",
+            f"--ServerApp.root_dir={tmp_path}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
+            "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
+            f"--WanllmApp.database_url=sqlite:///{tmp_path}/wanllm.db",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "wb"),
+    )
     url = f"http://127.0.0.1:{port}/jp/wanllm/api/v1/"
     deadline = time.monotonic() + 90
     while True:
         try:
-            req = urllib.request.Request(url + "health",
-                                         headers={"Authorization": f"token {token}"})
+            req = urllib.request.Request(
+                url + "health", headers={"Authorization": f"token {token}"}
+            )
             with urllib.request.urlopen(req, timeout=2):
                 break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail("jupyter server did not start:\n"
-                            + (tmp_path / "server.log").read_text()[-3000:])
+                pytest.fail(
+                    "jupyter server did not start:\n"
+                    + (tmp_path / "server.log").read_text()[-3000:]
+                )
             time.sleep(0.3)
     yield url, token
     proc.terminate()
@@ -93,11 +112,30 @@ def test_responses_conform_to_the_document(live_server):
     # the coverage phase is skipped: it crashes inside hypothesis' lambda
     # introspection on this version ("AST constructor recursion depth mismatch")
     result = subprocess.run(
-        [cli, "run", url + "openapi.json", "-H", f"Authorization: token {token}",
-         "--phases", "examples,fuzzing,stateful", "--max-examples", "10", "--seed", "1",
-         "--exclude-path-regex", "/ws/", "--no-color", "-w", "2",
-         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                     "response_schema_conformance"],
-        capture_output=True, text=True, timeout=240)
+        [
+            cli,
+            "run",
+            url + "openapi.json",
+            "-H",
+            f"Authorization: token {token}",
+            "--phases",
+            "examples,fuzzing,stateful",
+            "--max-examples",
+            "10",
+            "--seed",
+            "1",
+            "--exclude-path-regex",
+            "/ws/",
+            "--no-color",
+            "-w",
+            "2",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"Tested: 17\b", result.stdout), result.stdout[-3000:]

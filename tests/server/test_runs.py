@@ -7,13 +7,21 @@ from tests.server.server_helpers import body, create_run, new_id
 
 async def test_create_get_and_resume(api):
     rid = new_id()
-    resp = await api("POST", "runs", body={"project": "p1", "name": "first", "id": rid,
-                                           "config": {"lr": 0.1}, "tags": ["a"],
-                                           "git": {"branch": "main", "dirty": False}})
+    resp = await api(
+        "POST",
+        "runs",
+        body={
+            "project": "p1",
+            "name": "first",
+            "id": rid,
+            "config": {"lr": 0.1},
+            "tags": ["a"],
+            "git": {"branch": "main", "dirty": False},
+        },
+    )
     assert resp.code == 201
     run = body(resp)
-    assert (run["id"], run["project"], run["name"], run["state"]) == (rid, "p1", "first",
-                                                                      "running")
+    assert (run["id"], run["project"], run["name"], run["state"]) == (rid, "p1", "first", "running")
     assert run["config"] == {"lr": 0.1} and run["tags"] == ["a"]
     assert run["git"]["branch"] == "main" and run["created_at"].endswith("Z")
     assert body(await api("GET", f"runs/{rid}")) == run
@@ -37,8 +45,9 @@ async def test_resume_modes(api):
 
 
 async def test_create_rejects_bad_fields(api):
-    resp = await api("POST", "runs", body={"project": 3, "tags": ["x", 1], "colour": "red",
-                                           "resume": "maybe"})
+    resp = await api(
+        "POST", "runs", body={"project": 3, "tags": ["x", 1], "colour": "red", "resume": "maybe"}
+    )
     assert resp.code == 422
     assert sorted(body(resp)["errors"], key=lambda e: e["field"]) == [
         {"index": 0, "field": "colour", "reason": "unknown field"},
@@ -53,9 +62,17 @@ async def test_create_rejects_bad_fields(api):
 async def test_update_heartbeat_delete(api):
     run = await create_run(api, tags=["a", "b"])
     rid = run["id"]
-    resp = await api("PATCH", f"runs/{rid}", body={"state": "finished", "exit_code": 0,
-                                                   "summary": {"loss": 0.5},
-                                                   "add_tags": ["c"], "remove_tags": ["a"]})
+    resp = await api(
+        "PATCH",
+        f"runs/{rid}",
+        body={
+            "state": "finished",
+            "exit_code": 0,
+            "summary": {"loss": 0.5},
+            "add_tags": ["c"],
+            "remove_tags": ["a"],
+        },
+    )
     assert resp.code == 200, resp.body
     run = body(resp)
     assert run["state"] == "finished" and run["exit_code"] == 0
@@ -64,8 +81,13 @@ async def test_update_heartbeat_delete(api):
 
     resp = await api("PATCH", f"runs/{rid}", body={"state": "exploded"})
     assert resp.code == 422
-    assert body(resp)["errors"] == [{"index": 0, "field": "state", "reason":
-                                     "must be one of running, finished, failed, crashed"}]
+    assert body(resp)["errors"] == [
+        {
+            "index": 0,
+            "field": "state",
+            "reason": "must be one of running, finished, failed, crashed",
+        }
+    ]
 
     before = run["heartbeat_at"]
     assert (await api("POST", f"runs/{rid}/heartbeat")).code == 204
@@ -79,14 +101,24 @@ async def test_update_heartbeat_delete(api):
 
 async def test_list_filters_sort_and_cursor(api):
     for i in range(5):
-        await create_run(api, project="lst", name=f"r{i}", config={"lr": i / 10},
-                         tags=["even"] if i % 2 == 0 else ["odd"])
+        await create_run(
+            api,
+            project="lst",
+            name=f"r{i}",
+            config={"lr": i / 10},
+            tags=["even"] if i % 2 == 0 else ["odd"],
+        )
     await create_run(api, project="other")
     page = body(await api("GET", "runs", params={"project": "lst"}))
     assert page["total"] == 5 and len(page["runs"]) == 5
 
-    page = body(await api("GET", "runs", params={"project": "lst", "tag": "even",
-                                                 "filter": "config.lr>=0.15", "sort": "name"}))
+    page = body(
+        await api(
+            "GET",
+            "runs",
+            params={"project": "lst", "tag": "even", "filter": "config.lr>=0.15", "sort": "name"},
+        )
+    )
     assert [r["name"] for r in page["runs"]] == ["r2", "r4"]
 
     names, cursor = [], None

@@ -37,10 +37,12 @@ async def test_run_socket_sends_state_then_points(api, jp_ws_fetch, backend, wan
     run = await create_run(api, name="ws-run")
     ws, first = await open_run_socket(jp_ws_fetch, run["id"])
     assert first["run"] == run
-    assert wanllm_app.live.status()["mode"] == ("redis" if backend == "timescaledb"
-                                                else "in-process")
-    await post_points(api, run["id"], {"train/loss": [(0, 1.5), (1, math.nan)],
-                                       "acc": [(1, -math.inf)]})
+    assert wanllm_app.live.status()["mode"] == (
+        "redis" if backend == "timescaledb" else "in-process"
+    )
+    await post_points(
+        api, run["id"], {"train/loss": [(0, 1.5), (1, math.nan)], "acc": [(1, -math.inf)]}
+    )
     msg = await next_message(ws)
     assert msg["type"] == "metrics" and msg["run_id"] == run["id"]
     assert msg["points"]["train/loss"]["steps"] == [0, 1]
@@ -124,8 +126,9 @@ async def test_many_batches_in_a_tick_are_coalesced(api, jp_ws_fetch, wanllm_app
     hub = wanllm_app.live
     hub.tick = 0.5  # a long tick: several batches commit within each
     started = time.monotonic()
-    await asyncio.gather(*(post_points(api, run["id"], {"loss": [(i, float(i))]})
-                           for i in range(20)))
+    await asyncio.gather(
+        *(post_points(api, run["id"], {"loss": [(i, float(i))]}) for i in range(20))
+    )
     steps: list[int] = []
     messages = 0
     while len(steps) < 20:
@@ -139,8 +142,10 @@ async def test_many_batches_in_a_tick_are_coalesced(api, jp_ws_fetch, wanllm_app
 
 
 async def test_unknown_or_malformed_run_is_refused(api, jp_ws_fetch):
-    for run_id, code, text in (("00000000-0000-4000-8000-00000000dead", 404, "not found"),
-                               ("not-a-uuid", 400, "is not a UUID")):
+    for run_id, code, text in (
+        ("00000000-0000-4000-8000-00000000dead", 404, "not found"),
+        ("not-a-uuid", 400, "is not a UUID"),
+    ):
         with pytest.raises(HTTPClientError) as err:
             await jp_ws_fetch("wanllm", "ws", "metrics", run_id)
         assert err.value.code == code
@@ -151,8 +156,9 @@ async def test_unknown_or_malformed_run_is_refused(api, jp_ws_fetch):
 @pytest.mark.parametrize("authorization", ["", "token wrong"])
 async def test_upgrade_without_valid_token_is_403(jp_ws_fetch, path, authorization):
     with pytest.raises(HTTPClientError) as err:
-        await jp_ws_fetch("wanllm", "ws", *path.split("/"),
-                          headers={"Authorization": authorization})
+        await jp_ws_fetch(
+            "wanllm", "ws", *path.split("/"), headers={"Authorization": authorization}
+        )
     assert err.value.code == 403
 
 

@@ -40,9 +40,13 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
 
 def one_point(run_id: str, step: int) -> MetricBatch:
     return MetricBatch(
-        batch_id=uuid.uuid4().hex, run_ids=[uuid.UUID(run_id)], names=["loss"],
-        run_idx=np.zeros(1, np.int32), name_idx=np.zeros(1, np.int32),
-        steps=np.array([step], np.int64), times=np.array([1_700_000_000_000_000], np.int64),
+        batch_id=uuid.uuid4().hex,
+        run_ids=[uuid.UUID(run_id)],
+        names=["loss"],
+        run_idx=np.zeros(1, np.int32),
+        name_idx=np.zeros(1, np.int32),
+        steps=np.array([step], np.int64),
+        times=np.array([1_700_000_000_000_000], np.int64),
         values=np.array([float(step)]),
     )
 

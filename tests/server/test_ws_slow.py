@@ -32,14 +32,24 @@ def backend() -> str:
 def committed_batch(run_id: str, first_step: int) -> MetricBatch:
     steps = np.arange(first_step, first_step + POINTS, dtype=np.int64)
     return MetricBatch(
-        batch_id=uuid.uuid4().hex, run_ids=[uuid.UUID(run_id)], names=["loss"],
-        run_idx=np.zeros(POINTS, np.int32), name_idx=np.zeros(POINTS, np.int32),
-        steps=steps, times=1_700_000_000_000_000 + steps, values=steps * 0.5,
+        batch_id=uuid.uuid4().hex,
+        run_ids=[uuid.UUID(run_id)],
+        names=["loss"],
+        run_idx=np.zeros(POINTS, np.int32),
+        name_idx=np.zeros(POINTS, np.int32),
+        steps=steps,
+        times=1_700_000_000_000_000 + steps,
+        values=steps * 0.5,
     )
 
 
 async def test_stalled_reader_gets_gap_and_others_are_unaffected(
-    api, jp_ws_fetch, wanllm_app, jp_http_port, jp_base_url, jp_auth_header,
+    api,
+    jp_ws_fetch,
+    wanllm_app,
+    jp_http_port,
+    jp_base_url,
+    jp_auth_header,
 ):
     hub = wanllm_app.live
     hub.tick, hub.max_buffer = 0.02, 4
@@ -48,8 +58,10 @@ async def test_stalled_reader_gets_gap_and_others_are_unaffected(
     assert (await next_message(fast))["type"] == "run"
     url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}wanllm/ws/metrics/{run['id']}"
     stalled = await asyncio.to_thread(
-        websocket.create_connection, url,
-        header=[f"Authorization: {jp_auth_header['Authorization']}"], skip_utf8_validation=True,
+        websocket.create_connection,
+        url,
+        header=[f"Authorization: {jp_auth_header['Authorization']}"],
+        skip_utf8_validation=True,
         sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)],  # then it never reads
     )
     total = BATCHES * POINTS + 1

@@ -38,7 +38,9 @@ def servers(timescale_dsn: str, redis_url: str) -> Iterator[tuple[JupyterServer,
 
 async def call(server: JupyterServer, method: str, path: str, payload: object) -> dict:
     resp = await AsyncHTTPClient().fetch(
-        server.url + "wanllm/api/v1/" + path, method=method, body=orjson.dumps(payload),
+        server.url + "wanllm/api/v1/" + path,
+        method=method,
+        body=orjson.dumps(payload),
         headers={**server.headers, "Content-Type": "application/json"},
     )
     return orjson.loads(resp.body)
@@ -56,8 +58,10 @@ async def test_point_posted_to_a_reaches_subscriber_on_b(servers):
     sidebar_b = await connect(b, "wanllm/ws/runs")
     await asyncio.sleep(0.5)  # B's hub subscribes the run channel in Redis
 
-    rows = [{"run_id": run["id"], "metric_name": "train/loss", "step": 1, "value": 0.25},
-            {"run_id": run["id"], "metric_name": "train/loss", "step": 2, "value": "NaN"}]
+    rows = [
+        {"run_id": run["id"], "metric_name": "train/loss", "step": 1, "value": 0.25},
+        {"run_id": run["id"], "metric_name": "train/loss", "step": 2, "value": "NaN"},
+    ]
     assert (await call(a, "POST", "metrics/batch", {"metrics": rows}))["written"] == 2
     msg = await next_message(on_b)
     assert msg["type"] == "metrics" and msg["run_id"] == run["id"]

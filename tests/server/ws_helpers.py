@@ -27,8 +27,9 @@ async def expect_quiet(ws: WebSocketClientConnection, seconds: float = 0.4) -> N
     raise AssertionError(f"unexpected message: {text!r}")
 
 
-async def sync(ws: WebSocketClientConnection, message: dict[str, Any],
-               expect: str | None = None) -> None:
+async def sync(
+    ws: WebSocketClientConnection, message: dict[str, Any], expect: str | None = None
+) -> None:
     """Send ``message`` and wait until the server has handled it: messages are
     handled in order, so the error reply to a marker message proves it. With
     ``expect``, ``message`` itself must be answered with an error containing it."""

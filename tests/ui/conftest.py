@@ -81,13 +81,17 @@ def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> No
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(
+                f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
+            )
         try:
             api.get_json("wanllm/api/v1/health")
             return
-        except Exception:  # noqa: BLE001 - not listening yet
+        except Exception:
             time.sleep(0.25)
-    raise RuntimeError(f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +118,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if not page.is_closed():
                 try:
                     save_screenshot(page, f"failure-{item.name}-{i}")
-                except Exception:  # noqa: BLE001 - the browser may be gone; the report matters more
+                except Exception:
                     pass
     if report.when == "teardown":
         OPEN_PAGES.clear()
@@ -155,16 +159,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     env.pop("WANLLM_REDIS_URL", None)
     settings = home / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}'
-    )
+    (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    ).write_text('{"fetchNews": "false", "checkForUpdates": false}')
     env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(home / "workspaces")
     log = home / "jupyter.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.token={token}", f"--ServerApp.base_url={BASE_URL}",
-        f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0", "--allow-root",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.base_url={BASE_URL}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--allow-root",
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)

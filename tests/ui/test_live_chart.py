@@ -50,7 +50,7 @@ def test_quickstart_chart_grows_while_cell_runs(lab: Any) -> None:
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     try:  # a notebook without kernel metadata from this server asks which kernel to start
         page.click(".jp-Dialog button.jp-mod-accept", timeout=10_000)
-    except Exception:  # noqa: BLE001 - no dialog: the kernel starts directly
+    except Exception:
         pass
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)

@@ -19,9 +19,15 @@ PROJECT = "tabular"
 
 def run_dict(i: int, **extra: Any) -> dict[str, Any]:
     return {
-        "id": f"id{i}", "project": PROJECT, "name": f"run-{i}", "state": "finished",
-        "config": {"lr": 10.0 ** -i, "opt": {"name": "adam"}}, "summary": {"loss": 1.0 / (i + 1)},
-        "tags": ["t"], "created_at": f"2026-11-28T04:0{i}:00Z", "finished_at": f"2026-11-28T04:0{i}:30Z",
+        "id": f"id{i}",
+        "project": PROJECT,
+        "name": f"run-{i}",
+        "state": "finished",
+        "config": {"lr": 10.0**-i, "opt": {"name": "adam"}},
+        "summary": {"loss": 1.0 / (i + 1)},
+        "tags": ["t"],
+        "created_at": f"2026-11-28T04:0{i}:00Z",
+        "finished_at": f"2026-11-28T04:0{i}:30Z",
         **extra,
     }
 
@@ -47,7 +53,10 @@ def test_update_runs_replaces_in_place_and_puts_new_runs_first() -> None:
     table = RunTable([run_dict(1), run_dict(2)])
     table.update_runs([{**run_dict(2), "state": "crashed"}, run_dict(3)])
     assert [(r["id"], r["state"]) for r in table.rows] == [
-        ("id3", "finished"), ("id1", "finished"), ("id2", "crashed")]
+        ("id3", "finished"),
+        ("id1", "finished"),
+        ("id2", "crashed"),
+    ]
 
 
 def test_remove_runs_drops_rows_and_their_selection() -> None:
@@ -82,21 +91,39 @@ def test_refresh_without_a_connection_says_so() -> None:
 def table_runs(lab: Any) -> list[dict[str, Any]]:
     runs = []
     for i, (name, state) in enumerate(
-        [("mlp-small", "finished"), ("mlp-wide", "finished"), ("mlp-deep", "failed"),
-         ("mlp-dropout", "finished"), ("mlp-bn", "crashed"), ("mlp-huge", "running")]
+        [
+            ("mlp-small", "finished"),
+            ("mlp-wide", "finished"),
+            ("mlp-deep", "failed"),
+            ("mlp-dropout", "finished"),
+            ("mlp-bn", "crashed"),
+            ("mlp-huge", "running"),
+        ]
     ):
-        run = lab.api.post_json("wanllm/api/v1/runs", {
-            "project": PROJECT, "name": name, "config": {"lr": 0.1 / (i + 1), "width": 64 * (i + 1)},
-            "tags": ["mlp", "sweep"] if i % 2 else ["mlp"]})
-        body: dict[str, Any] = {"summary": {"loss": round(0.9 - 0.13 * ((i * 7) % 6), 3),
-                                            "acc": round(0.5 + 0.07 * i, 3)}}
+        run = lab.api.post_json(
+            "wanllm/api/v1/runs",
+            {
+                "project": PROJECT,
+                "name": name,
+                "config": {"lr": 0.1 / (i + 1), "width": 64 * (i + 1)},
+                "tags": ["mlp", "sweep"] if i % 2 else ["mlp"],
+            },
+        )
+        body: dict[str, Any] = {
+            "summary": {
+                "loss": round(0.9 - 0.13 * ((i * 7) % 6), 3),
+                "acc": round(0.5 + 0.07 * i, 3),
+            }
+        }
         if state != "running":
             body["state"] = state
         runs.append(lab.api.patch_json(f"wanllm/api/v1/runs/{run['id']}", body))
     return runs
 
 
-def test_run_table_loads_a_project_from_the_server(lab: Any, table_runs: list[dict[str, Any]]) -> None:
+def test_run_table_loads_a_project_from_the_server(
+    lab: Any, table_runs: list[dict[str, Any]]
+) -> None:
     table = run_table(PROJECT, columns=["summary.loss"], connection=lab.api, live=False)
     assert sorted(r["name"] for r in table.rows) == sorted(r["name"] for r in table_runs)
     lab.api.patch_json(f"wanllm/api/v1/runs/{table_runs[-1]['id']}", {"summary": {"note": 1}})
@@ -118,11 +145,19 @@ def test_run_table_renders_sorts_and_syncs_selection(
         ),
         nbformat.v4.new_code_cell("print(sorted(table.selected['name']))"),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, lab.root / "run_table.ipynb")
-    page = lab.page("lab/tree/run_table.ipynb?reset", viewport=(1280, 720))  # reset: only this notebook
+    page = lab.page(
+        "lab/tree/run_table.ipynb?reset", viewport=(1280, 720)
+    )  # reset: only this notebook
     page.locator(".jp-Notebook").wait_for(timeout=30_000)
-    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()  # room for the table
+    page.locator(
+        ".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current"
+    ).click()  # room for the table
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
     kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
     try:
@@ -134,7 +169,8 @@ def test_run_table_renders_sorts_and_syncs_selection(
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
     names = page.locator(".wl-run-table .wl-rt-name")
     page.wait_for_function(
-        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs),
+        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n",
+        arg=len(table_runs),
         timeout=60_000,
     )
     by_created = [r["name"] for r in reversed(table_runs)]
@@ -142,7 +178,9 @@ def test_run_table_renders_sorts_and_syncs_selection(
 
     loss = page.locator(".wl-run-table .wl-rt-th[data-column='summary.loss']")
     loss.click()
-    by_loss = [r["name"] for r in sorted(table_runs, key=lambda r: (r["summary"]["loss"], r["created_at"]))]
+    by_loss = [
+        r["name"] for r in sorted(table_runs, key=lambda r: (r["summary"]["loss"], r["created_at"]))
+    ]
     assert names.all_inner_texts() == by_loss
     assert loss.get_attribute("aria-sort") == "ascending"
     loss.click()
@@ -152,7 +190,8 @@ def test_run_table_renders_sorts_and_syncs_selection(
     page.locator(".wl-run-table .wl-rt-filter").fill("tag:sweep OR state:failed")
     page.wait_for_function("document.querySelectorAll('.wl-run-table .wl-rt-row').length === 4")
     assert sorted(names.all_inner_texts()) == sorted(
-        r["name"] for r in table_runs if "sweep" in r["tags"] or r["state"] == "failed")
+        r["name"] for r in table_runs if "sweep" in r["tags"] or r["state"] == "failed"
+    )
 
     page.locator(".wl-run-table .wl-rt-name", has_text="mlp-wide").click()
     page.locator(".wl-run-table .wl-rt-name", has_text="mlp-deep").click(modifiers=["Control"])
@@ -164,7 +203,9 @@ def test_run_table_renders_sorts_and_syncs_selection(
     assert output.inner_text().strip() == "['mlp-deep', 'mlp-wide']"
     page.locator(".wl-run-table .wl-rt-filter").fill("")
     page.wait_for_function(
-        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n", arg=len(table_runs))
+        "n => document.querySelectorAll('.wl-run-table .wl-rt-row').length === n",
+        arg=len(table_runs),
+    )
 
     # keyboard: arrows move the selection, Shift extends it, Escape clears it
     row = lambda i: page.locator(f".wl-run-table .wl-rt-row[data-index='{i}']")  # noqa: E731

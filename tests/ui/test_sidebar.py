@@ -34,14 +34,21 @@ LIVE_SCRIPT = textwrap.dedent(
 )
 
 
-def create_run(lab: Any, name: str, state: str, lr: float, tags: list[str], decay: float) -> dict[str, Any]:
+def create_run(
+    lab: Any, name: str, state: str, lr: float, tags: list[str], decay: float
+) -> dict[str, Any]:
     """A run made through the REST API, with a `loss` curve, left in `state`."""
     run = lab.api.post_json(
         "wanllm/api/v1/runs",
         {"project": PROJECT, "name": name, "config": {"lr": lr, "optimizer": "adam"}, "tags": tags},
     )
     points = [
-        {"run_id": run["id"], "metric_name": "loss", "step": s, "value": 2.2 * math.exp(-decay * s) + 0.05 * math.sin(s)}
+        {
+            "run_id": run["id"],
+            "metric_name": "loss",
+            "step": s,
+            "value": 2.2 * math.exp(-decay * s) + 0.05 * math.sin(s),
+        }
         for s in range(80)
     ]
     lab.api.post_json("wanllm/api/v1/metrics/batch", {"metrics": points})
@@ -81,10 +88,14 @@ def widen_sidebar(page: Any, by: int = 110) -> None:
 
 
 def row(page: Any, name: str) -> Any:
-    return page.locator(f"{PANEL} .jp-wanllm-RunRow", has=page.locator(".jp-wanllm-name", has_text=name))
+    return page.locator(
+        f"{PANEL} .jp-wanllm-RunRow", has=page.locator(".jp-wanllm-name", has_text=name)
+    )
 
 
-def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]], screenshot: Any) -> None:
+def test_lists_runs_live_states_and_compares(
+    lab: Any, runs: list[dict[str, Any]], screenshot: Any
+) -> None:
     page = open_panel(lab)
     widen_sidebar(page)
     # the most recently active project is shown; every run the test made is listed
@@ -104,18 +115,24 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
     search = page.locator(f"{PANEL} .jp-wanllm-search")
     search.fill("tag:sweep config.lr>=0.02 OR state:crashed")
     page.wait_for_function(
-        "document.querySelectorAll('#wanllm-run-browser .jp-wanllm-RunRow').length === 2", timeout=5_000
+        "document.querySelectorAll('#wanllm-run-browser .jp-wanllm-RunRow').length === 2",
+        timeout=5_000,
     )
     assert sorted(page.locator(f"{PANEL} .jp-wanllm-name").all_inner_texts()) == [
-        "resnet50-lr-3e-2", "vit-small-warmup"]
+        "resnet50-lr-3e-2",
+        "vit-small-warmup",
+    ]
     search.fill("config.lr>=oops")
     assert "needs a number" in page.locator(f"{PANEL} .jp-wanllm-search-error").inner_text()
     search.fill("")
 
     # a run logged by another process appears as running and turns finished, no reload
     proc = subprocess.Popen(
-        [sys.executable, "-c", LIVE_SCRIPT, PROJECT], env=lab.env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", LIVE_SCRIPT, PROJECT],
+        env=lab.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         live_id = proc.stdout.readline().strip()
@@ -155,13 +172,17 @@ def test_lists_runs_live_states_and_compares(lab: Any, runs: list[dict[str, Any]
         arg=expected,
         timeout=10_000,
     )
-    prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .jp-InputPrompt")
+    prompt = page.locator(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .jp-InputPrompt"
+    )
     expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the compare cell ran
     page.wait_for_timeout(1000)
     screenshot(page, "sidebar", docs=True)
 
 
-def test_keyboard_moves_extends_and_clears_the_selection(lab: Any, runs: list[dict[str, Any]]) -> None:
+def test_keyboard_moves_extends_and_clears_the_selection(
+    lab: Any, runs: list[dict[str, Any]]
+) -> None:
     page = open_panel(lab)
     at = lambda i: page.locator(f"{PANEL} .jp-wanllm-RunRow[data-index='{i}']")  # noqa: E731
     selected = page.locator(f"{PANEL} .jp-wanllm-RunRow[aria-selected='true']")

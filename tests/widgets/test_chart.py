@@ -32,15 +32,33 @@ def model(conn, run_ids, metrics, **kw) -> ChartModel:
 
 def test_appends_merge_in_step_order_and_skip_points_already_loaded(conn, logger) -> None:
     run = logger.run("appends")
-    logger.log(run["id"], "loss", range(10), [float(i) for i in range(10)],
-               times=[T0 + i for i in range(10)])
+    logger.log(
+        run["id"],
+        "loss",
+        range(10),
+        [float(i) for i in range(10)],
+        times=[T0 + i for i in range(10)],
+    )
     m = model(conn, [run["id"]], ["loss"], smoothing=0)
     assert m.views()[0].x.tolist() == list(range(10))
-    changed = m.append(run["id"], {"loss": {"steps": [9, 10, 12, 11], "times": [T0 + 9, T0 + 10, T0 + 12, T0 + 11],
-                                            "values": [9.0, 10.0, 12.0, "NaN"]}})
+    changed = m.append(
+        run["id"],
+        {
+            "loss": {
+                "steps": [9, 10, 12, 11],
+                "times": [T0 + 9, T0 + 10, T0 + 12, T0 + 11],
+                "values": [9.0, 10.0, 12.0, "NaN"],
+            }
+        },
+    )
     assert changed
     v = m.views()[0]
-    assert v.steps.tolist() == [*range(10), 10, 11, 12]  # step 9 (already loaded) dropped, 11 sorted in
+    assert v.steps.tolist() == [
+        *range(10),
+        10,
+        11,
+        12,
+    ]  # step 9 (already loaded) dropped, 11 sorted in
     assert np.isnan(v.y[11]) and v.nonfinite_kind == ["nan"] and v.nonfinite_x.tolist() == [11]
     assert not m.append(run["id"], {"other": {"steps": [1], "times": [T0 + 20], "values": [1]}})
     assert not m.append("another-run", {"loss": {"steps": [1], "times": [T0 + 20], "values": [1]}})
@@ -58,15 +76,25 @@ def test_run_messages_redraw_only_what_the_chart_shows(conn, logger) -> None:
 
 def test_x_axis_modes(conn, logger) -> None:
     run = logger.run("axes")
-    logger.log(run["id"], "loss", [0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], times=[T0, T0 + 2, T0 + 4, T0 + 8])
+    logger.log(
+        run["id"], "loss", [0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], times=[T0, T0 + 2, T0 + 4, T0 + 8]
+    )
     logger.log(run["id"], "epoch", [0, 2, 3], [0.0, 0.5, 0.75], times=[T0, T0 + 4, T0 + 8])
     start = epoch_seconds(run["created_at"])
     rel = model(conn, [run["id"]], ["loss"], x="relative_time", smoothing=0).views()[0]
-    np.testing.assert_allclose(rel.x, np.array([T0, T0 + 2, T0 + 4, T0 + 8]) - start, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(
+        rel.x, np.array([T0, T0 + 2, T0 + 4, T0 + 8]) - start, rtol=0, atol=1e-3
+    )
     wall = model(conn, [run["id"]], ["loss"], x="wall_time", smoothing=0).views()[0]
-    assert wall.x.dtype == np.dtype("datetime64[ms]") and wall.x[1] - wall.x[0] == np.timedelta64(2000, "ms")
+    assert wall.x.dtype == np.dtype("datetime64[ms]") and wall.x[1] - wall.x[0] == np.timedelta64(
+        2000, "ms"
+    )
     by_epoch = model(conn, [run["id"]], ["loss"], x="epoch", smoothing=0).views()[0]
-    assert by_epoch.x.tolist() == [0.0, 0.5, 0.75] and by_epoch.y.tolist() == [4.0, 2.0, 1.0]  # step 1 has no epoch
+    assert by_epoch.x.tolist() == [0.0, 0.5, 0.75] and by_epoch.y.tolist() == [
+        4.0,
+        2.0,
+        1.0,
+    ]  # step 1 has no epoch
 
 
 def test_smoothing_local_matches_reference_and_server_smooths_sampled(conn, logger) -> None:

@@ -41,8 +41,13 @@ def twema_closed_form(x: list[float], y: list[float], h: float) -> list[float]:
 
 
 def assert_same(actual, expected) -> None:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected, dtype=float),
-                               rtol=1e-12, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        np.asarray(actual),
+        np.asarray(expected, dtype=float),
+        rtol=1e-12,
+        atol=1e-12,
+        equal_nan=True,
+    )
 
 
 def test_tb_ema_hand_vector() -> None:
@@ -108,7 +113,9 @@ def test_running_average_centred_and_trailing() -> None:
     y = [1, 2, 3, NAN, 4, 5]
     assert_same(sm.running_average(y, 3), [1.5, 2, 3, NAN, 4, 4.5])
     assert_same(sm.running_average(y, 3, centered=False), [1, 1.5, 2, NAN, 3, 4])
-    assert_same(sm.smooth(range(6), y, "running_avg_trailing", 2).values, [1, 1.5, 2.5, NAN, 3.5, 4.5])
+    assert_same(
+        sm.smooth(range(6), y, "running_avg_trailing", 2).values, [1, 1.5, 2.5, NAN, 3.5, 4.5]
+    )
 
 
 def test_quantile_ranges() -> None:

@@ -10,8 +10,13 @@ T0 = 1_790_000_000.0
 
 
 def series(metric_type: str, device: str | None = None, n: int = 3) -> dict:
-    return {"metric_type": metric_type, "times": [T0 + 5 + i for i in range(n)],
-            "values": [float(i) for i in range(n)], "devices": [device] * n, "nodes": [None] * n}
+    return {
+        "metric_type": metric_type,
+        "times": [T0 + 5 + i for i in range(n)],
+        "values": [float(i) for i in range(n)],
+        "devices": [device] * n,
+        "nodes": [None] * n,
+    }
 
 
 def test_split_name_units_and_labels() -> None:
@@ -24,12 +29,30 @@ def test_split_name_units_and_labels() -> None:
 
 
 def test_panels_group_order_devices_and_relative_time() -> None:
-    out = panels([series("network.sent_mb"), series("memory.used_mb"), series("cpu.core.0.percent", "cpu0"),
-                  series("memory.percent"), series("cpu.percent"), series("disk.percent", "/"),
-                  series("disk.used_gb", "/"), series("gpu.0.util_percent", "gpu0"),
-                  series("zzz.other")], run_start=T0)
-    assert [p.title for p in out] == ["CPU (%)", "Memory (%)", "Memory (MB)", "Disk (%)",
-                                      "Disk (GB)", "Network (MB)", "GPU (%)", "zzz"]
+    out = panels(
+        [
+            series("network.sent_mb"),
+            series("memory.used_mb"),
+            series("cpu.core.0.percent", "cpu0"),
+            series("memory.percent"),
+            series("cpu.percent"),
+            series("disk.percent", "/"),
+            series("disk.used_gb", "/"),
+            series("gpu.0.util_percent", "gpu0"),
+            series("zzz.other"),
+        ],
+        run_start=T0,
+    )
+    assert [p.title for p in out] == [
+        "CPU (%)",
+        "Memory (%)",
+        "Memory (MB)",
+        "Disk (%)",
+        "Disk (GB)",
+        "Network (MB)",
+        "GPU (%)",
+        "zzz",
+    ]
     cpu = out[0]
     assert [line.label for line in cpu.lines] == ["total", "core 0"]  # total first; no "[cpu0]"
     assert [line.label for line in out[3].lines] == ["/"]

@@ -8,5 +8,13 @@ from .run_table import RunTable
 from .run_table import run_table as runs
 from .workspace import Workspace, workspace
 
-__all__ = ["Comparison", "MetricChart", "RunTable", "Workspace", "chart", "compare", "runs",
-           "workspace"]
+__all__ = [
+    "Comparison",
+    "MetricChart",
+    "RunTable",
+    "Workspace",
+    "chart",
+    "compare",
+    "runs",
+    "workspace",
+]

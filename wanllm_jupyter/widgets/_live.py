@@ -31,14 +31,17 @@ RECONNECT_DELAY = 1.0
 def redraw_interval(points: int) -> float:
     """Seconds between redraws of a chart drawing ``points`` line points, so that
     the browser spends at most half its time redrawing it."""
-    return min(MAX_REDRAW_INTERVAL, max(MIN_REDRAW_INTERVAL, 2 * points * BROWSER_SECONDS_PER_POINT))
+    return min(
+        MAX_REDRAW_INTERVAL, max(MIN_REDRAW_INTERVAL, 2 * points * BROWSER_SECONDS_PER_POINT)
+    )
 
 
 class Throttle:
     """At most one event per ``interval`` seconds; the first after a pause is immediate."""
 
-    def __init__(self, interval: float = MAX_REDRAW_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, interval: float = MAX_REDRAW_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.interval, self.clock = interval, clock
         self.last = -float("inf")
 
@@ -79,7 +82,7 @@ class Redrawer:
             self._throttle.mark()
             try:
                 self._throttle.interval = redraw_interval(self._draw())
-            except Exception:  # noqa: BLE001 - keep redrawing after a transient failure
+            except Exception:
                 import logging
 
                 logging.getLogger(__name__).exception("chart redraw failed")
@@ -145,13 +148,16 @@ class LiveHub:
         with self._lock:
             return list(self._listeners.get(key, ()))
 
-    async def _run(self, conn: Connection, run_id: str, key: tuple[str, str],
-                   ready: threading.Event) -> None:
+    async def _run(
+        self, conn: Connection, run_id: str, key: tuple[str, str], ready: threading.Event
+    ) -> None:
         first = True
         while self._targets(key):
             ws: WebSocketClientConnection | None = None
             try:
-                request = HTTPRequest(conn.ws_url(f"wanllm/ws/metrics/{run_id}"), headers=conn.headers())
+                request = HTTPRequest(
+                    conn.ws_url(f"wanllm/ws/metrics/{run_id}"), headers=conn.headers()
+                )
                 ws = await websocket_connect(request)
                 await ws.write_message(orjson.dumps({"type": "subscribe", "metrics": []}).decode())
                 ready.set()
@@ -167,7 +173,7 @@ class LiveHub:
                         return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - server restarting: retry below
+            except Exception:
                 pass
             finally:
                 if ws is not None:

@@ -21,14 +21,26 @@ import numpy as np
 
 from .. import smoothing as sm
 from ..errors import UsageError
-from ._source import Band, FloatArray, IntArray, MetricSource, SeriesResponse, epoch_seconds
-from ._source import floats, ints
+from ._source import (
+    Band,
+    FloatArray,
+    IntArray,
+    MetricSource,
+    SeriesResponse,
+    epoch_seconds,
+    floats,
+    ints,
+)
 from ._style import DASHES, PALETTE, stable_colors
 
 X_MODES = ("step", "relative_time", "wall_time")
 DEFAULT_SAMPLES = 1000
 FULL_LIMIT_FACTOR = 4
-DRAWN_RUN_FIELDS = ("state", "name", "created_at")  # hold up to 4·samples raw points before asking for M4
+DRAWN_RUN_FIELDS = (
+    "state",
+    "name",
+    "created_at",
+)  # hold up to 4·samples raw points before asking for M4
 
 
 @dataclass(slots=True)
@@ -164,7 +176,11 @@ class ChartModel:
             for m, metric in enumerate(self.metrics):
                 if by_run:
                     color, dash = colors[run_id], DASHES[m % len(DASHES)]
-                    label = f"{self._label(run_id)} · {metric}" if len(self.metrics) > 1 else self._label(run_id)
+                    label = (
+                        f"{self._label(run_id)} · {metric}"
+                        if len(self.metrics) > 1
+                        else self._label(run_id)
+                    )
                 else:
                     color = self.metric_colors.get(metric, PALETTE[m % len(PALETTE)])
                     dash, label = "solid", metric
@@ -202,20 +218,27 @@ class ChartModel:
     def _load_xmetric(self, run_id: str) -> None:
         try:
             r = self.source.series(run_id, self.x_mode)
-        except Exception as exc:  # noqa: BLE001 - a missing x metric leaves the chart empty
+        except Exception as exc:
             if getattr(exc, "status", None) != 404:
                 raise
             r = SeriesResponse(ints([]), floats([]), floats([]))
         with self.lock:
             self._xmetric[run_id] = (r.steps, r.values)
 
-    def _request(self, s: Series, start: int | None, end: int | None, smoothing: tuple[str, float] | None) -> SeriesResponse:
+    def _request(
+        self, s: Series, start: int | None, end: int | None, smoothing: tuple[str, float] | None
+    ) -> SeriesResponse:
         samples = None if self.all_points else self.samples
         try:
             return self.source.series(
-                s.run_id, s.metric, samples=samples, start_step=start, end_step=end, smoothing=smoothing
+                s.run_id,
+                s.metric,
+                samples=samples,
+                start_step=start,
+                end_step=end,
+                smoothing=smoothing,
             )
-        except Exception as exc:  # noqa: BLE001 - a metric not logged yet is an empty series
+        except Exception as exc:
             if getattr(exc, "status", None) != 404:
                 raise
             return SeriesResponse(ints([]), floats([]), floats([]))
@@ -228,7 +251,11 @@ class ChartModel:
             r = self._request(s, start, end, (self.method, param))
         with self.lock:
             tail_keep = s.times[s.n_base :] > (r.times.max() if r.times.size else -math.inf)
-            tail = (s.steps[s.n_base :][tail_keep], s.times[s.n_base :][tail_keep], s.values[s.n_base :][tail_keep])
+            tail = (
+                s.steps[s.n_base :][tail_keep],
+                s.times[s.n_base :][tail_keep],
+                s.values[s.n_base :][tail_keep],
+            )
             s.steps = np.concatenate([r.steps, tail[0]])
             s.times = np.concatenate([r.times, tail[1]])
             s.values = np.concatenate([r.values, tail[2]])
@@ -253,10 +280,17 @@ class ChartModel:
         changed = False
         with self.lock:
             for name, p in points.items():
-                steps, times, values = ints(p.get("steps")), floats(p.get("times")), floats(p.get("values"))
+                steps, times, values = (
+                    ints(p.get("steps")),
+                    floats(p.get("times")),
+                    floats(p.get("values")),
+                )
                 if name == self.x_mode and run_id in self._xmetric:
                     xs, xv = self._xmetric[run_id]
-                    self._xmetric[run_id] = (np.concatenate([xs, steps]), np.concatenate([xv, values]))
+                    self._xmetric[run_id] = (
+                        np.concatenate([xs, steps]),
+                        np.concatenate([xv, values]),
+                    )
                     changed = True
                 for s in self.series:
                     if s.run_id != run_id or s.metric != name:
@@ -298,7 +332,9 @@ class ChartModel:
         with self.lock:
             for s in self.series:
                 bucket = max(s.total_points // self.samples, 16)
-                if (s.sampled and s.tail_len >= bucket) or s.values.size > FULL_LIMIT_FACTOR * self.samples:
+                if (
+                    s.sampled and s.tail_len >= bucket
+                ) or s.values.size > FULL_LIMIT_FACTOR * self.samples:
                     return True
         return False
 
@@ -311,7 +347,9 @@ class ChartModel:
         firsts = [s.times.min() for s in self.series if s.run_id == run_id and s.times.size]
         return float(min(firsts)) if firsts else 0.0
 
-    def x_of(self, run_id: str, steps: IntArray, times: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+    def x_of(
+        self, run_id: str, steps: IntArray, times: FloatArray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """x of points (in the chart's x mode) and the mask of points that have one."""
         ok = np.ones(steps.size, dtype=bool)
         if self.x_mode == "step":
@@ -345,9 +383,13 @@ class ChartModel:
             )
             local = sm.smooth(steps, values, self.method, param)
             tail = local.x > (base[0][-1] if base[0].size else -math.inf)
-            return (np.concatenate([base[0], local.x[tail].astype(np.int64)]),
-                    np.concatenate([base[1], local.values[tail]]))
-        param = sm.param_from_strength(self.method, self.strength, float(steps[-1] - steps[0]), steps.size)
+            return (
+                np.concatenate([base[0], local.x[tail].astype(np.int64)]),
+                np.concatenate([base[1], local.values[tail]]),
+            )
+        param = sm.param_from_strength(
+            self.method, self.strength, float(steps[-1] - steps[0]), steps.size
+        )
         local = sm.smooth(steps, values, self.method, param)
         return local.x.astype(np.int64), local.values
 
@@ -370,7 +412,9 @@ class ChartModel:
         smooth_x = smooth_y = None
         sm_data = self._smoothed(s)
         if sm_data is not None and s.steps.size:
-            idx = np.clip(np.searchsorted(s.steps, sm_data[0], side="right") - 1, 0, s.steps.size - 1)
+            idx = np.clip(
+                np.searchsorted(s.steps, sm_data[0], side="right") - 1, 0, s.steps.size - 1
+            )
             sx, sok = self.x_of(s.run_id, sm_data[0], s.times[idx])
             smooth_x, smooth_y = sx[sok], sm_data[1][sok]
             if self.y_scale == "log":
@@ -384,12 +428,24 @@ class ChartModel:
             band_x, _ = self.x_of(s.run_id, s.band.steps, band_times)
             band_low, band_high = s.band.low, s.band.high
         return SeriesView(
-            key=(s.run_id, s.metric), label=s.label, color=s.color, dash=s.dash,
-            x=x, y=y, steps=steps, times=times, raw=raw,
-            smooth_x=smooth_x, smooth_y=smooth_y,
-            band_x=band_x, band_low=band_low, band_high=band_high,
-            sampled=s.sampled, total_points=s.total_points,
-            nonfinite_x=x[bad], nonfinite_kind=kinds,
+            key=(s.run_id, s.metric),
+            label=s.label,
+            color=s.color,
+            dash=s.dash,
+            x=x,
+            y=y,
+            steps=steps,
+            times=times,
+            raw=raw,
+            smooth_x=smooth_x,
+            smooth_y=smooth_y,
+            band_x=band_x,
+            band_low=band_low,
+            band_high=band_high,
+            sampled=s.sampled,
+            total_points=s.total_points,
+            nonfinite_x=x[bad],
+            nonfinite_kind=kinds,
         )
 
     def y_range(self, views: Sequence[SeriesView]) -> tuple[float, float] | None:
@@ -443,8 +499,12 @@ class ChartModel:
             if not steps:
                 return None
             extent = (
-                min(int(a[0]) for a in steps) if self.loaded_range is None or self.loaded_range[0] is None else self.loaded_range[0],
-                max(int(a[-1]) for a in steps) if self.loaded_range is None or self.loaded_range[1] is None else self.loaded_range[1],
+                min(int(a[0]) for a in steps)
+                if self.loaded_range is None or self.loaded_range[0] is None
+                else self.loaded_range[0],
+                max(int(a[-1]) for a in steps)
+                if self.loaded_range is None or self.loaded_range[1] is None
+                else self.loaded_range[1],
             )
         outside = self.loaded_range is not None and (lo < extent[0] or hi > extent[1])
         narrower = sampled and (hi - lo) < 0.5 * (extent[1] - extent[0])
@@ -476,11 +536,21 @@ class ChartModel:
                 out = sm.smooth(steps, values, self.method, param)
                 idx = _last_of_each_step(steps)
                 smoothed[idx] = out.values
-            frames.append(pd.DataFrame({
-                "run_id": s.run_id, "run": self._label(s.run_id), "metric": s.metric,
-                "step": steps, "time": pd.to_datetime(times, unit="s", utc=True),
-                "value": values, "smoothed": smoothed,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run_id": s.run_id,
+                        "run": self._label(s.run_id),
+                        "metric": s.metric,
+                        "step": steps,
+                        "time": pd.to_datetime(times, unit="s", utc=True),
+                        "value": values,
+                        "smoothed": smoothed,
+                    }
+                )
+            )
         if not frames:
-            return pd.DataFrame(columns=["run_id", "run", "metric", "step", "time", "value", "smoothed"])
+            return pd.DataFrame(
+                columns=["run_id", "run", "metric", "step", "time", "value", "smoothed"]
+            )
         return pd.concat(frames, ignore_index=True)

@@ -24,7 +24,7 @@ def run_id_of(run: Any) -> str:
 
 def as_run_list(runs: Any) -> list[Any]:
     """One run or an iterable of runs (a DataFrame's ``id`` column works too)."""
-    if isinstance(runs, (str, dict)) or hasattr(runs, "id") and not hasattr(runs, "columns"):
+    if isinstance(runs, (str, dict)) or (hasattr(runs, "id") and not hasattr(runs, "columns")):
         return [runs]
     if hasattr(runs, "columns") and "id" in getattr(runs, "columns", ()):
         return list(runs["id"])

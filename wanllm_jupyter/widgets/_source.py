@@ -83,7 +83,11 @@ class MetricSource:
         smoothing: tuple[str, float] | None = None,
     ) -> SeriesResponse:
         """Points of one metric; M4-downsampled to ``samples`` buckets when given."""
-        params: dict[str, Any] = {"samples": samples, "start_step": start_step, "end_step": end_step}
+        params: dict[str, Any] = {
+            "samples": samples,
+            "start_step": start_step,
+            "end_step": end_step,
+        }
         if smoothing is not None:
             params["smoothing"], params["smoothing_param"] = smoothing
         body = self.conn.get_json(f"{API}runs/{run_id}/metrics/{encode_segment(name)}", **params)

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 
 # Tableau 10 (colour-blind friendly, distinct in print and on dark themes)
 PALETTE: tuple[str, ...] = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
 )
 DASHES: tuple[str, ...] = ("solid", "dashed", "dotted", "dash_dotted")
 STATE_COLORS: dict[str, str] = {

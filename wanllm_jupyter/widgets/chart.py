@@ -33,14 +33,20 @@ from ._source import MetricSource
 from ._style import MUTED
 
 SMOOTHING_CHOICES = [
-    ("EMA (x-aware)", "ema"), ("TensorBoard EMA", "tb_ema"), ("Gaussian", "gaussian"),
-    ("Running average", "running_avg"), ("Trailing average", "running_avg_trailing"),
+    ("EMA (x-aware)", "ema"),
+    ("TensorBoard EMA", "tb_ema"),
+    ("Gaussian", "gaussian"),
+    ("Running average", "running_avg"),
+    ("Trailing average", "running_avg_trailing"),
 ]
 X_CHOICES = [("Step", "step"), ("Relative time (s)", "relative_time"), ("Wall time", "wall_time")]
 HOVER_POINTS = 600  # hover targets per chart, shared by its series (every k-th point beyond)
 RELOAD_INTERVAL = 1.0  # live re-bucketing by the server at most once per second
-NONFINITE_STYLE = {"nan": ("cross", "#d62728"), "+inf": ("triangle-up", "#d62728"),
-                   "-inf": ("triangle-down", "#d62728")}
+NONFINITE_STYLE = {
+    "nan": ("cross", "#d62728"),
+    "+inf": ("triangle-up", "#d62728"),
+    "-inf": ("triangle-down", "#d62728"),
+}
 CSS = """
 <style>
 .wl-chart { font-family: var(--jp-ui-font-family, system-ui, sans-serif); }
@@ -100,9 +106,12 @@ def _badge(text: str, color: str, title: str = "") -> str:
 def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
     """Tooltip text of the hover targets ``idx`` (vectorised: redrawn up to 4×/s)."""
     clock = np.datetime_as_string((v.times[idx] * 1e3).astype("datetime64[ms]"), unit="s")
-    return [f"{v.label} — step {step} · {c[11:]} (+{rel:.1f}s)"
-            for step, c, rel in zip(v.steps[idx].tolist(), clock.tolist(),
-                                    (v.times[idx] - start).tolist())]
+    return [
+        f"{v.label} — step {step} · {c[11:]} (+{rel:.1f}s)"
+        for step, c, rel in zip(
+            v.steps[idx].tolist(), clock.tolist(), (v.times[idx] - start).tolist()
+        )
+    ]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 4) -> np.ndarray:
@@ -120,8 +129,16 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> np.ndarray:
 class MetricChart(W.VBox):
     """A live chart of runs × metrics. Build it with :func:`chart`."""
 
-    def __init__(self, conn: Connection, model: ChartModel, *, title: str | None = None,
-                 height: str = "360px", live: bool = True, compact: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        model: ChartModel,
+        *,
+        title: str | None = None,
+        height: str = "360px",
+        live: bool = True,
+        compact: bool = False,
+    ) -> None:
         """``compact``: a small multiple (no controls, fewer ticks); the
         workspace's per-metric grid uses it."""
         self.conn, self.model, self.compact = conn, model, compact
@@ -138,7 +155,10 @@ class MetricChart(W.VBox):
         self.title = W.HTML(f'<span class="wl-title">{title or ", ".join(model.metrics)}</span>')
         self.status = W.HTML()
         self.figure = bq.Figure(
-            marks=[], axes=[], animation_duration=0, legend_location="top-right",
+            marks=[],
+            axes=[],
+            animation_duration=0,
+            legend_location="top-right",
             fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
             legend_style={"fill": "white", "stroke": "#ddd", "fill-opacity": 0.85},
             layout=W.Layout(width="100%", height=height, min_width="320px"),
@@ -148,9 +168,16 @@ class MetricChart(W.VBox):
         if compact:
             self.controls.layout.display = "none"
         super().__init__(
-            [W.HTML(CSS), W.HBox([self.title, self.status],
-                                 layout=W.Layout(align_items="center", justify_content="space-between")),
-             self.controls, self.empty, self.figure],
+            [
+                W.HTML(CSS),
+                W.HBox(
+                    [self.title, self.status],
+                    layout=W.Layout(align_items="center", justify_content="space-between"),
+                ),
+                self.controls,
+                self.empty,
+                self.figure,
+            ],
         )
         self.add_class("wl-chart")
         self.status.value = _badge("loading…", MUTED)
@@ -166,36 +193,67 @@ class MetricChart(W.VBox):
     def _controls(self) -> W.Box:
         small = W.Layout(width="auto")
         self.smoothing = W.FloatSlider(
-            value=self.model.strength, min=0.0, max=0.99, step=0.01, description="Smoothing",
-            continuous_update=False, readout_format=".2f", layout=W.Layout(width="290px"),
+            value=self.model.strength,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="Smoothing",
+            continuous_update=False,
+            readout_format=".2f",
+            layout=W.Layout(width="290px"),
             style={"description_width": "80px"},
         )
-        self.method = W.Dropdown(options=SMOOTHING_CHOICES, value=self.model.method,
-                                 layout=W.Layout(width="150px"))
+        self.method = W.Dropdown(
+            options=SMOOTHING_CHOICES, value=self.model.method, layout=W.Layout(width="150px")
+        )
         x_options = list(X_CHOICES)
         if self.model.x_mode not in X_MODES:
             x_options.append((self.model.x_mode, self.model.x_mode))
-        self.x_axis = W.Dropdown(options=x_options, value=self.model.x_mode, description="x",
-                                 layout=W.Layout(width="190px"), style={"description_width": "14px"})
-        self.log_y = W.ToggleButton(value=self.model.y_scale == "log", description="log y",
-                                    tooltip="Logarithmic y axis", layout=small)
-        self.outliers = W.ToggleButton(value=self.model.ignore_outliers, description="ignore outliers",
-                                       tooltip="y range from the 5th–95th percentile", layout=small)
+        self.x_axis = W.Dropdown(
+            options=x_options,
+            value=self.model.x_mode,
+            description="x",
+            layout=W.Layout(width="190px"),
+            style={"description_width": "14px"},
+        )
+        self.log_y = W.ToggleButton(
+            value=self.model.y_scale == "log",
+            description="log y",
+            tooltip="Logarithmic y axis",
+            layout=small,
+        )
+        self.outliers = W.ToggleButton(
+            value=self.model.ignore_outliers,
+            description="ignore outliers",
+            tooltip="y range from the 5th–95th percentile",
+            layout=small,
+        )
         self.reset = W.Button(description="", icon="expand", tooltip="Reset zoom", layout=small)
         self.png = W.Button(description="PNG", icon="download", tooltip="Save as PNG", layout=small)
-        self.csv = W.Button(description="CSV", icon="table", tooltip="Save every point as CSV",
-                            layout=small)
+        self.csv = W.Button(
+            description="CSV", icon="table", tooltip="Save every point as CSV", layout=small
+        )
         self.smoothing.observe(lambda _: self._on_smoothing(), names="value")
         self.method.observe(lambda _: self._on_smoothing(), names="value")
         self.x_axis.observe(lambda c: self._on_axes(x=c["new"]), names="value")
-        self.log_y.observe(lambda c: self._on_axes(y="log" if c["new"] else "linear"), names="value")
+        self.log_y.observe(
+            lambda c: self._on_axes(y="log" if c["new"] else "linear"), names="value"
+        )
         self.outliers.observe(lambda c: self._on_outliers(c["new"]), names="value")
         self.reset.on_click(lambda _: self.reset_zoom())
         self.png.on_click(lambda _: self.save_png())
         self.csv.on_click(lambda _: self.save_csv())
         return W.HBox(
-            [self.smoothing, self.method, self.x_axis, self.log_y, self.outliers,
-             self.reset, self.png, self.csv],
+            [
+                self.smoothing,
+                self.method,
+                self.x_axis,
+                self.log_y,
+                self.outliers,
+                self.reset,
+                self.png,
+                self.csv,
+            ],
             layout=W.Layout(flex_flow="row wrap", align_items="center", gap="4px"),
         )
 
@@ -310,7 +368,7 @@ class MetricChart(W.VBox):
             self._reload_at = time.monotonic()
             rng = self.model.loaded_range or (None, None)
             self.model.load(*rng)
-        if "rebuild" in pending or "reload" in pending and self._needs_rebuild():
+        if "rebuild" in pending or ("reload" in pending and self._needs_rebuild()):
             self._rebuild()
         return self._draw()
 
@@ -330,33 +388,67 @@ class MetricChart(W.VBox):
             xs = bq.DateScale() if wall else bq.LinearScale()
             ys = bq.LogScale() if self.model.y_scale == "log" else bq.LinearScale()
             scales = {"x": xs, "y": ys}
-            x_label = {"step": "step", "relative_time": "relative time (s)",
-                       "wall_time": "wall time"}.get(self.model.x_mode, self.model.x_mode)
+            x_label = {
+                "step": "step",
+                "relative_time": "relative time (s)",
+                "wall_time": "wall time",
+            }.get(self.model.x_mode, self.model.x_mode)
             axes = [
-                bq.Axis(scale=xs, label=x_label, grid_lines="dashed", grid_color="#e8e8e8",
-                        label_offset="32px", **({"tick_format": "%H:%M:%S"} if wall else {})),
-                bq.Axis(scale=ys, orientation="vertical", grid_lines="dashed", grid_color="#e8e8e8",
-                        tick_format=".3~g", label=", ".join(self.model.metrics)[:40],
-                        label_offset="48px"),
+                bq.Axis(
+                    scale=xs,
+                    label=x_label,
+                    grid_lines="dashed",
+                    grid_color="#e8e8e8",
+                    label_offset="32px",
+                    **({"tick_format": "%H:%M:%S"} if wall else {}),
+                ),
+                bq.Axis(
+                    scale=ys,
+                    orientation="vertical",
+                    grid_lines="dashed",
+                    grid_color="#e8e8e8",
+                    tick_format=".3~g",
+                    label=", ".join(self.model.metrics)[:40],
+                    label_offset="48px",
+                ),
             ]
             tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
             self._built_for = self._layout()
             self._layers = [
-                _Layer(dash=dash,
-                       raw=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=1.5),
-                       smooth=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=2))
+                _Layer(
+                    dash=dash,
+                    raw=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=1.5),
+                    smooth=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=2),
+                )
                 for dash in self._built_for[1]
             ]
             # min-max bands of sampled series: closed polygons, filled, no outline
-            self._band = bq.Lines(x=[], y=[], scales=scales, fill="inside", close_path=True,
-                                  stroke_width=0)
-            self._hover = bq.Scatter(x=[], y=[], scales=scales, colors=["rgba(0,0,0,0)"],
-                                     stroke="rgba(0,0,0,0)", default_size=24, names=[],
-                                     display_names=False, tooltip=tooltip)
+            self._band = bq.Lines(
+                x=[], y=[], scales=scales, fill="inside", close_path=True, stroke_width=0
+            )
+            self._hover = bq.Scatter(
+                x=[],
+                y=[],
+                scales=scales,
+                colors=["rgba(0,0,0,0)"],
+                stroke="rgba(0,0,0,0)",
+                default_size=24,
+                names=[],
+                display_names=False,
+                tooltip=tooltip,
+            )
             self._bad = {
-                kind: bq.Scatter(x=[], y=[], scales=scales, marker=marker, colors=[color],
-                                 default_size=48, names=[], display_names=False,
-                                 tooltip=bq.Tooltip(fields=["name"], labels=[""]))
+                kind: bq.Scatter(
+                    x=[],
+                    y=[],
+                    scales=scales,
+                    marker=marker,
+                    colors=[color],
+                    default_size=48,
+                    names=[],
+                    display_names=False,
+                    tooltip=bq.Tooltip(fields=["name"], labels=[""]),
+                )
                 for kind, (marker, color) in NONFINITE_STYLE.items()
             }
             marks: list[Any] = [self._band, *(layer.raw for layer in self._layers)]
@@ -384,18 +476,23 @@ class MetricChart(W.VBox):
             top = y_range[1] if y_range else (float(finite.max()) if finite.size else 1.0)
             bottom = y_range[0] if y_range else (float(finite.min()) if finite.size else 0.0)
             for layer in self._layers:
-                self._draw_layer(layer, [v for v in views if v.dash == layer.dash],
-                                 smoothing_on, legend)
+                self._draw_layer(
+                    layer, [v for v in views if v.dash == layer.dash], smoothing_on, legend
+                )
             self._draw_bands(views)
             self._draw_hover(views)
-            bad: dict[str, tuple[list[Any], list[float], list[str]]] = {k: ([], [], []) for k in self._bad}
+            bad: dict[str, tuple[list[Any], list[float], list[str]]] = {
+                k: ([], [], []) for k in self._bad
+            }
             for v in views:
                 for i, kind in enumerate(v.nonfinite_kind):
                     xs, ys, names = bad[kind]
                     xs.append(v.nonfinite_x[i])
                     ys.append(bottom if kind == "-inf" else top)
-                    names.append(f"{v.label}: {kind.upper().replace('NAN', 'NaN')} "
-                                 f"at step {int(v.steps[~np.isfinite(v.raw)][i])}")
+                    names.append(
+                        f"{v.label}: {kind.upper().replace('NAN', 'NaN')} "
+                        f"at step {int(v.steps[~np.isfinite(v.raw)][i])}"
+                    )
             for kind, mark in self._bad.items():
                 xs, ys, names = bad[kind]
                 with mark.hold_sync():
@@ -405,22 +502,36 @@ class MetricChart(W.VBox):
             if self.compact and self.model.x_mode != "wall_time":
                 self._compact_ticks(views)
             self._draw_state(views)
-            return sum(v.x.size + (v.smooth_x.size if smoothing_on and v.smooth_x is not None else 0)
-                       for v in views)
+            return sum(
+                v.x.size + (v.smooth_x.size if smoothing_on and v.smooth_x is not None else 0)
+                for v in views
+            )
 
     @staticmethod
-    def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool,
-                    legend: bool) -> None:
+    def _draw_layer(
+        layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool
+    ) -> None:
         """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
         views = [v for v in views if v.x.size]
         faint = [_faint(v.color) if smoothing_on else (v.color, 1.0) for v in views]
-        _set_lines(layer.raw, [v.x for v in views], [v.y for v in views],
-                   colors=[c for c, _ in faint], labels=[v.label for v in views],
-                   opacities=[o for _, o in faint], display_legend=legend and not smoothing_on)
+        _set_lines(
+            layer.raw,
+            [v.x for v in views],
+            [v.y for v in views],
+            colors=[c for c, _ in faint],
+            labels=[v.label for v in views],
+            opacities=[o for _, o in faint],
+            display_legend=legend and not smoothing_on,
+        )
         smoothed = [v for v in views if smoothing_on and v.smooth_x is not None and v.smooth_x.size]
-        _set_lines(layer.smooth, [v.smooth_x for v in smoothed], [v.smooth_y for v in smoothed],
-                   colors=[v.color for v in smoothed], labels=[v.label for v in smoothed],
-                   display_legend=legend and smoothing_on)
+        _set_lines(
+            layer.smooth,
+            [v.smooth_x for v in smoothed],
+            [v.smooth_y for v in smoothed],
+            colors=[v.color for v in smoothed],
+            labels=[v.label for v in smoothed],
+            display_legend=legend and smoothing_on,
+        )
 
     def _draw_bands(self, views: list[SeriesView]) -> None:
         """One closed polygon per sampled series: lows forwards, highs backwards.
@@ -439,8 +550,14 @@ class MetricChart(W.VBox):
             xs.append(np.concatenate([x, x[::-1]]))
             ys.append(np.concatenate([v.band_low[ok], v.band_high[ok][::-1]]))
             colors.append(v.color)
-        _set_lines(self._band, xs, ys, colors=colors, fill_colors=colors,
-                   fill_opacities=[0.15] * len(colors))
+        _set_lines(
+            self._band,
+            xs,
+            ys,
+            colors=colors,
+            fill_colors=colors,
+            fill_opacities=[0.15] * len(colors),
+        )
 
     def _draw_hover(self, views: list[SeriesView]) -> None:
         """Invisible hover targets (every k-th finite point) carrying the tooltips."""
@@ -474,8 +591,13 @@ class MetricChart(W.VBox):
         drawn = sum(v.x.size for v in views)
         badges = []
         if any(v.sampled for v in views):
-            badges.append(_badge(f"sampled {drawn:,} of {total:,} pts", "#7f7f7f",
-                                 "M4 downsampled by the server; zoom in for full resolution"))
+            badges.append(
+                _badge(
+                    f"sampled {drawn:,} of {total:,} pts",
+                    "#7f7f7f",
+                    "M4 downsampled by the server; zoom in for full resolution",
+                )
+            )
         if self._live_runs:
             badges.append(_badge("● live", "#1f77b4"))
         elif views:
@@ -483,9 +605,13 @@ class MetricChart(W.VBox):
         self.status.value = "".join(badges)
         if drawn == 0:
             names = ", ".join(self.model.metrics) or "metrics"
-            waiting = "Waiting for the first point of" if self.model.running_run_ids() else "No data for"
-            self.empty.value = (f'<div class="wl-empty"><b>{waiting} {names}</b><br>'
-                                "Points appear here as soon as they are logged.</div>")
+            waiting = (
+                "Waiting for the first point of" if self.model.running_run_ids() else "No data for"
+            )
+            self.empty.value = (
+                f'<div class="wl-empty"><b>{waiting} {names}</b><br>'
+                "Points appear here as soon as they are logged.</div>"
+            )
             self.empty.layout.display = None
         else:
             self.empty.layout.display = "none"
@@ -535,6 +661,14 @@ def chart(
         metrics = sorted({m["name"] for rid in run_ids for m in source.metric_names(rid)})
     elif isinstance(metrics, str):
         metrics = [metrics]
-    model = ChartModel(source, run_ids, list(metrics), x=x, y_scale=y_scale,
-                       smoothing=smoothing, samples=samples, ignore_outliers=ignore_outliers)
+    model = ChartModel(
+        source,
+        run_ids,
+        list(metrics),
+        x=x,
+        y_scale=y_scale,
+        smoothing=smoothing,
+        samples=samples,
+        ignore_outliers=ignore_outliers,
+    )
     return MetricChart(conn, model, title=title, height=height, live=live)

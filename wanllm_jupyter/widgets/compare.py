@@ -39,8 +39,17 @@ def config_value(config: dict[str, Any], key: str) -> Any:
 class Comparison(W.VBox):
     """Grouped comparison of one metric. Build it with :func:`compare`."""
 
-    def __init__(self, source: MetricSource, run_ids: list[str], metric: str, group_by: str,
-                 *, agg: str = "mean", band: str = "minmax", buckets: int = 200) -> None:
+    def __init__(
+        self,
+        source: MetricSource,
+        run_ids: list[str],
+        metric: str,
+        group_by: str,
+        *,
+        agg: str = "mean",
+        band: str = "minmax",
+        buckets: int = 200,
+    ) -> None:
         if agg not in AGGS:
             raise UsageError(f"agg must be one of {AGGS}, got {agg!r}")
         if band not in BANDS:
@@ -56,36 +65,63 @@ class Comparison(W.VBox):
             except NotFound:  # this run never logged the metric
                 continue
             self.groups.setdefault(label, []).append((s.steps.astype(float), s.values))
-        self.agg = W.Dropdown(options=AGGS, value=agg, description="line",
-                              layout=W.Layout(width="160px"), style={"description_width": "32px"})
-        self.band = W.Dropdown(options=[(BAND_LABELS[b], b) for b in BANDS], value=band,
-                               description="band", layout=W.Layout(width="170px"),
-                               style={"description_width": "36px"})
-        self.figure = bq.Figure(animation_duration=0, legend_location="top-right",
-                                fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
-                                legend_style={"fill": "white", "stroke": "#ddd"},
-                                layout=W.Layout(width="100%", height="380px"))
+        self.agg = W.Dropdown(
+            options=AGGS,
+            value=agg,
+            description="line",
+            layout=W.Layout(width="160px"),
+            style={"description_width": "32px"},
+        )
+        self.band = W.Dropdown(
+            options=[(BAND_LABELS[b], b) for b in BANDS],
+            value=band,
+            description="band",
+            layout=W.Layout(width="170px"),
+            style={"description_width": "36px"},
+        )
+        self.figure = bq.Figure(
+            animation_duration=0,
+            legend_location="top-right",
+            fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
+            legend_style={"fill": "white", "stroke": "#ddd"},
+            layout=W.Layout(width="100%", height="380px"),
+        )
         self.agg.observe(lambda _: self._draw(), names="value")
         self.band.observe(lambda _: self._draw(), names="value")
-        title = W.HTML(f'<span class="wl-title">{html.escape(metric)} by {html.escape(group_by)}'
-                       f'</span> <span style="color:#6b7280">({len(run_ids)} runs, '
-                       f'{len(self.groups)} groups)</span>')
+        title = W.HTML(
+            f'<span class="wl-title">{html.escape(metric)} by {html.escape(group_by)}'
+            f'</span> <span style="color:#6b7280">({len(run_ids)} runs, '
+            f"{len(self.groups)} groups)</span>"
+        )
         super().__init__([W.HTML(CSS), title, W.HBox([self.agg, self.band]), self.figure])
         self.add_class("wl-chart")
         self._draw()
 
     def aggregates(self) -> dict[str, sm.Aggregate]:
         """Per group label, the aggregate line, band and n per bucket."""
-        return {label: sm.aggregate(runs, line=self.agg.value, band=self.band.value,
-                                    buckets=self.buckets)
-                for label, runs in sorted(self.groups.items())}
+        return {
+            label: sm.aggregate(
+                runs, line=self.agg.value, band=self.band.value, buckets=self.buckets
+            )
+            for label, runs in sorted(self.groups.items())
+        }
 
     def to_dataframe(self) -> Any:
         import pandas as pd
 
-        frames = [pd.DataFrame({"group": label, "step": a.x, "line": a.line, "lower": a.lower,
-                                "upper": a.upper, "n": a.n})
-                  for label, a in self.aggregates().items()]
+        frames = [
+            pd.DataFrame(
+                {
+                    "group": label,
+                    "step": a.x,
+                    "line": a.line,
+                    "lower": a.lower,
+                    "upper": a.upper,
+                    "n": a.n,
+                }
+            )
+            for label, a in self.aggregates().items()
+        ]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _draw(self) -> None:
@@ -96,22 +132,58 @@ class Comparison(W.VBox):
         for i, (label, a) in enumerate(self.aggregates().items()):
             color = PALETTE[i % len(PALETTE)]
             n_runs = len(self.groups[label])
-            bands.append(bq.Lines(x=[a.x, a.x], y=[a.lower, a.upper], scales=scales,
-                                  fill="between", fill_colors=[color], fill_opacities=[0.18],
-                                  colors=[color], opacities=[0, 0]))
-            lines.append(bq.Lines(x=a.x, y=a.line, scales=scales, colors=[color], stroke_width=2,
-                                  labels=[f"{label} (n={n_runs})"], display_legend=True))
-            hovers.append(bq.Scatter(x=a.x, y=a.line, scales=scales, colors=["rgba(0,0,0,0)"],
-                                     stroke="rgba(0,0,0,0)", default_size=24,
-                                     names=[f"{label} — step {int(x)} (n={n})"
-                                            for x, n in zip(a.x.tolist(), a.n.tolist())],
-                                     display_names=False, tooltip=tooltip))
+            bands.append(
+                bq.Lines(
+                    x=[a.x, a.x],
+                    y=[a.lower, a.upper],
+                    scales=scales,
+                    fill="between",
+                    fill_colors=[color],
+                    fill_opacities=[0.18],
+                    colors=[color],
+                    opacities=[0, 0],
+                )
+            )
+            lines.append(
+                bq.Lines(
+                    x=a.x,
+                    y=a.line,
+                    scales=scales,
+                    colors=[color],
+                    stroke_width=2,
+                    labels=[f"{label} (n={n_runs})"],
+                    display_legend=True,
+                )
+            )
+            hovers.append(
+                bq.Scatter(
+                    x=a.x,
+                    y=a.line,
+                    scales=scales,
+                    colors=["rgba(0,0,0,0)"],
+                    stroke="rgba(0,0,0,0)",
+                    default_size=24,
+                    names=[
+                        f"{label} — step {int(x)} (n={n})"
+                        for x, n in zip(a.x.tolist(), a.n.tolist())
+                    ],
+                    display_names=False,
+                    tooltip=tooltip,
+                )
+            )
         with self.figure.hold_sync():
             self.figure.marks = bands + lines + hovers
             self.figure.axes = [
                 bq.Axis(scale=xs, label="step", grid_lines="dashed", grid_color="#e8e8e8"),
-                bq.Axis(scale=ys, orientation="vertical", tick_format=".3g", label=self.metric,
-                        grid_lines="dashed", grid_color="#e8e8e8", label_offset="48px"),
+                bq.Axis(
+                    scale=ys,
+                    orientation="vertical",
+                    tick_format=".3g",
+                    label=self.metric,
+                    grid_lines="dashed",
+                    grid_color="#e8e8e8",
+                    label_offset="48px",
+                ),
             ]
             self.figure.interaction = bq.interacts.PanZoom(scales={"x": [xs], "y": [ys]})
 
@@ -135,5 +207,6 @@ def compare(
     conn = resolve_connection(run_list, connection)
     if group_by is None:
         return chart(run_list, [metric], connection=conn, **chart_kwargs)
-    return Comparison(MetricSource(conn), [run_id_of(r) for r in run_list], metric, group_by,
-                      agg=agg, band=band)
+    return Comparison(
+        MetricSource(conn), [run_id_of(r) for r in run_list], metric, group_by, agg=agg, band=band
+    )

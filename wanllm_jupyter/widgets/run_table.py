@@ -26,8 +26,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ROW_FIELDS = ("id", "project", "name", "state", "tags", "config", "summary",
-              "created_at", "updated_at", "heartbeat_at", "finished_at")
+ROW_FIELDS = (
+    "id",
+    "project",
+    "name",
+    "state",
+    "tags",
+    "config",
+    "summary",
+    "created_at",
+    "updated_at",
+    "heartbeat_at",
+    "finished_at",
+)
 PAGE_LIMIT = 1000
 RECONNECT_DELAY = 1.0
 
@@ -63,7 +74,8 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     )
     base["duration"] = (base["finished_at"] - base["created_at"]).dt.total_seconds()
     nested = pd.json_normalize(
-        [{"config": r.get("config") or {}, "summary": r.get("summary") or {}} for r in rows], sep="."
+        [{"config": r.get("config") or {}, "summary": r.get("summary") or {}} for r in rows],
+        sep=".",
     )
     nested = nested.drop(columns=[c for c in ("config", "summary") if c in nested.columns])
     return pd.concat([base, nested.reindex(base.index)], axis=1)
@@ -149,7 +161,11 @@ def _load_runs(conn: Connection, project: str | None) -> list[dict[str, Any]]:
     cursor = None
     while True:
         page = conn.get_json(
-            "wanllm/api/v1/runs", project=project, sort="-created_at", limit=PAGE_LIMIT, cursor=cursor
+            "wanllm/api/v1/runs",
+            project=project,
+            sort="-created_at",
+            limit=PAGE_LIMIT,
+            cursor=cursor,
         )
         runs.extend(page["runs"])
         cursor = page.get("next_cursor")
@@ -196,7 +212,7 @@ class _RunFeed:
                     await asyncio.to_thread(self._apply, orjson.loads(raw))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - server restarting: reconnect below
+            except Exception:
                 pass
             await asyncio.sleep(RECONNECT_DELAY)
 

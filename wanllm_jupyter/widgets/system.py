@@ -18,7 +18,13 @@ from ._style import PALETTE
 from .chart import nice_ticks
 
 GROUPS = ("cpu", "memory", "disk", "network", "gpu")
-GROUP_TITLES = {"cpu": "CPU", "memory": "Memory", "disk": "Disk", "network": "Network", "gpu": "GPU"}
+GROUP_TITLES = {
+    "cpu": "CPU",
+    "memory": "Memory",
+    "disk": "Disk",
+    "network": "Network",
+    "gpu": "GPU",
+}
 UNITS = (("percent", "%"), ("_mb", "MB"), ("_gb", "GB"))  # metric-name suffix → unit
 LEGEND_ENTRIES = 8  # further series are summarised as "+N more"
 
@@ -83,12 +89,16 @@ def panels(series: Sequence[Mapping[str, Any]], run_start: float) -> list[Panel]
 
 
 def _legend(panel: Panel) -> str:
-    items = [f'<span style="white-space:nowrap;margin-right:10px">'
-             f'<span style="color:{PALETTE[i % len(PALETTE)]};font-weight:700">━</span> '
-             f"{html.escape(line.label)}</span>"
-             for i, line in enumerate(panel.lines[:LEGEND_ENTRIES])]
+    items = [
+        f'<span style="white-space:nowrap;margin-right:10px">'
+        f'<span style="color:{PALETTE[i % len(PALETTE)]};font-weight:700">━</span> '
+        f"{html.escape(line.label)}</span>"
+        for i, line in enumerate(panel.lines[:LEGEND_ENTRIES])
+    ]
     if len(panel.lines) > LEGEND_ENTRIES:
-        items.append(f'<span style="color:#6b7280">+{len(panel.lines) - LEGEND_ENTRIES} more</span>')
+        items.append(
+            f'<span style="color:#6b7280">+{len(panel.lines) - LEGEND_ENTRIES} more</span>'
+        )
     return f'<div style="font-size:11px;line-height:16px;color:#374151">{"".join(items)}</div>'
 
 
@@ -104,31 +114,62 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
     xs, ys = bq.LinearScale(), bq.LinearScale()
     if panel.unit == "%":  # 0–100, or zoomed in when every value is small
         ys.min = 0.0
-        top = max((float(np.nanmax(line.values)) for line in panel.lines if line.values.size),
-                  default=100.0)
+        top = max(
+            (float(np.nanmax(line.values)) for line in panel.lines if line.values.size),
+            default=100.0,
+        )
         ys.max = 100.0 if top > 50 else max(top * 1.2, 1.0)
-    marks = [bq.Lines(x=line.times, y=line.values, scales={"x": xs, "y": ys},
-                      colors=[PALETTE[i % len(PALETTE)]], stroke_width=1.5,
-                      labels=[line.label])
-             for i, line in enumerate(panel.lines)]
-    axes = [
-        bq.Axis(scale=xs, label="seconds since start", grid_lines="dashed", grid_color="#eee",
-                tick_format=",~g", label_offset="28px", tick_values=_x_ticks(panel)),
-        bq.Axis(scale=ys, orientation="vertical", tick_format=".4~s",
-                grid_lines="dashed", grid_color="#eee"),
+    marks = [
+        bq.Lines(
+            x=line.times,
+            y=line.values,
+            scales={"x": xs, "y": ys},
+            colors=[PALETTE[i % len(PALETTE)]],
+            stroke_width=1.5,
+            labels=[line.label],
+        )
+        for i, line in enumerate(panel.lines)
     ]
-    fig = bq.Figure(marks=marks, axes=axes, animation_duration=0, padding_x=0.0, padding_y=0.0,
-                    fig_margin={"top": 8, "bottom": 36, "left": 48, "right": 12},
-                    layout=W.Layout(width="100%", height=height, min_width="240px"))
-    title = W.HTML(f'<span class="wl-title" style="font-size:13px">{html.escape(panel.title)}</span>'
-                   + _legend(panel))
+    axes = [
+        bq.Axis(
+            scale=xs,
+            label="seconds since start",
+            grid_lines="dashed",
+            grid_color="#eee",
+            tick_format=",~g",
+            label_offset="28px",
+            tick_values=_x_ticks(panel),
+        ),
+        bq.Axis(
+            scale=ys,
+            orientation="vertical",
+            tick_format=".4~s",
+            grid_lines="dashed",
+            grid_color="#eee",
+        ),
+    ]
+    fig = bq.Figure(
+        marks=marks,
+        axes=axes,
+        animation_duration=0,
+        padding_x=0.0,
+        padding_y=0.0,
+        fig_margin={"top": 8, "bottom": 36, "left": 48, "right": 12},
+        layout=W.Layout(width="100%", height=height, min_width="240px"),
+    )
+    title = W.HTML(
+        f'<span class="wl-title" style="font-size:13px">{html.escape(panel.title)}</span>'
+        + _legend(panel)
+    )
     box = W.VBox([title, fig], layout=W.Layout(border="1px solid #e5e7eb", padding="6px 6px 0 8px"))
     box.add_class("wl-system-panel")
     return box
 
 
-EMPTY = ('<div class="wl-empty">No system metrics for this run (they are sampled while a run '
-         "started with <code>wl.init()</code> is running).</div>")
+EMPTY = (
+    '<div class="wl-empty">No system metrics for this run (they are sampled while a run '
+    "started with <code>wl.init()</code> is running).</div>"
+)
 
 
 def system_section(series: Sequence[Mapping[str, Any]], run_start: float) -> list[W.Widget]:
@@ -136,7 +177,10 @@ def system_section(series: Sequence[Mapping[str, Any]], run_start: float) -> lis
     title = W.HTML('<span class="wl-title">System metrics</span>')
     if not series:
         return [title, W.HTML(EMPTY)]
-    grid = W.GridBox([panel_widget(p) for p in panels(series, run_start)],
-                     layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))",
-                                     grid_gap="8px"))
+    grid = W.GridBox(
+        [panel_widget(p) for p in panels(series, run_start)],
+        layout=W.Layout(
+            grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))", grid_gap="8px"
+        ),
+    )
     return [title, grid]

@@ -26,8 +26,10 @@ wl.log({"loss": 0.42})"""
 
 
 def _pill(text: str, color: str = "#eef1f5", fg: str = "#333") -> str:
-    return (f'<span style="background:{color};color:{fg};border-radius:9px;padding:1px 8px;'
-            f'font-size:11px;margin-right:4px">{html.escape(text)}</span>')
+    return (
+        f'<span style="background:{color};color:{fg};border-radius:9px;padding:1px 8px;'
+        f'font-size:11px;margin-right:4px">{html.escape(text)}</span>'
+    )
 
 
 class Workspace(W.VBox):
@@ -41,24 +43,44 @@ class Workspace(W.VBox):
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self.header = W.HTML()
-        self.selector = W.TagsInput(value=self.names[:MAX_DEFAULT_METRICS], allowed_tags=self.names,
-                                    allow_duplicates=False, layout=W.Layout(flex="1"))
-        self.auto = W.ToggleButton(value=False, description="auto-refresh 5 s", icon="clock-o",
-                                   layout=W.Layout(width="auto"))
-        self.refresh_button = W.Button(description="Refresh", icon="refresh",
-                                       layout=W.Layout(width="auto"))
+        self.selector = W.TagsInput(
+            value=self.names[:MAX_DEFAULT_METRICS],
+            allowed_tags=self.names,
+            allow_duplicates=False,
+            layout=W.Layout(flex="1"),
+        )
+        self.auto = W.ToggleButton(
+            value=False,
+            description="auto-refresh 5 s",
+            icon="clock-o",
+            layout=W.Layout(width="auto"),
+        )
+        self.refresh_button = W.Button(
+            description="Refresh", icon="refresh", layout=W.Layout(width="auto")
+        )
         self.body = W.VBox()
         self.charts: list[MetricChart] = []
         self.system = W.VBox()
         self.selector.observe(lambda _: self._build_charts(), names="value")
         self.auto.observe(lambda c: self._auto(c["new"]), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
-        super().__init__([
-            W.HTML(CSS), self.header,
-            W.HBox([W.HTML("<b>Metrics</b>", layout=W.Layout(width="60px")), self.selector,
-                    self.auto, self.refresh_button], layout=W.Layout(align_items="center")),
-            self.body,
-        ], layout=W.Layout(gap="8px"))
+        super().__init__(
+            [
+                W.HTML(CSS),
+                self.header,
+                W.HBox(
+                    [
+                        W.HTML("<b>Metrics</b>", layout=W.Layout(width="60px")),
+                        self.selector,
+                        self.auto,
+                        self.refresh_button,
+                    ],
+                    layout=W.Layout(align_items="center"),
+                ),
+                self.body,
+            ],
+            layout=W.Layout(gap="8px"),
+        )
         self.add_class("wl-chart")
         self._draw_header()
         self._build_charts()
@@ -69,20 +91,28 @@ class Workspace(W.VBox):
     def _draw_header(self) -> None:
         r = self.run
         git = r.get("git") or {}
-        parts = [f'<span style="font-size:18px;font-weight:600;margin-right:10px">'
-                 f'{html.escape(str(r.get("name") or r["id"][:8]))}</span>',
-                 state_badge(str(r.get("state"))), " "]
+        parts = [
+            f'<span style="font-size:18px;font-weight:600;margin-right:10px">'
+            f"{html.escape(str(r.get('name') or r['id'][:8]))}</span>",
+            state_badge(str(r.get("state"))),
+            " ",
+        ]
         if git.get("branch"):
             parts.append(_pill(f"⎇ {git['branch']}", "#e8f0fe", "#1a4fa3"))
         parts += [_pill(t) for t in r.get("tags") or []]
-        meta = f'{html.escape(str(r.get("project")))} · {r["id"]} · created {r.get("created_at", "")}'
-        self.header.value = (f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
-                             f'{"".join(parts)}</div><div style="color:#6b7280;font-size:11px">'
-                             f'{meta}</div>')
+        meta = (
+            f"{html.escape(str(r.get('project')))} · {r['id']} · created {r.get('created_at', '')}"
+        )
+        self.header.value = (
+            f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
+            f'{"".join(parts)}</div><div style="color:#6b7280;font-size:11px">'
+            f"{meta}</div>"
+        )
 
     # ---------------------------------------------------------------- charts
-    def _chart(self, metrics: list[str], *, height: str = "260px", compact: bool = False,
-               **kwargs: Any) -> MetricChart:
+    def _chart(
+        self, metrics: list[str], *, height: str = "260px", compact: bool = False, **kwargs: Any
+    ) -> MetricChart:
         colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.names)}
         model = ChartModel(self.source, [self.run_id], metrics, colors=colors, **kwargs)
         return MetricChart(self.conn, model, live=self.live, height=height, compact=compact)
@@ -93,10 +123,13 @@ class Workspace(W.VBox):
         selected = list(self.selector.value)
         if not self.names:
             self.charts = []
-            self.body.children = [W.HTML(
-                '<div class="wl-empty"><b>No metrics logged yet.</b> Log a first metric with:'
-                f'<pre style="text-align:left;display:inline-block;margin:8px auto">'
-                f'{html.escape(FIRST_METRIC)}</pre><br>It shows up here live.</div>')]
+            self.body.children = [
+                W.HTML(
+                    '<div class="wl-empty"><b>No metrics logged yet.</b> Log a first metric with:'
+                    f'<pre style="text-align:left;display:inline-block;margin:8px auto">'
+                    f"{html.escape(FIRST_METRIC)}</pre><br>It shows up here live.</div>"
+                )
+            ]
             return
         if not selected:
             self.charts = []
@@ -108,8 +141,10 @@ class Workspace(W.VBox):
         main.title.value = '<span class="wl-title">All selected metrics</span>'
         wall.title.value = '<span class="wl-title">Over wall-clock time</span>'
         self.charts = [main, *singles, wall]
-        grid = W.GridBox(singles, layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
-                                                  grid_gap="8px"))
+        grid = W.GridBox(
+            singles,
+            layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="8px"),
+        )
         self._draw_system()
         self.body.children = [main, grid, wall, self.system]
 
@@ -147,6 +182,7 @@ class Workspace(W.VBox):
             self._timer.cancel()
             self._timer = None
         if on:
+
             def tick() -> None:
                 self.refresh()
                 self._auto(self.auto.value)
@@ -179,4 +215,3 @@ def workspace(run: Any, *, live: bool = True, connection: Connection | None = No
     """The workspace of ``run`` (a ``Run``, run dict or run id)."""
     conn = resolve_connection([run], connection)
     return Workspace(conn, run_id_of(run), live=live)
-

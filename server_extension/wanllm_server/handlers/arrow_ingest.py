@@ -49,8 +49,11 @@ def _numpy(col: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
     """A fixed-width column without nulls as one numpy array, read straight from its
     buffers (``to_numpy`` would import pandas into the server on first use)."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * np.dtype(dtype).itemsize)
-             for c in chunks if len(c)]
+    parts = [
+        np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * np.dtype(dtype).itemsize)
+        for c in chunks
+        if len(c)
+    ]
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts) if parts else np.empty(0, dtype)
@@ -64,8 +67,9 @@ def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
         raw = _numpy(col, np.uint64)
         bad = np.flatnonzero(raw > np.uint64(INT64_MAX))
         if bad.size:
-            raise InvalidBatch([ItemError(i, "step", "outside the int64 range")
-                                for i in bad.tolist()])
+            raise InvalidBatch(
+                [ItemError(i, "step", "outside the int64 range") for i in bad.tolist()]
+            )
         return raw.astype(np.int64), auto
     return _numpy(col.cast(pa.int64()), np.int64), auto
 
@@ -76,8 +80,9 @@ _US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 def _times(col: pa.ChunkedArray) -> np.ndarray:
     """Times as µs since the epoch (nulls = now; ns truncated to µs); 422 naming
     times outside the int64 µs range."""
-    raw = _numpy(col.cast(pa.int64()).fill_null(0) if col.null_count else col.cast(pa.int64()),
-                 np.int64)
+    raw = _numpy(
+        col.cast(pa.int64()).fill_null(0) if col.null_count else col.cast(pa.int64()), np.int64
+    )
     unit = col.type.unit
     if unit == "ns":
         us = raw // 1_000
@@ -85,8 +90,7 @@ def _times(col: pa.ChunkedArray) -> np.ndarray:
         scale = _US_PER_UNIT[unit]
         bad = np.flatnonzero(np.abs(raw) > INT64_MAX // scale)
         if bad.size:
-            raise InvalidBatch([ItemError(i, "time", "outside the µs range")
-                                for i in bad.tolist()])
+            raise InvalidBatch([ItemError(i, "time", "outside the µs range") for i in bad.tolist()])
         us = raw * scale
     if col.null_count:
         us = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), now_us(), us)
@@ -105,8 +109,10 @@ def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
         labels = chunk.dictionary.to_pylist()
         idx = _numpy(chunk.indices.cast(pa.int64()), np.int64)  # no nulls: rejected before
         bad = np.flatnonzero((idx < 0) | (idx >= len(labels)))
-        errors += [ItemError(offset + i, "metric_name", "dictionary index out of range")
-                   for i in bad.tolist()]
+        errors += [
+            ItemError(offset + i, "metric_name", "dictionary index out of range")
+            for i in bad.tolist()
+        ]
         remap = np.array([names.setdefault(n, len(names)) for n in labels] or [0], np.int64)
         codes.append(remap[np.clip(idx, 0, max(len(labels) - 1, 0))])
         offset += len(chunk)
@@ -120,13 +126,19 @@ def _check_types(table: pa.Table) -> list[ItemError]:
     errors += [ItemError(-1, f, "required") for f in REQUIRED if f not in table.column_names]
     checks = {
         "metric_name": (
-            lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or (
-                pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)),
-            "must be string or dictionary<int, string>"),
+            lambda t: (
+                pa.types.is_string(t)
+                or pa.types.is_large_string(t)
+                or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type))
+            ),
+            "must be string or dictionary<int, string>",
+        ),
         "step": (pa.types.is_integer, "must be an integer type"),
         "time": (pa.types.is_timestamp, "must be a timestamp type"),
-        "value": (lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
-                  "must be a number type (float64)"),
+        "value": (
+            lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+            "must be a number type (float64)",
+        ),
     }
     for name, (ok, reason) in checks.items():
         if name in table.column_names and not ok(table.schema.field(name).type):
@@ -138,8 +150,9 @@ def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
     """Validate an Arrow columnar batch; 413 over ``max_points``, 422 naming bad items."""
     table = read_table(body)
     if table.num_rows > max_points:
-        raise ApiError(413, f"batch of {table.num_rows} points exceeds "
-                            f"max_columnar_batch_size {max_points}")
+        raise ApiError(
+            413, f"batch of {table.num_rows} points exceeds max_columnar_batch_size {max_points}"
+        )
     errors = _check_types(table)
     run_id = _meta(table, "run_id")
     rid = None
@@ -150,8 +163,9 @@ def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
         errors.append(ItemError(-1, "run_id", reason))
     batch_id = _meta(table, "batch_id")
     if batch_id is not None and not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
-        errors.append(ItemError(-1, "batch_id",
-                                f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters"))
+        errors.append(
+            ItemError(-1, "batch_id", f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters")
+        )
     if errors:
         raise InvalidBatch(errors)
     errors = _nulls(table["metric_name"], "metric_name") + _nulls(table["value"], "value")
@@ -162,6 +176,6 @@ def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
     times = _times(table["time"]) if "time" in table.column_names else None
     values = _numpy(table["value"].cast(pa.float64(), safe=False), np.float64)  # ints > 2**53 round
     assert rid is not None
-    return metric_batch_from_arrays(rid, names, codes, steps, times, values, batch_id,
-                                    auto_step=auto)
-
+    return metric_batch_from_arrays(
+        rid, names, codes, steps, times, values, batch_id, auto_step=auto
+    )

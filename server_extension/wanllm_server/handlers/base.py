@@ -80,8 +80,12 @@ def as_api_error(exc: BaseException) -> ApiError | None:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, web.HTTPError):
-        return ApiError(exc.status_code, exc.log_message % exc.args if exc.log_message else
-                        (exc.reason or responses.get(exc.status_code, "error")))
+        return ApiError(
+            exc.status_code,
+            exc.log_message % exc.args
+            if exc.log_message
+            else (exc.reason or responses.get(exc.status_code, "error")),
+        )
     return None
 
 
@@ -122,8 +126,9 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         if err is None:
             err = ApiError(
                 status_code,
-                "internal server error" if status_code >= 500 else
-                responses.get(status_code, "error"),
+                "internal server error"
+                if status_code >= 500
+                else responses.get(status_code, "error"),
             )
         self.set_status(err.status_code)
         for name, value in err.headers.items():
@@ -186,8 +191,9 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            raise ApiError(400, f"malformed JSON at line {e.lineno} column {e.colno} "
-                           f"(char {e.pos}): {e.msg}") from e
+            raise ApiError(
+                400, f"malformed JSON at line {e.lineno} column {e.colno} (char {e.pos}): {e.msg}"
+            ) from e
 
     def json_object(self, *content_types: str) -> dict[str, Any]:
         body = self.json_body(*content_types)
@@ -202,7 +208,11 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
             raise ApiError(400, f"run id {text!r} is not a UUID") from None
 
     def int_arg(
-        self, name: str, default: int | None = None, *, lo: int | None = None,
+        self,
+        name: str,
+        default: int | None = None,
+        *,
+        lo: int | None = None,
         hi: int | None = None,
     ) -> int | None:
         text = self.get_query_argument(name, None)

@@ -25,13 +25,15 @@ class HealthHandler(WanllmHandler):
         redis_ok = live.get("redis_ok", False) and cache.get("ok", True)
         configured = app.redis_url is not None
         ok = store["ok"] and (redis_ok or not configured)
-        self.send_json({
-            "status": "ok" if ok else "degraded",
-            "store": store,
-            "redis": {"configured": configured, "ok": bool(redis_ok) if configured else None},
-            "live": "redis" if configured and live.get("redis_ok") else "in-process",
-            "cache": cache,
-            "version": __version__,
-            "max_batch_size": app.max_batch_size,
-            "max_columnar_batch_size": app.max_columnar_batch_size,
-        })
+        self.send_json(
+            {
+                "status": "ok" if ok else "degraded",
+                "store": store,
+                "redis": {"configured": configured, "ok": bool(redis_ok) if configured else None},
+                "live": "redis" if configured and live.get("redis_ok") else "in-process",
+                "cache": cache,
+                "version": __version__,
+                "max_batch_size": app.max_batch_size,
+                "max_columnar_batch_size": app.max_columnar_batch_size,
+            }
+        )

@@ -31,14 +31,20 @@ MAX_BULK_RUNS = 1000
 ARROW_CHUNK_POINTS = 1 << 21  # a series of up to 2M points is one Arrow record batch
 WRITE_BYTES = 1 << 20
 DEFAULT_SMOOTHING_STRENGTH = 0.6  # slider position used when smoothing_param is absent
-BULK_SCHEMA = pa.schema([
-    ("run_id", NAME_DICT), ("metric_name", NAME_DICT), ("step", pa.int64()),
-    ("time", TIMESTAMP), ("value", pa.float64()),
-])
+BULK_SCHEMA = pa.schema(
+    [
+        ("run_id", NAME_DICT),
+        ("metric_name", NAME_DICT),
+        ("step", pa.int64()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+    ]
+)
 
 
-def smooth_at(full: Series, steps: Int64Array, method: str, param: float | None
-              ) -> tuple[Float64Array, float]:
+def smooth_at(
+    full: Series, steps: Int64Array, method: str, param: float | None
+) -> tuple[Float64Array, float]:
     """Smooth ``full`` (full resolution), then read the smoothed curve at ``steps``."""
     from wanllm_jupyter.smoothing import SmoothingError, param_from_strength, smooth
 
@@ -72,8 +78,11 @@ class MetricHistoryHandler(WanllmHandler):
         fmt = self.format_arg()
         ranged_by_time = any(v is not None for v in times.values())
         if samples is not None and (limit is not None or ranged_by_time):
-            raise ApiError(400, "samples= works on a step range; it cannot be combined with "
-                                "limit, start_time or end_time")
+            raise ApiError(
+                400,
+                "samples= works on a step range; it cannot be combined with "
+                "limit, start_time or end_time",
+            )
         store = await self.store()
         with self.timed("history_sampled" if samples else "history"):
             ds: Downsampled | None = None
@@ -84,31 +93,46 @@ class MetricHistoryHandler(WanllmHandler):
                 points = await store.history(rid, name, **steps, **times, limit=limit)
             smoothed = None
             if method is not None:
-                full = points if ds is None or not ds.sampled else await store.history(
-                    rid, name, **steps)
+                full = (
+                    points
+                    if ds is None or not ds.sampled
+                    else await store.history(rid, name, **steps)
+                )
                 smoothed = smooth_at(full, points.steps, method, param)
         if fmt == "arrow":
             self._send_arrow(points, smoothed)
             return
         out: dict[str, Any] = {
-            "metric_name": name, "run_id": str(rid),
-            "steps": points.steps, "times": seconds(points.times),
+            "metric_name": name,
+            "run_id": str(rid),
+            "steps": points.steps,
+            "times": seconds(points.times),
             "values": wire_floats(points.values),
             "sampled": bool(ds and ds.sampled),
             "total_points": ds.total_points if ds else len(points),
         }
         if ds is not None:
             out["bucket_width"] = ds.bucket_width
-            out["bands"] = {"steps": ds.bucket_start, "min": wire_floats(ds.bucket_min),
-                            "max": wire_floats(ds.bucket_max), "count": ds.bucket_count}
+            out["bands"] = {
+                "steps": ds.bucket_start,
+                "min": wire_floats(ds.bucket_min),
+                "max": wire_floats(ds.bucket_max),
+                "count": ds.bucket_count,
+            }
         if smoothed is not None:
-            out["smoothed"] = {"method": method, "param": smoothed[1],
-                               "values": wire_floats(smoothed[0])}
+            out["smoothed"] = {
+                "method": method,
+                "param": smoothed[1],
+                "values": wire_floats(smoothed[0]),
+            }
         self.send_json(out)
 
     def _send_arrow(self, points: Series, smoothed: tuple[Float64Array, float] | None) -> None:
-        columns: dict[str, Any] = {"step": points.steps, "time": timestamps(points.times),
-                                   "value": points.values}
+        columns: dict[str, Any] = {
+            "step": points.steps,
+            "time": timestamps(points.times),
+            "value": points.values,
+        }
         fields = [("step", pa.int64()), ("time", TIMESTAMP), ("value", pa.float64())]
         if smoothed is not None:
             columns["smoothed"] = smoothed[0]
@@ -151,8 +175,12 @@ def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
             bad(-1, key, "not an integer")
     if errors:
         raise ApiError(422, f"invalid history request: {len(errors)} bad item(s)", errors)
-    return {"run_ids": run_ids, "names": names, "start_step": body.get("start_step"),
-            "end_step": body.get("end_step")}
+    return {
+        "run_ids": run_ids,
+        "names": names,
+        "start_step": body.get("start_step"),
+        "end_step": body.get("end_step"),
+    }
 
 
 class BulkHistoryHandler(WanllmHandler):
@@ -175,8 +203,9 @@ class BulkHistoryHandler(WanllmHandler):
             else:
                 await self._stream_json(first, chunks)
 
-    async def _stream_arrow(self, first: HistoryChunk | None,
-                            chunks: AsyncIterator[HistoryChunk]) -> None:
+    async def _stream_arrow(
+        self, first: HistoryChunk | None, chunks: AsyncIterator[HistoryChunk]
+    ) -> None:
         """One record batch per chunk (a whole series up to ``ARROW_CHUNK_POINTS``), sent
         in ~1 MiB writes: tornado copies each write for chunked encoding, and small
         copies stay in cache."""
@@ -186,11 +215,15 @@ class BulkHistoryHandler(WanllmHandler):
         chunk = first
         while chunk is not None:
             s = chunk.series
-            parts += stream.write({
-                "run_id": constant_names(str(chunk.run_id), len(s)),
-                "metric_name": constant_names(chunk.name, len(s)),
-                "step": s.steps, "time": timestamps(s.times), "value": s.values,
-            })
+            parts += stream.write(
+                {
+                    "run_id": constant_names(str(chunk.run_id), len(s)),
+                    "metric_name": constant_names(chunk.name, len(s)),
+                    "step": s.steps,
+                    "time": timestamps(s.times),
+                    "value": s.values,
+                }
+            )
             for piece in slices(parts, WRITE_BYTES):
                 self.write(piece)
                 await self.flush()
@@ -198,8 +231,9 @@ class BulkHistoryHandler(WanllmHandler):
             chunk = await anext(chunks, None)
         self.finish(b"".join(slices(stream.close(), WRITE_BYTES)), set_content_type=ARROW_TYPE)
 
-    async def _stream_json(self, first: HistoryChunk | None,
-                           chunks: AsyncIterator[HistoryChunk]) -> None:
+    async def _stream_json(
+        self, first: HistoryChunk | None, chunks: AsyncIterator[HistoryChunk]
+    ) -> None:
         """``{"series": [...]}``, one entry per run x metric (consecutive chunks merged)."""
         self.write(b'{"series":[')
         sep, chunk = b"", first
@@ -210,12 +244,21 @@ class BulkHistoryHandler(WanllmHandler):
             while chunk is not None and (chunk.run_id, chunk.name) == key:
                 parts.append(chunk.series)
                 chunk = await anext(chunks, None)
-            steps, times, values = (np.concatenate([getattr(p, f) for p in parts])
-                                    for f in ("steps", "times", "values"))
-            self.write(sep + dumps({
-                "run_id": str(key[0]), "metric_name": key[1], "steps": steps,
-                "times": seconds(times), "values": wire_floats(values),
-            }))
+            steps, times, values = (
+                np.concatenate([getattr(p, f) for p in parts]) for f in ("steps", "times", "values")
+            )
+            self.write(
+                sep
+                + dumps(
+                    {
+                        "run_id": str(key[0]),
+                        "metric_name": key[1],
+                        "steps": steps,
+                        "times": seconds(times),
+                        "values": wire_floats(values),
+                    }
+                )
+            )
             sep = b","
             await self.flush()
         self.finish(b"]}")

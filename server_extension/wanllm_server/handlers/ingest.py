@@ -31,10 +31,17 @@ def batch_id_of(body: dict[str, Any]) -> str | None:
     if bid is None:
         return None
     if not isinstance(bid, str) or not 0 < len(bid) <= MAX_BATCH_ID_LENGTH:
-        raise ApiError(422, "invalid batch_id", [{
-            "index": -1, "field": "batch_id",
-            "reason": f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters",
-        }])
+        raise ApiError(
+            422,
+            "invalid batch_id",
+            [
+                {
+                    "index": -1,
+                    "field": "batch_id",
+                    "reason": f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters",
+                }
+            ],
+        )
     return bid
 
 
@@ -43,8 +50,9 @@ def points_array(body: dict[str, Any], key: str) -> list[Any]:
     items = body.get(key)
     if not isinstance(items, list):
         reason = "required" if key not in body else "not an array"
-        raise ApiError(422, f"{key} must be an array", [{"index": -1, "field": key,
-                                                         "reason": reason}])
+        raise ApiError(
+            422, f"{key} must be an array", [{"index": -1, "field": key, "reason": reason}]
+        )
     return items
 
 
@@ -77,8 +85,9 @@ class IngestHandler(WanllmHandler):
     async def post(self) -> None:
         inflight = self.wanllm.inflight
         if not inflight.accepting:
-            raise ApiError(503, "server is shutting down",
-                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            raise ApiError(
+                503, "server is shutting down", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
         async with inflight.track():
             start = time.perf_counter()
             batch = self.read_batch()

@@ -24,8 +24,13 @@ _COLUMNAR_FIELDS = frozenset({"batch_id", "run_id", "names", "k", "s", "t", "v",
 
 def point_json(run_id: uuid.UUID, name: str, step: int, time_us: int, value: float) -> dict:
     """The seed's ``Metric`` shape."""
-    return {"time": iso(time_us), "run_id": str(run_id), "metric_name": name, "step": step,
-            "value": wire_float(value)}
+    return {
+        "time": iso(time_us),
+        "run_id": str(run_id),
+        "metric_name": name,
+        "step": step,
+        "value": wire_float(value),
+    }
 
 
 class MetricBatchHandler(IngestHandler):
@@ -48,8 +53,13 @@ class MetricBatchHandler(IngestHandler):
             values = points_array(body, "v")
             self.check_size(len(values), "max_columnar_batch_size")
             return metric_batch_from_columns(
-                body.get("run_id"), body.get("names"), body.get("k"), body.get("s"),
-                body.get("t"), values, batch_id_of(body),
+                body.get("run_id"),
+                body.get("names"),
+                body.get("k"),
+                body.get("s"),
+                body.get("t"),
+                values,
+                batch_id_of(body),
             )
         check_fields(body, _ROW_FIELDS)
         rows = points_array(body, "metrics")
@@ -88,21 +98,31 @@ class RunMetricsHandler(WanllmHandler):
             take = min(len(s), limit - len(points))
             points.extend(
                 point_json(rid, chunk.name, step, t, v)
-                for step, t, v in zip(s.steps[:take].tolist(), s.times[:take].tolist(),
-                                      s.values[:take].tolist(), strict=True)
+                for step, t, v in zip(
+                    s.steps[:take].tolist(),
+                    s.times[:take].tolist(),
+                    s.values[:take].tolist(),
+                    strict=True,
+                )
             )
             if len(points) >= limit:
                 break
-        return dumps({
-            "metrics": points,
-            "count": len(points),
-            "names": [_info_json(i) for i in infos if names is None or i.name in names],
-        })
+        return dumps(
+            {
+                "metrics": points,
+                "count": len(points),
+                "names": [_info_json(i) for i in infos if names is None or i.name in names],
+            }
+        )
 
 
 def _info_json(info: Any) -> dict[str, Any]:
-    return {"name": info.name, "count": info.count, "last_step": info.last_step,
-            "last_time": iso(info.last_time)}
+    return {
+        "name": info.name,
+        "count": info.count,
+        "last_step": info.last_step,
+        "last_time": iso(info.last_time),
+    }
 
 
 class MetricNamesHandler(WanllmHandler):
@@ -143,14 +163,22 @@ class StatsHandler(WanllmHandler):
 
         async def produce() -> bytes:
             s = await (await self.store()).stats(rid, name)
-            return dumps({
-                "metric_name": s.metric_name, "count": s.count,
-                "finite_count": s.finite_count, "nonfinite_count": s.nonfinite_count,
-                "min_value": s.min_value, "max_value": s.max_value,
-                "avg_value": s.avg_value, "std_dev": s.std_dev,
-                "first_time": iso(s.first_time), "last_time": iso(s.last_time),
-                "first_step": s.first_step, "last_step": s.last_step,
-            })
+            return dumps(
+                {
+                    "metric_name": s.metric_name,
+                    "count": s.count,
+                    "finite_count": s.finite_count,
+                    "nonfinite_count": s.nonfinite_count,
+                    "min_value": s.min_value,
+                    "max_value": s.max_value,
+                    "avg_value": s.avg_value,
+                    "std_dev": s.std_dev,
+                    "first_time": iso(s.first_time),
+                    "last_time": iso(s.last_time),
+                    "first_step": s.first_step,
+                    "last_step": s.last_step,
+                }
+            )
 
         with self.timed("stats"):
             body = await self.cached(cache_key("stats", str(rid), name), STATS_TTL, produce)

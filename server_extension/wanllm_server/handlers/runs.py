@@ -58,14 +58,30 @@ def _is(value: Any, kind: str) -> bool:
 
 
 _CREATE_SPEC = {
-    "project": _STR, "name": _STR, "id": _STR, "config": _OBJ, "tags": _STRS, "notes": _STR,
-    "git": _OBJ, "host": _STR, "metadata": _OBJ, "resume": "one of allow, must, never",
+    "project": _STR,
+    "name": _STR,
+    "id": _STR,
+    "config": _OBJ,
+    "tags": _STRS,
+    "notes": _STR,
+    "git": _OBJ,
+    "host": _STR,
+    "metadata": _OBJ,
+    "resume": "one of allow, must, never",
 }
 _GIT_SPEC = {"branch": _STR, "commit": _STR, "dirty": _BOOL, "remote": _STR}
 _UPDATE_SPEC = {
-    "name": _STR, "state": "one of " + ", ".join(RUN_STATES), "exit_code": "an integer",
-    "summary": _OBJ, "config": _OBJ, "metadata": _OBJ, "tags": _STRS, "add_tags": _STRS, "remove_tags": _STRS,
-    "notes": _STR, "heartbeat": _BOOL,
+    "name": _STR,
+    "state": "one of " + ", ".join(RUN_STATES),
+    "exit_code": "an integer",
+    "summary": _OBJ,
+    "config": _OBJ,
+    "metadata": _OBJ,
+    "tags": _STRS,
+    "add_tags": _STRS,
+    "remove_tags": _STRS,
+    "notes": _STR,
+    "heartbeat": _BOOL,
 }
 
 
@@ -95,11 +111,13 @@ class RunsHandler(WanllmHandler):
                 cursor=self.get_query_argument("cursor", None),
             )
             page = await (await self.store()).list_runs(query)
-        self.send_json({
-            "runs": [run_to_wire(r) for r in page.runs],
-            "next_cursor": page.next_cursor,
-            "total": page.total,
-        })
+        self.send_json(
+            {
+                "runs": [run_to_wire(r) for r in page.runs],
+                "next_cursor": page.next_cursor,
+                "total": page.total,
+            }
+        )
 
     @web.authenticated
     @authorized
@@ -117,8 +135,11 @@ class RunsHandler(WanllmHandler):
             if resume == "never" and exists:
                 raise ApiError(409, f"run {run_id} already exists (resume='never')")
         if resume == "must" and run_id is None:
-            raise ApiError(422, "resume='must' needs an id",
-                           [{"index": 0, "field": "id", "reason": "required with resume='must'"}])
+            raise ApiError(
+                422,
+                "resume='must' needs an id",
+                [{"index": 0, "field": "id", "reason": "required with resume='must'"}],
+            )
         spec = RunCreate(
             project=body.get("project") or "default",
             name=body.get("name"),
@@ -162,8 +183,10 @@ class RunHandler(WanllmHandler):
         rid = self.run_id_arg(run_id)
         body = self.json_object()
         _check(body, _UPDATE_SPEC, "run update")
-        update = RunUpdate(**{k: v for k, v in body.items() if k != "heartbeat"},
-                           heartbeat=bool(body.get("heartbeat")))
+        update = RunUpdate(
+            **{k: v for k, v in body.items() if k != "heartbeat"},
+            heartbeat=bool(body.get("heartbeat")),
+        )
         run = await (await self.store()).update_run(rid, update)
         if set(body) - {"heartbeat"}:
             self.live.publish_run(run)
@@ -198,10 +221,16 @@ class ProjectsHandler(WanllmHandler):
     async def get(self) -> None:
         with self.timed("projects"):
             projects = await (await self.store()).list_projects()
-        self.send_json({
-            "projects": [
-                {"name": p.name, "run_count": p.run_count, "running": p.running,
-                 "last_created_at": iso(p.last_created_at)}
-                for p in projects
-            ]
-        })
+        self.send_json(
+            {
+                "projects": [
+                    {
+                        "name": p.name,
+                        "run_count": p.run_count,
+                        "running": p.running,
+                        "last_created_at": iso(p.last_created_at),
+                    }
+                    for p in projects
+                ]
+            }
+        )

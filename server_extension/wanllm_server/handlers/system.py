@@ -17,10 +17,15 @@ from .ingest import IngestHandler, batch_id_of, check_fields, points_array
 from .wire import TIMESTAMP, arrow_table_bytes, seconds, timestamps
 
 _FIELDS = frozenset({"batch_id", "metrics"})
-SYSTEM_SCHEMA = pa.schema([
-    ("metric_type", pa.string()), ("time", TIMESTAMP), ("value", pa.float64()),
-    ("device", pa.string()), ("node", pa.string()),
-])
+SYSTEM_SCHEMA = pa.schema(
+    [
+        ("metric_type", pa.string()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+        ("device", pa.string()),
+        ("node", pa.string()),
+    ]
+)
 
 
 class SystemBatchHandler(IngestHandler):
@@ -48,28 +53,44 @@ class SystemMetricsHandler(WanllmHandler):
         fmt = self.format_arg()
         with self.timed("system_metrics"):
             series = await (await self.store()).system_metrics(
-                rid, types=self.list_arg("types"), start_time=self.time_arg("start_time"),
-                end_time=self.time_arg("end_time"), limit=self.int_arg("limit", None, lo=1),
+                rid,
+                types=self.list_arg("types"),
+                start_time=self.time_arg("start_time"),
+                end_time=self.time_arg("end_time"),
+                limit=self.int_arg("limit", None, lo=1),
             )
         if fmt == "arrow":
             self.finish(_arrow(series), set_content_type=ARROW_TYPE)
             return
-        self.send_json({"series": [
-            {"metric_type": s.metric_type, "times": seconds(s.times),
-             "values": wire_floats(s.values), "devices": s.devices, "nodes": s.nodes}
-            for s in series
-        ]})
+        self.send_json(
+            {
+                "series": [
+                    {
+                        "metric_type": s.metric_type,
+                        "times": seconds(s.times),
+                        "values": wire_floats(s.values),
+                        "devices": s.devices,
+                        "nodes": s.nodes,
+                    }
+                    for s in series
+                ]
+            }
+        )
 
 
 def _arrow(series: list[SystemSeries]) -> bytes:
     """All series as one long Arrow table."""
+
     def cat(arrays: list[Any], dtype: Any) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
 
-    return arrow_table_bytes({
-        "metric_type": [s.metric_type for s in series for _ in range(len(s.times))],
-        "time": timestamps(cat([s.times for s in series], np.int64)),
-        "value": cat([s.values for s in series], np.float64),
-        "device": [d for s in series for d in s.devices],
-        "node": [n for s in series for n in s.nodes],
-    }, SYSTEM_SCHEMA)
+    return arrow_table_bytes(
+        {
+            "metric_type": [s.metric_type for s in series for _ in range(len(s.times))],
+            "time": timestamps(cat([s.times for s in series], np.int64)),
+            "value": cat([s.values for s in series], np.float64),
+            "device": [d for s in series for d in s.devices],
+            "node": [n for s in series for n in s.nodes],
+        },
+        SYSTEM_SCHEMA,
+    )

@@ -211,7 +211,8 @@ def summarize_groups(
         np.maximum.reduceat(st, starts).tolist(),
         st[j].tolist(),
         tm[j].tolist(),
-        v[j].tolist(), strict=False,
+        v[j].tolist(),
+        strict=False,
     )
     return {c[0]: Summary(*c[1:]) for c in cols}
 

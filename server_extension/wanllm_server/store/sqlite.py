@@ -745,7 +745,8 @@ def _write_system(c: sqlite3.Connection, b: SystemMetricBatch) -> WriteResult:
         b.values.view(np.int64).tolist(),
         devices,
         nodes,
-        (None if m is None else orjson.dumps(m).decode() for m in meta), strict=False,
+        (None if m is None else orjson.dumps(m).decode() for m in meta),
+        strict=False,
     )
     c.executemany("INSERT INTO system_metrics VALUES (?,?,?,?,?,?,?,?)", rows)
     return WriteResult(n, False)
