@@ -67,3 +67,12 @@ def test_panel_widget_legend_is_html_and_bounded() -> None:
     assert "CPU (%)" in title.value and f"+{12 - LEGEND_ENTRIES} more" in title.value
     assert len(fig.marks) == 12 and not any(m.display_legend for m in fig.marks)
     assert fig.marks[0].scales["y"].min == 0.0
+
+
+def test_a_short_run_shows_its_few_samples_as_dots_from_time_zero() -> None:
+    short = panels([series("cpu.percent", n=1), series("cpu.core.0.percent", "cpu0", n=30)], T0)[0]
+    fig = panel_widget(short).children[1]
+    one, many = fig.marks
+    assert one.marker == "circle" and many.marker is None  # one sample: no line to draw
+    assert one.scales["x"].min == 0.0
+    assert list(fig.axes[0].tick_values) == [0, 10, 20, 30]

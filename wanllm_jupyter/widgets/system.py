@@ -102,16 +102,19 @@ def _legend(panel: Panel) -> str:
     return f'<div style="font-size:11px;line-height:16px;color:#374151">{"".join(items)}</div>'
 
 
+SPARSE_SAMPLES = 3  # fewer samples than this in a line are drawn as dots too
+
+
 def _x_ticks(panel: Panel) -> np.ndarray | None:
     times = [line.times for line in panel.lines if line.times.size]
     if not times:
         return None
-    return nice_ticks(float(min(t.min() for t in times)), float(max(t.max() for t in times)))
+    return nice_ticks(0.0, float(max(t.max() for t in times)))
 
 
 def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
     """A titled compact chart of one panel."""
-    xs, ys = bq.LinearScale(), bq.LinearScale()
+    xs, ys = bq.LinearScale(min=0.0), bq.LinearScale()  # seconds since the run started
     if panel.unit == "%":  # 0–100, or zoomed in when every value is small
         ys.min = 0.0
         top = max(
@@ -127,6 +130,8 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
             colors=[PALETTE[i % len(PALETTE)]],
             stroke_width=1.5,
             labels=[line.label],
+            # a line needs two samples (a short run may have one): show the samples as dots
+            **({"marker": "circle", "marker_size": 20} if line.times.size < SPARSE_SAMPLES else {}),
         )
         for i, line in enumerate(panel.lines)
     ]
