@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-STATIC = Path(__file__).resolve().parents[1] / "wanllm_jupyter" / "static"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+STATIC = ROOT / "wanllm_jupyter" / "static"
 ORIGIN = "http://bench.invalid/"
 
 PAGE = """<!doctype html><html><head><link rel="stylesheet" href="run_table.css"></head>
@@ -78,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     html = PAGE.replace("ROWS", json.dumps(make_rows(args.rows)))
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         files = {"run_table.js": "text/javascript", "run_table.css": "text/css"}
         page.route(

@@ -31,18 +31,9 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.jupyter_process import JupyterServer  # noqa: E402
 from wanllm_jupyter.widgets._live import MIN_REDRAW_INTERVAL, redraw_interval  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 SETUP = '''
 import json, math, pathlib, time

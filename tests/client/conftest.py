@@ -76,3 +76,13 @@ def online(server: JupyterServer, monkeypatch: pytest.MonkeyPatch) -> JupyterSer
 @pytest.fixture
 def api(online: JupyterServer) -> wl.Api:
     return wl.Api(online.url, online.token)
+
+
+@pytest.fixture(params=["sqlite", "timescaledb"])
+def any_server(
+    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServer]
+) -> JupyterServer:
+    """The shared SQLite server, or a private one on a fresh TimescaleDB database."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("server")
+    return make_server("timescaledb")

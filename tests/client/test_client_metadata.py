@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import wanllm_jupyter as wl
 from tests.jupyter_process import JupyterServer
 from wanllm_jupyter._http import API
-
-
-@pytest.fixture(params=["sqlite", "timescaledb"])
-def any_server(
-    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServer]
-) -> JupyterServer:
-    """The shared SQLite server, or a private one on a fresh TimescaleDB database."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("server")
-    return make_server("timescaledb")
 
 
 def test_resume_merges_metadata_like_an_update(any_server: JupyterServer) -> None:

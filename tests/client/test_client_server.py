@@ -350,14 +350,6 @@ def test_cli_runs_and_export(
 
 
 # --------------------------------------------------------------------- define_metric, metadata
-@pytest.fixture(params=["sqlite", "timescaledb"])
-def any_server(
-    request: pytest.FixtureRequest, make_server: Callable[..., JupyterServer]
-) -> JupyterServer:
-    """The shared SQLite server, or a private one on a fresh TimescaleDB database."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("server")
-    return make_server("timescaledb")
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:

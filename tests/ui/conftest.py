@@ -37,19 +37,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from wanllm_jupyter._http import Connection
 
-CHROMIUM = os.environ.get("WANLLM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 BASE_URL = "/wl/"
 STARTUP_TIMEOUT = 60.0
 ROOT = Path(__file__).resolve().parents[2]
