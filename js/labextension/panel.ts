@@ -257,6 +257,12 @@ export class RunBrowserPanel extends Widget {
         }
         this.render();
       }
+    } else if (msg.type === 'run_deleted') {
+      if (this.state.getRun(msg.run_id)) {
+        this.state.removeRun(msg.run_id);
+        this.renderProjects();
+        this.render();
+      }
     } else if (msg.type === 'gap') {
       void this.reload();
     }

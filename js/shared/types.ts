@@ -31,6 +31,7 @@ export interface Project {
 /** One message of the `wanllm/ws/runs` socket. */
 export type RunSocketMessage =
   | { type: 'run'; run: Run }
+  | { type: 'run_deleted'; run_id: string }
   | { type: 'gap'; run_id?: string; reason?: string };
 
 /** The JSON series response of `GET runs/{id}/metrics/{name}`. */

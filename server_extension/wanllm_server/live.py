@@ -38,6 +38,7 @@ from .live_wire import (
     encode_chunk,
     metrics_message,
     payload_origin,
+    run_deleted_message,
     run_message,
     run_to_wire,
     series_fragment,
@@ -68,7 +69,7 @@ class LiveHub:
         self.max_buffer = max_buffer  # messages a subscriber may fall behind by
         self._log = log
         # (kind, run_id, data): ("batch", "", MetricBatch) | ("chunk", run, Chunk)
-        # | ("run", run, wire dict); the oldest are dropped beyond MAX_INBOX
+        # | ("run", run, wire dict, or None when deleted); the oldest are dropped beyond MAX_INBOX
         self._inbox: deque[tuple[str, str, Any]] = deque(maxlen=MAX_INBOX)
         self._subs: dict[str | None, set[Subscriber]] = defaultdict(set)
         self._wake = asyncio.Event()
@@ -130,6 +131,13 @@ class LiveHub:
         if self._link is not None:
             self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "run": wire}))
 
+    def publish_run_deleted(self, run_id: str) -> None:
+        """Announce that a run was deleted; returns at once."""
+        self._inbox.append(("run", run_id, None))
+        self._wake.set()
+        if self._link is not None:
+            self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "deleted": run_id}))
+
     # ------------------------------------------------------------ subscribing
     def subscribe(self, run_id: str | None, names: set[str] | None = None) -> Subscriber:
         """A subscriber to the points and changes of ``run_id`` (metric
@@ -159,7 +167,9 @@ class LiveHub:
         try:
             if channel == RUNS_CHANNEL:
                 message = orjson.loads(payload)
-                if message["o"] != self.origin:
+                if message["o"] != self.origin and "deleted" in message:
+                    self._inbox.append(("run", str(message["deleted"]), None))
+                elif message["o"] != self.origin:
                     self._inbox.append(("run", str(message["run"]["id"]), message["run"]))
             elif payload_origin(payload) != self.origin:
                 chunk = decode_chunk(payload)
@@ -225,7 +235,7 @@ class LiveHub:
             for chunk in chunks:
                 telemetry.FANOUT_LAG.observe(max(0.0, now - chunk.committed))
         for run_id, wire in runs:
-            message = run_message(wire)
+            message = run_deleted_message(run_id) if wire is None else run_message(wire)
             for sub in (*self._subs.get(run_id, ()), *self._subs.get(None, ())):
                 sub.offer(message)
 

@@ -171,6 +171,10 @@ def run_message(run: dict[str, Any]) -> str:
     return orjson.dumps({"type": "run", "run": run}).decode()
 
 
+def run_deleted_message(run_id: str) -> str:
+    return orjson.dumps({"type": "run_deleted", "run_id": run_id}).decode()
+
+
 def run_to_wire(run: Run) -> dict[str, Any]:
     """The ``Run`` JSON of docs/api.md (µs times as ISO 8601 strings)."""
     out = dataclasses.asdict(run)

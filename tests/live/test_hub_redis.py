@@ -71,6 +71,8 @@ def test_run_changes_cross_servers(own_redis) -> None:
         a.publish_run(make_run("crashed"))
         msg = await next_message(sidebar_b)
         assert msg["type"] == "run" and msg["run"]["state"] == "crashed"
+        a.publish_run_deleted(str(RUN))
+        assert await next_message(sidebar_b) == {"type": "run_deleted", "run_id": str(RUN)}
 
     two_hubs(own_redis.url, scenario)
 

@@ -116,6 +116,9 @@ async def test_run_changes_reach_run_and_runs_sockets(api, jp_ws_fetch):
     msg = await next_message(sidebar)
     assert msg["run"]["id"] == other["id"] and msg["run"]["state"] == "running"
     await expect_quiet(ws)  # not this socket's run
+    assert (await api("DELETE", f"runs/{run['id']}")).code == 204  # and so is a deletion
+    for sock in (ws, sidebar):
+        assert await next_message(sock) == {"type": "run_deleted", "run_id": run["id"]}
     ws.close()
     sidebar.close()
 

@@ -212,15 +212,25 @@ def test_keyboard_moves_extends_and_clears_the_selection(
     expect(at(last).locator(".jp-wanllm-name")).to_have_text(name)
 
 
-def test_server_errors_are_shown(lab: Any, runs: list[dict[str, Any]]) -> None:
+def test_deletion_elsewhere_is_live_and_server_errors_are_shown(
+    lab: Any, runs: list[dict[str, Any]]
+) -> None:
     page = open_panel(lab)
-    target = row(page, "resnet50-lr-1e-2")
-    target.wait_for(timeout=10_000)
-    lab.api.delete(f"wanllm/api/v1/runs/{runs[2]['id']}")  # gone behind the panel's back
+    gone = row(page, "resnet50-lr-1e-2")
+    gone.wait_for(timeout=10_000)
+    count = page.locator(f"{PANEL} .jp-wanllm-RunRow").count()
+    lab.api.delete(f"wanllm/api/v1/runs/{runs[2]['id']}")  # behind the panel's back
+    expect(gone).to_have_count(0, timeout=10_000)  # the runs socket said so
+    expect(page.locator(f"{PANEL} .jp-wanllm-RunRow")).to_have_count(count - 1)
+
+    target = row(page, "resnet50-baseline")
     target.locator(".jp-wanllm-name").click(button="right")
     page.locator(".lm-Menu-item", has_text="Rename").click()
-    page.locator(".jp-Dialog input").fill("renamed")
+    page.locator(".jp-Dialog input").fill("x" * 300)
     page.locator(".jp-Dialog .jp-mod-accept").click()
     error = page.locator(f"{PANEL} .jp-wanllm-error-text")
     error.wait_for(timeout=10_000)
-    assert error.inner_text().startswith(f"PATCH runs/{runs[2]['id']} failed: 404")
+    assert re.match(rf"PATCH runs/{runs[0]['id']} failed: 4\d\d", error.inner_text()), (
+        error.inner_text()
+    )
+    assert "1..255" in error.inner_text()

@@ -181,7 +181,7 @@ class LiveHub:
             await asyncio.sleep(RECONNECT_DELAY)
 
     def _dispatch(self, key: tuple[str, str], run_id: str, msg: dict[str, Any]) -> bool:
-        """Deliver one message; True once the run has ended (the socket is closed)."""
+        """Deliver one message; True once the run has ended or was deleted (the socket is closed)."""
         kind = msg.get("type")
         for target in self._targets(key):
             if kind == "metrics":
@@ -190,7 +190,8 @@ class LiveHub:
                 target.on_run(msg.get("run") or {})
             elif kind == "gap":
                 target.on_gap(run_id)
-        if kind == "run" and (msg.get("run") or {}).get("state") not in (None, "running"):
+        ended = kind == "run" and (msg.get("run") or {}).get("state") not in (None, "running")
+        if ended or kind == "run_deleted":
             with self._lock:
                 self._listeners.pop(key, None)
                 self._tasks.pop(key, None)

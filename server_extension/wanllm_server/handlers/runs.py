@@ -198,6 +198,7 @@ class RunHandler(WanllmHandler):
         rid = self.run_id_arg(run_id)
         await (await self.store()).delete_run(rid)
         await self.cache.invalidate_run(str(rid))
+        self.live.publish_run_deleted(str(rid))
         self.set_status(204)
         self.finish()
 
