@@ -88,8 +88,11 @@ export class RunsApi {
     return runs;
   }
 
-  async metricNames(runId: string): Promise<string[]> {
-    const body = await this.request<{ metrics: Array<{ name: string }> }>('GET', `runs/${encodeURIComponent(runId)}/metric-names`);
+  /** Every metric name logged in a run of `project`, sorted. */
+  async projectMetricNames(project: string): Promise<string[]> {
+    const body = await this.request<{ metrics: Array<{ name: string }> }>('GET', 'projects/metric-names', undefined, {
+      project
+    });
     return body.metrics.map(m => m.name);
   }
 

@@ -199,15 +199,18 @@ export class RunBrowserPanel extends Widget {
       this.state.setRuns(runs);
       this.clearError();
       this.render();
-      await this.loadMetricNames(runs.slice(0, 5));
+      await this.loadMetricNames(project);
     } catch (error) {
       this.showError(error);
     }
   }
 
-  private async loadMetricNames(runs: Run[]): Promise<void> {
-    const lists = await Promise.all(runs.map(r => this.api.metricNames(r.id)));
-    const names = [...new Set(lists.flat())].sort();
+  /** Every metric name of the project's runs, into the metric picker. */
+  private async loadMetricNames(project: string): Promise<void> {
+    const names = await this.api.projectMetricNames(project);
+    if (project !== this.state.project) {
+      return;
+    }
     this.metricNames = names;
     const current = this.state.metric;
     const chosen = current && names.includes(current) ? current : names.includes('loss') ? 'loss' : (names[0] ?? null);
@@ -253,7 +256,7 @@ export class RunBrowserPanel extends Widget {
           this.renderProjects();
         }
         if (this.metricNames.length === 0 && msg.run.project === this.state.project) {
-          void this.loadMetricNames([msg.run]).catch(error => this.showError(error));
+          void this.loadMetricNames(msg.run.project).catch(error => this.showError(error));
         }
         this.render();
       }

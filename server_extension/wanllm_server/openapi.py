@@ -227,6 +227,10 @@ SCHEMAS: dict[str, Any] = {
         ("metrics", "count", "names"),
     ),
     "MetricNames": obj({"metrics": arr(ref("MetricInfo"))}, ("metrics",)),
+    "ProjectMetricNames": obj(
+        {"project": STR, "metrics": arr(obj({"name": STR, "runs": INT}, ("name", "runs")))},
+        ("project", "metrics"),
+    ),
     "History": obj(
         {
             "metric_name": STR,
@@ -513,6 +517,14 @@ PATHS: dict[str, Any] = {
                 param("limit", schema={"type": "integer", "minimum": 1}),
                 FORMAT,
             ],
+        ),
+    },
+    f"{API}/projects/metric-names": {
+        "get": op(
+            "Every metric name of a project's runs, with how many runs logged it",
+            responses("200", ref("ProjectMetricNames"), "400 503"),
+            params=[param("project", required=True, schema={"type": "string", "minLength": 1})],
+            op_id="projectMetricNames",
         ),
     },
     f"{API}/projects": {

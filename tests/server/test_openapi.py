@@ -138,4 +138,4 @@ def test_responses_conform_to_the_document(live_server):
         timeout=240,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert re.search(r"Tested: 17\b", result.stdout), result.stdout[-3000:]
+    assert re.search(r"Tested: 18\b", result.stdout), result.stdout[-3000:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.server.server_helpers import body, create_run, new_id
+from tests.server.server_helpers import body, create_run, new_id, post_points
 
 
 async def test_create_get_and_resume(api):
@@ -139,6 +139,21 @@ async def test_list_filters_sort_and_cursor(api):
     resp = await api("GET", "runs", params={"limit": 5000})
     assert resp.code == 400
     assert body(resp)["message"] == "query argument limit=5000 is out of range [1, 1000]"
+
+
+async def test_project_metric_names(api):
+    a = await create_run(api, project="named")
+    b = await create_run(api, project="named")
+    await post_points(api, a["id"], {"train/loss": [(0, 1.0), (1, 0.5)]})
+    await post_points(api, b["id"], {"train/loss": [(0, 2.0)], "lr": [(0, 0.1)]})
+    resp = await api("GET", "projects/metric-names", params={"project": "named"})
+    assert body(resp) == {
+        "project": "named",
+        "metrics": [{"name": "lr", "runs": 1}, {"name": "train/loss", "runs": 2}],
+    }
+    resp = await api("GET", "projects/metric-names")
+    assert resp.code == 400
+    assert body(resp)["message"] == "query argument 'project' is required"
 
 
 async def test_projects(api):

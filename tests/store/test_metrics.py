@@ -36,6 +36,20 @@ async def test_write_and_read_back(store: Store) -> None:
     ]
 
 
+async def test_project_metric_names_span_its_runs_only(store: Store) -> None:
+    project = f"p-{uuid.uuid4().hex[:8]}"
+    a, _ = await store.create_run(RunCreate(project=project))
+    b, _ = await store.create_run(RunCreate(project=project))
+    other, _ = await store.create_run(RunCreate(project=project + "-other"))
+    await store.create_run(RunCreate(project=project))  # no metrics: adds nothing
+    await store.write_metrics(batch(a.id, {"loss": ([0, 1], [2.0, 1.0]), "val/acc": ([0], [0.5])}))
+    await store.write_metrics(batch(b.id, {"loss": ([0], [3.0]), "lr": ([0], [0.1])}))
+    await store.write_metrics(batch(other.id, {"elsewhere": ([0], [1.0])}))
+    names = await store.project_metric_names(project)
+    assert [(m.name, m.runs) for m in names] == [("loss", 2), ("lr", 1), ("val/acc", 1)]
+    assert await store.project_metric_names("no-such-project") == []
+
+
 async def test_nonfinite_values_round_trip_exactly(store: Store) -> None:
     run, _ = await store.create_run(RunCreate())
     vals = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, 0.1]

@@ -16,7 +16,13 @@ from .metrics import (
     StatsHandler,
 )
 from .openapi import OpenApiHandler
-from .runs import HeartbeatHandler, ProjectsHandler, RunHandler, RunsHandler
+from .runs import (
+    HeartbeatHandler,
+    ProjectMetricNamesHandler,
+    ProjectsHandler,
+    RunHandler,
+    RunsHandler,
+)
 from .system import SystemBatchHandler, SystemMetricsHandler
 
 API_PREFIX = "wanllm/api/v1/"
@@ -35,6 +41,7 @@ ROUTES: list[tuple[str, type]] = [
     ("runs/{run_id}/metrics/{metric_name}", MetricHistoryHandler),
     ("runs/{run_id}/system-metrics", SystemMetricsHandler),
     ("projects", ProjectsHandler),
+    ("projects/metric-names", ProjectMetricNamesHandler),
     ("metrics/batch", MetricBatchHandler),
     ("metrics/system/batch", SystemBatchHandler),
     ("history", BulkHistoryHandler),

@@ -214,6 +214,22 @@ class HeartbeatHandler(WanllmHandler):
         self.finish()
 
 
+class ProjectMetricNamesHandler(WanllmHandler):
+    """``projects/metric-names?project=``: every metric name of a project's runs."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        project = self.get_query_argument("project", "")
+        if not project:
+            raise ApiError(400, "query argument 'project' is required")
+        with self.timed("project_metric_names"):
+            metrics = await (await self.store()).project_metric_names(project)
+        self.send_json(
+            {"project": project, "metrics": [{"name": m.name, "runs": m.runs} for m in metrics]}
+        )
+
+
 class ProjectsHandler(WanllmHandler):
     """``projects``: run counts per project."""
 

@@ -189,6 +189,14 @@ class ProjectInfo:
     last_created_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectMetric:
+    """A metric name logged in a project, and by how many of its runs."""
+
+    name: str
+    runs: int
+
+
 # --------------------------------------------------------------------- metrics
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
@@ -389,6 +397,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def metric_names(self, run_id: uuid.UUID) -> list[MetricInfo]: ...
+
+    @abc.abstractmethod
+    async def project_metric_names(self, project: str) -> list[ProjectMetric]:
+        """Every metric name with points in a run of ``project``, by name."""
 
     @abc.abstractmethod
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:

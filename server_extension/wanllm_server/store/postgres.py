@@ -32,6 +32,7 @@ from .base import (
     MetricNotFound,
     Point,
     ProjectInfo,
+    ProjectMetric,
     Retention,
     Run,
     RunCreate,
@@ -290,6 +291,16 @@ class PostgresStore(Store):
                 rid,
             )
         return [MetricInfo(*r) for r in rows]
+
+    async def project_metric_names(self, project: str) -> list[ProjectMetric]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT s.metric_name, count(*) FROM metric_summaries s "
+                "JOIN runs r ON r.id = s.run_id WHERE r.project = $1 AND s.count > 0 "
+                "GROUP BY s.metric_name ORDER BY s.metric_name",
+                project,
+            )
+        return [ProjectMetric(*r) for r in rows]
 
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
         async with self._conn() as conn:

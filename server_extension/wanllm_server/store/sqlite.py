@@ -34,6 +34,7 @@ from .base import (
     MetricNotFound,
     Point,
     ProjectInfo,
+    ProjectMetric,
     Retention,
     Run,
     RunCreate,
@@ -238,6 +239,17 @@ class SQLiteStore(Store):
             return [MetricInfo(*r) for r in rows]
 
         return await self._read(q, _key(run_id))
+
+    async def project_metric_names(self, project: str) -> list[ProjectMetric]:
+        def q(c: sqlite3.Connection) -> list[ProjectMetric]:
+            rows = c.execute(
+                "SELECT s.name, count(*) FROM metric_series s JOIN runs r ON r.id = s.run_id "
+                "WHERE r.project = ? AND s.count > 0 GROUP BY s.name ORDER BY s.name",
+                (project,),
+            )
+            return [ProjectMetric(*r) for r in rows]
+
+        return await self._read(q)
 
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
         def w(c: sqlite3.Connection) -> list[Run]:
