@@ -11,6 +11,17 @@ import numpy as np
 import pyarrow as pa
 
 NAME_DICT = pa.dictionary(pa.int32(), pa.string())
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+# system metrics as the server answers them in Arrow, and offline runs rebuild them
+SYSTEM_SCHEMA = pa.schema(
+    [
+        ("metric_type", pa.string()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+        ("device", pa.string()),
+        ("node", pa.string()),
+    ]
+)
 
 
 def numpy_array(values: np.ndarray, type: pa.DataType) -> pa.Array:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
+from ._arrow import TIMESTAMP
+
 LONG_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),

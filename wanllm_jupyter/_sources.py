@@ -15,22 +15,13 @@ import numpy as np
 import pyarrow as pa
 
 from . import _offline_runs as offline_runs
-from ._arrow import dictionary_array, numpy_array
-from ._frames import LONG_SCHEMA, TIMESTAMP
+from ._arrow import SYSTEM_SCHEMA, TIMESTAMP, dictionary_array, numpy_array
+from ._frames import LONG_SCHEMA
 from ._http import API, Connection, encode_segment
 from ._spool import PENDING, SYNCED, read_timed_ops
 from ._wire import ColumnarBatch, decode_columnar, decode_float
 from .errors import NotFound
 
-SYSTEM_SCHEMA = pa.schema(
-    [
-        ("metric_type", pa.string()),
-        ("time", TIMESTAMP),
-        ("value", pa.float64()),
-        ("device", pa.string()),
-        ("node", pa.string()),
-    ]
-)
 PAGE = 1000
 
 

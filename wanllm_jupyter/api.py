@@ -19,8 +19,9 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from ._arrow import TIMESTAMP
 from ._discovery import find_connection
-from ._frames import LONG_SCHEMA, TIMESTAMP, long_frame, runs_frame, wide_frame, wide_frames, with_x
+from ._frames import LONG_SCHEMA, long_frame, runs_frame, wide_frame, wide_frames, with_x
 from ._http import Connection
 from ._run_filters import select_runs
 from ._sources import OfflineSource, ServerSource, Source, parse_run_id

@@ -11,13 +11,12 @@ import pyarrow as pa
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from wanllm_jupyter._arrow import NAME_DICT
+from wanllm_jupyter._arrow import NAME_DICT, TIMESTAMP
 
 from ..live_wire import wire_floats
 from ..store.base import Downsampled, Float64Array, HistoryChunk, Int64Array, Series
 from .base import ARROW_TYPE, ApiError, WanllmHandler, dumps
 from .wire import (
-    TIMESTAMP,
     ArrowStream,
     arrow_table_bytes,
     constant_names,

@@ -5,27 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+
+from wanllm_jupyter._arrow import SYSTEM_SCHEMA
 
 from ..live_wire import wire_floats
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
 from ..store.batches import system_batch_from_rows
 from .base import ARROW_TYPE, WanllmHandler
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
-from .wire import TIMESTAMP, arrow_table_bytes, seconds, timestamps
+from .wire import arrow_table_bytes, seconds, timestamps
 
 _FIELDS = frozenset({"batch_id", "metrics"})
-SYSTEM_SCHEMA = pa.schema(
-    [
-        ("metric_type", pa.string()),
-        ("time", TIMESTAMP),
-        ("value", pa.float64()),
-        ("device", pa.string()),
-        ("node", pa.string()),
-    ]
-)
 
 
 class SystemBatchHandler(IngestHandler):

@@ -9,11 +9,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from wanllm_jupyter._arrow import dictionary_array, numpy_array
+from wanllm_jupyter._arrow import TIMESTAMP, dictionary_array, numpy_array
 
 from ..store.base import Int64Array
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def iso(us: int | None) -> str | None:
