@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,18 +35,18 @@ import orjson
 import psutil
 import urllib3
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from services import PostgresCluster, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store import open_store
 from wanllm_server.store.base import MetricBatch, RunCreate, Store
 from wanllm_server.store.batches import metric_batch_from_columns, metric_batch_from_rows
 
+from tests.jupyter_process import JupyterServer
+from tests.services import PostgresCluster
 from wanllm_jupyter._transport import arrow_batch
 from wanllm_jupyter._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
 
 ARROW_TYPE = "application/vnd.apache.arrow.stream"
-TOKEN = "bench-token"
 HISTORY_POINTS = 1_000_000
 NAMES = 10  # metrics per run
 ROW_BATCH = 1000  # the seed's max_batch_size
@@ -158,65 +156,30 @@ async def store_side(dsn: str, clients: int, points: int, batch: int, form: str)
 
 # ------------------------------------------------------------------ HTTP
 class Server:
-    """A ``jupyter server`` subprocess with wanllm on ``database_url``."""
+    """A ``jupyter server`` subprocess with wanllm alone on ``database_url``
+    (warnings-only log, as a deployment would run it)."""
 
     def __init__(self, database_url: str, root: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/wanllm/api/v1/"
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(root / "cfg"),
-            "JUPYTER_RUNTIME_DIR": str(root / "rt"),
-        }
-        env.pop("WANLLM_REDIS_URL", None)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--ServerApp.port={self.port}",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.root_dir={root}",
-                f"--IdentityProvider.token={TOKEN}",
-                "--ServerApp.log_level=WARN",
-                "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
-                "'jupyter_lsp': False, 'notebook_shim': False}",
-                f"--WanllmApp.database_url={database_url}",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(root / "server.log", "wb"),
-        )
+        self.jupyter = JupyterServer(
+            root, database_url=database_url, extra_args=["--ServerApp.log_level=WARN"]
+        ).start()
+        self.base = self.jupyter.url + "wanllm/api/v1/"
+        self.headers = self.jupyter.headers
         self.http = urllib3.PoolManager(maxsize=32)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                req = urllib.request.Request(
-                    self.base + "health", headers={"Authorization": f"token {TOKEN}"}
-                )
-                urllib.request.urlopen(req, timeout=2).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError((root / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.3)
 
     def rss_mb(self) -> float:
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+        return psutil.Process(self.jupyter.proc.pid).memory_info().rss / 2**20
 
     def call(
         self, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"
     ) -> Any:
-        headers = {"Authorization": f"token {TOKEN}", "Content-Type": ctype}
+        headers = {**self.headers, "Content-Type": ctype}
         resp = self.http.request(method, self.base + path, body=body, headers=headers)
         assert resp.status in (200, 201), (resp.status, resp.data[:300])
         return orjson.loads(resp.data)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        self.jupyter.stop()
 
 
 def http_rate(

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -54,11 +55,13 @@ class JupyterServer:
         base_url: str = "/",
         lab: bool = False,
         max_batch_size: int | None = None,
+        extra_args: Sequence[str] = (),
         startup_timeout: float = 90.0,
     ) -> None:
         """``database_url`` defaults to SQLite in ``workdir`` (a temp dir by default);
         ``lab=False`` loads wanllm alone (faster start), True also JupyterLab and the
-        other installed extensions, as a user's server does."""
+        other installed extensions, as a user's server does; ``extra_args`` go to
+        ``jupyter server`` (e.g. ``["--ServerApp.log_level=WARN"]``)."""
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="wanllm-jupyter-"))
         self.root = self.workdir / "root"
         self.log_path = self.workdir / "server.log"
@@ -66,7 +69,7 @@ class JupyterServer:
         self.redis_url, self.lab = redis_url, lab
         self.token = token or secrets.token_hex(16)
         self.base_url, self.max_batch_size = base_url, max_batch_size
-        self.startup_timeout = startup_timeout
+        self.extra_args, self.startup_timeout = list(extra_args), startup_timeout
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -110,7 +113,7 @@ class JupyterServer:
         ]  # fmt: skip
         if self.max_batch_size:
             args.append(f"--WanllmApp.max_batch_size={self.max_batch_size}")
-        return args
+        return args + self.extra_args
 
     def start(self) -> JupyterServer:
         self.root.mkdir(parents=True, exist_ok=True)

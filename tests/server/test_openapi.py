@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from wanllm_server.openapi import document
 
+from tests.jupyter_process import JupyterServer
 from tests.server.server_helpers import body, wanllm_routes
-from tests.services import free_port
 
 GROUP_NAMES = [(r"\((\?P<run_id>)?\[\^/\]\+\)", "{run_id}"), (r"\(\.\+\)", "{metric_name}")]
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -52,54 +48,8 @@ async def test_every_route_is_documented_and_vice_versa(jp_serverapp, api, jp_ba
 @pytest.fixture
 def live_server(tmp_path: Path):
     """A real ``jupyter server`` process with wanllm on SQLite under base_url /jp/."""
-    port, token = free_port(), "schemathesis-token"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-    }
-    env.pop("WANLLM_REDIS_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--allow-root",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
-            "--ServerApp.base_url=/jp/",
-            f"--ServerApp.root_dir={tmp_path}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.jpserver_extensions={'wanllm_server': True, 'jupyterlab': False, "
-            "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
-            f"--WanllmApp.database_url=sqlite:///{tmp_path}/wanllm.db",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "wb"),
-    )
-    url = f"http://127.0.0.1:{port}/jp/wanllm/api/v1/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            req = urllib.request.Request(
-                url + "health", headers={"Authorization": f"token {token}"}
-            )
-            with urllib.request.urlopen(req, timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(
-                    "jupyter server did not start:\n"
-                    + (tmp_path / "server.log").read_text()[-3000:]
-                )
-            time.sleep(0.3)
-    yield url, token
-    proc.terminate()
-    proc.wait(30)
+    with JupyterServer(tmp_path, base_url="/jp/") as server:
+        yield server.url + "wanllm/api/v1/", server.token
 
 
 @pytest.mark.slow
