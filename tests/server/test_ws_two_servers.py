@@ -50,6 +50,19 @@ async def connect(server: JupyterServer, path: str) -> WebSocketClientConnection
     return await websocket_connect(HTTPRequest(server.ws_url + path, headers=server.headers))
 
 
+async def drain_creation_echo(ws: WebSocketClientConnection, run_id: str) -> None:
+    """The run's creation also reaches B through Redis, possibly after B greeted a
+    socket with the run's state: what arrives now may only be that (running) run."""
+    while True:
+        try:
+            text = await asyncio.wait_for(ws.read_message(), 0.3)
+        except TimeoutError:
+            return
+        msg = orjson.loads(text)
+        assert msg["type"] == "run" and msg["run"]["id"] == run_id, msg
+        assert msg["run"]["state"] == "running", msg
+
+
 async def test_point_posted_to_a_reaches_subscriber_on_b(servers):
     a, b = servers
     run = await call(a, "POST", "runs", {"project": "scale-out"})
@@ -57,6 +70,8 @@ async def test_point_posted_to_a_reaches_subscriber_on_b(servers):
     assert (await next_message(on_b))["run"]["id"] == run["id"]  # B reads A's run
     sidebar_b = await connect(b, "wanllm/ws/runs")
     await asyncio.sleep(0.5)  # B's hub subscribes the run channel in Redis
+    for sock in (on_b, sidebar_b):
+        await drain_creation_echo(sock, run["id"])
 
     rows = [
         {"run_id": run["id"], "metric_name": "train/loss", "step": 1, "value": 0.25},
