@@ -20,7 +20,7 @@ def _connection(args: argparse.Namespace) -> Connection | None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ._sync import sync
+    from ._sync import retry_rejected, sync
 
     conn = _connection(args)
     if conn is None:
@@ -30,20 +30,43 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         return 2
     root = default_root(args.dir)
-    results = sync(root, conn)
     failed = 0
+    if args.retry_rejected:
+        for retried in retry_rejected(root, conn):
+            if retried.sent is None:
+                print(f"{retried.run_id}: skipped (a running process is still writing it)")
+                continue
+            failed += bool(retried.left)
+            print(
+                f"{retried.run_id}: {retried.sent} set-aside operations sent, "
+                f"{retried.left} still set aside" + (f": {retried.error}" if retried.error else "")
+            )
+    results = sync(root, conn)
     for r in results:
         run = r.path.parent.name
+        aside = f", {r.set_aside} set aside" if r.set_aside else ""
         if r.error:
             failed += 1
-            print(f"{run}: FAILED after {r.ops} operations: {r.error}")
+            print(f"{run}: FAILED after {r.ops} operations{aside}: {r.error}")
         elif r.ops is None:
             print(f"{run}: skipped (a running process is still writing it)")
         else:
-            print(f"{run}: {r.ops} operations synced")
-    if not results:
+            print(f"{run}: {r.ops} operations synced{aside}")
+    if not results and not args.retry_rejected:
         print(f"nothing to sync under {root}")
+    _print_set_aside(root)
     return 1 if failed else 0
+
+
+def _print_set_aside(root: Path) -> None:
+    """One line per run under ``root`` holding operations the server would not take."""
+    from ._rejected import summaries
+
+    found = summaries(root)
+    for s in found:
+        print(f"{s.run_id}: {s.describe()}")
+    if found:
+        print("(`wanllm sync --retry-rejected` sends them again)")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -58,6 +81,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     cols = [c for c in ("id", "name", "project", "state", "created_at") if c in df.columns]
     cols += [c for c in df.columns if c.startswith("summary.")][:4]
     print(df[cols].to_string(index=False) if len(df) else "no runs")
+    _print_set_aside(default_root(args.dir))
     return 0
 
 
@@ -108,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="directory holding wanllm/ (default: $WANLLM_DIR or cwd)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sync", help="send runs logged offline to the server")
+    s.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="first send again the operations the server would not take (set aside)",
+    )
     s.set_defaults(func=cmd_sync)
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--project")
