@@ -1,4 +1,5 @@
-"""The ``wanllm`` command: ``sync`` offline runs, list ``runs``, ``export`` histories."""
+"""The ``wanllm`` command: ``sync`` offline runs, list ``runs``, ``export`` histories,
+run the ``server`` on its own."""
 
 from __future__ import annotations
 
@@ -125,6 +126,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_server(argv: Sequence[str]) -> int:
+    """Run the wanllm server on its own (the server package's standalone launch)."""
+    from wanllm_server.standalone import main as serve
+
+    serve(argv)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wanllm", description=__doc__)
     p.add_argument("--url", help="server base URL (default: $WANLLM_URL or discovery)")
@@ -153,11 +162,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--offline", action="store_true", help="export local (offline) runs")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
+    sub.add_parser(
+        "server",
+        help="run the tracker's server on its own (Jupyter server options follow, e.g. "
+        "--ip=0.0.0.0 --port=8765 --WanllmApp.idle_timeout=0; same as `jupyter wanllm`)",
+        add_help=False,
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wanllm`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["server"]:  # every later option is the server's
+        return cmd_server(argv[1:])
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
