@@ -11,8 +11,18 @@ the channels of the runs its clients watch. A hub delivers its own batches
 in-process at once and ignores their echo from Redis (messages carry the
 publishing hub's origin id), so each point reaches a subscriber exactly once,
 and local fan-out keeps working while Redis is down. When Redis returns the
-link resubscribes and every subscriber gets a ``gap`` notice (points from
-other servers may have been missed).
+link resubscribes and every subscriber (``ws/runs`` ones too) gets a ``gap``
+notice (messages from other servers may have been missed); so do all when
+the hub or its Redis publisher had to drop messages.
+
+Every batch carries its run's live sequence number (taken at commit); a hub
+drops numbers it already delivered (a replay re-published by the ingest
+path) and tells each subscriber which numbers a message covers, so a
+subscriber detects any hole (docs/api.md, "Live message ordering").
+
+Memory: every subscriber's queue is bounded, and all subscribers share one
+byte budget; past it the slowest are evicted (a ``gap``, then the socket
+closes).
 """
 
 from __future__ import annotations
@@ -30,12 +40,13 @@ import orjson
 
 from . import telemetry
 from .live_redis import RedisLink
-from .live_subscriber import DEFAULT_MAX_MESSAGES, Subscriber
+from .live_subscriber import DEFAULT_MAX_MESSAGES, Budget, Subscriber
 from .live_wire import (
     Chunk,
     PayloadError,
     decode_chunk,
     encode_chunk,
+    gap_message,
     metrics_message,
     payload_origin,
     run_deleted_message,
@@ -50,6 +61,17 @@ RUN_CHANNEL_PREFIX = "wanllm:run:"
 RUNS_CHANNEL = "wanllm:runs"
 TICK_SECONDS = 0.1
 MAX_INBOX = 10_000  # events awaiting the next tick before the oldest are dropped
+DEFAULT_BUDGET_BYTES = 128 * 1024 * 1024  # all subscribers' queues and unfinished writes
+
+
+class _RunSeq:
+    """A run's live sequence numbers as this hub delivered them."""
+
+    __slots__ = ("high", "hole_at")
+
+    def __init__(self) -> None:
+        self.high: int | None = None  # the highest number delivered
+        self.hole_at = 0  # the latest number delivered with its predecessor missing
 
 
 class LiveHub:
@@ -63,15 +85,22 @@ class LiveHub:
         log: logging.Logger,
         tick: float = TICK_SECONDS,
         max_buffer: int = DEFAULT_MAX_MESSAGES,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self.origin = uuid.uuid4().hex
         self.tick = tick
         self.max_buffer = max_buffer  # messages a subscriber may fall behind by
+        self.budget = Budget(budget_bytes)
+        self.evictions = 0  # subscribers evicted over the budget
         self._log = log
-        # (kind, run_id, data): ("batch", "", MetricBatch) | ("chunk", run, Chunk)
-        # | ("run", run, wire dict, or None when deleted); the oldest are dropped beyond MAX_INBOX
-        self._inbox: deque[tuple[str, str, Any]] = deque(maxlen=MAX_INBOX)
+        # (kind, run_id, data): ("batch", "", (MetricBatch, time, seqs, lost)) | ("chunk",
+        # run, Chunk) | ("run", run, wire dict, or None when deleted); beyond MAX_INBOX
+        # the oldest are dropped and every subscriber gets a gap
+        self._inbox: deque[tuple[str, str, Any]] = deque()
+        self._inbox_dropped = 0
         self._subs: dict[str | None, set[Subscriber]] = defaultdict(set)
+        self._count = 0  # subscribers
+        self._seqs: dict[str, _RunSeq] = {}
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._last_flush = 0.0
@@ -79,7 +108,13 @@ class LiveHub:
         self._pending: defaultdict[str, list[Chunk]] = defaultdict(list)
         self._pending_runs: list[tuple[str, dict[str, Any]]] = []
         self._link = (
-            RedisLink(redis_url, on_message=self._on_redis, on_state=self._on_redis_state, log=log)
+            RedisLink(
+                redis_url,
+                on_message=self._on_redis,
+                on_state=self._on_redis_state,
+                log=log,
+                drop_notice=(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "gap": True})),
+            )
             if redis_url
             else None
         )
@@ -112,29 +147,44 @@ class LiveHub:
         return {
             "mode": "redis" if self._link is not None else "in-process",
             "redis_ok": bool(self._link and self._link.ok),
-            "subscribers": sum(len(s) for s in self._subs.values()),
+            "subscribers": self._count,
+            "buffered_bytes": self.budget.used,
+            "evictions": self.evictions,
         }
 
+    @property
+    def subscriber_count(self) -> int:
+        return self._count
+
     # ------------------------------------------------------------ publishing
-    def publish_points(self, batch: MetricBatch) -> None:
-        """Hand a committed batch to the hub; returns at once."""
-        if self._link is None and not self._subs:
+    def publish_points(
+        self, batch: MetricBatch, seqs: dict[str, int], *, lost: bool = False
+    ) -> None:
+        """Hand a committed batch and its runs' live sequence numbers to the hub;
+        returns at once. A replay is published again with its original numbers
+        (``lost``: its stored points are not known, subscribers that missed it
+        get a gap)."""
+        if (self._link is None and not self._subs) or not seqs:
             return
-        self._inbox.append(("batch", "", (batch, time.time())))
+        self._enqueue(("batch", "", (batch, time.time(), seqs, lost)))
+
+    def _enqueue(self, event: tuple[str, str, Any]) -> None:
+        if len(self._inbox) >= MAX_INBOX:
+            self._inbox.popleft()
+            self._inbox_dropped += 1
+        self._inbox.append(event)
         self._wake.set()
 
     def publish_run(self, run: Run) -> None:
         """Announce a run change (state, name, tags...); returns at once."""
         wire = run_to_wire(run)
-        self._inbox.append(("run", wire["id"], wire))
-        self._wake.set()
+        self._enqueue(("run", wire["id"], wire))
         if self._link is not None:
             self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "run": wire}))
 
     def publish_run_deleted(self, run_id: str) -> None:
         """Announce that a run was deleted; returns at once."""
-        self._inbox.append(("run", run_id, None))
-        self._wake.set()
+        self._enqueue(("run", run_id, None))
         if self._link is not None:
             self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "deleted": run_id}))
 
@@ -142,8 +192,9 @@ class LiveHub:
     def subscribe(self, run_id: str | None, names: set[str] | None = None) -> Subscriber:
         """A subscriber to the points and changes of ``run_id`` (metric
         ``names``, all when None), or to every run's changes when None."""
-        sub = Subscriber(run_id, names, max_messages=self.max_buffer)
+        sub = Subscriber(run_id, names, max_messages=self.max_buffer, budget=self.budget)
         self._subs[run_id].add(sub)
+        self._count += 1
         if self._link is not None and run_id is not None and len(self._subs[run_id]) == 1:
             self._link.want(self._channels())
         return sub
@@ -151,11 +202,14 @@ class LiveHub:
     def unsubscribe(self, sub: Subscriber) -> None:
         sub.close()
         subs = self._subs.get(sub.run_id)
-        if subs is None:
+        if subs is None or sub not in subs:
             return
         subs.discard(sub)
+        self._count -= 1
         if not subs:
             del self._subs[sub.run_id]
+            if sub.run_id is not None:
+                self._seqs.pop(sub.run_id, None)
             if self._link is not None and sub.run_id is not None:
                 self._link.want(self._channels())
 
@@ -167,27 +221,30 @@ class LiveHub:
         try:
             if channel == RUNS_CHANNEL:
                 message = orjson.loads(payload)
-                if message["o"] != self.origin and "deleted" in message:
-                    self._inbox.append(("run", str(message["deleted"]), None))
-                elif message["o"] != self.origin:
-                    self._inbox.append(("run", str(message["run"]["id"]), message["run"]))
+                if message["o"] == self.origin:
+                    return
+                if "gap" in message:
+                    self._gap_all("another server dropped live updates; re-query to catch up")
+                elif "deleted" in message:
+                    self._enqueue(("run", str(message["deleted"]), None))
+                else:
+                    self._enqueue(("run", str(message["run"]["id"]), message["run"]))
             elif payload_origin(payload) != self.origin:
                 chunk = decode_chunk(payload)
-                self._inbox.append(("chunk", chunk.run_id, chunk))
-            else:
-                return
-        except (PayloadError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                self._enqueue(("chunk", chunk.run_id, chunk))
+        except (PayloadError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self._log.warning("wanllm live: ignoring bad message on %s: %s", channel, exc)
-            return
-        self._wake.set()
 
     def _on_redis_state(self, ok: bool) -> None:
         reconnected, self._redis_seen = ok and self._redis_seen, self._redis_seen or ok
-        if reconnected:  # back after an outage: points from other servers were missed
-            for run_id, subs in self._subs.items():
-                if run_id is not None:
-                    for sub in subs:
-                        sub.gap("live feed reconnected to Redis; re-query to catch up")
+        if reconnected:  # back after an outage: messages from other servers were missed
+            self._gap_all("live feed reconnected to Redis; re-query to catch up")
+
+    def _gap_all(self, reason: str) -> None:
+        """A gap notice to every subscriber, ``ws/runs`` ones included."""
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.gap(reason)
 
     # ------------------------------------------------------------ delivery
     async def _tick_loop(self) -> None:
@@ -207,11 +264,14 @@ class LiveHub:
     def _drain(self) -> None:
         """Move the inbox into the tick's pending points and run changes,
         publishing this hub's batches to Redis on the way."""
+        if self._inbox_dropped:
+            dropped, self._inbox_dropped = self._inbox_dropped, 0
+            self._gap_all(f"live hub overloaded: {dropped} updates dropped; re-query to catch up")
         while self._inbox:
             kind, run_id, data = self._inbox.popleft()
             if kind == "batch":
-                batch, committed = data
-                for chunk in split_batch(batch, committed):
+                batch, committed, seqs, lost = data
+                for chunk in split_batch(batch, committed, seqs, lost=lost):
                     if self._link is not None:
                         self._link.publish(
                             RUN_CHANNEL_PREFIX + chunk.run_id, encode_chunk(chunk, self.origin)
@@ -238,27 +298,82 @@ class LiveHub:
             message = run_deleted_message(run_id) if wire is None else run_message(wire)
             for sub in (*self._subs.get(run_id, ()), *self._subs.get(None, ())):
                 sub.offer(message)
+        self._enforce_budget()
+
+    def _enforce_budget(self) -> None:
+        """Past the byte budget, evict the slowest subscribers (most bytes held)
+        until it is kept: each gets a gap notice, then its socket closes."""
+        if not self.budget.over:
+            return
+        subs = sorted(
+            (sub for group in self._subs.values() for sub in group),
+            key=lambda sub: sub.buffered,
+            reverse=True,
+        )
+        for sub in subs:
+            if not self.budget.over or sub.buffered == 0:
+                break
+            self.evictions += 1
+            sub.evict(
+                f"live buffers over their budget ({self.budget.limit} bytes): this "
+                "subscriber was the slowest; re-query and reconnect"
+            )
+            self.unsubscribe(sub)
 
     def _deliver_points(self, run_id: str, chunks: list[Chunk]) -> None:
+        """Deliver the tick's batches of a run in sequence order, dropping
+        numbers already delivered; a message covers one unbroken block of
+        numbers, a replay with unknown points becomes a gap."""
         subs = self._subs.get(run_id)
         if not subs:
             return
-        fragments = _merge_fragments(chunks)
-        encoded: dict[tuple[str, ...], str | None] = {}
-        by_filter: dict[Any, str | None] = {}
-        for sub in subs:
-            key = sub.filter_key
-            if key in by_filter:
-                message = by_filter[key]
+        state = self._seqs.setdefault(run_id, _RunSeq())
+        block: list[Chunk] = []
+        for chunk in sorted(chunks, key=lambda c: c.seq):
+            if state.high is not None and chunk.seq <= state.high:
+                continue  # delivered already (a replay, or its echo)
+            if block and (chunk.lost or chunk.seq != block[-1].seq + 1):
+                self._deliver_block(run_id, subs, state, block)
+                block = []
+            if state.high is not None and chunk.seq > state.high + 1:
+                state.hole_at = chunk.seq
+            state.high = chunk.seq
+            if chunk.lost:
+                notice = gap_message(
+                    run_id, f"batch {chunk.seq} was replayed; re-query to catch up", chunk.seq
+                )
+                for sub in subs:
+                    sub.offer(notice, chunk.seq)
             else:
-                chosen = tuple(n for n in fragments if sub.wants(n))
-                if chosen not in encoded:
-                    encoded[chosen] = (
-                        metrics_message(run_id, [fragments[n] for n in chosen]) if chosen else None
-                    )
-                message = by_filter[key] = encoded[chosen]
-            if message is not None:
-                sub.offer(message)
+                block.append(chunk)
+        if block:
+            self._deliver_block(run_id, subs, state, block)
+
+    def _deliver_block(
+        self, run_id: str, subs: set[Subscriber], state: _RunSeq, block: list[Chunk]
+    ) -> None:
+        """One metrics message per subscriber for batches ``block`` (consecutive
+        numbers), encoded once per (names chosen, first number)."""
+        fragments = _merge_fragments(block)
+        lo, hi = block[0].seq, block[-1].seq
+        chosen_by_filter: dict[Any, tuple[str, ...]] = {}
+        encoded: dict[tuple[tuple[str, ...], int], str] = {}
+        for sub in list(subs):
+            key = sub.filter_key
+            chosen = chosen_by_filter.get(key)
+            if chosen is None:
+                chosen = chosen_by_filter[key] = tuple(n for n in fragments if sub.wants(n))
+            if not chosen:
+                continue
+            # a subscriber that saw every number up to its last one (delivered, or
+            # not wanted) gets a message continuing from there, else from ``lo``
+            first = lo if sub.seq is None or state.hole_at > sub.seq else sub.seq + 1
+            message = encoded.get((chosen, first))
+            if message is None:
+                message = encoded[(chosen, first)] = metrics_message(
+                    run_id, first, hi, [fragments[n] for n in chosen]
+                )
+            sub.offer(message, hi)
 
 
 def _merge_fragments(chunks: list[Chunk]) -> dict[str, bytes]:

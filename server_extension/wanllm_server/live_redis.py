@@ -1,7 +1,9 @@
 """The hub's Redis link: a publisher and a pub/sub reader that survive Redis
 going away (reconnect with backoff, resubscribe) without ever blocking the
 caller. Messages published while Redis is down are dropped (the hub delivers
-them in-process meanwhile and sends gap notices once Redis is back).
+them in-process meanwhile and sends gap notices once Redis is back); after any
+drop the link publishes its ``drop_notice`` once it can, so the other servers
+tell their subscribers too.
 """
 
 from __future__ import annotations
@@ -33,10 +35,18 @@ class RedisLink:
     the wanted channels to ``on_message``; reports up/down through ``on_state``."""
 
     def __init__(
-        self, url: str, *, on_message: OnMessage, on_state: OnState, log: logging.Logger
+        self,
+        url: str,
+        *,
+        on_message: OnMessage,
+        on_state: OnState,
+        log: logging.Logger,
+        drop_notice: tuple[str, bytes] | None = None,
     ) -> None:
         self.ok = False
         self.dropped = 0  # messages not published because Redis was down
+        self._drop_notice = drop_notice
+        self._announced = 0  # ``dropped`` when the drop notice last went out
         self._url, self._on_message, self._on_state, self._log = url, on_message, on_state, log
         self._wanted: set[str] = set()
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=MAX_OUTBOX)
@@ -87,14 +97,21 @@ class RedisLink:
 
     async def _flush_outbox(self) -> None:
         assert self._client is not None
-        while self._outbox:
+        while self._outbox or self._notice_due():
             if not self.ok or time.monotonic() < self._publish_after:
                 self.dropped += len(self._outbox)  # Redis is down: don't pile up timeouts
                 self._outbox.clear()
                 return
-            channel, payload = self._outbox.popleft()
+            dropped = self.dropped
+            if self._notice_due():
+                assert self._drop_notice is not None
+                channel, payload = self._drop_notice
+            else:
+                channel, payload = self._outbox.popleft()
             try:
                 await self._client.publish(channel, payload)
+                if (channel, payload) == self._drop_notice:
+                    self._announced = dropped
             except (RedisError, OSError) as exc:
                 self.dropped += 1
                 self._publish_after = time.monotonic() + BACKOFF_MAX
@@ -133,12 +150,16 @@ class RedisLink:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
 
+    def _notice_due(self) -> bool:
+        return self._drop_notice is not None and self.dropped > self._announced
+
     def _set_ok(self, ok: bool, exc: BaseException | None = None) -> None:
         if ok == self.ok:
             return
         self.ok = ok
         if ok:
             self._log.info("wanllm live: connected to Redis; cross-server fan-out on")
+            self._wake.set()  # a drop notice may be due
         else:
             self._log.warning(
                 "wanllm live: Redis unavailable (%s); fan-out is in-process until it returns", exc

@@ -4,8 +4,13 @@ WebSocket messages to browsers (docs/api.md, "WebSocket").
 Redis payload of one committed batch of one run (one PUBLISH per batch and
 run): an orjson header line, then the raw little-endian arrays::
 
-    {"o": origin, "r": run_id, "n": [names], "c": count, "t": commit epoch s}\\n
+    {"o": origin, "r": run_id, "s": live seq, "n": [names], "c": count,
+     "t": commit epoch s, "l": 1 when the points are not known}\\n
     name_idx int32[c] | steps int64[c] | times int64[c] (µs) | values float64[c]
+
+``s`` is the run's live sequence number the batch took at commit (docs/api.md,
+"Live message ordering"); ``l`` marks a re-published replay whose stored
+points are not in hand (auto steps): subscribers that missed it get a ``gap``.
 
 Values keep NaN/±Inf exactly; JSON messages carry them as the wire strings
 ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
@@ -40,49 +45,63 @@ class Chunk:
     times: Int64Array  # µs since epoch
     values: Float64Array
     committed: float  # epoch seconds when the batch was handed to the hub
+    seq: int  # the run's live sequence number of the batch
+    lost: bool = False  # a replay whose points are not known: subscribers get a gap
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
 
-def split_batch(batch: MetricBatch, committed: float) -> list[Chunk]:
-    """One chunk per run of ``batch`` (a batch usually holds a single run)."""
+def split_batch(
+    batch: MetricBatch, committed: float, seqs: dict[str, int], *, lost: bool = False
+) -> list[Chunk]:
+    """One chunk per run of ``batch`` that has a live sequence number in
+    ``seqs`` (a batch usually holds a single run); ``lost``: publish the
+    numbers only (subscribers that missed them get a gap)."""
     if len(batch) == 0:
         return []
-    if len(batch.run_ids) == 1:
-        return [
-            Chunk(
-                str(batch.run_ids[0]),
-                batch.names,
-                batch.name_idx,
-                batch.steps,
-                batch.times,
-                batch.values,
-                committed,
-            )
-        ]
     chunks = []
     for i, run_id in enumerate(batch.run_ids):
-        mask = batch.run_idx == i
-        if mask.any():
-            chunks.append(
-                Chunk(
-                    str(run_id),
-                    batch.names,
-                    batch.name_idx[mask],
-                    batch.steps[mask],
-                    batch.times[mask],
-                    batch.values[mask],
-                    committed,
-                )
+        seq = seqs.get(str(run_id))
+        if seq is None:
+            continue
+        if lost:
+            chunks.append(Chunk(str(run_id), [], *_EMPTY, committed, seq, True))
+            continue
+        mask = slice(None) if len(batch.run_ids) == 1 else batch.run_idx == i
+        chunks.append(
+            Chunk(
+                str(run_id),
+                batch.names,
+                batch.name_idx[mask],
+                batch.steps[mask],
+                batch.times[mask],
+                batch.values[mask],
+                committed,
+                seq,
             )
-    return chunks
+        )
+    return [c for c in chunks if c.lost or len(c)]
+
+
+_EMPTY = (
+    np.empty(0, np.int32),
+    np.empty(0, np.int64),
+    np.empty(0, np.int64),
+    np.empty(0, np.float64),
+)
 
 
 def encode_chunk(chunk: Chunk, origin: str) -> bytes:
-    header = orjson.dumps(
-        {"o": origin, "r": chunk.run_id, "n": chunk.names, "c": len(chunk), "t": chunk.committed}
-    )
+    fields = {
+        "o": origin,
+        "r": chunk.run_id,
+        "s": chunk.seq,
+        "n": chunk.names,
+        "c": len(chunk),
+        "t": chunk.committed,
+    }
+    header = orjson.dumps({**fields, "l": 1} if chunk.lost else fields)
     return b"".join(
         (
             header,
@@ -104,7 +123,8 @@ def decode_chunk(payload: bytes) -> Chunk:
     header, offset = _header(payload)
     try:
         count, names = int(header["c"]), [str(n) for n in header["n"]]
-        run_id, committed = str(header["r"]), float(header["t"])
+        run_id, committed, seq = str(header["r"]), float(header["t"]), int(header["s"])
+        lost = bool(header.get("l"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PayloadError(f"bad live payload header: {exc!r}") from exc
     if len(payload) - offset != count * 28:
@@ -116,7 +136,7 @@ def decode_chunk(payload: bytes) -> Chunk:
     name_idx, steps, times, values = arrays
     if count and (name_idx.min() < 0 or name_idx.max() >= len(names)):
         raise PayloadError("live payload name index out of range")
-    return Chunk(run_id, names, name_idx, steps, times, values, committed)
+    return Chunk(run_id, names, name_idx, steps, times, values, committed, seq, lost)
 
 
 def _header(payload: bytes) -> tuple[dict[str, Any], int]:
@@ -154,13 +174,24 @@ def series_fragment(name: str, steps: Int64Array, times: Int64Array, values: Flo
     return orjson.dumps(name) + b":" + body
 
 
-def metrics_message(run_id: str, fragments: list[bytes]) -> str:
-    head = b'{"type":"metrics","run_id":' + orjson.dumps(run_id) + b',"points":{'
+def metrics_message(run_id: str, first: int, last: int, fragments: list[bytes]) -> str:
+    """A ``metrics`` message holding every wanted point of the run's batches
+    ``first..last`` (live sequence numbers)."""
+    head = b'{"type":"metrics","run_id":%b,"seq":[%d,%d],"points":{' % (
+        orjson.dumps(run_id),
+        first,
+        last,
+    )
     return (head + b",".join(fragments) + b"}}").decode()
 
 
-def gap_message(run_id: str | None, reason: str) -> str:
-    return orjson.dumps({"type": "gap", "run_id": run_id, "reason": reason}).decode()
+def gap_message(run_id: str | None, reason: str, seq: int | None = None) -> str:
+    """A ``gap`` notice; ``seq``: the live sequence number it accounts up to
+    (the subscriber re-queries and expects ``seq + 1`` next)."""
+    body: dict[str, Any] = {"type": "gap", "run_id": run_id, "reason": reason}
+    if seq is not None:
+        body["seq"] = seq
+    return orjson.dumps(body).decode()
 
 
 def error_message(message: str) -> str:

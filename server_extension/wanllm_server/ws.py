@@ -8,6 +8,10 @@
 
 Jupyter's auth applies (403 before the upgrade); a bad client message is
 answered with ``{"type": "error", "message"}`` and the socket stays open.
+Bounds: at most ``WanllmApp.max_live_sockets`` sockets (more are closed with
+1013 at once), client messages of MAX_CLIENT_MESSAGE_BYTES (tornado closes
+with 1009 past it), MAX_SUBSCRIBED_NAMES names per socket, and the hub's byte
+budget (the slowest sockets get a ``gap`` and are closed with 1013).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from .live_wire import error_message, run_message, run_to_wire
 from .store.base import MAX_NAME_LENGTH, Run, StoreError
 
 GOING_AWAY = 1001  # close code when the server shuts the hub down
+TRY_AGAIN_LATER = 1013  # close code: too many sockets, or evicted as the slowest
+MAX_CLIENT_MESSAGE_BYTES = 64 * 1024  # a subscribe/unsubscribe message
 
 
 class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
@@ -77,6 +83,11 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         """No permessage-deflate: live frames are pre-built uncompressed."""
         return None
 
+    @property
+    def max_message_size(self) -> int:
+        """Largest client message; tornado closes the socket (1009) past it."""
+        return MAX_CLIENT_MESSAGE_BYTES
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors before the upgrade as JSON ``{"message", "errors"}``."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -99,6 +110,10 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
 
     # ------------------------------------------------------------ socket life
     def open(self, *args: Any, **kwargs: Any) -> None:
+        limit = self.settings["wanllm_app"].max_live_sockets
+        if self.hub.subscriber_count >= limit:
+            self.close(TRY_AGAIN_LATER, f"server has max_live_sockets={limit} live sockets open")
+            return
         super().open(*args, **kwargs)  # keep-alive pings
         if self._run is not None:
             self.write_message(run_message(run_to_wire(self._run)))
@@ -118,6 +133,9 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         write is still in flight (a slow reader) new messages wait in the
         subscriber's bounded buffer, so a slow client backs up nothing else."""
         sub = self._sub
+        if sub is not None and sub.evicted is not None:
+            self._evicted(sub)
+            return
         while sub is not None and not self._writing:
             if sub.closed:  # the hub stopped (on_close clears self._sub first)
                 self.close(GOING_AWAY, "server shutting down")
@@ -126,18 +144,35 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
             conn = self.ws_connection
             if message is None or conn is None or conn.is_closing():
                 return
+            frame = text_frame(message)
             try:
-                written = send_frame(conn.stream, text_frame(message))
+                written = send_frame(conn.stream, frame)
             except StreamClosedError:
                 return
             if written is not None:
                 self._writing = True
+                sub.writing(frame)
                 written.add_done_callback(self._written)
 
     def _written(self, written: asyncio.Future[None]) -> None:
         self._writing = False
+        if self._sub is not None:
+            self._sub.writing(None)
         if not written.cancelled() and written.exception() is None:
             self._pump()
+
+    def _evicted(self, sub: Subscriber) -> None:
+        """Queue the eviction's gap notice behind any unfinished write, then close."""
+        self._sub = None
+        self.hub.unsubscribe(sub)
+        telemetry.WEBSOCKET_CLIENTS.dec()
+        conn = self.ws_connection
+        if conn is None or conn.is_closing():
+            return
+        with contextlib.suppress(StreamClosedError):
+            while (message := sub.pop()) is not None:
+                conn.stream.write(text_frame(message))
+        self.close(TRY_AGAIN_LATER, "too slow for the live buffer budget; re-query")
 
     def on_message(self, message: str | bytes) -> None:
         try:
@@ -151,10 +186,14 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
             with contextlib.suppress(WebSocketClosedError):
                 self.write_message(error_message(str(exc)))
             return
-        if kind == "subscribe":
-            self._sub.select(names)
-        else:
-            self._sub.deselect(names)
+        try:
+            if kind == "subscribe":
+                self._sub.select(names)
+            else:
+                self._sub.deselect(names)
+        except ValueError as exc:
+            with contextlib.suppress(WebSocketClosedError):
+                self.write_message(error_message(str(exc)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -183,7 +222,9 @@ def send_frame(stream: IOStream, frame: bytes) -> asyncio.Future[None] | None:
             sent = 0
         if sent == len(frame):
             return None
-        frame = frame[sent:]
+        if sent:
+            written = stream.write(memoryview(frame)[sent:])  # no copy of the rest
+            return None if written.done() else written
     written = stream.write(frame)
     return None if written.done() else written
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
 import orjson
+from wanllm_server.live import LiveHub
 from wanllm_server.live_subscriber import Subscriber
 from wanllm_server.store.base import MetricBatch, Run
 
@@ -51,3 +54,15 @@ def make_run(state: str = "running") -> Run:
 
 async def next_message(sub: Subscriber, timeout: float = 2.0) -> dict[str, Any]:
     return orjson.loads(await asyncio.wait_for(sub.get(), timeout))
+
+
+_SEQ: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+
+
+def publish(hub: LiveHub, batch: MetricBatch) -> dict[str, int]:
+    """Publish ``batch`` as the ingest path does after a commit: with each of
+    its runs' next live sequence number (one counter per run for the whole
+    test session, like a store shared by every hub)."""
+    seqs = {str(r): next(_SEQ[str(r)]) for r in batch.run_ids}
+    hub.publish_points(batch, seqs)
+    return seqs

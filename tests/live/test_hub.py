@@ -13,7 +13,7 @@ import pytest
 from wanllm_server.live import LiveHub
 from wanllm_server.live_subscriber import SubscriberClosed
 
-from tests.live.live_helpers import OTHER, RUN, make_batch, make_run, next_message
+from tests.live.live_helpers import OTHER, RUN, make_batch, make_run, next_message, publish
 
 
 def run_hub(scenario: Callable[[LiveHub], Awaitable[None]], tick: float = 0.1) -> None:
@@ -31,19 +31,22 @@ def run_hub(scenario: Callable[[LiveHub], Awaitable[None]], tick: float = 0.1) -
 def test_points_reach_subscriber_with_wire_forms() -> None:
     async def scenario(hub: LiveHub) -> None:
         sub = hub.subscribe(str(RUN), None)
-        hub.publish_points(
+        seqs = publish(
+            hub,
             make_batch(
                 RUN,
                 ["train/loss", "acc"],
                 [0, 1, 0, 0],
                 [1, 1, 2, 3],
                 [0.5, 0.9, float("nan"), float("-inf")],
-            )
+            ),
         )
         msg = await next_message(sub)
+        seq = seqs[str(RUN)]
         assert msg == {
             "type": "metrics",
             "run_id": str(RUN),
+            "seq": [seq, seq],
             "points": {
                 "train/loss": {
                     "steps": [1, 2, 3],
@@ -53,7 +56,13 @@ def test_points_reach_subscriber_with_wire_forms() -> None:
                 "acc": {"steps": [1], "times": [1_700_000_000.000001], "values": [0.9]},
             },
         }
-        assert hub.status() == {"mode": "in-process", "redis_ok": False, "subscribers": 1}
+        assert hub.status() == {
+            "mode": "in-process",
+            "redis_ok": False,
+            "subscribers": 1,
+            "buffered_bytes": 0,
+            "evictions": 0,
+        }
 
     run_hub(scenario)
 
@@ -62,9 +71,7 @@ def test_many_batches_in_a_tick_make_one_message() -> None:
     async def scenario(hub: LiveHub) -> None:
         sub = hub.subscribe(str(RUN), None)
         for step in range(50):  # all published before the hub runs: one tick
-            hub.publish_points(
-                make_batch(RUN, ["loss", "lr"], [0, 1], [step, step], [float(step), 0.1])
-            )
+            publish(hub, make_batch(RUN, ["loss", "lr"], [0, 1], [step, step], [float(step), 0.1]))
         msg = await next_message(sub)
         assert msg["points"]["loss"]["steps"] == list(range(50))
         assert msg["points"]["loss"]["values"] == [float(s) for s in range(50)]
@@ -90,7 +97,7 @@ def test_messages_are_at_least_a_tick_apart() -> None:
 
         task = asyncio.create_task(reader())
         for step in range(40):
-            hub.publish_points(make_batch(RUN, ["loss"], [0], [step], [1.0]))
+            publish(hub, make_batch(RUN, ["loss"], [0], [step], [1.0]))
             await asyncio.sleep(0.01)
         await asyncio.wait_for(task, 5)
         assert steps == list(range(40))
@@ -106,10 +113,10 @@ def test_name_filter_and_other_runs() -> None:
         only_acc = hub.subscribe(str(RUN), {"acc"})
         everything = hub.subscribe(str(RUN), None)
         other_run = hub.subscribe(str(OTHER), None)
-        hub.publish_points(make_batch(RUN, ["loss", "acc"], [0, 1], [1, 1], [0.5, 0.9]))
+        publish(hub, make_batch(RUN, ["loss", "acc"], [0, 1], [1, 1], [0.5, 0.9]))
         assert set((await next_message(only_acc))["points"]) == {"acc"}
         assert set((await next_message(everything))["points"]) == {"loss", "acc"}
-        hub.publish_points(make_batch(RUN, ["loss"], [0], [2], [0.4]))
+        publish(hub, make_batch(RUN, ["loss"], [0], [2], [0.4]))
         assert set((await next_message(everything))["points"]) == {"loss"}
         await asyncio.sleep(0.3)
         assert only_acc.pending() == 0  # nothing it selected: no empty message
@@ -121,7 +128,8 @@ def test_name_filter_and_other_runs() -> None:
 def test_batch_of_two_runs_is_split() -> None:
     async def scenario(hub: LiveHub) -> None:
         a, b = hub.subscribe(str(RUN), None), hub.subscribe(str(OTHER), None)
-        hub.publish_points(
+        publish(
+            hub,
             make_batch(
                 RUN,
                 ["loss"],
@@ -130,7 +138,7 @@ def test_batch_of_two_runs_is_split() -> None:
                 [1.0, 2.0, 3.0],
                 run_idx=[0, 1, 0],
                 runs=[RUN, OTHER],
-            )
+            ),
         )
         assert (await next_message(a))["points"]["loss"]["steps"] == [1, 3]
         msg_b = await next_message(b)
@@ -152,7 +160,7 @@ def test_slow_subscriber_gets_gap_and_others_are_unaffected() -> None:
 
         task = asyncio.create_task(read_fast())
         for step in range(100):  # one tick each: more messages than the slow buffer holds
-            hub.publish_points(make_batch(RUN, ["loss"], [0], [step], [1.0]))
+            publish(hub, make_batch(RUN, ["loss"], [0], [step], [1.0]))
             await asyncio.sleep(hub.tick * 1.05)
         await asyncio.wait_for(task, 5)
         assert received == list(range(100))
@@ -175,7 +183,7 @@ def test_run_changes_reach_run_and_sidebar_subscribers() -> None:
             hub.subscribe(None, None),
             hub.subscribe(str(OTHER), None),
         )
-        hub.publish_points(make_batch(RUN, ["loss"], [0], [7], [1.0]))
+        publish(hub, make_batch(RUN, ["loss"], [0], [7], [1.0]))
         hub.publish_run(make_run("finished"))
         first, second = await next_message(run_sub), await next_message(run_sub)
         assert first["type"] == "metrics"  # the last points come before the state change
@@ -199,7 +207,7 @@ def test_unsubscribe_closes_and_stops_delivery() -> None:
         hub.unsubscribe(sub)
         with pytest.raises(SubscriberClosed):
             await asyncio.wait_for(waiter, 1)
-        hub.publish_points(make_batch(RUN, ["loss"], [0], [1], [1.0]))
+        publish(hub, make_batch(RUN, ["loss"], [0], [1], [1.0]))
         await asyncio.sleep(0.3)
         assert sub.pending() == 0
         assert hub.status()["subscribers"] == 0

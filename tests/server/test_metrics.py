@@ -63,9 +63,15 @@ async def test_row_and_columnar_ingest_with_slash_names(api):
     assert rm["count"] == 4 and len(rm["names"]) == 2
 
 
-async def test_replayed_batch_counts_once_and_publishes_once(api, wanllm_app, monkeypatch):
+async def test_replayed_batch_counts_once_and_is_republished_with_its_seq(
+    api, wanllm_app, monkeypatch
+):
     published = []
-    monkeypatch.setattr(wanllm_app.live, "publish_points", published.append)
+    monkeypatch.setattr(
+        wanllm_app.live,
+        "publish_points",
+        lambda batch, seqs, lost=False: published.append((len(batch), seqs, lost)),
+    )
     rid = (await create_run(api))["id"]
     points = {"loss": [(i, float(i)) for i in range(10)], "acc": [(0, 1.0)]}
     first = await post_points(api, rid, points, batch_id="replay-1")
@@ -73,7 +79,8 @@ async def test_replayed_batch_counts_once_and_publishes_once(api, wanllm_app, mo
     assert first["written"] == 11 and first["duplicate"] is False
     assert again == {"written": 0, "duplicate": True, "batch_id": "replay-1"}
     assert body(await api("GET", f"runs/{rid}/metrics/loss/stats"))["count"] == 10
-    assert len(published) == 1 and len(published[0]) == 11
+    # the replay goes out again with the number it took at commit (docs/api.md)
+    assert published == [(11, {rid: 1}, False), (11, {rid: 1}, False)]
 
 
 async def test_reads_after_write_are_never_stale(api):

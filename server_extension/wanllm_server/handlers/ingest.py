@@ -71,8 +71,11 @@ class IngestHandler(WanllmHandler):
     async def commit(self, store: Store, batch: Batch) -> WriteResult:
         raise NotImplementedError
 
-    async def after_commit(self, batch: Batch) -> None:
+    async def after_commit(self, batch: Batch, result: WriteResult) -> None:
         """Work after a (non-duplicate) batch committed."""
+
+    def after_replay(self, batch: Batch, result: WriteResult) -> None:
+        """Work after a replay of a committed batch (nothing was written)."""
 
     def check_size(self, points: int, trait: str = "max_batch_size") -> None:
         """413 when ``points`` exceeds the app's limit named ``trait``."""
@@ -93,8 +96,10 @@ class IngestHandler(WanllmHandler):
             batch = self.read_batch()
             async with self.wanllm.ingest_slots:
                 result = await self.commit(await self.store(), batch)
-            if not result.duplicate:
-                await self.after_commit(batch)
+            if result.duplicate:
+                self.after_replay(batch, result)
+            else:
+                await self.after_commit(batch, result)
                 telemetry.POINTS_INGESTED.labels(kind=self.ingest_kind).inc(result.points)
             telemetry.INGEST_LATENCY.labels(kind=self.ingest_kind).observe(
                 time.perf_counter() - start

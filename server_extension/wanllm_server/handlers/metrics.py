@@ -44,9 +44,7 @@ class MetricBatchHandler(IngestHandler):
     def read_batch(self) -> MetricBatch:
         if self.media_type() == ARROW_TYPE:
             raw = self.raw_body(*self.content_types)
-            return metric_batch_from_arrow(
-                raw, self.wanllm.max_columnar_batch_size, self.wanllm.max_arrow_decompressed_size
-            )
+            return metric_batch_from_arrow(raw, self.wanllm.max_columnar_batch_size)
         return self.parse(self.json_object(*self.content_types))
 
     def parse(self, body: dict[str, Any]) -> MetricBatch:
@@ -71,10 +69,17 @@ class MetricBatchHandler(IngestHandler):
     async def commit(self, store: Store, batch: MetricBatch) -> WriteResult:  # type: ignore[override]
         return await store.write_metrics(batch)
 
-    async def after_commit(self, batch: MetricBatch) -> None:  # type: ignore[override]
+    async def after_commit(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
         for run_id in batch.run_ids:
             await self.cache.invalidate_run(str(run_id))
-        self.live.publish_points(batch)
+        self.live.publish_points(batch, result.live_seq)
+
+    def after_replay(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
+        """Publish the replay live again with its original sequence numbers: the
+        first publish may have died with the server that committed it. Auto steps
+        are not known here, so such a replay only announces its numbers."""
+        lost = batch.auto_step is not None and bool(batch.auto_step.any())
+        self.live.publish_points(batch, result.live_seq, lost=lost)
 
 
 class RunMetricsHandler(WanllmHandler):

@@ -251,6 +251,10 @@ class SystemMetricBatch:
 class WriteResult:
     points: int  # points written by this call (0 for a replay)
     duplicate: bool  # the batch id was seen before; nothing was written
+    # metrics batches: run id -> the run's live sequence number this batch took
+    # when it was committed (a replay gets the original numbers; docs/api.md,
+    # "Live message ordering"); empty for system metrics and empty batches
+    live_seq: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -413,7 +417,10 @@ class Store(abc.ABC):
         """Write the whole batch in one transaction, or nothing.
 
         Raises RunNotFound for an unknown run; a batch id seen before writes
-        nothing and returns ``duplicate=True``.
+        nothing and returns ``duplicate=True``. Each run of a committed batch
+        takes its run's next live sequence number in the same transaction
+        (``WriteResult.live_seq``; a replay returns the original numbers), and
+        auto steps are replaced in ``batch.steps`` by the stored steps.
         """
 
     @abc.abstractmethod

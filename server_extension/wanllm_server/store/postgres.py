@@ -318,10 +318,12 @@ class PostgresStore(Store):
         try:
             async with self._tx() as conn:
                 steps = await ingest.write_metrics(conn, batch, hourly_table=self._hourly_table)
+                seq = await ingest.take_live_seq(conn, batch) if len(batch) else {}
         except ingest.Duplicate:
-            return WriteResult(0, True)
+            async with self._conn() as conn:
+                return WriteResult(0, True, await ingest.replayed_live_seq(conn, batch.batch_id))
         batch.steps = steps
-        return WriteResult(len(batch), False)
+        return WriteResult(len(batch), False, seq)
 
     async def write_system_metrics(self, batch: SystemMetricBatch) -> WriteResult:
         try:

@@ -496,6 +496,38 @@ async def write_metrics(
     return p.steps
 
 
+TAKE_LIVE_SEQ = """
+WITH next AS (
+    INSERT INTO run_live_seq AS s (run_id, seq)
+    SELECT unnest($2::uuid[]), 1  -- in the given (lock) order
+    ON CONFLICT (run_id) DO UPDATE SET seq = s.seq + 1
+    RETURNING run_id, seq
+), kept AS (
+    INSERT INTO batch_live_seq (kind, batch_id, run_id, seq)
+    SELECT 'metrics', $1, run_id, seq FROM next
+)
+SELECT run_id, seq FROM next
+"""
+
+
+async def take_live_seq(conn: asyncpg.Connection, batch: MetricBatch) -> dict[str, int]:
+    """Each run's next live sequence number for ``batch``, recorded with it, inside
+    the caller's transaction: the counter rows stay locked until commit, so a
+    run's numbers follow commit order (docs/api.md, "Live message ordering")."""
+    run_ids = sorted(batch.run_ids, key=lambda r: r.bytes)
+    rows = await conn.fetch(TAKE_LIVE_SEQ, batch.batch_id, run_ids)
+    return {str(r["run_id"]): int(r["seq"]) for r in rows}
+
+
+async def replayed_live_seq(conn: asyncpg.Connection, batch_id: str) -> dict[str, int]:
+    """The live sequence numbers a metrics batch took when it was first committed."""
+    rows = await conn.fetch(
+        "SELECT run_id, seq FROM batch_live_seq WHERE kind = 'metrics' AND batch_id = $1",
+        batch_id,
+    )
+    return {str(r["run_id"]): int(r["seq"]) for r in rows}
+
+
 async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatch) -> None:
     """Write a system-metrics batch inside the caller's transaction (Duplicate on a replay)."""
     n = len(batch)

@@ -544,10 +544,30 @@ def _assign_auto_steps(
     return steps
 
 
+def _live_seq(c: sqlite3.Connection, batch_id: str, run_keys: list[str]) -> dict[str, int]:
+    """Take each run's next live sequence number for the batch (and record it)."""
+    out = {}
+    for key in sorted(run_keys):
+        (seq,) = c.execute(
+            "INSERT INTO run_live_seq (run_id, seq) VALUES (?, 1) "
+            "ON CONFLICT (run_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+            (key,),
+        ).fetchone()
+        c.execute("INSERT INTO batch_live_seq VALUES (?, ?, ?)", (batch_id, key, seq))
+        out[key] = int(seq)
+    return out
+
+
+def _replayed_seq(c: sqlite3.Connection, batch_id: str) -> dict[str, int]:
+    """The live sequence numbers a batch took when it was first committed."""
+    rows = c.execute("SELECT run_id, seq FROM batch_live_seq WHERE batch_id = ?", (batch_id,))
+    return {str(run_id): int(seq) for run_id, seq in rows}
+
+
 def _write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     n = len(b)
     if not _check_batch(c, b.batch_id, "metrics", n):
-        return WriteResult(0, True)
+        return WriteResult(0, True, _replayed_seq(c, b.batch_id))
     if n == 0:
         return WriteResult(0, False)
     run_keys = _check_runs(c, b.run_ids)
@@ -597,7 +617,8 @@ def _write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     _insert_tiers(c, ids, agg.tier_rows(gs, st, tm, v, presorted=True))
     for sid in compact:
         _maybe_compact(c, sid)
-    return WriteResult(n, False)
+    b.steps = steps  # the live feed publishes the stored steps
+    return WriteResult(n, False, _live_seq(c, b.batch_id, run_keys))
 
 
 def _insert_blocks(
