@@ -116,7 +116,7 @@ def content_type(form: str) -> str:
 def decode(raw: bytes, form: str) -> MetricBatch:
     """The server's validation of one body (what the HTTP handler does, minus HTTP)."""
     if form == "arrow":
-        return metric_batch_from_arrow(raw, sys.maxsize)
+        return metric_batch_from_arrow(raw, sys.maxsize, sys.maxsize)
     b = orjson.loads(raw)
     if form == "rows":
         return metric_batch_from_rows(b["metrics"], b["batch_id"])

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+# No test starts the local service (into the real data dir) unless it asks to.
+os.environ.setdefault("WANLLM_AUTOSTART", "0")
 
 from tests.services import PostgresCluster, RedisServer
 

@@ -3,7 +3,9 @@
 Each logged item is ``(data, step, commit, time)``. Nested dicts flatten with
 ``/``; bool, int, float, numpy and torch scalars (anything with a one-element
 ``.item()``) and other real numbers become float64; NaN/±Inf are kept. Any
-other value is skipped with one :class:`WanllmWarning` per key.
+other value is skipped with one :class:`WanllmWarning` per key, and so is a key
+that can never be a metric name (not a string; empty, too long, or holding NUL
+or a lone surrogate: :mod:`.core.limits`), checked when the name is first seen.
 
 Steps follow wandb: without ``step`` a point takes the run's current step and
 ``commit=True`` then advances it; with ``step`` the point takes that step and the
@@ -22,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ._wire import ColumnarBatch
+from .core.limits import MAX_METRIC_NAME_LENGTH, text_problem
 
-MAX_NAME_LENGTH = 255
 Item = tuple[Any, Any, bool, float]
 
 
@@ -76,7 +78,15 @@ class Columns:
     def _add_dict(self, data: Mapping[Any, Any], prefix: str, at: int, t: float) -> None:
         index, on_point = self._index, self.on_point
         for key, val in data.items():
-            name = prefix + (key if type(key) is str else str(key))
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    self._warn(
+                        repr(key)[:40],
+                        f"metric names must be strings, got a {type(key).__name__}; skipped",
+                    )
+                    continue
+                key = str(key)
+            name = prefix + key
             tv = type(val)
             if tv is float or tv is int:
                 v = float(val)
@@ -121,8 +131,9 @@ class Columns:
         return None
 
     def _new_name(self, name: str) -> int | None:
-        if not name or len(name) > MAX_NAME_LENGTH:
-            self._warn(name[:40], f"metric names must have 1-{MAX_NAME_LENGTH} characters; skipped")
+        problem = text_problem(name, MAX_METRIC_NAME_LENGTH)
+        if problem is not None:
+            self._warn(name[:40], f"not a valid metric name ({problem}); skipped")
             return None
         k = self._index[name] = len(self._names)
         self._names.append(name)

@@ -19,9 +19,15 @@ every few seconds; once it answers, the spool is replayed in order and live
 delivery resumes. Idempotent batch ids make every replay safe. A spool left by
 an earlier process of the same run is replayed before anything new is sent.
 
-``close(timeout)`` bounds everything, replays included: what has not reached
-the server by the deadline is in the spool when it returns (for the next
-connection or ``wanllm sync``), and the report says how much.
+No operation blocks the ones behind it: one the server rejects for good (a 4xx
+other than 408/429) is set aside beside the spool (:mod:`._rejected`) and
+delivery goes on; one that keeps failing with 5xx while later ones get through
+is set aside too (:mod:`._replay`). The report says what was set aside and why.
+
+``close(timeout)`` bounds everything, replays included: while spooling it keeps
+probing and replaying until the deadline; what has not reached the server by
+then is in the spool when it returns (for the next connection or ``wanllm
+sync``), and the report says how much.
 """
 
 from __future__ import annotations
@@ -37,10 +43,14 @@ from dataclasses import dataclass, field
 from itertools import repeat, starmap
 from typing import Any
 
+from . import _rejected
 from ._columns import Columns, Item, WanllmWarning
+from ._rejected import op_points
+from ._replay import Replayer
 from ._spool import Op, Spool
-from ._transport import Transport, is_retryable
-from .errors import ServerError
+from ._transport import Transport, is_rejection, is_retryable, is_server_fault
+
+FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
 
 
 @dataclass
@@ -51,10 +61,13 @@ class SendReport:
     duplicate_batches: int = 0
     spooled_ops: int = 0
     spooled_points: int = 0
-    dropped_ops: int = 0
+    set_aside_ops: int = 0  # the server would not take them (see ._rejected)
+    set_aside_points: int = 0
+    set_aside_first: str | None = None  # the server's answer to the first one
     unsent_items: int = 0  # log() calls not yet converted (thread did not stop in time)
     unsent_points: int = 0  # converted points neither delivered nor spooled
     spool_path: str | None = None
+    rejected_path: str | None = None
     errors: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -69,8 +82,12 @@ class SendReport:
                 f"{self.unsent_items} log() calls and {self.unsent_points} points still in "
                 "memory (the sender did not stop in time)"
             )
-        if self.dropped_ops:
-            parts.append(f"{self.dropped_ops} operations rejected by the server: {self.errors[:3]}")
+        if self.set_aside_ops:
+            parts.append(
+                f"{self.set_aside_ops} operations ({self.set_aside_points} points) the server "
+                f"would not take set aside in {self.rejected_path}, the first because: "
+                f"{self.set_aside_first} (`wanllm sync --retry-rejected` sends them again)"
+            )
         return "; ".join(parts)
 
 
@@ -120,7 +137,15 @@ class Sender:
         self.max_batch, self.interval = max_batch, interval
         self.retry_for, self.probe_every = retry_for, probe_every
         self.periodic, self.periodic_every = periodic, periodic_every
-        self.report = SendReport(spool_path=str(spool.path))
+        self.report = SendReport(
+            spool_path=str(spool.path), rejected_path=str(spool.dir / _rejected.REJECTED)
+        )
+        self._replayer = Replayer(
+            lambda kind, body: self.transport.deliver(kind, body),  # type: ignore[union-attr]
+            spool.dir,
+            on_sent=self._replayed,
+            on_set_aside=self._replayed_set_aside,
+        )
         self._lock = threading.Lock()  # drain/convert; never taken by log()
         self._stop = False
         self._spool_first = False
@@ -182,8 +207,8 @@ class Sender:
                     self.ops.extend(self.periodic())
                     next_periodic = time.monotonic() + self.periodic_every
                 self._cycle()
-                if self._spooling and stopping:
-                    self._try_replay()
+                if stopping:
+                    self._replay_until_deadline()
             except Exception as exc:  # never let the thread die: report and go on
                 self.report.errors.append(repr(exc))
                 warnings.warn(f"wanllm: sender error: {exc!r}", WanllmWarning, 1)
@@ -226,10 +251,11 @@ class Sender:
                 result = self.transport.deliver(kind, body)  # type: ignore[union-attr]
             except Exception as exc:
                 if is_rejection(exc):
-                    self._rejected(kind, exc)
+                    self._set_aside(kind, body, exc)
                     return
                 now = time.monotonic()
-                local = not is_retryable(exc)  # not the server's answer: keep the op on disk
+                # not the server's answer: keep the op on disk
+                local = not (is_retryable(exc) or is_server_fault(exc))
                 if local:
                     self._failed_locally(kind, exc)
                 give_up = local or now - started >= self.retry_for or self._past_deadline()
@@ -244,10 +270,13 @@ class Sender:
                 time.sleep(min(wait, 5.0))
                 delay = min(delay * 2, 2.0)
                 continue
-            self.report.sent_points += points
-            if isinstance(result, dict) and result.get("duplicate"):
-                self.report.duplicate_batches += 1
+            self._count_sent(points, result)
             return
+
+    def _count_sent(self, points: int, result: Any) -> None:
+        self.report.sent_points += points
+        if isinstance(result, dict) and result.get("duplicate"):
+            self.report.duplicate_batches += 1
 
     def _failed_locally(self, kind: str, exc: Exception) -> None:
         self.report.errors.append(f"{kind}: {exc!r}")
@@ -257,10 +286,24 @@ class Sender:
             1,
         )
 
-    def _rejected(self, kind: str, exc: Exception) -> None:
-        self.report.dropped_ops += 1
-        self.report.errors.append(f"{kind}: {exc}")
-        warnings.warn(f"wanllm: the server rejected a {kind} operation: {exc}", WanllmWarning, 1)
+    def _set_aside(self, kind: str, body: Any, exc: Exception) -> None:
+        status, message = _rejected.reason_of(exc)
+        self.spool.lock()  # `wanllm sync --retry-rejected` must not rewrite the file meanwhile
+        _rejected.append(self.spool.dir, kind, body, status, message)
+        self._note_set_aside(kind, body, status, message)
+
+    def _note_set_aside(self, kind: str, body: Any, status: int | None, message: str) -> None:
+        report = self.report
+        report.set_aside_ops += 1
+        report.set_aside_points += op_points(kind, body)
+        report.set_aside_first = report.set_aside_first or message
+        warnings.warn(
+            f"wanllm: the server rejected a {kind} operation ({message}); it is set aside in "
+            f"{report.rejected_path} and later operations go on "
+            "(`wanllm sync --retry-rejected` sends it again)",
+            WanllmWarning,
+            1,
+        )
 
     def _queue_spool(self, kind: str, body: Any, points: int) -> None:
         self._to_spool.append((kind, body))
@@ -273,36 +316,44 @@ class Sender:
             self.report.spooled_points += self._to_spool_points
             self._to_spool, self._to_spool_points = [], 0
 
-    def _try_replay(self) -> None:
+    def _left_spool(self, points: int) -> None:
+        # ops of an earlier process were not counted in, hence the floor at 0
+        self.report.spooled_ops = max(0, self.report.spooled_ops - 1)
+        self.report.spooled_points = max(0, self.report.spooled_points - points)
+
+    def _replayed(self, kind: str, body: Any, result: Any) -> None:
+        points = op_points(kind, body)
+        self._count_sent(points, result)
+        self._left_spool(points)
+
+    def _replayed_set_aside(self, kind: str, body: Any, status: int | None, message: str) -> None:
+        self._note_set_aside(kind, body, status, message)
+        self._left_spool(op_points(kind, body))
+
+    def _try_replay(self) -> bool:
+        """Replay the spool now; False when trying again cannot help (a local failure)."""
         if self.transport is None:
-            return
+            return False
         self._flush_spool()
-        transport, report = self.transport, self.report
-
-        def deliver(kind: str, body: Any) -> None:
-            points = len(body.get("v", ())) if kind == "metrics" else 0
-            try:
-                result = transport.deliver(kind, body)
-            except Exception as exc:
-                if not is_rejection(exc):
-                    raise  # unreachable again, or a local failure: the op stays spooled
-                self._rejected(kind, exc)
-            else:
-                report.sent_points += points
-                if isinstance(result, dict) and result.get("duplicate"):
-                    report.duplicate_batches += 1
-            # out of the spool either way (ops of an earlier process were not counted in)
-            report.spooled_ops = max(0, report.spooled_ops - 1)
-            report.spooled_points = max(0, report.spooled_points - points)
-
         try:
-            empty = self.spool.replay(deliver, stop=self._past_deadline)
+            empty = self._replayer.replay(self.spool, stop=self._past_deadline)
         except Exception as exc:
-            if not is_retryable(exc):
-                self._failed_locally("replay", exc)
             self._next_probe = time.monotonic() + self.probe_every
-            return
+            if is_retryable(exc) or is_server_fault(exc):
+                return True
+            self._failed_locally("replay", exc)
+            return False
         self._spooling = not empty
+        return True
+
+    def _replay_until_deadline(self) -> None:
+        """At close, while spooling: probe and replay until the spool is delivered or
+        the deadline passes (the server may come back meanwhile)."""
+        while self._spooling and self._try_replay() and self._spooling:
+            remaining = (self._deadline or 0.0) - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(self.probe_every, FINISH_PROBE_EVERY, remaining))
 
     # ------------------------------------------------------------- stop
     def close(self, timeout: float, spool_first: bool = False) -> SendReport:
@@ -354,8 +405,3 @@ def sigint_deferred() -> Iterator[None]:
                 previous(signal.SIGINT, caught[0])
             elif previous == signal.SIG_DFL:
                 signal.raise_signal(signal.SIGINT)
-
-
-def is_rejection(exc: Exception) -> bool:
-    """True when the server answered that it will never accept the operation (4xx)."""
-    return isinstance(exc, ServerError) and not is_retryable(exc)

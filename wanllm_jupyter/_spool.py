@@ -16,7 +16,10 @@ replayed behind its back. Replayed operations leave the file: ``wanllm sync``
 moves them to ``spool.synced.jsonl`` (kept for offline queries), a live run
 drops them. A replay stopped early (a deadline, an error) keeps exactly the
 operations not yet delivered, so the next one resumes there. Replays are safe to
-repeat anyway: metric and system batches carry idempotency ids.
+repeat anyway: metric and system batches carry idempotency ids. A ``deliver``
+callback may return :data:`HOLD` for an op it cannot place yet: the replay goes
+on, and the held op leaves the file only once a later op is delivered (the
+callback has dealt with it by then; see :mod:`._replay`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,8 @@ from ._wire import ColumnarBatch
 PENDING = "spool.jsonl"
 SYNCED = "spool.synced.jsonl"
 Op = tuple[str, Any]  # (kind, body: dict, pre-encoded JSON bytes or a ColumnarBatch)
+HOLD = object()  # returned by a replay's ``deliver``: keep this op until a later one is delivered
+Deliver = Callable[[str, dict[str, Any]], Any]
 
 
 def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
@@ -43,12 +49,18 @@ def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(base).expanduser().resolve() / "wanllm"
 
 
-def encode_op(kind: str, body: Any, t: float | None = None) -> bytes:
-    """One spool line for an operation (a metrics batch in its JSON wire form),
-    spooled at ``t`` (epoch seconds) when given."""
+def body_json(body: Any) -> bytes:
+    """An operation's body as JSON bytes (a metrics batch in its JSON wire form)."""
     if isinstance(body, ColumnarBatch):
-        body = body.to_json()
-    raw = body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        return body.to_json()
+    if isinstance(body, bytes):
+        return body
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def encode_op(kind: str, body: Any, t: float | None = None) -> bytes:
+    """One spool line for an operation, spooled at ``t`` (epoch seconds) when given."""
+    raw = body_json(body)
     stamp = b"" if t is None else b',"t":' + orjson.dumps(t)
     return b'{"op":"' + kind.encode() + b'","body":' + raw + stamp + b"}\n"
 
@@ -76,25 +88,26 @@ def _ops_with_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield end, orjson.loads(line)
 
 
-def _deliver_from(
-    path: Path, deliver: Callable[[str, dict[str, Any]], None], stop: Callable[[], bool] | None
-) -> int:
+def _deliver_from(path: Path, deliver: Deliver, stop: Callable[[], bool] | None) -> int:
     """Deliver the ops of ``path`` in order until ``stop()`` says so or ``deliver``
     raises; the offset up to which the file is done with: the end of the
-    last delivered op, or the whole file (a torn last line included) when every op
-    was delivered. On an exception that offset is stored on it as ``__spool_offset__``."""
-    done = 0
+    last delivered op (a held op counts once a later one is delivered), or the whole
+    file (a torn last line included) when every op was delivered. On an exception
+    that offset is stored on it as ``__spool_offset__``."""
+    done, holding = 0, False
     try:
         for end, op in _ops_with_offsets(path):
             kind, body = op["op"], op["body"]
             if stop is not None and stop():
                 return done
-            deliver(kind, body)
-            done = end
+            if deliver(kind, body) is HOLD:
+                holding = True
+                continue
+            done, holding = end, False
     except BaseException as exc:
         exc.__spool_offset__ = done  # type: ignore[attr-defined]
         raise
-    return path.stat().st_size
+    return done if holding else path.stat().st_size
 
 
 def _move_prefix(path: Path, offset: int, synced: Path | None) -> bool:
@@ -158,6 +171,10 @@ class Spool:
             self._file = open(self.path, "ab")  # noqa: SIM115  # kept open while the run lives
             _trim_torn_line(self._file)
 
+    def lock(self) -> None:
+        """Take the run's lock (held until :meth:`close`), e.g. before writing beside the spool."""
+        self._open()
+
     def append(self, ops: list[Op]) -> None:
         """Append operations and fsync them (durable when this returns)."""
         if not ops:
@@ -172,11 +189,7 @@ class Spool:
         """True when the file holds operations (e.g. left by an earlier process)."""
         return self.path.exists() and self.path.stat().st_size > 0
 
-    def replay(
-        self,
-        deliver: Callable[[str, dict[str, Any]], None],
-        stop: Callable[[], bool] | None = None,
-    ) -> bool:
+    def replay(self, deliver: Deliver, stop: Callable[[], bool] | None = None) -> bool:
         """Deliver the spooled ops in order and drop them from the file; True when
         the spool is now empty.
 
@@ -216,21 +229,32 @@ def pending_spools(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.stat().st_mtime)
 
 
-def replay_file(path: Path, deliver: Callable[[str, dict[str, Any]], None]) -> int | None:
-    """Replay a spool nobody is writing, moving delivered ops to ``spool.synced.jsonl``
-    (also when ``deliver`` raises part-way); how many ops were delivered, ``None``
-    when a live process holds the spool."""
-    with open(path.parent / "spool.lock", "a") as lock:
+@contextmanager
+def run_lock(dir: Path) -> Iterator[bool]:
+    """Take the lock of the run in ``dir`` if no live process holds it; yields whether it did."""
+    with open(dir / "spool.lock", "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def replay_file(path: Path, deliver: Deliver) -> int | None:
+    """Replay a spool nobody is writing, moving the ops done with to ``spool.synced.jsonl``
+    (also when ``deliver`` raises part-way); how many ops ``deliver`` took without
+    holding them, ``None`` when a live process holds the spool."""
+    with run_lock(path.parent) as locked:
+        if not locked:
             return None
         n = 0
 
-        def counted(kind: str, body: dict[str, Any]) -> None:
+        def counted(kind: str, body: dict[str, Any]) -> Any:
             nonlocal n
-            deliver(kind, body)
-            n += 1
+            result = deliver(kind, body)
+            n += result is not HOLD
+            return result
 
         try:
             done = _deliver_from(path, counted, None)

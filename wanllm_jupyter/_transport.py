@@ -39,6 +39,17 @@ def is_retryable(exc: Exception) -> bool:
     )
 
 
+def is_rejection(exc: Exception) -> bool:
+    """True when the server answered that it will never accept the operation (a 4xx
+    other than 408/429)."""
+    return isinstance(exc, ServerError) and exc.status < 500 and not is_retryable(exc)
+
+
+def is_server_fault(exc: Exception) -> bool:
+    """True when the server answered with a 5xx (a bug or an outage behind it)."""
+    return isinstance(exc, ServerError) and exc.status >= 500
+
+
 class Transport(Protocol):
     """Where the sender delivers operations; raises on failure."""
 

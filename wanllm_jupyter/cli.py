@@ -1,4 +1,5 @@
-"""The ``wanllm`` command: ``sync`` offline runs, list ``runs``, ``export`` histories."""
+"""The ``wanllm`` command: ``sync`` offline runs, list ``runs``, ``export`` histories,
+run the ``server`` on its own."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _connection(args: argparse.Namespace) -> Connection | None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ._sync import sync
+    from ._sync import retry_rejected, sync
 
     conn = _connection(args)
     if conn is None:
@@ -30,20 +31,43 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         return 2
     root = default_root(args.dir)
-    results = sync(root, conn)
     failed = 0
+    if args.retry_rejected:
+        for retried in retry_rejected(root, conn):
+            if retried.sent is None:
+                print(f"{retried.run_id}: skipped (a running process is still writing it)")
+                continue
+            failed += bool(retried.left)
+            print(
+                f"{retried.run_id}: {retried.sent} set-aside operations sent, "
+                f"{retried.left} still set aside" + (f": {retried.error}" if retried.error else "")
+            )
+    results = sync(root, conn)
     for r in results:
         run = r.path.parent.name
+        aside = f", {r.set_aside} set aside" if r.set_aside else ""
         if r.error:
             failed += 1
-            print(f"{run}: FAILED after {r.ops} operations: {r.error}")
+            print(f"{run}: FAILED after {r.ops} operations{aside}: {r.error}")
         elif r.ops is None:
             print(f"{run}: skipped (a running process is still writing it)")
         else:
-            print(f"{run}: {r.ops} operations synced")
-    if not results:
+            print(f"{run}: {r.ops} operations synced{aside}")
+    if not results and not args.retry_rejected:
         print(f"nothing to sync under {root}")
+    _print_set_aside(root)
     return 1 if failed else 0
+
+
+def _print_set_aside(root: Path) -> None:
+    """One line per run under ``root`` holding operations the server would not take."""
+    from ._rejected import summaries
+
+    found = summaries(root)
+    for s in found:
+        print(f"{s.run_id}: {s.describe()}")
+    if found:
+        print("(`wanllm sync --retry-rejected` sends them again)")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -58,6 +82,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     cols = [c for c in ("id", "name", "project", "state", "created_at") if c in df.columns]
     cols += [c for c in df.columns if c.startswith("summary.")][:4]
     print(df[cols].to_string(index=False) if len(df) else "no runs")
+    _print_set_aside(default_root(args.dir))
     return 0
 
 
@@ -101,6 +126,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_server(argv: Sequence[str]) -> int:
+    """Run the wanllm server on its own (the server package's standalone launch)."""
+    from wanllm_server.standalone import main as serve
+
+    serve(argv)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wanllm", description=__doc__)
     p.add_argument("--url", help="server base URL (default: $WANLLM_URL or discovery)")
@@ -108,6 +141,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="directory holding wanllm/ (default: $WANLLM_DIR or cwd)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sync", help="send runs logged offline to the server")
+    s.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="first send again the operations the server would not take (set aside)",
+    )
     s.set_defaults(func=cmd_sync)
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--project")
@@ -124,11 +162,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--offline", action="store_true", help="export local (offline) runs")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
+    sub.add_parser(
+        "server",
+        help="run the tracker's server on its own (Jupyter server options follow, e.g. "
+        "--ip=0.0.0.0 --port=8765 --WanllmApp.idle_timeout=0; same as `jupyter wanllm`)",
+        add_help=False,
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wanllm`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["server"]:  # every later option is the server's
+        return cmd_server(argv[1:])
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -9,20 +9,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
 
+from wanllm_jupyter.core.service import default_database_url, sqlite_path
+
+from .owner import OwnedElsewhere, OwnerLock
 from .store import open_store
 from .store.base import Retention, Store, StoreError, StoreUnavailable
 
 SHUTDOWN_STEP_SECONDS = 10.0
 SHUTDOWN_DRAIN_SECONDS = 30.0
-
-
-def default_database_url() -> str:
-    """The embedded SQLite file in the Jupyter data dir."""
-    return f"sqlite:///{jupyter_data_dir()}/wanllm/wanllm.db"
 
 
 class InFlight:
@@ -45,6 +42,10 @@ class InFlight:
             if self._count == 0:
                 self._idle.set()
 
+    @property
+    def busy(self) -> bool:
+        return self._count > 0
+
     async def drain(self, timeout: float) -> bool:
         """Stop accepting and wait until nothing is in flight; False on timeout."""
         self.accepting = False
@@ -60,6 +61,7 @@ class WanllmApp(ExtensionApp):
 
     name = "wanllm_server"
     load_other_extensions = True
+    exit_code = 0  # the standalone process's exit status (set when it refuses to start)
 
     database_url = Unicode(
         help="Store URL: sqlite:///path/to.db or postgresql://... "
@@ -80,7 +82,16 @@ class WanllmApp(ExtensionApp):
         "Separate from max_batch_size, which keeps the seed's limit for the row form.",
     ).tag(config=True)
     max_body_size = Integer(
-        16 * 1024 * 1024, help="Largest accepted ingest request body, in bytes (else 413)."
+        16 * 1024 * 1024,
+        help="Largest accepted request body on the wanllm routes, in bytes (else 413, "
+        "answered from Content-Length before the body is read; unauthenticated bodies "
+        "are refused (403) unread). Jupyter's own routes are bounded by "
+        "ServerApp.max_body_size and ServerApp.max_buffer_size (512 MiB each by default).",
+    ).tag(config=True)
+    max_arrow_decompressed_size = Integer(
+        64 * 1024 * 1024,
+        help="Most bytes an Arrow ingest body may decompress to (else 413, refused from "
+        "the stream's headers before anything is decompressed).",
     ).tag(config=True)
     max_concurrent_batches = Integer(
         help="Validated ingest batches written to the store at once; more wait their "
@@ -110,10 +121,23 @@ class WanllmApp(ExtensionApp):
         300.0, help="Seconds without a heartbeat after which a running run is marked crashed."
     ).tag(config=True)
     maintenance_interval = Float(3600.0, help="Seconds between retention passes.").tag(config=True)
+    standalone = Bool(
+        False,
+        help="Run as the standalone service (wanllm server): write the runtime file "
+        "clients discover and exit after idle_timeout. Set by `wanllm server`.",
+    ).tag(config=True)
+    idle_timeout = Float(
+        help="Standalone service only: seconds without requests or live sockets after "
+        "which it exits; 0 never (env WANLLM_IDLE_TIMEOUT; default 3600)."
+    ).tag(config=True)
 
     @default("database_url")
     def _default_database_url(self) -> str:
         return os.environ.get("WANLLM_DATABASE_URL") or default_database_url()
+
+    @default("idle_timeout")
+    def _default_idle_timeout(self) -> float:
+        return float(os.environ.get("WANLLM_IDLE_TIMEOUT") or 3600.0)
 
     @default("max_concurrent_batches")
     def _default_max_concurrent_batches(self) -> int:
@@ -128,6 +152,7 @@ class WanllmApp(ExtensionApp):
         "max_batch_size",
         "max_columnar_batch_size",
         "max_body_size",
+        "max_arrow_decompressed_size",
         "max_concurrent_batches",
         "pool_min_size",
         "pool_max_size",
@@ -141,7 +166,7 @@ class WanllmApp(ExtensionApp):
             raise TraitError(f"{proposal['trait'].name} must be > 0, got {proposal['value']}")
         return proposal["value"]
 
-    @validate("metrics_retention_days", "system_metrics_retention_days")
+    @validate("metrics_retention_days", "system_metrics_retention_days", "idle_timeout")
     def _non_negative(self, proposal: dict[str, Any]) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be >= 0, got {proposal['value']}")
@@ -157,6 +182,8 @@ class WanllmApp(ExtensionApp):
                 f"pool_min_size {self.pool_min_size} exceeds pool_max_size {self.pool_max_size}"
             )
         self._store: Store | None = None
+        self._owner: OwnerLock | None = None
+        self._service: Any = None
         self._store_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.inflight = InFlight()
@@ -180,11 +207,23 @@ class WanllmApp(ExtensionApp):
         self.handlers.extend(ws_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Open the store eagerly (a failure is retried lazily on first use)."""
+        """Open the store eagerly (a failure is retried lazily on first use). The
+        standalone service then announces itself, or exits when another server
+        owns its database."""
         try:
             await self.store()
         except StoreError as e:
+            if self.standalone and isinstance(e.__cause__, OwnedElsewhere):
+                self.log.error("wanllm: not starting: %s", e.__cause__)
+                WanllmApp.exit_code = 3
+                serverapp.stop()
+                return
             self.log.warning("wanllm: store not available at start (%s); will retry", e)
+        if self.standalone:
+            from .standalone import ServiceRuntime
+
+            self._service = ServiceRuntime(self)
+            self._service.start()
 
     # ---------------------------------------------------------------- store
     async def store(self) -> Store:
@@ -201,12 +240,37 @@ class WanllmApp(ExtensionApp):
             if self._store is None:
                 store = make_store(self)
                 try:
+                    self._take_ownership()
                     await store.open()
+                except OwnedElsewhere as e:
+                    raise StoreUnavailable(str(e)) from e
                 except OSError as e:
+                    self._release_ownership()
                     raise StoreUnavailable(f"cannot open {self._safe_url()}: {e}") from e
                 self._store = store
                 self.log.info("wanllm: store %s open (%s)", store.backend, self._safe_url())
         return self._store
+
+    def _take_ownership(self) -> None:
+        """Become the one writing server of a SQLite database (OwnedElsewhere if not);
+        see owner.py. PostgreSQL databases are shared: no owner."""
+        path = sqlite_path(self.database_url)
+        if path is None:
+            return
+        if self._owner is None:
+            self._owner = OwnerLock(path)
+        server = self.serverapp
+        self._owner.acquire(
+            {
+                "url": server.connection_url if server is not None else "",
+                "pid": os.getpid(),
+                "kind": "service" if self.standalone else "jupyter",
+            }
+        )
+
+    def _release_ownership(self) -> None:
+        if self._owner is not None:
+            self._owner.release()
 
     def _safe_url(self) -> str:
         """The database URL without its password, for logs."""
@@ -256,10 +320,13 @@ class WanllmApp(ExtensionApp):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._service is not None:
+            self._service.stop()
         async with self._store_lock:
             if self._store is not None:
                 await self._bounded(self._store.close(), "store")
                 self._store = None
+            self._release_ownership()
         await self._bounded(self.live.stop(), "live hub")
         await self._bounded(self.cache.close(), "cache")
 

@@ -127,7 +127,7 @@ def test_rejected_operation_is_reported_not_retried(tmp_path: Path) -> None:
     s.ops.append(("patch", {"run_id": "run", "notes": "bad"}))
     with pytest.warns(WanllmWarning, match="rejected a patch"):
         report = s.close(5)
-    assert report.dropped_ops == 1 and "422" in report.errors[0]
+    assert report.set_aside_ops == 1 and "422" in (report.set_aside_first or "")
 
 
 def spool_steps(path: Path) -> list[int]:
@@ -249,5 +249,5 @@ def test_a_local_failure_keeps_the_data_in_the_spool(tmp_path: Path) -> None:
         for i in range(10):
             s.buffer.append(({"a": i}, None, True, 0.0))
         report = s.close(2)
-    assert report.dropped_ops == 0 and report.spooled_points == 10
+    assert report.set_aside_ops == 0 and report.spooled_points == 10
     assert spool_steps(s.spool.path) == list(range(10)) and "atexit" in report.errors[0]

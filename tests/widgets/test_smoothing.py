@@ -23,7 +23,7 @@ def tb_closed_form(y: list[float], s: float) -> list[float]:
         finite.append(v)
         c = len(finite)
         w = [s ** (c - 1 - j) for j in range(c)]
-        out.append(sum(wi * yj for wi, yj in zip(w, finite)) / sum(w))
+        out.append(sum(wi * yj for wi, yj in zip(w, finite, strict=True)) / sum(w))
     return out
 
 
@@ -36,7 +36,7 @@ def twema_closed_form(x: list[float], y: list[float], h: float) -> list[float]:
             continue
         js = [j for j in range(i + 1) if math.isfinite(y[j])]
         w = [2 ** (-(x[i] - x[j]) / h) for j in js]
-        out.append(sum(wi * y[j] for wi, j in zip(w, js)) / sum(w))
+        out.append(sum(wi * y[j] for wi, j in zip(w, js, strict=True)) / sum(w))
     return out
 
 
@@ -164,3 +164,132 @@ def test_aggregate_buckets_when_many_x() -> None:
 def test_bad_arguments_raise_typed_errors(call, message) -> None:
     with pytest.raises(sm.SmoothingError, match=re.escape(message)):
         call()
+
+
+# ------------------------------------------------ fast paths vs brute force
+def gaussian_reference(x: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
+    """chart-math §4.1 Gaussian by the definition: every pair, O(n²)."""
+    out = y.copy()
+    ok = np.isfinite(y)
+    xf, yf = x[ok], y[ok]
+    u = (xf[None, :] - xf[:, None]) / sigma
+    k = np.where(np.abs(u) <= sm.GAUSSIAN_TRUNCATE, np.exp(-(u**2) / 2), 0.0)
+    out[ok] = (k @ yf) / k.sum(axis=1)
+    return out
+
+
+def random_series(rng: np.random.Generator, kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "steps":  # distinct integer steps, some gaps
+        x = np.sort(rng.choice(3 * n, n, replace=False))
+    elif kind == "strided":  # a common stride > 1, repeated steps, a far outlier
+        x = np.r_[np.cumsum(rng.integers(0, 3, n - 1)) * 7, 10**9]
+    else:  # irregular real x
+        x = np.sort(rng.uniform(0, 50, n))
+    y = rng.normal(5, 10, n)
+    y[rng.random(n) < 0.05] = NAN
+    y[rng.random(n) < 0.01] = INF
+    return x.astype(float), y
+
+
+@pytest.fixture
+def path_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the calls of each Gaussian method (pairs, grid) during a test."""
+    from wanllm_jupyter.core import gaussian as g
+
+    calls = {"_pairs": 0, "_grid": 0}
+    for name in calls:
+        real = getattr(g, name)
+
+        def counted(*args, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(g, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["steps", "strided", "real"])
+@pytest.mark.parametrize("budget", ["default", "zero"])
+def test_gaussian_equals_brute_force_on_random_series(
+    kind: str, budget: str, path_calls: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wanllm_jupyter.core import gaussian as g
+
+    if budget == "zero":  # force the segment / grid paths on small inputs
+        monkeypatch.setattr(g, "PAIR_BUDGET", 0)
+    rng = np.random.default_rng(["steps", "strided", "real"].index(kind))
+    for _ in range(12):
+        x, y = random_series(rng, kind, int(rng.integers(2, 400)))
+        span = float(np.ptp(x[x < 1e8]))
+        for sigma in (rng.uniform(0.05, 2), rng.uniform(0.01, 0.3) * span + 0.1, 1e15):
+            out = sm.gaussian(x, y, sigma)
+            ref = gaussian_reference(x, y, sigma)
+            # exact paths to rounding; the binned grid (real x, wide windows) to ≤ 3e-5
+            tol = 3e-5 if kind == "real" and budget == "zero" else 1e-9
+            np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * 50, equal_nan=True)
+    # steps: the lattice is cheaper; a far outlier or real x leave pairs by default
+    if kind != "steps" and budget == "default":
+        assert path_calls["_pairs"] > 0
+    else:
+        assert path_calls["_grid"] > 0
+
+
+def test_gaussian_on_a_dense_lattice_uses_the_fft_and_matches(
+    path_calls: dict[str, int],
+) -> None:
+    rng = np.random.default_rng(7)
+    x = np.arange(3000, dtype=float) * 3 + 11
+    y = rng.normal(1e6, 1, x.size)  # a large offset: the grid centres y first
+    for sigma in (40.0, 400.0, 5000.0):  # kernels of 107, 1067 and all cells
+        np.testing.assert_allclose(
+            sm.gaussian(x, y, sigma), gaussian_reference(x, y, sigma), rtol=1e-12, atol=0
+        )
+    assert path_calls["_grid"] == 3 and path_calls["_pairs"] == 0
+
+
+def test_gaussian_identical_x_average_everything() -> None:
+    x = np.zeros(5000)
+    y = np.arange(5000, dtype=float)
+    assert_same(sm.gaussian(x, y, 1.0), np.full(5000, y.mean()))
+
+
+@pytest.mark.parametrize("kind", ["steps", "real"])
+def test_ema_variants_equal_closed_forms_on_random_series(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        x, y = random_series(rng, kind, int(rng.integers(1, 120)))
+        for h in (rng.uniform(0.01, 3), rng.uniform(5, 500), 1e-300, 1e300):
+            np.testing.assert_allclose(
+                sm.ema(x, y, h),
+                twema_closed_form(x.tolist(), y.tolist(), h),
+                rtol=1e-11,
+                equal_nan=True,
+            )
+        for s in (rng.uniform(0, 0.999), 1e-300, 0.999999):
+            np.testing.assert_allclose(
+                sm.tb_ema(y, s), tb_closed_form(y.tolist(), s), rtol=1e-10, equal_nan=True
+            )
+
+
+def test_running_average_window_wider_than_the_series() -> None:
+    y = [1.0, 2.0, NAN, 6.0]
+    assert_same(sm.running_average(y, 1e300), [3, 3, NAN, 3])
+    assert_same(sm.running_average(y, 10**30, centered=False), [1, 1.5, NAN, 3])
+
+
+@pytest.mark.parametrize(
+    ("method", "param", "message"),
+    [
+        ("gaussian", -1.0, "smoothing_param for 'gaussian' must be >= 0"),
+        ("ema", float("inf"), "smoothing_param for 'ema' must be >= 0"),
+        ("tb_ema", 1.0, "smoothing_param for 'tb_ema' must be in [0, 1)"),
+        ("running_avg", 2.5, "smoothing_param for 'running_avg' must be an integer >= 1"),
+        ("running_avg_trailing", INF, "smoothing_param for 'running_avg' must be an integer"),
+        ("loess", 1.0, "unknown smoothing method 'loess'"),
+    ],
+)
+def test_check_names_the_bad_parameter(method: str, param: float, message: str) -> None:
+    with pytest.raises(sm.SmoothingError, match=re.escape(message)):
+        sm.check(method, param)
+    with pytest.raises(sm.SmoothingError, match=re.escape(message)):
+        sm.smooth([0, 1], [1, 2], method, param)

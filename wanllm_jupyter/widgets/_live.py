@@ -181,7 +181,7 @@ class LiveHub:
             await asyncio.sleep(RECONNECT_DELAY)
 
     def _dispatch(self, key: tuple[str, str], run_id: str, msg: dict[str, Any]) -> bool:
-        """Deliver one message; True once the run has ended or was deleted (the socket is closed)."""
+        """Deliver one message; True once the run ended or was deleted (the socket is closed)."""
         kind = msg.get("type")
         for target in self._targets(key):
             if kind == "metrics":

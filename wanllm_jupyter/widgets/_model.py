@@ -511,7 +511,7 @@ class ChartModel:
         if not (outside or narrower):
             return None
         margin = 0.1 * (hi - lo)
-        return max(int(math.floor(lo - margin)), 0), int(math.ceil(hi + margin))
+        return max(math.floor(lo - margin), 0), math.ceil(hi + margin)
 
     # ---------------------------------------------------------------- export
     def to_frame(self, *, full: bool = True) -> Any:

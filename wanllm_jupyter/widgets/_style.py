@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
+from ._html import esc
+
 # Tableau 10 (colour-blind friendly, distinct in print and on dark themes)
 PALETTE: tuple[str, ...] = (
     "#4e79a7",
@@ -50,5 +52,5 @@ def state_badge(state: str) -> str:
     color = STATE_COLORS.get(state, MUTED)
     return (
         f'<span style="background:{color};color:white;border-radius:9px;'
-        f'padding:1px 8px;font-size:11px;font-weight:600">{state}</span>'
+        f'padding:1px 8px;font-size:11px;font-weight:600">{esc(state)}</span>'
     )

@@ -26,6 +26,7 @@ import ipywidgets as W
 import numpy as np
 
 from .._http import Connection
+from ._html import esc
 from ._live import LiveHub, Redrawer
 from ._model import X_MODES, ChartModel, SeriesView
 from ._runs import as_run_list, resolve_connection, run_id_of
@@ -100,7 +101,17 @@ def _set_lines(mark: bq.Lines, xs: list[np.ndarray], ys: list[np.ndarray], **tra
 
 
 def _badge(text: str, color: str, title: str = "") -> str:
-    return f'<span class="wl-badge" style="background:{color}" title="{title}">{text}</span>'
+    """A coloured pill; ``text`` and ``title`` are escaped, ``color`` is ours."""
+    return (
+        f'<span class="wl-badge" style="background:{color}" title="{esc(title)}">{esc(text)}</span>'
+    )
+
+
+def title_label(text: str) -> W.Label:
+    """A chart title: a text widget (a name is never parsed as HTML)."""
+    label = W.Label(text)
+    label.add_class("wl-title")
+    return label
 
 
 def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
@@ -109,7 +120,7 @@ def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
     return [
         f"{v.label} — step {step} · {c[11:]} (+{rel:.1f}s)"
         for step, c, rel in zip(
-            v.steps[idx].tolist(), clock.tolist(), (v.times[idx] - start).tolist()
+            v.steps[idx].tolist(), clock.tolist(), (v.times[idx] - start).tolist(), strict=False
         )
     ]
 
@@ -152,7 +163,7 @@ class MetricChart(W.VBox):
         self._band: bq.Lines | None = None
         self._hover: bq.Scatter | None = None
         self._bad: dict[str, bq.Scatter] = {}
-        self.title = W.HTML(f'<span class="wl-title">{title or ", ".join(model.metrics)}</span>')
+        self.title = title_label(title or ", ".join(model.metrics))
         self.status = W.HTML()
         self.figure = bq.Figure(
             marks=[],
@@ -310,7 +321,7 @@ class MetricChart(W.VBox):
     def set_metrics(self, metrics: list[str]) -> None:
         """Show other metrics (the workspace's selector uses this)."""
         self.model.set_metrics(metrics)
-        self.title.value = f'<span class="wl-title">{", ".join(metrics)}</span>'
+        self.title.value = ", ".join(metrics)
         self._schedule("reload")
 
     def close(self) -> None:
@@ -609,7 +620,7 @@ class MetricChart(W.VBox):
                 "Waiting for the first point of" if self.model.running_run_ids() else "No data for"
             )
             self.empty.value = (
-                f'<div class="wl-empty"><b>{waiting} {names}</b><br>'
+                f'<div class="wl-empty"><b>{waiting} {esc(names)}</b><br>'
                 "Points appear here as soon as they are logged.</div>"
             )
             self.empty.layout.display = None

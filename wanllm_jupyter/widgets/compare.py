@@ -3,7 +3,6 @@ line and a min–max, ±std or ±stderr band (chart-math §4.5)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import bqplot as bq
@@ -13,6 +12,7 @@ import numpy as np
 from .. import smoothing as sm
 from .._http import Connection
 from ..errors import NotFound, UsageError
+from ._html import esc
 from ._runs import as_run_list, resolve_connection, run_id_of
 from ._source import MetricSource
 from ._style import PALETTE
@@ -89,7 +89,7 @@ class Comparison(W.VBox):
         self.agg.observe(lambda _: self._draw(), names="value")
         self.band.observe(lambda _: self._draw(), names="value")
         title = W.HTML(
-            f'<span class="wl-title">{html.escape(metric)} by {html.escape(group_by)}'
+            f'<span class="wl-title">{esc(metric)} by {esc(group_by)}'
             f'</span> <span style="color:#6b7280">({len(run_ids)} runs, '
             f"{len(self.groups)} groups)</span>"
         )
@@ -165,7 +165,7 @@ class Comparison(W.VBox):
                     default_size=24,
                     names=[
                         f"{label} — step {int(x)} (n={n})"
-                        for x, n in zip(a.x.tolist(), a.n.tolist())
+                        for x, n in zip(a.x.tolist(), a.n.tolist(), strict=False)
                     ],
                     display_names=False,
                     tooltip=tooltip,

@@ -221,9 +221,12 @@ class _RunFeed:
             self.table.refresh()
             return
         run = msg.get("run")
-        if msg.get("type") == "run" and isinstance(run, dict):
-            if self.table.project is None or run.get("project") == self.table.project:
-                self.table.update_runs([run])
+        if (
+            msg.get("type") == "run"
+            and isinstance(run, dict)
+            and (self.table.project is None or run.get("project") == self.table.project)
+        ):
+            self.table.update_runs([run])
 
 
 def run_table(

@@ -4,7 +4,6 @@ above the plot so that many series (CPU cores, GPUs) never cover the lines."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ import bqplot as bq
 import ipywidgets as W
 import numpy as np
 
+from ._html import esc
 from ._source import FloatArray, floats
 from ._style import PALETTE
 from .chart import nice_ticks
@@ -92,7 +92,7 @@ def _legend(panel: Panel) -> str:
     items = [
         f'<span style="white-space:nowrap;margin-right:10px">'
         f'<span style="color:{PALETTE[i % len(PALETTE)]};font-weight:700">━</span> '
-        f"{html.escape(line.label)}</span>"
+        f"{esc(line.label)}</span>"
         for i, line in enumerate(panel.lines[:LEGEND_ENTRIES])
     ]
     if len(panel.lines) > LEGEND_ENTRIES:
@@ -163,8 +163,7 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
         layout=W.Layout(width="100%", height=height, min_width="240px"),
     )
     title = W.HTML(
-        f'<span class="wl-title" style="font-size:13px">{html.escape(panel.title)}</span>'
-        + _legend(panel)
+        f'<span class="wl-title" style="font-size:13px">{esc(panel.title)}</span>' + _legend(panel)
     )
     box = W.VBox([title, fig], layout=W.Layout(border="1px solid #e5e7eb", padding="6px 6px 0 8px"))
     box.add_class("wl-system-panel")

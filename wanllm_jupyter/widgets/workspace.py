@@ -3,13 +3,13 @@ selector, main chart, one chart per metric, wall-time chart, system metrics."""
 
 from __future__ import annotations
 
-import html
 import threading
 from typing import Any
 
 import ipywidgets as W
 
 from .._http import Connection
+from ._html import esc
 from ._live import LiveHub
 from ._model import ChartModel
 from ._runs import resolve_connection, run_id_of
@@ -28,7 +28,7 @@ wl.log({"loss": 0.42})"""
 def _pill(text: str, color: str = "#eef1f5", fg: str = "#333") -> str:
     return (
         f'<span style="background:{color};color:{fg};border-radius:9px;padding:1px 8px;'
-        f'font-size:11px;margin-right:4px">{html.escape(text)}</span>'
+        f'font-size:11px;margin-right:4px">{esc(text)}</span>'
     )
 
 
@@ -93,20 +93,24 @@ class Workspace(W.VBox):
         git = r.get("git") or {}
         parts = [
             f'<span style="font-size:18px;font-weight:600;margin-right:10px">'
-            f"{html.escape(str(r.get('name') or r['id'][:8]))}</span>",
+            f"{esc(r.get('name') or r['id'][:8])}</span>",
             state_badge(str(r.get("state"))),
             " ",
         ]
         if git.get("branch"):
             parts.append(_pill(f"⎇ {git['branch']}", "#e8f0fe", "#1a4fa3"))
         parts += [_pill(t) for t in r.get("tags") or []]
-        meta = (
-            f"{html.escape(str(r.get('project')))} · {r['id']} · created {r.get('created_at', '')}"
+        meta = esc(f"{r.get('project')} · {r['id']} · created {r.get('created_at', '')}")
+        notes = r.get("notes")
+        notes_html = (
+            f'<div class="wl-notes" style="white-space:pre-wrap;margin-top:4px">{esc(notes)}</div>'
+            if notes
+            else ""
         )
         self.header.value = (
             f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
             f'{"".join(parts)}</div><div style="color:#6b7280;font-size:11px">'
-            f"{meta}</div>"
+            f"{meta}</div>{notes_html}"
         )
 
     # ---------------------------------------------------------------- charts
@@ -127,7 +131,7 @@ class Workspace(W.VBox):
                 W.HTML(
                     '<div class="wl-empty"><b>No metrics logged yet.</b> Log a first metric with:'
                     f'<pre style="text-align:left;display:inline-block;margin:8px auto">'
-                    f"{html.escape(FIRST_METRIC)}</pre><br>It shows up here live.</div>"
+                    f"{esc(FIRST_METRIC)}</pre><br>It shows up here live.</div>"
                 )
             ]
             return
@@ -138,8 +142,8 @@ class Workspace(W.VBox):
         main = self._chart(selected, height="380px")
         singles = [self._chart([m], compact=True) for m in selected]
         wall = self._chart(selected, x="wall_time", height="300px")
-        main.title.value = '<span class="wl-title">All selected metrics</span>'
-        wall.title.value = '<span class="wl-title">Over wall-clock time</span>'
+        main.title.value = "All selected metrics"
+        wall.title.value = "Over wall-clock time"
         self.charts = [main, *singles, wall]
         grid = W.GridBox(
             singles,

@@ -5,6 +5,8 @@ Columns (docs/api.md): ``metric_name`` (``dictionary<int, string>`` or
 = UTC; optional, null = now), ``value`` (float64, NaN/±Inf as IEEE). Schema
 metadata: ``run_id`` (required), ``batch_id`` (optional idempotency key).
 Numbers stay in Arrow/numpy buffers: nothing is converted point by point.
+A stream is measured from its headers (:mod:`.arrow_scan`) and refused (413)
+past the row or decompressed-size limit before any of it is decoded.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..store.base import INT64_MAX, InvalidBatch, ItemError, MetricBatch
 from ..store.batches import metric_batch_from_arrays, now_us
+from .arrow_scan import MalformedStream, StreamTooLarge, scan_stream
 from .base import ApiError
 from .ingest import MAX_BATCH_ID_LENGTH
 
@@ -25,11 +28,23 @@ FIELDS = frozenset({"metric_name", "step", "time", "value"})
 REQUIRED = ("metric_name", "step", "value")
 
 
-def read_table(body: bytes) -> pa.Table:
-    """The IPC stream as one table; 400 when it is not a valid Arrow stream."""
+def read_table(body: bytes | bytearray, max_points: int, max_bytes: int) -> pa.Table:
+    """The IPC stream as one table, decoded only once its headers show at most
+    ``max_points`` rows and ``max_bytes`` decompressed (else 413); 400 when it is
+    not a valid Arrow stream."""
     try:
-        return pa.ipc.open_stream(body).read_all()
-    except (pa.ArrowException, OSError, ValueError) as e:
+        scan_stream(body, max_points, max_bytes)
+        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    except StreamTooLarge as e:
+        if e.what == "rows":
+            message = f"batch of {e.size} points exceeds max_columnar_batch_size {e.limit}"
+        else:
+            message = (
+                f"Arrow stream decompresses to at least {e.size} bytes, "
+                f"exceeds max_arrow_decompressed_size {e.limit}"
+            )
+        raise ApiError(413, message) from None
+    except (MalformedStream, pa.ArrowException, OSError, ValueError) as e:
         raise ApiError(400, f"malformed Arrow IPC stream: {e}") from None
 
 
@@ -146,13 +161,12 @@ def _check_types(table: pa.Table) -> list[ItemError]:
     return errors
 
 
-def metric_batch_from_arrow(body: bytes, max_points: int) -> MetricBatch:
-    """Validate an Arrow columnar batch; 413 over ``max_points``, 422 naming bad items."""
-    table = read_table(body)
-    if table.num_rows > max_points:
-        raise ApiError(
-            413, f"batch of {table.num_rows} points exceeds max_columnar_batch_size {max_points}"
-        )
+def metric_batch_from_arrow(
+    body: bytes | bytearray, max_points: int, max_bytes: int
+) -> MetricBatch:
+    """Validate an Arrow columnar batch; 413 over ``max_points`` rows or ``max_bytes``
+    decompressed, 422 naming bad items."""
+    table = read_table(body, max_points, max_bytes)
     errors = _check_types(table)
     run_id = _meta(table, "run_id")
     rid = None

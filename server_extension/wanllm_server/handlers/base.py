@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.httputil import responses
 
 from .. import telemetry
+from .body import BodyBuffer, BodyTooLarge, declared_length
 from ..store.base import (
     InvalidBatch,
     InvalidQuery,
@@ -94,11 +97,50 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+@web.stream_request_body
 class WanllmHandler(ExtensionHandlerMixin, APIHandler):
-    """Common base of every wanllm REST handler."""
+    """Common base of every wanllm REST handler. Bodies are streamed (see
+    :mod:`.body`): admitted or refused from the headers, then read under a cap."""
 
     auth_resource = AUTH_RESOURCE
     ingest_kind: str | None = None  # set on ingest handlers: rejections are counted
+    _request_body: BodyBuffer | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # identity, host, XSRF and Origin checks
+        self._request_body = BodyBuffer(self.wanllm.max_body_size)
+        headers = self.request.headers
+        length = declared_length(headers)
+        if length or "Transfer-Encoding" in headers:
+            await self._admit_body(length)
+
+    async def _admit_body(self, length: int | None) -> None:
+        """Refuse a body before reading it: 403 unless the user may make this
+        request (what ``@authorized`` checks later), 413 past the size limit."""
+        if self.request.connection is not None and length is not None:
+            # when refused, tornado discards the unread body instead of answering 400
+            self.request.connection.set_max_body_size(max(length, self.wanllm.max_body_size))
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403)
+        action = HTTP_METHOD_TO_AUTH_ACTION.get(self.request.method or "", "write")
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, user, action, self.auth_resource)
+        ):
+            message = f"User is not authorized to {action} on resource: {self.auth_resource}."
+            raise web.HTTPError(403, log_message=message)
+        limit = self.wanllm.max_body_size
+        if length is not None and length > limit:
+            raise ApiError(413, str(BodyTooLarge(limit, length)))
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._request_body is None or self._finished:
+            return
+        try:
+            self._request_body.add(chunk)
+        except BodyTooLarge as e:
+            err = ApiError(413, str(e))
+            self.send_error(413, exc_info=(ApiError, err, None))
 
     @property
     def wanllm(self) -> WanllmApp:
@@ -169,19 +211,17 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         """The request's content type without parameters, lower case."""
         return self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
-    def raw_body(self, *content_types: str) -> bytes:
-        """The request body; 413/415/400 when too big, of the wrong type, or empty."""
-        body = self.request.body
-        limit = self.wanllm.max_body_size
-        if len(body) > limit:
-            raise ApiError(413, f"request body of {len(body)} bytes exceeds max_body_size {limit}")
+    def raw_body(self, *content_types: str) -> bytearray:
+        """The request body (read under ``max_body_size``); 415/400 when of the wrong
+        type or empty."""
+        body = self._request_body.data if self._request_body is not None else bytearray()
         allowed = content_types or (JSON_TYPE,)
         if self.media_type() not in allowed:
             ctype = self.request.headers.get("Content-Type", "")
             raise ApiError(
                 415, f"content type {ctype or '(none)'!r} not supported; use {', '.join(allowed)}"
             )
-        if not body.strip():
+        if not body or body.isspace():
             raise ApiError(400, "request body is empty")
         return body
 

@@ -44,7 +44,9 @@ class MetricBatchHandler(IngestHandler):
     def read_batch(self) -> MetricBatch:
         if self.media_type() == ARROW_TYPE:
             raw = self.raw_body(*self.content_types)
-            return metric_batch_from_arrow(raw, self.wanllm.max_columnar_batch_size)
+            return metric_batch_from_arrow(
+                raw, self.wanllm.max_columnar_batch_size, self.wanllm.max_arrow_decompressed_size
+            )
         return self.parse(self.json_object(*self.content_types))
 
     def parse(self, body: dict[str, Any]) -> MetricBatch:
