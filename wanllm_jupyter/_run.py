@@ -247,11 +247,18 @@ class Run:
         return chart([self], list(metrics), **kwargs)
 
     def _ipython_display_(self) -> None:
+        """The run's workspace; never an error (a cell's last expression must not
+        fail Run All): with no server its local data, else this repr."""
         from IPython.display import display
 
-        from .widgets import workspace
+        try:
+            from .widgets import workspace
 
-        display(workspace(self))
+            widget = workspace(self)
+        except Exception as exc:
+            print(f"{self!r}\n(no workspace: {type(exc).__name__}: {exc})")
+            return
+        display(widget)
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else ("offline" if self.offline else self.mode)
