@@ -16,6 +16,7 @@ from ._http import Connection
 from ._sender import Sender, SendReport
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
+from .core.heartbeat import HEARTBEAT_INTERVAL
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class Run:
         spool: Spool | None,
         step: int = 0,
         max_batch: int = 1000,
-        heartbeat_every: float = 30.0,
+        heartbeat_every: float = HEARTBEAT_INTERVAL,
         summary_every: float = 10.0,
         on_finish: Callable[[Run], None] | None = None,
         first_ops: list[Op] | None = None,
