@@ -193,7 +193,11 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         self, key: CacheKey, ttl: float, produce: Callable[[], Awaitable[bytes]]
     ) -> bytes:
         """The cached response body under ``key``, produced and stored on a miss."""
-        return await self.cache.fetch(await self.store(), key, ttl, produce)
+        body = await self.cache.get(key)
+        if body is None:
+            body = await produce()
+            await self.cache.set(key, body, ttl)
+        return body
 
     @contextlib.contextmanager
     def timed(self, endpoint: str) -> Iterator[None]:
