@@ -2,11 +2,13 @@
 
 import type { ServerConnection } from '@jupyterlab/services';
 
+import { LiveSequence } from '../shared/liveSeq';
 import { LiveSocket } from './socket';
 
 interface MetricsMessage {
   type: string;
   run_id?: string;
+  seq?: unknown;
   points?: Record<string, { values: Array<number | string> }>;
 }
 
@@ -44,16 +46,25 @@ export class MetricFeeds {
           type: 'subscribe',
           metrics: [metric]
         });
+        const seq = new LiveSequence(); // a sequence jump counts as a gap
         socket.message.connect((_, msg) => {
-          const values = msg.type === 'metrics' && metric ? msg.points?.[metric]?.values : undefined;
-          if (values?.length) {
-            this.onPoints(id, values);
+          if (msg.type === 'metrics') {
+            const { apply, gap } = seq.metrics(msg.seq);
+            const values = apply && metric ? msg.points?.[metric]?.values : undefined;
+            if (values?.length) {
+              this.onPoints(id, values);
+            }
+            if (gap) {
+              this.onCatchUp(id);
+            }
           } else if (msg.type === 'gap') {
+            seq.gap(msg.seq);
             this.onCatchUp(id);
           }
         });
         socket.statusChanged.connect((_, status) => {
           if (status === 'live') {
+            seq.reset();
             this.onCatchUp(id);
           }
         });

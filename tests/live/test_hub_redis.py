@@ -148,7 +148,9 @@ def test_payload_round_trip_keeps_nonfinite_and_order() -> None:
         (b"[1]\n", "no JSON header"),
         (b'{"o": "x"}\n', "bad live payload header"),
         (
-            orjson.dumps({"o": "x", "r": "r", "s": 1, "n": ["a"], "c": 2, "t": 0}) + b"\n" + b"\0" * 28,
+            orjson.dumps({"o": "x", "r": "r", "s": 1, "n": ["a"], "c": 2, "t": 0})
+            + b"\n"
+            + b"\0" * 28,
             "has 28 bytes",
         ),
         (

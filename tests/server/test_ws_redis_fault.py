@@ -1,6 +1,7 @@
 """Redis stopped mid-stream (TimescaleDB + Redis server): ingest and queries
 keep working, live fan-out degrades to in-process, and when Redis returns
-points from another server flow again (after a gap notice)."""
+points from another server flow again (after a gap notice); ``ws/runs``
+subscribers get a gap too and can recover the true run states."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 from wanllm_server.live import LiveHub
-from wanllm_server.store.base import MetricBatch
+from wanllm_server.store.base import MetricBatch, RunUpdate
 
-from tests.live.live_helpers import publish
 from tests.server.server_helpers import body, create_run, post_points
 from tests.server.ws_helpers import next_message
 from tests.services import RedisServer
@@ -52,6 +52,13 @@ def one_point(run_id: str, step: int) -> MetricBatch:
     )
 
 
+async def commit_elsewhere(hub: LiveHub, wanllm_app: Any, batch: MetricBatch) -> None:
+    """What another server sharing the database does: commit, then publish the
+    batch with the live sequence numbers it took."""
+    result = await (await wanllm_app.store()).write_metrics(batch)
+    hub.publish_points(batch, result.live_seq)
+
+
 async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
     live = wanllm_app.live
     other_server = LiveHub(own_redis.url, log=logging.getLogger("other-server"))
@@ -63,7 +70,7 @@ async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
         assert (await next_message(ws))["type"] == "run"
         await wait_until(lambda: live.status()["redis_ok"] and other_server.status()["redis_ok"])
         await asyncio.sleep(0.3)  # the run channel subscription reaches Redis
-        publish(other_server, one_point(rid, 0))
+        await commit_elsewhere(other_server, wanllm_app, one_point(rid, 0))
         assert (await next_message(ws))["points"]["loss"]["steps"] == [0]  # via Redis
 
         await post_points(api, rid, {"loss": [(1, 1.0)]})
@@ -77,18 +84,50 @@ async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
         latest = await api("GET", f"runs/{rid}/metrics/loss/latest")
         assert latest.code == 200 and body(latest)["step"] == 2  # a query, never stale
         history = body(await api("GET", f"runs/{rid}/metrics/loss"))
-        assert history["steps"] == [1, 2]
+        assert history["steps"] == [0, 1, 2]
 
         own_redis.start()
         await wait_until(lambda: live.status()["redis_ok"] and other_server.status()["redis_ok"])
         gap = await next_message(ws)
         assert gap["type"] == "gap" and gap["run_id"] == rid
         await asyncio.sleep(0.3)  # resubscribed
-        publish(other_server, one_point(rid, 3))
+        await commit_elsewhere(other_server, wanllm_app, one_point(rid, 3))
         assert (await next_message(ws))["points"]["loss"]["steps"] == [3]  # cross-server again
         await post_points(api, rid, {"loss": [(4, 4.0)]})
         assert (await next_message(ws))["points"]["loss"]["steps"] == [4]
         assert body(await api("GET", f"runs/{rid}/metrics/loss/latest"))["step"] == 4
         ws.close()
+    finally:
+        await other_server.stop()
+
+
+async def test_runs_socket_gets_a_gap_after_an_outage_and_recovers_states(
+    api, jp_ws_fetch, wanllm_app, own_redis
+):
+    """A run finished through another server while Redis was down: the sidebar's
+    socket misses the change, gets a gap once Redis is back, and a re-fetch
+    shows the true state (it would show "running" forever otherwise)."""
+    live = wanllm_app.live
+    other_server = LiveHub(own_redis.url, log=logging.getLogger("other-server"))
+    await other_server.start()
+    try:
+        rid = (await create_run(api))["id"]
+        sidebar = await jp_ws_fetch("wanllm", "ws", "runs")
+        await wait_until(lambda: live.status()["redis_ok"] and other_server.status()["redis_ok"])
+        own_redis.stop()
+        await wait_until(lambda: not live.status()["redis_ok"])
+        store = await wanllm_app.store()
+        finished = await store.update_run(uuid.UUID(rid), RunUpdate(state="finished"))
+        other_server.publish_run(finished)  # lost: Redis is down
+        own_redis.start()
+        await wait_until(lambda: live.status()["redis_ok"])
+        msg = await next_message(sidebar)
+        while msg["type"] == "run":  # the run's own creation, from this server
+            assert msg["run"]["state"] == "running"
+            msg = await next_message(sidebar)
+        assert msg["type"] == "gap" and msg["run_id"] is None, msg
+        runs = body(await api("GET", "runs"))["runs"]
+        assert [r["state"] for r in runs if r["id"] == rid] == ["finished"]
+        sidebar.close()
     finally:
         await other_server.stop()

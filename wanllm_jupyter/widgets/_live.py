@@ -19,6 +19,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
+from ..core.live_seq import LiveSequence
 
 MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s
 MAX_REDRAW_INTERVAL = 0.25  # the largest: still 4 redraws/s
@@ -165,11 +166,12 @@ class LiveHub:
                     for target in self._targets(key):  # points may have been missed
                         target.on_gap(run_id)
                 first = False
+                seq = LiveSequence()
                 while True:
                     raw = await ws.read_message()
                     if raw is None:
                         break
-                    if self._dispatch(key, run_id, orjson.loads(raw)):
+                    if self._dispatch(key, run_id, orjson.loads(raw), seq):
                         return
             except asyncio.CancelledError:
                 raise
@@ -180,15 +182,21 @@ class LiveHub:
                     ws.close()
             await asyncio.sleep(RECONNECT_DELAY)
 
-    def _dispatch(self, key: tuple[str, str], run_id: str, msg: dict[str, Any]) -> bool:
-        """Deliver one message; True once the run ended or was deleted (the socket is closed)."""
+    def _dispatch(
+        self, key: tuple[str, str], run_id: str, msg: dict[str, Any], seq: LiveSequence
+    ) -> bool:
+        """Deliver one message; True once the run ended or was deleted (the socket is
+        closed). A sequence jump counts as a gap (core/live_seq.py)."""
         kind = msg.get("type")
+        apply, hole = seq.metrics(msg) if kind == "metrics" else (True, kind == "gap")
+        if kind == "gap":
+            seq.gap(msg)
         for target in self._targets(key):
-            if kind == "metrics":
+            if kind == "metrics" and apply:
                 target.on_points(run_id, msg.get("points") or {})
             elif kind == "run":
                 target.on_run(msg.get("run") or {})
-            elif kind == "gap":
+            if hole:
                 target.on_gap(run_id)
         ended = kind == "run" and (msg.get("run") or {}).get("state") not in (None, "running")
         if ended or kind == "run_deleted":
