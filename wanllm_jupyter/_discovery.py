@@ -150,7 +150,8 @@ def _reason(exc: Exception) -> str:
         return f"the token was rejected ({exc.status})"
     if isinstance(exc, ServerError) and exc.status == 404:
         return "no wanllm extension there (404)"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = getattr(exc, "message", None) or str(exc)
+    return str(text).splitlines()[0] if text else type(exc).__name__
 
 
 def _candidate(info: dict[str, Any], how: str) -> Candidate:
