@@ -16,6 +16,7 @@ from ._http import Connection
 from ._sender import Sender, SendReport
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
+from .core.heartbeat import HEARTBEAT_INTERVAL
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class Run:
         spool: Spool | None,
         step: int = 0,
         max_batch: int = 1000,
-        heartbeat_every: float = 30.0,
+        heartbeat_every: float = HEARTBEAT_INTERVAL,
         summary_every: float = 10.0,
         on_finish: Callable[[Run], None] | None = None,
         first_ops: list[Op] | None = None,
@@ -247,11 +248,18 @@ class Run:
         return chart([self], list(metrics), **kwargs)
 
     def _ipython_display_(self) -> None:
+        """The run's workspace; never an error (a cell's last expression must not
+        fail Run All): with no server its local data, else this repr."""
         from IPython.display import display
 
-        from .widgets import workspace
+        try:
+            from .widgets import workspace
 
-        display(workspace(self))
+            widget = workspace(self)
+        except Exception as exc:
+            print(f"{self!r}\n(no workspace: {type(exc).__name__}: {exc})")
+            return
+        display(widget)
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else ("offline" if self.offline else self.mode)

@@ -12,6 +12,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
 
+from wanllm_jupyter.core.heartbeat import HEARTBEAT_INTERVAL, MIN_HEARTBEAT_TIMEOUT
 from wanllm_jupyter.core.service import default_database_url, sqlite_path
 
 from .owner import OwnedElsewhere, OwnerLock
@@ -118,7 +119,10 @@ class WanllmApp(ExtensionApp):
         30, help="Days of system metrics kept; 0 keeps forever."
     ).tag(config=True)
     heartbeat_timeout = Float(
-        300.0, help="Seconds without a heartbeat after which a running run is marked crashed."
+        300.0,
+        help="Seconds without a sign of life (heartbeat or accepted batch) after which a "
+        f"running run is marked crashed; at least {MIN_HEARTBEAT_TIMEOUT:g} (twice the "
+        "clients' heartbeat interval).",
     ).tag(config=True)
     maintenance_interval = Float(3600.0, help="Seconds between retention passes.").tag(config=True)
     standalone = Bool(
@@ -158,12 +162,20 @@ class WanllmApp(ExtensionApp):
         "pool_max_size",
         "max_live_sockets",
         "max_live_buffer_bytes",
-        "heartbeat_timeout",
         "maintenance_interval",
     )
     def _positive(self, proposal: dict[str, Any]) -> Any:
         if proposal["value"] <= 0:
             raise TraitError(f"{proposal['trait'].name} must be > 0, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("heartbeat_timeout")
+    def _heartbeat_timeout(self, proposal: dict[str, Any]) -> Any:
+        if proposal["value"] < MIN_HEARTBEAT_TIMEOUT:
+            raise TraitError(
+                f"heartbeat_timeout must be >= {MIN_HEARTBEAT_TIMEOUT:g} s (twice the clients' "
+                f"heartbeat interval of {HEARTBEAT_INTERVAL:g} s), got {proposal['value']}"
+            )
         return proposal["value"]
 
     @validate("metrics_retention_days", "system_metrics_retention_days", "idle_timeout")
@@ -175,6 +187,7 @@ class WanllmApp(ExtensionApp):
     # ---------------------------------------------------------------- setup
     def initialize_settings(self) -> None:
         from .cache import make_cache
+        from .heartbeats import Heartbeats
         from .live import LiveHub
 
         if self.pool_min_size > self.pool_max_size:
@@ -192,6 +205,7 @@ class WanllmApp(ExtensionApp):
             self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes
         )
         self.cache = make_cache(self.redis_url)
+        self.heartbeats = Heartbeats(self.live)
         self.settings.update(
             wanllm_app=self,
             wanllm_store=self.store,
@@ -292,14 +306,14 @@ class WanllmApp(ExtensionApp):
             except Exception:
                 self.log.exception("wanllm: %s failed", job.__name__)
 
-    async def detect_crashes(self) -> None:
-        """Mark runs whose heartbeats stopped as crashed and push the change live."""
+    async def detect_crashes(self, now: float | None = None) -> None:
+        """Mark runs silent for ``heartbeat_timeout`` (at ``now``, epoch seconds;
+        default: now) crashed and push the change live."""
         if self._store is None:
             return
-        cutoff = int((time.time() - self.heartbeat_timeout) * 1e6)
+        cutoff = int(((now or time.time()) - self.heartbeat_timeout) * 1e6)
         for run in await self._store.mark_crashed(cutoff):
             self.log.info("wanllm: run %s marked crashed (no heartbeat)", run.id)
-            await self.cache.invalidate_run(str(run.id))
             self.live.publish_run(run)
 
     async def maintain(self) -> None:

@@ -19,8 +19,10 @@ from tests.client.fault_proxy import FaultProxy
 from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import _columns, cli
 from wanllm_jupyter._rejected import REJECTED
-from wanllm_jupyter._spool import PENDING
+from wanllm_jupyter._replay import Replayer
+from wanllm_jupyter._spool import PENDING, Spool, read_ops
 from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH
+from wanllm_jupyter.errors import ServerError
 
 POISON_KEYS = {
     "bad\x00name": 1.0,
@@ -36,7 +38,10 @@ def run_dir(tmp_path: Path, run_id: str) -> Path:
 
 
 def rejected(tmp_path: Path, run_id: str) -> list[dict]:
-    path = run_dir(tmp_path, run_id) / REJECTED
+    return records(run_dir(tmp_path, run_id) / REJECTED)
+
+
+def records(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
 
 
@@ -202,3 +207,56 @@ def test_a_server_failing_everything_sets_nothing_aside(
     stored = api.run(run.id)
     assert stored.state == "finished" and {f"c{i}" for i in range(0, 300, 50)} <= set(stored.config)
     assert not rejected(tmp_path, run.id) and report.sent_points == 300
+
+
+def replayer_on(spool: Spool, failing: set[int], log: list[int]) -> Replayer:
+    """A replayer whose server answers 500 to the ops numbered in ``failing``."""
+
+    def send(kind: str, body: dict) -> None:
+        log.append(body["n"])
+        if body["n"] in failing:
+            raise ServerError(500, "boom", method="PATCH", path="runs/x")
+
+    return Replayer(send, spool.dir, fault_limit=2)
+
+
+def numbers(spool: Spool) -> list[int]:
+    return [b["n"] for _, b in read_ops(spool.path)] if spool.path.exists() else []
+
+
+def test_replay_sets_aside_a_5xx_op_only_once_a_later_one_gets_through(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "run")
+    spool.append([("patch", {"n": i}) for i in range(3)])
+    log: list[int] = []
+    replayer = replayer_on(spool, {0}, log)
+    with pytest.raises(ServerError):
+        replayer.replay(spool)  # the 1st failure: retried on the next replay
+    assert numbers(spool) == [0, 1, 2] and not (spool.dir / REJECTED).exists()
+    assert replayer.replay(spool) is True  # the 2nd: held; 1 goes through; 0 fails again
+    assert log == [0, 0, 1, 0, 2] and replayer.sent == 2 and replayer.set_aside == 1
+    [record] = records(spool.dir / REJECTED)
+    assert record["body"] == {"n": 0} and record["status"] == 500
+    assert "while later operations were accepted" in record["message"]
+    spool.close()
+
+
+def test_replay_sets_nothing_aside_when_every_op_fails_or_none_follows(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "run")
+    spool.append([("patch", {"n": i}) for i in range(3)])
+    replayer = replayer_on(spool, {0, 1, 2}, [])
+    for _ in range(5):  # the server fails everything: an outage, not one bad op
+        with pytest.raises(ServerError):
+            replayer.replay(spool)
+    assert numbers(spool) == [0, 1, 2] and replayer.set_aside == 0
+    only = Spool(tmp_path, "alone")
+    only.append([("patch", {"n": 0})])
+    replayer = replayer_on(only, {0}, [])
+    with pytest.raises(ServerError):
+        replayer.replay(only)
+    for _ in range(3):  # held, but nothing after it shows the server works
+        assert replayer.replay(only) is False
+    assert numbers(only) == [0] and replayer.set_aside == 0
+    only.append([("patch", {"n": 1})])
+    assert replayer.replay(only) is True and replayer.set_aside == replayer.sent == 1
+    spool.close()
+    only.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
@@ -63,17 +64,21 @@ async def test_eager_start_hook_opens_the_store(jp_serverapp, wanllm_app):
     assert wanllm_app._store is not None  # ...a real server start does, eagerly
 
 
-@pytest.mark.parametrize("wanllm_config", [{"heartbeat_timeout": 0.4}])
 async def test_crash_detection_marks_silent_runs_crashed(api, wanllm_app, monkeypatch):
     changes = []
     monkeypatch.setattr(wanllm_app.live, "publish_run", changes.append)
-    silent = (await create_run(api))["id"]
+    silent_run = await create_run(api)
+    silent = silent_run["id"]
+    silent_at = datetime.fromisoformat(silent_run["heartbeat_at"]).timestamp()
     alive = (await create_run(api))["id"]
-    for _ in range(12):
-        await asyncio.sleep(0.1)
-        assert (await api("POST", f"runs/{alive}/heartbeat")).code == 204
+    logging = (await create_run(api))["id"]
+    await asyncio.sleep(0.6)
+    assert (await api("POST", f"runs/{alive}/heartbeat")).code == 204
+    await post_points(api, logging, {"m": [(0, 1.0)]})  # a batch is a heartbeat too
+    await wanllm_app.detect_crashes(now=silent_at + 0.3 + wanllm_app.heartbeat_timeout)
     assert body(await api("GET", f"runs/{silent}"))["state"] == "crashed"
     assert body(await api("GET", f"runs/{alive}"))["state"] == "running"
+    assert body(await api("GET", f"runs/{logging}"))["state"] == "running"
     assert [str(r.id) for r in changes if r.state == "crashed"] == [silent]
 
 

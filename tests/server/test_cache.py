@@ -1,11 +1,15 @@
-"""The query cache on both backends (in-memory, real Redis): generations make
-a read after a write fresh, race-free; a Redis outage is a miss, never an error."""
+"""The query cache on both backends (in-memory, real Redis): entries are filed
+under the run's generation read from the real store, so a read after a write is
+fresh, race-free, with nothing to invalidate; a Redis outage is a miss, never an
+error, and what a restarted Redis kept is never served stale."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from wanllm_server import cache as cache_mod
@@ -19,10 +23,11 @@ from wanllm_server.cache import (
     cache_key,
     make_cache,
 )
+from wanllm_server.store import open_store
+from wanllm_server.store.base import RunCreate, Store
+from wanllm_server.store.batches import metric_batch_from_columns
 
 from tests.services import RedisServer
-
-RUN, OTHER = "run-1", "run-2"
 
 
 @pytest.fixture
@@ -42,14 +47,44 @@ def cache_factory(request: pytest.FixtureRequest) -> Callable[[], Cache]:
     return lambda: make_cache(url)
 
 
-def run(scenario: Awaitable[None]) -> None:
-    asyncio.run(scenario)  # type: ignore[arg-type]
+@pytest.fixture(params=["sqlite", "timescaledb"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[Store]:
+    """A real store (pytest-jupyter's loop runs the async tests)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/wanllm.db"
+    else:
+        url = request.getfixturevalue("make_pg_database")(timescale=True, migrated=True)
+    s = open_store(url)
+    jp_asyncio_loop.run_until_complete(s.open())
+    yield s
+    jp_asyncio_loop.run_until_complete(s.close())
 
 
-async def fill(cache: Cache, kind: str, run_id: str, value: bytes, ttl: float = 60) -> None:
-    key = cache_key(kind, run_id, "loss")
-    assert await cache.get(key) is None
-    await cache.set(key, value, ttl)
+async def new_run(store: Store) -> uuid.UUID:
+    run, _ = await store.create_run(RunCreate(project="cache"))
+    return run.id
+
+
+async def write(store: Store, run_id: uuid.UUID, step: int) -> None:
+    batch = metric_batch_from_columns(str(run_id), ["loss"], [0], [step], None, [float(step)], None)
+    assert not (await store.write_metrics(batch)).duplicate
+
+
+class Producer:
+    """A query: counts its calls and answers what it is told."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value, self.calls = value, 0
+
+    async def __call__(self) -> bytes:
+        self.calls += 1
+        return self.value
+
+
+async def fetch(cache: Cache, store: Store, run_id: uuid.UUID, value: bytes, ttl=60) -> bytes:
+    return await cache.fetch(store, cache_key("latest", run_id, "loss"), ttl, Producer(value))
 
 
 def test_seed_ttls() -> None:
@@ -60,119 +95,101 @@ def test_make_cache_picks_backend(own_redis: RedisServer) -> None:
     assert isinstance(make_cache(None), MemoryCache)
     redis_cache = make_cache(own_redis.url)
     assert isinstance(redis_cache, RedisCache)
-    run(redis_cache.close())
+    asyncio.run(redis_cache.close())
 
 
-def test_hit_after_set_and_key_parts_matter(cache_factory: Callable[[], Cache]) -> None:
-    async def scenario() -> None:
-        cache = cache_factory()
-        await fill(cache, "latest", RUN, b"v1")
-        assert await cache.get(cache_key("latest", RUN, "loss")) == b"v1"
-        assert await cache.get(cache_key("latest", RUN, "acc")) is None
-        assert await cache.get(cache_key("stats", RUN, "loss")) is None
-        assert await cache.get(cache_key("latest", OTHER, "loss")) is None
-        await cache.close()
-
-    run(scenario())
-
-
-def test_invalidation_is_per_run_and_seen_by_other_servers(
-    cache_factory: Callable[[], Cache],
+async def test_hit_until_a_write_and_key_parts_matter(
+    cache_factory: Callable[[], Cache], store: Store
 ) -> None:
-    async def scenario() -> None:
-        server_a, server_b = cache_factory(), cache_factory()
-        await fill(server_a, "latest", RUN, b"old")
-        await fill(server_a, "latest", OTHER, b"other")
-        assert await server_b.get(cache_key("latest", RUN, "loss")) == b"old"
-        await server_b.invalidate_run(RUN)  # a write through server B
-        assert await server_a.get(cache_key("latest", RUN, "loss")) is None
-        assert await server_a.get(cache_key("latest", OTHER, "loss")) == b"other"
-        await server_a.close()
-        await server_b.close()
+    cache = cache_factory()
+    run, other = await new_run(store), await new_run(store)
+    assert await fetch(cache, store, run, b"v1") == b"v1"
+    assert await fetch(cache, store, run, b"v2") == b"v1"  # a hit
+    for key in (
+        cache_key("latest", run, "acc"),
+        cache_key("stats", run, "loss"),
+        cache_key("latest", other, "loss"),
+    ):
+        assert await cache.fetch(store, key, 60, Producer(b"x")) == b"x"
+    await write(store, run, 1)  # a write through any server
+    assert await fetch(cache, store, run, b"v3") == b"v3"
+    assert await fetch(cache, store, other, b"y") == b"x"  # other runs keep theirs
+    await cache.close()
 
-    run(scenario())
 
-
-def test_result_computed_before_a_write_is_never_served_after_it(
-    cache_factory: Callable[[], Cache],
+async def test_result_computed_before_a_write_is_never_served_after_it(
+    cache_factory: Callable[[], Cache], store: Store
 ) -> None:
-    async def scenario() -> None:
-        cache = cache_factory()
-        slow_reader = cache_key("stats", RUN, "loss")
-        assert await cache.get(slow_reader) is None  # reader starts its query...
-        await cache.invalidate_run(RUN)  # ...a write commits meanwhile...
-        await cache.set(slow_reader, b"pre-write result", 300)  # ...reader files its result
-        assert await cache.get(cache_key("stats", RUN, "loss")) is None
-        await fill(cache, "stats", RUN, b"fresh")
-        assert await cache.get(cache_key("stats", RUN, "loss")) == b"fresh"
-        await cache.close()
+    cache = cache_factory()
+    run = await new_run(store)
 
-    run(scenario())
+    async def slow_query() -> bytes:
+        await write(store, run, 1)  # a write commits while the query runs
+        return b"pre-write result"
 
-
-def test_entries_expire(cache_factory: Callable[[], Cache]) -> None:
-    async def scenario() -> None:
-        cache = cache_factory()
-        await fill(cache, "latest", RUN, b"v", ttl=0.05)
-        await asyncio.sleep(0.15)
-        assert await cache.get(cache_key("latest", RUN, "loss")) is None
-        await cache.close()
-
-    run(scenario())
+    key = cache_key("stats", run, "loss")
+    assert await cache.fetch(store, key, 300, slow_query) == b"pre-write result"
+    assert await cache.fetch(store, key, 300, Producer(b"fresh")) == b"fresh"
+    await cache.close()
 
 
-def test_set_without_get_is_a_precise_error(cache_factory: Callable[[], Cache]) -> None:
-    async def scenario() -> None:
-        cache = cache_factory()
-        with pytest.raises(
-            ValueError, match=r"cache.set\('latest' key of run run-1\) without a prior cache.get"
-        ):
-            await cache.set(cache_key("latest", RUN, "loss"), b"v", 60)
-        await cache.close()
-
-    run(scenario())
-
-
-def test_memory_cache_is_bounded() -> None:
-    async def scenario() -> None:
-        cache = MemoryCache(max_entries=3, max_bytes=100)
-        for i in range(5):
-            await fill(cache, "latest", f"run-{i}", b"x")
-        assert cache.status()["entries"] == 3
-        assert await cache.get(cache_key("latest", "run-0", "loss")) is None
-        assert await cache.get(cache_key("latest", "run-4", "loss")) == b"x"
-        await fill(cache, "latest", "big", b"y" * 90)
-        assert cache.status()["bytes"] <= 100
-        await fill(cache, "latest", "huge", b"z" * 101)  # larger than the whole cache
-        assert await cache.get(cache_key("latest", "huge", "loss")) is None
-
-    run(scenario())
+async def test_unknown_and_deleted_runs_are_never_cached(
+    cache_factory: Callable[[], Cache], store: Store
+) -> None:
+    cache = cache_factory()
+    produce = Producer(b"answer")
+    key = cache_key("run_metrics", uuid.uuid4(), "1000")
+    for _ in range(2):
+        assert await cache.fetch(store, key, 60, produce) == b"answer"
+    assert produce.calls == 2
+    run = await new_run(store)
+    await fetch(cache, store, run, b"before delete")
+    await store.delete_run(run)
+    assert await fetch(cache, store, run, b"the store's answer") == b"the store's answer"
+    await cache.close()
 
 
-def test_redis_outage_is_a_miss_and_missed_invalidations_are_replayed(
-    own_redis: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_entries_expire(cache_factory: Callable[[], Cache], store: Store) -> None:
+    cache = cache_factory()
+    run = await new_run(store)
+    await fetch(cache, store, run, b"v", ttl=0.05)
+    await asyncio.sleep(0.15)
+    assert await fetch(cache, store, run, b"w") == b"w"
+    await cache.close()
+
+
+async def test_memory_cache_is_bounded() -> None:
+    cache = MemoryCache(max_entries=3, max_bytes=100)
+    for i in range(5):
+        await cache.set(f"k{i}", b"x", 60)
+    assert cache.status()["entries"] == 3
+    assert await cache.get("k0") is None
+    assert await cache.get("k4") == b"x"
+    await cache.set("big", b"y" * 90, 60)
+    assert cache.status()["bytes"] <= 100
+    await cache.set("huge", b"z" * 101, 60)  # larger than the whole cache
+    assert await cache.get("huge") is None
+
+
+async def test_redis_outage_is_a_miss_and_what_redis_kept_is_never_stale(
+    own_redis: RedisServer, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cache_mod, "REDIS_RETRY_AFTER", 0.1)
-
-    async def scenario() -> None:
-        cache = make_cache(own_redis.url)
-        await fill(cache, "latest", RUN, b"before outage")
-        await fill(cache, "latest", OTHER, b"untouched")
-        own_redis.stop()
-        started = time.monotonic()
-        assert await cache.get(cache_key("latest", RUN, "loss")) is None
-        await cache.invalidate_run(RUN)  # a write while Redis is down
-        await fill(cache, "latest", RUN, b"during outage")  # silently not cached
-        assert time.monotonic() - started < 2
-        assert cache.status() == {"backend": "redis", "ok": False, "pending_invalidations": 1}
-        own_redis.start()  # data survived (AOF): the old entry is back...
-        await asyncio.sleep(0.15)
-        assert await cache.get(cache_key("latest", RUN, "loss")) is None  # ...but is stale
-        assert await cache.get(cache_key("latest", OTHER, "loss")) == b"untouched"
-        assert cache.status() == {"backend": "redis", "ok": True, "pending_invalidations": 0}
-        await fill(cache, "latest", RUN, b"after")
-        assert await cache.get(cache_key("latest", RUN, "loss")) == b"after"
-        await cache.close()
-
-    run(scenario())
+    writer, reader = make_cache(own_redis.url), make_cache(own_redis.url)  # two servers
+    run, other = await new_run(store), await new_run(store)
+    assert await fetch(reader, store, run, b"before outage") == b"before outage"
+    assert await fetch(reader, store, other, b"untouched") == b"untouched"
+    own_redis.stop()
+    started = time.monotonic()
+    assert await fetch(writer, store, run, b"during outage") == b"during outage"
+    await write(store, run, 1)  # committed while Redis is down: nobody can tell Redis
+    assert time.monotonic() - started < 2
+    assert writer.status() == {"backend": "redis", "ok": False}
+    own_redis.start()  # data survived (AOF): the old entry is back...
+    await asyncio.sleep(0.15)
+    # ...but filed under the old generation: the reader, which saw no outage, misses it
+    assert await fetch(reader, store, run, b"after") == b"after"
+    assert await fetch(reader, store, other, b"x") == b"untouched"
+    assert reader.status() == {"backend": "redis", "ok": True}
+    await writer.close()
+    await reader.close()

@@ -29,8 +29,8 @@ from .._http import Connection
 from ._html import esc
 from ._live import LiveHub, Redrawer
 from ._model import X_MODES, ChartModel, SeriesView
-from ._runs import as_run_list, resolve_connection, run_id_of
-from ._source import MetricSource
+from ._runs import as_run_list, run_id_of
+from ._source import open_source, with_notice
 from ._style import MUTED
 
 SMOOTHING_CHOICES = [
@@ -665,8 +665,7 @@ def chart(
     ``samples``: M4 buckets per series (default 1000), or ``"all"`` for every point.
     """
     run_list = as_run_list(runs)
-    conn = resolve_connection(run_list, connection)
-    source = MetricSource(conn)
+    conn, source = open_source(run_list, connection)  # offline: local data, not live
     run_ids = [run_id_of(r) for r in run_list]
     if not metrics:
         metrics = sorted({m["name"] for rid in run_ids for m in source.metric_names(rid)})
@@ -682,4 +681,6 @@ def chart(
         samples=samples,
         ignore_outliers=ignore_outliers,
     )
-    return MetricChart(conn, model, title=title, height=height, live=live)
+    live = live and conn is not None
+    widget = MetricChart(conn, model, title=title, height=height, live=live)  # type: ignore[arg-type]
+    return with_notice(widget, source)

@@ -13,8 +13,8 @@ from .. import smoothing as sm
 from .._http import Connection
 from ..errors import NotFound, UsageError
 from ._html import esc
-from ._runs import as_run_list, resolve_connection, run_id_of
-from ._source import MetricSource
+from ._runs import as_run_list, run_id_of
+from ._source import MetricSource, open_source, with_notice
 from ._style import PALETTE
 from .chart import CSS, MetricChart, chart
 
@@ -204,9 +204,10 @@ def compare(
     run_list = as_run_list(runs)
     if not run_list:
         raise UsageError("compare needs at least one run")
-    conn = resolve_connection(run_list, connection)
+    conn, source = open_source(run_list, connection)  # offline: local data
     if group_by is None:
         return chart(run_list, [metric], connection=conn, **chart_kwargs)
-    return Comparison(
-        MetricSource(conn), [run_id_of(r) for r in run_list], metric, group_by, agg=agg, band=band
+    comparison = Comparison(
+        source, [run_id_of(r) for r in run_list], metric, group_by, agg=agg, band=band
     )
+    return with_notice(comparison, source)

@@ -20,7 +20,7 @@ import traitlets
 
 from .._http import Connection
 from ..errors import UsageError
-from ._runs import resolve_connection
+from ._source import OFFLINE_NOTICE, OfflineMetricSource, open_source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -242,7 +242,11 @@ def run_table(
     in the table). The server is found like everywhere else (``wl.login`` or
     the Jupyter server the kernel runs under) unless ``connection`` is given.
     """
-    conn = resolve_connection([], connection)
+    conn, source = open_source([], connection)
+    if isinstance(source, OfflineMetricSource):  # no server: the local runs, not live
+        print(OFFLINE_NOTICE.format(root=source.root))
+        rows = source.offline.runs({"project": project} if project else {})
+        return RunTable(rows, columns=columns, project=project)
     table = RunTable(_load_runs(conn, project), columns=columns, project=project, connection=conn)
     if live:
         table.watch()

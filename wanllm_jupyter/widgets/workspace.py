@@ -12,8 +12,8 @@ from .._http import Connection
 from ._html import esc
 from ._live import LiveHub
 from ._model import ChartModel
-from ._runs import resolve_connection, run_id_of
-from ._source import MetricSource, epoch_seconds
+from ._runs import run_id_of
+from ._source import MetricSource, OfflineMetricSource, epoch_seconds, open_source, with_notice
 from ._style import PALETTE, state_badge
 from .chart import CSS, MetricChart
 from .system import system_section
@@ -35,9 +35,17 @@ def _pill(text: str, color: str = "#eef1f5", fg: str = "#333") -> str:
 class Workspace(W.VBox):
     """Everything about one run. Build it with :func:`workspace`."""
 
-    def __init__(self, conn: Connection, run_id: str, *, live: bool = True) -> None:
-        self.conn, self.run_id, self.live = conn, run_id, live
-        self.source = MetricSource(conn)
+    def __init__(
+        self,
+        conn: Connection | None,
+        run_id: str,
+        *,
+        live: bool = True,
+        source: MetricSource | OfflineMetricSource | None = None,
+    ) -> None:
+        """``conn`` None with an offline ``source``: the local data, not live."""
+        self.conn, self.run_id, self.live = conn, run_id, live and conn is not None
+        self.source = source if source is not None else MetricSource(conn)  # type: ignore[arg-type]
         self.run = self.source.run(run_id)
         self.names = [m["name"] for m in self.source.metric_names(run_id)]
         self._lock = threading.Lock()
@@ -84,7 +92,7 @@ class Workspace(W.VBox):
         self.add_class("wl-chart")
         self._draw_header()
         self._build_charts()
-        if live and self.run.get("state") == "running":
+        if self.live and self.run.get("state") == "running":
             LiveHub.get().subscribe(conn, run_id, self)
 
     # ---------------------------------------------------------------- header
@@ -208,7 +216,8 @@ class Workspace(W.VBox):
         self.refresh()
 
     def close(self) -> None:
-        LiveHub.get().unsubscribe(self.conn, self.run_id, self)
+        if self.conn is not None:
+            LiveHub.get().unsubscribe(self.conn, self.run_id, self)
         self._auto(False)
         for c in self.charts:
             c.close()
@@ -217,5 +226,5 @@ class Workspace(W.VBox):
 
 def workspace(run: Any, *, live: bool = True, connection: Connection | None = None) -> Workspace:
     """The workspace of ``run`` (a ``Run``, run dict or run id)."""
-    conn = resolve_connection([run], connection)
-    return Workspace(conn, run_id_of(run), live=live)
+    conn, source = open_source([run], connection)  # offline: local data, not live
+    return with_notice(Workspace(conn, run_id_of(run), live=live, source=source), source)

@@ -193,11 +193,7 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         self, key: CacheKey, ttl: float, produce: Callable[[], Awaitable[bytes]]
     ) -> bytes:
         """The cached response body under ``key``, produced and stored on a miss."""
-        body = await self.cache.get(key)
-        if body is None:
-            body = await produce()
-            await self.cache.set(key, body, ttl)
-        return body
+        return await self.cache.fetch(await self.store(), key, ttl, produce)
 
     @contextlib.contextmanager
     def timed(self, endpoint: str) -> Iterator[None]:

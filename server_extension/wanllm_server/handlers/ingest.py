@@ -101,6 +101,7 @@ class IngestHandler(WanllmHandler):
             else:
                 await self.after_commit(batch, result)
                 telemetry.POINTS_INGESTED.labels(kind=self.ingest_kind).inc(result.points)
+            await self.wanllm.heartbeats.traffic(await self.store(), batch.run_ids)  # alive
             telemetry.INGEST_LATENCY.labels(kind=self.ingest_kind).observe(
                 time.perf_counter() - start
             )

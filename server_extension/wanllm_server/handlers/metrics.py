@@ -72,8 +72,6 @@ class MetricBatchHandler(IngestHandler):
         return await store.write_metrics(batch)
 
     async def after_commit(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
-        for run_id in batch.run_ids:
-            await self.cache.invalidate_run(str(run_id))
         self.live.publish_points(batch, result.live_seq)
 
     def after_replay(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]

@@ -197,19 +197,18 @@ class RunHandler(WanllmHandler):
     async def delete(self, run_id: str) -> None:
         rid = self.run_id_arg(run_id)
         await (await self.store()).delete_run(rid)
-        await self.cache.invalidate_run(str(rid))
         self.live.publish_run_deleted(str(rid))
         self.set_status(204)
         self.finish()
 
 
 class HeartbeatHandler(WanllmHandler):
-    """``runs/{run_id}/heartbeat``: the run is alive."""
+    """``runs/{run_id}/heartbeat``: the run is alive (a crashed run is running again)."""
 
     @web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
-        await (await self.store()).update_run(self.run_id_arg(run_id), RunUpdate(heartbeat=True))
+        await self.wanllm.heartbeats.beat(await self.store(), self.run_id_arg(run_id))
         self.set_status(204)
         self.finish()
 

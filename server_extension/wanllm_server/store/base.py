@@ -409,7 +409,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
         """Set state ``crashed`` on running runs whose last heartbeat (or
-        creation) is older than ``heartbeat_before``; return them."""
+        creation) is older than ``heartbeat_before``, ended at that last sign
+        of life (``finished_at``); return them."""
+
+    @abc.abstractmethod
+    async def cache_generation(self, run_id: uuid.UUID) -> str | None:
+        """The run's cache generation (see :mod:`..cache`): changed in the commit
+        of every write to its metrics, the same for every server sharing the
+        store; None for an unknown run."""
 
     # writes
     @abc.abstractmethod

@@ -50,6 +50,7 @@ from .base import (
 )
 from .batches import now_us
 from .cursor import encode_cursor
+from .generation import GENERATION_SQL, generation_token
 from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, hourly_rollups, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
@@ -305,12 +306,17 @@ class PostgresStore(Store):
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                f"UPDATE runs SET state = 'crashed', updated_at = $1, finished_at = $1 "
+                f"UPDATE runs SET state = 'crashed', updated_at = $1, "
+                f"finished_at = coalesce(heartbeat_at, created_at) "
                 f"WHERE state = 'running' AND coalesce(heartbeat_at, created_at) < $2 "
                 f"RETURNING {RUN_COLUMNS}",
                 now_us(), heartbeat_before,
             )  # fmt: skip
         return sorted((run_from_record(r) for r in rows), key=lambda r: r.created_at)
+
+    async def cache_generation(self, run_id: uuid.UUID) -> str | None:
+        async with self._conn() as conn:
+            return generation_token(await conn.fetchrow(GENERATION_SQL.format("$1"), _key(run_id)))
 
     # ----------------------------------------------------------------- writes
     async def write_metrics(self, batch: MetricBatch) -> WriteResult:

@@ -6,6 +6,7 @@ Pure functions on :class:`~.base.Run` objects; the backends only load and save.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from .base import RUN_STATES, GitInfo, InvalidQuery, Run, RunCreate, RunUpdate
 from .names import generate_run_name
@@ -64,8 +65,8 @@ def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
     if u.name is not None:
         run.name = u.name
     if u.state is not None:
+        run.finished_at = _end_time(run, u.state, now)
         run.state = u.state
-        run.finished_at = None if u.state == "running" else (run.finished_at or now)
     if u.exit_code is not None:
         run.exit_code = u.exit_code
     if u.summary is not None:
@@ -84,4 +85,28 @@ def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
         run.notes = u.notes
     if u.heartbeat:
         run.heartbeat_at = now
-    run.updated_at = now
+        if run.state == "crashed" and u.state is None:  # alive after all: running again
+            run.state, run.finished_at = "running", None
+            run.updated_at = now
+    if replace(u, heartbeat=False) != _NO_CHANGE:  # a heartbeat alone is no update
+        run.updated_at = now
+
+
+_NO_CHANGE = RunUpdate()
+
+
+def revived(run: Run) -> bool:
+    """Whether a heartbeat-only update of ``run`` brought it back from ``crashed``:
+    only then does it move ``updated_at`` with ``heartbeat_at``."""
+    return run.state == "running" and run.updated_at == run.heartbeat_at
+
+
+def _end_time(run: Run, state: str, now: int) -> int | None:
+    """``finished_at`` of ``run`` entering ``state``: None while running; now when it
+    ends, also after the crash sweep's provisional end (a crashed run that finishes
+    ends when it finishes); kept when an ended run is set to an end state again."""
+    if state == "running":
+        return None
+    if run.finished_at is None or run.state == "running":
+        return now
+    return now if run.state == "crashed" and state != "crashed" else run.finished_at

@@ -52,6 +52,7 @@ from .base import (
 )
 from .batches import now_us
 from .cursor import encode_cursor
+from .generation import GENERATION_SQL, generation_token
 from .migrations import migrations
 from .run_rules import apply_run_update, check_run_update, new_run, resume_run
 from .sqlite_runs import RUN_COLUMNS, page_sql, run_from_row, run_to_params
@@ -254,7 +255,8 @@ class SQLiteStore(Store):
     async def mark_crashed(self, heartbeat_before: int) -> list[Run]:
         def w(c: sqlite3.Connection) -> list[Run]:
             rows = c.execute(
-                f"UPDATE runs SET state = 'crashed', updated_at = ?1, finished_at = ?1 "
+                f"UPDATE runs SET state = 'crashed', updated_at = ?1, "
+                f"finished_at = coalesce(heartbeat_at, created_at) "
                 f"WHERE state = 'running' AND coalesce(heartbeat_at, created_at) < ?2 "
                 f"RETURNING {RUN_COLUMNS}",
                 (now_us(), heartbeat_before),
@@ -262,6 +264,12 @@ class SQLiteStore(Store):
             return sorted((run_from_row(r) for r in rows), key=lambda r: r.created_at)
 
         return await self._write(w)
+
+    async def cache_generation(self, run_id: uuid.UUID) -> str | None:
+        def q(c: sqlite3.Connection, key: str) -> str | None:
+            return generation_token(c.execute(GENERATION_SQL.format("?"), (key,)).fetchone())
+
+        return await self._read(q, _key(run_id))
 
     # ----------------------------------------------------------------- writes
     async def write_metrics(self, batch: MetricBatch) -> WriteResult:
