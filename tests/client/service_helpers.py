@@ -54,13 +54,18 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
 
-    def run(self, code: str, status: str = "ok", timeout: float = 60) -> str:
-        """Execute one cell; its stdout. The execute reply must have ``status``."""
+    def run(
+        self, code: str, status: str = "ok", timeout: float = 60, data: list[str] | None = None
+    ) -> str:
+        """Execute one cell; its stdout. The execute reply must have ``status``;
+        ``data`` collects the mime types of what the cell displayed."""
         out: list[str] = []
 
         def hook(msg: dict[str, Any]) -> None:
             if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
                 out.append(msg["content"]["text"])
+            if msg["msg_type"] in ("display_data", "execute_result") and data is not None:
+                data.extend(msg["content"]["data"])
 
         reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
         assert reply["content"]["status"] == status, (reply["content"], "".join(out))

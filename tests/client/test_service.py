@@ -161,3 +161,41 @@ def test_killing_the_service_mid_run_loses_nothing(client_env: Path, local: str)
     exact_points(wl.Api(), run.id, ["x"], 2000)
     values = wl.Api().run(run.id).history()["x"].to_numpy()
     np.testing.assert_array_equal(values, np.arange(2000.0))
+
+
+LOG_OFFLINE = """
+import time
+import wanllm_jupyter as wl
+run = wl.init(project="no-server", config={"lr": 0.1}, system_metrics=False)
+for i in range(20):
+    wl.log({"loss": float(i)}, step=i)
+time.sleep(0.5)
+print("OFFLINE", run.offline)
+"""
+DISPLAYS = (
+    "run",
+    "run.chart('loss')",
+    "wl.chart(run.id, 'loss')",
+    "wl.workspace(run)",
+    "wl.compare([run], 'loss')",
+    "wl.compare([run], 'loss', group_by='lr')",
+    "wl.runs()",
+)
+
+
+def test_displaying_with_no_server_and_autostart_off_never_errors(client_env: Path) -> None:
+    env = dict(os.environ, WANLLM_AUTOSTART="0")
+    kernel = Kernel(client_env, env)
+    try:
+        assert "OFFLINE True" in kernel.run(LOG_OFFLINE)
+        for cell in DISPLAYS:
+            shown: list[str] = []
+            out = kernel.run(cell, data=shown)  # the execute reply is "ok"
+            assert "application/vnd.jupyter.widget-view+json" in shown, (cell, shown, out)
+        assert "no server reachable" in kernel.run("wl.runs()")  # the one-line notice
+        notice = kernel.run("print(wl.chart(run.id, 'loss').children[0].value)")
+        assert "no server reachable" in notice and "read-only" in notice
+        points = kernel.run("print(wl.chart(run.id, 'loss').model.series[0].steps.size)")
+        assert points.strip() == "20"  # the run's local data
+    finally:
+        kernel.shutdown()
