@@ -189,6 +189,7 @@ class WanllmApp(ExtensionApp):
         from .cache import make_cache
         from .heartbeats import Heartbeats
         from .live import LiveHub
+        from .offload import Offload
 
         if self.pool_min_size > self.pool_max_size:
             raise TraitError(
@@ -205,6 +206,7 @@ class WanllmApp(ExtensionApp):
             self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes
         )
         self.cache = make_cache(self.redis_url)
+        self.offload = Offload()  # CPU-heavy request work, off the event loop
         self.heartbeats = Heartbeats(self.live)
         self.settings.update(
             wanllm_app=self,
@@ -343,6 +345,7 @@ class WanllmApp(ExtensionApp):
             self._release_ownership()
         await self._bounded(self.live.stop(), "live hub")
         await self._bounded(self.cache.close(), "cache")
+        self.offload.close()
 
     async def _bounded(self, closing: Awaitable[None], what: str) -> None:
         """Await one shutdown step, but never let it hang the server's exit."""

@@ -12,14 +12,16 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from wanllm_jupyter._arrow import NAME_DICT, TIMESTAMP
+from wanllm_jupyter.core import smoothing
+from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, int_problem, text_problem
 
-from ..live_wire import wire_floats
 from ..store.base import Downsampled, Float64Array, HistoryChunk, Int64Array, Series
-from .base import ARROW_TYPE, ApiError, WanllmHandler, dumps
+from .base import ARROW_TYPE, JSON_TYPE, ApiError, WanllmHandler
 from .wire import (
     ArrowStream,
     arrow_table_bytes,
     constant_names,
+    json_bytes,
     seconds,
     slices,
     timestamps,
@@ -45,15 +47,13 @@ def smooth_at(
     full: Series, steps: Int64Array, method: str, param: float | None
 ) -> tuple[Float64Array, float]:
     """Smooth ``full`` (full resolution), then read the smoothed curve at ``steps``."""
-    from wanllm_jupyter.smoothing import SmoothingError, param_from_strength, smooth
-
     x = full.steps.astype(np.float64)
     try:
         if param is None:
             span = float(x[-1] - x[0]) if len(x) else 0.0
-            param = param_from_strength(method, DEFAULT_SMOOTHING_STRENGTH, span, len(x))
-        result = smooth(x, full.values, method, param)
-    except SmoothingError as e:
+            param = smoothing.param_from_strength(method, DEFAULT_SMOOTHING_STRENGTH, span, len(x))
+        result = smoothing.smooth(x, full.values, method, param)
+    except smoothing.SmoothingError as e:
         raise ApiError(400, str(e)) from None
     if not len(result.x):
         return np.full(len(steps), np.nan), param
@@ -74,6 +74,8 @@ class MetricHistoryHandler(WanllmHandler):
         samples = self.int_arg("samples", None, lo=1, hi=MAX_SAMPLES)
         method = self.get_query_argument("smoothing", None) or None
         param = self.float_arg("smoothing_param")
+        if method is not None:
+            _check_smoothing(method, param)
         fmt = self.format_arg()
         ranged_by_time = any(v is not None for v in times.values())
         if samples is not None and (limit is not None or ranged_by_time):
@@ -90,53 +92,97 @@ class MetricHistoryHandler(WanllmHandler):
                 points = ds.points
             else:
                 points = await store.history(rid, name, **steps, **times, limit=limit)
-            smoothed = None
-            if method is not None:
-                full = (
-                    points
-                    if ds is None or not ds.sampled
-                    else await store.history(rid, name, **steps)
-                )
-                smoothed = smooth_at(full, points.steps, method, param)
-        if fmt == "arrow":
-            self._send_arrow(points, smoothed)
-            return
-        out: dict[str, Any] = {
-            "metric_name": name,
-            "run_id": str(rid),
-            "steps": points.steps,
-            "times": seconds(points.times),
-            "values": wire_floats(points.values),
-            "sampled": bool(ds and ds.sampled),
-            "total_points": ds.total_points if ds else len(points),
-        }
-        if ds is not None:
-            out["bucket_width"] = ds.bucket_width
-            out["bands"] = {
-                "steps": ds.bucket_start,
-                "min": wire_floats(ds.bucket_min),
-                "max": wire_floats(ds.bucket_max),
-                "count": ds.bucket_count,
-            }
-        if smoothed is not None:
-            out["smoothed"] = {
-                "method": method,
-                "param": smoothed[1],
-                "values": wire_floats(smoothed[0]),
-            }
-        self.send_json(out)
+            full = None
+            if method is not None and ds is not None and ds.sampled:
+                full = await store.history(rid, name, **steps)
+            work = len(points) + (len(full) if full is not None else 0)
+            source = full if full is not None else points
+            smoothing_args = None if method is None else (source, method, param)
+            body = await self.wanllm.offload.maybe(
+                work, render_history, fmt, name, rid, points, ds, smoothing_args
+            )
+        self.finish(body, set_content_type=ARROW_TYPE if fmt == "arrow" else JSON_TYPE)
 
-    def _send_arrow(self, points: Series, smoothed: tuple[Float64Array, float] | None) -> None:
-        columns: dict[str, Any] = {
-            "step": points.steps,
-            "time": timestamps(points.times),
-            "value": points.values,
+
+def _check_smoothing(method: str, param: float | None) -> None:
+    """400 naming ``smoothing`` or ``smoothing_param`` before any data is read."""
+    if method not in smoothing.METHODS:
+        raise ApiError(
+            400,
+            f"query argument smoothing={method!r}: unknown smoothing method {method!r}; "
+            f"expected one of {', '.join(smoothing.METHODS)}",
+        )
+    if param is not None:
+        try:
+            smoothing.check(method, param)
+        except smoothing.SmoothingError as e:
+            raise ApiError(400, str(e)) from None
+
+
+def render_history(
+    fmt: str,
+    name: str,
+    rid: uuid.UUID,
+    points: Series,
+    ds: Downsampled | None,
+    smoothing_args: tuple[Series, str, float | None] | None,
+) -> bytes:
+    """The body of a history answer: smoothing and encoding (CPU work, offloadable)."""
+    smoothed = None
+    if smoothing_args is not None:
+        full, method, param = smoothing_args
+        smoothed = smooth_at(full, points.steps, method, param)
+    if fmt == "arrow":
+        return _arrow(points, smoothed)
+    out: dict[str, Any] = {
+        "metric_name": name,
+        "run_id": str(rid),
+        "steps": points.steps,
+        "times": seconds(points.times),
+        "values": points.values,
+        "sampled": bool(ds and ds.sampled),
+        "total_points": ds.total_points if ds else len(points),
+    }
+    if ds is not None:
+        out["bucket_width"] = ds.bucket_width
+        out["bands"] = {
+            "steps": ds.bucket_start,
+            "min": ds.bucket_min,
+            "max": ds.bucket_max,
+            "count": ds.bucket_count,
         }
-        fields = [("step", pa.int64()), ("time", TIMESTAMP), ("value", pa.float64())]
-        if smoothed is not None:
-            columns["smoothed"] = smoothed[0]
-            fields.append(("smoothed", pa.float64()))
-        self.finish(arrow_table_bytes(columns, pa.schema(fields)), set_content_type=ARROW_TYPE)
+    if smoothed is not None:
+        out["smoothed"] = {"method": smoothing_args[1], "param": smoothed[1], "values": smoothed[0]}
+    return json_bytes(out)
+
+
+def _arrow(points: Series, smoothed: tuple[Float64Array, float] | None) -> bytes:
+    columns: dict[str, Any] = {
+        "step": points.steps,
+        "time": timestamps(points.times),
+        "value": points.values,
+    }
+    fields = [("step", pa.int64()), ("time", TIMESTAMP), ("value", pa.float64())]
+    if smoothed is not None:
+        columns["smoothed"] = smoothed[0]
+        fields.append(("smoothed", pa.float64()))
+    return arrow_table_bytes(columns, pa.schema(fields))
+
+
+def _series_json(key: tuple[uuid.UUID, str], parts: list[Series]) -> bytes:
+    """One entry of a bulk JSON answer: a run x metric's consecutive chunks merged."""
+    steps, times, values = (
+        np.concatenate([getattr(p, f) for p in parts]) for f in ("steps", "times", "values")
+    )
+    return json_bytes(
+        {
+            "run_id": str(key[0]),
+            "metric_name": key[1],
+            "steps": steps,
+            "times": seconds(times),
+            "values": values,
+        }
+    )
 
 
 def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +212,12 @@ def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
             bad(-1, "names", "not an array")
         else:
             for i, n in enumerate(names):
-                if not isinstance(n, str) or not n:
-                    bad(i, "names", "not a non-empty string")
+                if (reason := text_problem(n, MAX_METRIC_NAME_LENGTH)) is not None:
+                    bad(i, "names", reason)
     for key in ("start_step", "end_step"):
         v = body.get(key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-            bad(-1, key, "not an integer")
+        if v is not None and (reason := int_problem(v)) is not None:
+            bad(-1, key, reason)
     if errors:
         raise ApiError(422, f"invalid history request: {len(errors)} bad item(s)", errors)
     return {
@@ -243,21 +289,8 @@ class BulkHistoryHandler(WanllmHandler):
             while chunk is not None and (chunk.run_id, chunk.name) == key:
                 parts.append(chunk.series)
                 chunk = await anext(chunks, None)
-            steps, times, values = (
-                np.concatenate([getattr(p, f) for p in parts]) for f in ("steps", "times", "values")
-            )
-            self.write(
-                sep
-                + dumps(
-                    {
-                        "run_id": str(key[0]),
-                        "metric_name": key[1],
-                        "steps": steps,
-                        "times": seconds(times),
-                        "values": wire_floats(values),
-                    }
-                )
-            )
+            points = sum(len(p) for p in parts)
+            self.write(sep + await self.wanllm.offload.maybe(points, _series_json, key, parts))
             sep = b","
             await self.flush()
         self.finish(b"]}")

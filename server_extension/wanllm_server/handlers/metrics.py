@@ -9,12 +9,12 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
-from ..store.base import MetricBatch, Store, WriteResult
+from ..store.base import MetricBatch, Series, Store, WriteResult
 from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
 from .arrow_ingest import metric_batch_from_arrow
 from .base import ARROW_TYPE, WanllmHandler, dumps
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
-from .wire import iso, wire_float
+from .wire import iso, json_bytes, wire_float
 
 COLUMNAR_TYPE = "application/vnd.wanllm.columnar+json"
 RUN_METRICS_DEFAULT_LIMIT, RUN_METRICS_MAX_LIMIT = 1000, 100_000
@@ -99,28 +99,29 @@ class RunMetricsHandler(WanllmHandler):
     async def _body(self, rid: uuid.UUID, limit: int, names: list[str] | None) -> bytes:
         store = await self.store()
         infos = await store.metric_names(rid)
-        points: list[dict[str, Any]] = []
+        chunks: list[tuple[str, Series]] = []
+        held = 0
         async for chunk in store.bulk_history([rid], names, chunk_points=limit):
             s = chunk.series
-            take = min(len(s), limit - len(points))
-            points.extend(
-                point_json(rid, chunk.name, step, t, v)
-                for step, t, v in zip(
-                    s.steps[:take].tolist(),
-                    s.times[:take].tolist(),
-                    s.values[:take].tolist(),
-                    strict=True,
-                )
-            )
-            if len(points) >= limit:
+            take = min(len(s), limit - held)
+            chunks.append((chunk.name, Series(s.steps[:take], s.times[:take], s.values[:take])))
+            held += take
+            if held >= limit:
                 break
-        return dumps(
-            {
-                "metrics": points,
-                "count": len(points),
-                "names": [_info_json(i) for i in infos if names is None or i.name in names],
-            }
-        )
+        listed = [_info_json(i) for i in infos if names is None or i.name in names]
+        return await self.wanllm.offload.maybe(held, _run_metrics_json, rid, chunks, listed)
+
+
+def _run_metrics_json(
+    rid: uuid.UUID, chunks: list[tuple[str, Series]], names: list[dict[str, Any]]
+) -> bytes:
+    """The body of ``runs/{id}/metrics``: one seed ``Metric`` per point (CPU work)."""
+    points = [
+        point_json(rid, name, step, t, v)
+        for name, s in chunks
+        for step, t, v in zip(s.steps.tolist(), s.times.tolist(), s.values.tolist(), strict=True)
+    ]
+    return json_bytes({"metrics": points, "count": len(points), "names": names})
 
 
 def _info_json(info: Any) -> dict[str, Any]:

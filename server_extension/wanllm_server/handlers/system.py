@@ -10,12 +10,11 @@ from tornado import web
 
 from wanllm_jupyter._arrow import SYSTEM_SCHEMA
 
-from ..live_wire import wire_floats
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
 from ..store.batches import system_batch_from_rows
 from .base import ARROW_TYPE, WanllmHandler
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
-from .wire import arrow_table_bytes, seconds, timestamps
+from .wire import arrow_table_bytes, json_bytes, seconds, timestamps
 
 _FIELDS = frozenset({"batch_id", "metrics"})
 
@@ -51,23 +50,29 @@ class SystemMetricsHandler(WanllmHandler):
                 end_time=self.time_arg("end_time"),
                 limit=self.int_arg("limit", None, lo=1),
             )
+        points = sum(len(s.times) for s in series)
         if fmt == "arrow":
-            self.finish(_arrow(series), set_content_type=ARROW_TYPE)
-            return
-        self.send_json(
+            body = await self.wanllm.offload.maybe(points, _arrow, series)
+            self.finish(body, set_content_type=ARROW_TYPE)
+        else:
+            self.finish(await self.wanllm.offload.maybe(points, _json, series))
+
+
+def _json(series: list[SystemSeries]) -> bytes:
+    """All series as ``{"series": [...]}`` (CPU work)."""
+    items = (
+        json_bytes(
             {
-                "series": [
-                    {
-                        "metric_type": s.metric_type,
-                        "times": seconds(s.times),
-                        "values": wire_floats(s.values),
-                        "devices": s.devices,
-                        "nodes": s.nodes,
-                    }
-                    for s in series
-                ]
+                "metric_type": s.metric_type,
+                "times": seconds(s.times),
+                "values": s.values,
+                "devices": s.devices,
+                "nodes": s.nodes,
             }
         )
+        for s in series
+    )
+    return b'{"series":[' + b",".join(items) + b"]}"
 
 
 def _arrow(series: list[SystemSeries]) -> bytes:

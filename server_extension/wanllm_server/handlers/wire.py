@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from wanllm_jupyter._arrow import TIMESTAMP, dictionary_array, numpy_array
 
+from ..live_wire import wire_floats
 from ..store.base import Int64Array
+
+JSON_SLICE = 1 << 15  # array items per encoder call: ~1-2 ms holding the GIL
 
 
 def iso(us: int | None) -> str | None:
@@ -26,6 +30,31 @@ def wire_float(value: float | None) -> float | str | None:
     if value is None or math.isfinite(value):
         return value
     return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def json_bytes(obj: Any) -> bytes:
+    """JSON of dicts (values encoded recursively), 1-D numpy arrays, lists and
+    scalars (encoded by orjson as they are), long arrays and lists encoded
+    :data:`JSON_SLICE` items at a time (each encoder call holds the GIL, so a worker
+    thread running this lets the event loop in between). Non-finite floats in
+    float arrays become ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (see
+    :func:`wire_floats`); inside lists they follow orjson (``null``)."""
+    if isinstance(obj, dict):
+        items = (orjson.dumps(str(k)) + b":" + json_bytes(v) for k, v in obj.items())
+        return b"{" + b",".join(items) + b"}"
+    if isinstance(obj, np.ndarray | list) and len(obj) > JSON_SLICE:
+        parts = (_json_items(obj[i : i + JSON_SLICE]) for i in range(0, len(obj), JSON_SLICE))
+        return b"[" + b",".join(parts) + b"]"
+    if isinstance(obj, np.ndarray | list):
+        return b"[" + _json_items(obj) + b"]" if len(obj) else b"[]"
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _json_items(part: np.ndarray | list[Any]) -> bytes:
+    """The comma-separated items of a non-empty slice, without brackets."""
+    if isinstance(part, np.ndarray) and part.dtype.kind == "f" and not np.isfinite(part).all():
+        part = wire_floats(part)
+    return orjson.dumps(part, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
 
 
 def seconds(times: Int64Array) -> np.ndarray:
