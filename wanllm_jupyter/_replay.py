@@ -42,17 +42,22 @@ class Replayer:
         self.on_sent, self.on_set_aside = on_sent, on_set_aside
         self.faults = 0  # replays in a row the first undelivered op failed with 5xx
         self.sent = self.set_aside = 0
+        self._aside: set[int] = set()  # ids of the bodies set aside by the current replay
         self._held: tuple[str, Any, Exception] | None = None  # waiting for a later op
 
     def replay(self, spool: Spool, stop: Callable[[], bool] | None = None) -> bool:
         """Replay a live run's spool (see :meth:`Spool.replay`); True when it is empty."""
-        self._held = None
+        self._held, self._aside = None, set()
         return spool.replay(self, stop)
 
     def replay_file(self, path: Path) -> int | None:
-        """Replay a spool nobody is writing (see :func:`._spool.replay_file`)."""
-        self._held = None
-        return replay_file(path, self)
+        """Replay a spool nobody is writing (see :func:`._spool.replay_file`); the ops
+        set aside are left out of ``spool.synced.jsonl`` (what the server has)."""
+        self._held, self._aside = None, set()
+        try:
+            return replay_file(path, self, lambda body: id(body) in self._aside)
+        finally:
+            self._aside = set()
 
     def __call__(self, kind: str, body: Any) -> Any:
         try:
@@ -98,6 +103,7 @@ class Replayer:
     def _set_aside(self, kind: str, body: Any, exc: Exception, note: str = "") -> None:
         status, message = _rejected.reason_of(exc)
         _rejected.append(self.dir, kind, body, status, message + note)
+        self._aside.add(id(body))
         self.set_aside += 1
         if self.on_set_aside is not None:
             self.on_set_aside(kind, body, status, message + note)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,18 +88,27 @@ def _ops_with_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield end, orjson.loads(line)
 
 
-def _deliver_from(path: Path, deliver: Deliver, stop: Callable[[], bool] | None) -> int:
+def _deliver_from(
+    path: Path,
+    deliver: Deliver,
+    stop: Callable[[], bool] | None,
+    spans: list[tuple[int, int, Any]] | None = None,
+) -> int:
     """Deliver the ops of ``path`` in order until ``stop()`` says so or ``deliver``
     raises; the offset up to which the file is done with: the end of the
     last delivered op (a held op counts once a later one is delivered), or the whole
     file (a torn last line included) when every op was delivered. On an exception
-    that offset is stored on it as ``__spool_offset__``."""
-    done, holding = 0, False
+    that offset is stored on it as ``__spool_offset__``. ``spans`` receives
+    ``(start, end, body)`` of each op handed to ``deliver``."""
+    done, holding, start = 0, False, 0
     try:
         for end, op in _ops_with_offsets(path):
             kind, body = op["op"], op["body"]
             if stop is not None and stop():
                 return done
+            if spans is not None:
+                spans.append((start, end, body))
+            start = end
             if deliver(kind, body) is HOLD:
                 holding = True
                 continue
@@ -110,10 +119,13 @@ def _deliver_from(path: Path, deliver: Deliver, stop: Callable[[], bool] | None)
     return done if holding else path.stat().st_size
 
 
-def _move_prefix(path: Path, offset: int, synced: Path | None) -> bool:
+def _move_prefix(
+    path: Path, offset: int, synced: Path | None, leave_out: Sequence[tuple[int, int]] = ()
+) -> bool:
     """Remove the first ``offset`` bytes (delivered ops) of ``path``, appending them
-    to ``synced`` when given; True when nothing is left. The remainder is rewritten
-    atomically (temp file + rename), so a crash never loses undelivered ops."""
+    to ``synced`` when given (but for the byte ranges ``leave_out``, in order);
+    True when nothing is left. The remainder is rewritten atomically (temp file +
+    rename), so a crash never loses undelivered ops."""
     if offset == 0:
         return path.stat().st_size == 0
     with open(path, "rb") as f:
@@ -129,6 +141,9 @@ def _move_prefix(path: Path, offset: int, synced: Path | None) -> bool:
         os.replace(tmp, path)
     else:
         path.unlink()
+    for start, end in reversed(leave_out):
+        if end <= len(head):
+            head = head[:start] + head[end:]
     if synced is not None and head:
         with open(synced, "ab") as dst:
             dst.write(head)
@@ -241,10 +256,13 @@ def run_lock(dir: Path) -> Iterator[bool]:
         yield True
 
 
-def replay_file(path: Path, deliver: Deliver) -> int | None:
+def replay_file(
+    path: Path, deliver: Deliver, set_aside: Callable[[Any], bool] | None = None
+) -> int | None:
     """Replay a spool nobody is writing, moving the ops done with to ``spool.synced.jsonl``
-    (also when ``deliver`` raises part-way); how many ops ``deliver`` took without
-    holding them, ``None`` when a live process holds the spool."""
+    (also when ``deliver`` raises part-way), but for those whose body ``set_aside``
+    says ``deliver`` set aside instead of delivering; how many ops ``deliver`` took
+    without holding them, ``None`` when a live process holds the spool."""
     with run_lock(path.parent) as locked:
         if not locked:
             return None
@@ -256,10 +274,16 @@ def replay_file(path: Path, deliver: Deliver) -> int | None:
             n += result is not HOLD
             return result
 
+        spans: list[tuple[int, int, Any]] = []
+
+        def move(offset: int) -> None:
+            aside = [(a, b) for a, b, body in spans if set_aside is not None and set_aside(body)]
+            _move_prefix(path, offset, path.parent / SYNCED, aside)
+
         try:
-            done = _deliver_from(path, counted, None)
+            done = _deliver_from(path, counted, None, spans)
         except BaseException as exc:
-            _move_prefix(path, exc.__spool_offset__, path.parent / SYNCED)  # type: ignore[attr-defined]
+            move(exc.__spool_offset__)  # type: ignore[attr-defined]
             raise
-        _move_prefix(path, done, path.parent / SYNCED)
+        move(done)
         return n

@@ -20,7 +20,7 @@ from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import _columns, cli
 from wanllm_jupyter._rejected import REJECTED
 from wanllm_jupyter._replay import Replayer
-from wanllm_jupyter._spool import PENDING, Spool, read_ops
+from wanllm_jupyter._spool import PENDING, SYNCED, Spool, read_ops
 from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH
 from wanllm_jupyter.errors import ServerError
 
@@ -135,6 +135,8 @@ def test_a_spooled_rejected_operation_is_set_aside_by_sync(
     assert api.run(run.id).state == "finished"
     [record] = rejected(tmp_path, run.id)
     assert record["status"] == 422 and record["body"]["bogus"] == 1
+    synced = list(read_ops(run_dir(tmp_path, run.id) / SYNCED))  # what the server has
+    assert len(synced) > 3 and not any("bogus" in body for _, body in synced)
     assert sync(server, tmp_path, "--retry-rejected") == 1  # still refused: kept
     assert "0 set-aside operations sent, 1 still set aside" in capsys.readouterr().out
     assert len(rejected(tmp_path, run.id)) == 1
