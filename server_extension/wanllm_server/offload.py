@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 INLINE_POINTS = 20_000  # below this many points, offloading costs more than it saves
+BODY_BYTES_PER_POINT = 40  # about one point of a columnar JSON or Arrow request body
 
 
 def default_workers() -> int:

@@ -15,10 +15,11 @@ import time
 import numpy as np
 import pytest
 from wanllm_server.handlers import history
+from wanllm_server.handlers.metrics import MetricBatchHandler
 
 from wanllm_jupyter.core import smoothing
 
-from .server_helpers import body, create_run
+from .server_helpers import body, create_run, post_points
 
 COLUMNAR = "application/vnd.wanllm.columnar+json"
 N_POINTS = 100_000
@@ -83,8 +84,22 @@ async def test_health_answers_while_the_worst_smoothing_requests_run(api) -> Non
     np.testing.assert_allclose(default["values"], expected, rtol=1e-9, atol=1e-9)
 
 
-async def test_big_answers_are_rendered_off_the_loop_small_ones_inline(api, monkeypatch) -> None:
-    rid, _ = await _run_with_points(api)
+async def test_big_bodies_and_answers_are_handled_off_the_loop_small_ones_inline(
+    api, monkeypatch
+) -> None:
+    readers: list[str] = []
+    real_read = MetricBatchHandler.read_batch
+
+    def read_spy(self):
+        readers.append(threading.current_thread().name)
+        return real_read(self)
+
+    monkeypatch.setattr(MetricBatchHandler, "read_batch", read_spy)
+    rid, _ = await _run_with_points(api)  # a 100k-point columnar body: ~4 MB
+    await post_points(api, rid, {"acc": [(0, 1.0)]})
+    assert readers[0].startswith("wanllm-cpu")
+    assert readers[1] == threading.current_thread().name
+
     threads: list[str] = []
     real = history.render_history
 

@@ -9,6 +9,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .. import telemetry
+from ..offload import BODY_BYTES_PER_POINT
 from ..store.base import MetricBatch, Store, SystemMetricBatch, WriteResult
 from .base import RETRY_AFTER_SECONDS, ApiError, WanllmHandler
 
@@ -93,7 +94,8 @@ class IngestHandler(WanllmHandler):
             )
         async with inflight.track():
             start = time.perf_counter()
-            batch = self.read_batch()
+            size = len(self._request_body.data) if self._request_body is not None else 0
+            batch = await self.wanllm.offload.maybe(size // BODY_BYTES_PER_POINT, self.read_batch)
             async with self.wanllm.ingest_slots:
                 result = await self.commit(await self.store(), batch)
             if result.duplicate:
