@@ -43,7 +43,7 @@ class Replayer:
         self.faults = 0  # replays in a row the first undelivered op failed with 5xx
         self.sent = self.set_aside = 0
         self._aside: set[int] = set()  # ids of the bodies set aside by the current replay
-        self._held: tuple[str, Any, Exception] | None = None  # waiting for a later op
+        self._held: tuple[str, Any] | None = None  # waiting for a later op
 
     def replay(self, spool: Spool, stop: Callable[[], bool] | None = None) -> bool:
         """Replay a live run's spool (see :meth:`Spool.replay`); True when it is empty."""
@@ -70,7 +70,7 @@ class Replayer:
             if is_server_fault(exc) and self._held is None:
                 self.faults += 1
                 if self.faults >= self.fault_limit:
-                    self._held = (kind, body, exc)
+                    self._held = (kind, body)
                     return HOLD
             raise
         self._sent(kind, body, result)
@@ -83,7 +83,7 @@ class Replayer:
         self.faults = 0
         if held is None:
             return
-        kind, body, _ = held
+        kind, body = held
         try:
             result = self._send(kind, body)
         except Exception as again:
