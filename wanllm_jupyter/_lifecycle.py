@@ -68,6 +68,7 @@ def init(
     system_sample_every: float = 2.0,
     system_report_every: float = 10.0,
     connection: Connection | None = None,
+    autostart: bool | None = None,
     entity: str | None = None,  # wandb compatibility: accepted, ignored
     reinit: Any = None,  # wandb compatibility: re-init always finishes the previous run
     save_code: Any = None,  # wandb compatibility: accepted, ignored
@@ -80,6 +81,8 @@ def init(
     discovery and falls back to offline when none answers; ``"offline"`` keeps the data
     under ``dir`` for ``wanllm sync``; ``"disabled"`` records nothing.
     ``resume``: ``"allow"`` (resume ``id`` when it exists), ``"must"``, ``"never"``.
+    ``autostart``: start the local wanllm service when no server is found (default
+    ``$WANLLM_AUTOSTART``, on); False logs offline instead.
     """
     global current
     mode = mode or os.environ.get("WANLLM_MODE") or "online"
@@ -143,7 +146,7 @@ def init(
 
     conn = connection
     if conn is None and mode == "online":
-        conn = _discovery.find_connection()
+        conn = _discovery.find_connection(autostart)
     spool = Spool(root, run_id)
     transport = HttpTransport(conn) if conn is not None else None
     server_run: dict[str, Any] | None = None

@@ -199,3 +199,10 @@ def test_displaying_with_no_server_and_autostart_off_never_errors(client_env: Pa
         assert points.strip() == "20"  # the run's local data
     finally:
         kernel.shutdown()
+
+
+def test_init_autostart_false_logs_offline_and_starts_nothing(client_env: Path, local: str) -> None:
+    run = wl.init(project="opt-out", system_metrics=False, autostart=False)
+    assert run.offline
+    assert not service_pids(client_env / "runtime", local)
+    assert not core.service_file(local, client_env / "runtime").exists()
