@@ -63,6 +63,11 @@ class WanllmApp(ExtensionApp):
     name = "wanllm_server"
     load_other_extensions = True
     exit_code = 0  # the standalone process's exit status (set when it refuses to start)
+    description = (
+        "wanllm's server (metric ingest, queries, live fan-out) on its own Jupyter server. "
+        "Writes a runtime file clients discover; see docs/service.md."
+    )
+    exit_code = 0  # the standalone process's exit status (set when it refuses to start)
 
     database_url = Unicode(
         help="Store URL: sqlite:///path/to.db or postgresql://... "
