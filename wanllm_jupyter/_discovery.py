@@ -161,12 +161,11 @@ def _candidate(info: dict[str, Any], how: str) -> Candidate:
 
 def _parent(infos: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The entry of the server that started this kernel, if it is listed."""
-    pids = {os.getppid()}
-    if os.environ.get("JPY_PARENT_PID", "").isdigit():
-        pids.add(int(os.environ["JPY_PARENT_PID"]))
-    for info in infos:
-        if info.get("pid") in pids:
-            return info
+    declared = os.environ.get("JPY_PARENT_PID", "")
+    for pid in (int(declared) if declared.isdigit() else None, os.getppid()):
+        for info in infos:
+            if pid is not None and info.get("pid") == pid:
+                return info
     kernel_id = _kernel_id()
     if kernel_id is None:
         return None

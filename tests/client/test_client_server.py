@@ -265,7 +265,7 @@ def test_discovery_prefers_the_kernels_parent_server(
     (rt / "jpserver-4.json").write_text("{half written")
     monkeypatch.setenv("JPY_PARENT_PID", str(os.getpid()))
     found = list(_discovery.jupyter_servers(rt))
-    assert found[0] == (server.url, server.token) and len(found) == 2
+    assert (found[0].url, found[0].token) == (server.url, server.token) and len(found) == 2
     conn = _discovery.find_connection()
     assert conn is not None and conn.base_url == server.url
     monkeypatch.setenv("JPY_SESSION_NAME", "/nb/train.ipynb")
