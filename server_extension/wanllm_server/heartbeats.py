@@ -38,8 +38,8 @@ class Heartbeats:
 
     async def beat(self, store: Store, run_id: uuid.UUID) -> None:
         """An explicit heartbeat (RunNotFound for an unknown run)."""
-        self._last[run_id] = time.monotonic()
         run = await store.update_run(run_id, RunUpdate(heartbeat=True))
+        self._last[run_id] = time.monotonic()
         if revived(run):
             self.live.publish_run(run)
 
@@ -52,6 +52,7 @@ class Heartbeats:
             return
         if len(self._last) >= MAX_TRACKED_RUNS:
             self._last.clear()
+        self._last.update(dict.fromkeys(due, now))  # concurrent batches: one write
         for run_id in due:
             try:
                 await self.beat(store, run_id)
