@@ -7,7 +7,8 @@ live fan-out and cache as inside JupyterLab. Once serving, it writes its runtime
 file (:func:`wanllm_jupyter.core.service.service_file`: url, token, pid,
 database) for clients to find, and removes it on exit. With ``idle_timeout`` > 0
 it exits after that many seconds without a request and with no live socket (a
-running run heartbeats, so it keeps the service up).
+running run heartbeats, so it keeps the service up). Its token opens wanllm's
+routes only (:class:`WanllmOnly`): not Jupyter's kernels, terminals or files.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server.auth.authorizer import Authorizer
+
 from wanllm_jupyter.core.service import read_json, runtime_dir, service_file, write_private
+
+from .handlers.base import AUTH_RESOURCE
 
 if TYPE_CHECKING:
     from .app import WanllmApp
@@ -30,8 +35,17 @@ DEFAULT_ARGS = (
     "--ServerApp.port=0",
     "--ServerApp.port_retries=0",
     "--ServerApp.open_browser=False",
+    "--ServerApp.authorizer_class=wanllm_server.standalone.WanllmOnly",
     "--WanllmApp.standalone=True",
 )
+
+
+class WanllmOnly(Authorizer):
+    """Token holders may use wanllm's routes only: no kernels, terminals or files
+    (a shared tracker must not hand out code execution on its host)."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return resource == AUTH_RESOURCE
 
 
 class ServiceRuntime:

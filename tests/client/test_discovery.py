@@ -187,6 +187,9 @@ def test_stale_runtime_files_are_never_used(
     assert conn is not None and str(foreign_port) not in conn.base_url
     assert logging_to(capsys.readouterr().out)[1] == "local service, started now"
     assert core.read_json(path)["url"] == conn.base_url  # type: ignore[index]
+    for route in ("api/kernels", "api/contents", "api/sessions"):  # wanllm's routes only
+        r = urllib3.request("GET", conn.base_url + route, headers=conn.headers())
+        assert r.status == 403, (route, r.status)
 
 
 def test_one_owner_per_sqlite_file(
