@@ -52,11 +52,13 @@ print(json.dumps({"init": i1, "point": p1, "init2": i2, "point2": p2}))
 
 
 def sample(env: dict[str, str], cwd: Path) -> dict[str, float]:
-    out = subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-c", SAMPLE], env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=120, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
+        timeout=120,
+    )  # fmt: skip
+    if proc.returncode:
+        sys.exit(f"a sample failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def service_pid(runtime: Path) -> int:
