@@ -409,10 +409,10 @@ def main() -> None:
             bench_block(s, client, args.points, args.runs)
         if "bomb" in parts:
             bench_bomb(s, client)
-        if "bodies" in parts:
-            bench_bodies(s)
         if "sockets" in parts:
             bench_sockets(s, client, args.sockets, args.ingest)
+        if "bodies" in parts:
+            bench_bodies(s)
 
 
 if __name__ == "__main__":

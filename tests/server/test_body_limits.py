@@ -112,8 +112,12 @@ def test_decompression_bomb_is_413_without_growing_the_server(server, run_id):
     assert grown < 50 * 2**20, f"server RSS grew {grown / 2**20:.0f} MiB"
 
 
-def test_unauthenticated_huge_body_is_403_before_it_is_sent(server):
-    head = f"POST /{API}metrics/batch HTTP/1.1\r\nContent-Length: {HUGE}"
+@pytest.mark.parametrize(
+    "framing",
+    [f"Content-Length: {HUGE}", f"Content-Length: {HUGE}, {HUGE}", "Transfer-Encoding: chunked"],
+)
+def test_unauthenticated_huge_body_is_403_before_it_is_sent(server, framing):
+    head = f"POST /{API}metrics/batch HTTP/1.1\r\n{framing}"
     head += "\r\nContent-Type: application/json"
     status, _, seconds = request(server, head, b"{" * 65536, auth=False)
     assert status == 403

@@ -111,7 +111,7 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         self._request_body = BodyBuffer(self.wanllm.max_body_size)
         headers = self.request.headers
         length = declared_length(headers)
-        if length or "Transfer-Encoding" in headers:
+        if length != 0 and ("Content-Length" in headers or "Transfer-Encoding" in headers):
             await self._admit_body(length)
 
     async def _admit_body(self, length: int | None) -> None:

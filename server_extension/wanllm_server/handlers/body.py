@@ -14,13 +14,13 @@ from tornado.httputil import HTTPHeaders
 
 
 def declared_length(headers: HTTPHeaders) -> int | None:
-    """The body's declared length; None when chunked, absent or malformed (tornado
-    answers a malformed one itself)."""
-    text = headers.get("Content-Length")
-    if text is None or "," in text:
+    """The body's declared length (repeated equal values read as one, as tornado
+    does); None when chunked, absent or malformed (tornado answers 400 to those)."""
+    values = {v.strip() for v in headers.get("Content-Length", "").split(",")}
+    if len(values) != 1:
         return None
     try:
-        return int(text)
+        return int(values.pop())
     except ValueError:
         return None
 
