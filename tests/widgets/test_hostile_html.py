@@ -1,11 +1,14 @@
 """Every user string reaches the widgets' HTML escaped (issue 9, item 1), without
 a browser: the widget trees built from runs whose names, tags, config, notes,
 project, metric names and system-metric types are markup hold no live markup
-from them, and the text widgets (titles, bqplot labels) hold the raw strings."""
+from them, and the text widgets (titles, bqplot labels) hold the raw strings.
+The browser code (js/) has no HTML sink at all."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import bqplot as bq
@@ -17,6 +20,8 @@ from wanllm_jupyter.widgets import compare, workspace
 from wanllm_jupyter.widgets._html import esc
 from wanllm_jupyter.widgets.chart import _badge, chart
 from wanllm_jupyter.widgets.system import panel_widget, panels
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def walk(widget: Any) -> Iterator[Any]:
@@ -115,3 +120,23 @@ def test_system_panel_legend_escapes_device_and_type() -> None:
     title = panel_widget(panels(series, 0.0)[0]).children[0]
     assert_inert(title.value)
     assert esc(H.PWN_NODOT) in title.value
+
+
+HTML_SINKS = re.compile(
+    r"\.innerHTML\b|\.outerHTML\b|insertAdjacentHTML|document\.write|createContextualFragment"
+    r"|DOMParser|dangerouslySetInnerHTML"
+)
+
+
+def test_browser_code_builds_its_dom_from_text() -> None:
+    """The sidebar and the anywidget ESM set ``textContent`` and build elements;
+    no string is ever parsed as HTML there."""
+    sources = [p for p in (ROOT / "js").rglob("*.ts") if "__tests__" not in p.parts]
+    assert len(sources) > 10
+    hits = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in sources
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if HTML_SINKS.search(line)
+    ]
+    assert not hits, hits
