@@ -23,7 +23,7 @@ from ._arrow import TIMESTAMP
 from ._discovery import find_connection
 from ._frames import LONG_SCHEMA, long_frame, runs_frame, wide_frame, wide_frames, with_x
 from ._http import Connection
-from ._run_filters import select_runs
+from .core.run_filters import select_runs
 from ._sources import OfflineSource, ServerSource, Source, parse_run_id
 from ._spool import default_root
 from ._wire import decode_values

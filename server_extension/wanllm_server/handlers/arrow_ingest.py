@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..store.base import INT64_MAX, InvalidBatch, ItemError, MetricBatch
-from ..store.batches import metric_batch_from_arrays, now_us
+from ..store.batches import metric_batch_from_arrays, now_us, times_out_of_range
 from .arrow_scan import MalformedStream, StreamTooLarge, scan_stream
 from .base import ApiError
-from .ingest import MAX_BATCH_ID_LENGTH
+from .ingest import batch_id_problem
 
 FIELDS = frozenset({"metric_name", "step", "time", "value"})
 REQUIRED = ("metric_name", "step", "value")
@@ -49,8 +49,10 @@ def read_table(body: bytes | bytearray, max_points: int, max_bytes: int) -> pa.T
 
 
 def _meta(table: pa.Table, key: str) -> str | None:
+    """Schema metadata ``key`` as text (invalid UTF-8 bytes as lone surrogates, which
+    the text checks refuse)."""
     raw = (table.schema.metadata or {}).get(key.encode())
-    return None if raw is None else raw.decode("utf-8", "replace")
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")
 
 
 def _nulls(col: pa.ChunkedArray, field: str) -> list[ItemError]:
@@ -109,6 +111,9 @@ def _times(col: pa.ChunkedArray) -> np.ndarray:
         us = raw * scale
     if col.null_count:
         us = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), now_us(), us)
+    bad = times_out_of_range(us)
+    if bad.size:
+        raise InvalidBatch([ItemError(i, "time", "time out of range") for i in bad.tolist()])
     return us
 
 
@@ -122,8 +127,13 @@ def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
     codes, errors, offset = [], [], 0
     for chunk in col.chunks:
         labels = chunk.dictionary.to_pylist()
-        idx = _numpy(chunk.indices.cast(pa.int64()), np.int64)  # no nulls: rejected before
-        bad = np.flatnonzero((idx < 0) | (idx >= len(labels)))
+        # no nulls (rejected before); any integer index type, uint64 past int64 included
+        t = chunk.indices.type
+        sign = "i" if pa.types.is_signed_integer(t) else "u"
+        raw = _numpy(chunk.indices, np.dtype(f"{sign}{t.bit_width // 8}"))
+        inside = (raw >= 0) & (raw < len(labels))
+        idx = np.where(inside, raw, 0).astype(np.int64)
+        bad = np.flatnonzero(~inside)
         errors += [
             ItemError(offset + i, "metric_name", "dictionary index out of range")
             for i in bad.tolist()
@@ -176,10 +186,9 @@ def metric_batch_from_arrow(
         reason = "required (schema metadata)" if run_id is None else f"not a UUID: {run_id[:64]!r}"
         errors.append(ItemError(-1, "run_id", reason))
     batch_id = _meta(table, "batch_id")
-    if batch_id is not None and not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
-        errors.append(
-            ItemError(-1, "batch_id", f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters")
-        )
+    bad_id = None if batch_id is None else batch_id_problem(batch_id)
+    if bad_id is not None:
+        errors.append(ItemError(-1, "batch_id", bad_id))
     if errors:
         raise InvalidBatch(errors)
     errors = _nulls(table["metric_name"], "metric_name") + _nulls(table["value"], "value")

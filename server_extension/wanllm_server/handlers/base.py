@@ -17,8 +17,16 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.httputil import responses
 
+from wanllm_jupyter.core.limits import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_METRIC_NAME_LENGTH,
+    MAX_TIME_US,
+    MIN_TIME_US,
+    text_problem,
+)
+
 from .. import telemetry
-from .body import BodyBuffer, BodyTooLarge, declared_length
 from ..store.base import (
     InvalidBatch,
     InvalidQuery,
@@ -27,6 +35,8 @@ from ..store.base import (
     Store,
     StoreUnavailable,
 )
+from .body import BodyBuffer, BodyTooLarge, declared_length
+from .data_errors import data_error_message
 
 if TYPE_CHECKING:
     from ..app import WanllmApp
@@ -70,6 +80,9 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     """Map an exception to the error the client sees; None for an internal error."""
     if isinstance(exc, ApiError):
         return exc
+    data_message = data_error_message(exc)  # the validators' safety net
+    if data_message is not None:
+        return ApiError(400, data_message)
     if isinstance(exc, InvalidBatch):
         return ApiError(422, str(exc), [e.as_dict() for e in exc.errors])
     if isinstance(exc, RunNotFound | MetricNotFound):
@@ -237,6 +250,21 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
             raise ApiError(400, f"request body must be a JSON object, got {_json_type(body)}")
         return body
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A query argument as text; 400 for a NUL, which no store can hold or compare.
+        (Raised from the handler method: an error raised before a streamed body is
+        read makes tornado close the connection.)"""
+        if name is not None and b"\x00" in value:
+            raise ApiError(400, f"query argument {name} contains a NUL character")
+        return super().decode_argument(value, name)
+
+    def metric_name_arg(self, name: str) -> str:
+        """A metric name from the path; 400 when no store could hold it."""
+        bad = text_problem(name, MAX_METRIC_NAME_LENGTH)
+        if bad is not None:
+            raise ApiError(400, f"metric name in the path {name[:64]!r}: {bad}")
+        return name
+
     def run_id_arg(self, text: str) -> uuid.UUID:
         try:
             return uuid.UUID(text)
@@ -258,8 +286,10 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
             value = int(text)
         except ValueError:
             raise ApiError(400, f"query argument {name}={text!r} is not an integer") from None
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            bounds = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
+        lo = INT64_MIN if lo is None else lo  # what every store holds
+        hi = INT64_MAX if hi is None else hi
+        if not lo <= value <= hi:
+            bounds = f"[{lo}, {hi}]"
             raise ApiError(400, f"query argument {name}={value} is out of range {bounds}")
         return value
 
@@ -285,16 +315,20 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         except ValueError:
             seconds = None
         if seconds is not None:
-            if not abs(seconds) < MAX_EPOCH_SECONDS:  # also rejects NaN and ±Inf
+            us = round(seconds * 1e6) if abs(seconds) < MAX_EPOCH_SECONDS else None  # NaN, ±Inf
+            if us is None or not MIN_TIME_US <= us <= MAX_TIME_US:
                 raise ApiError(400, f"query argument {name}={text!r} is out of range for a time")
-            return round(seconds * 1e6)
+            return us
         try:
             stamp = np.datetime64(text.removesuffix("Z").removesuffix("+00:00"), "us")
         except ValueError:
             raise ApiError(
                 400, f"query argument {name}={text!r} is neither epoch seconds nor ISO 8601"
             ) from None
-        return int(stamp.astype(np.int64))
+        us = int(stamp.astype(np.int64))
+        if not MIN_TIME_US <= us <= MAX_TIME_US:
+            raise ApiError(400, f"query argument {name}={text!r} is out of range for a time")
+        return us
 
     def list_arg(self, name: str) -> list[str] | None:
         """A repeatable and/or comma-separated query argument; None when absent."""

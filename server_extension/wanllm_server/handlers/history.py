@@ -68,6 +68,7 @@ class MetricHistoryHandler(WanllmHandler):
     @authorized
     async def get(self, run_id: str, name: str) -> None:
         rid = self.run_id_arg(run_id)
+        name = self.metric_name_arg(name)
         steps = {"start_step": self.int_arg("start_step"), "end_step": self.int_arg("end_step")}
         times = {"start_time": self.time_arg("start_time"), "end_time": self.time_arg("end_time")}
         limit = self.int_arg("limit", None, lo=1)

@@ -8,13 +8,14 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from wanllm_jupyter.core.limits import MAX_BATCH_ID_LENGTH, text_problem
+
 from .. import telemetry
 from ..offload import BODY_BYTES_PER_POINT
 from ..store.base import MetricBatch, Store, SystemMetricBatch, WriteResult
 from .base import RETRY_AFTER_SECONDS, ApiError, WanllmHandler
 
 Batch = MetricBatch | SystemMetricBatch
-MAX_BATCH_ID_LENGTH = 200
 
 
 def check_fields(body: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -31,19 +32,19 @@ def batch_id_of(body: dict[str, Any]) -> str | None:
     bid = body.get("batch_id")
     if bid is None:
         return None
-    if not isinstance(bid, str) or not 0 < len(bid) <= MAX_BATCH_ID_LENGTH:
+    reason = batch_id_problem(bid)
+    if reason is not None:
         raise ApiError(
-            422,
-            "invalid batch_id",
-            [
-                {
-                    "index": -1,
-                    "field": "batch_id",
-                    "reason": f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters",
-                }
-            ],
+            422, "invalid batch_id", [{"index": -1, "field": "batch_id", "reason": reason}]
         )
     return bid
+
+
+def batch_id_problem(bid: object) -> str | None:
+    """Why ``bid`` is not a usable batch id (1..MAX_BATCH_ID_LENGTH characters of text)."""
+    if not isinstance(bid, str) or not 0 < len(bid) <= MAX_BATCH_ID_LENGTH:
+        return f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters"
+    return text_problem(bid, MAX_BATCH_ID_LENGTH)
 
 
 def points_array(body: dict[str, Any], key: str) -> list[Any]:

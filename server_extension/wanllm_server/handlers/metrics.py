@@ -151,6 +151,7 @@ class LatestHandler(WanllmHandler):
     @authorized
     async def get(self, run_id: str, name: str) -> None:
         rid = self.run_id_arg(run_id)
+        name = self.metric_name_arg(name)
 
         async def produce() -> bytes:
             p = await (await self.store()).latest(rid, name)
@@ -168,6 +169,7 @@ class StatsHandler(WanllmHandler):
     @authorized
     async def get(self, run_id: str, name: str) -> None:
         rid = self.run_id_arg(run_id)
+        name = self.metric_name_arg(name)
 
         async def produce() -> bytes:
             s = await (await self.store()).stats(rid, name)

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from wanllm_jupyter._run_filters import split_filter
+from wanllm_jupyter.core.limits import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_FILTER_TEXT_LENGTH,
+    MAX_GIT_FIELD_LENGTH,
+    MAX_HOST_LENGTH,
+    MAX_NOTES_LENGTH,
+    MAX_PROJECT_LENGTH,
+    MAX_RUN_NAME_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    int_problem,
+    json_problem,
+    text_problem,
+)
+from wanllm_jupyter.core.run_filters import field_kind
+from wanllm_jupyter.core.run_filters import parse_filter as parse_run_filter
 from wanllm_jupyter.errors import UsageError
 
 from ..live_wire import run_to_wire
@@ -25,18 +42,24 @@ from .base import ApiError, WanllmHandler
 from .wire import iso
 
 MAX_RUNS_LIMIT = 1000
-_OBJ, _STR, _STRS, _BOOL = "an object", "a string", "a list of strings", "a boolean"
+_OBJ, _STR, _STRS, _BOOL, _INT = (
+    "an object", "a string", "a list of strings", "a boolean", "an integer"
+)  # fmt: skip
 
 
-def _check(body: dict[str, Any], spec: dict[str, str], what: str) -> None:
-    """Raise 422 naming every field of ``body`` unknown to ``spec`` or of the wrong type."""
+def _check(body: dict[str, Any], spec: dict[str, tuple[str, Limit]], what: str) -> None:
+    """Raise 422 naming every field of ``body`` unknown to ``spec``, of the wrong type,
+    or breaking its limit (:mod:`wanllm_jupyter.core.limits`)."""
     errors = []
     for key, value in body.items():
-        kind = spec.get(key)
-        if kind is None:
+        rule = spec.get(key)
+        if rule is None:
             errors.append({"index": 0, "field": key, "reason": "unknown field"})
-        elif value is not None and not _is(value, kind):
-            errors.append({"index": 0, "field": key, "reason": f"must be {kind}"})
+        elif value is not None:
+            kind, limit = rule
+            reason = f"must be {kind}" if not _is(value, kind) else limit(value)
+            if reason is not None:
+                errors.append({"index": 0, "field": key, "reason": reason})
     if errors:
         raise ApiError(422, f"invalid {what}: {len(errors)} bad field(s)", errors)
 
@@ -50,47 +73,93 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == _BOOL:
         return isinstance(value, bool)
-    if kind == "an integer":
+    if kind == _INT:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind.startswith("one of"):
         return value in kind.removeprefix("one of ").split(", ")
     raise AssertionError(kind)
 
 
-_CREATE_SPEC = {
-    "project": _STR,
-    "name": _STR,
-    "id": _STR,
-    "config": _OBJ,
-    "tags": _STRS,
-    "notes": _STR,
-    "git": _OBJ,
-    "host": _STR,
-    "metadata": _OBJ,
-    "resume": "one of allow, must, never",
+Limit = Callable[[Any], "str | None"]
+
+
+def _text(max_length: int, *, allow_empty: bool = False) -> Limit:
+    return lambda v: text_problem(v, max_length, allow_empty=allow_empty)
+
+
+def _tags(tags: list[str]) -> str | None:
+    if len(tags) > MAX_TAGS:
+        return f"more than {MAX_TAGS} tags ({len(tags)})"
+    for i, tag in enumerate(tags):
+        bad = text_problem(tag, MAX_TAG_LENGTH)
+        if bad is not None:
+            return f"tag {i}: {bad}"
+    return None
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+_JSON = (_OBJ, json_problem)
+_CREATE_SPEC: dict[str, tuple[str, Limit]] = {
+    "project": (_STR, _text(MAX_PROJECT_LENGTH)),
+    "name": (_STR, _text(MAX_RUN_NAME_LENGTH)),
+    "id": (_STR, _none),
+    "config": _JSON,
+    "tags": (_STRS, _tags),
+    "notes": (_STR, _text(MAX_NOTES_LENGTH, allow_empty=True)),
+    "git": (_OBJ, _none),
+    "host": (_STR, _text(MAX_HOST_LENGTH, allow_empty=True)),
+    "metadata": _JSON,
+    "resume": ("one of allow, must, never", _none),
 }
-_GIT_SPEC = {"branch": _STR, "commit": _STR, "dirty": _BOOL, "remote": _STR}
-_UPDATE_SPEC = {
-    "name": _STR,
-    "state": "one of " + ", ".join(RUN_STATES),
-    "exit_code": "an integer",
-    "summary": _OBJ,
-    "config": _OBJ,
-    "metadata": _OBJ,
-    "tags": _STRS,
-    "add_tags": _STRS,
-    "remove_tags": _STRS,
-    "notes": _STR,
-    "heartbeat": _BOOL,
+_GIT_SPEC = {
+    "branch": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
+    "commit": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
+    "dirty": (_BOOL, _none),
+    "remote": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
+}
+_UPDATE_SPEC: dict[str, tuple[str, Limit]] = {
+    "name": _CREATE_SPEC["name"],
+    "state": ("one of " + ", ".join(RUN_STATES), _none),
+    "exit_code": (_INT, lambda v: int_problem(v, INT32_MIN, INT32_MAX)),
+    "summary": _JSON,
+    "config": _JSON,
+    "metadata": _JSON,
+    "tags": _CREATE_SPEC["tags"],
+    "add_tags": _CREATE_SPEC["tags"],
+    "remove_tags": _CREATE_SPEC["tags"],
+    "notes": _CREATE_SPEC["notes"],
+    "heartbeat": (_BOOL, _none),
 }
 
 
 def parse_filter(text: str) -> RunFilter:
-    """``config.lr>=0.01`` → RunFilter("config.lr", "ge", 0.01); 400 naming ``text``."""
+    """``config.lr>=0.01`` → RunFilter("config.lr", "ge", 0.01), the literal typed by
+    its field (:func:`wanllm_jupyter.core.run_filters.parse_filter`); 400 naming ``text``."""
     try:
-        return RunFilter(*split_filter(text))  # type: ignore[arg-type]
+        return RunFilter(*parse_run_filter(text))  # type: ignore[arg-type]
     except UsageError as e:
         raise ApiError(400, str(e)) from None
+
+
+def parse_sort(text: str) -> str:
+    """The ``sort`` argument after checking its field; 400 naming it."""
+    try:
+        field_kind(text.lstrip("-+"))
+    except UsageError as e:
+        raise ApiError(400, f"sort {text[:300]!r}: {e}") from None
+    return text
+
+
+def _query_text(handler: WanllmHandler, name: str) -> str | None:
+    """A text query argument within :data:`MAX_FILTER_TEXT_LENGTH`; 400 otherwise."""
+    text = handler.get_query_argument(name, None)
+    bad = None if text is None else text_problem(text, MAX_FILTER_TEXT_LENGTH, allow_empty=True)
+    if bad is not None:
+        raise ApiError(400, f"query argument {name}: {bad}")
+    return text
 
 
 class RunsHandler(WanllmHandler):
@@ -101,12 +170,12 @@ class RunsHandler(WanllmHandler):
     async def get(self) -> None:
         with self.timed("runs"):
             query = RunQuery(
-                project=self.get_query_argument("project", None),
+                project=_query_text(self, "project"),
                 states=self.list_arg("state"),
                 tags=self.get_query_arguments("tag") or None,
                 filters=[parse_filter(f) for f in self.get_query_arguments("filter")],
-                search=self.get_query_argument("search", None),
-                sort=self.get_query_argument("sort", "-created_at"),
+                search=_query_text(self, "search"),
+                sort=parse_sort(self.get_query_argument("sort", "-created_at")),
                 limit=self.int_arg("limit", 100, lo=1, hi=MAX_RUNS_LIMIT),  # type: ignore[arg-type]
                 cursor=self.get_query_argument("cursor", None),
             )

@@ -9,8 +9,11 @@ the batch itself (columnar ``run_id``, mismatched array lengths).
 
 Values: ``int``/``float`` (not ``bool``) or the strings ``"NaN"``,
 ``"Infinity"``, ``"-Infinity"``. Times: ISO-8601 strings (naive = UTC) or
-epoch seconds; missing = now. Steps: int64 or missing (auto-step). A batch
-without ``batch_id`` gets a random one (so it has no idempotency).
+epoch seconds within [MIN_TIME_US, MAX_TIME_US]; missing = now. Steps: int64 or
+missing (auto-step). Names, types, devices and nodes follow the text rules of
+:mod:`wanllm_jupyter.core.limits` (no NUL, no lone surrogate, bounded length),
+point metadata its JSON rules. A batch without ``batch_id`` gets a random one
+(so it has no idempotency).
 """
 
 from __future__ import annotations
@@ -19,16 +22,25 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
+from wanllm_jupyter.core.limits import (
+    MAX_HOST_LENGTH,
+    MAX_METRIC_NAME_LENGTH,
+    MAX_SYSTEM_TYPE_LENGTH,
+    MAX_TIME_US,
+    MIN_TIME_US,
+    json_problem,
+    text_problem,
+    time_us,
+)
+
 from .base import (
     INT64_MAX,
     INT64_MIN,
-    MAX_NAME_LENGTH,
     InvalidBatch,
     ItemError,
     MetricBatch,
@@ -36,9 +48,7 @@ from .base import (
 )
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-_MAX_EPOCH_S = INT64_MAX / 1e6
+_MIN_EPOCH_S, _MAX_EPOCH_S = MIN_TIME_US / 1e6, 9e12  # float seconds safely inside the range
 
 METRIC_FIELDS = frozenset({"run_id", "metric_name", "step", "value", "time", "metadata"})
 SYSTEM_FIELDS = frozenset({"run_id", "metric_type", "value", "time", "device", "node", "metadata"})
@@ -68,14 +78,19 @@ def parse_uuid(value: Any) -> uuid.UUID:
         raise _Bad(f"not a UUID: {value[:64]!r}") from None
 
 
-def parse_name(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"not a string: {type(value).__name__}")
-    if not value:
-        raise _Bad("empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise _Bad(f"longer than {MAX_NAME_LENGTH} characters ({len(value)})")
-    return value
+def _text(max_length: int) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        bad = text_problem(value, max_length)
+        if bad is not None:
+            raise _Bad(bad)
+        return value
+
+    return parse
+
+
+parse_name = _text(MAX_METRIC_NAME_LENGTH)
+parse_type = _text(MAX_SYSTEM_TYPE_LENGTH)
+_parse_label_text = _text(MAX_HOST_LENGTH)
 
 
 def parse_value(value: Any) -> float:
@@ -105,31 +120,32 @@ def parse_step(value: Any) -> int:
 
 def parse_time(value: Any) -> int:
     """ISO-8601 string or epoch seconds -> µs since epoch."""
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            raise _Bad(f"not an ISO-8601 time: {value[:64]!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return (dt - _EPOCH) // _US
-    if type(value) in (int, float):
-        if not math.isfinite(value) or abs(value) >= _MAX_EPOCH_S:
-            raise _Bad("epoch seconds out of range")
-        return round(value * 1_000_000)
-    raise _Bad(f"not a time (ISO-8601 string or epoch seconds): {type(value).__name__}")
+    try:
+        return time_us(value)
+    except ValueError as e:
+        raise _Bad(str(e)) from None
+
+
+def times_out_of_range(us: np.ndarray) -> np.ndarray:
+    """Indices of µs times outside [MIN_TIME_US, MAX_TIME_US]."""
+    return np.flatnonzero((us < MIN_TIME_US) | (us > MAX_TIME_US))
 
 
 def parse_metadata(value: Any) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    raise _Bad(f"not an object: {type(value).__name__}")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Bad(f"not an object: {type(value).__name__}")
+    bad = json_problem(value)
+    if bad is not None:
+        raise _Bad(bad)
+    return value
 
 
 def parse_label(value: Any) -> str | None:
     if value is None:
         return None
-    return parse_name(value)
+    return _parse_label_text(value)
 
 
 # --------------------------------------------------------------------- rows
@@ -143,8 +159,10 @@ def _check_array(rows: Any) -> None:
 class _Rows:
     """Shared per-row parsing: collects errors and interns run ids / names."""
 
-    def __init__(self, fields: frozenset[str], name_field: str) -> None:
-        self.fields, self.name_field = fields, name_field
+    def __init__(
+        self, fields: frozenset[str], name_field: str, parse: Callable[[Any], str]
+    ) -> None:
+        self.fields, self.name_field, self.parse_name = fields, name_field, parse
         self.errors: list[ItemError] = []
         self.run_ids: dict[Any, int] = {}
         self.run_list: list[uuid.UUID] = []
@@ -186,7 +204,7 @@ class _Rows:
         name = row.get(self.name_field)
         nidx = self.names.get(name) if isinstance(name, str) else None
         if nidx is None and self.name_field in row:
-            n = self.field(i, self.name_field, parse_name, name)
+            n = self.field(i, self.name_field, self.parse_name, name)
             if n is not None:
                 nidx = self.names.setdefault(n, len(self.names))
         value = self.field(i, "value", parse_value, row["value"]) if "value" in row else None
@@ -225,7 +243,7 @@ def metric_batch_from_rows(
 
 def _checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> MetricBatch:
     """Row-by-row validation, naming every bad item."""
-    p = _Rows(METRIC_FIELDS, "metric_name")
+    p = _Rows(METRIC_FIELDS, "metric_name", parse_name)
     steps: list[int] = []
     auto: list[bool] = []
     for i, row in enumerate(rows):
@@ -253,7 +271,6 @@ def _checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> Me
 _NUMBERS = {int, float}
 _WIRE_VALUES = {int, float, str}
 _NONFINITE_NAMES = frozenset(NONFINITE)
-_SAFE_EPOCH_S = 9e12  # float seconds below this stay inside int64 once rounded to µs
 _NoneType = type(None)
 
 
@@ -292,6 +309,7 @@ def _plain_metric_rows(rows: Sequence[Any], batch_id: str) -> MetricBatch | None
         or steps is None
         or times is None
         or not set(map(type, metadata)) <= {dict, _NoneType}
+        or any(m is not None and json_problem(m) for m in metadata)
     ):
         return None
     auto = steps[1]
@@ -342,8 +360,8 @@ def _name_table(names: list[Any]) -> tuple[list[str], np.ndarray] | None:
         table: dict[Any, int] = dict.fromkeys(names, 0)
     except TypeError:
         return None
-    if not set(map(type, table)) <= {str} or not all(
-        0 < len(name) <= MAX_NAME_LENGTH for name in table
+    if not set(map(type, table)) <= {str} or any(
+        text_problem(name, MAX_METRIC_NAME_LENGTH) for name in table
     ):
         return None
     for i, name in enumerate(table):
@@ -386,7 +404,7 @@ def _plain_times(times: list[Any]) -> np.ndarray | None:
     """µs since epoch: float seconds in bulk, other forms one by one."""
     if set(map(type, times)) == {float}:
         seconds = np.array(times, dtype=np.float64)
-        if np.abs(seconds).max() < _SAFE_EPOCH_S:  # also false for NaN
+        if seconds.min() > _MIN_EPOCH_S and seconds.max() < _MAX_EPOCH_S:  # false for NaN
             return np.rint(seconds * 1e6).astype(np.int64)
     now = now_us()
     try:
@@ -401,7 +419,7 @@ def system_batch_from_rows(
     """Validate system-metric rows (``{"run_id", "metric_type", "value",
     "time"?, "device"?, "node"?, "metadata"?}``)."""
     _check_array(rows)
-    p = _Rows(SYSTEM_FIELDS, "metric_type")
+    p = _Rows(SYSTEM_FIELDS, "metric_type", parse_type)
     devices: list[str | None] = []
     nodes: list[str | None] = []
     for i, row in enumerate(rows):
@@ -510,7 +528,7 @@ def metric_batch_from_columns(
     times = None
     if t is not None:
         tf = _fast_array(t, {int, float}, np.float64)
-        if tf is not None and (not n or np.abs(tf).max() < _MAX_EPOCH_S):
+        if tf is not None and (not n or (tf.min() > _MIN_EPOCH_S and tf.max() < _MAX_EPOCH_S)):
             times = np.rint(tf * 1e6).astype(np.int64)
         else:
             now = now_us()

@@ -3,7 +3,9 @@
 Same semantics as :mod:`.sqlite_runs`: filter/sort fields are the columns in
 :data:`.sqlite_runs.COLUMNS`, ``git.<key>`` and dotted JSON paths under
 ``config.``/``summary.``/``metadata.`` (``config.optimizer.lr`` ->
-``config #> '{optimizer,lr}'``; JSON null counts as missing). Ordering
+``config -> 'optimizer' -> 'lr'``: each part a literal object key, never an
+array index; JSON null counts as missing). Values are checked first
+(:func:`.run_rules.check_filter`, :func:`.cursor.decode_page_key`). Ordering
 comparisons on JSON paths only match values of the operand's kind (numbers
 compare numerically, booleans as 0/1). Sorting puts missing values last in
 both directions; keyset pagination on ``(value is null, value, id)``.
@@ -17,14 +19,14 @@ from typing import Any
 import asyncpg
 
 from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
-from .cursor import decode_cursor
-from .sqlite_runs import COLUMNS, GIT_COLUMNS, JSON_COLUMNS
+from .cursor import decode_page_key
+from .run_rules import check_filter, field_kind_of
+from .sqlite_runs import COLUMNS, GIT_COLUMNS
 
 RUN_COLUMNS = (
     "id, project, name, state, config, summary, tags, notes, git_branch, git_commit, git_dirty, "
     "git_remote, host, metadata, exit_code, created_at, updated_at, heartbeat_at, finished_at"
 )
-_SCALAR = (str, int, float, bool, type(None))
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
@@ -67,14 +69,10 @@ def _field(name: str, p: _Params) -> tuple[str, bool]:
         return name, False
     if name in GIT_COLUMNS:
         return GIT_COLUMNS[name], False
+    field_kind_of(name)  # unknown fields and unusable keys fail here
     head, _, rest = name.partition(".")
-    parts = rest.split(".") if rest else []
-    if head not in JSON_COLUMNS or not parts or not all(parts):
-        raise InvalidQuery(
-            f"unknown field {name!r}: use a run column, git.<key>, "
-            "or config./summary./metadata.<path>"
-        )
-    return f"NULLIF({head} #> {p.add(parts, '::text[]')}, 'null'::jsonb)", True
+    path = "".join(f" -> {p.add(part, '::text')}" for part in rest.split("."))
+    return f"NULLIF({head}{path}, 'null'::jsonb)", True
 
 
 def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
@@ -95,16 +93,10 @@ def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
 
 
 def _filter_sql(f: RunFilter, p: _Params) -> str:
+    check_filter(f)
     if f.field == "tags":
-        if f.op != "contains" or not isinstance(f.value, str):
-            raise InvalidQuery("the tags field supports only 'contains' with a string")
         return f"tags @> ARRAY[{p.add(f.value, '::text')}]"
     v = f.value
-    if f.op == "in":
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, _SCALAR) for x in v):
-            raise InvalidQuery(f"filter {f.field} in: value must be a non-empty list of scalars")
-    elif not isinstance(v, _SCALAR):
-        raise InvalidQuery(f"filter {f.field} {f.op}: value must be a scalar")
     expr, is_json = _field(f.field, p)
     if f.op == "contains":
         text = f"({expr} #>> '{{}}')" if is_json else f"({expr})::text"
@@ -118,7 +110,7 @@ def _filter_sql(f: RunFilter, p: _Params) -> str:
             return f"{expr} IS {'NOT ' if f.op == 'ne' else ''}NULL"
         rhs = p.add(v, "::jsonb") if is_json else p.add(v)
         return f"{expr} IS {'NOT ' if f.op == 'eq' else ''}DISTINCT FROM {rhs}"
-    if f.op not in _CMP or v is None:
+    if f.op not in _CMP:
         raise InvalidQuery(f"unknown filter op {f.op!r} for {f.field}")
     if is_json:
         return _json_ordered(expr, _CMP[f.op], v, p)
@@ -161,10 +153,7 @@ def page_sql(q: RunQuery) -> tuple[str, list[Any]]:
     key, is_json = _field(q.sort.lstrip("-+"), p)
     direction, cmp = ("DESC", "<") if desc else ("ASC", ">")
     if q.cursor is not None:
-        c = decode_cursor(q.cursor, q.sort)
-        if len(c) != 3 or not isinstance(c[2], str):
-            raise InvalidQuery("malformed cursor")
-        is_null, value, last_id = c
+        is_null, value, last_id = decode_page_key(q.cursor, q.sort)
         rid = p.add(last_id, "::uuid")
         if is_null:
             where += f" AND ({key}) IS NULL AND id {cmp} {rid}"

@@ -8,16 +8,52 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from .base import RUN_STATES, GitInfo, InvalidQuery, Run, RunCreate, RunUpdate
+from wanllm_jupyter.core.limits import MAX_RUN_NAME_LENGTH, MAX_TAGS
+from wanllm_jupyter.core.run_filters import field_kind, value_problem
+from wanllm_jupyter.errors import UsageError
+
+from .base import (
+    RUN_STATES,
+    GitInfo,
+    InvalidBatch,
+    InvalidQuery,
+    ItemError,
+    Run,
+    RunCreate,
+    RunFilter,
+    RunUpdate,
+)
 from .names import generate_run_name
 
 _RESUME_OVERWRITES = ("name", "tags", "notes", "git", "host")
 
 
 def check_run_name(name: str | None) -> None:
-    """A run name is 1..255 characters (None: not given)."""
-    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 255):
-        raise InvalidQuery("run name must be 1..255 characters")
+    """A run name is 1..MAX_RUN_NAME_LENGTH characters (None: not given)."""
+    if name is not None and not (isinstance(name, str) and 0 < len(name) <= MAX_RUN_NAME_LENGTH):
+        raise InvalidQuery(f"run name must be 1..{MAX_RUN_NAME_LENGTH} characters")
+
+
+def field_kind_of(field: str) -> str:
+    """:func:`~wanllm_jupyter.core.run_filters.field_kind`, as InvalidQuery."""
+    try:
+        return field_kind(field)
+    except UsageError as e:
+        raise InvalidQuery(str(e)) from None
+
+
+def check_filter(f: RunFilter) -> None:
+    """InvalidQuery unless ``f.value`` (stored form: times in µs) fits its field, so
+    every backend is handed only values it can compare."""
+    kind = field_kind_of(f.field)
+    if f.op == "in":
+        if not isinstance(f.value, list | tuple) or not f.value:
+            raise InvalidQuery(f"filter {f.field} in: value must be a non-empty list of scalars")
+        bad = next((p for v in f.value if (p := value_problem(kind, "eq", v))), None)
+    else:
+        bad = value_problem(kind, f.op, f.value)
+    if bad is not None:
+        raise InvalidQuery(f"filter {f.field} {f.op}: {bad}")
 
 
 def new_run(spec: RunCreate, run_id: uuid.UUID | None, now: int) -> Run:
@@ -81,6 +117,9 @@ def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
         run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
     if u.remove_tags:
         run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
+    if len(run.tags) > MAX_TAGS:
+        reason = f"the run would have {len(run.tags)} tags, more than {MAX_TAGS}"
+        raise InvalidBatch([ItemError(0, "add_tags", reason)], f"invalid run update: {reason}")
     if u.notes is not None:
         run.notes = u.notes
     if u.heartbeat:

@@ -2,8 +2,13 @@
 
 Filter/sort fields: the columns in :data:`COLUMNS`, ``git.<branch|commit|
 dirty|remote>``, and dotted JSON paths under ``config.``, ``summary.`` and
-``metadata.``. Ordering comparisons (lt/le/gt/ge) on JSON paths only match
-values of the same JSON kind as the operand (numbers compare numerically).
+``metadata.``; each path part is a literal object key (``config.a"b`` is the key
+``a"b``): a JSON path addresses keys SQLite can quote, a chain of ``json_each``
+lookups the others (with ``"``, ``\\`` or control characters, which SQLite's
+path syntax cannot express on every version). Ordering comparisons
+(lt/le/gt/ge) on JSON paths only match values of the same JSON kind as the
+operand (numbers compare numerically). Values are checked first
+(:func:`.run_rules.check_filter`, :func:`.cursor.decode_page_key`).
 Sorting puts missing values last in both directions; pagination is keyset on
 ``(value is null, value, id)`` through :mod:`.cursor`.
 """
@@ -16,18 +21,17 @@ from typing import Any
 
 import orjson
 
-from wanllm_jupyter._run_filters import COLUMNS
+from wanllm_jupyter.core.run_filters import COLUMNS, GIT_KEYS
 
 from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
-from .cursor import decode_cursor
+from .cursor import decode_page_key
+from .run_rules import check_filter, field_kind_of
 
-GIT_COLUMNS = {f"git.{k}": f"git_{k}" for k in ("branch", "commit", "dirty", "remote")}
-JSON_COLUMNS = frozenset({"config", "summary", "metadata"})
+GIT_COLUMNS = {f"git.{k}": f"git_{k}" for k in GIT_KEYS}
 RUN_COLUMNS = (
     "id, project, name, state, config, summary, tags, notes, git_branch, git_commit, git_dirty, "
     "git_remote, host, metadata, exit_code, created_at, updated_at, heartbeat_at, finished_at"
 )
-_SCALAR = (str, int, float, bool, type(None))
 
 
 def run_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Run:
@@ -71,29 +75,35 @@ def field_expr(name: str) -> tuple[str, list[Any], bool]:
         return name, [], False
     if name in GIT_COLUMNS:
         return GIT_COLUMNS[name], [], False
+    sql, params = _json_lookup(name, "value")
+    return sql, params, True
+
+
+def _json_lookup(name: str, column: str) -> tuple[str, list[Any]]:
+    """The ``value`` (as json_extract) or ``type`` (as json_type) at a JSON path field."""
+    field_kind_of(name)  # unknown fields and unusable keys fail here
     head, _, rest = name.partition(".")
-    parts = rest.split(".") if rest else []
-    if head not in JSON_COLUMNS or not parts or not all(parts):
-        raise InvalidQuery(
-            f"unknown field {name!r}: use a run column, git.<key>, or config./summary./metadata.<path>"
-        )
-    path = "$" + "".join('."' + p.replace('"', '""') + '"' for p in parts)
-    return f"json_extract({head}, ?)", [path], True
+    parts = rest.split(".")
+    if all(_PATH_SAFE.isdisjoint(p) and min(p) >= " " for p in parts):
+        path = "$" + "".join(f'."{p}"' for p in parts)
+        return f"json_{'extract' if column == 'value' else 'type'}(runs.{head}, ?)", [path]
+    sql = f"runs.{head}"
+    for _ in parts[:-1]:
+        sql = f"(SELECT value FROM json_each({sql}) WHERE key = ? AND type = 'object')"
+    return f"(SELECT {column} FROM json_each({sql}) WHERE key = ?)", parts
+
+
+_PATH_SAFE = frozenset('"\\')  # escaped in stored JSON; so are control characters
 
 
 def _filter_sql(f: RunFilter) -> tuple[str, list[Any]]:
+    check_filter(f)
     if f.field == "tags":
-        if f.op != "contains" or not isinstance(f.value, str):
-            raise InvalidQuery("the tags field supports only 'contains' with a string")
         return "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)", [f.value]
     expr, params, is_json = field_expr(f.field)
     v = f.value
     if f.op == "in":
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, _SCALAR) for x in v):
-            raise InvalidQuery(f"filter {f.field} in: value must be a non-empty list of scalars")
         return f"{expr} IN ({','.join('?' * len(v))})", params + list(v)
-    if not isinstance(v, _SCALAR):
-        raise InvalidQuery(f"filter {f.field} {f.op}: value must be a scalar")
     if f.op == "contains":
         return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0", [*params, str(v)]
     if f.op in ("eq", "ne"):
@@ -101,13 +111,13 @@ def _filter_sql(f: RunFilter) -> tuple[str, list[Any]]:
             return f"{expr} IS {'NOT ' if f.op == 'ne' else ''}NULL", params
         return f"{expr} {'IS' if f.op == 'eq' else 'IS NOT'} ?", [*params, v]
     ops = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-    if f.op not in ops or v is None:
+    if f.op not in ops:
         raise InvalidQuery(f"unknown filter op {f.op!r} for {f.field}")
     sql = f"{expr} {ops[f.op]} ?"
     if is_json:
         kinds = "'text'" if isinstance(v, str) else "'integer','real','true','false'"
-        jtype = expr.replace("json_extract", "json_type", 1)
-        return f"({jtype} IN ({kinds}) AND {sql})", params + params + [v]
+        jtype, tparams = _json_lookup(f.field, "type")
+        return f"({jtype} IN ({kinds}) AND {sql})", tparams + params + [v]
     return sql, [*params, v]
 
 
@@ -148,10 +158,9 @@ def page_sql(q: RunQuery) -> tuple[str, list[Any], str, list[Any]]:
     direction, cmp = ("DESC", "<") if desc else ("ASC", ">")
     page_where, page_params = where, list(params)
     if q.cursor is not None:
-        c = decode_cursor(q.cursor, q.sort)
-        if len(c) != 3 or not isinstance(c[2], str):
-            raise InvalidQuery("malformed cursor")
-        is_null, value, last_id = c
+        is_null, value, last_id = decode_page_key(q.cursor, q.sort)
+        if isinstance(value, dict | list):  # a JSON sort value as PostgreSQL keeps it
+            value = orjson.dumps(value).decode()
         if is_null:
             page_where += f" AND ({key}) IS NULL AND id {cmp} ?"
             page_params += [*kparams, last_id]
