@@ -18,7 +18,7 @@ from wanllm_server.live import LiveHub
 from wanllm_server.store.base import MetricBatch, RunUpdate
 
 from tests.server.server_helpers import body, create_run, post_points
-from tests.server.ws_helpers import next_message
+from tests.server.ws_helpers import commit_and_publish, next_message
 from tests.services import RedisServer
 
 
@@ -52,13 +52,6 @@ def one_point(run_id: str, step: int) -> MetricBatch:
     )
 
 
-async def commit_elsewhere(hub: LiveHub, wanllm_app: Any, batch: MetricBatch) -> None:
-    """What another server sharing the database does: commit, then publish the
-    batch with the live sequence numbers it took."""
-    result = await (await wanllm_app.store()).write_metrics(batch)
-    hub.publish_points(batch, result.live_seq)
-
-
 async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
     live = wanllm_app.live
     other_server = LiveHub(own_redis.url, log=logging.getLogger("other-server"))
@@ -70,7 +63,7 @@ async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
         assert (await next_message(ws))["type"] == "run"
         await wait_until(lambda: live.status()["redis_ok"] and other_server.status()["redis_ok"])
         await asyncio.sleep(0.3)  # the run channel subscription reaches Redis
-        await commit_elsewhere(other_server, wanllm_app, one_point(rid, 0))
+        await commit_and_publish(other_server, wanllm_app, one_point(rid, 0))
         assert (await next_message(ws))["points"]["loss"]["steps"] == [0]  # via Redis
 
         await post_points(api, rid, {"loss": [(1, 1.0)]})
@@ -91,7 +84,7 @@ async def test_redis_outage_mid_stream(api, jp_ws_fetch, wanllm_app, own_redis):
         gap = await next_message(ws)
         assert gap["type"] == "gap" and gap["run_id"] == rid
         await asyncio.sleep(0.3)  # resubscribed
-        await commit_elsewhere(other_server, wanllm_app, one_point(rid, 3))
+        await commit_and_publish(other_server, wanllm_app, one_point(rid, 3))
         assert (await next_message(ws))["points"]["loss"]["steps"] == [3]  # cross-server again
         await post_points(api, rid, {"loss": [(4, 4.0)]})
         assert (await next_message(ws))["points"]["loss"]["steps"] == [4]

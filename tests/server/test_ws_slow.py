@@ -18,9 +18,8 @@ import pytest
 import websocket  # websocket-client, a jupyter_server dependency
 from wanllm_server.store.base import MetricBatch
 
-from tests.live.live_helpers import publish
 from tests.server.server_helpers import create_run, post_points
-from tests.server.ws_helpers import next_message
+from tests.server.ws_helpers import commit_and_publish, next_message
 
 BATCHES, POINTS = 30, 20_000
 
@@ -76,7 +75,7 @@ async def test_stalled_reader_gets_gap_and_others_are_unaffected(
 
     reader = asyncio.create_task(read_fast())
     for b in range(BATCHES):
-        publish(hub, committed_batch(run["id"], b * POINTS))
+        await commit_and_publish(hub, wanllm_app, committed_batch(run["id"], b * POINTS))
         await asyncio.sleep(hub.tick * 1.5)
     await post_points(api, run["id"], {"loss": [(total - 1, 1.0)]})  # ingest still answers
     await asyncio.wait_for(reader, 30)

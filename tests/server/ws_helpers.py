@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 from tornado.websocket import WebSocketClientConnection
+from wanllm_server.live import LiveHub
+from wanllm_server.store.base import MetricBatch
 
 TIMEOUT = 10.0
 
@@ -39,3 +41,10 @@ async def sync(
         expect = "'sync-marker'"
     reply = await next_message(ws)
     assert reply["type"] == "error" and expect in reply["message"], reply
+
+
+async def commit_and_publish(hub: LiveHub, wanllm_app: Any, batch: MetricBatch) -> None:
+    """What a server does with a batch: commit it to the (shared) store, then
+    publish it through ``hub`` with the live sequence numbers it took."""
+    result = await (await wanllm_app.store()).write_metrics(batch)
+    hub.publish_points(batch, result.live_seq)
