@@ -105,7 +105,8 @@ def init(
         cfg = Config({**_preinit_config.as_dict(), **dict(as_mapping(config))}).as_dict()
     except TypeError as exc:
         raise UsageError(str(exc)) from None
-    check_limits(project, name, tag_list, cfg, notes)
+    name = name or None  # an empty name means none: one is generated
+    check_limits(project, name, tag_list, cfg, notes, {"group": group, "job_type": job_type})
     run_id = run_uuid(id)
 
     if current is not None and not current.finished:
@@ -202,18 +203,26 @@ def init(
 
 
 def check_limits(
-    project: str, name: str | None, tags: list[str], config: dict[str, Any], notes: str | None
+    project: str,
+    name: str | None,
+    tags: list[str],
+    config: dict[str, Any],
+    notes: str | None,
+    metadata: dict[str, Any],
 ) -> None:
     """A UsageError (a ValueError) naming the first argument the server could never
     store (:mod:`.core.limits`), before anything is sent."""
     _check_text("project", project, limits.MAX_PROJECT_LENGTH)
-    _check_text("name", name, limits.MAX_RUN_NAME_LENGTH, allow_empty=True)
+    _check_text("name", name, limits.MAX_RUN_NAME_LENGTH)
     _check_text("notes", notes, limits.MAX_NOTES_LENGTH, allow_empty=True)
     if len(tags) > limits.MAX_TAGS:
         raise UsageError(f"tags: at most {limits.MAX_TAGS} tags, got {len(tags)}")
     for i, tag in enumerate(tags):
         _check_text(f"tags[{i}]", tag, limits.MAX_TAG_LENGTH)
-    _check_config(config, "config")
+    for arg, document in (("config", config), ("metadata", metadata)):
+        problem = limits.json_problem(document)
+        if problem is not None:
+            raise UsageError(f"{arg}: {problem}")
 
 
 def _check_text(arg: str, value: str | None, max_length: int, *, allow_empty: bool = False) -> None:
@@ -221,19 +230,6 @@ def _check_text(arg: str, value: str | None, max_length: int, *, allow_empty: bo
         problem = limits.text_problem(value, max_length, allow_empty=allow_empty)
         if problem is not None:
             raise UsageError(f"{arg}: {problem}: {value!r:.80}")
-
-
-def _check_config(value: Any, where: str) -> None:
-    """Config keys within their limit, and no NUL or lone surrogate in any key or text value."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(f"{where} key", key, limits.MAX_CONFIG_KEY_LENGTH)
-            _check_config(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_config(item, f"{where}[{i}]")
-    elif isinstance(value, str):
-        _check_text(where, value, len(value), allow_empty=True)
 
 
 def _max_batch(conn: Connection | None) -> int:

@@ -79,7 +79,8 @@ def test_init_arguments_are_checked_before_anything_is_sent(online: JupyterServe
         ({"name": "n" * 300}, "name"),
         ({"tags": ["ok", "t\ud800"]}, r"tags\[1\]"),
         ({"tags": [f"t{i}" for i in range(101)]}, "tags"),
-        ({"config": {"a\x00": 1}}, "config key"),
+        ({"config": {"a\x00": 1}}, "config: key"),
+        ({"config": {"a": {"b": 2**70}}}, "config: at a.b: integer out of the int64 range"),
         ({"notes": "n" * 70_000}, "notes"),
     ]:
         with pytest.raises(ValueError, match=what):
