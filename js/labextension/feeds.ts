@@ -60,6 +60,8 @@ export class MetricFeeds {
           } else if (msg.type === 'gap') {
             seq.gap(msg.seq);
             this.onCatchUp(id);
+          } else if (msg.type === 'run_deleted') {
+            seq.reset(); // a run re-created under this id numbers from 1
           }
         });
         socket.statusChanged.connect((_, status) => {

@@ -295,6 +295,10 @@ class LiveHub:
             for chunk in chunks:
                 telemetry.FANOUT_LAG.observe(max(0.0, now - chunk.committed))
         for run_id, wire in runs:
+            if wire is None:  # a run re-created under this id numbers its batches from 1
+                self._seqs.pop(run_id, None)
+                for sub in self._subs.get(run_id, ()):
+                    sub.seq = None
             message = run_deleted_message(run_id) if wire is None else run_message(wire)
             for sub in (*self._subs.get(run_id, ()), *self._subs.get(None, ())):
                 sub.offer(message)
@@ -367,7 +371,8 @@ class LiveHub:
                 continue
             # a subscriber that saw every number up to its last one (delivered, or
             # not wanted) gets a message continuing from there, else from ``lo``
-            first = lo if sub.seq is None or state.hole_at > sub.seq else sub.seq + 1
+            seen = sub.seq
+            first = lo if seen is None or state.hole_at > seen or seen >= lo else seen + 1
             message = encoded.get((chosen, first))
             if message is None:
                 message = encoded[(chosen, first)] = metrics_message(

@@ -154,3 +154,19 @@ def test_follower_rules(msg: dict[str, Any], expected: tuple[bool, bool]) -> Non
     follower = LiveSequence()
     follower.metrics({"seq": [1, 3]})
     assert follower.metrics(msg) == expected
+
+
+def test_a_deleted_run_forgets_its_numbers() -> None:
+    """A run re-created under the same id numbers its batches from 1 again."""
+
+    async def scenario(hub: LiveHub) -> None:
+        sub = hub.subscribe(str(RUN), None)
+        points(hub, 1)
+        points(hub, 2)
+        assert (await next_message(sub))["seq"] == [1, 2]
+        hub.publish_run_deleted(str(RUN))
+        assert (await next_message(sub))["type"] == "run_deleted"
+        points(hub, 1)
+        assert (await next_message(sub))["seq"] == [1, 1]
+
+    run_hub(scenario)
