@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from ._sender import Sender, SendReport
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
 from .core.heartbeat import HEARTBEAT_INTERVAL
+from .core.limits import INT32_MAX, INT32_MIN, int_problem
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -208,6 +210,7 @@ class Run:
                 self._heartbeat.stop()
             if self._monitor is not None:
                 self._monitor.stop()
+            exit_code = storable_exit_code(exit_code)
             state = "finished" if not exit_code else "failed"
             if self.sender is not None:
                 sender = self.sender
@@ -282,3 +285,20 @@ def check_str_list(arg: str, value: Any) -> list[str]:
         if not isinstance(v, str):
             raise UsageError(f"{arg}[{i}] must be a string, got {type(v).__name__} {v!r}")
     return out
+
+
+def storable_exit_code(exit_code: Any) -> int | None:
+    """``exit_code`` as the server stores it (an int32); anything else (say
+    ``sys.exit(2**40)``) becomes 1 with a warning, so the final state is never refused."""
+    if exit_code is None:
+        return None
+    try:
+        code = int(operator.index(exit_code))  # bool and numpy integers too
+    except TypeError:
+        code = None
+    if code is not None and int_problem(code, INT32_MIN, INT32_MAX) is None:
+        return code
+    warnings.warn(
+        f"wanllm: exit code {exit_code!r:.40} is not an int32; 1 is recorded", WanllmWarning, 3
+    )
+    return 1

@@ -263,3 +263,16 @@ def test_replay_sets_nothing_aside_when_every_op_fails_or_none_follows(tmp_path:
     assert replayer.replay(only) is True and replayer.set_aside == replayer.sent == 1
     spool.close()
     only.close()
+
+
+def test_an_exit_code_the_server_cannot_store_still_ends_the_run(
+    online: JupyterServer, api: wl.Api, tmp_path: Path
+) -> None:
+    run = wl.init(project="t-exit-code", system_metrics=False)
+    wl.log({"a": 1.0})
+    with pytest.warns(_columns.WanllmWarning, match="not an int32"):
+        report = wl.finish(exit_code=2**40)
+    assert report is not None and report.set_aside_ops == 0
+    stored = api.run(run.id)
+    assert (stored.state, stored.data["exit_code"]) == ("failed", 1)
+    assert not rejected(tmp_path, run.id)
