@@ -9,6 +9,7 @@ headers, before it is sent; a chunked body is cut off at the cap.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ import pyarrow as pa
 import pytest
 import urllib3
 from wanllm_server.handlers.arrow_scan import MalformedStream, StreamTooLarge, scan_stream
+from wanllm_server.handlers.metrics import MetricBatchHandler
 
 from tests.jupyter_process import JupyterServer
+from tests.server.server_helpers import create_run
 
 API = "wanllm/api/v1/"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -168,3 +171,31 @@ def test_scan_counts_rows_and_decompressed_bytes_from_headers_alone():
     assert size.value.what == "bytes" and size.value.size > 10**9
     with pytest.raises(MalformedStream):
         scan_stream(b"\xff\xff\xff\xff\x10\x00\x00\x00not a flatbuffer", 10, 10)
+
+
+@pytest.fixture
+def backend() -> str:
+    """The in-process server (``api``) of this module runs on SQLite only: body
+    reading does not depend on the store."""
+    return "sqlite"
+
+
+async def test_arrow_bodies_that_decompress_large_are_decoded_off_the_event_loop(
+    api, monkeypatch: pytest.MonkeyPatch
+):
+    readers: list[str] = []
+    real_read = MetricBatchHandler.read_batch
+
+    def read_spy(self):
+        readers.append(threading.current_thread().name)
+        return real_read(self)
+
+    monkeypatch.setattr(MetricBatchHandler, "read_batch", read_spy)
+    rid = (await create_run(api))["id"]
+    small_but_large = arrow_stream(100_000, rid, "zstd")  # ~2 MB decompressed
+    assert len(small_but_large) < 16 * 1024
+    for raw in (small_but_large, arrow_stream(10, rid)):
+        resp = await api("POST", "metrics/batch", body=raw, headers={"Content-Type": ARROW})
+        assert resp.code == 200, resp.body
+    assert readers[0].startswith("wanllm-cpu")
+    assert readers[1] == threading.current_thread().name

@@ -11,6 +11,7 @@ past the row or decompressed-size limit before any of it is decoded.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from typing import Any
 
@@ -46,6 +47,15 @@ def read_table(body: bytes | bytearray, max_points: int, max_bytes: int) -> pa.T
         raise ApiError(413, message) from None
     except (MalformedStream, pa.ArrowException, OSError, ValueError) as e:
         raise ApiError(400, f"malformed Arrow IPC stream: {e}") from None
+
+
+def decoded_size(body: bytes | bytearray) -> int:
+    """Bytes decoding ``body`` will touch: its decompressed size per the stream's
+    headers (its own size when they cannot be read: decoding then fails at once)."""
+    try:
+        return max(len(body), scan_stream(body, sys.maxsize, sys.maxsize).bytes)
+    except MalformedStream:
+        return len(body)
 
 
 def _meta(table: pa.Table, key: str) -> str | None:

@@ -79,6 +79,10 @@ class IngestHandler(WanllmHandler):
     def after_replay(self, batch: Batch, result: WriteResult) -> None:
         """Work after a replay of a committed batch (nothing was written)."""
 
+    def decode_size(self) -> int:
+        """Bytes decoding the body will touch (its size; compressed forms say more)."""
+        return len(self._request_body.data) if self._request_body is not None else 0
+
     def check_size(self, points: int, trait: str = "max_batch_size") -> None:
         """413 when ``points`` exceeds the app's limit named ``trait``."""
         limit = getattr(self.wanllm, trait)
@@ -95,8 +99,8 @@ class IngestHandler(WanllmHandler):
             )
         async with inflight.track():
             start = time.perf_counter()
-            size = len(self._request_body.data) if self._request_body is not None else 0
-            batch = await self.wanllm.offload.maybe(size // BODY_BYTES_PER_POINT, self.read_batch)
+            points = self.decode_size() // BODY_BYTES_PER_POINT
+            batch = await self.wanllm.offload.maybe(points, self.read_batch)
             async with self.wanllm.ingest_slots:
                 result = await self.commit(await self.store(), batch)
             if result.duplicate:

@@ -11,7 +11,7 @@ from tornado import web
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
 from ..store.base import MetricBatch, Series, Store, WriteResult
 from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
-from .arrow_ingest import metric_batch_from_arrow
+from .arrow_ingest import decoded_size, metric_batch_from_arrow
 from .base import ARROW_TYPE, WanllmHandler, dumps
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
 from .wire import iso, json_bytes, wire_float
@@ -40,6 +40,11 @@ class MetricBatchHandler(IngestHandler):
 
     ingest_kind = "metrics"
     content_types = ("application/json", COLUMNAR_TYPE, ARROW_TYPE)
+
+    def decode_size(self) -> int:
+        if self.media_type() == ARROW_TYPE:
+            return decoded_size(self.raw_body(*self.content_types))
+        return super().decode_size()
 
     def read_batch(self) -> MetricBatch:
         if self.media_type() == ARROW_TYPE:
