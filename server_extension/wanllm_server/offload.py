@@ -4,7 +4,7 @@ Smoothing, big encodings and the like run here, never on the event loop, so
 ``/health``, notebooks and kernels stay responsive meanwhile. At most
 ``workers`` such jobs run at once; more wait their turn in the pool's queue.
 Work sent here should release the GIL or yield it often (numpy, or a C call
-per bounded slice: see :func:`.handlers.wire.json_bytes`).
+per bounded slice: see :func:`.handlers.wire.json_pieces`).
 """
 
 from __future__ import annotations

@@ -18,11 +18,13 @@ from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, int_problem, text
 from ..store.base import Downsampled, Float64Array, HistoryChunk, Int64Array, Series
 from .base import ARROW_TYPE, JSON_TYPE, ApiError, WanllmHandler
 from .wire import (
+    WRITE_BYTES,
     ArrowStream,
-    arrow_table_bytes,
+    arrow_table_pieces,
     constant_names,
-    json_bytes,
+    json_pieces,
     seconds,
+    send_pieces,
     slices,
     timestamps,
 )
@@ -30,7 +32,6 @@ from .wire import (
 MAX_SAMPLES = 20_000
 MAX_BULK_RUNS = 1000
 ARROW_CHUNK_POINTS = 1 << 21  # a series of up to 2M points is one Arrow record batch
-WRITE_BYTES = 1 << 20
 DEFAULT_SMOOTHING_STRENGTH = 0.6  # slider position used when smoothing_param is absent
 BULK_SCHEMA = pa.schema(
     [
@@ -99,10 +100,10 @@ class MetricHistoryHandler(WanllmHandler):
             work = len(points) + (len(full) if full is not None else 0)
             source = full if full is not None else points
             smoothing_args = None if method is None else (source, method, param)
-            body = await self.wanllm.offload.maybe(
+            pieces = await self.wanllm.offload.maybe(
                 work, render_history, fmt, name, rid, points, ds, smoothing_args
             )
-        self.finish(body, set_content_type=ARROW_TYPE if fmt == "arrow" else JSON_TYPE)
+        await send_pieces(self, pieces, ARROW_TYPE if fmt == "arrow" else JSON_TYPE)
 
 
 def _check_smoothing(method: str, param: float | None) -> None:
@@ -127,8 +128,8 @@ def render_history(
     points: Series,
     ds: Downsampled | None,
     smoothing_args: tuple[Series, str, float | None] | None,
-) -> bytes:
-    """The body of a history answer: smoothing and encoding (CPU work, offloadable)."""
+) -> list[bytes]:
+    """The body of a history answer, in pieces: smoothing and encoding (CPU work)."""
     smoothed = None
     if smoothing_args is not None:
         full, method, param = smoothing_args
@@ -154,10 +155,10 @@ def render_history(
         }
     if smoothed is not None:
         out["smoothed"] = {"method": smoothing_args[1], "param": smoothed[1], "values": smoothed[0]}
-    return json_bytes(out)
+    return json_pieces(out)
 
 
-def _arrow(points: Series, smoothed: tuple[Float64Array, float] | None) -> bytes:
+def _arrow(points: Series, smoothed: tuple[Float64Array, float] | None) -> list[bytes]:
     columns: dict[str, Any] = {
         "step": points.steps,
         "time": timestamps(points.times),
@@ -167,15 +168,15 @@ def _arrow(points: Series, smoothed: tuple[Float64Array, float] | None) -> bytes
     if smoothed is not None:
         columns["smoothed"] = smoothed[0]
         fields.append(("smoothed", pa.float64()))
-    return arrow_table_bytes(columns, pa.schema(fields))
+    return arrow_table_pieces(columns, pa.schema(fields))
 
 
-def _series_json(key: tuple[uuid.UUID, str], parts: list[Series]) -> bytes:
+def _series_json(key: tuple[uuid.UUID, str], parts: list[Series]) -> list[bytes]:
     """One entry of a bulk JSON answer: a run x metric's consecutive chunks merged."""
     steps, times, values = (
         np.concatenate([getattr(p, f) for p in parts]) for f in ("steps", "times", "values")
     )
-    return json_bytes(
+    return json_pieces(
         {
             "run_id": str(key[0]),
             "metric_name": key[1],
@@ -291,7 +292,9 @@ class BulkHistoryHandler(WanllmHandler):
                 parts.append(chunk.series)
                 chunk = await anext(chunks, None)
             points = sum(len(p) for p in parts)
-            self.write(sep + await self.wanllm.offload.maybe(points, _series_json, key, parts))
+            self.write(sep)
+            for piece in await self.wanllm.offload.maybe(points, _series_json, key, parts):
+                self.write(piece)
+                await self.flush()
             sep = b","
-            await self.flush()
         self.finish(b"]}")

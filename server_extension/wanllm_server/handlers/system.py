@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,9 @@ from wanllm_jupyter._arrow import SYSTEM_SCHEMA
 
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
 from ..store.batches import system_batch_from_rows
-from .base import ARROW_TYPE, WanllmHandler
+from .base import ARROW_TYPE, JSON_TYPE, WanllmHandler
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
-from .wire import arrow_table_bytes, json_bytes, seconds, timestamps
+from .wire import arrow_table_pieces, grouped, json_fragments, seconds, send_pieces, timestamps
 
 _FIELDS = frozenset({"batch_id", "metrics"})
 
@@ -51,37 +52,39 @@ class SystemMetricsHandler(WanllmHandler):
                 limit=self.int_arg("limit", None, lo=1),
             )
         points = sum(len(s.times) for s in series)
-        if fmt == "arrow":
-            body = await self.wanllm.offload.maybe(points, _arrow, series)
-            self.finish(body, set_content_type=ARROW_TYPE)
-        else:
-            self.finish(await self.wanllm.offload.maybe(points, _json, series))
+        render = _arrow if fmt == "arrow" else _json
+        pieces = await self.wanllm.offload.maybe(points, render, series)
+        await send_pieces(self, pieces, ARROW_TYPE if fmt == "arrow" else JSON_TYPE)
 
 
-def _json(series: list[SystemSeries]) -> bytes:
-    """All series as ``{"series": [...]}`` (CPU work)."""
-    items = (
-        json_bytes(
-            {
-                "metric_type": s.metric_type,
-                "times": seconds(s.times),
-                "values": s.values,
-                "devices": s.devices,
-                "nodes": s.nodes,
-            }
-        )
-        for s in series
-    )
-    return b'{"series":[' + b",".join(items) + b"]}"
+def _json(series: list[SystemSeries]) -> list[bytes]:
+    """All series as ``{"series": [...]}``, in pieces (CPU work)."""
+
+    def fragments() -> Iterator[bytes]:
+        yield b'{"series":['
+        for i, s in enumerate(series):
+            yield b"," if i else b""
+            yield from json_fragments(
+                {
+                    "metric_type": s.metric_type,
+                    "times": seconds(s.times),
+                    "values": s.values,
+                    "devices": s.devices,
+                    "nodes": s.nodes,
+                }
+            )
+        yield b"]}"
+
+    return grouped(fragments())
 
 
-def _arrow(series: list[SystemSeries]) -> bytes:
+def _arrow(series: list[SystemSeries]) -> list[bytes]:
     """All series as one long Arrow table."""
 
     def cat(arrays: list[Any], dtype: Any) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
 
-    return arrow_table_bytes(
+    return arrow_table_pieces(
         {
             "metric_type": [s.metric_type for s in series for _ in range(len(s.times))],
             "time": timestamps(cat([s.times for s in series], np.int64)),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
+from tornado import web
 
 from wanllm_jupyter._arrow import TIMESTAMP, dictionary_array, numpy_array
 
@@ -16,6 +17,7 @@ from ..live_wire import wire_floats
 from ..store.base import Int64Array
 
 JSON_SLICE = 1 << 15  # array items per encoder call: ~1-2 ms holding the GIL
+WRITE_BYTES = 1 << 20  # body pieces: each joined, copied and written on its own
 
 
 def iso(us: int | None) -> str | None:
@@ -32,22 +34,55 @@ def wire_float(value: float | None) -> float | str | None:
     return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
 
 
-def json_bytes(obj: Any) -> bytes:
-    """JSON of dicts (values encoded recursively), 1-D numpy arrays, lists and
-    scalars (encoded by orjson as they are), long arrays and lists encoded
-    :data:`JSON_SLICE` items at a time (each encoder call holds the GIL, so a worker
-    thread running this lets the event loop in between). Non-finite floats in
+def json_pieces(obj: Any) -> list[bytes]:
+    """JSON of ``obj`` as ~:data:`WRITE_BYTES` pieces (see :func:`send_pieces`).
+
+    Dicts are encoded recursively; 1-D numpy arrays, lists and scalars by orjson,
+    long arrays and lists :data:`JSON_SLICE` items at a time. No step holds the
+    GIL long (one encoder call per slice, joins of one piece), so a worker
+    thread running this lets the event loop in between. Non-finite floats in
     float arrays become ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (see
-    :func:`wire_floats`); inside lists they follow orjson (``null``)."""
+    :func:`wire_floats`); inside lists they follow orjson (``null``).
+    """
+    return grouped(json_fragments(obj))
+
+
+def grouped(fragments: Iterable[bytes]) -> list[bytes]:
+    """Consecutive ``fragments`` joined into pieces of about :data:`WRITE_BYTES`."""
+    pieces: list[bytes] = []
+    pending: list[bytes] = []
+    held = 0
+    for fragment in fragments:
+        pending.append(fragment)
+        held += len(fragment)
+        if held >= WRITE_BYTES:
+            pieces.append(b"".join(pending))
+            pending, held = [], 0
+    if pending or not pieces:
+        pieces.append(b"".join(pending))
+    return pieces
+
+
+def json_bytes(obj: Any) -> bytes:
+    """JSON of ``obj`` in one ``bytes`` (see :func:`json_pieces`)."""
+    return b"".join(json_fragments(obj))
+
+
+def json_fragments(obj: Any) -> Iterator[bytes]:
+    """JSON of ``obj`` in small fragments (see :func:`json_pieces`)."""
     if isinstance(obj, dict):
-        items = (orjson.dumps(str(k)) + b":" + json_bytes(v) for k, v in obj.items())
-        return b"{" + b",".join(items) + b"}"
-    if isinstance(obj, np.ndarray | list) and len(obj) > JSON_SLICE:
-        parts = (_json_items(obj[i : i + JSON_SLICE]) for i in range(0, len(obj), JSON_SLICE))
-        return b"[" + b",".join(parts) + b"]"
-    if isinstance(obj, np.ndarray | list):
-        return b"[" + _json_items(obj) + b"]" if len(obj) else b"[]"
-    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+        yield b"{"
+        for i, (key, value) in enumerate(obj.items()):
+            yield (b"," if i else b"") + orjson.dumps(str(key)) + b":"
+            yield from json_fragments(value)
+        yield b"}"
+    elif isinstance(obj, np.ndarray | list):
+        yield b"["
+        for start in range(0, len(obj), JSON_SLICE):
+            yield (b"," if start else b"") + _json_items(obj[start : start + JSON_SLICE])
+        yield b"]"
+    else:
+        yield orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _json_items(part: np.ndarray | list[Any]) -> bytes:
@@ -55,6 +90,16 @@ def _json_items(part: np.ndarray | list[Any]) -> bytes:
     if isinstance(part, np.ndarray) and part.dtype.kind == "f" and not np.isfinite(part).all():
         part = wire_floats(part)
     return orjson.dumps(part, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+
+
+async def send_pieces(handler: web.RequestHandler, pieces: list[bytes], content_type: str) -> None:
+    """Finish ``handler`` with a body already cut into pieces: its Content-Length
+    set up front and one flush per piece, so the loop never copies it whole."""
+    handler.set_header("Content-Length", sum(len(p) for p in pieces))
+    for piece in pieces[:-1]:
+        handler.write(piece)
+        await handler.flush()
+    handler.finish(pieces[-1] if pieces else b"", set_content_type=content_type)
 
 
 def seconds(times: Int64Array) -> np.ndarray:
@@ -153,8 +198,7 @@ def slices(parts: Pieces, size: int) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-def arrow_table_bytes(columns: dict[str, Any], schema: pa.Schema) -> bytes:
-    """A whole (small) result as one Arrow IPC stream."""
+def arrow_table_pieces(columns: dict[str, Any], schema: pa.Schema) -> list[bytes]:
+    """A whole result as one Arrow IPC stream, in ~:data:`WRITE_BYTES` pieces."""
     stream = ArrowStream(schema)
-    parts = stream.header() + stream.write(columns) + stream.close()
-    return b"".join(memoryview(p).tobytes() if not isinstance(p, bytes) else p for p in parts)
+    return list(slices(stream.header() + stream.write(columns) + stream.close(), WRITE_BYTES))
