@@ -2,12 +2,16 @@
 
 Paths are relative to the Jupyter server's ``base_url`` (the ``servers`` entry
 is filled in per request). ``tests/server/test_openapi.py`` checks that every
-registered route is documented here and vice versa.
+registered route is documented here and vice versa. Request schemas state the
+input limits of :mod:`wanllm_jupyter.core.limits` (lengths, counts, integer ranges);
+text fields also refuse NUL, and JSON documents must satisfy its ``json_problem``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from wanllm_jupyter.core import limits as L
 
 from . import __version__
 
@@ -44,6 +48,29 @@ ANYOBJ = {"type": "object", "additionalProperties": True}
 WIRE_NUM = {"oneOf": [NUM, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
 NULLNUM = {"type": "number", "nullable": True}
 UUID = {"type": "string", "format": "uuid"}
+
+
+def text(max_length: int, min_length: int = 1) -> dict[str, Any]:
+    """A text field of the requests: no NUL, ``min_length..max_length`` characters."""
+    return {"type": "string", "minLength": min_length, "maxLength": max_length}
+
+
+def int_range(lo: int, hi: int, **kw: Any) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi, **kw}
+
+
+INT64 = int_range(L.INT64_MIN, L.INT64_MAX)
+EPOCH_SECONDS = {"type": "number", "minimum": L.MIN_TIME_US / 1e6, "maximum": 9e12}
+TIME_IN = {"oneOf": [{"type": "string", "description": "ISO 8601; naive = UTC"}, EPOCH_SECONDS]}
+JSON_DOC = {
+    **ANYOBJ,
+    "description": f"keys 1..{L.MAX_CONFIG_KEY_LENGTH} characters, no NUL in keys or strings, "
+    f"int64 integers, nested at most {L.MAX_JSON_DEPTH} levels",
+}
+TAGS = arr(text(L.MAX_TAG_LENGTH), maxItems=L.MAX_TAGS)
+METRIC_NAME_IN = text(L.MAX_METRIC_NAME_LENGTH)
+BATCH_ID = text(L.MAX_BATCH_ID_LENGTH)
+GIT_TEXT = text(L.MAX_GIT_FIELD_LENGTH, 0)
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj(
@@ -85,33 +112,36 @@ SCHEMAS: dict[str, Any] = {
         },
         ("id", "project", "name", "state", "created_at"),
     ),
+    "GitIn": obj(
+        {"branch": GIT_TEXT, "commit": GIT_TEXT, "dirty": BOOL, "remote": GIT_TEXT}, extra=False
+    ),
     "RunCreate": obj(
         {
-            "project": STR,
-            "name": STR,
+            "project": text(L.MAX_PROJECT_LENGTH),
+            "name": text(L.MAX_RUN_NAME_LENGTH),
             "id": UUID,
-            "config": ANYOBJ,
-            "tags": arr(STR),
-            "notes": STR,
-            "git": ref("Git"),
-            "host": STR,
-            "metadata": ANYOBJ,
+            "config": JSON_DOC,
+            "tags": TAGS,
+            "notes": text(L.MAX_NOTES_LENGTH, 0),
+            "git": ref("GitIn"),
+            "host": text(L.MAX_HOST_LENGTH, 0),
+            "metadata": JSON_DOC,
             "resume": {"type": "string", "enum": ["allow", "must", "never"]},
         },
         extra=False,
     ),
     "RunUpdate": obj(
         {
-            "name": STR,
+            "name": text(L.MAX_RUN_NAME_LENGTH),
             "state": {"type": "string", "enum": RUN_STATES},
-            "exit_code": INT,
-            "summary": ANYOBJ,
-            "config": ANYOBJ,
-            "metadata": ANYOBJ,
-            "tags": arr(STR),
-            "add_tags": arr(STR),
-            "remove_tags": arr(STR),
-            "notes": STR,
+            "exit_code": int_range(L.INT32_MIN, L.INT32_MAX),
+            "summary": JSON_DOC,
+            "config": JSON_DOC,
+            "metadata": JSON_DOC,
+            "tags": {**TAGS, "description": f"a run keeps at most {L.MAX_TAGS} tags"},
+            "add_tags": TAGS,
+            "remove_tags": TAGS,
+            "notes": text(L.MAX_NOTES_LENGTH, 0),
             "heartbeat": BOOL,
         },
         extra=False,
@@ -171,18 +201,18 @@ SCHEMAS: dict[str, Any] = {
     "MetricRow": obj(
         {
             "run_id": UUID,
-            "metric_name": STR,
-            "step": INT,
+            "metric_name": METRIC_NAME_IN,
+            "step": INT64,
             "value": WIRE_NUM,
-            "time": {"oneOf": [STR, NUM]},
-            "metadata": ANYOBJ,
+            "time": TIME_IN,
+            "metadata": JSON_DOC,
         },
         ("run_id", "metric_name", "value"),
         extra=False,
     ),
     "MetricBatch": obj(
         {
-            "batch_id": STR,
+            "batch_id": BATCH_ID,
             "metrics": arr(ref("MetricRow")),
             "format": {"type": "string", "enum": ["rows"]},
         },
@@ -191,12 +221,12 @@ SCHEMAS: dict[str, Any] = {
     ),
     "ColumnarBatch": obj(
         {
-            "batch_id": STR,
+            "batch_id": BATCH_ID,
             "run_id": UUID,
-            "names": arr(STR),
-            "k": arr(INT),
-            "s": arr({"type": "integer", "nullable": True}),
-            "t": arr({"type": "number", "nullable": True}),
+            "names": arr(METRIC_NAME_IN),
+            "k": arr(int_range(0, L.INT32_MAX)),
+            "s": arr({**INT64, "nullable": True}),
+            "t": arr({**EPOCH_SECONDS, "nullable": True}),
             "v": arr(WIRE_NUM),
             "format": {"type": "string", "enum": ["columnar"]},
         },
@@ -206,18 +236,18 @@ SCHEMAS: dict[str, Any] = {
     "SystemRow": obj(
         {
             "run_id": UUID,
-            "metric_type": STR,
+            "metric_type": text(L.MAX_SYSTEM_TYPE_LENGTH),
             "value": WIRE_NUM,
-            "time": {"oneOf": [STR, NUM]},
-            "device": STR,
-            "node": STR,
-            "metadata": ANYOBJ,
+            "time": TIME_IN,
+            "device": text(L.MAX_HOST_LENGTH),
+            "node": text(L.MAX_HOST_LENGTH),
+            "metadata": JSON_DOC,
         },
         ("run_id", "metric_type", "value"),
         extra=False,
     ),
     "SystemBatch": obj(
-        {"batch_id": STR, "metrics": arr(ref("SystemRow"))}, ("metrics",), extra=False
+        {"batch_id": BATCH_ID, "metrics": arr(ref("SystemRow"))}, ("metrics",), extra=False
     ),
     "WriteResult": obj(
         {"written": INT, "duplicate": BOOL, "batch_id": STR}, ("written", "duplicate", "batch_id")
@@ -266,7 +296,12 @@ SCHEMAS: dict[str, Any] = {
         ("series",),
     ),
     "BulkHistoryRequest": obj(
-        {"run_ids": arr(UUID, minItems=1), "names": arr(STR), "start_step": INT, "end_step": INT},
+        {
+            "run_ids": arr(UUID, minItems=1),
+            "names": arr(METRIC_NAME_IN),
+            "start_step": INT64,
+            "end_step": INT64,
+        },
         ("run_ids",),
         extra=False,
     ),
@@ -349,7 +384,7 @@ RUN_ID = param("run_id", "path", UUID, "run UUID")
 METRIC_NAME = param(
     "metric_name",
     "path",
-    STR,
+    METRIC_NAME_IN,
     "metric name; may contain '/' (raw, or percent-encoded as one segment)",
 )
 FORMAT = param("format", schema={"type": "string", "enum": ["json", "arrow"]})
@@ -372,11 +407,10 @@ def op(
     return out
 
 
-_STEP_RANGE = [param("start_step", schema=INT), param("end_step", schema=INT)]
-_TIME_RANGE = [
-    param("start_time", desc="epoch seconds or ISO 8601"),
-    param("end_time", desc="epoch seconds or ISO 8601"),
-]
+_STEP_RANGE = [param("start_step", schema=INT64), param("end_step", schema=INT64)]
+_TIME_DESC = f"epoch seconds or ISO 8601, from {L.MIN_TIME_US / 1e6:.0f} s (4714-11-24 BC)"
+_TIME_RANGE = [param("start_time", desc=_TIME_DESC), param("end_time", desc=_TIME_DESC)]
+QUERY_TEXT = text(L.MAX_FILTER_TEXT_LENGTH, 0)
 
 PATHS: dict[str, Any] = {
     f"{API}/runs": {
@@ -385,16 +419,18 @@ PATHS: dict[str, Any] = {
             responses("200", ref("RunPage"), "400 503"),
             op_id="listRuns",
             params=[
-                param("project"),
+                param("project", schema=QUERY_TEXT),
                 param("state", schema=LIST, explode=True),
                 param("tag", schema=LIST, explode=True),
                 param(
                     "filter",
                     schema=LIST,
                     explode=True,
-                    desc="config.lr>=0.01; ops = != < <= > >= ~",
+                    desc="config.lr>=0.01; ops = != < <= > >= ~; the value is typed by its "
+                    "field (UUID for id, int32 for exit_code, a time for *_at, true/false "
+                    "for git.dirty), 400 naming the filter otherwise",
                 ),
-                param("search"),
+                param("search", schema=QUERY_TEXT),
                 param("sort"),
                 param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
                 param("cursor"),
@@ -523,7 +559,7 @@ PATHS: dict[str, Any] = {
         "get": op(
             "Every metric name of a project's runs, with how many runs logged it",
             responses("200", ref("ProjectMetricNames"), "400 503"),
-            params=[param("project", required=True, schema={"type": "string", "minLength": 1})],
+            params=[param("project", required=True, schema=QUERY_TEXT | {"minLength": 1})],
             op_id="projectMetricNames",
         ),
     },

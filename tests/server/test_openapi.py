@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from wanllm_server.openapi import document
 
 from tests.jupyter_process import JupyterServer
 from tests.server.server_helpers import body, wanllm_routes
+from tests.services import PostgresCluster
 
 GROUP_NAMES = [(r"\((\?P<run_id>)?\[\^/\]\+\)", "{run_id}"), (r"\(\.\+\)", "{metric_name}")]
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -45,17 +48,43 @@ async def test_every_route_is_documented_and_vice_versa(jp_serverapp, api, jp_ba
     assert registered == documented
 
 
-@pytest.fixture
-def live_server(tmp_path: Path):
-    """A real ``jupyter server`` process with wanllm on SQLite under base_url /jp/."""
-    with JupyterServer(tmp_path, base_url="/jp/") as server:
+@pytest.fixture(params=["sqlite", "postgresql", "timescaledb"])
+def live_server(request: pytest.FixtureRequest, tmp_path: Path):
+    """A real ``jupyter server`` process with wanllm under base_url /jp/, on each backend."""
+    url = None
+    if request.param != "sqlite":
+        fixture = "pg_cluster" if request.param == "timescaledb" else "plain_pg_cluster"
+        cluster: PostgresCluster = request.getfixturevalue(fixture)
+        url = cluster.create_database(f"openapi_{os.getpid()}_{request.param}")
+    with JupyterServer(tmp_path, base_url="/jp/", database_url=url) as server:
         yield server.url + "wanllm/api/v1/", server.token
+
+
+def _limits_stated(doc: dict[str, Any]) -> dict[str, Any]:
+    schemas = doc["components"]["schemas"]
+    return {
+        "project": schemas["RunCreate"]["properties"]["project"]["maxLength"],
+        "tags": schemas["RunCreate"]["properties"]["tags"]["maxItems"],
+        "exit_code": schemas["RunUpdate"]["properties"]["exit_code"]["maximum"],
+        "step": schemas["MetricRow"]["properties"]["step"]["minimum"],
+    }
+
+
+def test_the_document_states_the_input_limits():
+    from wanllm_jupyter.core import limits
+
+    assert _limits_stated(document()) == {
+        "project": limits.MAX_PROJECT_LENGTH,
+        "tags": limits.MAX_TAGS,
+        "exit_code": limits.INT32_MAX,
+        "step": limits.INT64_MIN,
+    }
 
 
 @pytest.mark.slow
 def test_responses_conform_to_the_document(live_server):
-    """schemathesis (fuzzing + stateful) over every REST operation: no 5xx, and
-    every status, content type and JSON body as documented."""
+    """schemathesis (fuzzing + stateful) over every REST operation, on every backend:
+    no 5xx, and every status, content type and JSON body as documented."""
     url, token = live_server
     cli = shutil.which("schemathesis") or shutil.which("st")
     assert cli, "schemathesis is a test dependency (pyproject [test])"
