@@ -132,7 +132,7 @@ async def test_logging_keeps_a_run_alive_under_the_shortest_timeout(servers):
             silent_crashed = time.monotonic() - started
         await asyncio.sleep(1.0)
     timeout = MIN_HEARTBEAT_TIMEOUT
-    assert silent_crashed is not None and timeout <= silent_crashed < timeout + 8  # sweep works
+    assert silent_crashed is not None and timeout - 1 < silent_crashed < timeout + 8  # swept
 
     crashed = await call(b, "GET", f"runs/{silent}")
     assert crashed["finished_at"] == crashed["heartbeat_at"]  # its last sign of life
