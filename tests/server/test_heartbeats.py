@@ -52,7 +52,7 @@ async def crash(wanllm_app, rid: str, api) -> dict:
     return run
 
 
-@pytest.mark.parametrize("sign_of_life", ["heartbeat", "batch"])
+@pytest.mark.parametrize("sign_of_life", ["heartbeat", "batch", "system batch"])
 async def test_a_crashed_run_showing_life_is_running_again(
     api, wanllm_app, monkeypatch, sign_of_life
 ):
@@ -63,8 +63,11 @@ async def test_a_crashed_run_showing_life_is_running_again(
     assert crashed["finished_at"] == crashed["heartbeat_at"]  # ended at its last sign of life
     if sign_of_life == "heartbeat":
         assert (await api("POST", f"runs/{rid}/heartbeat")).code == 204
-    else:
+    elif sign_of_life == "batch":
         await post_points(api, rid, {"m": [(0, 1.0)]})
+    else:
+        system = {"metrics": [{"run_id": rid, "metric_type": "cpu", "value": 0.5}]}
+        assert (await api("POST", "metrics/system/batch", body=system)).code == 200
     run = body(await api("GET", f"runs/{rid}"))
     assert (run["state"], run["finished_at"]) == ("running", None)
     assert [(str(r.id), r.state) for r in changes] == [(rid, "crashed"), (rid, "running")]
