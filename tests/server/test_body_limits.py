@@ -127,6 +127,17 @@ def test_unauthenticated_huge_body_is_403_before_it_is_sent(server, framing):
     assert seconds < 5
 
 
+def test_unauthorized_body_is_403_before_it_is_sent():
+    args = ["--ServerApp.authorizer_class=tests.server.read_only_authorizer.ReadOnly"]
+    with JupyterServer(extra_args=[*args, "--ServerApp.log_level=WARN"]) as read_only:
+        head = f"POST /{API}metrics/batch HTTP/1.1\r\nContent-Length: {HUGE}"
+        head += "\r\nContent-Type: application/json"
+        status, answer, seconds = request(read_only, head, b"{" * 65536)
+    assert status == 403
+    assert answer["message"] == "User is not authorized to write on resource: wanllm."
+    assert seconds < 5
+
+
 def test_authenticated_body_past_the_limit_is_413_before_it_is_sent(server):
     head = f"POST /{API}metrics/batch HTTP/1.1\r\nContent-Length: {HUGE}"
     head += "\r\nContent-Type: application/json"
