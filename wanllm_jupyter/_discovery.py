@@ -35,7 +35,7 @@ from .core import service as core
 from .errors import ServerError, WanllmError
 
 _login: tuple[str, str] | None = None
-_announced: set[str] = set()
+_announced: set[str] = set()  # URLs announced and lines said (once per process)
 PROBE_TIMEOUT = _service.PROBE_TIMEOUT
 
 
@@ -141,7 +141,9 @@ def _announce(conn: Connection, how: str, quiet: bool) -> None:
 
 
 def _say(line: str, quiet: bool) -> None:
-    if not quiet:
+    """Print ``line`` on stdout, once per process."""
+    if not quiet and line not in _announced:
+        _announced.add(line)
         print(line, file=sys.stdout, flush=True)
 
 
