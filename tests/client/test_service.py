@@ -20,6 +20,7 @@ import pytest
 import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
 from tests.client.service_helpers import Kernel, local, logging_to, service_pids, wait_dead
+from wanllm_jupyter import _service
 from wanllm_jupyter.core import service as core
 
 pytestmark = pytest.mark.slow
@@ -206,3 +207,29 @@ def test_init_autostart_false_logs_offline_and_starts_nothing(client_env: Path, 
     assert run.offline
     assert not service_pids(client_env / "runtime", local)
     assert not core.service_file(local, client_env / "runtime").exists()
+
+
+def test_wanllm_server_command_announces_itself_and_cleans_up(client_env: Path, local: str) -> None:
+    runtime = client_env / "runtime"
+    cmd = [sys.executable, "-m", "wanllm_jupyter.cli", "server", "--allow-root"]
+    proc = subprocess.Popen(cmd, cwd=client_env, stderr=subprocess.DEVNULL)
+    try:
+        path = core.service_file(local, runtime)
+        deadline = time.monotonic() + 60
+        while (info := core.read_json(path)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert info is not None and info["pid"] == proc.pid
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert info["idle_timeout"] == 120.0  # WANLLM_IDLE_TIMEOUT (the local fixture's)
+        conn, how = _service.ensure(local)
+        assert (conn.base_url, conn.token, how) == (info["url"], info["token"], "local service")
+        assert core.read_owner(core.sqlite_path(local)) == {  # type: ignore[arg-type]
+            "url": info["url"],
+            "pid": proc.pid,
+            "kind": "service",
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert not path.exists()
+    assert core.read_owner(core.sqlite_path(local)) is None  # type: ignore[arg-type]
