@@ -29,6 +29,7 @@ AUTOSTART_ENV = "WANLLM_AUTOSTART"
 START_TIMEOUT = 30.0
 PROBE_TIMEOUT = 2.0
 RESTART_PAUSE = 2.0  # seconds between restart attempts of one connection
+LOG_KEEP_BYTES = 1 << 20  # a longer service log is moved aside when a service starts
 
 _lock = threading.Lock()
 _children: list[subprocess.Popen[bytes]] = []
@@ -128,6 +129,8 @@ def ensure(db_url: str | None = None, timeout: float = START_TIMEOUT) -> tuple[C
 def _start(db_url: str, directory: Path, deadline: float) -> Connection:
     """Start the service for ``db_url``; wait until it answers."""
     log_path = directory / f"{core.SERVICE_PREFIX}{core.service_key(db_url)}.log"
+    if log_path.exists() and log_path.stat().st_size > LOG_KEEP_BYTES:
+        log_path.replace(log_path.with_suffix(".log.1"))  # keep the last one beside
     _reap()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "WANLLM_URL"))}
     env["WANLLM_DATABASE_URL"] = db_url
