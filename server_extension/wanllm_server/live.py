@@ -1,7 +1,8 @@
 """Live fan-out of committed metric points and run changes to subscribers.
 
-``publish_points`` / ``publish_run`` only append to a queue: the ingest path
-never waits on Redis or on subscribers. A ticker delivers at most one
+``publish_points`` / ``publish_run`` only append to queues: the ingest path
+never waits on subscribers, and on Redis only to learn that a batch left
+this server (:meth:`LiveHub.until_sent`, bounded). A ticker delivers at most one
 ``metrics`` message per run every ``tick`` seconds, merging the points of all
 batches of the tick per metric name, encoded once per distinct name filter.
 
@@ -61,6 +62,7 @@ RUN_CHANNEL_PREFIX = "wanllm:run:"
 RUNS_CHANNEL = "wanllm:runs"
 TICK_SECONDS = 0.1
 MAX_INBOX = 10_000  # events awaiting the next tick before the oldest are dropped
+SEND_WAIT_SECONDS = 1.0  # longest an ingest answer waits for its batch to reach Redis
 DEFAULT_BUDGET_BYTES = 128 * 1024 * 1024  # all subscribers' queues and unfinished writes
 
 
@@ -93,9 +95,9 @@ class LiveHub:
         self.budget = Budget(budget_bytes)
         self.evictions = 0  # subscribers evicted over the budget
         self._log = log
-        # (kind, run_id, data): ("batch", "", (MetricBatch, time, seqs, lost)) | ("chunk",
-        # run, Chunk) | ("run", run, wire dict, or None when deleted); beyond MAX_INBOX
-        # the oldest are dropped and every subscriber gets a gap
+        # (kind, run_id, data): ("chunk", run, Chunk) | ("run", run, wire dict, or None
+        # when deleted); beyond MAX_INBOX the oldest are dropped and every subscriber
+        # gets a gap
         self._inbox: deque[tuple[str, str, Any]] = deque()
         self._inbox_dropped = 0
         self._subs: dict[str | None, set[Subscriber]] = defaultdict(set)
@@ -159,14 +161,33 @@ class LiveHub:
     # ------------------------------------------------------------ publishing
     def publish_points(
         self, batch: MetricBatch, seqs: dict[str, int], *, lost: bool = False
-    ) -> None:
+    ) -> asyncio.Future[None]:
         """Hand a committed batch and its runs' live sequence numbers to the hub;
         returns at once. A replay is published again with its original numbers
         (``lost``: its stored points are not known, subscribers that missed it
-        get a gap)."""
-        if (self._link is None and not self._subs) or not seqs:
-            return
-        self._enqueue(("batch", "", (batch, time.time(), seqs, lost)))
+        get a gap). The future is done once the batch left this server (Redis
+        took or refused it; at once without Redis): see :meth:`until_sent`."""
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        published = []
+        if self._link is not None or self._subs:
+            for chunk in split_batch(batch, time.time(), seqs, lost=lost):
+                if self._link is not None:  # at once: the ingest answer waits for it
+                    channel = RUN_CHANNEL_PREFIX + chunk.run_id
+                    published.append(self._link.publish(channel, encode_chunk(chunk, self.origin)))
+                if chunk.run_id in self._subs:
+                    self._enqueue(("chunk", chunk.run_id, chunk))
+        _when_all(published, sent)
+        return sent
+
+    @staticmethod
+    async def until_sent(sent: asyncio.Future[None]) -> None:
+        """Wait (at most SEND_WAIT_SECONDS) until a batch given to
+        :meth:`publish_points` left this server. The ingest path answers only
+        then, so a server that dies before its PUBLISH leaves the client
+        without an answer: the client retries, and the replay is published
+        again (docs/api.md, "Live message ordering")."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(sent), SEND_WAIT_SECONDS)
 
     def _enqueue(self, event: tuple[str, str, Any]) -> None:
         if len(self._inbox) >= MAX_INBOX:
@@ -251,7 +272,7 @@ class LiveHub:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._drain()  # publish to Redis now; deliver locally on the tick
+            self._drain()  # keeps the inbox short; delivery waits for the tick
             delay = self._last_flush + self.tick - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -262,23 +283,13 @@ class LiveHub:
                 self._log.exception("wanllm live: delivery failed")
 
     def _drain(self) -> None:
-        """Move the inbox into the tick's pending points and run changes,
-        publishing this hub's batches to Redis on the way."""
+        """Move the inbox into the tick's pending points and run changes."""
         if self._inbox_dropped:
             dropped, self._inbox_dropped = self._inbox_dropped, 0
             self._gap_all(f"live hub overloaded: {dropped} updates dropped; re-query to catch up")
         while self._inbox:
             kind, run_id, data = self._inbox.popleft()
-            if kind == "batch":
-                batch, committed, seqs, lost = data
-                for chunk in split_batch(batch, committed, seqs, lost=lost):
-                    if self._link is not None:
-                        self._link.publish(
-                            RUN_CHANNEL_PREFIX + chunk.run_id, encode_chunk(chunk, self.origin)
-                        )
-                    if chunk.run_id in self._subs:
-                        self._pending[chunk.run_id].append(chunk)
-            elif kind == "chunk":
+            if kind == "chunk":
                 if run_id in self._subs:
                     self._pending[run_id].append(data)
             else:
@@ -379,6 +390,15 @@ class LiveHub:
                     run_id, first, hi, [fragments[n] for n in chosen]
                 )
             sub.offer(message, hi)
+
+
+def _when_all(futures: list[asyncio.Future[bool]], done: asyncio.Future[None]) -> None:
+    """Resolve ``done`` once every one of ``futures`` is."""
+    if not futures:
+        if not done.done():
+            done.set_result(None)
+        return
+    asyncio.gather(*futures).add_done_callback(lambda _: done.done() or done.set_result(None))
 
 
 def _merge_fragments(chunks: list[Chunk]) -> dict[str, bytes]:

@@ -49,7 +49,8 @@ class RedisLink:
         self._announced = 0  # ``dropped`` when the drop notice last went out
         self._url, self._on_message, self._on_state, self._log = url, on_message, on_state, log
         self._wanted: set[str] = set()
-        self._outbox: deque[tuple[str, bytes]] = deque(maxlen=MAX_OUTBOX)
+        # (channel, payload, resolved True once published, False when dropped)
+        self._outbox: deque[tuple[str, bytes, asyncio.Future[bool]]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: aioredis.Redis | None = None
@@ -73,6 +74,7 @@ class RedisLink:
         if self._outbox and self.ok:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._flush_outbox(), STOP_TIMEOUT)
+        self._drop_all()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -81,12 +83,21 @@ class RedisLink:
         """The channels to be subscribed to (applied within POLL_SECONDS)."""
         self._wanted = set(channels)
 
-    def publish(self, channel: str, payload: bytes) -> None:
-        """Queue a message; never waits."""
+    def publish(self, channel: str, payload: bytes) -> asyncio.Future[bool]:
+        """Queue a message; never waits. The future says whether Redis took it
+        (True) or it was dropped (False)."""
+        sent: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if len(self._outbox) == MAX_OUTBOX:
             self.dropped += 1
-        self._outbox.append((channel, payload))
+            _resolve(self._outbox.popleft()[2], False)
+        self._outbox.append((channel, payload, sent))
         self._wake.set()
+        return sent
+
+    def _drop_all(self) -> None:
+        self.dropped += len(self._outbox)
+        while self._outbox:
+            _resolve(self._outbox.popleft()[2], False)
 
     # ------------------------------------------------------------ tasks
     async def _publish_loop(self) -> None:
@@ -99,20 +110,24 @@ class RedisLink:
         assert self._client is not None
         while self._outbox or self._notice_due():
             if not self.ok or time.monotonic() < self._publish_after:
-                self.dropped += len(self._outbox)  # Redis is down: don't pile up timeouts
-                self._outbox.clear()
+                self._drop_all()  # Redis is down: don't pile up timeouts
                 return
             dropped = self.dropped
+            sent: asyncio.Future[bool] | None = None
             if self._notice_due():
                 assert self._drop_notice is not None
                 channel, payload = self._drop_notice
             else:
-                channel, payload = self._outbox.popleft()
+                channel, payload, sent = self._outbox.popleft()
             try:
                 await self._client.publish(channel, payload)
-                if (channel, payload) == self._drop_notice:
+                if sent is None:
                     self._announced = dropped
+                else:
+                    _resolve(sent, True)
             except (RedisError, OSError) as exc:
+                if sent is not None:
+                    _resolve(sent, False)
                 self.dropped += 1
                 self._publish_after = time.monotonic() + BACKOFF_MAX
                 self._log.warning(
@@ -120,6 +135,9 @@ class RedisLink:
                     exc,
                     BACKOFF_MAX,
                 )
+            finally:  # also when cancelled mid-PUBLISH
+                if sent is not None:
+                    _resolve(sent, False)
 
     async def _read_loop(self) -> None:
         assert self._client is not None
@@ -165,3 +183,8 @@ class RedisLink:
                 "wanllm live: Redis unavailable (%s); fan-out is in-process until it returns", exc
             )
         self._on_state(ok)
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)

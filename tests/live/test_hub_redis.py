@@ -165,3 +165,36 @@ def test_payload_round_trip_keeps_nonfinite_and_order() -> None:
 def test_bad_payloads_are_rejected_precisely(payload: bytes, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         decode_chunk(payload)
+
+
+def test_publish_says_when_the_batch_left_the_server(own_redis, hub_log) -> None:
+    """The future of publish_points is done once Redis took the batch (the
+    ingest path answers only then), or at once when Redis is down."""
+
+    async def main() -> None:
+        hub = LiveHub(own_redis.url, log=hub_log)
+        await hub.start()
+        try:
+            await wait_for(lambda: hub.status()["redis_ok"])
+            batch = make_batch(RUN, ["loss"], [0], [1], [1.0])
+            sent = hub.publish_points(batch, {str(RUN): 1})
+            assert not sent.done()  # not before the PUBLISH
+            await asyncio.wait_for(sent, 2)
+            own_redis.stop()
+            await wait_for(lambda: not hub.status()["redis_ok"])
+            started = time.monotonic()
+            await hub.until_sent(hub.publish_points(batch, {str(RUN): 2}))
+            assert time.monotonic() - started < 0.5  # dropped at once, not waited for
+        finally:
+            await hub.stop()
+
+    asyncio.run(main())
+
+
+def test_publish_without_redis_is_sent_at_once(hub_log) -> None:
+    async def main() -> None:
+        hub = LiveHub(None, log=hub_log)
+        sent = hub.publish_points(make_batch(RUN, ["loss"], [0], [1], [1.0]), {str(RUN): 1})
+        assert sent.done()
+
+    asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import datetime, timezone
@@ -67,11 +68,14 @@ async def test_replayed_batch_counts_once_and_is_republished_with_its_seq(
     api, wanllm_app, monkeypatch
 ):
     published = []
-    monkeypatch.setattr(
-        wanllm_app.live,
-        "publish_points",
-        lambda batch, seqs, lost=False: published.append((len(batch), seqs, lost)),
-    )
+
+    def publish_points(batch, seqs, lost=False):
+        published.append((len(batch), seqs, lost))
+        sent = asyncio.get_running_loop().create_future()
+        sent.set_result(None)
+        return sent
+
+    monkeypatch.setattr(wanllm_app.live, "publish_points", publish_points)
     rid = (await create_run(api))["id"]
     points = {"loss": [(i, float(i)) for i in range(10)], "acc": [(0, 1.0)]}
     first = await post_points(api, rid, points, batch_id="replay-1")

@@ -1,9 +1,11 @@
 """Team mode under a server crash: two real Jupyter servers on one TimescaleDB
-and one Redis. Server A commits a batch but dies (SIGKILL) before its publish
-reaches Redis (A talks to Redis through a proxy that holds A's bytes). Every
-subscriber on server B then gets the batch when the client retries it (a
-duplicate, re-published with its original sequence number), or sees a
-sequence jump it fills by re-querying; nothing is skipped silently."""
+and one Redis. Server A commits batches but dies (SIGKILL) before its publish
+reaches Redis (A talks to Redis through a proxy that holds A's bytes), so
+their answers die with it (A answers only once Redis took a batch). A client
+that retries sends a duplicate, re-published with its original sequence
+number, which every subscriber on server B gets; a client that moves on first
+makes a sequence jump that its subscribers fill by re-querying. Nothing is
+skipped silently."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from tests.jupyter_process import JupyterServer
@@ -111,6 +114,19 @@ def batch(run_id: str, batch_id: str, steps: range) -> dict:
     }
 
 
+async def committed(server: JupyterServer, run_id: str, points: int) -> None:
+    """Until the run's ``loss`` has ``points`` points in the store."""
+    for _ in range(100):
+        try:
+            history = await call(server, "GET", f"runs/{run_id}/metrics/loss")
+            if len(history["steps"]) == points:
+                return
+        except HTTPClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{points} points of {run_id} never committed")
+
+
 async def subscribe(server: JupyterServer, run_id: str) -> WebSocketClientConnection:
     ws = await websocket_connect(
         HTTPRequest(server.ws_url + f"wanllm/ws/metrics/{run_id}", headers=server.headers)
@@ -140,13 +156,22 @@ async def test_a_batch_committed_by_a_killed_server_reaches_every_subscriber(
             msg = await next_points(subs[rid], rid)
             assert msg["seq"] == [1, 1] and follow[rid].metrics(msg) == (True, False)
 
-        proxy.hold()  # A's next PUBLISH never leaves the proxy...
+        proxy.hold()  # A's next PUBLISHes never leave the proxy
+        unanswered = [  # A answers once Redis took the batch (or after 1 s)
+            asyncio.ensure_future(
+                call(a, "POST", "metrics/batch", batch(rid, f"{rid}-2", range(10, 20)))
+            )
+            for rid in subs
+        ]
         for rid in subs:
-            written = await call(a, "POST", "metrics/batch", batch(rid, f"{rid}-2", range(10, 20)))
-            assert written["written"] == 10  # ...after the commit
-        a.kill()  # and A dies with the batch in its publish queue
+            await committed(b, rid, 20)
+        assert not any(post.done() for post in unanswered)
+        a.kill()  # A dies after the commits, with the batches in its publish queue
+        for post in unanswered:
+            with pytest.raises((HTTPClientError, StreamClosedError, ConnectionError)):
+                await post  # no answer: the client will retry
         for ws in subs.values():
-            await expect_quiet(ws, 0.6)  # B's subscribers missed the batch
+            await expect_quiet(ws, 0.6)  # B's subscribers missed both batches
 
         # the client retries the batch through B: a duplicate, published again
         retry = batch(retried, f"{retried}-2", range(10, 20))

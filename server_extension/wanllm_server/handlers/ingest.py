@@ -76,7 +76,7 @@ class IngestHandler(WanllmHandler):
     async def after_commit(self, batch: Batch, result: WriteResult) -> None:
         """Work after a (non-duplicate) batch committed."""
 
-    def after_replay(self, batch: Batch, result: WriteResult) -> None:
+    async def after_replay(self, batch: Batch, result: WriteResult) -> None:
         """Work after a replay of a committed batch (nothing was written)."""
 
     def decode_size(self) -> int:
@@ -104,7 +104,7 @@ class IngestHandler(WanllmHandler):
             async with self.wanllm.ingest_slots:
                 result = await self.commit(await self.store(), batch)
             if result.duplicate:
-                self.after_replay(batch, result)
+                await self.after_replay(batch, result)
             else:
                 await self.after_commit(batch, result)
                 telemetry.POINTS_INGESTED.labels(kind=self.ingest_kind).inc(result.points)

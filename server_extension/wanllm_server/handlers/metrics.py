@@ -77,14 +77,14 @@ class MetricBatchHandler(IngestHandler):
         return await store.write_metrics(batch)
 
     async def after_commit(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
-        self.live.publish_points(batch, result.live_seq)
+        await self.live.until_sent(self.live.publish_points(batch, result.live_seq))
 
-    def after_replay(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
+    async def after_replay(self, batch: MetricBatch, result: WriteResult) -> None:  # type: ignore[override]
         """Publish the replay live again with its original sequence numbers: the
         first publish may have died with the server that committed it. Auto steps
         are not known here, so such a replay only announces its numbers."""
         lost = batch.auto_step is not None and bool(batch.auto_step.any())
-        self.live.publish_points(batch, result.live_seq, lost=lost)
+        await self.live.until_sent(self.live.publish_points(batch, result.live_seq, lost=lost))
 
 
 class RunMetricsHandler(WanllmHandler):
