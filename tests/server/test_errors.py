@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections.abc import Callable
+
+import asyncpg
+import pyarrow as pa
 import pytest
 from prometheus_client import REGISTRY
+from wanllm_server.handlers.base import as_api_error
 
 from tests.server.server_helpers import body, create_run
 
@@ -139,3 +146,67 @@ async def test_time_arguments_out_of_range_are_400(api, value):
     assert body(resp)["message"] == (
         f"query argument end_time={value!r} is out of range for a time"
     )
+
+
+# --------------------------------------------------------------------- the safety net
+def _raised(action: Callable[[], object]) -> BaseException:
+    try:
+        action()
+    except Exception as e:
+        return e
+    raise AssertionError("no error")
+
+
+def _sqlite(sql: str, *params: object) -> Callable[[], object]:
+    return lambda: sqlite3.connect(":memory:").execute(sql, params)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        _sqlite("SELECT ?", 2**70),  # OverflowError
+        _sqlite("SELECT ?", {"a": 1}),  # ProgrammingError: Error binding parameter
+        lambda: pa.array([2**63], pa.uint64()).cast(pa.int64()),  # ArrowInvalid
+    ],
+    ids=["sqlite-overflow", "sqlite-binding", "arrow-invalid"],
+)
+def test_driver_errors_from_data_are_400(action: Callable[[], object]) -> None:
+    """Should a value slip past the validators, the driver's complaint is a 400."""
+    err = as_api_error(_raised(action))
+    assert err is not None and err.status_code == 400, err
+    assert err.message.startswith("a value of this request cannot be stored or compared: ")
+
+
+def test_postgres_data_errors_are_400(make_pg_database: Callable[..., str]) -> None:
+    """Server side (SQLSTATE 22: NUL in text, int overflow) and client side (a value
+    asyncpg cannot encode for its parameter)."""
+    dsn = make_pg_database(timescale=False)
+
+    async def errors() -> list[BaseException]:
+        conn = await asyncpg.connect(dsn)
+        out = []
+        try:
+            for sql, arg in (("SELECT $1::text", "a\x00b"), ("SELECT $1::int4", 2**40)):
+                try:
+                    await conn.fetchval(sql, arg)
+                except Exception as e:
+                    out.append(e)
+            try:
+                await conn.fetchval("SELECT 2147483647::int4 + 1")
+            except Exception as e:
+                out.append(e)
+        finally:
+            await conn.close()
+        return out
+
+    raised = asyncio.run(errors())
+    assert len(raised) == 3
+    for exc in raised:
+        err = as_api_error(exc)
+        assert err is not None and err.status_code == 400, (exc, err)
+
+
+def test_programming_errors_stay_internal() -> None:
+    """Not every driver error is the request's fault: those remain 500s."""
+    assert as_api_error(_raised(_sqlite("SELECT ?, ?", 1))) is None
+    assert as_api_error(_raised(_sqlite("SELECT nope"))) is None

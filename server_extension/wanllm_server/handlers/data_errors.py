@@ -3,9 +3,7 @@
 The validators (:mod:`wanllm_jupyter.core.limits`, :mod:`..store.batches`, the
 run handlers) refuse bad values before any backend sees them, so every backend
 answers alike. Should a value still slip through, the error the driver raises
-for it becomes a 400 naming the driver's complaint, never a 500 (or a 503: asyncpg's
-client-side ``DataError`` is an ``InterfaceError``, which the store reports as
-:class:`~..store.base.StoreUnavailable`).
+for it becomes a 400 naming the driver's complaint, never a 500.
 """
 
 from __future__ import annotations
@@ -14,13 +12,9 @@ import sqlite3
 
 import asyncpg
 import pyarrow as pa
-from asyncpg.exceptions import _base as asyncpg_base
-
-from ..store.base import StoreUnavailable
 
 _DATA_ERRORS = (
-    asyncpg.exceptions.DataError,  # SQLSTATE class 22: NUL, numeric/datetime out of range...
-    asyncpg_base.DataError,  # client side: a value the codec cannot encode
+    asyncpg.exceptions.DataError,  # SQLSTATE 22 (NUL, out of range...), a value not encodable
     OverflowError,  # e.g. an int beyond SQLite's INTEGER
     sqlite3.DataError,
     pa.ArrowInvalid,
@@ -29,8 +23,6 @@ _DATA_ERRORS = (
 
 def data_error_message(exc: BaseException) -> str | None:
     """The client-facing message when ``exc`` was caused by the request's data, else None."""
-    if isinstance(exc, StoreUnavailable) and isinstance(exc.__cause__, asyncpg_base.DataError):
-        exc = exc.__cause__
     is_binding = isinstance(exc, sqlite3.ProgrammingError) and str(exc).startswith(
         "Error binding parameter"
     )
