@@ -32,6 +32,7 @@ sync``), and the report says how much.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -191,7 +192,7 @@ class Sender:
         for kind, body in self._first:
             self._deliver(kind, body, 0)
         next_periodic = time.monotonic() + self.periodic_every
-        sent_at = time.monotonic()
+        sent_at = -math.inf  # the first point goes at once: the throttle starts with it
         while True:
             if not self._stop:
                 self._wait(sent_at)
