@@ -102,7 +102,14 @@ def _seed(server: Server) -> None:
         "project": "hostile",
         "name": "seed",
         "tags": ["t"],
-        "config": {"lr": 0.1, 'a"b': 1, "a\\b": 2, "nested": {"k": "v"}, "list": [5]},
+        "config": {
+            "lr": 0.1,
+            'a"b': 1,
+            "a\\b": 2,
+            "nested": {"k": "v"},
+            "list": [5],
+            "flag": True,
+        },
     }
     assert server.json("POST", "runs", run)[0] == 201
     rows = [{"run_id": RUN, "metric_name": "loss", "step": s, "value": 1.0} for s in range(3)]
@@ -345,7 +352,7 @@ CASES: dict[str, Case] = {
     "filter/tags-eq": runs_query(400, "tags", filter="tags=x"),
     "filter/git-dirty-number": runs_query(400, "git.dirty", filter="git.dirty=1"),
     "filter/git-unknown": runs_query(400, "git.colour", filter="git.colour=red"),
-    "filter/no-operator": runs_query(400, "expected <field><op><value>", filter="name"),
+    "filter/no-operator": runs_query(400, "expected <field><op><value>", filter="name!x"),
     "filter/invalid-utf8": req("GET", "runs", 400, None, query="filter=name%3D%FF"),
     "sort/unknown": runs_query(400, "sort", sort="nope"),
     "sort/empty-path": runs_query(400, "sort", sort="-config."),
@@ -595,6 +602,9 @@ def test_the_suite_is_large_enough() -> None:
         ('config.nested.k="v"', True),
         ("config.list.0=5", False),  # a path part is a key, never an array index
         ("config.lr>=0.1", True),
+        ("config.flag=true", True),
+        ("config.flag~TRU", True),
+        ("config.flag~1", False),
         ("name=seed", True),
         ("exit_code=null", True),
         (f"id={RUN.upper()}", True),

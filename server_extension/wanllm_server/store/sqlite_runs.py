@@ -105,7 +105,12 @@ def _filter_sql(f: RunFilter) -> tuple[str, list[Any]]:
     if f.op == "in":
         return f"{expr} IN ({','.join('?' * len(v))})", params + list(v)
     if f.op == "contains":
-        return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0", [*params, str(v)]
+        text = f"CAST({expr} AS TEXT)"
+        if is_json:  # JSON booleans read as 1/0: as text they are true/false, as elsewhere
+            jtype, tparams = _json_lookup(f.field, "type")
+            text = f"CASE {jtype} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE {text} END"
+            params = tparams + params
+        return f"instr(lower({text}), lower(?)) > 0", [*params, str(v)]
     if f.op in ("eq", "ne"):
         if v is None:
             return f"{expr} IS {'NOT ' if f.op == 'ne' else ''}NULL", params
