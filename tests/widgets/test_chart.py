@@ -214,7 +214,7 @@ def test_chart_widget_marks_and_live_updates(conn, logger) -> None:
 def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
     """Every series of a dash style is one line of the same raw and smoothed marks;
     sampled series get a filled min-max polygon (lows forwards, highs backwards) in
-    one band mark; one hover mark."""
+    one band mark; the legend is HTML and the read-out's points go to the overlay."""
     runs = [logger.run(f"r{k}") for k in range(3)]
     for k, run in enumerate(runs):
         n = 5000 if k == 0 else 10 + k  # run 0 is M4-sampled (samples=100)
@@ -234,20 +234,22 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         assert len(set(raw_solid.colors)) == 3
         assert [len(x) for x in raw_solid.x] == [v.x.size for v in loss] == [loss[0].x.size, 11, 12]
         np.testing.assert_array_equal(raw_solid.y[2], loss[2].y)
-        assert raw_solid.opacities == [1.0] * 3 and not raw_solid.display_legend
-        assert smooth_solid.display_legend and smooth_dashed.labels[0] == "r0 · acc"
+        assert raw_solid.opacities == [1.0] * 3
+        assert not any(m.display_legend for m in c.figure.marks)  # legend: HTML above the plot
+        assert all(f"r{k} · loss" in c.legend.value for k in range(3))
+        assert smooth_dashed.labels[0] == "r0 · acc"
         np.testing.assert_array_equal(smooth_solid.y[1], loss[1].smooth_y)
         # one band polygon per sampled series, closed
         assert len(band.x) == 2 and band.fill == "inside" and band.close_path
         b = views[(runs[0]["id"], "loss")]
         np.testing.assert_array_equal(band.y[0], np.concatenate([b.band_low, b.band_high[::-1]]))
-        hover = c.figure.marks[len(lines)]
-        assert len(hover.names) == hover.x.size > 0
-        assert hover.names[0].startswith("r0 · loss — step 0")
-        c.smoothing.value = 0.0  # raw lines opaque and in the legend, no smoothed lines
+        readout = {s["label"]: s for s in c.overlay.series}
+        assert readout["r1 · loss"]["x"] == list(range(11)) and readout["r1 · loss"]["y"][3] == 4
+        assert len(readout["r1 · loss"]["sx"]) == 11 and readout["r0 · loss"]["color"] == loss[0].color
+        c.smoothing.value = 0.0  # raw lines opaque, no smoothed lines
         c._work()
-        assert raw_solid.colors == [v.color for v in loss] and raw_solid.display_legend
-        assert smooth_solid.x.size == 0 and not smooth_solid.display_legend
+        assert raw_solid.colors == [v.color for v in loss]
+        assert smooth_solid.x.size == 0
         c.x_axis.value = "wall_time"  # the same marks rebuilt on a date scale
         c._work()
         raw = [m for m in c.figure.marks if type(m).__name__ == "Lines"][1]

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import smoothing as sm
 from ..errors import UsageError
+from ._format import split_axes
 from ._source import (
     Band,
     FloatArray,
@@ -31,7 +32,7 @@ from ._source import (
     floats,
     ints,
 )
-from ._style import DASHES, PALETTE, stable_colors
+from ._style import DASHES, METRIC_COLORS, RUN_COLORS
 
 X_MODES = ("step", "relative_time", "wall_time")
 DEFAULT_SAMPLES = 1000
@@ -131,8 +132,8 @@ class ChartModel:
         ignore_outliers: bool = False,
         colors: Mapping[str, str] | None = None,
     ) -> None:
-        """``colors``: metric → colour for single-run charts (e.g. the same colour for
-        a metric in every chart of a workspace); default: palette order."""
+        """``colors``: metric → colour for single-run charts; default: the metric's
+        colour in every chart of the kernel (``METRIC_COLORS``)."""
         if not run_ids:
             raise UsageError("chart needs at least one run")
         if y_scale not in ("linear", "log"):
@@ -167,9 +168,10 @@ class ChartModel:
         return str(run.get("name") or run_id[:8])
 
     def _assemble(self) -> None:
-        """Create the Series list (colours: per metric for one run, per run otherwise)."""
+        """Create the Series list (colours: per metric for one run, per run otherwise;
+        the same colour for a run or metric in every chart of the kernel)."""
         by_run = len(self.run_ids) > 1
-        colors = stable_colors(self.run_ids)
+        colors = RUN_COLORS.colors(self.run_ids)
         existing = {(s.run_id, s.metric): s for s in self.series}
         out = []
         for run_id in self.run_ids:
@@ -182,7 +184,7 @@ class ChartModel:
                         else self._label(run_id)
                     )
                 else:
-                    color = self.metric_colors.get(metric, PALETTE[m % len(PALETTE)])
+                    color = self.metric_colors.get(metric) or METRIC_COLORS.color(metric)
                     dash, label = "solid", metric
                 s = existing.get((run_id, metric)) or Series(run_id, metric, label, color, dash)
                 s.label, s.color, s.dash = label, color, dash
@@ -337,6 +339,16 @@ class ChartModel:
                 ) or s.values.size > FULL_LIMIT_FACTOR * self.samples:
                     return True
         return False
+
+    def axis_sides(self) -> dict[str, str]:
+        """``"left"``/``"right"`` y axis per metric (:func:`._format.split_axes`)."""
+        with self.lock:
+            mags: dict[str, float] = {}
+            for s in self.series:
+                finite = np.abs(s.values[np.isfinite(s.values)])
+                if finite.size:
+                    mags[s.metric] = max(mags.get(s.metric, 0.0), float(finite.max()))
+            return split_axes(self.metrics, mags)
 
     # ---------------------------------------------------------------- x axis
     def run_start(self, run_id: str) -> float:

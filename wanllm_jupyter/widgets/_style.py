@@ -1,24 +1,27 @@
-"""Colours and styles shared by the widgets: stable per-run colours, state colours."""
+"""Colours and styles shared by the widgets: the palette, one colour per run and
+per metric across every chart of a kernel, state colours."""
 
 from __future__ import annotations
 
-import zlib
+import threading
 from collections.abc import Sequence
 
 from ._html import esc
 
-# Tableau 10 (colour-blind friendly, distinct in print and on dark themes)
+# Okabe–Ito (without its black and pale yellow) extended with four of Paul Tol's
+# "muted" colours: colour-blind safe, and mid-luminance so that every colour
+# stays visible on JupyterLab's light and dark themes.
 PALETTE: tuple[str, ...] = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#999933",
+    "#AA4499",
+    "#44AA99",
+    "#CC6677",
 )
 DASHES: tuple[str, ...] = ("solid", "dashed", "dotted", "dash_dotted")
 STATE_COLORS: dict[str, str] = {
@@ -30,21 +33,26 @@ STATE_COLORS: dict[str, str] = {
 MUTED = "#8a8f98"
 
 
-def stable_colors(keys: Sequence[str]) -> dict[str, str]:
-    """A colour per key, preferring the key's hashed palette slot (so a run keeps
-    its colour across charts) and probing to the next free slot on collisions."""
-    taken: set[int] = set()
-    out: dict[str, str] = {}
-    for key in keys:
-        if key in out:
-            continue
-        slot = zlib.crc32(key.encode()) % len(PALETTE)
-        if len(taken) < len(PALETTE):
-            while slot in taken:
-                slot = (slot + 1) % len(PALETTE)
-        taken.add(slot)
-        out[key] = PALETTE[slot]
-    return out
+class ColorRegistry:
+    """One colour per key for the whole kernel, in first-seen order (as W&B does):
+    a run (or a metric of single-run charts) has the same colour in every chart
+    of a notebook. Keys beyond the palette's length reuse colours."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def color(self, key: str) -> str:
+        with self._lock:
+            slot = self._slots.setdefault(key, len(self._slots))
+        return PALETTE[slot % len(PALETTE)]
+
+    def colors(self, keys: Sequence[str]) -> dict[str, str]:
+        return {key: self.color(key) for key in keys}
+
+
+RUN_COLORS = ColorRegistry()
+METRIC_COLORS = ColorRegistry()
 
 
 def state_badge(state: str) -> str:

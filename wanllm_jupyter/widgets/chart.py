@@ -4,7 +4,13 @@
 live points arrive through :class:`~._live.LiveHub` and are drawn by a
 :class:`~._live.Redrawer` thread, 4 to 20 times per second by the chart's size.
 
-Limitation: pan/zoom itself happens in the browser and always works, but the
+Hover read-out, drag zoom (double-click resets) and tick thinning are done in
+the browser by :class:`~._overlay.ChartOverlay`; the mouse wheel scrolls the
+page. The legend is HTML above the plot (it wraps, and never covers a line);
+a metric whose values are 100× larger or smaller than the first one's gets a
+right y axis.
+
+Limitation: zoom itself happens in the browser and always works, but the
 full-resolution re-query of the zoomed range needs the new scale range in
 Python, and ipykernel handles incoming comm messages (on the shell channel)
 only between cell executions. While a cell runs, live points keep arriving
@@ -26,9 +32,11 @@ import ipywidgets as W
 import numpy as np
 
 from .._http import Connection
+from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
 from ._live import LiveHub, Redrawer
 from ._model import X_MODES, ChartModel, SeriesView
+from ._overlay import ChartOverlay, readout_series
 from ._runs import as_run_list, run_id_of
 from ._source import open_source, with_notice
 from ._style import MUTED
@@ -41,7 +49,7 @@ SMOOTHING_CHOICES = [
     ("Trailing average", "running_avg_trailing"),
 ]
 X_CHOICES = [("Step", "step"), ("Relative time (s)", "relative_time"), ("Wall time", "wall_time")]
-HOVER_POINTS = 600  # hover targets per chart, shared by its series (every k-th point beyond)
+OVERLAY_INTERVAL = 0.5  # the read-out's points are re-sent at most twice a second
 RELOAD_INTERVAL = 1.0  # live re-bucketing by the server at most once per second
 NONFINITE_STYLE = {
     "nan": ("cross", "#d62728"),
@@ -50,22 +58,38 @@ NONFINITE_STYLE = {
 }
 CSS = """
 <style>
-.wl-chart { font-family: var(--jp-ui-font-family, system-ui, sans-serif); }
-.wl-chart .wl-title { font-weight: 600; font-size: 14px; color: var(--jp-ui-font-color0, #222); }
+.wl-chart { font-family: var(--jp-ui-font-family, system-ui, sans-serif);
+            color: var(--jp-ui-font-color1, #222); }
+.wl-chart .wl-title { font-weight: 600; font-size: 14px; color: var(--jp-ui-font-color0, #111); }
+.wl-chart .wl-muted { color: var(--jp-ui-font-color2, #555); }
 .wl-badge { border-radius: 9px; padding: 1px 8px; font-size: 11px; font-weight: 600;
             color: white; margin-left: 6px; }
-.wl-empty { border: 1px dashed #c8ccd2; border-radius: 6px; padding: 18px; color: #5f6670;
-            text-align: center; background: #fafbfc; }
+.wl-empty { border: 1px dashed var(--jp-border-color1, #bdbdbd); border-radius: 6px;
+            padding: 18px; color: var(--jp-ui-font-color1, #222); text-align: center;
+            background: var(--jp-layout-color1, #fff); }
+.wl-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: 12px; line-height: 18px;
+             color: var(--jp-ui-font-color1, #222); max-height: 96px; overflow-y: auto;
+             padding: 0 4px; }
+.wl-legend-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
+.wl-legend-line { display: inline-block; width: 18px; height: 0; border-top-width: 3px; }
+.wl-chart .bqplot .axis .tick text, .wl-chart .bqplot .axis .axislabel {
+  fill: var(--jp-ui-font-color1, #222); }
+.wl-chart .bqplot .axis .tick line { stroke: var(--jp-border-color2, #e0e0e0); }
+.wl-chart .bqplot .axis path { stroke: var(--jp-border-color1, #bdbdbd); }
+.wl-chart .bqplot .plotarea_background { fill: var(--jp-layout-color0, #fff); }
 </style>
 """
+CSS_DASH = {"solid": "solid", "dashed": "dashed", "dotted": "dotted", "dash_dotted": "dashed"}
 
 
 @dataclass(slots=True)
 class _Layer:
-    """The lines of every series drawn with one dash style: a bqplot ``Lines``
-    mark draws many lines (one colour, label and opacity each) but one dash."""
+    """The lines of every series drawn with one dash style on one y axis: a
+    bqplot ``Lines`` mark draws many lines (one colour, label and opacity each)
+    but one dash, on one scale."""
 
     dash: str
+    side: str
     raw: bq.Lines
     smooth: bq.Lines
 
@@ -114,15 +138,15 @@ def title_label(text: str) -> W.Label:
     return label
 
 
-def _hover_names(v: SeriesView, idx: np.ndarray, start: float) -> list[str]:
-    """Tooltip text of the hover targets ``idx`` (vectorised: redrawn up to 4×/s)."""
-    clock = np.datetime_as_string((v.times[idx] * 1e3).astype("datetime64[ms]"), unit="s")
-    return [
-        f"{v.label} — step {step} · {c[11:]} (+{rel:.1f}s)"
-        for step, c, rel in zip(
-            v.steps[idx].tolist(), clock.tolist(), (v.times[idx] - start).tolist(), strict=False
-        )
+def legend_html(views: list[SeriesView]) -> str:
+    """The HTML legend above the plot: a line sample in each series' colour and
+    dash, and its (escaped) label; it wraps, so 20 runs stay readable."""
+    items = [
+        f'<span class="wl-legend-item"><span class="wl-legend-line" style="border-top-style:'
+        f'{CSS_DASH.get(v.dash, "solid")};border-top-color:{v.color}"></span>{esc(v.label)}</span>'
+        for v in views
     ]
+    return f'<div class="wl-legend">{"".join(items)}</div>'
 
 
 def nice_ticks(lo: float, hi: float, count: int = 4) -> np.ndarray:
@@ -161,19 +185,22 @@ class MetricChart(W.VBox):
         self._layers: list[_Layer] = []
         self._built_for: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._band: bq.Lines | None = None
-        self._hover: bq.Scatter | None = None
+        self._y_right: Any = None
+        self._overlay_at = -float("inf")
+        self._overlay_timer: threading.Timer | None = None
         self._bad: dict[str, bq.Scatter] = {}
         self.title = title_label(title or ", ".join(model.metrics))
         self.status = W.HTML()
+        self.legend = W.HTML()
         self.figure = bq.Figure(
             marks=[],
             axes=[],
             animation_duration=0,
-            legend_location="top-right",
-            fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
-            legend_style={"fill": "white", "stroke": "#ddd", "fill-opacity": 0.85},
-            layout=W.Layout(width="100%", height=height, min_width="320px"),
+            display_toolbar=False,
+            fig_margin={"top": 12, "bottom": 42, "left": 64, "right": 16},
+            layout=W.Layout(width="100%", height=height, min_width="0"),
         )
+        self.overlay = ChartOverlay()
         self.empty = W.HTML(layout=W.Layout(display="none"))
         self.controls = self._controls()
         if compact:
@@ -187,8 +214,11 @@ class MetricChart(W.VBox):
                 ),
                 self.controls,
                 self.empty,
+                self.legend,
+                self.overlay,
                 self.figure,
             ],
+            layout=W.Layout(min_width="0"),
         )
         self.add_class("wl-chart")
         self.status.value = _badge("loading…", MUTED)
@@ -239,7 +269,12 @@ class MetricChart(W.VBox):
             tooltip="y range from the 5th–95th percentile",
             layout=small,
         )
-        self.reset = W.Button(description="", icon="expand", tooltip="Reset zoom", layout=small)
+        self.reset = W.Button(
+            description="",
+            icon="expand",
+            tooltip="Reset zoom (or double-click the plot); drag across the plot to zoom",
+            layout=small,
+        )
         self.png = W.Button(description="PNG", icon="download", tooltip="Save as PNG", layout=small)
         self.csv = W.Button(
             description="CSV", icon="table", tooltip="Save every point as CSV", layout=small
@@ -292,8 +327,9 @@ class MetricChart(W.VBox):
     def reset_zoom(self) -> None:
         """Show everything again (re-queries the whole range when zoomed data was loaded)."""
         with self._lock:
-            for scale in (self._x_scale, self._y_scale):
-                scale.min = scale.max = None
+            for scale in (self._x_scale, self._y_scale, self._y_right):
+                if scale is not None:
+                    scale.min = scale.max = None
         if self.model.loaded_range is not None:
             self._schedule("zoom:all")
         else:
@@ -328,6 +364,9 @@ class MetricChart(W.VBox):
         for run_id in list(self._live_runs):
             LiveHub.get().unsubscribe(self.conn, run_id, self)
         self._redrawer.stop()
+        if self._overlay_timer is not None:
+            self._overlay_timer.cancel()
+        self.overlay.close()
         super().close()
 
     # ------------------------------------------------------------ live (Listener)
@@ -383,22 +422,29 @@ class MetricChart(W.VBox):
             self._rebuild()
         return self._draw()
 
-    def _layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """What the marks and axes depend on: the metrics (axis label) and the
-        dash styles in use (one raw and one smoothed mark each)."""
-        return tuple(self.model.metrics), tuple(dict.fromkeys(s.dash for s in self.model.series))
+    def _layout(self) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """What the marks and axes depend on: the metrics (axis labels) and the
+        (dash style, y axis side) pairs in use (one raw and one smoothed mark each)."""
+        sides = self.model.axis_sides()
+        pairs = dict.fromkeys((s.dash, sides.get(s.metric, "left")) for s in self.model.series)
+        return tuple(self.model.metrics), tuple(pairs)
 
     def _needs_rebuild(self) -> bool:
         return self._built_for != self._layout()
 
     # ------------------------------------------------------------ figure
     def _rebuild(self) -> None:
-        """New scales, axes and marks (x mode, y scale or the series set changed)."""
+        """New scales, axes and marks (x mode, y scale, y axis sides or the series set changed)."""
         with self._lock:
             wall = self.model.x_mode == "wall_time"
+            log = self.model.y_scale == "log"
             xs = bq.DateScale() if wall else bq.LinearScale()
-            ys = bq.LogScale() if self.model.y_scale == "log" else bq.LinearScale()
-            scales = {"x": xs, "y": ys}
+            ys = bq.LogScale() if log else bq.LinearScale()
+            self._built_for = self._layout()
+            sides = self.model.axis_sides()
+            right = [m for m in self.model.metrics if sides.get(m) == "right"]
+            left = [m for m in self.model.metrics if m not in right]
+            yr = (bq.LogScale() if log else bq.LinearScale()) if right else None
             x_label = {
                 "step": "step",
                 "relative_time": "relative time (s)",
@@ -408,45 +454,56 @@ class MetricChart(W.VBox):
                 bq.Axis(
                     scale=xs,
                     label=x_label,
-                    grid_lines="dashed",
-                    grid_color="#e8e8e8",
+                    grid_lines="solid",
                     label_offset="32px",
-                    **({"tick_format": "%H:%M:%S"} if wall else {}),
+                    tick_format="%H:%M:%S" if wall else X_TICK_FORMAT,
                 ),
                 bq.Axis(
                     scale=ys,
                     orientation="vertical",
-                    grid_lines="dashed",
-                    grid_color="#e8e8e8",
-                    tick_format=".3~g",
-                    label=", ".join(self.model.metrics)[:40],
+                    grid_lines="solid",
+                    tick_format=Y_TICK_FORMAT,
+                    label=", ".join(left)[:40],
                     label_offset="48px",
                 ),
             ]
-            tooltip = bq.Tooltip(fields=["name", "y"], labels=["", "value"], formats=["", ".6g"])
-            self._built_for = self._layout()
+            if yr is not None:
+                axes.append(
+                    bq.Axis(
+                        scale=yr,
+                        orientation="vertical",
+                        side="right",
+                        grid_lines="none",
+                        tick_format=Y_TICK_FORMAT,
+                        label=", ".join(right)[:40],
+                        label_offset="-48px",
+                    )
+                )
+            scales = {"x": xs, "y": ys}
             self._layers = [
                 _Layer(
                     dash=dash,
-                    raw=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=1.5),
-                    smooth=bq.Lines(x=[], y=[], scales=scales, line_style=dash, stroke_width=2),
+                    side=side,
+                    raw=bq.Lines(
+                        x=[],
+                        y=[],
+                        scales={"x": xs, "y": yr if side == "right" else ys},
+                        line_style=dash,
+                        stroke_width=1.5,
+                    ),
+                    smooth=bq.Lines(
+                        x=[],
+                        y=[],
+                        scales={"x": xs, "y": yr if side == "right" else ys},
+                        line_style=dash,
+                        stroke_width=2,
+                    ),
                 )
-                for dash in self._built_for[1]
+                for dash, side in self._built_for[1]
             ]
             # min-max bands of sampled series: closed polygons, filled, no outline
             self._band = bq.Lines(
                 x=[], y=[], scales=scales, fill="inside", close_path=True, stroke_width=0
-            )
-            self._hover = bq.Scatter(
-                x=[],
-                y=[],
-                scales=scales,
-                colors=["rgba(0,0,0,0)"],
-                stroke="rgba(0,0,0,0)",
-                default_size=24,
-                names=[],
-                display_names=False,
-                tooltip=tooltip,
             )
             self._bad = {
                 kind: bq.Scatter(
@@ -463,14 +520,24 @@ class MetricChart(W.VBox):
                 for kind, (marker, color) in NONFINITE_STYLE.items()
             }
             marks: list[Any] = [self._band, *(layer.raw for layer in self._layers)]
-            marks += [*(layer.smooth for layer in self._layers), self._hover, *self._bad.values()]
+            marks += [*(layer.smooth for layer in self._layers), *self._bad.values()]
             if self._x_scale is not None:
                 self._x_scale.unobserve(self._on_zoom, names=["min", "max"])
-            self._x_scale, self._y_scale = xs, ys
+            self._x_scale, self._y_scale, self._y_right = xs, ys, yr
             xs.observe(self._on_zoom, names=["min", "max"])
             with self.figure.hold_sync():
                 self.figure.marks, self.figure.axes = marks, axes
-                self.figure.interaction = bq.interacts.PanZoom(scales={"x": [xs], "y": [ys]})
+                self.figure.fig_margin = {
+                    "top": 12,
+                    "bottom": 42,
+                    "left": 64,
+                    "right": 64 if yr is not None else 16,
+                }
+            with self.overlay.hold_sync():
+                self.overlay.x_scale = xs
+                self.overlay.x_kind = "date" if wall else "number"
+                self.overlay.x_name = x_label
+                self.overlay.y_log = log
 
     def _draw(self) -> int:
         """Push the model's current data into the marks (keeps the user's zoom);
@@ -479,19 +546,29 @@ class MetricChart(W.VBox):
             if self._needs_rebuild():
                 self._rebuild()
             views = self.model.views()
+            sides = self.model.axis_sides()
             y_range = self.model.y_range(views)
             smoothing_on = self.model.strength > 0
-            legend = len(views) > 1  # one series: the title names it
             finite = [v.y[np.isfinite(v.y)] for v in views]
             finite = np.concatenate(finite) if finite else np.zeros(0)
             top = y_range[1] if y_range else (float(finite.max()) if finite.size else 1.0)
             bottom = y_range[0] if y_range else (float(finite.min()) if finite.size else 0.0)
             for layer in self._layers:
                 self._draw_layer(
-                    layer, [v for v in views if v.dash == layer.dash], smoothing_on, legend
+                    layer,
+                    [
+                        v
+                        for v in views
+                        if v.dash == layer.dash and sides.get(v.key[1], "left") == layer.side
+                    ],
+                    smoothing_on,
                 )
-            self._draw_bands(views)
-            self._draw_hover(views)
+            drawn_views = [v for v in views if v.x.size]
+            legend = legend_html(drawn_views) if len(drawn_views) > 1 else ""
+            if self.legend.value != legend:  # one series: the title names it
+                self.legend.value = legend
+            self._draw_bands([v for v in views if sides.get(v.key[1], "left") == "left"])
+            self._draw_overlay(views, sides, smoothing_on)
             bad: dict[str, tuple[list[Any], list[float], list[str]]] = {
                 k: ([], [], []) for k in self._bad
             }
@@ -519,9 +596,7 @@ class MetricChart(W.VBox):
             )
 
     @staticmethod
-    def _draw_layer(
-        layer: _Layer, views: list[SeriesView], smoothing_on: bool, legend: bool
-    ) -> None:
+    def _draw_layer(layer: _Layer, views: list[SeriesView], smoothing_on: bool) -> None:
         """Raw lines (faint behind the smoothed ones when smoothing is on) and smoothed lines."""
         views = [v for v in views if v.x.size]
         faint = [_faint(v.color) if smoothing_on else (v.color, 1.0) for v in views]
@@ -532,7 +607,6 @@ class MetricChart(W.VBox):
             colors=[c for c, _ in faint],
             labels=[v.label for v in views],
             opacities=[o for _, o in faint],
-            display_legend=legend and not smoothing_on,
         )
         smoothed = [v for v in views if smoothing_on and v.smooth_x is not None and v.smooth_x.size]
         _set_lines(
@@ -541,7 +615,6 @@ class MetricChart(W.VBox):
             [v.smooth_y for v in smoothed],
             colors=[v.color for v in smoothed],
             labels=[v.label for v in smoothed],
-            display_legend=legend and smoothing_on,
         )
 
     def _draw_bands(self, views: list[SeriesView]) -> None:
@@ -570,20 +643,22 @@ class MetricChart(W.VBox):
             fill_opacities=[0.15] * len(colors),
         )
 
-    def _draw_hover(self, views: list[SeriesView]) -> None:
-        """Invisible hover targets (every k-th finite point) carrying the tooltips."""
-        budget = max(100, HOVER_POINTS // max(len(views), 1))
-        xs, ys, names = [], [], []
-        for v in views:
-            idx = np.arange(0, v.x.size, max(1, -(-v.x.size // budget)))
-            idx = idx[np.isfinite(v.y[idx])]
-            xs.append(v.x[idx])
-            ys.append(v.y[idx])
-            names += _hover_names(v, idx, self.model.run_start(v.key[0]))
-        with self._hover.hold_sync():
-            self._hover.x = np.concatenate(xs) if xs else np.zeros(0)
-            self._hover.y = np.concatenate(ys) if ys else np.zeros(0)
-            self._hover.names = names
+    def _draw_overlay(
+        self, views: list[SeriesView], sides: dict[str, str], smoothing_on: bool
+    ) -> None:
+        """Send the read-out's points, at most every ``OVERLAY_INTERVAL`` seconds
+        (a timer sends the last state of a burst of redraws)."""
+        now = time.monotonic()
+        if now - self._overlay_at < OVERLAY_INTERVAL:
+            if self._overlay_timer is None or not self._overlay_timer.is_alive():
+                self._overlay_timer = threading.Timer(
+                    OVERLAY_INTERVAL, lambda: self._schedule("draw")
+                )
+                self._overlay_timer.daemon = True
+                self._overlay_timer.start()
+            return
+        self._overlay_at = now
+        self.overlay.series = readout_series(views, sides, smoothing_on)
 
     def _compact_ticks(self, views: list[SeriesView]) -> None:
         """About 4 round x ticks (a narrow chart's default ticks overlap); the

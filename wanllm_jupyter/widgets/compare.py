@@ -12,6 +12,7 @@ import numpy as np
 from .. import smoothing as sm
 from .._http import Connection
 from ..errors import NotFound, UsageError
+from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
 from ._runs import as_run_list, run_id_of
 from ._source import MetricSource, open_source, with_notice
@@ -82,15 +83,17 @@ class Comparison(W.VBox):
         self.figure = bq.Figure(
             animation_duration=0,
             legend_location="top-right",
+            display_toolbar=False,
             fig_margin={"top": 16, "bottom": 42, "left": 64, "right": 16},
-            legend_style={"fill": "white", "stroke": "#ddd"},
-            layout=W.Layout(width="100%", height="380px"),
+            legend_style={"fill": "var(--jp-layout-color1)", "stroke": "var(--jp-border-color1)"},
+            legend_text={"fill": "var(--jp-ui-font-color1)", "font-size": "12px"},
+            layout=W.Layout(width="100%", height="380px", min_width="0"),
         )
         self.agg.observe(lambda _: self._draw(), names="value")
         self.band.observe(lambda _: self._draw(), names="value")
         title = W.HTML(
             f'<span class="wl-title">{esc(metric)} by {esc(group_by)}'
-            f'</span> <span style="color:#6b7280">({len(run_ids)} runs, '
+            f'</span> <span class="wl-muted">({len(run_ids)} runs, '
             f"{len(self.groups)} groups)</span>"
         )
         super().__init__([W.HTML(CSS), title, W.HBox([self.agg, self.band]), self.figure])
@@ -174,14 +177,13 @@ class Comparison(W.VBox):
         with self.figure.hold_sync():
             self.figure.marks = bands + lines + hovers
             self.figure.axes = [
-                bq.Axis(scale=xs, label="step", grid_lines="dashed", grid_color="#e8e8e8"),
+                bq.Axis(scale=xs, label="step", grid_lines="solid", tick_format=X_TICK_FORMAT),
                 bq.Axis(
                     scale=ys,
                     orientation="vertical",
-                    tick_format=".3g",
+                    tick_format=Y_TICK_FORMAT,
                     label=self.metric,
-                    grid_lines="dashed",
-                    grid_color="#e8e8e8",
+                    grid_lines="solid",
                     label_offset="48px",
                 ),
             ]

@@ -12,6 +12,7 @@ import bqplot as bq
 import ipywidgets as W
 import numpy as np
 
+from ._format import X_TICK_FORMAT, Y_TICK_FORMAT, padded_range
 from ._html import esc
 from ._source import FloatArray, floats
 from ._style import PALETTE
@@ -96,10 +97,11 @@ def _legend(panel: Panel) -> str:
         for i, line in enumerate(panel.lines[:LEGEND_ENTRIES])
     ]
     if len(panel.lines) > LEGEND_ENTRIES:
-        items.append(
-            f'<span style="color:#6b7280">+{len(panel.lines) - LEGEND_ENTRIES} more</span>'
-        )
-    return f'<div style="font-size:11px;line-height:16px;color:#374151">{"".join(items)}</div>'
+        items.append(f'<span class="wl-muted">+{len(panel.lines) - LEGEND_ENTRIES} more</span>')
+    return (
+        '<div style="font-size:11px;line-height:16px;color:var(--jp-ui-font-color1)">'
+        f"{''.join(items)}</div>"
+    )
 
 
 SPARSE_SAMPLES = 3  # fewer samples than this in a line are drawn as dots too
@@ -122,13 +124,18 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
             default=100.0,
         )
         ys.max = 100.0 if top > 50 else max(top * 1.2, 1.0)
+    else:  # a flat line (disk used, GB) gets distinct ticks around its value
+        flat = padded_range([line.values for line in panel.lines])
+        if flat is not None:
+            ys.min, ys.max = flat
     marks = [
         bq.Lines(
             x=line.times,
             y=line.values,
             scales={"x": xs, "y": ys},
             colors=[PALETTE[i % len(PALETTE)]],
-            stroke_width=1.5,
+            # later lines thinner: identical lines (loopback "sent" and "recv") both show
+            stroke_width=max(1.2, 2.6 - 0.7 * i),
             labels=[line.label],
             # a line needs two samples (a short run may have one): show the samples as dots
             **({"marker": "circle", "marker_size": 20} if line.times.size < SPARSE_SAMPLES else {}),
@@ -139,18 +146,16 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
         bq.Axis(
             scale=xs,
             label="seconds since start",
-            grid_lines="dashed",
-            grid_color="#eee",
-            tick_format=",~g",
+            grid_lines="solid",
+            tick_format=X_TICK_FORMAT,
             label_offset="28px",
             tick_values=_x_ticks(panel),
         ),
         bq.Axis(
             scale=ys,
             orientation="vertical",
-            tick_format=".4~s",
-            grid_lines="dashed",
-            grid_color="#eee",
+            tick_format=Y_TICK_FORMAT,
+            grid_lines="solid",
         ),
     ]
     fig = bq.Figure(
@@ -158,14 +163,20 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
         axes=axes,
         animation_duration=0,
         padding_x=0.0,
-        padding_y=0.0,
+        padding_y=0.0 if panel.unit == "%" else 0.05,  # a line along 0 stays visible
         fig_margin={"top": 8, "bottom": 36, "left": 48, "right": 12},
-        layout=W.Layout(width="100%", height=height, min_width="240px"),
+        display_toolbar=False,
+        layout=W.Layout(width="100%", height=height, min_width="0"),
     )
     title = W.HTML(
         f'<span class="wl-title" style="font-size:13px">{esc(panel.title)}</span>' + _legend(panel)
     )
-    box = W.VBox([title, fig], layout=W.Layout(border="1px solid #e5e7eb", padding="6px 6px 0 8px"))
+    box = W.VBox(
+        [title, fig],
+        layout=W.Layout(
+            border="1px solid var(--jp-border-color2)", padding="6px 6px 0 8px", min_width="0"
+        ),
+    )
     box.add_class("wl-system-panel")
     return box
 
@@ -184,7 +195,8 @@ def system_section(series: Sequence[Mapping[str, Any]], run_start: float) -> lis
     grid = W.GridBox(
         [panel_widget(p) for p in panels(series, run_start)],
         layout=W.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))", grid_gap="8px"
+            grid_template_columns="repeat(auto-fill, minmax(min(100%, 300px), 1fr))",
+            grid_gap="8px",
         ),
     )
     return [title, grid]

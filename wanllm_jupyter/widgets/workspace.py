@@ -14,7 +14,7 @@ from ._live import LiveHub
 from ._model import ChartModel
 from ._runs import run_id_of
 from ._source import MetricSource, OfflineMetricSource, epoch_seconds, open_source, with_notice
-from ._style import PALETTE, state_badge
+from ._style import state_badge
 from .chart import CSS, MetricChart
 from .system import system_section
 
@@ -25,9 +25,11 @@ run = wl.init(project="my-project")
 wl.log({"loss": 0.42})"""
 
 
-def _pill(text: str, color: str = "#eef1f5", fg: str = "#333") -> str:
+def _pill(text: str) -> str:
+    """A tag or branch pill in the theme's colours."""
     return (
-        f'<span style="background:{color};color:{fg};border-radius:9px;padding:1px 8px;'
+        '<span style="background:var(--jp-layout-color2);color:var(--jp-ui-font-color1);'
+        "border:1px solid var(--jp-border-color2);border-radius:9px;padding:1px 8px;"
         f'font-size:11px;margin-right:4px">{esc(text)}</span>'
     )
 
@@ -106,7 +108,7 @@ class Workspace(W.VBox):
             " ",
         ]
         if git.get("branch"):
-            parts.append(_pill(f"⎇ {git['branch']}", "#e8f0fe", "#1a4fa3"))
+            parts.append(_pill(f"⎇ {git['branch']}"))
         parts += [_pill(t) for t in r.get("tags") or []]
         meta = esc(f"{r.get('project')} · {r['id']} · created {r.get('created_at', '')}")
         notes = r.get("notes")
@@ -117,7 +119,7 @@ class Workspace(W.VBox):
         )
         self.header.value = (
             f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
-            f'{"".join(parts)}</div><div style="color:#6b7280;font-size:11px">'
+            f'{"".join(parts)}</div><div class="wl-muted" style="font-size:11px">'
             f"{meta}</div>{notes_html}"
         )
 
@@ -125,8 +127,7 @@ class Workspace(W.VBox):
     def _chart(
         self, metrics: list[str], *, height: str = "260px", compact: bool = False, **kwargs: Any
     ) -> MetricChart:
-        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.names)}
-        model = ChartModel(self.source, [self.run_id], metrics, colors=colors, **kwargs)
+        model = ChartModel(self.source, [self.run_id], metrics, **kwargs)  # kernel-wide colours
         return MetricChart(self.conn, model, live=self.live, height=height, compact=compact)
 
     def _build_charts(self) -> None:
@@ -155,7 +156,10 @@ class Workspace(W.VBox):
         self.charts = [main, *singles, wall]
         grid = W.GridBox(
             singles,
-            layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="8px"),
+            layout=W.Layout(
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 340px), 1fr))",
+                grid_gap="8px",
+            ),
         )
         self._draw_system()
         self.body.children = [main, grid, wall, self.system]
