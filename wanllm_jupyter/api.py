@@ -23,10 +23,10 @@ from ._arrow import TIMESTAMP
 from ._discovery import find_connection
 from ._frames import LONG_SCHEMA, long_frame, runs_frame, wide_frame, wide_frames, with_x
 from ._http import Connection
-from .core.run_filters import select_runs
 from ._sources import OfflineSource, ServerSource, Source, parse_run_id
 from ._spool import default_root
 from ._wire import decode_values
+from .core.run_filters import select_runs
 from .errors import UsageError
 
 Filters = str | Iterable[str] | Mapping[str, Any] | None
@@ -103,7 +103,8 @@ class Api:
     ) -> pd.DataFrame:
         """One row per run with ``config.*`` and ``summary.*`` columns.
 
-        ``filters``: ``"config.lr>=0.01"`` strings (ops ``= != < <= > >= ~``), or a dict
+        ``filters``: a query of the sidebar's language (``"state:finished tag:cli OR
+        config.lr>=0.01"``, docs/filters.md), a list of them (all must hold), or a dict
         of equalities; ``order``: a field, ``-`` for descending (``"summary.loss"``).
         Offline (local spools) the same filters, search and order apply.
         """
@@ -200,10 +201,7 @@ class ApiRun:
             table = self._src.history([self.id], names, start_step, end_step)
         else:
             table, attrs = self._sampled(names, samples, start_step, end_step)
-        if long:
-            df = long_frame(table, with_run=False)
-        else:
-            df = with_x(wide_frame(table, names), x)
+        df = long_frame(table, with_run=False) if long else with_x(wide_frame(table, names), x)
         df.attrs.update(attrs)
         return df
 

@@ -78,7 +78,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         dir=args.dir,
         offline=args.offline,
     )
-    df = api.runs(args.project, filters=args.filter, state=args.state, limit=args.limit)
+    filters = ([args.query] if args.query else []) + (args.filter or [])
+    df = api.runs(args.project, filters=filters, state=args.state, limit=args.limit)
     cols = [c for c in ("id", "name", "project", "state", "created_at") if c in df.columns]
     cols += [c for c in df.columns if c.startswith("summary.")][:4]
     print(df[cols].to_string(index=False) if len(df) else "no runs")
@@ -148,9 +149,17 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_sync)
     r = sub.add_parser("runs", help="list runs")
+    r.add_argument(
+        "query",
+        nargs="?",
+        help="the sidebar's query language, e.g. 'state:finished tag:cli OR config.lr>=0.01' "
+        "(docs/filters.md)",
+    )
     r.add_argument("--project")
     r.add_argument("--state", action="append")
-    r.add_argument("--filter", action="append", help="e.g. 'config.lr>=0.01' (repeatable)")
+    r.add_argument(
+        "--filter", action="append", help="one more query that must hold too (repeatable)"
+    )
     r.add_argument("--limit", type=int, default=100)
     r.add_argument("--offline", action="store_true", help="list local (offline) runs")
     r.set_defaults(func=cmd_runs)

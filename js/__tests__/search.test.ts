@@ -15,17 +15,17 @@ describe('compileSearch', () => {
     expect(names('   ')).toEqual(['baseline', 'big lr', 'tiny']);
   });
 
-  it('matches bare words against name, id prefix, tags and config values', () => {
+  it('matches bare words against name, notes, tags and id prefix (not config values)', () => {
     expect(names('base')).toEqual(['baseline']);
     expect(names('bbb')).toEqual(['big lr']);
     expect(names('gpu')).toEqual(['baseline']);
-    expect(names('sgd')).toEqual(['big lr']);
+    expect(names('sgd')).toEqual([]);
   });
 
   it('joins terms with AND by juxtaposition and with the AND keyword', () => {
-    expect(names('sweep adam')).toEqual(['baseline']);
-    expect(names('sweep AND adam')).toEqual(['baseline']);
-    expect(names('sweep && sgd')).toEqual(['big lr']);
+    expect(names('sweep base')).toEqual(['baseline']);
+    expect(names('sweep AND base')).toEqual(['baseline']);
+    expect(names('sweep && big')).toEqual(['big lr']);
   });
 
   it('gives AND precedence over OR', () => {
@@ -55,19 +55,20 @@ describe('compileSearch', () => {
     expect(names('name:"big lr"')).toEqual(['big lr']);
   });
 
-  it('matches tags exactly with tag: and partially with tag~', () => {
+  it('matches tags exactly with tag:, tag= and tag~ (as the server does)', () => {
     expect(names('tag:swe')).toEqual([]);
-    expect(names('tag~swe')).toEqual(['baseline', 'big lr']);
+    expect(names('tag~swe')).toEqual([]);
+    expect(names('tag=sweep')).toEqual(['baseline', 'big lr']);
   });
 
   it.each([
     ['name:"open', /unterminated quote/],
-    ['OR tiny', /"OR" needs a term before it/],
-    ['tiny AND', /"AND" needs a term after it/],
-    ['tiny OR OR big', /"OR" needs a term before it/],
-    ['config.lr>=abc', /">=" needs a number, got "abc"/],
-    ['colour:red', /unknown field "colour"/],
-    ['config.lr=', /missing value after "config.lr="/]
+    ['OR tiny', /'OR' needs a term before it/],
+    ['tiny AND', /'AND' needs a term after it/],
+    ['tiny OR OR big', /'OR' needs a term before it/],
+    ['exit_code>abc', /expected an integer, got 'abc'/],
+    ['colour:red', /unknown field 'colour'/],
+    ['config.lr<null', /null is only allowed with = or !=/]
   ])('rejects %s with a precise error', (query, message) => {
     expect(() => compileSearch(query)).toThrow(SearchSyntaxError);
     expect(() => compileSearch(query)).toThrow(message);

@@ -179,6 +179,10 @@ def test_runs_filters_and_order(api: wl.Api) -> None:
     df = api.runs("t-runs", filters=["config.lr>=0.01"], order="summary.loss")
     assert df["id"].tolist() == [ids[1], ids[0]]
     assert api.runs("t-runs", filters={"config.lr": 0.001})["id"].tolist() == [ids[2]]
+    # the sidebar's language is the API's (issue 11 item 6)
+    assert len(api.runs("t-runs", filters="state:finished")) == 3
+    finished_or_big = api.runs("t-runs", filters="config.lr>=0.1 OR state:running")
+    assert finished_or_big["id"].tolist() == [ids[0]]
     projects = api.projects()
     assert projects.set_index("name").loc["t-runs", "run_count"] == 3
 
@@ -342,6 +346,13 @@ def test_cli_runs_and_export(
             wl.log({"a": i, "b": -i})
     assert cli.main(["runs", "--project", "t-cli"]) == 0
     assert run.id in capsys.readouterr().out
+    # the sidebar's query language (issue 11 item 6)
+    assert cli.main(["runs", "state:finished OR tag:none", "--project", "t-cli"]) == 0
+    assert run.id in capsys.readouterr().out
+    assert cli.main(["runs", "state:running", "--project", "t-cli"]) == 0
+    assert capsys.readouterr().out.startswith("no runs")
+    assert cli.main(["runs", "tag:x OR", "--project", "t-cli"]) == 1
+    assert "'OR' needs a term after it" in capsys.readouterr().err
     for suffix in ("parquet", "csv"):
         out = tmp_path / f"h.{suffix}"
         assert cli.main(["export", run.id, "-o", str(out), "-q"]) == 0
@@ -401,6 +412,9 @@ OFFLINE_QUERIES: list[dict[str, Any]] = [
     {"filters": ["config.lr!=0.1"], "order": "config.lr", "limit": 1},
     {"search": "RUN-1", "order": "name"},
     {"filters": ["state=finished", "config.lr>0"], "order": "-name", "state": "finished"},
+    # the sidebar's query language (docs/filters.md)
+    {"filters": "state:finished tag:best OR config.opt=sgd", "order": "name"},
+    {"filters": "-tag:best run", "order": "name"},
 ]
 
 
@@ -431,4 +445,4 @@ def test_offline_runs_take_the_same_filters_as_online(
     with pytest.raises(wl.UsageError, match="unknown field 'nope'"):
         offline.runs(filters=["nope=1"])
     with pytest.raises(wl.UsageError, match="expected <field><op><value>"):
-        offline.runs(filters=["config.lr"])
+        offline.runs(filters=["config.lr!0"])

@@ -13,13 +13,23 @@ the literal text for text columns, JSON (int64 numbers, strings) for JSON paths;
 times and booleans. ``< <= > >=`` match only values of the operand's kind (numbers
 or strings), a missing value equals only ``null``, and sorting puts missing values
 last in both directions, ties broken by id.
+
+The same filters make up the *query language* the sidebar, the run table, ``wanllm
+runs``, ``Api().runs(filters=...)`` and the REST ``filter`` argument share
+(:func:`parse_query`): terms joined by ``AND`` (``&&``, ``&`` or a space) and ``OR``
+(``||``, ``|``), AND binding tighter; a leading ``-`` negates a term. A term is a
+filter, with ``:`` as one more op (``~`` for every field but ``tag``), the alias
+``tag`` (``tag:x``, ``tag=x``, ``tag~x``: has the tag ``x``; ``tag!=x``: has not), or a
+bare word: a case-insensitive substring of the name, notes or a tag, or a prefix of
+the id. A ``"`` opening a token or a value quotes up to the next ``"`` (spaces kept,
+the value taken as text); anywhere else it is a literal character.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -38,26 +48,29 @@ from .limits import (
     time_us,
 )
 
-OPS = {">=": "ge", "<=": "le", "!=": "ne", "=": "eq", "<": "lt", ">": "gt", "~": "contains"}
+OPS = {
+    ":": "colon",
+    ">=": "ge",
+    "<=": "le",
+    "!=": "ne",
+    "=": "eq",
+    "<": "lt",
+    ">": "gt",
+    "~": "contains",
+}
 ORDERED = frozenset({"lt", "le", "gt", "ge"})
 TIME_COLUMNS = frozenset({"created_at", "updated_at", "heartbeat_at", "finished_at"})
 TEXT_COLUMNS = frozenset({"project", "name", "state", "notes", "host"})
 COLUMNS = frozenset({"id", "exit_code", *TIME_COLUMNS, *TEXT_COLUMNS})
 GIT_KEYS = ("branch", "commit", "dirty", "remote")
 JSON_FIELDS = ("config", "summary", "metadata")
+_OP_CHARS = ":=!<>~"
 _MISSING = object()
 Run = dict[str, Any]
 
 
-def split_filter(text: str) -> tuple[str, str, Any]:
-    """``"config.lr>=0.01"`` → ``("config.lr", "ge", 0.01)`` without checking the field;
-    UsageError naming ``text`` when it has no operator."""
-    field, op, raw = _split(text)
-    return field, op, _json_literal(raw)
-
-
 def _split(text: str) -> tuple[str, str, str]:
-    at = min((i for i, c in enumerate(text) if c in "=!<>~"), default=-1)
+    at = min((i for i, c in enumerate(text) if c in _OP_CHARS), default=-1)
     op = next((o for o in OPS if text.startswith(o, at)), None) if at > 0 else None
     if op is None:
         raise UsageError(
@@ -147,15 +160,28 @@ def _int_problem(value: Any, lo: int, hi: int, what: str) -> str | None:
     return None if lo <= value <= hi else f"{what} out of range [{lo}, {hi}]: {value}"
 
 
-def parse_filter(text: str) -> tuple[str, str, Any]:
+def parse_filter(text: str, quoted: bool = False) -> tuple[str, str, Any]:
     """A filter as ``(field, op, value)`` with the value in its stored form (times
-    in µs, ids canonical); UsageError naming ``text`` when anything is wrong."""
+    in µs, ids canonical); UsageError naming ``text`` when anything is wrong.
+    ``quoted``: the value was quoted, so it is text (never JSON)."""
+    return parse_term(text, quoted)[:3]
+
+
+def parse_term(text: str, quoted: bool = False) -> Term:
+    """One filter term of the query language (``tag`` and ``:`` resolved)."""
     field, op, raw = _split(text)
+    negate = False
+    if field == "tag":
+        if op not in ("colon", "eq", "contains", "ne"):
+            raise UsageError(f"filter {text[:300]!r}: tag takes ':', '=', '~' or '!=' and a tag")
+        field, negate, op = "tags", op == "ne", "contains"
+    elif op == "colon":
+        op = "contains"
     try:
         kind = field_kind(field)
     except UsageError as e:
         raise UsageError(f"filter {text[:300]!r}: {e}") from None
-    parsed = _json_literal(raw)
+    parsed = raw if quoted else _json_literal(raw)
     try:
         value = _typed(kind, op, raw, parsed)
     except ValueError as e:
@@ -163,7 +189,79 @@ def parse_filter(text: str) -> tuple[str, str, Any]:
     bad = value_problem(kind, op, value)
     if bad is not None:
         raise UsageError(f"filter {text[:300]!r}: {bad}")
-    return field, op, value
+    return Term(field, op, value, negate)
+
+
+class Term(NamedTuple):
+    """A filter ``field op value`` (stored form), or a bare word (``field`` "",
+    ``op`` "word", ``value`` the word); ``negate`` inverts it."""
+
+    field: str
+    op: str
+    value: Any
+    negate: bool = False
+
+
+Query = tuple[tuple[Term, ...], ...]  # OR of AND groups
+_OR = frozenset({"OR", "||", "|"})
+_AND = frozenset({"AND", "&&", "&"})
+
+
+def _tokens(text: str) -> list[tuple[str, int]]:
+    """Whitespace-separated tokens, each with 0 (no quote), 1 (a quoted value) or 2
+    (quoted from its start: a search word)."""
+    out: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        token, quoted = "", 0
+        while i < n and not text[i].isspace():
+            opens = text[i] == '"' and (token in ("", "-") or token[-1] in _OP_CHARS)
+            if opens:
+                end = text.find('"', i + 1)
+                if end < 0:
+                    raise UsageError(f"unterminated quote in {text[i : i + 300]!r}")
+                quoted = max(quoted, 2 if token in ("", "-") else 1)
+                token, i = token + text[i + 1 : end], end + 1
+            else:
+                token, i = token + text[i], i + 1
+        out.append((token, quoted))
+    return out
+
+
+def parse_query(text: str) -> Query:
+    """A query of the language above as OR-groups of AND-ed terms (``()``: every
+    run); UsageError naming the offending piece."""
+    groups: list[list[Term]] = [[]]
+    pending: str | None = None
+    for token, quoted in _tokens(text):
+        word = "" if quoted else token.upper()
+        if word in _OR or word in _AND:
+            if not groups[-1] or pending:
+                raise UsageError(f"{token!r} needs a term before it")
+            pending = token
+            if word in _OR:
+                groups.append([])
+            continue
+        groups[-1].append(_query_term(token, quoted))
+        pending = None
+    if pending:
+        raise UsageError(f"{pending!r} needs a term after it")
+    return () if groups == [[]] else tuple(tuple(g) for g in groups)
+
+
+def _query_term(token: str, quoted: int) -> Term:
+    negate = token.startswith("-") and len(token) > 1
+    body = token[1:] if negate else token
+    if quoted == 2 or not any(c in _OP_CHARS for c in body[1:]):
+        bad = text_problem(body, MAX_FILTER_TEXT_LENGTH)
+        if bad is not None:
+            raise UsageError(f"search word {body[:300]!r}: {bad}")
+        return Term("", "word", body.lower(), negate)
+    term = parse_term(body, quoted == 1)
+    return term._replace(negate=term.negate != negate)
 
 
 def _typed(kind: str, op: str, raw: str, parsed: Any) -> Any:
@@ -231,6 +329,31 @@ def _matches(value: Any, op: str, operand: Any) -> bool:
     )
 
 
+def _word(run: Run, word: str) -> bool:
+    return (
+        word in (run.get("name") or "").lower()
+        or word in (run.get("notes") or "").lower()
+        or any(word in t.lower() for t in run.get("tags") or ())
+        or str(run.get("id") or "").lower().startswith(word)
+    )
+
+
+def _term_test(term: Term) -> Callable[[Run], bool]:
+    if term.op == "word":
+        test: Callable[[Run], bool] = lambda run: _word(run, term.value)  # noqa: E731
+    else:
+        test = _test(term.field, term.op, term.value)
+    return (lambda run: not test(run)) if term.negate else test
+
+
+def query_test(query: Query) -> Callable[[Run], bool]:
+    """A predicate on run dicts for a parsed query."""
+    groups = [[_term_test(t) for t in g] for g in query]
+    if not groups:
+        return lambda run: True
+    return lambda run: any(all(t(run) for t in g) for g in groups)
+
+
 def _test(field: str, op: str, operand: Any) -> Callable[[Run], bool]:
     """A predicate on run dicts for one parsed filter."""
     if field == "tags":
@@ -246,8 +369,9 @@ def select_runs(
     order: str = "-created_at",
     limit: int | None = None,
 ) -> list[Run]:
-    """The runs matching every filter and ``search``, sorted by ``order``, at most ``limit``."""
-    tests = [_test(*parse_filter(f)) for f in filters]
+    """The runs matching every query in ``filters`` and ``search``, sorted by
+    ``order``, at most ``limit``."""
+    tests = [query_test(parse_query(f)) for f in filters]
     out = [r for r in runs if all(test(r) for test in tests)]
     if search:
         s = search.lower()

@@ -24,8 +24,7 @@ from wanllm_jupyter.core.limits import (
     json_problem,
     text_problem,
 )
-from wanllm_jupyter.core.run_filters import field_kind
-from wanllm_jupyter.core.run_filters import parse_filter as parse_run_filter
+from wanllm_jupyter.core.run_filters import field_kind, parse_query
 from wanllm_jupyter.errors import UsageError
 
 from ..live_wire import run_to_wire
@@ -34,6 +33,7 @@ from ..store.base import (
     GitInfo,
     RunCreate,
     RunFilter,
+    RunMatch,
     RunNotFound,
     RunQuery,
     RunUpdate,
@@ -135,13 +135,14 @@ _UPDATE_SPEC: dict[str, tuple[str, Limit]] = {
 }
 
 
-def parse_filter(text: str) -> RunFilter:
-    """``config.lr>=0.01`` → RunFilter("config.lr", "ge", 0.01), the literal typed by
-    its field (:func:`wanllm_jupyter.core.run_filters.parse_filter`); 400 naming ``text``."""
+def parse_match(text: str) -> RunMatch:
+    """A ``filter`` argument in the run query language (``tag:cli OR config.lr>=0.01``,
+    :func:`wanllm_jupyter.core.run_filters.parse_query`); 400 naming the bad piece."""
     try:
-        return RunFilter(*parse_run_filter(text))  # type: ignore[arg-type]
+        query = parse_query(text)
     except UsageError as e:
         raise ApiError(400, str(e)) from None
+    return tuple(tuple(RunFilter(*t) for t in group) for group in query)  # type: ignore[arg-type]
 
 
 def parse_sort(text: str) -> str:
@@ -173,7 +174,7 @@ class RunsHandler(WanllmHandler):
                 project=_query_text(self, "project"),
                 states=self.list_arg("state"),
                 tags=self.get_query_arguments("tag") or None,
-                filters=[parse_filter(f) for f in self.get_query_arguments("filter")],
+                matches=[parse_match(f) for f in self.get_query_arguments("filter")],
                 search=_query_text(self, "search"),
                 sort=parse_sort(self.get_query_argument("sort", "-created_at")),
                 limit=self.int_arg("limit", 100, lo=1, hi=MAX_RUNS_LIMIT),  # type: ignore[arg-type]

@@ -149,17 +149,23 @@ class RunUpdate:
     heartbeat: bool = False  # set heartbeat_at = now
 
 
-FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains"]
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "word"]
 
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
     """``field`` is a column (name, state, project, host, created_at...) or a
-    dotted path into JSON: ``config.optimizer.lr``, ``summary.loss``."""
+    dotted path into JSON: ``config.optimizer.lr``, ``summary.loss``; op ``word``
+    (field ""): a search word (:func:`wanllm_jupyter.core.run_filters.parse_query`).
+    ``negate`` inverts the filter (a missing value included)."""
 
     field: str
     op: FilterOp
     value: Any
+    negate: bool = False
+
+
+RunMatch = tuple[tuple[RunFilter, ...], ...]  # OR of AND-ed groups (a parsed query)
 
 
 @dataclass(slots=True)
@@ -168,6 +174,7 @@ class RunQuery:
     states: list[str] | None = None
     tags: list[str] | None = None  # runs carrying all of these
     filters: list[RunFilter] = field(default_factory=list)
+    matches: list[RunMatch] = field(default_factory=list)  # each must hold
     search: str | None = None  # case-insensitive substring of name, tags or notes
     sort: str = "-created_at"  # field as in RunFilter, '-' = descending
     limit: int = 100

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
+from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery
 from .cursor import decode_page_key
 from .run_rules import check_filter, field_kind_of
 from .sqlite_runs import COLUMNS, GIT_COLUMNS
@@ -93,6 +93,28 @@ def _json_ordered(expr: str, op: str, v: Any, p: _Params) -> str:
 
 
 def _filter_sql(f: RunFilter, p: _Params) -> str:
+    """SQL for ``f``; a negated filter is true wherever ``f`` is not (NULL included)."""
+    sql = _word_sql(str(f.value).lower(), p) if f.op == "word" else _plain_filter_sql(f, p)
+    return f"NOT coalesce(({sql}), FALSE)" if f.negate else sql
+
+
+def _word_sql(word: str, p: _Params) -> str:
+    """A search word: substring of name, notes or a tag, or a prefix of the id."""
+    s = p.add(word, "::text")
+    return (
+        f"(strpos(lower(name), {s}) > 0 OR strpos(lower(notes), {s}) > 0 OR "
+        f"left(id::text, length({s})) = {s} OR EXISTS "
+        f"(SELECT 1 FROM unnest(tags) t WHERE strpos(lower(t), {s}) > 0))"
+    )
+
+
+def _match_sql(match: RunMatch, p: _Params) -> str:
+    """A parsed query: OR of AND-ed groups."""
+    groups = ["(" + " AND ".join(_filter_sql(f, p) for f in g) + ")" for g in match]
+    return "(" + " OR ".join(groups) + ")"
+
+
+def _plain_filter_sql(f: RunFilter, p: _Params) -> str:
     check_filter(f)
     if f.field == "tags":
         return f"tags @> ARRAY[{p.add(f.value, '::text')}]"
@@ -126,6 +148,7 @@ def _where(q: RunQuery, p: _Params) -> str:
     if q.tags:
         conds.append(f"tags @> {p.add(list(q.tags), '::text[]')}")
     conds += [_filter_sql(f, p) for f in q.filters]
+    conds += [_match_sql(m, p) for m in q.matches if m]
     if q.search:
         s = p.add(q.search.lower(), "::text")
         conds.append(

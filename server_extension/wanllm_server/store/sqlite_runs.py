@@ -23,7 +23,7 @@ import orjson
 
 from wanllm_jupyter.core.run_filters import COLUMNS, GIT_KEYS
 
-from .base import GitInfo, InvalidQuery, Run, RunFilter, RunQuery
+from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery
 from .cursor import decode_page_key
 from .run_rules import check_filter, field_kind_of
 
@@ -97,6 +97,35 @@ _PATH_SAFE = frozenset('"\\')  # escaped in stored JSON; so are control characte
 
 
 def _filter_sql(f: RunFilter) -> tuple[str, list[Any]]:
+    """SQL for ``f``; a negated filter is true wherever ``f`` is not (NULL included)."""
+    sql, params = _word_sql(f.value) if f.op == "word" else _plain_filter_sql(f)
+    return (f"NOT coalesce(({sql}), 0)", params) if f.negate else (sql, params)
+
+
+def _word_sql(word: str) -> tuple[str, list[Any]]:
+    """A search word: substring of name, notes or a tag, or a prefix of the id."""
+    s = str(word).lower()
+    return (
+        "(instr(lower(name), ?) > 0 OR instr(lower(notes), ?) > 0 OR substr(id, 1, ?) = ? "
+        "OR EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE instr(lower(value), ?) > 0))",
+        [s, s, len(s), s, s],
+    )
+
+
+def _match_sql(match: RunMatch) -> tuple[str, list[Any]]:
+    """A parsed query: OR of AND-ed groups."""
+    ors, params = [], []
+    for group in match:
+        ands = []
+        for f in group:
+            sql, p = _filter_sql(f)
+            ands.append(sql)
+            params += p
+        ors.append("(" + " AND ".join(ands) + ")")
+    return "(" + " OR ".join(ors) + ")", params
+
+
+def _plain_filter_sql(f: RunFilter) -> tuple[str, list[Any]]:
     check_filter(f)
     if f.field == "tags":
         return "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)", [f.value]
@@ -143,6 +172,11 @@ def where_clause(q: RunQuery) -> tuple[str, list[Any]]:
         sql, p = _filter_sql(f)
         conds.append(sql)
         params += p
+    for match in q.matches:
+        if match:
+            sql, p = _match_sql(match)
+            conds.append(sql)
+            params += p
     if q.search:
         s = q.search.lower()
         conds.append(
