@@ -4,7 +4,9 @@ import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } fro
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
-import { LabIcon } from '@jupyterlab/ui-components';
+import { LabIcon, ToolbarButton } from '@jupyterlab/ui-components';
+
+import runsSvg from '../../js/style/runs.svg';
 
 import { RunsApi } from './api';
 import { RunBrowserPanel } from './panel';
@@ -12,14 +14,11 @@ import type { RunSocketMessage } from '../shared/types';
 import { LiveSocket } from './socket';
 
 export const PANEL_ID = 'wanllm-run-browser';
+const NOTEBOOK_APP = 'Jupyter Notebook'; // `app.name` of Notebook 7
+const TOGGLE_ID = 'wanllm-runs-toggle';
 const ROW = '.jp-wanllm-RunRow';
 
-const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
-<g class="jp-icon3" fill="#616161"><path d="M3 3h2v16h16v2H3z"/>
-<path d="M7.3 15.7 6 14.3l4.5-4.6 3 3 5.3-5.9 1.4 1.4-6.7 7.3-3-3z"/>
-<circle cx="19.5" cy="5.5" r="2"/></g></svg>`;
-
-export const runsIcon = new LabIcon({ name: 'wanllm-jupyter:runs', svgstr: ICON_SVG });
+export const runsIcon = new LabIcon({ name: 'wanllm-jupyter:runs', svgstr: runsSvg });
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'wanllm-jupyter:run-browser',
@@ -39,6 +38,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.id = PANEL_ID;
     panel.title.icon = runsIcon;
     panel.title.caption = 'Experiment runs (wanllm)';
+    panel.title.label = app.name === NOTEBOOK_APP ? 'Runs' : '';
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, PANEL_ID);
     socket.open();
@@ -69,9 +69,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
     for (const [id, rank] of menu) {
       app.contextMenu.addItem({ command: `wanllm:${id}`, selector: ROW, rank });
     }
+    if (app.name === NOTEBOOK_APP) {
+      addToggleButton(app, panel);
+    }
     palette?.addItem({ command: 'wanllm:show', category: 'Experiment Runs' });
     palette?.addItem({ command: 'wanllm:refresh', category: 'Experiment Runs' });
   }
 };
+
+/** The shell of Notebook 7 as seen here: its side panels have no tab bar, only show/hide. */
+interface CollapsibleShell {
+  collapseLeft?: () => void;
+}
+
+/**
+ * Notebook 7 shows left-area widgets without a tab bar (only under View → Left Sidebar), so its
+ * menu row gets a button with the runs icon that shows or hides the run browser.
+ */
+function addToggleButton(app: JupyterFrontEnd, panel: RunBrowserPanel): void {
+  const shell = app.shell as JupyterFrontEnd.IShell & CollapsibleShell;
+  const button = new ToolbarButton({
+    icon: runsIcon,
+    tooltip: 'Show or hide the experiment runs (wanllm)',
+    onClick: () =>
+      panel.isVisible && shell.collapseLeft ? shell.collapseLeft() : shell.activateById(PANEL_ID)
+  });
+  button.id = TOGGLE_ID;
+  shell.add(button, 'menu', { rank: 10_500 }); // between the kernel status and "Trusted"
+}
 
 export default plugin;

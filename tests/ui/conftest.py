@@ -13,6 +13,8 @@ non-root ``base_url`` (``/wl/``), a temp root dir and a temp SQLite database
 * ``lab.env`` — the environment a logging subprocess needs (``WANLLM_URL``,
   ``WANLLM_TOKEN``).
 
+``notebook7`` is the same around ``jupyter notebook`` (Notebook 7): ``page("notebooks/x.ipynb")``.
+
 Chromium is Debian's ``/usr/bin/chromium`` driven by the ``playwright`` Python
 package (never ``playwright install``); tests needing it are marked
 ``@pytest.mark.browser`` and skip, saying why, when Chromium is missing.
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,16 +74,14 @@ def _wait_ready(proc: subprocess.Popen[bytes], api: Connection, log: Path) -> No
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
-            )
+            raise RuntimeError(f"jupyter exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
             api.get_json("wanllm/api/v1/health")
             return
         except Exception:
             time.sleep(0.25)
     raise RuntimeError(
-        f"jupyter lab did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}"
+        f"jupyter did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}"
     )
 
 
@@ -106,10 +107,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" and report.failed:
         for i, page in enumerate(OPEN_PAGES):
             if not page.is_closed():
-                try:
+                with suppress(Exception):
                     save_screenshot(page, f"failure-{item.name}-{i}")
-                except Exception:
-                    pass
     if report.when == "teardown":
         OPEN_PAGES.clear()
     return report
@@ -133,7 +132,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     """A real ``jupyter lab`` with the wanllm extensions under ``/wl/``, token auth, temp SQLite.
 
     Chromium starts only when a test first calls ``lab.page()``."""
-    home = tmp_path_factory.mktemp("lab")
+    with _jupyter(tmp_path_factory, request, "jupyterlab", "#jp-main-dock-panel") as app:
+        yield app
+
+
+@pytest.fixture(scope="package")
+def notebook7(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Lab]:
+    """Like ``lab`` but a real ``jupyter notebook`` (Notebook 7); ``page(path)`` waits for its
+    shell (``#main-panel``), e.g. ``page("notebooks/x.ipynb")`` or ``page("tree")``."""
+    with _jupyter(tmp_path_factory, request, "notebook", "#main-panel") as app:
+        yield app
+
+
+@contextmanager
+def _jupyter(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    module: str,
+    ready: str,
+) -> Iterator[Lab]:
+    """Run ``python -m <module>`` (``jupyterlab`` or ``notebook``) as described for ``lab``."""
+    home = tmp_path_factory.mktemp(module)
     root = home / "root"
     root.mkdir()
     port, token = free_port(), secrets.token_hex(16)
@@ -158,7 +179,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
@@ -178,7 +199,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         page = context.new_page()
         OPEN_PAGES.append(page)
         page.goto(f"{url}{path}{'&' if '?' in path else '?'}token={token}")
-        page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+        page.wait_for_selector(ready, timeout=60_000)
         return page
 
     try:
