@@ -241,6 +241,7 @@ for _ in range(70):
     _node["d"] = {}
     _node = _node["d"]
 BIG_TAGS = [f"t{i}" for i in range(101)]
+DEEP_PATH = "config." + ".".join(['k"'] * 65)
 U64 = 2**64 - 1
 
 
@@ -354,7 +355,11 @@ CASES: dict[str, Case] = {
     "filter/git-unknown": runs_query(400, "git.colour", filter="git.colour=red"),
     "filter/no-operator": runs_query(400, "expected <field><op><value>", filter="name!x"),
     "filter/invalid-utf8": req("GET", "runs", 400, None, query="filter=name%3D%FF"),
+    "filter/path-too-deep": runs_query(400, "deeper than 64", filter=DEEP_PATH + "=1"),
+    "filter/too-many-terms": runs_query(400, "terms", filter=" ".join(["name=x"] * 101)),
+    "filter/too-many-arguments": runs_query(400, "terms", filter=["name=x"] * 101),
     "sort/unknown": runs_query(400, "sort", sort="nope"),
+    "sort/path-too-deep": runs_query(400, "deeper than 64", sort=DEEP_PATH),
     "sort/empty-path": runs_query(400, "sort", sort="-config."),
     "sort/nul": runs_query(400, "NUL", sort=f"config.{NUL}"),
     "list/project-nul": runs_query(400, "project", project=NUL),

@@ -32,6 +32,7 @@ MAX_HOST_LENGTH = 255
 MAX_GIT_FIELD_LENGTH = 1024
 MAX_JSON_DEPTH = 64
 MAX_FILTER_TEXT_LENGTH = 1024  # a filter literal or search string
+MAX_FILTER_TERMS = 100  # filter terms of one run query, every filter argument together
 
 MIN_TIME_US = -210_866_803_200_000_000  # 4714-11-24T00:00:00Z BC, PostgreSQL's first
 MAX_TIME_US = INT64_MAX

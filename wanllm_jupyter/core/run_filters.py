@@ -41,6 +41,7 @@ from .limits import (
     INT64_MIN,
     MAX_CONFIG_KEY_LENGTH,
     MAX_FILTER_TEXT_LENGTH,
+    MAX_JSON_DEPTH,
     MAX_TAG_LENGTH,
     MAX_TIME_US,
     MIN_TIME_US,
@@ -106,6 +107,8 @@ def field_kind(field: str) -> str:
             f"unknown field {field[:300]!r}: use a run column, git.<{'|'.join(GIT_KEYS)}>, "
             "tags, or config./summary./metadata.<path>"
         )
+    if len(parts) > MAX_JSON_DEPTH:
+        raise UsageError(f"field {field[:300]!r}: deeper than {MAX_JSON_DEPTH} keys")
     for part in parts:
         bad = text_problem(part, MAX_CONFIG_KEY_LENGTH)
         if bad is not None:

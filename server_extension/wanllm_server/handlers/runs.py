@@ -12,6 +12,7 @@ from tornado import web
 from wanllm_jupyter.core.limits import (
     INT32_MAX,
     INT32_MIN,
+    MAX_FILTER_TERMS,
     MAX_FILTER_TEXT_LENGTH,
     MAX_GIT_FIELD_LENGTH,
     MAX_HOST_LENGTH,
@@ -145,6 +146,15 @@ def parse_match(text: str) -> RunMatch:
     return tuple(tuple(RunFilter(*t) for t in group) for group in query)  # type: ignore[arg-type]
 
 
+def _matches(texts: list[str]) -> list[RunMatch]:
+    """Every ``filter`` argument parsed; 400 past :data:`MAX_FILTER_TERMS` terms in all."""
+    matches = [parse_match(t) for t in texts]
+    terms = sum(len(group) for match in matches for group in match)
+    if terms > MAX_FILTER_TERMS:
+        raise ApiError(400, f"filter: {terms} terms, more than {MAX_FILTER_TERMS}")
+    return matches
+
+
 def parse_sort(text: str) -> str:
     """The ``sort`` argument after checking its field; 400 naming it."""
     try:
@@ -174,7 +184,7 @@ class RunsHandler(WanllmHandler):
                 project=_query_text(self, "project"),
                 states=self.list_arg("state"),
                 tags=self.get_query_arguments("tag") or None,
-                matches=[parse_match(f) for f in self.get_query_arguments("filter")],
+                matches=_matches(self.get_query_arguments("filter")),
                 search=_query_text(self, "search"),
                 sort=parse_sort(self.get_query_argument("sort", "-created_at")),
                 limit=self.int_arg("limit", 100, lo=1, hi=MAX_RUNS_LIMIT),  # type: ignore[arg-type]
