@@ -157,6 +157,29 @@ def test_chunked_body_past_the_limit_is_413_once_the_cap_is_passed(server):
     assert answer["message"] == f"request body exceeds max_body_size {LIMIT}"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "auth", "body", "status"),
+    [
+        ("POST", "metrics/batch", False, b" " * 1000, 403),
+        ("POST", "metrics/batch", True, b" " * (LIMIT + 1), 413),
+        ("GET", "runs/00000000-0000-0000-0000-000000000000/metrics/a%FFb", True, None, 400),
+    ],
+    ids=["unauthenticated", "past-the-limit", "path-not-utf8"],
+)
+def test_an_early_error_closes_its_connection_and_says_so(server, method, path, auth, body, status):
+    """A request answered before it was read to its end leaves its connection
+    unusable; the answer says ``Connection: close`` so a keep-alive client does
+    not reuse it (it got a reset on its next request)."""
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", server.port, maxsize=1, retries=False)
+    headers = {"Content-Type": "application/json", **(server.headers if auth else {})}
+    refused = pool.request(method, f"/{API}{path}", body=body, headers=headers)
+    assert refused.status == status
+    assert refused.headers.get("Connection") == "close"
+    for _ in range(3):  # the next requests on the same pool get fresh connections
+        assert pool.request("GET", f"/{API}health", headers=server.headers).status == 200
+    pool.close()
+
+
 def test_bodies_within_the_limit_are_read_whole(server, run_id):
     head = f"POST /{API}runs HTTP/1.1\r\nTransfer-Encoding: chunked"
     head += "\r\nContent-Type: application/json"

@@ -188,6 +188,10 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(err.status_code)
         for name, value in err.headers.items():
             self.set_header(name, value)
+        # An error answered before the request was read to its end (in prepare, or
+        # while decoding the path: for a streamed body, even a GET's) makes tornado
+        # drop the connection; saying so keeps a keep-alive client from reusing it.
+        self.set_header("Connection", "close")
         if self.ingest_kind is not None:
             reason = _REJECT_REASONS.get(err.status_code, "error")
             telemetry.BATCHES_REJECTED.labels(kind=self.ingest_kind, reason=reason).inc()
