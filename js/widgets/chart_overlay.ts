@@ -195,7 +195,8 @@ function render({ model, el }: RenderProps<OverlayModel>): () => void {
     });
     tip.replaceChildren();
     const head = div('wl-readout-head');
-    head.textContent = `${model.get('x_name')} ${formatX(rows[0].x, model.get('x_kind'))}`;
+    const smoothed = rows.some(r => r.smoothed !== null) ? ' · smoothed (raw)' : '';
+    head.textContent = `${model.get('x_name')} ${formatX(rows[0].x, model.get('x_kind'))}${smoothed}`;
     tip.append(head);
     for (const row of rows.slice(0, MAX_ROWS)) {
       const r = div('wl-readout-row');

@@ -210,12 +210,20 @@ class ChartModel:
         if self.x_mode not in X_MODES:
             for run_id in self.run_ids:
                 self._load_xmetric(run_id)
+        logged = self._logged_names({s.run_id for s in series if not s.values.size})
         for s in series:
+            if s.run_id in logged and s.metric not in logged[s.run_id]:
+                continue  # no point yet: the empty state, without a 404 request
             self._load_series(s, start_step, end_step)
         with self.lock:
             whole = start_step is None and end_step is None
             self.loaded_range = None if whole else (start_step, end_step)
             self.version += 1
+
+    def _logged_names(self, run_ids: set[str]) -> dict[str, set[str]]:
+        """The metric names each of ``run_ids`` has logged (asked only for runs
+        with a series still empty, so that a metric without points is not requested)."""
+        return {r: {m["name"] for m in self.source.metric_names(r)} for r in run_ids}
 
     def _load_xmetric(self, run_id: str) -> None:
         try:

@@ -463,7 +463,7 @@ class MetricChart(W.VBox):
                     orientation="vertical",
                     grid_lines="solid",
                     tick_format=Y_TICK_FORMAT,
-                    label=", ".join(left)[:40],
+                    label="" if self.compact else ", ".join(left)[:40],  # the title names it
                     label_offset="48px",
                 ),
             ]
@@ -476,7 +476,7 @@ class MetricChart(W.VBox):
                         grid_lines="none",
                         tick_format=Y_TICK_FORMAT,
                         label=", ".join(right)[:40],
-                        label_offset="-48px",
+                        label_offset="64px",
                     )
                 )
             scales = {"x": xs, "y": ys}
@@ -531,7 +531,7 @@ class MetricChart(W.VBox):
                     "top": 12,
                     "bottom": 42,
                     "left": 64,
-                    "right": 64 if yr is not None else 16,
+                    "right": 84 if yr is not None else 16,
                 }
             with self.overlay.hold_sync():
                 self.overlay.x_scale = xs
@@ -671,6 +671,11 @@ class MetricChart(W.VBox):
             return
         lo, hi = float(min(x.min() for x in xs)), float(max(x.max() for x in xs))
         self.figure.axes[0].tick_values = nice_ticks(lo, hi)
+        ys = [v.y[np.isfinite(v.y)] for v in views]
+        ys = [y for y in ys if y.size]
+        if ys and self.model.y_scale == "linear":  # about 4 round y ticks in a small chart too
+            lo, hi = float(min(y.min() for y in ys)), float(max(y.max() for y in ys))
+            self.figure.axes[1].tick_values = nice_ticks(lo, hi)
 
     def _draw_state(self, views: list[SeriesView]) -> None:
         total = sum(v.total_points for v in views)
@@ -699,8 +704,10 @@ class MetricChart(W.VBox):
                 "Points appear here as soon as they are logged.</div>"
             )
             self.empty.layout.display = None
+            self.figure.layout.visibility = "hidden"  # no empty axes under the empty state
         else:
             self.empty.layout.display = "none"
+            self.figure.layout.visibility = None
 
     # ------------------------------------------------------------ zoom
     def _on_zoom(self, _change: dict[str, Any]) -> None:
