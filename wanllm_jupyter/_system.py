@@ -1,6 +1,7 @@
 """System metrics on a background thread (definitions: shared/notes/chart-math.md §4.6).
 
-Sampled every ``sample_every`` seconds; the mean of each metric over the
+Sampled every ``sample_every`` seconds (the first sample about one second
+after the start, reported at once); the mean of each metric over the
 ``report_every`` window is handed to the sender as one system batch. GPUs come
 from nvidia-ml-py when it imports and finds a device; otherwise they are
 skipped quietly.
@@ -8,6 +9,7 @@ skipped quietly.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -21,6 +23,7 @@ from ._wire import encode_float
 MB = 1024 * 1024
 GB = 1024 * MB
 Sample = dict[str, tuple[float, str | None]]  # metric_type -> (value, device)
+FIRST_SAMPLE_AFTER = 1.0  # seconds from the start to the first sample (reported at once)
 
 
 class _Gpus:
@@ -166,14 +169,17 @@ class SystemMonitor:
         return {"batch_id": uuid.uuid4().hex, "metrics": rows}
 
     def _loop(self) -> None:
+        """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the start (CPU
+        percentages need an interval) and reported at once, so a chart has a point
+        from t ≈ 1 s; then one mean per ``report_every`` window."""
         samples: list[Sample] = []
-        window_end = time.monotonic() + self.report_every
+        window_end = time.monotonic()
+        wait = min(FIRST_SAMPLE_AFTER, self.sample_every)
         while True:
-            stopped = self._stop.wait(self.sample_every)
-            try:
+            stopped = self._stop.wait(wait)
+            wait = self.sample_every
+            with contextlib.suppress(Exception):  # a transient psutil error costs one sample
                 samples.append(self.sample())
-            except Exception:
-                pass  # a transient psutil error costs one sample
             if samples and (stopped or time.monotonic() >= window_end):
                 self.emit(self.batch(samples, time.time()))
                 samples = []
