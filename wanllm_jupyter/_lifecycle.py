@@ -12,6 +12,7 @@ kernel's runs are flushed and finished when it shuts down or restarts
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import Any
 
@@ -20,7 +21,6 @@ from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import git_info, hostname, run_metadata
 from ._run import FINISH_TIMEOUT, Run, check_str_list
-from ._sender import SendReport
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
 from ._sync import sync_in_background
@@ -120,6 +120,7 @@ def init(
         meta["group"] = group
     if job_type:
         meta["job_type"] = job_type
+    started = time.time()
     create = {
         "project": project,
         "name": name,
@@ -181,8 +182,9 @@ def init(
         step=step,
         max_batch=_max_batch(conn),
         **common,
-        # No server (offline) or it failed mid-create: the create goes first.
-        first_ops=[("create", create)] if server_run is None else None,
+        # No server (offline) or it failed mid-create: the create goes first, with
+        # the time the run started (a later `wanllm sync` keeps it).
+        first_ops=[("create", {**create, "created_at": started})] if server_run is None else None,
         definitions=definitions,
     )
     if conn is not None:  # runs spooled by earlier offline sessions reach the server now
@@ -277,10 +279,12 @@ def _forget(run: Run) -> None:
 
 
 def _finish_all(exit_code: int, kernel_shutdown: bool) -> None:
-    """When the process or its kernel ends: finish what is still running."""
+    """When the process or its kernel ends: flush what is still running. A run its
+    kernel leaves open (shutdown or restart without ``finish()``) ends ``crashed``
+    as in W&B; a script's runs end as the script did (docs/end-states.md)."""
     for run in list(_active):
         if kernel_shutdown:
-            run.finish(exit_code, timeout=_exit_hooks.KERNEL_SHUTDOWN_TIMEOUT, spool_first=True)
+            run.finish(timeout=_exit_hooks.KERNEL_SHUTDOWN_TIMEOUT, spool_first=True, crashed=True)
         else:
             run.finish(exit_code)
 
@@ -296,10 +300,12 @@ def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> N
 
 def finish(
     exit_code: int | None = None, quiet: bool = False, timeout: float = FINISH_TIMEOUT
-) -> SendReport | None:
-    """Finish the current run (no-op when there is none); see :meth:`Run.finish`."""
+) -> None:
+    """Finish the current run (no-op when there is none); see :meth:`Run.finish`
+    (its ``run.report`` tells what was sent)."""
     run = current
-    return run.finish(exit_code, quiet, timeout) if run is not None else None
+    if run is not None:
+        run.finish(exit_code, quiet, timeout)
 
 
 def define_metric(

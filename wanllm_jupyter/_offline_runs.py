@@ -30,7 +30,7 @@ def created(run_id: str, body: dict[str, Any], t: float | None) -> dict[str, Any
         "project": body.get("project") or "default",
         "name": body.get("name") or run_id[:8],
         "state": "running",
-        "created_at": iso(t),
+        "created_at": iso(body.get("created_at", t)),  # when it started, as sync sends it
         "updated_at": iso(t),
         "heartbeat_at": iso(t),
         "finished_at": None,
@@ -66,7 +66,7 @@ def patch(run: dict[str, Any], body: dict[str, Any], t: float | None) -> None:
             run[key] = body[key]
     if body.get("state") is not None:
         run["state"] = body["state"]
-        finished = run["finished_at"] or iso(t)
+        finished = run["finished_at"] or iso(body.get("finished_at", t))
         run["finished_at"] = None if body["state"] == "running" else finished
     if body.get("tags") is not None:
         run["tags"] = list(dict.fromkeys(body["tags"]))

@@ -194,44 +194,47 @@ class Run:
         timeout: float = FINISH_TIMEOUT,
         *,
         spool_first: bool = False,
-    ) -> SendReport | None:
+        crashed: bool = False,
+    ) -> None:
         """Flush everything (waiting at most ``timeout`` s; what cannot reach the server
         by then is spooled to disk) and mark the run finished (``exit_code`` 0/None)
-        or failed. Returns what was sent and what is still pending.
+        or failed. What was sent and what is still pending is kept in :attr:`report`.
+
+        Says one line on stdout when all went well (none with ``quiet``), and on
+        stderr what is left to do (spooled, unsent or set-aside data) otherwise.
 
         ``spool_first``: make everything durable on disk before sending (for a
-        process that may be killed at the deadline). Thread-safe; when interrupted
+        process that may be killed at the deadline). ``crashed``: the run was left
+        open when its kernel went away; it ends ``crashed`` with no exit code
+        (docs/end-states.md). Thread-safe; when interrupted
         (Ctrl-C) it can be called again to complete."""
         with self._finish_lock:
             if self._done:
-                return self.report
+                return
             self._finished = True
             if self._heartbeat is not None:
                 self._heartbeat.stop()
             if self._monitor is not None:
                 self._monitor.stop()
             exit_code = storable_exit_code(exit_code)
-            state = "finished" if not exit_code else "failed"
+            state = "crashed" if crashed else "finished" if not exit_code else "failed"
+            # the end time travels with the patch: a spooled one synced later keeps it
+            final: dict[str, Any] = {"run_id": self.id, "state": state, "finished_at": time.time()}
+            if not crashed:
+                final["exit_code"] = exit_code or 0
             if self.sender is not None:
                 sender = self.sender
                 if not self._final_queued:
                     self._append = self._closed
                     sender.catch_up()
                     sender.ops.extend(self._summary_ops())
-                    sender.ops.append(
-                        ("patch", {"run_id": self.id, "state": state, "exit_code": exit_code or 0})
-                    )
+                    sender.ops.append(("patch", final))
                     self._final_queued = True
                 self.report = sender.close(timeout, spool_first)
-                if not quiet:
-                    print(
-                        f"wanllm: run {self.name} ({self.id}) {state}: {self.report.describe()}",
-                        file=sys.stderr,
-                    )
+                _say_finished(self.name, state, self.report, quiet)
             self._done = True
         if self._on_finish is not None:
             self._on_finish(self)
-        return self.report
 
     def _closed(self, item: Any) -> None:
         self._append = lambda item: None
@@ -302,3 +305,16 @@ def storable_exit_code(exit_code: Any) -> int | None:
         f"wanllm: exit code {exit_code!r:.40} is not an int32; 1 is recorded", WanllmWarning, 3
     )
     return 1
+
+
+def _say_finished(name: str, state: str, report: SendReport, quiet: bool) -> None:
+    """One quiet stdout line when everything reached the server; what is left to do
+    (spooled, unsent, set aside) on stderr even with ``quiet``."""
+    clean = not (
+        report.spooled_points or report.spooled_ops or report.unsent_items
+        or report.unsent_points or report.set_aside_ops
+    )  # fmt: skip
+    if not clean:
+        print(f"wanllm: run {name} {state}: {report.describe()}", file=sys.stderr)
+    elif not quiet:
+        print(f"wanllm: run {name} {state} ({report.sent_points} points sent)")

@@ -10,16 +10,18 @@ line, in the order they must reach the server::
 
 ``t`` is when the line was spooled (epoch seconds; absent in older spools).
 
-The writing process holds an exclusive ``flock`` on ``spool.lock`` for as long
-as it may append; replaying takes the same lock, so a live run's spool is never
-replayed behind its back. Replayed operations leave the file: ``wanllm sync``
-moves them to ``spool.synced.jsonl`` (kept for offline queries), a live run
-drops them. A replay stopped early (a deadline, an error) keeps exactly the
+The writing process holds an exclusive ``flock`` on ``spool.lock`` for as long as it
+may append; replaying takes the same lock, so a live run's spool is never replayed
+behind its back. Whoever holds the lock removes the file as it lets go (no lock file
+outlives its process, unless killed), so a taker checks that the lock it got is
+still the file's (else it takes the new one). Replayed operations leave the file:
+``wanllm sync`` moves them to ``spool.synced.jsonl`` (kept for offline queries), a
+live run drops them. A replay stopped early (a deadline, an error) keeps exactly the
 operations not yet delivered, so the next one resumes there. Replays are safe to
 repeat anyway: metric and system batches carry idempotency ids. A ``deliver``
-callback may return :data:`HOLD` for an op it cannot place yet: the replay goes
-on, and the held op leaves the file only once a later op is delivered (the
-callback has dealt with it by then; see :mod:`._replay`).
+callback may return :data:`HOLD` for an op it cannot place yet: the replay goes on,
+and the held op leaves the file only once a later op is delivered (the callback has
+dealt with it by then; see :mod:`._replay`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,46 @@ Deliver = Callable[[str, dict[str, Any]], Any]
 
 
 def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
-    """``<dir>/wanllm`` where ``dir`` defaults to ``$WANLLM_DIR`` or the working directory."""
-    base = dir or os.environ.get("WANLLM_DIR") or os.getcwd()
-    return Path(base).expanduser().resolve() / "wanllm"
+    """``<dir>/wanllm`` (``dir`` defaulting to ``$WANLLM_DIR``), else ``wanllm`` in
+    Jupyter's data directory (``~/.local/share/jupyter/wanllm`` on Linux, moved by
+    ``$JUPYTER_DATA_DIR``): never the notebook's folder, so every process and
+    ``wanllm sync`` find the same spools wherever they run."""
+    base = dir or os.environ.get("WANLLM_DIR")
+    if base:
+        return Path(base).expanduser().resolve() / "wanllm"
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()).expanduser().resolve() / "wanllm"
+
+
+LOCK = "spool.lock"
+
+
+def _take_lock(dir: Path, blocking: bool) -> Any:
+    """The open, flock'ed lock file of the run in ``dir``; None when not ``blocking``
+    and a live process holds it."""
+    path = dir / LOCK
+    while True:
+        lock = open(path, "a")  # noqa: SIM115  # held: the flock
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            lock.close()
+            return None
+        try:
+            current = os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            return lock
+        lock.close()  # its holder removed it on letting go: take the new one
+
+
+def _release_lock(lock: Any, dir: Path) -> None:
+    """Remove the lock file (still holding it), then let go."""
+    with suppress(FileNotFoundError):
+        (dir / LOCK).unlink()
+    lock.close()
 
 
 def body_json(body: Any) -> bytes:
@@ -181,8 +220,7 @@ class Spool:
     def _open(self) -> None:
         if self._file is None:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.dir / "spool.lock", "a")  # noqa: SIM115  # held: the flock
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            self._lock = _take_lock(self.dir, blocking=True)
             self._file = open(self.path, "ab")  # noqa: SIM115  # kept open while the run lives
             _trim_torn_line(self._file)
 
@@ -234,7 +272,7 @@ class Spool:
             self._file.close()
             if self.path.exists() and self.path.stat().st_size == 0:
                 self.path.unlink()
-            self._lock.close()
+            _release_lock(self._lock, self.dir)
             self._file = self._lock = None
 
 
@@ -247,13 +285,14 @@ def pending_spools(root: Path) -> list[Path]:
 @contextmanager
 def run_lock(dir: Path) -> Iterator[bool]:
     """Take the lock of the run in ``dir`` if no live process holds it; yields whether it did."""
-    with open(dir / "spool.lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+    lock = _take_lock(dir, blocking=False)
+    if lock is None:
+        yield False
+        return
+    try:
         yield True
+    finally:
+        _release_lock(lock, dir)
 
 
 def replay_file(

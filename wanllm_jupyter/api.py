@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from ._sources import OfflineSource, ServerSource, Source, parse_run_id
 from ._spool import default_root
 from ._wire import decode_values
 from .core.run_filters import select_runs
-from .errors import UsageError
+from .errors import NotFound, UsageError
 
 Filters = str | Iterable[str] | Mapping[str, Any] | None
 
@@ -44,6 +45,32 @@ def _filter_params(filters: Filters) -> list[str]:
         if not isinstance(f, str):
             raise UsageError(f"filters[{i}] must be a string like 'config.lr>=0.01', got {f!r}")
     return out
+
+
+def typed_ids(runs: Iterable[Any]) -> dict[str, str]:
+    """Run ids (UUID strings, in order, once each) → what the user typed for them."""
+    out: dict[str, str] = {}
+    for r in runs:
+        typed = getattr(r, "id", r)
+        out.setdefault(parse_run_id(r), str(typed))
+    return out
+
+
+@contextmanager
+def named_as_typed(ids: Mapping[str, str]) -> Iterator[None]:
+    """A 404 for a run names the id as the user typed it (``'does-not-exist'``), with
+    the UUID it stands for, rather than only that UUID."""
+    try:
+        yield
+    except NotFound as e:
+        message = str(e)
+        for rid, typed in ids.items():
+            if rid in message:
+                also = "" if typed.lower() == rid else f" (stored as {rid})"
+                err = NotFound(e.status, f"run {typed!r} not found{also}", e.errors)
+                err.args = (err.message,)
+                raise err from None
+        raise
 
 
 class Api:
@@ -127,7 +154,9 @@ class Api:
 
     def run(self, run_id: Any) -> ApiRun:
         """A handle on one run (its id, or the string given to ``init(id=...)``)."""
-        return ApiRun(self, self._src.run(parse_run_id(run_id)))
+        ids = typed_ids([run_id])
+        with named_as_typed(ids):
+            return ApiRun(self, self._src.run(next(iter(ids))))
 
     # ------------------------------------------------------------- points
     def histories(
@@ -149,9 +178,10 @@ class Api:
             runs = runs["id"].tolist()
         elif isinstance(runs, (str, bytes)) or not isinstance(runs, Iterable):
             runs = [runs]
-        ids = list(dict.fromkeys(parse_run_id(r) for r in runs))
+        typed = typed_ids(runs)
         names = list(keys) if keys is not None else None
-        table = self._src.history(ids, names, start_step, end_step)
+        with named_as_typed(typed):
+            table = self._src.history(list(typed), names, start_step, end_step)
         return long_frame(table) if long else wide_frames(table, names)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ._discovery import find_connection
 from ._http import Connection
 from ._spool import default_root
-from .errors import WanllmError
+from .errors import UsageError, WanllmError
 
 
 def _connection(args: argparse.Namespace) -> Connection | None:
@@ -94,21 +94,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ._frames import LONG_SCHEMA
-    from ._sources import parse_run_id
-    from .api import Api
+    from .api import Api, named_as_typed, typed_ids
 
+    fmt = export_format(args.output, args.format)
     api = Api(
         connection=_connection(args) if not args.offline else None,
         dir=args.dir,
         offline=args.offline,
     )
-    fmt = args.format or ("csv" if args.output.suffix.lower() == ".csv" else "parquet")
-    ids = [parse_run_id(r) for r in args.runs]
+    ids = typed_ids(args.runs)
     keys = args.keys.split(",") if args.keys else None
     plan = []
-    for rid in ids:
-        infos = api._src.metric_names(rid)
-        plan += [(rid, m["name"], m["count"]) for m in infos if keys is None or m["name"] in keys]
+    with named_as_typed(ids):
+        for rid in ids:
+            infos = api._src.metric_names(rid)
+            plan += [
+                (rid, m["name"], m["count"]) for m in infos if keys is None or m["name"] in keys
+            ]
     writer = (
         pq.ParquetWriter(args.output, LONG_SCHEMA)
         if fmt == "parquet"
@@ -127,6 +129,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def export_format(output: Path, given: str | None) -> str:
+    """``--format`` when given, else the one ``output``'s suffix names; UsageError for
+    any other suffix (never a Parquet file named ``.xlsx``)."""
+    if given:
+        return given
+    fmt = EXPORT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"cannot write {str(output)!r}: unknown format {output.suffix or '(no suffix)'!r}; "
+            f"name the file {' or '.join(EXPORT_FORMATS)}, or pass --format csv|parquet"
+        )
+    return fmt
+
+
 def cmd_server(argv: Sequence[str]) -> int:
     """Run the wanllm server on its own (the server package's standalone launch)."""
     from wanllm_server.standalone import main as serve
@@ -139,7 +158,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wanllm", description=__doc__)
     p.add_argument("--url", help="server base URL (default: $WANLLM_URL or discovery)")
     p.add_argument("--token", help="server token (default: $WANLLM_TOKEN)")
-    p.add_argument("--dir", help="directory holding wanllm/ (default: $WANLLM_DIR or cwd)")
+    p.add_argument(
+        "--dir", help="directory holding wanllm/ (default: $WANLLM_DIR, else Jupyter's data dir)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sync", help="send runs logged offline to the server")
     s.add_argument(
@@ -166,7 +187,11 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export metric histories (long form) to CSV or Parquet")
     e.add_argument("runs", nargs="+", help="run ids")
     e.add_argument("-o", "--output", type=Path, required=True)
-    e.add_argument("--format", choices=("csv", "parquet"), help="default: from the file suffix")
+    e.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        help="default: from the file suffix (.csv, .parquet or .pq; any other is refused)",
+    )
     e.add_argument("--keys", help="comma-separated metric names (default: all)")
     e.add_argument("--offline", action="store_true", help="export local (offline) runs")
     e.add_argument("-q", "--quiet", action="store_true")

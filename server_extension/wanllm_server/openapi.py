@@ -127,6 +127,7 @@ SCHEMAS: dict[str, Any] = {
             "host": text(L.MAX_HOST_LENGTH, 0),
             "metadata": JSON_DOC,
             "resume": {"type": "string", "enum": ["allow", "must", "never"]},
+            "created_at": {**TIME_IN, "description": "when the run started (default: now)"},
         },
         extra=False,
     ),
@@ -143,6 +144,10 @@ SCHEMAS: dict[str, Any] = {
             "remove_tags": TAGS,
             "notes": text(L.MAX_NOTES_LENGTH, 0),
             "heartbeat": BOOL,
+            "finished_at": {
+                **TIME_IN,
+                "description": "when it reached the end state (default: now)",
+            },
         },
         extra=False,
     ),

@@ -30,7 +30,8 @@ def test_one_million_points_exactly(
     payload = {f"m{j}": float(j) for j in range(10)}
     for _ in range(100_000):
         wl.log(payload)
-    report = wl.finish(timeout=600)
+    wl.finish(timeout=600)
+    report = run.report
     assert report is not None and report.sent_points == 1_000_000 and report.spooled_points == 0
     df = api.run(run.id).history(long=True)
     assert len(df) == 1_000_000
@@ -65,7 +66,8 @@ def test_server_killed_and_restarted_mid_run(
     time.sleep(2.0)
     server.start()
     t.join()
-    report = wl.finish(timeout=120)
+    wl.finish(timeout=120)
+    report = run.report
     assert report is not None and report.spooled_points == 0
     df = wl.Api(server.url, server.token).run(run.id).history(long=True)
     for metric in ("loss", "acc"):
@@ -114,7 +116,8 @@ def test_finish_bounds_the_replay_and_sync_completes_it(
     server.start()
     sender.transport = SlowTransport(sender.transport, 0.05)  # type: ignore[arg-type]
     started = time.monotonic()
-    report = wl.finish(timeout=1.0)  # replaying everything would take over 2.5 s
+    wl.finish(timeout=1.0)  # replaying everything would take over 2.5 s
+    report = run.report
     assert time.monotonic() - started < 3.0
     assert report is not None and 0 < report.spooled_points < 5000
     assert report.sent_points + report.spooled_points == 5000

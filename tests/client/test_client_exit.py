@@ -63,7 +63,7 @@ def test_unfinished_run_ends_with_the_process(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=os.environ
     )
     assert out.returncode in (returncode, 128 - returncode), out.stderr
-    rid = out.stdout.split()[-1]  # after the client's "wanllm: logging to ..." line
+    rid = next(line for line in out.stdout.splitlines() if len(line) == 36)  # print(run.id)
     r = api.run(rid)
     assert (r.state, r.data["exit_code"]) == (state, exit_code)
     exact_points(api, rid, ["a"], 1000)

@@ -48,7 +48,8 @@ def test_finish_waits_for_a_server_back_within_the_timeout(
     back = threading.Timer(2.0, server.start)  # same port, same database
     back.start()
     started = time.monotonic()
-    report = wl.finish(timeout=30)
+    wl.finish(timeout=30)
+    report = run.report
     took = time.monotonic() - started
     back.join()
     assert report is not None and report.spooled_points == 0 and report.sent_points == 2000
@@ -66,7 +67,8 @@ def test_past_the_deadline_the_spool_is_left_for_sync(
     server = make_server()
     run = spooling_run(server, 500)
     started = time.monotonic()
-    report = wl.finish(timeout=1.5)  # the server stays down
+    wl.finish(timeout=1.5)  # the server stays down
+    report = run.report
     assert time.monotonic() - started < 5
     assert report is not None and report.spooled_points == 1000 and report.sent_points == 0
     assert "wanllm sync" in report.describe()

@@ -20,6 +20,7 @@ from tests.client.client_helpers import exact_points
 from tests.jupyter_process import JupyterServer
 from tests.services import free_port
 from wanllm_jupyter import _discovery, cli
+from wanllm_jupyter._lifecycle import run_uuid
 
 
 # --------------------------------------------------------------------- logging
@@ -200,7 +201,8 @@ def test_offline_then_sync_is_exact(
     for i in range(5000):
         wl.log({"a": i, "b": {"c": -i}})
     wl.summary["note"] = 1
-    report = wl.finish()
+    wl.finish()
+    report = run.report
     assert report is not None and report.spooled_points == 10_000
     local = wl.Api(offline=True)  # the same pandas API on local data
     assert local.runs()["id"].tolist() == [run.id]
@@ -360,6 +362,31 @@ def test_cli_runs_and_export(
         assert len(df) == 2000 and set(df["metric_name"]) == {"a", "b"}
 
 
+def test_errors_name_the_id_as_typed_and_export_refuses_unknown_formats(
+    api: wl.Api, online: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 items 7 and 8."""
+    with pytest.raises(wl.NotFound) as e:
+        api.run("does-not-exist")
+    assert str(e.value).startswith("run 'does-not-exist' not found")
+    assert str(e.value).endswith(f"(stored as {run_uuid('does-not-exist')})")
+    with pytest.raises(wl.NotFound, match=r"^run 'nope-too' not found"):
+        api.histories(["nope-too"])
+    out = tmp_path / "x.csv"
+    assert cli.main(["export", "nonexistent-id", "-o", str(out), "-q"]) == 1
+    assert capsys.readouterr().err.startswith("wanllm export: run 'nonexistent-id' not found")
+    assert not out.exists()
+    with wl.init(project="t-cli-formats", system_metrics=False) as run:
+        wl.log({"a": 1})
+    for name in ("out.xlsx", "out"):
+        assert cli.main(["export", run.id, "-o", str(tmp_path / name), "-q"]) == 1
+        err = capsys.readouterr().err
+        assert "unknown format" in err and "--format csv|parquet" in err, err
+        assert not (tmp_path / name).exists()
+    assert cli.main(["export", run.id, "-o", str(tmp_path / "out.txt"), "--format", "csv"]) == 0
+    assert (tmp_path / "out.txt").read_text().startswith('"run_id"')
+
+
 # --------------------------------------------------------------------- define_metric, metadata
 
 
@@ -416,6 +443,31 @@ OFFLINE_QUERIES: list[dict[str, Any]] = [
     {"filters": "state:finished tag:best OR config.opt=sgd", "order": "name"},
     {"filters": "-tag:best run", "order": "name"},
 ]
+
+
+def test_sync_keeps_every_recorded_time(
+    server: JupyterServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 9: a run logged offline keeps when it started and ended."""
+    from datetime import datetime
+
+    monkeypatch.setenv("WANLLM_DIR", str(tmp_path / "offline"))
+    before = time.time()
+    with wl.init(project="t-sync-times", mode="offline", system_metrics=False) as run:
+        wl.log({"a": 1})
+        time.sleep(0.5)
+    ended = time.time()
+    time.sleep(1.0)
+    synced = time.time()
+    assert cli.main(["--url", server.url, "--token", server.token, "sync"]) == 0
+    data = wl.Api(server.url, server.token).run(run.id).data
+    created, finished = (
+        datetime.fromisoformat(data[k]).timestamp() for k in ("created_at", "finished_at")
+    )
+    assert before <= created < before + 0.5 and created + 0.5 <= finished <= ended < synced
+    assert (data["state"], data["exit_code"]) == ("finished", 0)
+    offline = wl.Api(offline=True).run(run.id).data  # the offline view agrees (to 10 ms)
+    assert abs(datetime.fromisoformat(offline["created_at"]).timestamp() - created) < 0.01
 
 
 def test_offline_runs_take_the_same_filters_as_online(

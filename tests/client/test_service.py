@@ -122,7 +122,8 @@ import wanllm_jupyter as wl
 run = wl.init(project="script", system_metrics=False)
 for i in range(1000):
     wl.log({"a": i, "b": -i})
-report = wl.finish()
+wl.finish()
+report = run.report
 print("RUN", run.id, report.sent_points)
 print("ROWS", len(wl.Api().run(run.id).history()))
 """
@@ -155,7 +156,8 @@ def test_killing_the_service_mid_run_loses_nothing(client_env: Path, local: str)
     assert wait_dead(pid, 10)
     for i in range(1000, 2000):
         wl.log({"x": float(i)}, step=i)
-    report = wl.finish(timeout=60)
+    wl.finish(timeout=60)
+    report = run.report
     assert report is not None and report.spooled_points == 0, report
     (new_pid,) = service_pids(client_env / "runtime", local)
     assert new_pid != pid  # the next operation restarted it

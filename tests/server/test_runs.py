@@ -133,12 +133,45 @@ async def test_list_filters_sort_and_cursor(api):
             break
     assert names == ["r4", "r3", "r2", "r1", "r0"]
 
-    resp = await api("GET", "runs", params={"filter": "config.lr"})
+    # the sidebar's query language (docs/filters.md)
+    page = body(
+        await api(
+            "GET",
+            "runs",
+            params={"project": "lst", "filter": "tag:odd OR config.lr>=0.35", "sort": "name"},
+        )
+    )
+    assert [r["name"] for r in page["runs"]] == ["r1", "r3", "r4"]
+    resp = await api("GET", "runs", params={"filter": "config.lr!0"})
     assert resp.code == 400
-    assert body(resp)["message"].startswith("filter 'config.lr': expected <field><op><value>")
+    assert body(resp)["message"].startswith("filter 'config.lr!0': expected <field><op><value>")
+    resp = await api("GET", "runs", params={"filter": "tag:odd OR"})
+    assert resp.code == 400 and body(resp)["message"] == "'OR' needs a term after it"
     resp = await api("GET", "runs", params={"limit": 5000})
     assert resp.code == 400
     assert body(resp)["message"] == "query argument limit=5000 is out of range [1, 1000]"
+
+
+async def test_recorded_times_are_kept(api):
+    """A run synced later keeps when it started and ended (``created_at``/``finished_at``)."""
+    rid = new_id()
+    resp = await api(
+        "POST", "runs", body={"id": rid, "project": "times", "created_at": "2026-01-02T03:04:05.5Z"}
+    )
+    assert resp.code == 201 and body(resp)["created_at"] == "2026-01-02T03:04:05.500000Z"
+    resp = await api(
+        "PATCH", f"runs/{rid}", body={"state": "finished", "finished_at": 1767323045.75}
+    )
+    assert body(resp)["finished_at"] == "2026-01-02T03:04:05.750000Z"
+    assert body(resp)["created_at"] == "2026-01-02T03:04:05.500000Z"
+    resp = await api("POST", "runs", body={"created_at": "yesterday"})
+    assert resp.code == 422
+    assert body(resp)["errors"] == [
+        {"index": 0, "field": "created_at", "reason": "not an ISO-8601 time: 'yesterday'"}
+    ]
+    resp = await api("PATCH", f"runs/{rid}", body={"finished_at": True})
+    assert resp.code == 422
+    assert body(resp)["errors"][0]["field"] == "finished_at"
 
 
 async def test_project_metric_names(api):

@@ -24,6 +24,7 @@ from wanllm_jupyter.core.limits import (
     int_problem,
     json_problem,
     text_problem,
+    time_us,
 )
 from wanllm_jupyter.core.run_filters import field_kind, parse_query
 from wanllm_jupyter.errors import UsageError
@@ -76,6 +77,8 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, bool)
     if kind == _INT:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _TIME:
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
     if kind.startswith("one of"):
         return value in kind.removeprefix("one of ").split(", ")
     raise AssertionError(kind)
@@ -102,6 +105,22 @@ def _none(_: Any) -> None:
     return None
 
 
+_TIME = "a time (ISO 8601 or epoch seconds)"
+
+
+def _time_problem(value: Any) -> str | None:
+    try:
+        time_us(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _time_arg(body: dict[str, Any], key: str) -> int | None:
+    """``body[key]`` (checked by :func:`_check`) in µs, or None when absent."""
+    return None if body.get(key) is None else time_us(body[key])
+
+
 _JSON = (_OBJ, json_problem)
 _CREATE_SPEC: dict[str, tuple[str, Limit]] = {
     "project": (_STR, _text(MAX_PROJECT_LENGTH)),
@@ -114,6 +133,7 @@ _CREATE_SPEC: dict[str, tuple[str, Limit]] = {
     "host": (_STR, _text(MAX_HOST_LENGTH, allow_empty=True)),
     "metadata": _JSON,
     "resume": ("one of allow, must, never", _none),
+    "created_at": (_TIME, _time_problem),
 }
 _GIT_SPEC = {
     "branch": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
@@ -133,6 +153,7 @@ _UPDATE_SPEC: dict[str, tuple[str, Limit]] = {
     "remove_tags": _CREATE_SPEC["tags"],
     "notes": _CREATE_SPEC["notes"],
     "heartbeat": (_BOOL, _none),
+    "finished_at": (_TIME, _time_problem),
 }
 
 
@@ -230,6 +251,7 @@ class RunsHandler(WanllmHandler):
             git=GitInfo(**body["git"]) if body.get("git") else None,
             host=body.get("host"),
             metadata=body.get("metadata"),
+            created_at=_time_arg(body, "created_at"),
         )
         run, resumed = await store.create_run(spec)
         self.live.publish_run(run)
@@ -264,8 +286,9 @@ class RunHandler(WanllmHandler):
         body = self.json_object()
         _check(body, _UPDATE_SPEC, "run update")
         update = RunUpdate(
-            **{k: v for k, v in body.items() if k != "heartbeat"},
+            **{k: v for k, v in body.items() if k not in ("heartbeat", "finished_at")},
             heartbeat=bool(body.get("heartbeat")),
+            finished_at=_time_arg(body, "finished_at"),
         )
         run = await (await self.store()).update_run(rid, update)
         if set(body) - {"heartbeat"}:

@@ -130,6 +130,7 @@ class RunCreate:
     git: GitInfo | None = None
     host: str | None = None
     metadata: dict[str, Any] | None = None
+    created_at: int | None = None  # µs; None: now (a synced offline run: when it started)
 
 
 @dataclass(slots=True)
@@ -147,6 +148,7 @@ class RunUpdate:
     remove_tags: list[str] | None = None
     notes: str | None = None
     heartbeat: bool = False  # set heartbeat_at = now
+    finished_at: int | None = None  # µs the end ``state`` was reached; None: now
 
 
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "word"]

@@ -70,7 +70,7 @@ def new_run(spec: RunCreate, run_id: uuid.UUID | None, now: int) -> Run:
         git=spec.git or GitInfo(),
         host=spec.host,
         metadata=dict(spec.metadata or {}),
-        created_at=now,
+        created_at=now if spec.created_at is None else min(spec.created_at, now),
         updated_at=now,
         heartbeat_at=now,
     )
@@ -101,7 +101,8 @@ def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
     if u.name is not None:
         run.name = u.name
     if u.state is not None:
-        run.finished_at = _end_time(run, u.state, now)
+        ended = now if u.finished_at is None else max(min(u.finished_at, now), run.created_at)
+        run.finished_at = _end_time(run, u.state, ended)
         run.state = u.state
     if u.exit_code is not None:
         run.exit_code = u.exit_code
