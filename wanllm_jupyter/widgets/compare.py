@@ -187,7 +187,8 @@ class Comparison(W.VBox):
                     label_offset="48px",
                 ),
             ]
-            self.figure.interaction = bq.interacts.PanZoom(scales={"x": [xs], "y": [ys]})
+            # no pan/zoom interaction: the wheel scrolls the page and the hover tooltips
+            # of the points are not covered by the interaction's event rectangle
 
 
 def compare(
