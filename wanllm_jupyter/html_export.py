@@ -14,6 +14,7 @@ the CDN, so those libraries never touch the network.
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,11 +33,32 @@ BUILTIN_MODULES = frozenset(
 _AMD_START = re.compile(r"\A(?:\s|/\*.*?\*/|//[^\n]*\n)*define\(", re.DOTALL)
 
 
+def _interactive_only(model: dict[str, Any]) -> bool:
+    return bool(model.get("state", {}).get("interactive_only"))
+
+
+def drop_interactive_only(nb: NotebookNode) -> NotebookNode:
+    """A copy of ``nb`` without the widgets that only work live (``interactive_only``
+    in their state: the charts' hover/zoom overlay), nor the references to them."""
+    nb = copy.deepcopy(nb)
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    gone = {f"IPY_MODEL_{k}" for k, m in state.items() if _interactive_only(m)}
+    for key in [k for k in state if f"IPY_MODEL_{k}" in gone]:
+        del state[key]
+    for model in state.values():
+        children = model.get("state", {}).get("children")
+        if isinstance(children, list):
+            model["state"]["children"] = [c for c in children if c not in gone]
+    return nb
+
+
 def widget_modules(nb: NotebookNode) -> set[str]:
     """The front-end modules the notebook's stored widget state needs."""
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
     names: set[str] = set()
     for model in state.values():
+        if _interactive_only(model):
+            continue
         names.add(model.get("model_module", ""))
         names.add(model.get("state", {}).get("_view_module") or "")
     return {n for n in names if n and n not in BUILTIN_MODULES}
@@ -80,6 +102,7 @@ class WanllmHTMLExporter(HTMLExporter):
         self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[str, dict[str, Any]]:
         resources = dict(resources or {})
+        nb = drop_interactive_only(nb)
         names = widget_modules(nb)
         resources["widget_module_urls"] = urls = module_urls(names)
         for name in sorted(names - urls.keys()):

@@ -28,6 +28,8 @@ class ChartOverlay(anywidget.AnyWidget):
     x_name = T.Unicode("step").tag(sync=True)
     y_log = T.Bool(False).tag(sync=True)
     x_scale = T.Instance(Widget, allow_none=True).tag(sync=True, **widget_serialization)
+    # left out of static HTML exports (html_export.drop_interactive_only)
+    interactive_only = T.Bool(True, read_only=True).tag(sync=True)
 
 
 def _numbers(values: np.ndarray) -> list[float | None]:
