@@ -26,6 +26,34 @@ export function availableColumns(rows: readonly Run[]): string[] {
   return [...keys].sort();
 }
 
+const MAX_AUTO = 6;
+
+/**
+ * The columns a table shows by default, as W&B does: the `config.*` keys whose
+ * values differ across `rows` (or are missing in some), then the numeric
+ * `summary.*` keys (the key metrics; `_`-prefixed ones left out), at most six each.
+ */
+export function autoColumns(rows: readonly Run[]): string[] {
+  const keys = availableColumns(rows);
+  const config = keys.filter(key => {
+    if (!key.startsWith('config.') || rows.length < 2) {
+      return false;
+    }
+    const seen = new Set(rows.map(r => JSON.stringify(columnValue(r, key) ?? null)));
+    return seen.size > 1;
+  });
+  const summary = keys.filter(
+    key =>
+      key.startsWith('summary.') &&
+      !key.slice(8).startsWith('_') &&
+      rows.some(r => {
+        const v = columnValue(r, key);
+        return typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity';
+      })
+  );
+  return [...config.slice(0, MAX_AUTO), ...summary.slice(0, MAX_AUTO)];
+}
+
 /** Row indices that pass `predicate`, ordered by column `sortKey` (null keeps input order). */
 export function tableView(
   rows: readonly Run[],

@@ -119,10 +119,13 @@ export function sortByKey<T>(items: readonly T[], key: (item: T) => unknown, des
   return keyed.map(k => k.item);
 }
 
-/** Compact duration: `42s`, `3m 05s`, `1h 02m`, `2d 03h`. */
+/** Compact duration: `0.4s`, `9.9s`, `42s`, `3m 05s`, `1h 02m`, `2d 03h`. */
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) {
     return '–';
+  }
+  if (seconds < 10) {
+    return `${(Math.floor(Math.max(0, seconds) * 10) / 10).toFixed(1)}s`;
   }
   const s = Math.floor(seconds);
   const pad = (n: number) => String(n).padStart(2, '0');
@@ -160,12 +163,12 @@ export function formatValue(value: unknown): string {
   return String(value);
 }
 
-/** `2026-11-28 04:00` in local time, or `–`. */
+/** `2026-11-28 04:00:07` in local time, or `–`. */
 export function formatTime(ms: number | null): string {
   if (ms === null) {
     return '–';
   }
   const d = new Date(ms);
   const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }

@@ -3,7 +3,8 @@
  * selection is synced to Python as `selected_ids`.
  *
  * Model traits: `rows` (Run dicts), `columns` (extra `config.*`/`summary.*`
- * keys), `selected_ids`.
+ * keys; empty: the config keys that vary and the key metrics, `autoColumns`),
+ * `selected_ids`, `query` (the filter box, in the run query language).
  */
 
 import type { AnyModel, RenderProps } from '@anywidget/types';
@@ -11,7 +12,7 @@ import type { AnyModel, RenderProps } from '@anywidget/types';
 import { applyListKey, listKeyAction } from '../shared/list_keys';
 import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
 import { type SelectMode, Selection } from '../shared/selection';
-import { availableColumns, BASE_COLUMNS, tableView } from '../shared/table';
+import { autoColumns, availableColumns, BASE_COLUMNS, tableView } from '../shared/table';
 import type { Run } from '../shared/types';
 import { columnValue, formatDuration, formatTime, formatValue, wireNumber } from '../shared/values';
 import { VirtualList } from '../shared/virtual';
@@ -21,9 +22,11 @@ interface TableModel {
   rows: Run[];
   columns: string[];
   selected_ids: string[];
+  query: string;
 }
 
 const ROW_HEIGHT = 30;
+const CHECK_WIDTH = '36px';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -32,11 +35,12 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text 
   return node;
 }
 
-const WIDTHS: Record<string, number> = { name: 142, state: 92, created: 142, duration: 84, tags: 104 };
+const WIDTHS: Record<string, number> = { name: 142, state: 92, created: 162, duration: 84, tags: 104 };
 
-/** Fixed pixel widths, so the sticky header and the absolutely placed rows line up. */
+/** Fixed pixel widths (an extra column: room for its name), so the sticky header and
+ * the absolutely placed rows line up. */
 function widthOf(column: string): string {
-  return `${WIDTHS[column] ?? 126}px`;
+  return `${WIDTHS[column] ?? Math.round(Math.max(100, Math.min(220, 7.5 * column.length + 34)))}px`;
 }
 
 function cellText(row: Run, column: string, now: number): string {
@@ -74,7 +78,12 @@ class RunTableView {
     this.filter.type = 'search';
     this.filter.placeholder = 'Filter: name, tag:x, config.lr>=0.01 OR state:failed';
     this.filter.spellcheck = false;
-    this.filter.addEventListener('input', () => this.setFilter(this.filter.value));
+    this.filter.value = this.model.get('query') ?? '';
+    this.filter.addEventListener('input', () => {
+      this.setFilter(this.filter.value);
+      this.model.set('query', this.filter.value);
+      this.model.save_changes();
+    });
     const columnsButton = el('button', 'wl-rt-button', 'Columns ▾');
     columnsButton.type = 'button';
     columnsButton.addEventListener('click', () => this.togglePicker());
@@ -96,13 +105,29 @@ class RunTableView {
     this.viewport.setAttribute('aria-label', 'Runs: arrows move, Shift extends, Space toggles, Ctrl+A selects all');
     root.classList.add('wl-run-table');
     root.append(toolbar, this.filterError, this.picker, this.viewport);
+    this.setFilter(this.filter.value);
     this.syncFromModel();
+  }
+
+  /** The filter box follows `query` set from Python. */
+  syncQuery(): void {
+    const query = this.model.get('query') ?? '';
+    if (query !== this.filter.value) {
+      this.filter.value = query;
+      this.setFilter(query);
+    }
+  }
+
+  /** The chosen extra columns, or by default the varying config keys and key metrics. */
+  private extraColumns(): string[] {
+    const chosen = this.model.get('columns') ?? [];
+    return chosen.length ? chosen : autoColumns(this.rows);
   }
 
   /** Read rows, columns and selection from the model and re-render. */
   syncFromModel(): void {
     this.rows = (this.model.get('rows') ?? []).map(r => ({ ...r, tags: r.tags ?? [], config: r.config ?? {}, summary: r.summary ?? {} }));
-    this.columns = [...BASE_COLUMNS, ...(this.model.get('columns') ?? [])];
+    this.columns = [...BASE_COLUMNS, ...this.extraColumns()];
     this.selection.set(this.model.get('selected_ids') ?? []);
     this.recompute();
   }
@@ -140,7 +165,7 @@ class RunTableView {
 
   private recompute(): void {
     this.view = tableView(this.rows, this.predicate, this.sortKey, this.descending);
-    const template = ['28px', ...this.columns.map(widthOf)].join(' ');
+    const template = [CHECK_WIDTH, ...this.columns.map(widthOf)].join(' ');
     this.viewport.style.setProperty('--wl-rt-columns', template);
     this.renderHeader();
     this.renderCount();
@@ -162,7 +187,7 @@ class RunTableView {
       }
       return cell;
     });
-    this.header.replaceChildren(el('div', 'wl-rt-th'), ...cells);
+    this.header.replaceChildren(el('div', 'wl-rt-th wl-rt-check-cell'), ...cells);
   }
 
   private renderCount(): void {
@@ -186,7 +211,7 @@ class RunTableView {
     check.type = 'checkbox';
     check.checked = selected;
     check.tabIndex = -1;
-    const first = el('div', 'wl-rt-td');
+    const first = el('div', 'wl-rt-td wl-rt-check-cell');
     first.append(check);
     const cells = this.columns.map(column => {
       const cell = el('div', `wl-rt-td wl-rt-${column.replace(/\W/g, '-')}`);
@@ -255,7 +280,7 @@ class RunTableView {
     if (this.picker.hidden) {
       return;
     }
-    const chosen = new Set(this.model.get('columns') ?? []);
+    const chosen = new Set(this.extraColumns());
     const options = availableColumns(this.rows);
     if (options.length === 0) {
       this.picker.replaceChildren(el('span', 'wl-rt-muted', 'No config or summary keys in these runs.'));
@@ -288,7 +313,10 @@ function render({ model, el: root }: RenderProps<TableModel>): () => void {
   model.on('change:rows', sync);
   model.on('change:columns', sync);
   model.on('change:selected_ids', syncSelection);
+  const syncQuery = () => view.syncQuery();
+  model.on('change:query', syncQuery);
   return () => {
+    model.off('change:query', syncQuery);
     model.off('change:rows', sync);
     model.off('change:columns', sync);
     model.off('change:selected_ids', syncSelection);

@@ -19,6 +19,7 @@ import orjson
 import traitlets
 
 from .._http import Connection
+from ..core.run_filters import parse_query, query_test
 from ..errors import UsageError
 from ._source import OFFLINE_NOTICE, OfflineMetricSource, open_source
 
@@ -94,6 +95,7 @@ class RunTable(anywidget.AnyWidget):
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
     project = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    query = traitlets.Unicode("").tag(sync=True)  # the filter box (docs/filters.md)
 
     def __init__(
         self,
@@ -102,10 +104,15 @@ class RunTable(anywidget.AnyWidget):
         columns: Iterable[str] = (),
         project: str | None = None,
         connection: Connection | None = None,
+        query: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            rows=[as_row(r) for r in runs], columns=list(columns), project=project, **kwargs
+            rows=[as_row(r) for r in runs],
+            columns=list(columns),
+            project=project,
+            query=query,
+            **kwargs,
         )
         self.connection = connection
         self._feed: _RunFeed | None = None
@@ -116,6 +123,17 @@ class RunTable(anywidget.AnyWidget):
             if not column.startswith(("config.", "summary.")) or len(column.split(".", 1)[1]) == 0:
                 raise UsageError(f"column {column!r} must be 'config.<key>' or 'summary.<key>'")
         return list(proposal["value"])
+
+    @traitlets.validate("query")
+    def _check_query(self, proposal: dict[str, Any]) -> str:
+        parse_query(proposal["value"])  # a UsageError naming the bad piece
+        return str(proposal["value"])
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The runs ``query`` selects (the rows the filter box shows), as a DataFrame."""
+        test = query_test(parse_query(self.query))
+        return runs_frame(r for r in self.rows if test(r))
 
     @property
     def selected(self) -> pd.DataFrame:
@@ -236,21 +254,27 @@ def run_table(
     project: str | None = None,
     *,
     columns: Iterable[str] = (),
+    query: str = "",
     connection: Connection | None = None,
     live: bool = True,
 ) -> RunTable:
     """A table of the runs of ``project`` (all projects when None), kept live unless ``live=False``.
 
-    ``columns`` adds ``config.<key>`` / ``summary.<key>`` columns (also pickable
-    in the table). The server is found like everywhere else (``wl.login`` or
-    the Jupyter server the kernel runs under) unless ``connection`` is given.
+    ``columns``: ``config.<key>`` / ``summary.<key>`` columns (also pickable in the
+    table); by default the config keys that vary across the runs and the numeric
+    summaries. ``query`` fills the filter box (``"state:finished tag:best OR
+    config.lr>=0.01"``, docs/filters.md; ``table.shown`` is what it selects). The server
+    is found like everywhere else (``wl.login`` or the Jupyter server the kernel runs
+    under) unless ``connection`` is given.
     """
     conn, source = open_source([], connection)
     if isinstance(source, OfflineMetricSource):  # no server: the local runs, not live
         print(OFFLINE_NOTICE.format(root=source.root))
         rows = source.offline.runs({"project": project} if project else {})
-        return RunTable(rows, columns=columns, project=project)
-    table = RunTable(_load_runs(conn, project), columns=columns, project=project, connection=conn)
+        return RunTable(rows, columns=columns, project=project, query=query)
+    table = RunTable(
+        _load_runs(conn, project), columns=columns, project=project, connection=conn, query=query
+    )
     if live:
         table.watch()
     return table
