@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,9 +91,33 @@ LEGEND_COLORS_JS = """
 """
 
 
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+
+
+def _system_rows(run_id: str, t0: float) -> list[dict[str, Any]]:
+    """60 s of system metrics: CPU, a flat disk-used line, loopback network (sent = recv)."""
+    rows = []
+    for i in range(30):
+        t = _iso(t0 + 2 * i)
+        for metric, value, device in [
+            ("cpu.percent", 40 + 20 * math.sin(i / 4), None),
+            ("memory.percent", 52.0 + i * 0.1, None),
+            ("disk.used_gb", 29.47, "/"),
+            ("network.sent_mb", 0.4 * i, None),
+            ("network.recv_mb", 0.4 * i, None),
+        ]:
+            row = {"run_id": run_id, "metric_type": metric, "value": value, "time": t}
+            if device:
+                row["device"] = device
+            rows.append(row)
+    return rows
+
+
 def _seed(api: Any) -> dict[str, Any]:
     project = "readability"
     ids = []
+    t0 = time.time() + 1  # after the runs are created: times since the start are >= 0
     for k in range(RUNS):
         run = api.post_json(API + "runs", {"project": project, "name": f"lr-{k}", "config": {}})
         rows = [
@@ -101,14 +126,23 @@ def _seed(api: Any) -> dict[str, Any]:
                 "metric_name": "loss",
                 "step": s,
                 "value": 2.5 * math.exp(-s / (60 + 15 * k)) + 0.05 * k,
+                "time": _iso(t0 + s * 0.2),
             }
             for s in range(STEPS)
         ]
         rows += [
-            {"run_id": run["id"], "metric_name": "lr", "step": s, "value": 3e-4 * (1 - s / STEPS)}
+            {
+                "run_id": run["id"],
+                "metric_name": "lr",
+                "step": s,
+                "value": 3e-4 * (1 - s / STEPS),
+                "time": _iso(t0 + s * 0.2),
+            }
             for s in range(0, STEPS, 5)
         ]
         api.post_json(API + "metrics/batch", {"metrics": rows})
+        if k == 0:
+            api.post_json(API + "metrics/system/batch", {"metrics": _system_rows(run["id"], t0)})
         api.patch_json(f"{API}runs/{run['id']}", {"state": "finished"})
         ids.append(run["id"])
     empty = api.post_json(API + "runs", {"project": project, "name": "no-points-yet"})
@@ -176,7 +210,7 @@ def _open_and_run(lab: Any, name: str, width: int) -> tuple[Any, list[str]]:
         pass
     page.locator(".jp-MenuBar-item, .lm-MenuBar-item", has_text="Run").first.click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-    page.wait_for_selector(".wl-title:text-is('System metrics')", timeout=90_000)
+    page.wait_for_selector(".wl-system-panel", timeout=90_000)
     page.wait_for_function(
         "document.querySelectorAll('.jp-OutputArea .wl-chart path.line').length >= 8",
         timeout=30_000,
@@ -204,7 +238,8 @@ def _check_readable(page: Any) -> None:
     texts = page.evaluate(
         CONTRAST_JS,
         ".jp-OutputArea .wl-legend-item, .jp-OutputArea .bqplot .axis .tick text, "
-        ".jp-OutputArea .bqplot .axislabel, .jp-OutputArea .wl-empty, .jp-OutputArea .wl-title",
+        ".jp-OutputArea .bqplot .axislabel, .jp-OutputArea .wl-empty, .jp-OutputArea .wl-title, "
+        ".jp-OutputArea .wl-system-panel div > span",
     )
     assert len(texts) > 40
     low = [(t, round(c, 2)) for t, c in texts if c < 4.5]
