@@ -134,8 +134,9 @@ def panel_widget(panel: Panel, height: str = "190px") -> W.VBox:
             y=line.values,
             scales={"x": xs, "y": ys},
             colors=[PALETTE[i % len(PALETTE)]],
-            # later lines thinner: identical lines (loopback "sent" and "recv") both show
-            stroke_width=max(1.2, 2.6 - 0.7 * i),
+            # the first line wider: an identical later one (loopback "sent" on "recv")
+            # is drawn inside it, and both stay visible
+            stroke_width=3.5 if i == 0 and len(panel.lines) > 1 else 1.5,
             labels=[line.label],
             # a line needs two samples (a short run may have one): show the samples as dots
             **({"marker": "circle", "marker_size": 20} if line.times.size < SPARSE_SAMPLES else {}),
