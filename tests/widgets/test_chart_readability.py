@@ -95,3 +95,18 @@ def test_flat_system_panel_has_distinct_ticks() -> None:
     ys = fig.axes[1].scale
     assert ys.min < 29.0 and ys.max > 30.0
     assert fig.axes[1].tick_format == Y_TICK_FORMAT
+
+
+def test_y_follows_an_x_zoom_and_reset(conn, logger) -> None:
+    run = logger.run("zoom-y")
+    logger.log(run["id"], "loss", range(100), [10.0 - 0.1 * i for i in range(100)])
+    c = chart(run["id"], "loss", connection=conn, live=False, smoothing=0)
+    try:
+        c._x_scale.min, c._x_scale.max = 50.0, 60.0  # what the overlay's drag zoom sets
+        ys = c._y_scale
+        assert ys.min == pytest.approx(4.0 - 0.05, abs=1e-6)
+        assert ys.max == pytest.approx(5.0 + 0.05, abs=1e-6)
+        c.reset_zoom()
+        assert ys.min is None and ys.max is None
+    finally:
+        c.close()

@@ -718,11 +718,43 @@ class MetricChart(W.VBox):
             visible = (xs.min.timestamp(), xs.max.timestamp())
         else:
             visible = (float(xs.min), float(xs.max))
+        self._fit_y(visible)
         rng = self.model.requery_range(visible)
         if rng is None:
             return
         lo, hi = rng
         self._schedule("zoom:all" if lo is None else f"zoom:{lo},{hi}")
+
+    def _fit_y(self, visible: tuple[float, float] | None) -> None:
+        """The y axes follow an x zoom: the extent of the visible points (5 % padding);
+        automatic again when the zoom is reset. Pinned ranges (ignore outliers) stay."""
+        if self.model.ignore_outliers:
+            return
+        axes = [(s, side) for s, side in ((self._y_scale, "left"), (self._y_right, "right")) if s]
+        if visible is None:
+            for scale, _ in axes:
+                scale.min = scale.max = None
+            return
+        sides = self.model.axis_sides()
+        views = self.model.views()
+        for scale, side in axes:
+            shown = []
+            for v in (v for v in views if sides.get(v.key[1], "left") == side):
+                for x, y in ((v.x, v.y), (v.smooth_x, v.smooth_y)):
+                    if x is None or y is None or not x.size:
+                        continue
+                    if x.dtype.kind == "M":
+                        x = x.astype("datetime64[ms]").astype(np.int64) / 1e3
+                    shown.append(y[(x >= visible[0]) & (x <= visible[1]) & np.isfinite(y)])
+            values = np.concatenate(shown) if shown else np.zeros(0)
+            if not values.size:
+                continue
+            lo, hi = float(values.min()), float(values.max())
+            if self.model.y_scale == "log":
+                scale.min, scale.max = lo / 1.1, hi * 1.1
+            else:
+                pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
+                scale.min, scale.max = lo - pad, hi + pad
 
 
 def chart(
