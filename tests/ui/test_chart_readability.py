@@ -175,6 +175,7 @@ def _notebook(lab: Any, seeded: dict[str, Any], name: str) -> None:
         f"chart({ids[0]!r}, ['loss', 'lr'], live=False, title='loss and lr')",
         f"chart({seeded['empty']!r}, 'loss', live=False, title='before the first point')",
         f"workspace({ids[0]!r}, live=False)",
+        "from wanllm_jupyter.widgets import runs\nruns('readability', live=False)",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -348,3 +349,12 @@ def test_charts_are_readable(
             save_screenshot(page.locator(".jp-Cell").nth(0), "compare-9-runs", docs=True)
     else:
         save_screenshot(page, "readability-800")
+        # the run table scrolls sideways here; its header's background spans every column
+        table = page.locator(".wl-run-table .wl-rt-viewport").first
+        table.scroll_into_view_if_needed()
+        widths = table.evaluate(
+            "v => [v.scrollWidth, v.clientWidth, "
+            "v.querySelector('.wl-rt-header').getBoundingClientRect().width]"
+        )
+        assert widths[0] > widths[1], f"the table should overflow at 800 px: {widths}"
+        assert widths[2] >= widths[0] - 1, f"header narrower than the columns: {widths}"
