@@ -20,6 +20,7 @@ def test_color_registry_is_first_seen_order_and_stable() -> None:
     for k in range(len(PALETTE)):
         reg.color(f"k{k}")
     assert reg.color("k9") == PALETTE[(3 + 9) % len(PALETTE)]  # wraps past the palette
+    assert reg.dash("a") == "solid" and reg.dash("k9") == "dashed"  # ... with another dash
 
 
 def test_split_axes() -> None:

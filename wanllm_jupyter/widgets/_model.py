@@ -176,8 +176,13 @@ class ChartModel:
         out = []
         for run_id in self.run_ids:
             for m, metric in enumerate(self.metrics):
-                if by_run:
-                    color, dash = colors[run_id], DASHES[m % len(DASHES)]
+                if by_run:  # dashes tell metrics apart, or else runs sharing a colour
+                    color = colors[run_id]
+                    dash = (
+                        DASHES[m % len(DASHES)]
+                        if len(self.metrics) > 1
+                        else RUN_COLORS.dash(run_id)
+                    )
                     label = (
                         f"{self._label(run_id)} · {metric}"
                         if len(self.metrics) > 1

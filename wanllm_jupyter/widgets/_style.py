@@ -36,16 +36,25 @@ MUTED = "#8a8f98"
 class ColorRegistry:
     """One colour per key for the whole kernel, in first-seen order (as W&B does):
     a run (or a metric of single-run charts) has the same colour in every chart
-    of a notebook. Keys beyond the palette's length reuse colours."""
+    of a notebook. Keys beyond the palette's length reuse colours, with another
+    dash (:meth:`dash`) where a chart's dashes are free."""
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def color(self, key: str) -> str:
+    def slot(self, key: str) -> int:
+        """The key's position in first-seen order."""
         with self._lock:
-            slot = self._slots.setdefault(key, len(self._slots))
-        return PALETTE[slot % len(PALETTE)]
+            return self._slots.setdefault(key, len(self._slots))
+
+    def color(self, key: str) -> str:
+        return PALETTE[self.slot(key) % len(PALETTE)]
+
+    def dash(self, key: str) -> str:
+        """The line style that tells apart keys sharing a colour (the 11th key is
+        the 1st one's colour, dashed)."""
+        return DASHES[self.slot(key) // len(PALETTE) % len(DASHES)]
 
     def colors(self, keys: Sequence[str]) -> dict[str, str]:
         return {key: self.color(key) for key in keys}
