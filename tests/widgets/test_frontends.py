@@ -87,3 +87,18 @@ def test_anywidget_assets_are_inline() -> None:
     assert {"chart_overlay.js", "run_table.js"} <= {b.name for b in bundles}
     for bundle in bundles:
         assert not re.search(r"""(from|import\()\s*["']https?:""", bundle.read_text()), bundle
+
+
+def test_widget_messages_keep_the_subshell_the_front_end_chose() -> None:
+    """ipykernel 7 sends a comm's incoming messages to the subshell that last sent on it (the
+    main shell for a widget made in a cell); the chart's x scale keeps the front end's choice.
+    The browser test is tests/ui/test_zoom_while_running.py."""
+    from ipykernel.comm.comm import BaseComm
+
+    comm = BaseComm(target_name="jupyter.widget", comm_id="scale", primary=False)
+    comm._reply_subshell_id = None  # last sent from a cell on the main shell
+    assert comm._reply_subshell_for({"method": "update"}, "subshell-1") is None
+    _frontends.follow_frontend_subshell(types.SimpleNamespace(comm=comm))
+    assert comm._reply_subshell_for({"method": "update"}, "subshell-1") == "subshell-1"
+    assert comm._reply_subshell_for({"method": "update"}, None) is None
+    _frontends.follow_frontend_subshell(types.SimpleNamespace(comm=None))  # a closed widget

@@ -10,12 +10,12 @@ page. The legend is HTML above the plot (it wraps, and never covers a line);
 a metric whose values are 100× larger or smaller than the first one's gets a
 right y axis.
 
-Limitation: zoom itself happens in the browser and always works, but the
-full-resolution re-query of the zoomed range needs the new scale range in
-Python, and ipykernel handles incoming comm messages (on the shell channel)
-only between cell executions. While a cell runs, live points keep arriving
-(kernel → browser messages are sent from any thread) and the zoom is kept, but
-a zoomed view of a sampled series is re-queried when the cell finishes.
+Zoom happens in the browser and always works; the full-resolution re-query of
+the zoomed range needs the new range in Python. JupyterLab >= 4.4 with
+ipykernel >= 7 delivers it on a kernel subshell while a cell runs (see
+:func:`~._frontends.follow_frontend_subshell`); other front ends deliver it
+between cells, so there a zoomed sampled series is re-queried when the cell
+finishes (docs/frontends.md).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 from .._http import Connection
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
+from ._frontends import follow_frontend_subshell
 from ._html import esc
 from ._live import LiveHub, Redrawer
 from ._model import X_MODES, ChartModel, SeriesView
@@ -525,6 +526,7 @@ class MetricChart(W.VBox):
                 self._x_scale.unobserve(self._on_zoom, names=["min", "max"])
             self._x_scale, self._y_scale, self._y_right = xs, ys, yr
             xs.observe(self._on_zoom, names=["min", "max"])
+            follow_frontend_subshell(xs)  # a zoom is served while a cell runs (JupyterLab)
             with self.figure.hold_sync():
                 self.figure.marks, self.figure.axes = marks, axes
                 self.figure.fig_margin = {
@@ -711,15 +713,19 @@ class MetricChart(W.VBox):
 
     # ------------------------------------------------------------ zoom
     def _on_zoom(self, _change: dict[str, Any]) -> None:
-        xs = self._x_scale
-        if xs.min is None or xs.max is None:
-            visible = None
-        elif isinstance(xs.min, dt.datetime):
-            visible = (xs.min.timestamp(), xs.max.timestamp())
-        else:
-            visible = (float(xs.min), float(xs.max))
-        self._fit_y(visible)
-        rng = self.model.requery_range(visible)
+        """The x scale changed. In JupyterLab this runs on a kernel subshell's thread, beside
+        the cell and the live and redraw threads: scales and model are read under the chart's
+        lock, then the model's (the order the redraw thread takes them)."""
+        with self._lock:
+            xs = self._x_scale
+            if xs.min is None or xs.max is None:
+                visible = None
+            elif isinstance(xs.min, dt.datetime):
+                visible = (xs.min.timestamp(), xs.max.timestamp())
+            else:
+                visible = (float(xs.min), float(xs.max))
+            self._fit_y(visible)
+            rng = self.model.requery_range(visible)
         if rng is None:
             return
         lo, hi = rng
