@@ -41,6 +41,10 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text 
   return node;
 }
 
+const DOUBLE_CLICK_MS = 500;
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 function button(className: string, label: string, title: string): HTMLButtonElement {
   const b = el('button', `jp-wanllm-button ${className}`, label);
   b.type = 'button';
@@ -52,6 +56,10 @@ export class RunBrowserPanel extends Widget {
   readonly state = new RunBrowserState();
   /** The run a context-menu command applies to (the row right-clicked). */
   contextRunId: string | null = null;
+  /** The last plain click on a row: a second one on it within DOUBLE_CLICK_MS opens it
+   * (a re-rendered row gets no native dblclick: its node changed between the clicks). */
+  private lastClick = { id: '', at: 0 };
+  private projectsTimer: number | null = null;
   private readonly list: VirtualList;
   private readonly projectSelect = el('select', 'jp-wanllm-select jp-wanllm-project');
   private readonly metricSelect = el('select', 'jp-wanllm-select jp-wanllm-metric');
@@ -80,13 +88,15 @@ export class RunBrowserPanel extends Widget {
   ) {
     super();
     this.addClass('jp-wanllm-RunBrowser');
-    this.node.append(this.buildHeader(), this.buildControls(), this.errorBox, this.selectionBar);
+    this.node.append(this.buildHeader(), this.buildControls(), this.errorBox);
     const viewport = el('div', 'jp-wanllm-list');
     viewport.setAttribute('role', 'listbox');
     viewport.setAttribute('aria-multiselectable', 'true');
     viewport.setAttribute('aria-label', 'Runs: arrows move, Shift extends, Space toggles, Enter opens, Delete deletes');
     viewport.tabIndex = 0;
-    this.node.append(viewport, this.empty);
+    // the selection bar goes below the list: appearing on a click, it must not move
+    // the rows under the pointer (a double-click's second click would hit another run)
+    this.node.append(viewport, this.empty, this.selectionBar);
     this.list = new VirtualList(viewport, ROW_HEIGHT, (i, row) => this.renderRow(i, row), 'jp-wanllm-RunRow');
     this.bindList(viewport);
     this.buildEmpty();
@@ -250,11 +260,11 @@ export class RunBrowserPanel extends Widget {
 
   private onSocketMessage(msg: RunSocketMessage): void {
     if (msg.type === 'run') {
-      const before = this.state.projects.length;
+      if (msg.run.project !== this.state.project) {
+        this.refreshProjectsSoon(); // its run count: only the server knows whether the run is new
+      }
       if (this.state.applyRun(msg.run)) {
-        if (this.state.projects.length !== before) {
-          this.renderProjects();
-        }
+        this.renderProjects();
         if (this.metricNames.length === 0 && msg.run.project === this.state.project) {
           void this.loadMetricNames(msg.run.project).catch(error => this.showError(error));
         }
@@ -305,12 +315,36 @@ export class RunBrowserPanel extends Widget {
     }
   }
 
+  /** Reload the projects (their run counts) once, a second from now. */
+  private refreshProjectsSoon(): void {
+    if (this.projectsTimer !== null) {
+      return;
+    }
+    this.projectsTimer = window.setTimeout(() => {
+      this.projectsTimer = null;
+      this.api
+        .projects()
+        .then(projects => {
+          this.state.setProjects(projects);
+          this.renderProjects();
+        })
+        .catch(error => this.showError(error));
+    }, 1000);
+  }
+
   // ------------------------------------------------------------------ rendering
   private renderProjects(): void {
     const projects = this.state.projects;
+    const labels = projects.map(p => `${p.name} (${p.run_count})`);
+    const current = [...this.projectSelect.options].map(o => o.textContent);
+    if (labels.join('\n') === current.join('\n') && this.projectSelect.value === (this.state.project ?? '')) {
+      return; // unchanged: an open dropdown stays open
+    }
+    this.projectSelect.title = this.state.project ? `Project: ${this.state.project}` : 'Project';
     this.projectSelect.replaceChildren(
       ...projects.map(p => {
         const option = el('option', '', `${p.name} (${p.run_count})`);
+        option.title = `${p.name}: ${plural(p.run_count, 'run')}`;
         option.value = p.name;
         option.selected = p.name === this.state.project;
         return option;
@@ -327,7 +361,7 @@ export class RunBrowserPanel extends Widget {
     this.searchError.hidden = !this.state.queryError;
     this.search.classList.toggle('jp-mod-error', !!this.state.queryError);
     this.sortDir.textContent = this.state.descending ? '↓' : '↑';
-    this.count.textContent = runs.length === total ? `${total} runs` : `${runs.length} of ${total} runs`;
+    this.count.textContent = runs.length === total ? plural(total, 'run') : `${runs.length} of ${plural(total, 'run')}`;
     this.empty.hidden = total > 0;
     this.controls.hidden = total === 0 && this.state.projects.length === 0;
     this.list.viewport.hidden = total === 0;
@@ -497,16 +531,19 @@ export class RunBrowserPanel extends Widget {
         const rect = (event.target as HTMLElement).getBoundingClientRect();
         row.dispatchEvent(new MouseEvent('contextmenu', { bubbles: true, clientX: rect.left, clientY: rect.bottom }));
       } else {
-        const toggle = (event.target as HTMLElement).classList.contains('jp-wanllm-check') || event.ctrlKey || event.metaKey;
+        const onCheck = (event.target as HTMLElement).classList.contains('jp-wanllm-check');
+        const toggle = onCheck || event.ctrlKey || event.metaKey;
+        const plain = !toggle && !event.shiftKey;
+        const now = performance.now();
+        if (plain && this.lastClick.id === id && now - this.lastClick.at < DOUBLE_CLICK_MS) {
+          this.lastClick = { id: '', at: 0 };
+          void this.openWorkspace(id);
+          return;
+        }
+        this.lastClick = plain ? { id, at: now } : { id: '', at: 0 };
         this.state.select(id, event.shiftKey ? 'range' : toggle ? 'toggle' : 'replace');
         this.list.refresh();
         this.renderSelectionBar();
-      }
-    });
-    viewport.addEventListener('dblclick', event => {
-      const id = rowOf(event)?.dataset.id;
-      if (id && !(event.target as HTMLElement).closest('[data-action]')) {
-        void this.openWorkspace(id);
       }
     });
     viewport.addEventListener('keydown', event => this.onListKey(event, viewport));

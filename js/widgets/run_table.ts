@@ -192,7 +192,8 @@ class RunTableView {
 
   private renderCount(): void {
     const selected = this.selection.ids.size;
-    const shown = this.view.length === this.rows.length ? `${this.rows.length} runs` : `${this.view.length} of ${this.rows.length} runs`;
+    const total = `${this.rows.length} run${this.rows.length === 1 ? '' : 's'}`;
+    const shown = this.view.length === this.rows.length ? total : `${this.view.length} of ${total}`;
     this.count.textContent = selected ? `${shown} · ${selected} selected` : shown;
   }
 
