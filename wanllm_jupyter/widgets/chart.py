@@ -32,6 +32,7 @@ import ipywidgets as W
 import numpy as np
 
 from .._http import Connection
+from ._download import BrowserDownload
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._frontends import follow_frontend_subshell
 from ._html import esc
@@ -278,8 +279,9 @@ class MetricChart(W.VBox):
         )
         self.png = W.Button(description="PNG", icon="download", tooltip="Save as PNG", layout=small)
         self.csv = W.Button(
-            description="CSV", icon="table", tooltip="Save every point as CSV", layout=small
+            description="CSV", icon="table", tooltip="Download every point as CSV", layout=small
         )
+        self._download = BrowserDownload()
         self.smoothing.observe(lambda _: self._on_smoothing(), names="value")
         self.method.observe(lambda _: self._on_smoothing(), names="value")
         self.x_axis.observe(lambda c: self._on_axes(x=c["new"]), names="value")
@@ -289,7 +291,7 @@ class MetricChart(W.VBox):
         self.outliers.observe(lambda c: self._on_outliers(c["new"]), names="value")
         self.reset.on_click(lambda _: self.reset_zoom())
         self.png.on_click(lambda _: self.save_png())
-        self.csv.on_click(lambda _: self.save_csv())
+        self.csv.on_click(lambda _: self.download_csv())
         return W.HBox(
             [
                 self.smoothing,
@@ -300,6 +302,7 @@ class MetricChart(W.VBox):
                 self.reset,
                 self.png,
                 self.csv,
+                self._download,
             ],
             layout=W.Layout(flex_flow="row wrap", align_items="center", gap="4px"),
         )
@@ -343,6 +346,13 @@ class MetricChart(W.VBox):
     def to_dataframe(self, *, full: bool = True) -> Any:
         """Every point (``full``) or the drawn points, long form, with smoothed values."""
         return self.model.to_frame(full=full)
+
+    def download_csv(self, filename: str | None = None) -> None:
+        """Download every point as CSV through the browser, like PNG (the chart must be
+        displayed); :meth:`save_csv` writes the file from Python instead."""
+        name = filename or f"{'-'.join(self.model.metrics) or 'chart'}.csv".replace("/", "_")
+        data = self.to_dataframe(full=True).to_csv(index=False).encode()
+        self._download.send_file(name, data, "text/csv")
 
     def save_csv(self, path: str | Path | None = None) -> Path:
         """Write every point of the chart to ``path`` (default ``<metrics>.csv``)."""
