@@ -43,6 +43,17 @@ def test_notebook_executes(
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    # issue 11 item 2: finish() says one quiet stdout line, nothing pink, no echoed repr
+    stderr = [
+        o.text
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o.name == "stderr"
+    ]
+    assert not stderr, stderr
+    finishing = [c for c in nb.cells if c.cell_type == "code" and "wl.finish()" in c.source]
+    assert all(o.output_type != "execute_result" for c in finishing for o in c.outputs)
     widgets = [
         o
         for c in nb.cells
