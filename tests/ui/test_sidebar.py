@@ -234,7 +234,7 @@ def test_deletion_elsewhere_is_live_and_server_errors_are_shown(
     assert re.match(rf"PATCH runs/{runs[0]['id']} failed: 4\d\d", error.inner_text()), (
         error.inner_text()
     )
-    assert "1..255" in error.inner_text()
+    assert "longer than 255 characters (300)" in error.inner_text()
 
 
 def test_first_minutes_details(lab: Any, runs: list[dict[str, Any]], screenshot: Any) -> None:
