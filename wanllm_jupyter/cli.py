@@ -4,6 +4,7 @@ run the ``server`` on its own."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +22,6 @@ def _connection(args: argparse.Namespace) -> Connection | None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ._sync import retry_rejected, sync
-
     conn = _connection(args)
     if conn is None:
         print(
@@ -30,9 +29,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    root = default_root(args.dir)
     failed = 0
-    if args.retry_rejected:
+    for root in _sync_roots(args.dir):
+        failed += _sync_root(root, conn, args.retry_rejected)
+    return 1 if failed else 0
+
+
+def _sync_roots(dir: str | None) -> list[Path]:
+    """The spool root, and ``./wanllm`` when it holds runs from before spools moved to
+    Jupyter's data directory (and no directory was named)."""
+    root = default_root(dir)
+    legacy = Path.cwd().resolve() / "wanllm"
+    named = dir or os.environ.get("WANLLM_DIR")
+    return [root] if named or legacy == root or not (legacy / "runs").is_dir() else [root, legacy]
+
+
+def _sync_root(root: Path, conn: Connection, retry_rejected_first: bool) -> int:
+    """Sync the runs under ``root``; how many failed."""
+    from ._sync import retry_rejected, sync
+
+    failed = 0
+    if retry_rejected_first:
         for retried in retry_rejected(root, conn):
             if retried.sent is None:
                 print(f"{retried.run_id}: skipped (a running process is still writing it)")
@@ -53,10 +70,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"{run}: skipped (a running process is still writing it)")
         else:
             print(f"{run}: {r.ops} operations synced{aside}")
-    if not results and not args.retry_rejected:
+    if not results and not retry_rejected_first:
         print(f"nothing to sync under {root}")
     _print_set_aside(root)
-    return 1 if failed else 0
+    return failed
 
 
 def _print_set_aside(root: Path) -> None:

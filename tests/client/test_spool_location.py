@@ -58,3 +58,19 @@ def test_a_taker_waiting_on_a_removed_lock_takes_the_new_one(tmp_path: Path) -> 
         assert not locked  # ``second`` holds the lock everybody takes now
     second.close()
     assert not (second.dir / LOCK).exists()
+
+
+def test_sync_also_finds_spools_left_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs spooled to ``./wanllm`` before spools moved are still synced by default."""
+    from wanllm_jupyter.cli import _sync_roots
+
+    monkeypatch.delenv("WANLLM_DIR", raising=False)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    data = (tmp_path / "data" / "wanllm").resolve()
+    assert _sync_roots(None) == [data]
+    (tmp_path / "wanllm" / "runs").mkdir(parents=True)
+    assert _sync_roots(None) == [data, (tmp_path / "wanllm").resolve()]
+    assert _sync_roots(str(tmp_path / "mine")) == [(tmp_path / "mine" / "wanllm").resolve()]
