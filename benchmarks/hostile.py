@@ -2,9 +2,10 @@
 
     python benchmarks/hostile.py [--points 100000] [--runs 10] [--sockets 1000]
                                  [--ingest 2000000] [--only block,bomb,sockets,bodies]
+                                 [--backend sqlite|timescaledb]
 
-Starts a real ``jupyter server`` subprocess (wanllm only, SQLite) and prints,
-each with its goal:
+Starts a real ``jupyter server`` subprocess (wanllm only; SQLite, or its own
+TimescaleDB cluster from tests/services.py) and prints, each with its goal:
 
 1. ``block``: the longest event-loop block under the worst requests. A separate
    process polls ``GET {base}wanllm/api/v1/health`` and Jupyter's store-free
@@ -49,6 +50,7 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.jupyter_process import JupyterServer
+from tests.services import PostgresCluster
 
 API = "wanllm/api/v1/"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -399,20 +401,31 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--ingest", type=int, default=2_000_000)
     parser.add_argument("--only", default="block,bomb,sockets,bodies")
+    parser.add_argument("--backend", choices=("sqlite", "timescaledb"), default="sqlite")
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    with JupyterServer(base_url="/user/hostile/", extra_args=["--ServerApp.log_level=WARN"]) as s:
-        client = Client(s)
-        rss = psutil.Process(s.proc.pid).memory_info().rss  # type: ignore[union-attr]
-        print(f"server pid {s.proc.pid}, RSS at start {rss / MB:.0f} MB")  # type: ignore[union-attr]
-        if "block" in parts:
-            bench_block(s, client, args.points, args.runs)
-        if "bomb" in parts:
-            bench_bomb(s, client)
-        if "sockets" in parts:
-            bench_sockets(s, client, args.sockets, args.ingest)
-        if "bodies" in parts:
-            bench_bodies(s)
+    cluster = None if args.backend == "sqlite" else PostgresCluster(timescaledb=True).start()
+    database_url = None if cluster is None else cluster.create_database("hostile")
+    try:
+        with JupyterServer(
+            base_url="/user/hostile/",
+            database_url=database_url,
+            extra_args=["--ServerApp.log_level=WARN"],
+        ) as s:
+            client = Client(s)
+            rss = psutil.Process(s.proc.pid).memory_info().rss  # type: ignore[union-attr]
+            print(f"{args.backend}; server pid {s.proc.pid}, RSS at start {rss / MB:.0f} MB")  # type: ignore[union-attr]
+            if "block" in parts:
+                bench_block(s, client, args.points, args.runs)
+            if "bomb" in parts:
+                bench_bomb(s, client)
+            if "sockets" in parts:
+                bench_sockets(s, client, args.sockets, args.ingest)
+            if "bodies" in parts:
+                bench_bodies(s)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
 
 
 if __name__ == "__main__":
