@@ -46,7 +46,7 @@ def test_quickstart_chart_grows_while_cell_runs(lab: Any) -> None:
     # tests/ui/conftest.py's helper, however pytest imported that conftest
     save_screenshot = sys.modules[type(lab).__module__].save_screenshot
     shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", lab.root / "quickstart.ipynb")
-    page = lab.page("lab/tree/quickstart.ipynb", viewport=(1200, 3200))
+    page = lab.page("lab/tree/quickstart.ipynb?reset", viewport=(1200, 3200))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     try:  # a notebook without kernel metadata from this server asks which kernel to start
         page.click(".jp-Dialog button.jp-mod-accept", timeout=10_000)

@@ -83,7 +83,7 @@ def wait_text(page: Any, pattern: str, timeout: float) -> re.Match[str]:
 def test_zoom_is_served_while_a_cell_runs(app: str, request: pytest.FixtureRequest) -> None:
     jupyter = request.getfixturevalue(app)
     (jupyter.root / "zoom.ipynb").write_text(notebook(SETUP, CHART, LOOP))
-    path = "lab/tree/zoom.ipynb" if app == "lab" else "notebooks/zoom.ipynb"
+    path = "lab/tree/zoom.ipynb?reset" if app == "lab" else "notebooks/zoom.ipynb"
     page = jupyter.page(path, viewport=(1200, 1400))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     with suppress(Exception):
