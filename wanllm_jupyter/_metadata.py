@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -39,8 +38,7 @@ def _git(args: list[str], cwd: str) -> str | None:
 
 
 def git_info(cwd: str | None = None) -> dict[str, Any]:
-    """``{"branch", "commit", "dirty", "remote"}`` of the repository holding ``cwd``
-    (empty outside one)."""
+    """``{"branch", "commit", "dirty", "remote"}`` of the repository holding ``cwd`` (empty outside one)."""
     cwd = cwd or os.getcwd()
     commit = _git(["rev-parse", "HEAD"], cwd)
     if commit is None:
@@ -54,31 +52,16 @@ def git_info(cwd: str | None = None) -> dict[str, Any]:
     }
 
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def package_versions() -> dict[str, str]:
-    """Versions of the key ML packages that are installed.
+    """Versions of the key ML packages that are installed."""
+    from importlib import metadata as importlib_metadata
 
-    Read from the ``<name>-<version>.dist-info`` folder names on ``sys.path``
-    (as pip writes them): importing ``importlib.metadata`` costs a new process
-    40-80 ms, most of what ``init()`` spends before its first request."""
-    wanted = {_normalized(n): n for n in KEY_PACKAGES}
-    out: dict[str, str] = {}
-    for folder in sys.path:
+    out = {}
+    for name in KEY_PACKAGES:
         try:
-            entries = os.listdir(folder or ".")
-        except OSError:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
             continue
-        for entry in entries:
-            stem, _, kind = entry.rpartition(".")
-            if kind not in ("dist-info", "egg-info") or "-" not in stem:
-                continue
-            name, _, version = stem.partition("-")
-            key = wanted.get(_normalized(name))
-            if key is not None and key not in out:
-                out[key] = version.partition("-")[0]  # egg-info: <version>-py3.11
     return out
 
 

@@ -3,13 +3,11 @@ from their spools follow the server's merge rules and record their times."""
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import wanllm_jupyter as wl
 from tests.jupyter_process import JupyterServer
@@ -66,34 +64,3 @@ def test_offline_run_merges_patches_and_records_times(client_env: Path) -> None:
     assert again.data["metadata"]["metric_definitions"] == meta["metric_definitions"]
     assert again.data["created_at"] == r.data["created_at"]
     assert again.data["finished_at"] > r.data["finished_at"]
-
-
-def test_package_versions_agree_with_importlib_metadata() -> None:
-    from importlib import metadata
-
-    from wanllm_jupyter._metadata import KEY_PACKAGES, package_versions
-
-    found = package_versions()
-    assert found["numpy"] and found["wanllm-jupyter"]
-    for name in KEY_PACKAGES:
-        try:
-            expected = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            assert name not in found
-        else:
-            assert found[name] == expected
-
-
-def test_package_versions_read_dist_and_egg_info_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from wanllm_jupyter._metadata import package_versions
-
-    for entry in (
-        "scikit_learn-1.5.2.dist-info",
-        "torch-2.13.0-py3.11.egg-info",
-        "jaxlib-0.4.dist-info",
-    ):
-        (tmp_path / entry).mkdir()
-    monkeypatch.setattr(sys, "path", [str(tmp_path), str(tmp_path / "missing")])
-    assert package_versions() == {"scikit-learn": "1.5.2", "torch": "2.13.0"}
