@@ -10,11 +10,14 @@ TimescaleDB cluster from tests/services.py) and prints, each with its goal:
 1. ``block``: the longest event-loop block under the worst requests. A separate
    process polls ``GET {base}wanllm/api/v1/health`` and Jupyter's store-free
    ``GET {base}api`` back to back; a request's block is the slowest poll answer
-   while it runs, less the idle median. Worst requests: Gaussian smoothing at
-   the largest ``smoothing_param`` on a ``--points`` metric, the largest
-   downsample (``samples=20000``), a ``--points`` Arrow body and the same as
-   columnar JSON, a bulk JSON export of ``--runs`` runs of ``--points`` points,
-   then all of them at once. Goal <= 50 ms.
+   while it runs, less the idle median. The event-loop block is read from the
+   store-free ``api`` (``health`` also waits for a database query, which on
+   PostgreSQL queues behind the heavy reads; it is printed beside it). Worst
+   requests: Gaussian smoothing at the largest ``smoothing_param`` on a
+   ``--points`` metric, the largest downsample (``samples=20000``), a
+   ``--points`` Arrow body and the same as columnar JSON, a bulk JSON export of
+   ``--runs`` runs of ``--points`` points, then all of them at once.
+   Goal <= 50 ms.
 2. ``bomb``: RSS added to the server by a 32 KiB zstd Arrow body of 50M rows
    (refused 413). Goal <= 50 MB.
 3. ``sockets``: peak server RSS while ``--sockets`` WebSockets that never read
@@ -263,16 +266,20 @@ def bench_block(server: JupyterServer, client: Client, points: int, runs: int) -
             f"max {max(idle) * 1e3:.1f} ms ({len(idle)} polls)"
         )
     print(f"   {'':38s} {'request':>12s} {'block: health':>14s} {'api':>8s}")
-    longest = 0.0
+    longest = {"health": 0.0, "api": 0.0}
     for label, start, end, took in windows:
         blocks = [max(0.0, worst_block(samples, k, start, end) - base[k]) for k in base]
-        longest = max(longest, *blocks)
+        longest = {k: max(longest[k], b) for k, b in zip(base, blocks, strict=True)}
         print(
             f"   {label:38s} {took * 1e3:9.0f} ms {blocks[0] * 1e3:11.1f} ms "
             f"{blocks[1] * 1e3:5.1f} ms"
         )
-    ms = longest * 1e3
+    ms = longest["api"] * 1e3
     print(f"   => longest event-loop block {ms:.1f} ms (goal <= 50 ms): {verdict(ms, 50)}")
+    print(
+        f"   (health, which also queries the store, was delayed up to "
+        f"{longest['health'] * 1e3:.1f} ms: the loop plus waiting for the database)"
+    )
 
 
 # ------------------------------------------------------------------ 2. bomb
