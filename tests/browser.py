@@ -15,3 +15,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+# Points in the longest drawn line of the first chart (a d3 path: one M/L per point).
+POINT_COUNT_JS = """
+() => {
+  const chart = document.querySelector('.jp-OutputArea .wl-chart');
+  if (!chart) return -1;
+  const counts = [...chart.querySelectorAll('path.line')]
+    .map(p => ((p.getAttribute('d') || '').match(/[ML]/g) || []).length);
+  return counts.length ? Math.max(...counts) : 0;
+}
+"""

@@ -6,25 +6,18 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import POINT_COUNT_JS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 
-# Points in the longest drawn line of the first chart (a d3 path: one M/L per point).
-POINT_COUNT_JS = """
-() => {
-  const chart = document.querySelector('.jp-OutputArea .wl-chart');
-  if (!chart) return -1;
-  const counts = [...chart.querySelectorAll('path.line')]
-    .map(p => ((p.getAttribute('d') || '').match(/[ML]/g) || []).length);
-  return counts.length ? Math.max(...counts) : 0;
-}
-"""
 BUSY_JS = """
 () => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
   .map(p => p.textContent.trim())
@@ -48,10 +41,9 @@ def test_quickstart_chart_grows_while_cell_runs(lab: Any) -> None:
     shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", lab.root / "quickstart.ipynb")
     page = lab.page("lab/tree/quickstart.ipynb?reset", viewport=(1200, 3200))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    try:  # a notebook without kernel metadata from this server asks which kernel to start
+    # a notebook without kernel metadata from this server asks which kernel to start
+    with suppress(Exception):
         page.click(".jp-Dialog button.jp-mod-accept", timeout=10_000)
-    except Exception:
-        pass
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)

@@ -13,21 +13,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import POINT_COUNT_JS
+
 ROOT = Path(__file__).resolve().parents[2]
 PANEL = "#wanllm-run-browser"
 
 pytestmark = pytest.mark.browser
 
-# Points in the longest drawn line of the first chart (a d3 path: one M/L per point).
-POINT_COUNT_JS = """
-() => {
-  const chart = document.querySelector('.jp-OutputArea .wl-chart');
-  if (!chart) return -1;
-  const counts = [...chart.querySelectorAll('path.line')]
-    .map(p => ((p.getAttribute('d') || '').match(/[ML]/g) || []).length);
-  return counts.length ? Math.max(...counts) : 0;
-}
-"""
 IDLE_JS = """
 () => { const s = document.querySelector('.jp-NotebookKernelStatus');
         return !!s && !s.className.includes('busy') && !s.className.includes('starting') }
