@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from tornado.httpclient import HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+
+from tests.jupyter_process import JupyterServer
 
 Api = Callable[..., Awaitable[HTTPResponse]]
 
@@ -65,3 +67,14 @@ def wanllm_routes(serverapp: Any) -> list[tuple[str, type]]:
         if pattern is not None and "wanllm/" in pattern.pattern:
             routes.append((pattern.pattern, rule.target))
     return routes
+
+
+async def call(server: JupyterServer, method: str, path: str, payload: object = None) -> dict:
+    """One wanllm API request to a Jupyter server subprocess; its JSON answer ({} if empty)."""
+    resp = await AsyncHTTPClient().fetch(
+        server.url + "wanllm/api/v1/" + path,
+        method=method,
+        body=None if payload is None else orjson.dumps(payload),
+        headers={**server.headers, "Content-Type": "application/json"},
+    )
+    return orjson.loads(resp.body) if resp.body else {}

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import asyncpg
-import orjson
 import pytest
 import redis
-from tornado.httpclient import AsyncHTTPClient
 
 from tests.jupyter_process import JupyterServer
+from tests.server.server_helpers import call
 from tests.services import PostgresCluster, RedisServer
 from wanllm_jupyter.core.heartbeat import MIN_HEARTBEAT_TIMEOUT
 
@@ -58,16 +57,6 @@ def servers(team_dsn: str, aof_redis: RedisServer) -> Iterator[Servers]:
     b.terminate()
     a.stop()
     b.stop()
-
-
-async def call(server: JupyterServer, method: str, path: str, payload: object = None) -> dict:
-    resp = await AsyncHTTPClient().fetch(
-        server.url + "wanllm/api/v1/" + path,
-        method=method,
-        body=None if payload is None else orjson.dumps(payload),
-        headers={**server.headers, "Content-Type": "application/json"},
-    )
-    return orjson.loads(resp.body) if resp.body else {}
 
 
 async def log_steps(server: JupyterServer, run_id: str, steps: range) -> None:

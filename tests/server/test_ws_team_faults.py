@@ -14,13 +14,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import orjson
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from tests.jupyter_process import JupyterServer
+from tests.server.server_helpers import call
 from tests.server.ws_helpers import expect_quiet, next_message
 from wanllm_jupyter.core.live_seq import LiveSequence
 
@@ -88,16 +88,6 @@ async def servers(timescale_dsn: str, redis_url: str) -> AsyncIterator[tuple]:
         await proxy.close()
         a.kill()
         b.stop()
-
-
-async def call(server: JupyterServer, method: str, path: str, payload: object = None) -> dict:
-    resp = await AsyncHTTPClient().fetch(
-        server.url + "wanllm/api/v1/" + path,
-        method=method,
-        body=None if payload is None else orjson.dumps(payload),
-        headers={**server.headers, "Content-Type": "application/json"},
-    )
-    return orjson.loads(resp.body)
 
 
 def batch(run_id: str, batch_id: str, steps: range) -> dict:

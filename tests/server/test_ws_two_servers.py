@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from tests.jupyter_process import JupyterServer
+from tests.server.server_helpers import call
 from tests.server.ws_helpers import expect_quiet, next_message
 
 pytestmark = pytest.mark.slow
@@ -34,16 +35,6 @@ def servers(timescale_dsn: str, redis_url: str) -> Iterator[tuple[JupyterServer,
     b.terminate()  # both shut down at once
     a.stop()
     b.stop()
-
-
-async def call(server: JupyterServer, method: str, path: str, payload: object) -> dict:
-    resp = await AsyncHTTPClient().fetch(
-        server.url + "wanllm/api/v1/" + path,
-        method=method,
-        body=orjson.dumps(payload),
-        headers={**server.headers, "Content-Type": "application/json"},
-    )
-    return orjson.loads(resp.body)
 
 
 async def connect(server: JupyterServer, path: str) -> WebSocketClientConnection:
