@@ -1,4 +1,4 @@
-"""System metrics on a background thread (definitions: shared/notes/chart-math.md §4.6).
+"""System metrics on a background thread (definitions: docs/chart-math.md#system-metrics).
 
 Sampled every ``sample_every`` seconds (the first sample about one second
 after the start, reported at once); the mean of each metric over the

@@ -14,7 +14,7 @@ NAN, INF = float("nan"), float("inf")
 
 
 def tb_closed_form(y: list[float], s: float) -> list[float]:
-    """chart-math §4.1 S1 closed form: Σ s^(c(i)−c(j)) y_j / Σ s^(c(i)−c(j)), finite j ≤ i."""
+    """tb_ema closed form (docs/chart-math.md#smoothing): Σ s^(c(i)−c(j)) y_j / Σ s^(c(i)−c(j)), finite j ≤ i."""
     out, finite = [], []
     for v in y:
         if not math.isfinite(v):
@@ -28,7 +28,7 @@ def tb_closed_form(y: list[float], s: float) -> list[float]:
 
 
 def twema_closed_form(x: list[float], y: list[float], h: float) -> list[float]:
-    """§4.1 S3: Σ_j 2^(−(x_i−x_j)/h) y_j / Σ_j 2^(−(x_i−x_j)/h), finite j ≤ i."""
+    """ema: Σ_j 2^(−(x_i−x_j)/h) y_j / Σ_j 2^(−(x_i−x_j)/h), finite j ≤ i."""
     out = []
     for i, v in enumerate(y):
         if not math.isfinite(v):
@@ -168,7 +168,7 @@ def test_bad_arguments_raise_typed_errors(call, message) -> None:
 
 # ------------------------------------------------ fast paths vs brute force
 def gaussian_reference(x: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
-    """chart-math §4.1 Gaussian by the definition: every pair, O(n²)."""
+    """Gaussian by the definition (docs/chart-math.md#smoothing): every pair, O(n²)."""
     out = y.copy()
     ok = np.isfinite(y)
     xf, yf = x[ok], y[ok]

@@ -2,7 +2,7 @@
 
 Pure numpy, shared by the kernel-side charts and the server (``smoothing=``),
 so a curve smoothed in the browser and one smoothed in Python are identical.
-Definitions follow ``notes/chart-math.md`` §4.1, §4.3 and §4.5:
+Definitions: ``docs/chart-math.md`` (smoothing, y-range, cross-run aggregation):
 
 * NaN/±Inf values are gaps: returned unchanged, excluded from every
   statistic, and they never advance smoothing state.
@@ -104,7 +104,7 @@ def _window(window: float) -> int:
     return int(window)
 
 
-# ------------------------------------------------------------- §4.1 methods
+# ------------------------------------------------------------- methods
 def _decayed_sums(x: FloatArray, y: FloatArray, half_life: float) -> FloatArray:
     """Σ_{j ≤ i} 2^(−(x_i−x_j)/h)·y_j for every i (x sorted), in O(n log n).
 
@@ -247,7 +247,7 @@ def param_from_strength(method: str, strength: float, x_span: float, n_points: i
     raise SmoothingError(f"unknown smoothing method {method!r}; expected one of {METHODS}")
 
 
-# --------------------------------------------------------- §4.3 y-ranges
+# --------------------------------------------------------- y-ranges
 def quantile(y: npt.ArrayLike, q: float) -> float:
     """Linear-interpolation quantile (R-7, d3) of the finite values; NaN if none."""
     if not 0 <= q <= 1:
@@ -278,7 +278,7 @@ def tukey_range(y: npt.ArrayLike, k: float = 1.5) -> tuple[float, float] | None:
     return q1 - k * iqr, q3 + k * iqr
 
 
-# --------------------------------------------------- §4.5 aggregation
+# --------------------------------------------------- aggregation
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     """Cross-run aggregate on a common x grid (one row per non-empty bucket)."""

@@ -1,5 +1,5 @@
 """Run comparison: runs overlaid, or grouped by a config key with a mean/median
-line and a min–max, ±std or ±stderr band (chart-math §4.5)."""
+line and a min–max, ±std or ±stderr band (docs/chart-math.md#cross-run-aggregation)."""
 
 from __future__ import annotations
 
