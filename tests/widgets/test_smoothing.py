@@ -14,7 +14,8 @@ NAN, INF = float("nan"), float("inf")
 
 
 def tb_closed_form(y: list[float], s: float) -> list[float]:
-    """tb_ema closed form (docs/chart-math.md#smoothing): Σ s^(c(i)−c(j)) y_j / Σ s^(c(i)−c(j)), finite j ≤ i."""
+    """tb_ema closed form (docs/chart-math.md#smoothing):
+    Σ s^(c(i)−c(j)) y_j / Σ s^(c(i)−c(j)), finite j ≤ i."""
     out, finite = [], []
     for v in y:
         if not math.isfinite(v):
