@@ -1,4 +1,4 @@
-"""Runs on SQLite: row <-> :class:`Run` mapping and the run-list query builder.
+"""Runs on SQLite: row <-> :class:`Run` mapping, the run-list query builder and run CRUD.
 
 Filter/sort fields: the columns in :data:`COLUMNS`, ``git.<branch|commit|
 dirty|remote>``, and dotted JSON paths under ``config.``, ``summary.`` and
@@ -23,9 +23,28 @@ import orjson
 
 from wanllm_jupyter.core.run_filters import COLUMNS, GIT_KEYS
 
-from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery
-from .cursor import decode_page_key
-from .run_rules import check_filter, field_kind_of
+from .base import (
+    GitInfo,
+    InvalidQuery,
+    Run,
+    RunCreate,
+    RunFilter,
+    RunMatch,
+    RunNotFound,
+    RunPage,
+    RunQuery,
+    RunUpdate,
+)
+from .batches import now_us
+from .cursor import decode_page_key, encode_cursor
+from .run_rules import (
+    apply_run_update,
+    check_filter,
+    check_run_update,
+    field_kind_of,
+    new_run,
+    resume_run,
+)
 
 GIT_COLUMNS = {f"git.{k}": f"git_{k}" for k in GIT_KEYS}
 RUN_COLUMNS = (
@@ -214,3 +233,75 @@ def page_sql(q: RunQuery) -> tuple[str, list[Any], str, list[Any]]:
     )
     params_out = [*kparams, *page_params, *kparams, q.limit + 1]
     return sql, params_out, f"SELECT count(*) FROM runs WHERE {where}", params
+
+
+# --------------------------------------------------------------------- run CRUD
+def run_key(run_id: uuid.UUID | str) -> str:
+    try:
+        return str(run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id)))
+    except ValueError:
+        raise InvalidQuery(f"not a UUID: {str(run_id)[:64]!r}") from None
+
+
+def require_run(c: sqlite3.Connection, key: str) -> None:
+    if c.execute("SELECT 1 FROM runs WHERE id = ?", (key,)).fetchone() is None:
+        raise RunNotFound(key)
+
+
+def get_run(c: sqlite3.Connection, key: str) -> Run:
+    row = c.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (key,)).fetchone()
+    if row is None:
+        raise RunNotFound(key)
+    return run_from_row(row)
+
+
+def save_run(c: sqlite3.Connection, run: Run) -> None:
+    marks = ",".join("?" * 19)
+    # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which cascades
+    # to the run's metrics.
+    sets = ", ".join(f"{col} = excluded.{col}" for col in RUN_COLUMNS.split(", ")[1:])
+    c.execute(
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {sets}",
+        run_to_params(run),
+    )
+
+
+def create_run(c: sqlite3.Connection, spec: RunCreate) -> tuple[Run, bool]:
+    now = now_us()
+    if spec.id is not None:
+        key = run_key(spec.id)
+        row = c.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (key,)).fetchone()
+        if row is not None:
+            run = run_from_row(row)
+            resume_run(run, spec, now)
+            save_run(c, run)
+            return run, True
+    run = new_run(spec, uuid.UUID(run_key(spec.id)) if spec.id is not None else None, now)
+    save_run(c, run)
+    return run, False
+
+
+def update_run(c: sqlite3.Connection, key: str, u: RunUpdate) -> Run:
+    check_run_update(u)
+    run = get_run(c, key)
+    apply_run_update(run, u, now_us())
+    save_run(c, run)
+    return run
+
+
+def delete_run(c: sqlite3.Connection, key: str) -> None:
+    if c.execute("DELETE FROM runs WHERE id = ?", (key,)).rowcount == 0:
+        raise RunNotFound(key)
+
+
+def list_runs(c: sqlite3.Connection, q: RunQuery) -> RunPage:
+    sql, params, count_sql, count_params = page_sql(q)
+    rows = c.execute(sql, params).fetchall()
+    total = c.execute(count_sql, count_params).fetchone()[0]
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    cursor = None
+    if more:
+        last = rows[-1]
+        cursor = encode_cursor(q.sort, [last[-1] is None, last[-1], last[0]])
+    return RunPage([run_from_row(r) for r in rows], cursor, total)
