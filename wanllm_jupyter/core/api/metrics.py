@@ -1,0 +1,181 @@
+"""Metric bodies: ingest batches (row, columnar, system), their answer, and the reads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .fields import (
+    EPOCH_SECONDS,
+    BatchId,
+    Int64,
+    IsoTime,
+    JsonDoc,
+    Label,
+    MetricName,
+    NameIndex,
+    SystemType,
+    TimeIn,
+    UuidText,
+    WireNumber,
+)
+from .runs import Request, Response
+
+
+class MetricRow(Request):
+    """One point of the seed's row form."""
+
+    run_id: UuidText
+    metric_name: MetricName
+    value: WireNumber
+    step: Int64 | None = None  # absent = auto-step (the series' last step + 1)
+    time: TimeIn | None = None  # absent = now
+    metadata: JsonDoc | None = None
+
+
+class MetricBatch(Request):
+    """The seed's row form, at most ``max_batch_size`` points."""
+
+    metrics: list[MetricRow]
+    batch_id: BatchId | None = None  # idempotency key
+    format: Literal["rows"] | None = None
+
+
+class ColumnarBatch(Request):
+    """The compact columnar form: point ``i`` is ``names[k[i]]`` at step ``s[i]``
+    (null = auto), time ``t[i]`` (epoch seconds; null or ``t`` absent = now),
+    value ``v[i]``; at most ``max_columnar_batch_size`` points."""
+
+    run_id: UuidText
+    names: list[MetricName]
+    k: list[NameIndex]
+    s: list[Int64 | None]
+    v: list[WireNumber]
+    t: list[EPOCH_SECONDS | None] | None = None
+    batch_id: BatchId | None = None
+    format: Literal["columnar"] | None = None
+
+
+class SystemRow(Request):
+    run_id: UuidText
+    metric_type: SystemType
+    value: WireNumber
+    time: TimeIn | None = None
+    device: Label | None = None
+    node: Label | None = None
+    metadata: JsonDoc | None = None
+
+
+class SystemBatch(Request):
+    metrics: list[SystemRow]
+    batch_id: BatchId | None = None
+
+
+class WriteResult(Response):
+    written: int
+    duplicate: bool
+    batch_id: str
+
+
+class Metric(Response):
+    """One point (the seed's ``Metric``)."""
+
+    time: IsoTime | None
+    run_id: UuidText
+    metric_name: str
+    step: int | None
+    value: WireNumber
+
+
+class MetricInfo(Response):
+    name: str
+    count: int
+    last_step: int
+    last_time: IsoTime | None
+
+
+class RunMetrics(Response):
+    metrics: list[Metric]
+    count: int
+    names: list[MetricInfo]
+
+
+class MetricNames(Response):
+    metrics: list[MetricInfo]
+
+
+class MetricStats(Response):
+    """The seed's ``MetricStats`` plus counts and steps (null statistics without finite values)."""
+
+    metric_name: str
+    count: int
+    finite_count: int
+    nonfinite_count: int
+    min_value: float | None
+    max_value: float | None
+    avg_value: float | None
+    std_dev: float | None
+    first_time: IsoTime | None
+    last_time: IsoTime | None
+    first_step: int
+    last_step: int
+
+
+class Bands(Response):
+    """Per-bucket extremes of a downsampled series."""
+
+    steps: list[int]
+    min: list[WireNumber]
+    max: list[WireNumber]
+    count: list[int]
+
+
+class Smoothed(Response):
+    method: str
+    param: float
+    values: list[WireNumber]
+
+
+class History(Response):
+    """One metric's points (``times`` in epoch seconds), raw or downsampled."""
+
+    metric_name: str
+    run_id: UuidText
+    steps: list[int]
+    times: list[float]
+    values: list[WireNumber]
+    sampled: bool
+    total_points: int
+    bucket_width: int | None = None
+    bands: Bands | None = None
+    smoothed: Smoothed | None = None
+
+
+class SystemSeriesItem(Response):
+    metric_type: str
+    times: list[float]
+    values: list[WireNumber]
+    devices: list[str | None]
+    nodes: list[str | None]
+
+
+class SystemSeries(Response):
+    series: list[SystemSeriesItem]
+
+
+class BulkHistoryRequest(Request):
+    run_ids: list[UuidText]
+    names: list[MetricName] | None = None
+    start_step: Int64 | None = None
+    end_step: Int64 | None = None
+
+
+class BulkSeries(Response):
+    run_id: UuidText
+    metric_name: str
+    steps: list[int]
+    times: list[float]
+    values: list[WireNumber]
+
+
+class BulkHistory(Response):
+    series: list[BulkSeries]
