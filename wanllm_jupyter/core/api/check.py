@@ -61,6 +61,10 @@ class FieldCheck:
         return None
 
 
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
 def _strip(tp: Any) -> tuple[Any, list[Any]]:
     """``tp`` without ``Annotated`` and ``| None``, and the metadata found on the way."""
     meta: list[Any] = []
@@ -68,7 +72,7 @@ def _strip(tp: Any) -> tuple[Any, list[Any]]:
         if typing.get_origin(tp) is Annotated:
             meta += tp.__metadata__
             tp = tp.__origin__
-        elif typing.get_origin(tp) in (Union, types.UnionType) and type(None) in typing.get_args(tp):
+        elif _is_union(tp) and type(None) in typing.get_args(tp):
             rest = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
         else:
@@ -83,9 +87,9 @@ def _limits(tp: Any, meta: list[Any]) -> list[Problem]:
         empty = not any(m.min_length for m in metas)
         return [lambda v: L.text_problem(v, hi, allow_empty=empty)]
     if tp is int and any(m.ge is not None or m.le is not None for m in metas):
-        lo = max((m.ge for m in metas if m.ge is not None), default=L.INT64_MIN)
-        hi = min((m.le for m in metas if m.le is not None), default=L.INT64_MAX)
-        return [lambda v: L.int_problem(v, lo, hi)]
+        lo = max((int(m.ge) for m in metas if m.ge is not None), default=L.INT64_MIN)
+        top = min((int(m.le) for m in metas if m.le is not None), default=L.INT64_MAX)
+        return [lambda v: L.int_problem(v, lo, top)]
     return []
 
 
@@ -98,10 +102,11 @@ def field_check(annotation: Any) -> FieldCheck:
     if origin is Literal:
         kind, accepts = "one of " + ", ".join(map(str, args)), lambda v: v in args
     elif origin is list and _strip(args[0])[0] is str:
-        kind, accepts = "a list of strings", lambda v: isinstance(v, list) and all(
-            isinstance(x, str) for x in v
+        kind, accepts = (
+            "a list of strings",
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         )
-    elif origin in (Union, types.UnionType):
+    elif _is_union(tp):
         parts = [field_check(a) for a in args]
         kind = " or ".join(p.kind for p in parts)
         accepts = lambda v: any(p.accepts(v) for p in parts)  # noqa: E731
@@ -116,10 +121,7 @@ def field_check(annotation: Any) -> FieldCheck:
 def checks(model: type[Struct]) -> dict[str, FieldCheck]:
     """Every field of a request model by its JSON name."""
     hints = typing.get_type_hints(model, include_extras=True)
-    return {
-        f.encode_name: field_check(hints[f.name])
-        for f in msgspec.structs.fields(model)
-    }
+    return {f.encode_name: field_check(hints[f.name]) for f in msgspec.structs.fields(model)}
 
 
 def field_names(model: type[Struct]) -> frozenset[str]:
