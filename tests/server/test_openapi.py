@@ -62,11 +62,17 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path):
 
 def _limits_stated(doc: dict[str, Any]) -> dict[str, Any]:
     schemas = doc["components"]["schemas"]
+
+    def prop(model: str, name: str) -> dict[str, Any]:
+        """The property's schema; of a nullable one, its non-null branch."""
+        schema = schemas[model]["properties"][name]
+        return next((s for s in schema.get("anyOf", []) if s != {"type": "null"}), schema)
+
     return {
-        "project": schemas["RunCreate"]["properties"]["project"]["maxLength"],
-        "tags": schemas["RunCreate"]["properties"]["tags"]["maxItems"],
-        "exit_code": schemas["RunUpdate"]["properties"]["exit_code"]["maximum"],
-        "step": schemas["MetricRow"]["properties"]["step"]["minimum"],
+        "project": prop("RunCreate", "project")["maxLength"],
+        "tags": prop("RunCreate", "tags")["maxItems"],
+        "exit_code": prop("RunUpdate", "exit_code")["maximum"],
+        "step": prop("MetricRow", "step")["minimum"],
     }
 
 
