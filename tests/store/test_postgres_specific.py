@@ -24,7 +24,7 @@ from wanllm_server.store.base import (
     StoreUnavailable,
     SystemMetricBatch,
 )
-from wanllm_server.store.migrations import sql_dir
+from wanllm_server.store.migrations import discover, sql_dir
 from wanllm_server.store.postgres import PostgresStore
 from wanllm_server.store.postgres_copy import (
     HEADER,
@@ -33,7 +33,7 @@ from wanllm_server.store.postgres_copy import (
     encode_group,
     strip_copy,
 )
-from wanllm_server.store.postgres_schema import discover, migrate
+from wanllm_server.store.postgres_schema import migrate
 
 from tests.services import PostgresCluster
 from tests.store.store_helpers import as_triples, bits, brute_m4
@@ -154,7 +154,7 @@ def test_two_stores_migrating_concurrently_apply_each_migration_once(timescale_d
     flat = [m for a in applied for m in a]
     assert len(flat) == len(set(flat))  # nobody applied anything twice
     expected = {
-        f"{m.component}/{m.version:04d}_{m.name}" for m in discover() if "apache" in m.modes
+        f"{m.component}/{m.version:04d}_{m.name}" for m in discover("postgres") if "apache" in m.modes
     }
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
     if licence == "apache":

@@ -134,7 +134,9 @@ class SQLiteStore(Store):
 
     async def info(self) -> dict[str, Any]:
         def q(c: sqlite3.Connection) -> dict[str, Any]:
-            v = c.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            v = c.execute(
+                "SELECT max(version) FROM wanllm_schema_version WHERE component = 'sqlite'"
+            ).fetchone()[0]
             return {
                 "backend": self.backend,
                 "path": str(self.path),
