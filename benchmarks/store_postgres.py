@@ -95,10 +95,7 @@ def floor_payload(b: MetricBatch) -> memoryview:
 
 async def _truncate(store: PostgresStore) -> None:
     async with store._conn() as conn:
-        hourly = ", metrics_hourly" if store._hourly_table else ""
-        await conn.execute(
-            f"TRUNCATE metrics, metric_tiers, metric_summaries, ingest_batches{hourly}"
-        )
+        await conn.execute("TRUNCATE metrics, metric_tiers, metric_summaries, ingest_batches")
 
 
 async def _concurrently(

@@ -324,7 +324,7 @@ class WanllmApp(ExtensionApp):
             self.live.publish_run(run)
 
     async def maintain(self) -> None:
-        """Apply retention (the backends maintain hourly rollups at ingest)."""
+        """Apply retention."""
         if self._store is None:
             return
         retention = Retention(self.metrics_retention_days, self.system_metrics_retention_days)

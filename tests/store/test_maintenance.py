@@ -1,11 +1,7 @@
-"""Contract: hourly rollups and retention."""
+"""Contract: retention."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import pytest
 from wanllm_server.store import Retention, RunCreate, Store
 from wanllm_server.store.batches import system_batch_from_rows
 
@@ -14,30 +10,6 @@ from tests.store.store_helpers import batch
 HOUR = 3_600_000_000
 DAY = 24 * HOUR
 BASE = 1_780_000_000 // 3600 * HOUR  # an hour boundary
-
-
-async def test_hourly_rollups(store: Store) -> None:
-    run, _ = await store.create_run(RunCreate())
-    times = [BASE + 1, BASE + 2, BASE + HOUR - 1, BASE + HOUR, BASE + 3 * HOUR + 5]
-    vals = [1.0, 2.0, math.nan, 4.0, 5.0]
-    await store.write_metrics(
-        batch(
-            run.id,
-            {"x": (list(range(5)), vals), "y": ([0], [7.0])},
-            times={"x": times, "y": [BASE]},
-        )
-    )
-    rows = await store.hourly_rollups(run.id, ["x"])
-    got = [
-        (r.hour - BASE, r.metric_name, r.count, r.avg_value, r.min_value, r.max_value) for r in rows
-    ]
-    assert got == [
-        (0, "x", 3, 1.5, 1.0, 2.0), (HOUR, "x", 1, 4.0, 4.0, 4.0), (3 * HOUR, "x", 1, 5.0, 5.0, 5.0)
-    ]  # fmt: skip
-    assert rows[0].std_dev == pytest.approx(np.std([1.0, 2.0], ddof=1)) and rows[1].std_dev is None
-    window = await store.hourly_rollups(run.id, start_time=BASE + HOUR, end_time=BASE + 2 * HOUR)
-    assert [(r.metric_name, r.count) for r in window] == [("x", 1)]
-    assert {r.metric_name for r in await store.hourly_rollups(run.id)} == {"x", "y"}
 
 
 async def test_retention_drops_old_points_and_keeps_stats_exact(store: Store) -> None:

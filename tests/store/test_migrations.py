@@ -24,6 +24,7 @@ from tests.store.store_helpers import batch
 # The files the earlier runners knew (what databases in the field have recorded).
 OLD_FILES = {"sqlite": 2, "postgres": 6, "timescale": 2}
 OLD_RUN = uuid.UUID(int=1)
+HOURLY = "SELECT count(*) FROM pg_class WHERE relname = 'metrics_hourly'"
 
 
 def _old_tree(tmp_path: Path) -> Path:
@@ -166,7 +167,7 @@ def test_postgres_database_of_the_earlier_files_upgrades(
     make_pg_database: Callable[..., str], tmp_path: Path, timescale: bool
 ) -> None:
     """A database migrated with the earlier files (and holding data) takes only
-    the newer files, and keeps its runs and points."""
+    the newer files, keeps its runs and points, and loses its hourly rollups."""
     dsn = make_pg_database(timescale=timescale)
     old_root = _old_tree(tmp_path)
 
@@ -174,31 +175,28 @@ def test_postgres_database_of_the_earlier_files_upgrades(
         conn = await asyncpg.connect(dsn)
         try:
             before = await pg_migrate(conn, root=old_root)
-        finally:
-            await conn.close()
-        store = open_store(dsn)
-        await store.open()
-        try:
-            run, _ = await store.create_run(RunCreate(name="kept"))
-            await store.write_metrics(batch(run.id, {"x": ([0, 1, 2], [1.0, 2.0, 3.0])}))
-        finally:
-            await store.close()
-        conn = await asyncpg.connect(dsn)
-        try:
+            await conn.execute(
+                "INSERT INTO runs (id, project, name, state) VALUES ($1, 'p', 'kept', 'finished')",
+                OLD_RUN,
+            )
+            hourly_before = await conn.fetchval(HOURLY)
             after = await pg_migrate(conn)
             rows = await conn.fetch("SELECT component, version FROM wanllm_schema_version")
+            hourly_after = await conn.fetchval(HOURLY)
         finally:
             await conn.close()
         store = open_store(dsn)
         await store.open()
         try:
-            stats = await store.stats(run.id, "x")
-            name = (await store.get_run(run.id)).name
+            name = (await store.get_run(OLD_RUN)).name
+            await store.write_metrics(batch(OLD_RUN, {"x": ([0, 1, 2], [1.0, 2.0, 3.0])}))
+            count = (await store.stats(OLD_RUN, "x")).count
         finally:
             await store.close()
-        return before, after, {(r[0], r[1]) for r in rows}, stats.count, name
+        hourly = (hourly_before, hourly_after)
+        return before, after, {(r[0], r[1]) for r in rows}, count, name, hourly
 
-    before, after, recorded, count, name = asyncio.run(go())
+    before, after, recorded, count, name, hourly = asyncio.run(go())
     mode = before.mode
     shipped = [m for m in discover("postgres") if mode in m.modes]
     new = [m.label for m in shipped if m.version > OLD_FILES[m.component]]
@@ -206,3 +204,4 @@ def test_postgres_database_of_the_earlier_files_upgrades(
     assert after.applied_now == new
     assert recorded == {(m.component, m.version) for m in shipped}
     assert (count, name) == (3, "kept")
+    assert hourly == (1, 0)

@@ -1,6 +1,6 @@
 """What the backend-agnostic contract suite cannot check about PostgreSQL/TimescaleDB:
 the extension and hypertables are real, migrations are idempotent and race-free,
-the seed's SQL functions, hourly rollups and retention against brute-force SQL,
+the seed's SQL functions and retention against brute-force SQL,
 and recovery from a database stop in the middle of ingest."""
 
 from __future__ import annotations
@@ -100,11 +100,9 @@ def test_timescaledb_is_loaded_and_metrics_are_hypertables(timescale_dsn: str) -
     )
     assert {r[0] for r in hyper} == {"metrics", "system_metrics"}
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
-    kind = run(
-        sql(timescale_dsn, "SELECT relkind::text FROM pg_class WHERE relname = 'metrics_hourly'")
-    )
-    # Apache build: a server-maintained table; community licence: a continuous aggregate (view)
-    assert kind[0][0] == ("v" if licence == "timescale" else "r")
+    assert licence in ("apache", "timescale")
+    hourly = "SELECT 1 FROM pg_class WHERE relname = 'metrics_hourly'"
+    assert run(sql(timescale_dsn, hourly)) == []  # dropped (sql/*/..._drop_hourly)
 
 
 def test_plain_postgresql_has_no_extension_and_ordinary_tables(
@@ -114,13 +112,8 @@ def test_plain_postgresql_has_no_extension_and_ordinary_tables(
     assert run(with_store(dsn, lambda s: asyncio.sleep(0, s.backend))) == "postgresql"
     assert run(sql(dsn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")) == []
     query = "SELECT relname::text, relkind::text FROM pg_class WHERE relname = ANY($1)"
-    kinds = run(sql(dsn, query,
-                    ["metrics", "system_metrics", "metrics_hourly"]))  # fmt: skip
-    assert {r[0]: r[1] for r in kinds} == {
-        "metrics": "r",
-        "system_metrics": "r",
-        "metrics_hourly": "r",
-    }
+    kinds = run(sql(dsn, query, ["metrics", "system_metrics", "metrics_hourly"]))
+    assert {r[0]: r[1] for r in kinds} == {"metrics": "r", "system_metrics": "r"}
     assert run(sql(dsn, "SELECT count(*) FROM pg_inherits"))[0][0] == 0  # no chunks
 
 
@@ -154,7 +147,9 @@ def test_two_stores_migrating_concurrently_apply_each_migration_once(timescale_d
     flat = [m for a in applied for m in a]
     assert len(flat) == len(set(flat))  # nobody applied anything twice
     expected = {
-        f"{m.component}/{m.version:04d}_{m.name}" for m in discover("postgres") if "apache" in m.modes
+        f"{m.component}/{m.version:04d}_{m.name}"
+        for m in discover("postgres")
+        if "apache" in m.modes
     }
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
     if licence == "apache":
@@ -191,66 +186,6 @@ def test_seed_sql_functions_match_the_store(pg_dsn: str) -> None:
         == pytest.approx(np.std([1, 5, 3, -2], ddof=1))
     )
     assert run(sql(pg_dsn, "SELECT * FROM get_latest_metric_value($1, 'nope')", rid)) == []
-
-
-# ----------------------------------------------------------------- hourly rollups
-_BRUTE_HOURLY = """
-SELECT floor(extract(epoch FROM time) / 3600)::bigint * 3600000000 AS hour, metric_name,
-       count(*) AS n,
-       avg(value) FILTER (WHERE f), min(value) FILTER (WHERE f), max(value) FILTER (WHERE f),
-       stddev_samp(value) FILTER (WHERE f)
-FROM (SELECT *, value NOT IN ('NaN'::float8, 'Infinity', '-Infinity') AS f FROM metrics) m
-WHERE run_id = $1 AND ($2::timestamptz IS NULL OR time >= $2)
-  AND ($3::timestamptz IS NULL OR time <= $3)
-GROUP BY 1, 2 ORDER BY 2, 1
-"""
-
-
-def _brute_hourly(
-    dsn: str, rid: uuid.UUID, start: int | None, end: int | None
-) -> list[tuple[Any, ...]]:
-    async def q() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(dsn)
-        await conn.set_type_codec(
-            "timestamptz", schema="pg_catalog", format="tuple",
-            encoder=lambda us: (us - 946_684_800_000_000,), decoder=lambda t: t[0],
-        )  # fmt: skip
-        try:
-            return await conn.fetch(_BRUTE_HOURLY, rid, start, end)
-        finally:
-            await conn.close()
-
-    return [tuple(r) for r in run(q())]
-
-
-def test_hourly_rollups_equal_a_brute_force_group_by(pg_dsn: str) -> None:
-    rng = np.random.default_rng(1)
-
-    async def go(s: PostgresStore) -> uuid.UUID:
-        r, _ = await s.create_run(RunCreate(project="p"))
-        for i in range(6):  # overlapping hours across batches, one late batch at the end
-            t = T0 + rng.integers(0, 5 * HOUR, 500) if i < 5 else T0 + rng.integers(0, HOUR, 50)
-            v = rng.standard_normal(len(t))
-            v[::37] = np.nan
-            v[5] = np.inf
-            await s.write_metrics(batch(r.id, "loss", np.arange(len(t)) + 1000 * i, t, v, f"h{i}"))
-        await s.write_metrics(batch(r.id, "acc", [0], [T0 + 2 * HOUR], [math.nan], "only-nan"))
-        return r.id
-
-    rid = run(with_store(pg_dsn, go))
-    for start, end in [(None, None), (T0 + HOUR + 123, T0 + 3 * HOUR + 77), (T0 + 10, T0 + 20)]:
-        got = run(
-            with_store(
-                pg_dsn, lambda s, a=start, b=end: s.hourly_rollups(rid, start_time=a, end_time=b)
-            )
-        )
-        want = _brute_hourly(pg_dsn, rid, start, end)
-        assert [(h.hour, h.metric_name, h.count) for h in got] == [w[:3] for w in want]
-        for h, w in zip(got, want, strict=False):
-            for a, b in zip(
-                (h.avg_value, h.min_value, h.max_value, h.std_dev), w[3:], strict=False
-            ):
-                assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9)
 
 
 # ----------------------------------------------------------------- retention
@@ -465,7 +400,7 @@ def test_filled_buckets_are_appended_and_merge_exactly(pg_dsn: str) -> None:
 
 def test_concurrent_writers_of_the_same_series_stay_exact(pg_dsn: str) -> None:
     """Four connections writing interleaved batches of the same two series: stats,
-    latest, tiers and hourly rollups equal those of all the points (no deadlock)."""
+    latest and tiers equal those of all the points (no deadlock)."""
     writers, per, size = 4, 25, 40
     rng = np.random.default_rng(3)
     total = writers * per * size
@@ -489,9 +424,9 @@ def test_concurrent_writers_of_the_same_series_stay_exact(pg_dsn: str) -> None:
                 await store.write_metrics(b)
 
         await asyncio.gather(*(writer(w) for w in range(writers)))
-        return r.id, [await store.stats(r.id, m) for m in "ab"], await store.hourly_rollups(r.id)
+        return r.id, [await store.stats(r.id, m) for m in "ab"]
 
-    rid, stats, hourly = run(with_store(pg_dsn, go))
+    rid, stats = run(with_store(pg_dsn, go))
     name_of = np.where(np.arange(total) % size % 2 == 0, "b", "a")
     for m, st in zip("ab", stats, strict=True):
         sel = name_of == m
@@ -501,11 +436,6 @@ def test_concurrent_writers_of_the_same_series_stay_exact(pg_dsn: str) -> None:
         got = run(_db_tiers(pg_dsn, rid, m))
         want = _expected_tiers(steps[sel], times[sel], values[sel])
         _same_partials(got.partials, want.partials)
-    hours = (times // HOUR) * HOUR
-    want_hourly = sorted(
-        (m, int(h), int(((name_of == m) & (hours == h)).sum())) for m in "ab" for h in set(hours)
-    )
-    assert sorted((h.metric_name, h.hour, h.count) for h in hourly) == want_hourly
 
 
 def test_auto_steps_are_written_back_to_the_batch(pg_dsn: str) -> None:

@@ -351,17 +351,6 @@ class SystemSeries:
 
 
 @dataclass(frozen=True, slots=True)
-class HourlyRollup:
-    hour: int  # µs since epoch at the start of the hour
-    metric_name: str
-    count: int
-    avg_value: float | None
-    min_value: float | None
-    max_value: float | None
-    std_dev: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class Retention:
     """Retention in days; 0 keeps forever."""
 
@@ -500,16 +489,6 @@ class Store(abc.ABC):
     ) -> list[SystemSeries]: ...
 
     # maintenance
-    @abc.abstractmethod
-    async def hourly_rollups(
-        self,
-        run_id: uuid.UUID,
-        names: Sequence[str] | None = None,
-        *,
-        start_time: int | None = None,
-        end_time: int | None = None,
-    ) -> list[HourlyRollup]: ...
-
     @abc.abstractmethod
     async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
         """Drop points older than the retention windows; return rows removed."""

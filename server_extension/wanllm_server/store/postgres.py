@@ -25,7 +25,6 @@ from . import postgres_reads as reads
 from .base import (
     Downsampled,
     HistoryChunk,
-    HourlyRollup,
     InvalidQuery,
     MetricBatch,
     MetricInfo,
@@ -52,7 +51,7 @@ from .batches import now_us
 from .cursor import encode_cursor
 from .generation import GENERATION_SQL, generation_token
 from .postgres_copy import PG_EPOCH_US
-from .postgres_maintenance import apply_retention, hourly_rollups, system_metrics
+from .postgres_maintenance import apply_retention, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
 from .postgres_schema import SchemaState, migrate
 from .run_rules import apply_run_update, check_run_update, new_run, resume_run
@@ -175,11 +174,6 @@ class PostgresStore(Store):
             except (TimeoutError, asyncio.TimeoutError):
                 pool.terminate()
 
-    @property
-    def _hourly_table(self) -> bool:
-        """Hourly rollups are a server-maintained table (not a continuous aggregate)."""
-        return self._schema is not None and self._schema.mode != "timescale"
-
     async def info(self) -> dict[str, Any]:
         async with self._conn() as conn:
             version = await conn.fetchval("SHOW server_version")
@@ -253,10 +247,7 @@ class PostgresStore(Store):
         async with self._tx() as conn:
             if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", rid) is None:
                 raise RunNotFound(rid)
-            tables = ["metrics", "system_metrics", "metric_summaries", "metric_tiers"]
-            if self._hourly_table:
-                tables.append("metrics_hourly")
-            for table in tables:
+            for table in ("metrics", "system_metrics", "metric_summaries", "metric_tiers"):
                 await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", rid)
             await conn.execute("DELETE FROM runs WHERE id = $1", rid)
 
@@ -323,7 +314,7 @@ class PostgresStore(Store):
         """Write a batch; its auto steps are replaced by the stored steps once committed."""
         try:
             async with self._tx() as conn:
-                steps = await ingest.write_metrics(conn, batch, hourly_table=self._hourly_table)
+                steps = await ingest.write_metrics(conn, batch)
                 seq = await ingest.take_live_seq(conn, batch) if len(batch) else {}
         except ingest.Duplicate:
             async with self._conn() as conn:
@@ -471,24 +462,8 @@ class PostgresStore(Store):
             return await system_metrics(conn, rid, types, start_time, end_time, limit)
 
     # ----------------------------------------------------------------- maintenance
-    async def hourly_rollups(
-        self,
-        run_id: uuid.UUID,
-        names: Sequence[str] | None = None,
-        *,
-        start_time: int | None = None,
-        end_time: int | None = None,
-    ) -> list[HourlyRollup]:
-        rid = _key(run_id)
-        async with self._conn() as conn:
-            await self._require_run(conn, rid)
-            return await hourly_rollups(
-                conn, rid, names, start_time, end_time, table=self._hourly_table
-            )
-
     async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
         async with self._tx() as conn:
             return await apply_retention(
-                conn, retention, now,
-                timescale=self.backend == "timescaledb", hourly_table=self._hourly_table,
-            )  # fmt: skip
+                conn, retention, now, timescale=self.backend == "timescaledb"
+            )

@@ -4,9 +4,8 @@ A batch with explicit steps is ``BEGIN``, a binary COPY of its points, a
 binary COPY of the tier partials of the buckets it fills, one statement
 (:func:`derived_sql`) and ``COMMIT``. That statement claims the batch id,
 key-share locks the runs, and upserts everything else derived from the points,
-merging in SQL: per-series summaries (Welford/Chan), the merged M4 tier row of
-each other (series, level, bucket) and, when hourly rollups are a table, the
-per-hour partials. A replay or an unknown run is detected there and the
+merging in SQL: per-series summaries (Welford/Chan) and the merged M4 tier row
+of each other (series, level, bucket). A replay or an unknown run is detected there and the
 caller rolls back (:class:`Duplicate`, ``RunNotFound``).
 
 Tier rows (``sql/postgres/0005_appended_tier_rows.sql``): a partial of at
@@ -21,8 +20,8 @@ ingests the points (:data:`THREAD_POINTS`).
 Auto steps need the series' last step first: such a batch claims and locks up
 front (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then proceeds the same way.
 
-Locks are taken in one global order (batch id, runs, summaries, tiers, hourly
-rows; keys sorted within each), so concurrent writers cannot deadlock, and the
+Locks are taken in one global order (batch id, runs, summaries, tiers; keys
+sorted within each), so concurrent writers cannot deadlock, and the
 summary/tier rows shared by writers of one series stay locked only from that
 last statement to the commit.
 """
@@ -43,7 +42,6 @@ from . import aggregates as agg
 from .base import MetricBatch, RunNotFound, SystemMetricBatch
 from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
 
-HOUR_US = 3_600_000_000
 # batches of at least this many points derive tiers/summaries in a worker thread while
 # their points are copied; smaller ones inline (a thread hop costs more than it saves)
 THREAD_POINTS = 500
@@ -62,10 +60,6 @@ _SUMMARY_PARAMS = (
     ("count", "int8"), ("finite", "int8"), ("mean", "float8"), ("m2", "float8"),
     ("lo", "float8"), ("hi", "float8"), ("t0", "timestamptz"), ("t1", "timestamptz"),
     ("s0", "int8"), ("s1", "int8"), ("ls", "int8"), ("lt", "timestamptz"), ("lv", "float8"),
-)  # fmt: skip
-_HOURLY_PARAMS = (
-    ("i", "int8"), ("hour", "timestamptz"), ("count", "int8"), ("finite", "int8"),
-    ("mean", "float8"), ("m2", "float8"), ("lo", "float8"), ("hi", "float8"),
 )  # fmt: skip
 
 CLAIM = """
@@ -115,8 +109,8 @@ def _welford(t: str, count: str) -> str:
 
 
 @cache
-def derived_sql(hourly: bool) -> str:
-    """The statement claiming the batch and upserting summaries, tiers (and hourly rows).
+def derived_sql() -> str:
+    """The statement claiming the batch and upserting summaries and tiers.
 
     Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
     ids, $5/$6 series keys (run id, name; in lock order), then the arrays of
@@ -130,7 +124,6 @@ def derived_sql(hourly: bool) -> str:
     summ_src = _unnest(_SUMMARY_PARAMS, p)
     p += len(_SUMMARY_PARAMS)
     ints, floats = f"(${p}::int8[])", f"(${p + 1}::float8[])"
-    hourly_src = _unnest(_HOURLY_PARAMS, p + 2)
     names = lambda ps: ", ".join(n for n, _ in ps)  # noqa: E731
     tier_cols = ", ".join(_TIER_INTS[1:] + _TIER_FLOATS) + ", merged"
     tier_vals = ", ".join(
@@ -213,22 +206,6 @@ WITH claim AS (
             " < (-t.max_value, t.max_step, t.max_time))",
         )
     }
-    RETURNING 1
-)"""
-    if hourly:
-        sql += f""", hourly AS (
-    INSERT INTO metrics_hourly AS h
-        (hour, run_id, metric_name, count, finite_count, mean, m2, min_value, max_value)
-    SELECT u.hour, ($5::uuid[])[u.i], ($6::text[])[u.i], u.count, u.finite,
-           nullif(u.mean, 'NaN'), u.m2, nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN')
-    FROM {hourly_src} AS u({names(_HOURLY_PARAMS)})
-    WHERE (SELECT count(*) FROM tiers) >= 0 AND (SELECT count(*) FROM summ) > 0
-    ON CONFLICT (run_id, metric_name, hour) DO UPDATE SET
-        count = h.count + excluded.count,
-        finite_count = h.finite_count + excluded.finite_count,
-        {_welford("h", "finite_count")},
-        min_value = least(h.min_value, excluded.min_value),
-        max_value = greatest(h.max_value, excluded.max_value)
     RETURNING 1
 )"""
     return sql + (
@@ -356,9 +333,9 @@ class Derived:
     args: list[Any]
 
 
-def derived_args(p: Points, hourly: bool) -> Derived:
-    """Series keys, batch summaries, tier partials (appended ones as COPY data,
-    the rest as arrays) and (``hourly``) per-hour partials of the points."""
+def derived_args(p: Points) -> Derived:
+    """Series keys, batch summaries and tier partials (appended ones as COPY data,
+    the rest as arrays) of the points."""
     sums = agg.summarize_groups(p.series, p.steps, p.times, p.values)
     s = [sums[i] for i in range(len(p.keys))]
     args: list[Any] = [[k[0] for k in p.keys], [k[1] for k in p.keys]]
@@ -377,8 +354,6 @@ def derived_args(p: Points, hourly: bool) -> Derived:
     )
     floats = np.column_stack([t.partials[f][merged] for f in _TIER_FLOATS])
     args += [ints.tolist(), floats.tolist()]
-    if hourly:
-        args += hourly_args(p, s)
     return Derived(tier_copy(p.keys, t, np.flatnonzero(full)), args)
 
 
@@ -397,30 +372,10 @@ def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarr
     return b"".join([*out, TRAILER])
 
 
-def hourly_args(p: Points, series_summaries: list[agg.Summary]) -> list[list[Any]]:
-    """Per (series, hour) partial summaries: the hourly arrays of :func:`derived_sql`
-    (a batch within one hour reuses its per-series summaries)."""
-    hours = p.times // HOUR_US
-    h0, h1 = int(hours.min()), int(hours.max())
-    if h0 == h1:
-        s, sid, hour = series_summaries, np.arange(1, len(p.keys) + 1), np.full(len(p.keys), h0)
-    else:
-        span = h1 - h0 + 1
-        uniq, group = np.unique(p.series * span + (hours - h0), return_inverse=True)
-        sums = agg.summarize_groups(group.ravel(), p.steps, p.times, p.values)
-        s, sid, hour = [sums[i] for i in range(len(uniq))], uniq // span + 1, uniq % span + h0
-    return [
-        sid.tolist(), (hour * HOUR_US).tolist(),
-        [x.count for x in s], [x.finite_count for x in s], [x.mean for x in s],
-        [x.m2 for x in s], [x.min_value for x in s], [x.max_value for x in s],
-    ]  # fmt: skip
-
-
 async def upsert_derived(
     conn: asyncpg.Connection,
     derived: Derived,
     *,
-    hourly: bool,
     claim: tuple[str, str, int] | None,
     run_ids: list[uuid.UUID],
 ) -> None:
@@ -435,7 +390,7 @@ async def upsert_derived(
             format="binary",
         )
     kind, batch_id, n = claim if claim is not None else (None, None, 0)
-    row = await conn.fetchrow(derived_sql(hourly), kind, batch_id, n, run_ids, *derived.args)
+    row = await conn.fetchrow(derived_sql(), kind, batch_id, n, run_ids, *derived.args)
     check_claim(row["claimed"] or claim is None, run_ids, row["found"])
 
 
@@ -459,9 +414,7 @@ async def _copy_points(conn: asyncpg.Connection, source: Any) -> None:
     )
 
 
-async def write_metrics(
-    conn: asyncpg.Connection, batch: MetricBatch, *, hourly_table: bool
-) -> np.ndarray:
+async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndarray:
     """Write ``batch`` inside the caller's transaction; return its resolved steps.
 
     Raises Duplicate for a replay and RunNotFound for an unknown run: the
@@ -484,15 +437,15 @@ async def write_metrics(
         p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
     source = _aiter(metric_copy(p, batch.metadata, PIECE_ROWS))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
-        pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p, hourly_table)
+        pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p)
         try:
             await _copy_points(conn, source)
         finally:
             derived = await pending
     else:
         await _copy_points(conn, source)
-        derived = derived_args(p, hourly_table)
-    await upsert_derived(conn, derived, hourly=hourly_table, claim=claim, run_ids=batch.run_ids)
+        derived = derived_args(p)
+    await upsert_derived(conn, derived, claim=claim, run_ids=batch.run_ids)
     return p.steps
 
 

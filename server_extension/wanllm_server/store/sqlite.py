@@ -33,7 +33,6 @@ from . import sqlite_schema as schema
 from .base import (
     Downsampled,
     HistoryChunk,
-    HourlyRollup,
     InvalidQuery,
     MetricBatch,
     MetricInfo,
@@ -313,18 +312,6 @@ class SQLiteStore(Store):
         )
 
     # ----------------------------------------------------------------- maintenance
-    async def hourly_rollups(
-        self,
-        run_id: uuid.UUID,
-        names: Sequence[str] | None = None,
-        *,
-        start_time: int | None = None,
-        end_time: int | None = None,
-    ) -> list[HourlyRollup]:
-        return await self._read(
-            maintenance.hourly_rollups, runs.run_key(run_id), names, start_time, end_time
-        )
-
     async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
         return await self._write(maintenance.apply_retention, retention, now)
 

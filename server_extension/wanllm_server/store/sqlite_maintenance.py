@@ -1,15 +1,14 @@
-"""SQLite maintenance: hourly rollups and retention (rebuilding what it trims)."""
+"""SQLite maintenance: retention (rebuilding what it trims)."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 
 import numpy as np
 import orjson
 
 from . import aggregates as agg
-from .base import HourlyRollup, Retention, Series
+from .base import Retention, Series
 from .sqlite_blocks import (
     BLOCK_POINTS,
     SERIES_COLS,
@@ -18,10 +17,8 @@ from .sqlite_blocks import (
     insert_tiers,
     summary_params,
 )
-from .sqlite_reads import read_points, series_of_run
 
 US_PER_DAY = 86_400_000_000
-US_PER_HOUR = 3_600_000_000
 
 
 def rebuild_series(c: sqlite3.Connection, sid: int) -> int:
@@ -51,30 +48,6 @@ def rebuild_series(c: sqlite3.Connection, sid: int) -> int:
         (*summary_params(summary), sid),
     )
     return len(v)
-
-
-def hourly_rollups(
-    c: sqlite3.Connection, key: str, names: Sequence[str] | None, start: int | None, end: int | None
-) -> list[HourlyRollup]:
-    out: list[HourlyRollup] = []
-    for sid, name in series_of_run(c, key, names):
-        s = read_points(c, sid, None, None, start, end)
-        if not len(s):
-            continue
-        hours = s.times // US_PER_HOUR
-        o = np.argsort(hours, kind="stable")
-        h, v = hours[o], s.values[o]
-        starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
-        summ = agg.summarize_groups(
-            np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(h)))), h, h, v
-        )
-        for i, st in enumerate(starts.tolist()):
-            stats = summ[i].to_stats(name)
-            out.append(
-                HourlyRollup(int(h[st]) * US_PER_HOUR, name, stats.count, stats.avg_value, stats.min_value,
-                             stats.max_value, stats.std_dev)
-            )  # fmt: skip
-    return out
 
 
 def apply_retention(c: sqlite3.Connection, r: Retention, now: int) -> dict[str, int]:
