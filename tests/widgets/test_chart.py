@@ -17,9 +17,9 @@ from wanllm_jupyter.widgets._live import (
     Throttle,
     redraw_interval,
 )
+from wanllm_jupyter.widgets._marks import faint, nice_ticks
 from wanllm_jupyter.widgets._model import ChartModel
 from wanllm_jupyter.widgets._source import MetricSource, epoch_seconds
-from wanllm_jupyter.widgets.chart import _faint, nice_ticks
 
 T0 = 1_790_000_000.0
 
@@ -201,7 +201,7 @@ def test_chart_widget_marks_and_live_updates(conn, logger) -> None:
         while len(c.figure.marks[1].x[0]) < 23 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(c.figure.marks[1].x[0]) == 23
-        assert list(c._bad["+inf"].x) == [21]
+        assert list(c.marks.bad["+inf"].x) == [21]
         logger.finish(run["id"])
         deadline = time.monotonic() + 10
         while "finished" not in c.status.value and time.monotonic() < deadline:
@@ -245,7 +245,9 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         np.testing.assert_array_equal(band.y[0], np.concatenate([b.band_low, b.band_high[::-1]]))
         readout = {s["label"]: s for s in c.overlay.series}
         assert readout["r1 · loss"]["x"] == list(range(11)) and readout["r1 · loss"]["y"][3] == 4
-        assert len(readout["r1 · loss"]["sx"]) == 11 and readout["r0 · loss"]["color"] == loss[0].color
+        assert (
+            len(readout["r1 · loss"]["sx"]) == 11 and readout["r0 · loss"]["color"] == loss[0].color
+        )
         c.smoothing.value = 0.0  # raw lines opaque, no smoothed lines
         c._work()
         assert raw_solid.colors == [v.color for v in loss]
@@ -304,8 +306,8 @@ def test_workspace_empty_state_and_metric_charts(conn, logger) -> None:
 
 
 def test_faint_raw_line_colours() -> None:
-    assert _faint("#4e79a7") == ("#4e79a740", 1.0)  # 25 % alpha in the colour
-    assert _faint("steelblue") == ("steelblue", 0.25)  # no alpha to add: line opacity
+    assert faint("#4e79a7") == ("#4e79a740", 1.0)  # 25 % alpha in the colour
+    assert faint("steelblue") == ("steelblue", 0.25)  # no alpha to add: line opacity
 
 
 def test_nice_ticks() -> None:

@@ -103,8 +103,8 @@ def test_y_follows_an_x_zoom_and_reset(conn, logger) -> None:
     logger.log(run["id"], "loss", range(100), [10.0 - 0.1 * i for i in range(100)])
     c = chart(run["id"], "loss", connection=conn, live=False, smoothing=0)
     try:
-        c._x_scale.min, c._x_scale.max = 50.0, 60.0  # what the overlay's drag zoom sets
-        ys = c._y_scale
+        c.marks.x_scale.min, c.marks.x_scale.max = 50.0, 60.0  # what the overlay's drag zoom sets
+        ys = c.marks.y_scale
         assert ys.min == pytest.approx(4.0 - 0.05, abs=1e-6)
         assert ys.max == pytest.approx(5.0 + 0.05, abs=1e-6)
         c.reset_zoom()

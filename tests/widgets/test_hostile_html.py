@@ -17,8 +17,9 @@ import pytest
 
 from tests import hostile_names as H
 from wanllm_jupyter.widgets import compare, workspace
+from wanllm_jupyter.widgets._chart_html import badge
 from wanllm_jupyter.widgets._html import esc
-from wanllm_jupyter.widgets.chart import _badge, chart
+from wanllm_jupyter.widgets.chart import chart
 from wanllm_jupyter.widgets.system import panel_widget, panels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def hostile(jupyter_server: Any) -> H.HostileRuns:
 def test_esc_escapes_markup_and_quotes() -> None:
     assert esc(H.PWN) == "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;"
     assert esc("a&b 'q'") == "a&amp;b &#x27;q&#x27;" and esc(3) == "3"
-    assert _badge(H.PWN, "#fff", title=H.PWN).count("&lt;img") == 2
+    assert badge(H.PWN, "#fff", title=H.PWN).count("&lt;img") == 2
 
 
 def test_workspace_draws_every_string_as_text(conn, hostile) -> None:

@@ -1,18 +1,17 @@
-"""Live updates: one WebSocket per run (``wanllm/ws/metrics/<run_id>``) held by a
-daemon thread running its own asyncio loop, and a throttled redraw thread.
-
-Both run beside the kernel's main thread, so charts keep growing while the
-cell that logs is still executing (ipykernel sends comm messages from any
-thread).
+"""Live updates on the widgets' I/O loop (:mod:`._io_loop`): one WebSocket per
+(server, run) (``wanllm/ws/metrics/<run_id>``) shared by every chart of the run,
+and each chart's throttled redraw.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import orjson
 from tornado.httpclient import HTTPRequest
@@ -20,6 +19,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
 from ..core.live_seq import LiveSequence
+from ._io_loop import FailureLog, IOLoop
+from ._messages import Kind, LiveMessage
 
 MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s
 MAX_REDRAW_INTERVAL = 0.25  # the largest: still 4 redraws/s
@@ -27,6 +28,7 @@ MAX_REDRAW_INTERVAL = 0.25  # the largest: still 4 redraws/s
 # benchmarks/widgets.py (20 lines of 2,000 points: ~140 ms per redraw).
 BROWSER_SECONDS_PER_POINT = 3.5e-6
 RECONNECT_DELAY = 1.0
+log = logging.getLogger(__name__)
 
 
 def redraw_interval(points: int) -> float:
@@ -55,38 +57,33 @@ class Throttle:
 
 
 class Redrawer:
-    """Calls ``draw`` on a daemon thread, coalescing requests: ``draw`` returns the
-    number of line points it drew, which sets the pause before the next redraw
+    """Calls ``draw`` on the I/O loop's worker, coalescing requests: ``draw`` returns
+    the number of line points it drew, which sets the pause before the next redraw
     (:func:`redraw_interval`: 20 redraws/s for small charts, 4 for the largest)."""
 
-    def __init__(self, draw: Callable[[], int]) -> None:
+    def __init__(self, draw: Callable[[], int], io: IOLoop | None = None) -> None:
         self._draw, self._throttle = draw, Throttle(MIN_REDRAW_INTERVAL)
-        self._wake = threading.Event()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="wanllm-redraw", daemon=True)
-        self._thread.start()
+        self._io = io or IOLoop.get()
+        self._wake = asyncio.Event()  # bound to the loop on first use
+        self._task = self._io.spawn(self._loop())
 
     def request(self) -> None:
-        self._wake.set()
+        """Redraw soon (from any thread)."""
+        self._io.call_soon(self._wake.set)
 
     def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
+        self._task.cancel()
 
-    def _loop(self) -> None:
+    async def _loop(self) -> None:
         while True:
-            self._wake.wait()
-            if self._stopped:
-                return
-            time.sleep(self._throttle.delay())
+            await self._wake.wait()
+            await asyncio.sleep(self._throttle.delay())
             self._wake.clear()
             self._throttle.mark()
             try:
-                self._throttle.interval = redraw_interval(self._draw())
+                self._throttle.interval = redraw_interval(await self._io.blocking(self._draw))
             except Exception:
-                import logging
-
-                logging.getLogger(__name__).exception("chart redraw failed")
+                log.exception("wanllm: chart redraw failed")
 
 
 class Listener(Protocol):
@@ -95,18 +92,19 @@ class Listener(Protocol):
     def on_gap(self, run_id: str) -> None: ...
 
 
+Key = tuple[str, str]  # (server base URL, run id)
+
+
 class LiveHub:
     """Process-wide WebSocket subscriptions, one socket per (server, run)."""
 
-    _instance: LiveHub | None = None
-    _instance_lock = threading.Lock()
+    _instance: ClassVar[LiveHub | None] = None
+    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._listeners: dict[tuple[str, str], set[Listener]] = {}
-        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._listeners: dict[Key, set[Listener]] = {}
+        self._tasks: dict[Key, concurrent.futures.Future[None]] = {}
         self._lock = threading.Lock()
-        threading.Thread(target=self._loop.run_forever, name="wanllm-live", daemon=True).start()
 
     @classmethod
     def get(cls) -> LiveHub:
@@ -124,16 +122,12 @@ class LiveHub:
             self._listeners.setdefault(key, set()).add(listener)
             if key in self._tasks:
                 ready.set()
-                return ready
-            self._tasks[key] = None  # type: ignore[assignment]
-
-        def start() -> None:
-            self._tasks[key] = self._loop.create_task(self._run(conn, run_id, key, ready))
-
-        self._loop.call_soon_threadsafe(start)
+            else:
+                self._tasks[key] = IOLoop.get().spawn(self._run(conn, run_id, key, ready))
         return ready
 
     def unsubscribe(self, conn: Connection, run_id: str, listener: Listener) -> None:
+        """Stop delivering to ``listener``; the socket closes with its last listener."""
         key = (conn.base_url, run_id)
         with self._lock:
             listeners = self._listeners.get(key, set())
@@ -143,16 +137,19 @@ class LiveHub:
             self._listeners.pop(key, None)
             task = self._tasks.pop(key, None)
         if task is not None:
-            self._loop.call_soon_threadsafe(task.cancel)
+            task.cancel()
 
-    def _targets(self, key: tuple[str, str]) -> list[Listener]:
+    def sockets(self) -> int:
+        """Open (or opening) sockets."""
+        with self._lock:
+            return len(self._tasks)
+
+    def _targets(self, key: Key) -> list[Listener]:
         with self._lock:
             return list(self._listeners.get(key, ()))
 
-    async def _run(
-        self, conn: Connection, run_id: str, key: tuple[str, str], ready: threading.Event
-    ) -> None:
-        first = True
+    async def _run(self, conn: Connection, run_id: str, key: Key, ready: threading.Event) -> None:
+        first, failures = True, FailureLog(f"live socket of run {run_id}")
         while self._targets(key):
             ws: WebSocketClientConnection | None = None
             try:
@@ -162,44 +159,42 @@ class LiveHub:
                 ws = await websocket_connect(request)
                 await ws.write_message(orjson.dumps({"type": "subscribe", "metrics": []}).decode())
                 ready.set()
+                failures.ok()
                 if not first:
                     for target in self._targets(key):  # points may have been missed
                         target.on_gap(run_id)
                 first = False
                 seq = LiveSequence()
-                while True:
-                    raw = await ws.read_message()
-                    if raw is None:
-                        break
+                while (raw := await ws.read_message()) is not None:
                     if self._dispatch(key, run_id, orjson.loads(raw), seq):
                         return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                pass
+            except Exception as exc:
+                failures.failed(exc)
             finally:
                 if ws is not None:
                     ws.close()
             await asyncio.sleep(RECONNECT_DELAY)
 
-    def _dispatch(
-        self, key: tuple[str, str], run_id: str, msg: dict[str, Any], seq: LiveSequence
-    ) -> bool:
+    def _dispatch(self, key: Key, run_id: str, body: dict[str, Any], seq: LiveSequence) -> bool:
         """Deliver one message; True once the run ended or was deleted (the socket is
         closed). A sequence jump counts as a gap (core/live_seq.py)."""
-        kind = msg.get("type")
-        apply, hole = seq.metrics(msg) if kind == "metrics" else (True, kind == "gap")
-        if kind == "gap":
-            seq.gap(msg)
+        msg = LiveMessage.of(body)
+        if msg.kind is Kind.METRICS:
+            apply, hole = seq.metrics(msg.body)
+        else:
+            apply, hole = True, msg.kind is Kind.GAP
+        if msg.kind is Kind.GAP:
+            seq.gap(msg.body)
         for target in self._targets(key):
-            if kind == "metrics" and apply:
-                target.on_points(run_id, msg.get("points") or {})
-            elif kind == "run":
-                target.on_run(msg.get("run") or {})
+            if msg.kind is Kind.METRICS and apply:
+                target.on_points(run_id, msg.points)
+            elif msg.kind is Kind.RUN:
+                target.on_run(msg.run)
             if hole:
                 target.on_gap(run_id)
-        ended = kind == "run" and (msg.get("run") or {}).get("state") not in (None, "running")
-        if ended or kind == "run_deleted":
+        if msg.ends_run:
             with self._lock:
                 self._listeners.pop(key, None)
                 self._tasks.pop(key, None)

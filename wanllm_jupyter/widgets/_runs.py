@@ -48,3 +48,9 @@ def resolve_connection(runs: list[Any], connection: Connection | None) -> Connec
             "set WANLLM_URL/WANLLM_TOKEN, or call wl.login(url, token)"
         )
     return conn
+
+
+def is_borrowed(conn: Connection, runs: list[Any], connection: Connection | None) -> bool:
+    """True when ``conn`` was handed in (as ``connection`` or a run's), so its owner
+    closes it; False when the widget found it and must close it itself."""
+    return conn is connection or any(getattr(r, "connection", None) is conn for r in runs)

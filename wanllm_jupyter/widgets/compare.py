@@ -12,12 +12,14 @@ import numpy as np
 from .. import smoothing as sm
 from .._http import Connection
 from ..errors import NotFound, UsageError
+from ._chart_html import CSS
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
-from ._runs import as_run_list, run_id_of
+from ._lifetime import close_tree, owned_by_cell
+from ._runs import as_run_list, is_borrowed, run_id_of
 from ._source import MetricSource, open_source, with_notice
 from ._style import PALETTE
-from .chart import CSS, MetricChart, chart
+from .chart import MetricChart, chart
 
 AGGS = ("mean", "median")
 BANDS = ("minmax", "std", "stderr")
@@ -99,6 +101,11 @@ class Comparison(W.VBox):
         super().__init__([W.HTML(CSS), title, W.HBox([self.agg, self.band]), self.figure])
         self.add_class("wl-chart")
         self._draw()
+
+    def close(self) -> None:
+        """Close the comparison and every widget in it."""
+        close_tree(self)
+        super().close()
 
     def aggregates(self) -> dict[str, sm.Aggregate]:
         """Per group label, the aggregate line, band and n per bucket."""
@@ -207,10 +214,13 @@ def compare(
     run_list = as_run_list(runs)
     if not run_list:
         raise UsageError("compare needs at least one run")
-    conn, source = open_source(run_list, connection)  # offline: local data
     if group_by is None:
-        return chart(run_list, [metric], connection=conn, **chart_kwargs)
+        return chart(run_list, [metric], connection=connection, **chart_kwargs)
+    conn, source = open_source(run_list, connection)  # offline: local data
     comparison = Comparison(
         source, [run_id_of(r) for r in run_list], metric, group_by, agg=agg, band=band
     )
-    return with_notice(comparison, source)
+    if conn is not None and not is_borrowed(conn, run_list, connection):
+        conn.close()  # every point was read: the comparison is not live
+    with_notice(comparison, source)
+    return owned_by_cell(comparison)

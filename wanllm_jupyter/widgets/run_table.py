@@ -9,18 +9,22 @@ pandas DataFrame). The browser half is ``js/widgets/run_table.ts``.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
-import orjson
 import traitlets
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
 from ..core.run_filters import parse_query, query_test
 from ..errors import UsageError
+from ._io_loop import FailureLog, IOLoop
+from ._lifetime import owned_by_cell
+from ._messages import Kind, LiveMessage
+from ._runs import is_borrowed
 from ._source import OFFLINE_NOTICE, OfflineMetricSource, open_source
 
 if TYPE_CHECKING:
@@ -105,8 +109,10 @@ class RunTable(anywidget.AnyWidget):
         project: str | None = None,
         connection: Connection | None = None,
         query: str = "",
+        owns_connection: bool = False,
         **kwargs: Any,
     ) -> None:
+        """``owns_connection``: close ``connection`` with the table."""
         super().__init__(
             rows=[as_row(r) for r in runs],
             columns=list(columns),
@@ -115,6 +121,7 @@ class RunTable(anywidget.AnyWidget):
             **kwargs,
         )
         self.connection = connection
+        self._owns_connection = owns_connection
         self._feed: _RunFeed | None = None
 
     @traitlets.validate("columns")
@@ -171,10 +178,13 @@ class RunTable(anywidget.AnyWidget):
             self._feed = _RunFeed(self)
 
     def close(self) -> None:
+        """Stop the live feed and close the table."""
         if self._feed is not None:
             self._feed.stop()
             self._feed = None
         super().close()
+        if self._owns_connection and self.connection is not None:
+            self.connection.close()
 
 
 def _load_runs(conn: Connection, project: str | None) -> list[dict[str, Any]]:
@@ -195,59 +205,50 @@ def _load_runs(conn: Connection, project: str | None) -> list[dict[str, Any]]:
 
 
 class _RunFeed:
-    """A daemon thread that applies ``wanllm/ws/runs`` messages to a table; reloads after a gap."""
+    """Applies ``wanllm/ws/runs`` messages to a table, on the widgets' I/O loop
+    (:mod:`._io_loop`); reloads the table after a gap or a reconnect."""
 
     def __init__(self, table: RunTable) -> None:
         self.table = table
-        self.loop = asyncio.new_event_loop()
-        self.task: asyncio.Task[None] | None = None
-        threading.Thread(target=self._main, name="wanllm-run-table", daemon=True).start()
+        self.io = IOLoop.get()
+        self.task = self.io.spawn(self._listen())
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._cancel)
-
-    def _cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        self.loop.stop()
-
-    def _main(self) -> None:
-        self.task = self.loop.create_task(self._listen())
-        self.loop.run_forever()
+        self.task.cancel()
 
     async def _listen(self) -> None:
-        from tornado.httpclient import HTTPRequest
-        from tornado.websocket import websocket_connect
-
         conn = self.table.connection
         assert conn is not None
-        connected_before = False
+        connected_before, failures = False, FailureLog("run table's live socket")
         while True:
+            ws: WebSocketClientConnection | None = None
             try:
                 request = HTTPRequest(conn.ws_url("wanllm/ws/runs"), headers=conn.headers())
                 ws = await websocket_connect(request)
+                failures.ok()
                 if connected_before:
-                    await asyncio.to_thread(self.table.refresh)  # messages may have been missed
+                    await self.io.blocking(self.table.refresh)  # messages may have been missed
                 connected_before = True
                 while (raw := await ws.read_message()) is not None:
-                    await asyncio.to_thread(self._apply, orjson.loads(raw))
+                    await self.io.blocking(self._apply, LiveMessage.parse(raw))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                pass
+            except Exception as exc:
+                failures.failed(exc)
+            finally:
+                if ws is not None:
+                    ws.close()
             await asyncio.sleep(RECONNECT_DELAY)
 
-    def _apply(self, msg: dict[str, Any]) -> None:
-        if msg.get("type") == "gap":
+    def _apply(self, msg: LiveMessage) -> None:
+        if msg.kind is Kind.GAP:
             self.table.refresh()
-            return
-        run = msg.get("run")
-        if (
-            msg.get("type") == "run"
-            and isinstance(run, dict)
-            and (self.table.project is None or run.get("project") == self.table.project)
+        elif (
+            msg.kind is Kind.RUN
+            and msg.run
+            and (self.table.project is None or msg.run.get("project") == self.table.project)
         ):
-            self.table.update_runs([run])
+            self.table.update_runs([msg.run])
 
 
 def run_table(
@@ -271,13 +272,19 @@ def run_table(
     if isinstance(source, OfflineMetricSource):  # no server: the local runs, not live
         print(OFFLINE_NOTICE.format(root=source.root))
         rows = source.offline.runs({"project": project} if project else {})
-        return RunTable(rows, columns=columns, project=project, query=query)
+        return owned_by_cell(RunTable(rows, columns=columns, project=project, query=query))
+    assert conn is not None  # a server source has a connection
     table = RunTable(
-        _load_runs(conn, project), columns=columns, project=project, connection=conn, query=query
+        _load_runs(conn, project),
+        columns=columns,
+        project=project,
+        connection=conn,
+        query=query,
+        owns_connection=not is_borrowed(conn, [], connection),
     )
     if live:
         table.watch()
-    return table
+    return owned_by_cell(table)
 
 
 runs = run_table

@@ -14,9 +14,9 @@ import numpy as np
 
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT, padded_range
 from ._html import esc
+from ._marks import nice_ticks
 from ._source import FloatArray, floats
 from ._style import PALETTE
-from .chart import nice_ticks
 
 GROUPS = ("cpu", "memory", "disk", "network", "gpu")
 GROUP_TITLES = {

@@ -3,19 +3,23 @@ selector, main chart, one chart per metric, wall-time chart, system metrics."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from typing import Any
 
 import ipywidgets as W
 
 from .._http import Connection
+from ._chart_html import CSS
 from ._html import esc
+from ._io_loop import IOLoop
+from ._lifetime import close_tree, owned_by_cell
 from ._live import LiveHub
 from ._model import ChartModel
-from ._runs import run_id_of
+from ._runs import is_borrowed, run_id_of
 from ._source import MetricSource, OfflineMetricSource, epoch_seconds, open_source, with_notice
 from ._style import state_badge
-from .chart import CSS, MetricChart
+from .chart import MetricChart
 from .system import system_section
 
 AUTO_REFRESH_SECONDS = 5.0
@@ -44,14 +48,17 @@ class Workspace(W.VBox):
         *,
         live: bool = True,
         source: MetricSource | OfflineMetricSource | None = None,
+        owns_connection: bool = False,
     ) -> None:
-        """``conn`` None with an offline ``source``: the local data, not live."""
+        """``conn`` None with an offline ``source``: the local data, not live.
+        ``owns_connection``: close ``conn`` with the workspace."""
         self.conn, self.run_id, self.live = conn, run_id, live and conn is not None
+        self._owns_connection = owns_connection
         self.source = source if source is not None else MetricSource(conn)  # type: ignore[arg-type]
         self.run = self.source.run(run_id)
         self.names = [m["name"] for m in self.source.metric_names(run_id)]
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._timer: concurrent.futures.Future[None] | None = None
         self.header = W.HTML()
         self.selector = W.TagsInput(
             value=self.names[:MAX_DEFAULT_METRICS],
@@ -133,6 +140,10 @@ class Workspace(W.VBox):
     def _build_charts(self) -> None:
         for c in self.charts:
             c.close()
+        for old in self.body.children:  # the charts' grid, empty states
+            if old is not self.system:
+                close_tree(old)
+                old.close()
         selected = list(self.selector.value)
         if not self.names:
             self.charts = []
@@ -166,7 +177,11 @@ class Workspace(W.VBox):
 
     def _draw_system(self) -> None:
         start = epoch_seconds(self.run.get("created_at")) or 0.0
+        old = self.system.children
         self.system.children = system_section(self.source.system_metrics(self.run_id), start)
+        for widget in old:
+            close_tree(widget)
+            widget.close()
 
     # ---------------------------------------------------------------- refresh
     def refresh(self) -> None:
@@ -203,9 +218,7 @@ class Workspace(W.VBox):
                 self.refresh()
                 self._auto(self.auto.value)
 
-            self._timer = threading.Timer(AUTO_REFRESH_SECONDS, tick)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = IOLoop.get().later(AUTO_REFRESH_SECONDS, tick)
 
     # ---------------------------------------------------------------- live
     def on_points(self, run_id: str, points: dict[str, Any]) -> None:
@@ -220,15 +233,22 @@ class Workspace(W.VBox):
         self.refresh()
 
     def close(self) -> None:
+        """Stop live updates and auto-refresh and close every widget of the workspace."""
         if self.conn is not None:
             LiveHub.get().unsubscribe(self.conn, self.run_id, self)
         self._auto(False)
         for c in self.charts:
             c.close()
+        close_tree(self)
         super().close()
+        if self._owns_connection and self.conn is not None:
+            self.conn.close()
 
 
 def workspace(run: Any, *, live: bool = True, connection: Connection | None = None) -> Workspace:
     """The workspace of ``run`` (a ``Run``, run dict or run id)."""
     conn, source = open_source([run], connection)  # offline: local data, not live
-    return with_notice(Workspace(conn, run_id_of(run), live=live, source=source), source)
+    owns = conn is not None and not is_borrowed(conn, [run], connection)
+    widget = Workspace(conn, run_id_of(run), live=live, source=source, owns_connection=owns)
+    with_notice(widget, source)
+    return owned_by_cell(widget)
