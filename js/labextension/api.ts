@@ -96,6 +96,15 @@ export class RunsApi {
     return body.metrics.map(m => m.name);
   }
 
+  /** The metric names a run has points of. */
+  async runMetricNames(runId: string): Promise<string[]> {
+    const body = await this.request<{ metrics: Array<{ name: string }> }>(
+      'GET',
+      `runs/${encodeURIComponent(runId)}/metric-names`
+    );
+    return body.metrics.map(m => m.name);
+  }
+
   /** A downsampled series of one metric, values as numbers (NaN/±Inf decoded). */
   async series(runId: string, metric: string, samples = 64): Promise<number[]> {
     const body = await this.request<MetricSeries>(

@@ -14,6 +14,7 @@ import { VirtualList } from '../shared/virtual';
 import type { RunsApi } from './api';
 import { insertCode } from './notebook';
 import { compareSnippet, dataFrameSnippet, parseTags, tagChanges, workspaceSnippet } from './snippets';
+import { CellLoader } from './cells';
 import { MetricFeeds } from './feeds';
 import type { LiveSocket, SocketStatus } from './socket';
 import { type MetricCell, RunBrowserState, SORT_KEYS, type SortKey } from './state';
@@ -73,7 +74,7 @@ export class RunBrowserPanel extends Widget {
   private readonly selectionBar = el('div', 'jp-wanllm-selbar');
   private readonly empty = el('div', 'jp-wanllm-empty');
   private readonly controls = el('div', 'jp-wanllm-controls');
-  private readonly pending = new Set<string>();
+  private readonly cells: CellLoader;
   private metricNames: string[] = [];
   private loadSeq = 0;
   private clock: ReturnType<typeof setInterval>;
@@ -103,6 +104,7 @@ export class RunBrowserPanel extends Widget {
     socket.message.connect((_, msg) => this.onSocketMessage(msg));
     socket.statusChanged.connect((_, status) => this.onSocketStatus(status));
     this.onSocketStatus(socket.status);
+    this.cells = new CellLoader(api, (id, metric, cell) => this.onCell(id, metric, cell));
     this.feeds = new MetricFeeds(
       api.settings,
       (id, values) => this.onLivePoints(id, values),
@@ -237,25 +239,16 @@ export class RunBrowserPanel extends Widget {
   }
 
   private fetchCell(run: Run): void {
-    const metric = this.state.metric;
-    const key = `${run.id}\u0000${metric}`;
-    if (!metric || this.pending.has(key) || this.pending.size >= 6) {
-      return;
+    if (this.state.metric) {
+      this.cells.load(run.id, this.state.metric);
     }
-    this.pending.add(key);
-    this.api
-      .series(run.id, metric, 64)
-      .then(
-        (values): MetricCell => ({ latest: values.length ? values[values.length - 1] : null, values }),
-        (error): MetricCell => ({ latest: null, values: [], error: (error as Error).message })
-      )
-      .then(cell => {
-        this.pending.delete(key);
-        if (this.state.metric === metric) {
-          this.state.setCell(run.id, cell);
-          this.render();
-        }
-      });
+  }
+
+  private onCell(runId: string, metric: string, cell: MetricCell): void {
+    if (this.state.metric === metric) {
+      this.state.setCell(runId, cell);
+      this.render();
+    }
   }
 
   private onSocketMessage(msg: RunSocketMessage): void {
@@ -271,6 +264,7 @@ export class RunBrowserPanel extends Widget {
         this.render();
       }
     } else if (msg.type === 'run_deleted') {
+      this.cells.forget(msg.run_id);
       if (this.state.getRun(msg.run_id)) {
         this.state.removeRun(msg.run_id);
         this.renderProjects();
@@ -457,6 +451,12 @@ export class RunBrowserPanel extends Widget {
       cell.append(err);
       return cell;
     }
+    if (data.empty) {
+      const none = el('span', 'jp-wanllm-value jp-mod-empty', formatValue(null));
+      none.title = `No ${metric} points yet`;
+      cell.append(none);
+      return cell;
+    }
     const value = el('span', 'jp-wanllm-value', formatValue(data.latest));
     value.title = `${metric} (latest)`;
     const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
@@ -491,7 +491,7 @@ export class RunBrowserPanel extends Widget {
   private onLivePoints(id: string, values: Array<number | string>): void {
     const cell = this.state.cell(id);
     if (cell && !cell.error) {
-      this.state.setCell(id, { ...cell, latest: wireNumber(values[values.length - 1]) ?? NaN });
+      this.state.setCell(id, { ...cell, empty: false, latest: wireNumber(values[values.length - 1]) ?? NaN });
       this.list.refresh();
     }
     this.scheduleRefetch(id);

@@ -14,6 +14,8 @@ export interface MetricCell {
   latest: number | null;
   values: number[];
   error?: string;
+  /** The run has no points of the metric yet. */
+  empty?: boolean;
 }
 
 const STATE_ORDER: Record<string, number> = { running: 0, failed: 1, crashed: 2, finished: 3 };
