@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -15,46 +14,13 @@ from traitlets import Bool, Float, Integer, TraitError, Unicode, default, valida
 from wanllm_jupyter.core.heartbeat import HEARTBEAT_INTERVAL, MIN_HEARTBEAT_TIMEOUT
 from wanllm_jupyter.core.service import default_database_url, sqlite_path
 
+from .inflight import InFlight
 from .owner import OwnedElsewhere, OwnerLock
 from .store import open_store
 from .store.base import Retention, Store, StoreError, StoreUnavailable
 
 SHUTDOWN_STEP_SECONDS = 10.0
 SHUTDOWN_DRAIN_SECONDS = 30.0
-
-
-class InFlight:
-    """Counts in-flight ingest requests so shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.accepting = True
-        self._count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        self._count += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
-
-    @property
-    def busy(self) -> bool:
-        return self._count > 0
-
-    async def drain(self, timeout: float) -> bool:
-        """Stop accepting and wait until nothing is in flight; False on timeout."""
-        self.accepting = False
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
 
 class WanllmApp(ExtensionApp):
@@ -207,9 +173,7 @@ class WanllmApp(ExtensionApp):
         self._tasks: list[asyncio.Task[None]] = []
         self.inflight = InFlight()
         self.ingest_slots = asyncio.Semaphore(self.max_concurrent_batches)
-        self.live = LiveHub(
-            self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes
-        )
+        self.live = LiveHub(self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes)
         self.cache = make_cache(self.redis_url)
         self.offload = Offload()  # CPU-heavy request work, off the event loop
         self.heartbeats = Heartbeats(self.live)

@@ -6,7 +6,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
@@ -39,9 +39,28 @@ from .body import BodyBuffer, BodyTooLarge, declared_length
 from .data_errors import data_error_message
 
 if TYPE_CHECKING:
-    from ..app import WanllmApp
+    import asyncio
+
     from ..cache import Cache, CacheKey
+    from ..heartbeats import Heartbeats
+    from ..inflight import InFlight
     from ..live import LiveHub
+    from ..offload import Offload
+
+
+class ServerApp(Protocol):
+    """What handlers use of the extension app (``WanllmApp`` provides it): a
+    Protocol, so the handlers never import the app module, which imports them."""
+
+    max_body_size: int
+    max_columnar_batch_size: int
+    max_arrow_decompressed_size: int
+    max_live_sockets: int
+    inflight: InFlight
+    ingest_slots: asyncio.Semaphore
+    offload: Offload
+    heartbeats: Heartbeats
+
 
 AUTH_RESOURCE = "wanllm"
 JSON_TYPE = "application/json"
@@ -156,7 +175,7 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
             self.send_error(413, exc_info=(ApiError, err, None))
 
     @property
-    def wanllm(self) -> WanllmApp:
+    def wanllm(self) -> ServerApp:
         return self.settings["wanllm_app"]
 
     @property
