@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.core.limits import (
-    INT32_MAX,
-    INT32_MIN,
     MAX_FILTER_TERMS,
     MAX_FILTER_TEXT_LENGTH,
-    MAX_GIT_FIELD_LENGTH,
-    MAX_HOST_LENGTH,
-    MAX_NOTES_LENGTH,
-    MAX_PROJECT_LENGTH,
-    MAX_RUN_NAME_LENGTH,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
-    int_problem,
-    json_problem,
     text_problem,
     time_us,
 )
 from wanllm_jupyter.core.run_filters import field_kind, parse_query
-from wanllm_jupyter.errors import UsageError
 
 from ..live_wire import run_to_wire
 from ..store.base import (
-    RUN_STATES,
     GitInfo,
     RunCreate,
     RunFilter,
@@ -41,120 +30,15 @@ from ..store.base import (
     RunUpdate,
 )
 from .base import ApiError, WanllmHandler
+from .validate import checked
 from .wire import iso
 
 MAX_RUNS_LIMIT = 1000
-_OBJ, _STR, _STRS, _BOOL, _INT = (
-    "an object", "a string", "a list of strings", "a boolean", "an integer"
-)  # fmt: skip
 
 
-def _check(body: dict[str, Any], spec: dict[str, tuple[str, Limit]], what: str) -> None:
-    """Raise 422 naming every field of ``body`` unknown to ``spec``, of the wrong type,
-    or breaking its limit (:mod:`wanllm_jupyter.core.limits`)."""
-    errors = []
-    for key, value in body.items():
-        rule = spec.get(key)
-        if rule is None:
-            errors.append({"index": 0, "field": key, "reason": "unknown field"})
-        elif value is not None:
-            kind, limit = rule
-            reason = f"must be {kind}" if not _is(value, kind) else limit(value)
-            if reason is not None:
-                errors.append({"index": 0, "field": key, "reason": reason})
-    if errors:
-        raise ApiError(422, f"invalid {what}: {len(errors)} bad field(s)", errors)
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == _OBJ:
-        return isinstance(value, dict)
-    if kind == _STR:
-        return isinstance(value, str)
-    if kind == _STRS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if kind == _INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == _TIME:
-        return isinstance(value, str | int | float) and not isinstance(value, bool)
-    if kind.startswith("one of"):
-        return value in kind.removeprefix("one of ").split(", ")
-    raise AssertionError(kind)
-
-
-Limit = Callable[[Any], "str | None"]
-
-
-def _text(max_length: int, *, allow_empty: bool = False) -> Limit:
-    return lambda v: text_problem(v, max_length, allow_empty=allow_empty)
-
-
-def _tags(tags: list[str]) -> str | None:
-    if len(tags) > MAX_TAGS:
-        return f"more than {MAX_TAGS} tags ({len(tags)})"
-    for i, tag in enumerate(tags):
-        bad = text_problem(tag, MAX_TAG_LENGTH)
-        if bad is not None:
-            return f"tag {i}: {bad}"
-    return None
-
-
-def _none(_: Any) -> None:
-    return None
-
-
-_TIME = "a time (ISO 8601 or epoch seconds)"
-
-
-def _time_problem(value: Any) -> str | None:
-    try:
-        time_us(value)
-    except ValueError as e:
-        return str(e)
-    return None
-
-
-def _time_arg(body: dict[str, Any], key: str) -> int | None:
-    """``body[key]`` (checked by :func:`_check`) in µs, or None when absent."""
-    return None if body.get(key) is None else time_us(body[key])
-
-
-_JSON = (_OBJ, json_problem)
-_CREATE_SPEC: dict[str, tuple[str, Limit]] = {
-    "project": (_STR, _text(MAX_PROJECT_LENGTH)),
-    "name": (_STR, _text(MAX_RUN_NAME_LENGTH)),
-    "id": (_STR, _none),
-    "config": _JSON,
-    "tags": (_STRS, _tags),
-    "notes": (_STR, _text(MAX_NOTES_LENGTH, allow_empty=True)),
-    "git": (_OBJ, _none),
-    "host": (_STR, _text(MAX_HOST_LENGTH, allow_empty=True)),
-    "metadata": _JSON,
-    "resume": ("one of allow, must, never", _none),
-    "created_at": (_TIME, _time_problem),
-}
-_GIT_SPEC = {
-    "branch": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
-    "commit": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
-    "dirty": (_BOOL, _none),
-    "remote": (_STR, _text(MAX_GIT_FIELD_LENGTH, allow_empty=True)),
-}
-_UPDATE_SPEC: dict[str, tuple[str, Limit]] = {
-    "name": _CREATE_SPEC["name"],
-    "state": ("one of " + ", ".join(RUN_STATES), _none),
-    "exit_code": (_INT, lambda v: int_problem(v, INT32_MIN, INT32_MAX)),
-    "summary": _JSON,
-    "config": _JSON,
-    "metadata": _JSON,
-    "tags": _CREATE_SPEC["tags"],
-    "add_tags": _CREATE_SPEC["tags"],
-    "remove_tags": _CREATE_SPEC["tags"],
-    "notes": _CREATE_SPEC["notes"],
-    "heartbeat": (_BOOL, _none),
-    "finished_at": (_TIME, _time_problem),
-}
+def _time_arg(value: str | float | None) -> int | None:
+    """A checked time field in µs, or None when absent."""
+    return None if value is None else time_us(value)
 
 
 def parse_match(text: str) -> RunMatch:
@@ -223,11 +107,9 @@ class RunsHandler(WanllmHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.json_object()
-        _check(body, _CREATE_SPEC, "run")
-        _check(body.get("git") or {}, _GIT_SPEC, "run git info")
-        run_id = self.run_id_arg(body["id"]) if body.get("id") else None
-        resume = body.get("resume") or "allow"
+        body = checked(self.json_object(), api.RunCreate, "run")
+        run_id = self.run_id_arg(body.id) if body.id else None
+        resume = body.resume or "allow"
         store = await self.store()
         if run_id is not None and resume != "allow":
             exists = await _exists(store, run_id)
@@ -242,16 +124,16 @@ class RunsHandler(WanllmHandler):
                 [{"index": 0, "field": "id", "reason": "required with resume='must'"}],
             )
         spec = RunCreate(
-            project=body.get("project") or "default",
-            name=body.get("name"),
+            project=body.project or "default",
+            name=body.name,
             id=run_id,
-            config=body.get("config"),
-            tags=body.get("tags"),
-            notes=body.get("notes"),
-            git=GitInfo(**body["git"]) if body.get("git") else None,
-            host=body.get("host"),
-            metadata=body.get("metadata"),
-            created_at=_time_arg(body, "created_at"),
+            config=body.config,
+            tags=body.tags,
+            notes=body.notes,
+            git=GitInfo(**msgspec.structs.asdict(body.git)) if body.git else None,
+            host=body.host,
+            metadata=body.metadata,
+            created_at=_time_arg(body.created_at),
         )
         run, resumed = await store.create_run(spec)
         self.live.publish_run(run)
@@ -283,15 +165,16 @@ class RunHandler(WanllmHandler):
     @authorized
     async def patch(self, run_id: str) -> None:
         rid = self.run_id_arg(run_id)
-        body = self.json_object()
-        _check(body, _UPDATE_SPEC, "run update")
+        raw = self.json_object()
+        body = checked(raw, api.RunUpdate, "run update")
+        fields = msgspec.structs.asdict(body)
         update = RunUpdate(
-            **{k: v for k, v in body.items() if k not in ("heartbeat", "finished_at")},
-            heartbeat=bool(body.get("heartbeat")),
-            finished_at=_time_arg(body, "finished_at"),
+            **{k: v for k, v in fields.items() if k not in ("heartbeat", "finished_at")},
+            heartbeat=bool(body.heartbeat),
+            finished_at=_time_arg(body.finished_at),
         )
         run = await (await self.store()).update_run(rid, update)
-        if set(body) - {"heartbeat"}:
+        if set(raw) - {"heartbeat"}:
             self.live.publish_run(run)
         self.send_json(run_to_wire(run))
 
