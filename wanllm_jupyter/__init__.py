@@ -21,7 +21,7 @@ from ._discovery import login
 from ._lifecycle import define_metric, finish, init, log
 from ._run import Run
 from ._summary import Summary
-from .errors import (
+from .core.errors import (
     Conflict,
     NotFound,
     ServerError,

@@ -32,7 +32,7 @@ from typing import Any
 from . import _service
 from ._http import Connection
 from .core import service as core
-from .errors import ServerError, WanllmError
+from .core.errors import ServerError, WanllmError
 
 _login: tuple[str, str] | None = None
 _announced: set[str] = set()  # URLs announced and lines said (once per process)
@@ -51,7 +51,7 @@ class Candidate:
 def login(url: str, token: str = "") -> Connection:
     """Use the server at ``url`` (its base URL) with ``token`` from now on; return it.
 
-    Raises :class:`~wanllm_jupyter.errors.ServerUnreachable` or ``ServerError`` when
+    Raises :class:`~wanllm_jupyter.core.errors.ServerUnreachable` or ``ServerError`` when
     the server does not answer its health endpoint.
     """
     conn = Connection(url, token)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._arrow import TIMESTAMP
+from .core.arrow import TIMESTAMP
 
 LONG_SCHEMA = pa.schema(
     [

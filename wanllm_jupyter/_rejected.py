@@ -23,7 +23,7 @@ import orjson
 
 from ._spool import body_json, run_lock
 from ._transport import is_retryable
-from .errors import ServerError
+from .core.errors import ServerError
 
 REJECTED = "rejected.jsonl"
 

@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from . import _offline_runs as offline_runs
-from ._arrow import SYSTEM_SCHEMA, TIMESTAMP, dictionary_array, numpy_array
 from ._frames import LONG_SCHEMA
 from ._http import API, Connection, encode_segment
 from ._spool import PENDING, SYNCED, read_timed_ops
 from ._wire import ColumnarBatch, decode_columnar, decode_float
-from .errors import NotFound
+from .core.arrow import SYSTEM_SCHEMA, TIMESTAMP, dictionary_array, numpy_array
+from .core.errors import NotFound
 
 PAGE = 1000
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._config import jsonable
-from .errors import UsageError
+from .core.errors import UsageError
 
 SUMMARIES = ("last", "first", "min", "max", "mean", "none")
 

@@ -20,15 +20,15 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from ._arrow import TIMESTAMP
 from ._discovery import find_connection
 from ._frames import LONG_SCHEMA, long_frame, runs_frame, wide_frame, wide_frames, with_x
 from ._http import Connection
 from ._sources import OfflineSource, ServerSource, Source, parse_run_id
 from ._spool import default_root
 from ._wire import decode_values
+from .core.arrow import TIMESTAMP
+from .core.errors import NotFound, UsageError
 from .core.run_filters import select_runs
-from .errors import NotFound, UsageError
 
 Filters = str | Iterable[str] | Mapping[str, Any] | None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ._discovery import find_connection
 from ._http import Connection
 from ._spool import default_root
-from .errors import UsageError, WanllmError
+from .core.errors import UsageError, WanllmError
 
 
 def _connection(args: argparse.Namespace) -> Connection | None:

@@ -21,8 +21,8 @@ from wanllm_jupyter import _columns, cli
 from wanllm_jupyter._rejected import REJECTED
 from wanllm_jupyter._replay import Replayer
 from wanllm_jupyter._spool import PENDING, SYNCED, Spool, read_ops
+from wanllm_jupyter.core.errors import ServerError
 from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH
-from wanllm_jupyter.errors import ServerError
 
 POISON_KEYS = {
     "bad\x00name": 1.0,

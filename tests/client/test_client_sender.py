@@ -15,7 +15,7 @@ from wanllm_jupyter._columns import Columns, WanllmWarning
 from wanllm_jupyter._sender import Sender
 from wanllm_jupyter._spool import SYNCED, Spool, read_ops, replay_file
 from wanllm_jupyter._wire import ColumnarBatch
-from wanllm_jupyter.errors import ServerError, ServerUnreachable
+from wanllm_jupyter.core.errors import ServerError, ServerUnreachable
 
 
 class FakeTransport:

@@ -12,7 +12,7 @@ import pytest
 
 from wanllm_jupyter._http import API, Connection
 from wanllm_jupyter._transport import HttpTransport
-from wanllm_jupyter.errors import ServerUnreachable
+from wanllm_jupyter.core.errors import ServerUnreachable
 
 
 @pytest.fixture

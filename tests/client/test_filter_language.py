@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.core.run_filters import Term, parse_query, select_runs
-from wanllm_jupyter.errors import UsageError
 
 VECTORS = json.loads((Path(__file__).parents[1] / "filter_vectors.json").read_text())
 ORDER = {r["name"]: i for i, r in enumerate(VECTORS["runs"])}

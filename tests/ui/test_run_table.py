@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from wanllm_jupyter.errors import UsageError
+from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.widgets.run_table import RunTable, as_row, run_table, runs_frame
 
 PROJECT = "tabular"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wanllm_jupyter import smoothing as sm
-from wanllm_jupyter.errors import UsageError
+from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.widgets import chart, compare, workspace
 from wanllm_jupyter.widgets._live import (
     MAX_REDRAW_INTERVAL,

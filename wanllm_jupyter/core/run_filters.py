@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ..errors import UsageError
+from .errors import UsageError
 from .limits import (
     INT32_MAX,
     INT32_MIN,

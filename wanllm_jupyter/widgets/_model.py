@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import smoothing as sm
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ._format import split_axes
 from ._source import (
     Band,

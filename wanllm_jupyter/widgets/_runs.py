@@ -7,7 +7,7 @@ from typing import Any
 
 from .._discovery import find_connection
 from .._http import Connection
-from ..errors import ServerUnreachable, UsageError
+from ..core.errors import ServerUnreachable, UsageError
 
 
 def run_id_of(run: Any) -> str:

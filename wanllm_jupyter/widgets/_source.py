@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._http import API, Connection, encode_segment
-from ..errors import ServerError, ServerUnreachable
+from ..core.errors import ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
     import ipywidgets as W

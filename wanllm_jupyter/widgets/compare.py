@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import smoothing as sm
 from .._http import Connection
-from ..errors import NotFound, UsageError
+from ..core.errors import NotFound, UsageError
 from ._chart_html import CSS
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc

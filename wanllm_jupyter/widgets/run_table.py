@@ -19,8 +19,8 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
+from ..core.errors import UsageError
 from ..core.run_filters import parse_query, query_test
-from ..errors import UsageError
 from ._io_loop import FailureLog, IOLoop
 from ._lifetime import owned_by_cell
 from ._messages import Kind, LiveMessage

@@ -11,8 +11,8 @@ import pyarrow as pa
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from wanllm_jupyter._arrow import NAME_DICT, TIMESTAMP
 from wanllm_jupyter.core import smoothing
+from wanllm_jupyter.core.arrow import NAME_DICT, TIMESTAMP
 from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, int_problem, text_problem
 
 from ..store.base import Downsampled, Float64Array, HistoryChunk, Int64Array, Series

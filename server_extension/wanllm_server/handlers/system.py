@@ -9,7 +9,7 @@ import numpy as np
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from wanllm_jupyter._arrow import SYSTEM_SCHEMA
+from wanllm_jupyter.core.arrow import SYSTEM_SCHEMA
 
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
 from ..store.batches import system_batch_from_rows

@@ -11,7 +11,7 @@ import orjson
 import pyarrow as pa
 from tornado import web
 
-from wanllm_jupyter._arrow import TIMESTAMP, dictionary_array, numpy_array
+from wanllm_jupyter.core.arrow import TIMESTAMP, dictionary_array, numpy_array
 
 from ..live_wire import wire_floats
 from ..store.base import Int64Array

@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.core.limits import MAX_RUN_NAME_LENGTH, MAX_TAGS
 from wanllm_jupyter.core.run_filters import field_kind, value_problem
-from wanllm_jupyter.errors import UsageError
 
 from .base import (
     RUN_STATES,
