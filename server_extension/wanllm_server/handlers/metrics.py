@@ -8,6 +8,9 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.api import field_names
+
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
 from ..store.base import MetricBatch, Series, Store, WriteResult
 from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
@@ -18,8 +21,8 @@ from .wire import iso, json_bytes, wire_float
 
 COLUMNAR_TYPE = "application/vnd.wanllm.columnar+json"
 RUN_METRICS_DEFAULT_LIMIT, RUN_METRICS_MAX_LIMIT = 1000, 100_000
-_ROW_FIELDS = frozenset({"batch_id", "metrics", "format"})
-_COLUMNAR_FIELDS = frozenset({"batch_id", "run_id", "names", "k", "s", "t", "v", "format"})
+_ROW_FIELDS = field_names(api.MetricBatch)
+_COLUMNAR_FIELDS = field_names(api.ColumnarBatch)
 
 
 def point_json(run_id: uuid.UUID, name: str, step: int, time_us: int, value: float) -> dict:
