@@ -19,6 +19,7 @@ os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 # No test starts the local service (into the real data dir) unless it asks to.
 os.environ.setdefault("WANLLM_AUTOSTART", "0")
 
+from tests.service_skip import start_or_skip
 from tests.services import PostgresCluster, RedisServer
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -29,16 +30,17 @@ MIGRATED_TEMPLATE = "wanllm_migrated"
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster with TimescaleDB preloaded."""
-    cluster = PostgresCluster(timescaledb=True).start()
+    """A PostgreSQL cluster with TimescaleDB preloaded (skips when not installed)."""
+    cluster = start_or_skip(lambda: PostgresCluster(timescaledb=True).start())
     yield cluster
     cluster.destroy()
 
 
 @pytest.fixture(scope="session")
 def plain_pg_cluster() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster without TimescaleDB: the extension cannot be created."""
-    cluster = PostgresCluster(timescaledb=False).start()
+    """A PostgreSQL cluster without TimescaleDB: the extension cannot be created
+    (skips when PostgreSQL is not installed)."""
+    cluster = start_or_skip(lambda: PostgresCluster(timescaledb=False).start())
     yield cluster
     cluster.destroy()
 
@@ -98,7 +100,7 @@ def timescale_dsn(make_pg_database: Callable[..., str]) -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
+    server = start_or_skip(lambda: RedisServer().start())
     yield server
     server.destroy()
 
@@ -115,6 +117,6 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A Redis of this test's own, so a test can stop and restart it."""
-    server = RedisServer().start()
+    server = start_or_skip(lambda: RedisServer().start())
     yield server
     server.destroy()

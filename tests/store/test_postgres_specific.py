@@ -35,6 +35,7 @@ from wanllm_server.store.postgres_copy import (
 )
 from wanllm_server.store.postgres_schema import migrate
 
+from tests.service_skip import start_or_skip
 from tests.services import PostgresCluster
 from tests.store.store_helpers import as_triples, bits, brute_m4
 
@@ -222,7 +223,7 @@ def test_retention_drops_exactly_the_old_rows_and_keeps_stats_exact(pg_dsn: str)
 @pytest.fixture
 def own_cluster() -> Iterator[PostgresCluster]:
     """A cluster of this test's own, so it can be stopped and restarted."""
-    cluster = PostgresCluster(timescaledb=True).start()
+    cluster = start_or_skip(lambda: PostgresCluster(timescaledb=True).start())
     yield cluster
     cluster.destroy()
 
