@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from tests.server.server_helpers import body, create_run, post_points
-from wanllm_jupyter.smoothing import smooth
+from wanllm_jupyter.core.smoothing import smooth
 
 COLUMNAR = "application/vnd.wanllm.columnar+json"
 

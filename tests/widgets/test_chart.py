@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from wanllm_jupyter import smoothing as sm
+from wanllm_jupyter.core import smoothing as sm
 from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.widgets import chart, compare, workspace
 from wanllm_jupyter.widgets._live import (

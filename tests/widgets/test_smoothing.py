@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from wanllm_jupyter import smoothing as sm
+from wanllm_jupyter.core import smoothing as sm
 
 NAN, INF = float("nan"), float("inf")
 

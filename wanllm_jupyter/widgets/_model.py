@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import smoothing as sm
+from ..core import smoothing as sm
 from ..core.errors import UsageError
 from ._format import split_axes
 from ._source import (
