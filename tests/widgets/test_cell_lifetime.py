@@ -23,13 +23,18 @@ from tests.widgets.conftest import Logger
 pytestmark = pytest.mark.slow
 
 PROBE = """
-import json, threading, psutil
+import json, threading, warnings, psutil
 from ipywidgets import Widget
+from wanllm_jupyter.widgets import MetricChart
 from wanllm_jupyter.widgets._live import LiveHub
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    open_widgets = list(Widget.widgets.values())
 print(json.dumps({
     "threads": threading.active_count(),
     "sockets": len(psutil.Process().net_connections(kind="inet")),
-    "widgets": len(Widget.widgets),
+    "widgets": len(open_widgets),
+    "charts": sum(isinstance(w, MetricChart) for w in open_widgets),
     "live": LiveHub.get().sockets(),
 }))
 """
@@ -145,3 +150,32 @@ def test_a_deleted_cells_widgets_close_with_the_next_execution(
     assert after["live"] == 1  # the kept chart still follows the run
     kernel.run("x = 2", "another", deleted=["kept"])
     assert settled(kernel, {"live": 0})["live"] == 0
+
+
+def test_a_cells_clear_output_closes_the_charts_it_removed(
+    kernel: NotebookKernel, logger: Logger
+) -> None:
+    """``clear_output()`` in a cell closes the charts shown before it and not shown
+    again (a loop redrawing a new chart each time keeps one), at the next clear or
+    when the cell ends; a chart shown again after the clear, or only an ``Output``
+    widget's clear, keeps it open."""
+    rid = logger.run("cleared")["id"]
+    logger.log(rid, "loss", range(5), [1.0, 0.5, 0.3, 0.2, 0.1])
+    kernel.run("from IPython.display import clear_output, display\nimport ipywidgets as W", "i")
+    kernel.run("x = 0", "another", deleted=["chart-cell", "doomed", "kept"])  # other tests'
+    assert settled(kernel, {"live": 0})["charts"] == 0
+    loop = f"for i in range(4):\n    clear_output(wait=True)\n    display(wl.chart({rid!r}))"
+    kernel.run(loop, "loop")
+    assert kernel.probe()["charts"] == 1  # the last one
+    kernel.run(f"c = wl.chart({rid!r})\ndisplay(c)\nclear_output(wait=True)\ndisplay(c)", "same")
+    assert kernel.probe()["charts"] == 2  # shown again after the clear
+    output_widget = (
+        f"out = W.Output()\ndisplay(out)\nd = wl.chart({rid!r})\ndisplay(d)\n"
+        "with out:\n    print('x')\nout.clear_output()"
+    )
+    kernel.run(output_widget, "output-widget")
+    assert kernel.probe()["charts"] == 3  # the Output widget was cleared, not the cell
+    kernel.run(f"e = wl.chart({rid!r})\ndisplay(e)\nclear_output()", "cleared")
+    assert kernel.probe()["charts"] == 3
+    kernel.run("x = 1", "another", deleted=["loop", "same", "output-widget", "cleared"])
+    assert settled(kernel, {"live": 0})["charts"] == 0

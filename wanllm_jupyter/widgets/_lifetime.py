@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ipywidgets import Widget
@@ -55,46 +57,125 @@ def _held(widget: Widget) -> Iterator[Widget]:
                 yield item
 
 
+@dataclass(slots=True)
+class _Shown:
+    """Where a widget was last displayed."""
+
+    widget: Closable
+    execution: str  # the execute request whose output shows it
+    seq: int  # the event number of its last display there
+    earlier: bool  # shown by an earlier execution too: a clear here does not close it
+
+
 class CellOwners:
-    """The widgets each cell made; closes them when the cell runs again or is deleted."""
+    """Closes the widgets a cell made when the cell runs again or is deleted, and the
+    widgets a cell showed once its own ``clear_output()`` removed them."""
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self._by_cell: dict[str, list[Closable]] = {}
+        self._shown: dict[int, _Shown] = {}
+        self._seq = 0
+        self._clears: list[int] = []  # this execution's last two clear_output events
         self._lock = threading.Lock()
         shell.events.register("pre_run_cell", self._pre_run_cell)
+        shell.events.register("post_run_cell", self._post_run_cell)
+        register_hook = getattr(shell.display_pub, "register_hook", None)
+        if register_hook is not None:  # ipykernel's publisher (hooks of this thread)
+            register_hook(self._on_publish)
 
     def own(self, widget: Closable) -> None:
         """Record ``widget`` as made by the running cell (nothing outside a cell)."""
-        cell = _request_metadata(self.shell).get("cellId")
+        cell = _request(self.shell).get("metadata", {}).get("cellId")
         if isinstance(cell, str):
             with self._lock:
                 self._by_cell.setdefault(cell, []).append(widget)
 
-    def count(self) -> int:
+    def displayed(self, widget: Closable) -> None:
+        """``widget`` is being shown in the running execution's output."""
+        execution = _request(self.shell).get("header", {}).get("msg_id")
+        if not isinstance(execution, str):
+            return
         with self._lock:
-            return sum(map(len, self._by_cell.values()))
+            self._seq += 1
+            old = self._shown.get(id(widget))
+            earlier = old is not None and (old.earlier or old.execution != execution)
+            self._shown[id(widget)] = _Shown(widget, execution, self._seq, earlier)
+
+    def _on_publish(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Display publisher hook: note the cell's own ``clear_output()`` calls (not an
+        ``Output`` widget's). A second clear closes what the first one removed and was
+        not shown again in between."""
+        if msg.get("msg_type") == "clear_output" and not _output_widget_capturing(self.shell):
+            with self._lock:
+                self._seq += 1
+                self._clears = [*self._clears[-1:], self._seq]
+                first = self._clears[0] if len(self._clears) == 2 else None
+            if first is not None:
+                self._close(self._shown_before(first))
+        return msg
+
+    def _post_run_cell(self, _result: Any) -> None:
+        with self._lock:
+            last, self._clears = (self._clears[-1] if self._clears else None), []
+        if last is not None:
+            self._close(self._shown_before(last))
 
     def _pre_run_cell(self, info: Any) -> None:
-        deleted = _request_metadata(self.shell).get("deletedCells") or []
+        deleted = _request(self.shell).get("metadata", {}).get("deletedCells") or []
         cells = [info.cell_id, *deleted] if isinstance(deleted, list) else [info.cell_id]
         with self._lock:
+            self._clears = []
             gone = [w for cell in cells if cell for w in self._by_cell.pop(cell, ())]
-        for widget in gone:
+            self._shown = {  # forget widgets closed by other means
+                k: s for k, s in self._shown.items() if getattr(s.widget, "comm", None) is not None
+            }
+        self._close(gone)
+
+    def _shown_before(self, seq: int) -> list[Closable]:
+        """This execution's widgets last shown before event ``seq`` (and nowhere earlier)."""
+        execution = _request(self.shell).get("header", {}).get("msg_id")
+        with self._lock:
+            return [
+                s.widget
+                for s in self._shown.values()
+                if s.execution == execution and not s.earlier and s.seq < seq
+            ]
+
+    def _close(self, widgets: list[Closable]) -> None:
+        with self._lock:
+            for widget in widgets:
+                self._shown.pop(id(widget), None)
+                for owned in self._by_cell.values():
+                    if widget in owned:
+                        owned.remove(widget)
+        for widget in widgets:
             try:
                 widget.close()
             except Exception:
-                log.exception("wanllm: closing a widget of a re-run cell failed")
+                log.exception("wanllm: closing a widget failed")
 
 
-def _request_metadata(shell: Any) -> dict[str, Any]:
-    """The running execute request's metadata (``cellId``, ``deletedCells``), or {}."""
+def _output_widget_capturing(shell: Any) -> bool:
+    """True while an ipywidgets ``Output`` captures the running execution's output
+    (its clear_output clears the Output widget, not the cell)."""
+    from ipywidgets import Output
+
+    execution = _request(shell).get("header", {}).get("msg_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Widget.widgets: no other index
+        widgets = list(Widget.widgets.values())
+    return any(isinstance(w, Output) and w.msg_id == execution for w in widgets)
+
+
+def _request(shell: Any) -> dict[str, Any]:
+    """The running execute request (``header.msg_id``, ``metadata.cellId``...), or {}."""
     kernel = getattr(shell, "kernel", None)
     try:
-        metadata = kernel.get_parent("shell").get("metadata") if kernel is not None else None
+        request = kernel.get_parent("shell") if kernel is not None else None
     except Exception:  # a shell that is not ipykernel's
         return {}
-    return metadata if isinstance(metadata, dict) else {}
+    return request if isinstance(request, dict) else {}
 
 
 _owners: CellOwners | None = None
@@ -115,3 +196,14 @@ def owned_by_cell(widget: W) -> W:
             _owners = CellOwners(shell)
     _owners.own(widget)
     return widget
+
+
+class ShownInCells:
+    """Mixin for the top-level widgets: records where each is displayed (for the
+    ``clear_output()`` rule of :class:`CellOwners`)."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if _owners is not None:
+            _owners.displayed(self)  # type: ignore[arg-type]
+        return bundle

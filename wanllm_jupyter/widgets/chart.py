@@ -39,7 +39,7 @@ from ._controls import ChartControls
 from ._frontends import follow_frontend_subshell
 from ._io_loop import IOLoop
 from ._jobs import Job, Pending, Zoom
-from ._lifetime import close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_tree, owned_by_cell
 from ._live import LiveHub, Redrawer
 from ._marks import ChartMarks, compact_ticks, layout_of
 from ._model import X_MODES, ChartModel, SeriesView
@@ -54,7 +54,7 @@ OVERLAY_INTERVAL = 0.5  # the read-out's points are re-sent at most twice a seco
 RELOAD_INTERVAL = 1.0  # live re-bucketing by the server at most once per second
 
 
-class MetricChart(W.VBox):
+class MetricChart(ShownInCells, W.VBox):
     """A live chart of runs × metrics. Build it with :func:`chart`."""
 
     def __init__(

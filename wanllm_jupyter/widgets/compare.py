@@ -9,13 +9,13 @@ import bqplot as bq
 import ipywidgets as W
 import numpy as np
 
-from .. import smoothing as sm
 from .._http import Connection
+from ..core import smoothing as sm
 from ..core.errors import NotFound, UsageError
 from ._chart_html import CSS
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
-from ._lifetime import close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_tree, owned_by_cell
 from ._runs import as_run_list, is_borrowed, run_id_of
 from ._source import MetricSource, open_source, with_notice
 from ._style import PALETTE
@@ -39,7 +39,7 @@ def config_value(config: dict[str, Any], key: str) -> Any:
     return node
 
 
-class Comparison(W.VBox):
+class Comparison(ShownInCells, W.VBox):
     """Grouped comparison of one metric. Build it with :func:`compare`."""
 
     def __init__(

@@ -22,7 +22,7 @@ from .._http import Connection
 from ..core.errors import UsageError
 from ..core.run_filters import parse_query, query_test
 from ._io_loop import FailureLog, IOLoop
-from ._lifetime import owned_by_cell
+from ._lifetime import ShownInCells, owned_by_cell
 from ._messages import Kind, LiveMessage
 from ._runs import is_borrowed
 from ._source import OFFLINE_NOTICE, OfflineMetricSource, open_source
@@ -89,7 +89,7 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.concat([base, nested.reindex(base.index)], axis=1)
 
 
-class RunTable(anywidget.AnyWidget):
+class RunTable(ShownInCells, anywidget.AnyWidget):
     """Runs as a table in the notebook; select rows in the browser, read ``.selected``."""
 
     _esm = STATIC / "run_table.js"

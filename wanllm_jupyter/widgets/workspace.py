@@ -13,7 +13,7 @@ from .._http import Connection
 from ._chart_html import CSS
 from ._html import esc
 from ._io_loop import IOLoop
-from ._lifetime import close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_tree, owned_by_cell
 from ._live import LiveHub
 from ._model import ChartModel
 from ._runs import is_borrowed, run_id_of
@@ -38,7 +38,7 @@ def _pill(text: str) -> str:
     )
 
 
-class Workspace(W.VBox):
+class Workspace(ShownInCells, W.VBox):
     """Everything about one run. Build it with :func:`workspace`."""
 
     def __init__(
