@@ -10,7 +10,14 @@ export function makeRun(overrides: Partial<Run> = {}): Run {
     config: {},
     summary: {},
     tags: [],
+    notes: '',
+    git: { branch: null, commit: null, dirty: null, remote: null },
+    host: null,
+    metadata: {},
+    exit_code: null,
     created_at: '2026-11-28T04:00:00Z',
+    updated_at: null,
+    heartbeat_at: null,
     finished_at: null,
     ...overrides
   };

@@ -1,46 +1,28 @@
-/** Wire types of the wanllm REST/WS API (docs/api.md) used by the browser code. */
+/**
+ * Wire types of the wanllm REST/WS API used by the browser code: aliases of the
+ * types generated from the served OpenAPI document (`api-types.ts`, written by
+ * `scripts/api_contract.py` from the models in `wanllm_jupyter/core/api`).
+ */
 
-export type RunState = 'running' | 'finished' | 'failed' | 'crashed';
+import type { components } from './api-types';
+
+type Schemas = components['schemas'];
+
+/** A run as the REST API returns it; times are ISO strings or null. The index
+ * signature lets the table and the filters read a column by its name. */
+export type Run = Schemas['Run'] & { [field: string]: unknown };
+
+export type RunState = Run['state'];
 
 export const RUN_STATES: readonly RunState[] = ['running', 'finished', 'failed', 'crashed'];
 
-/** A run as the REST API returns it; times are ISO strings or null. */
-export interface Run {
-  id: string;
-  project: string;
-  name: string;
-  state: RunState;
-  config: Record<string, unknown>;
-  summary: Record<string, unknown>;
-  tags: string[];
-  notes?: string;
-  created_at: string | null;
-  updated_at?: string | null;
-  heartbeat_at?: string | null;
-  finished_at?: string | null;
-  [extra: string]: unknown;
-}
-
-export interface Project {
-  name: string;
-  run_count: number;
-  running: number;
-  last_created_at: string | null;
-}
+export type Project = Schemas['Project'];
 
 /** One message of the `wanllm/ws/runs` socket. */
 export type RunSocketMessage =
-  | { type: 'run'; run: Run }
-  | { type: 'run_deleted'; run_id: string }
-  | { type: 'gap'; run_id?: string; reason?: string };
+  | Schemas['RunMessage']
+  | Schemas['RunDeletedMessage']
+  | Schemas['GapMessage'];
 
 /** The JSON series response of `GET runs/{id}/metrics/{name}`. */
-export interface MetricSeries {
-  metric_name: string;
-  run_id: string;
-  steps: number[];
-  times: number[];
-  values: Array<number | string>;
-  sampled: boolean;
-  total_points: number;
-}
+export type MetricSeries = Schemas['History'];
