@@ -33,6 +33,8 @@ class IOLoop:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="wanllm-widgets-work"
         )
+        # tornado resolves host names in the loop's default executor: the worker too
+        self.loop.set_default_executor(self._worker)
         threading.Thread(target=self.loop.run_forever, name="wanllm-io", daemon=True).start()
 
     @classmethod
