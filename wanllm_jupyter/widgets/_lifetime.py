@@ -1,6 +1,9 @@
-"""When the kernel widgets close: a widget made by a notebook cell belongs to that
-cell and is closed (live sockets, redraw tasks, timers and every child widget)
-when the cell runs again or is deleted.
+"""When the kernel widgets close (live sockets, redraw tasks, timers and every
+child widget with them):
+
+* a widget made by a notebook cell closes when that cell runs again or is deleted;
+* a widget a cell showed closes once the cell's own ``clear_output()`` removed it
+  and it was not shown again (at the cell's next clear, or when the cell ends).
 
 Why the cell: ipywidgets closes nothing by itself (a widget lives until
 ``close()``; jupyter-widgets/ipywidgets#3995, #1345). The browser knows when an
@@ -11,8 +14,8 @@ does know the cell: JupyterLab, Notebook 7 and VS Code send its id with each
 execute request (``metadata.cellId``, with ``deletedCells``: the cells deleted
 since), and IPython passes it to ``pre_run_cell``. marimo closes anywidget comms
 on cell re-execution and deletion the same way (marimo-team/marimo#8159).
-Outputs cleared in the browser while the cell is not re-run keep their widgets
-until the cell re-runs or the kernel restarts (docs/frontends.md).
+Outputs cleared from the browser's menu keep their widgets until the cell runs
+again or the kernel restarts (docs/frontends.md).
 """
 
 from __future__ import annotations
