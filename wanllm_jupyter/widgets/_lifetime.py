@@ -10,7 +10,7 @@ Why the cell: ipywidgets closes nothing by itself (a widget lives until
 output is cleared, but a model may be shown in several outputs, notebooks and
 windows, and closing a notebook tab or reloading the page removes its views as
 well, so a view count cannot tell "gone" from "not shown right now". The kernel
-does know the cell: JupyterLab, Notebook 7 and VS Code send its id with each
+does know the cell: JupyterLab and Notebook 7 send its id with each
 execute request (``metadata.cellId``, with ``deletedCells``: the cells deleted
 since), and IPython passes it to ``pre_run_cell``. marimo closes anywidget comms
 on cell re-execution and deletion the same way (marimo-team/marimo#8159).
