@@ -5,6 +5,7 @@ server's real answers are exactly the response models."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 from pathlib import Path
@@ -158,3 +159,32 @@ async def test_answers_are_exactly_the_response_models(api):
     assert bad.code == 422 and len(strict(models.Error, bad.body).errors) == 2
     missing = await api("GET", f"runs/{new_id()}")
     assert missing.code == 404 and strict(models.Error, missing.body).errors == []
+
+
+async def test_socket_messages_are_exactly_the_message_models(api, jp_ws_fetch):
+    """Real WebSocket messages decode strictly into the message models, and the
+    client message models are what the server takes."""
+
+    async def receive(ws: Any) -> Any:
+        text = await asyncio.wait_for(ws.read_message(), 10)
+        assert text is not None, "the server closed the WebSocket"
+        return msgspec.json.decode(text, type=models.ServerMessages, strict=True)
+
+    rid = strict(models.Run, (await api("POST", "runs", body={"project": "ws"})).body).id
+    run_ws = await jp_ws_fetch("wanllm", "ws", "metrics", rid)
+    runs_ws = await jp_ws_fetch("wanllm", "ws", "runs")
+    assert isinstance(await receive(run_ws), models.RunMessage)
+    await run_ws.write_message(msgspec.json.encode(models.Subscribe(metrics=["loss"])).decode())
+    await run_ws.write_message('{"type": "hello"}')  # answered after the subscribe is handled
+    assert isinstance(await receive(run_ws), models.ErrorMessage)
+    await post_points(api, rid, {"loss": [(0, 1.0), (1, float("inf"))], "acc": [(0, 0.5)]})
+    points = await receive(run_ws)
+    assert isinstance(points, models.MetricsMessage) and set(points.points) == {"loss"}
+    assert points.points["loss"].values == [1.0, "Infinity"]
+    await api("PATCH", f"runs/{rid}", body={"state": "finished"})
+    for ws in (run_ws, runs_ws):
+        assert isinstance(await receive(ws), models.RunMessage)
+    await api("DELETE", f"runs/{rid}")
+    for ws in (run_ws, runs_ws):
+        assert await receive(ws) == models.RunDeletedMessage(run_id=rid)
+        ws.close()
