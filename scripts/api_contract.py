@@ -58,7 +58,8 @@ def type_text(schema: dict[str, Any]) -> str:
     if "prefixItems" in schema:
         return "[" + ", ".join(type_text(s) for s in schema["prefixItems"]) + "]"
     if kind == "array":
-        kind = f"array of {type_text(schema['items'])}"
+        item = type_text(schema["items"])
+        kind = f"array of ({item})" if " or " in item or "|" in item else f"array of {item}"
     elif kind == "object" and "additionalProperties" in schema:
         kind = f"object of {type_text(schema['additionalProperties'])}"
     return kind + (f" ({', '.join(limits)})" if limits else "")
@@ -66,7 +67,8 @@ def type_text(schema: dict[str, Any]) -> str:
 
 def _notes(schema: dict[str, Any]) -> str:
     parts = [s.get("description", "") for s in [schema, *schema.get("anyOf", [])]]
-    return " ".join(p for p in parts if p).replace("\n", " ").replace("|", "\\|")
+    text = " ".join(p for p in parts if p).replace("\n", " ").replace("``", "`")
+    return text.replace("|", "\\|")
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -77,7 +79,7 @@ def markdown(doc: dict[str, Any]) -> str:
     for name, schema in doc["components"]["schemas"].items():
         out += ["", f"### {name}", ""]
         if "description" in schema:
-            out += [schema["description"].replace("\n", " "), ""]
+            out += [schema["description"].replace("\n", " ").replace("``", "`"), ""]
         if "properties" not in schema:
             out.append(f"One of: {type_text(schema)}.")
             continue

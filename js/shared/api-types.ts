@@ -361,8 +361,11 @@ export interface components {
             /** Format: uuid */
             run_id: string;
             names: string[];
+            /** @description index into names, per point */
             k: number[];
+            /** @description step per point; null = auto-step: the series' last step + 1 */
             s: (number | null)[];
+            /** @description value per point */
             v: (number | ("-Infinity" | "Infinity" | "NaN"))[];
             /** @default null */
             t?: (number | null)[] | null;

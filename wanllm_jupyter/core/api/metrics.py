@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from msgspec import Meta
 
 from .fields import (
     EPOCH_SECONDS,
@@ -20,6 +22,9 @@ from .fields import (
 )
 from .runs import Request, Response
 
+AUTO_STEP = "auto-step: the series' last step + 1"
+BATCH_ID = "idempotency key: a batch sent again is not written again"
+
 
 class MetricRow(Request):
     """One point of the seed's row form."""
@@ -27,8 +32,8 @@ class MetricRow(Request):
     run_id: UuidText
     metric_name: MetricName
     value: WireNumber
-    step: Int64 | None = None  # absent = auto-step (the series' last step + 1)
-    time: TimeIn | None = None  # absent = now
+    step: Annotated[Int64, Meta(description=AUTO_STEP)] | None = None
+    time: Annotated[TimeIn, Meta(description="absent = now")] | None = None
     metadata: JsonDoc | None = None
 
 
@@ -36,7 +41,7 @@ class MetricBatch(Request):
     """The seed's row form, at most ``max_batch_size`` points."""
 
     metrics: list[MetricRow]
-    batch_id: BatchId | None = None  # idempotency key
+    batch_id: Annotated[BatchId, Meta(description=BATCH_ID)] | None = None
     format: Literal["rows"] | None = None
 
 
@@ -47,11 +52,13 @@ class ColumnarBatch(Request):
 
     run_id: UuidText
     names: list[MetricName]
-    k: list[NameIndex]
-    s: list[Int64 | None]
-    v: list[WireNumber]
-    t: list[EPOCH_SECONDS | None] | None = None
-    batch_id: BatchId | None = None
+    k: Annotated[list[NameIndex], Meta(description="index into names, per point")]
+    s: Annotated[list[Int64 | None], Meta(description="step per point; null = " + AUTO_STEP)]
+    v: Annotated[list[WireNumber], Meta(description="value per point")]
+    t: (
+        Annotated[list[EPOCH_SECONDS | None], Meta(description="epoch seconds; null = now")] | None
+    ) = None
+    batch_id: Annotated[BatchId, Meta(description=BATCH_ID)] | None = None
     format: Literal["columnar"] | None = None
 
 
@@ -67,7 +74,7 @@ class SystemRow(Request):
 
 class SystemBatch(Request):
     metrics: list[SystemRow]
-    batch_id: BatchId | None = None
+    batch_id: Annotated[BatchId, Meta(description=BATCH_ID)] | None = None
 
 
 class WriteResult(Response):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from .fields import (
     GitText,
@@ -56,7 +56,7 @@ class Run(Response):
     updated_at: IsoTime | None
     heartbeat_at: IsoTime | None
     finished_at: IsoTime | None
-    resumed: bool | None = None  # only in the answer to a create that resumed
+    resumed: Annotated[bool, Meta(description="true when a create resumed the run")] | None = None
 
 
 class GitIn(Request):
@@ -78,8 +78,18 @@ class RunCreate(Request):
     git: GitIn | None = None
     host: HostName | None = None
     metadata: JsonDoc | None = None
-    resume: Literal["allow", "must", "never"] | None = None
-    created_at: TimeIn | None = None  # when the run started (default: now)
+    resume: (
+        Annotated[
+            Literal["allow", "must", "never"],
+            Meta(
+                description="allow (default); must: 404 unless `id` exists; never: 409 if it does"
+            ),
+        ]
+        | None
+    ) = None
+    created_at: (
+        Annotated[TimeIn, Meta(description="when the run started (default: now)")] | None
+    ) = None
 
 
 class RunUpdate(Request):
@@ -91,12 +101,14 @@ class RunUpdate(Request):
     summary: JsonDoc | None = None
     config: JsonDoc | None = None
     metadata: JsonDoc | None = None
-    tags: Tags | None = None
+    tags: Annotated[Tags, Meta(description="replaces the run's tags")] | None = None
     add_tags: Tags | None = None
     remove_tags: Tags | None = None
     notes: Notes | None = None
-    heartbeat: bool | None = None
-    finished_at: TimeIn | None = None  # when it reached the end state (default: now)
+    heartbeat: Annotated[bool, Meta(description="true: the run is alive")] | None = None
+    finished_at: (
+        Annotated[TimeIn, Meta(description="when it reached the end state (default: now)")] | None
+    ) = None
 
 
 class RunPage(Response):
