@@ -85,6 +85,14 @@ async def test_auto_step_continues_the_series(store: Store) -> None:
     assert (await store.history(run.id, "b")).steps.tolist() == [7, 8]
 
 
+async def test_auto_step_follows_a_negative_step_of_the_same_batch(store: Store) -> None:
+    """The series' last step + 1, also when that step is negative and just logged."""
+    run, _ = await store.create_run(RunCreate())
+    await store.write_metrics(batch(run.id, {"x": ([-5, None, None], [1.0, 2.0, 3.0])}))
+    await store.write_metrics(batch(run.id, {"x": ([None, -9, None], [4.0, 5.0, 6.0])}))
+    assert (await store.history(run.id, "x")).steps.tolist() == [-9, -5, -4, -3, -2, -1]
+
+
 async def test_idempotent_replay_writes_nothing(store: Store) -> None:
     run, _ = await store.create_run(RunCreate())
     b = batch(run.id, {"x": ([1, 2], [1.0, 2.0])}, batch_id="batch-1")

@@ -38,6 +38,8 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from wanllm_jupyter.core.auto_steps import assign_auto_steps
+
 from . import aggregates as agg
 from .base import MetricBatch, RunNotFound, SystemMetricBatch
 from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
@@ -249,23 +251,6 @@ def batch_points(batch: MetricBatch) -> Points:
     return Points(keys, remap[series.ravel()], batch.steps, batch.times, batch.values)
 
 
-def resolve_auto_steps(
-    series: np.ndarray, steps: np.ndarray, auto: np.ndarray, last: dict[int, int]
-) -> np.ndarray:
-    """Steps with auto points set to the series' running greatest step + 1, in batch order.
-
-    ``last`` maps series id -> greatest stored step (absent: none, first auto step is 0).
-    """
-    out = steps.copy()
-    running = dict(last)
-    for i in range(len(out)):
-        s = int(series[i])
-        if auto[i]:
-            out[i] = running.get(s, -1) + 1
-        running[s] = max(running.get(s, out[i]), int(out[i]))
-    return out
-
-
 def _key_fields(
     keys: list[tuple[uuid.UUID, str]], series: np.ndarray
 ) -> list[tuple[np.ndarray, list[Field]]]:
@@ -434,7 +419,7 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
         last = {
             position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
         }
-        p.steps = resolve_auto_steps(p.series, batch.steps, batch.auto_step, last)
+        p.steps = assign_auto_steps(batch.steps, batch.auto_step, p.series, last)
     source = _aiter(metric_copy(p, batch.metadata, PIECE_ROWS))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
         pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
+from wanllm_jupyter.core.auto_steps import assign_auto_steps
+
 from . import aggregates as agg
 from .base import MetricBatch, RunNotFound, SystemMetricBatch, WriteResult
 from .batches import now_us
@@ -43,27 +45,6 @@ def check_runs(c: sqlite3.Connection, run_ids: Sequence[uuid.UUID]) -> list[str]
         if k not in found:
             raise RunNotFound(k)
     return keys
-
-
-def assign_auto_steps(
-    steps: np.ndarray, auto: np.ndarray, group: np.ndarray, last: dict[int, int]
-) -> np.ndarray:
-    """Auto-steps: the series' greatest step so far + 1, in batch order."""
-    steps = steps.copy()
-    for g in np.unique(group[auto]).tolist():
-        idx = np.flatnonzero(group == g)
-        a = auto[idx]
-        cur = last.get(g, -1)
-        if a.all():
-            steps[idx] = cur + 1 + np.arange(len(idx))
-            continue
-        for i, is_auto in zip(idx.tolist(), a.tolist(), strict=False):
-            if is_auto:
-                cur += 1
-                steps[i] = cur
-            else:
-                cur = max(cur, int(steps[i]))
-    return steps
 
 
 def live_seq(c: sqlite3.Connection, batch_id: str, run_keys: list[str]) -> dict[str, int]:
