@@ -26,8 +26,8 @@ from ._source import (
     Band,
     FloatArray,
     IntArray,
-    MetricSource,
     SeriesResponse,
+    Source,
     epoch_seconds,
     floats,
     ints,
@@ -121,7 +121,7 @@ class ChartModel:
 
     def __init__(
         self,
-        source: MetricSource,
+        source: Source,
         run_ids: Sequence[str],
         metrics: Sequence[str],
         *,

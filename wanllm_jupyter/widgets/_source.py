@@ -191,9 +191,10 @@ def local_root(runs: list[Any]) -> Path:
     return default_root(None)
 
 
-def open_source(
-    runs: list[Any], connection: Connection | None
-) -> tuple[Connection | None, MetricSource | OfflineMetricSource]:
+Source = MetricSource | OfflineMetricSource  # what a widget reads from
+
+
+def open_source(runs: list[Any], connection: Connection | None) -> tuple[Connection | None, Source]:
     """The connection and source for ``runs``: the server found like everywhere else,
     or, with none to be had (or for a run logged offline), the local spools."""
     from ._runs import resolve_connection
@@ -212,7 +213,7 @@ def open_source(
     return None, OfflineMetricSource(local_root(runs))
 
 
-def with_notice(widget: W.Box, source: MetricSource | OfflineMetricSource) -> W.Box:
+def with_notice(widget: W.Box, source: Source) -> W.Box:
     """``widget`` with a one-line notice on top when it shows offline data."""
     if isinstance(source, OfflineMetricSource):
         import ipywidgets as W

@@ -59,7 +59,7 @@ class MetricChart(ShownInCells, W.VBox):
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Connection | None,
         model: ChartModel,
         *,
         title: str | None = None,
@@ -68,9 +68,9 @@ class MetricChart(ShownInCells, W.VBox):
         compact: bool = False,
         owns_connection: bool = False,
     ) -> None:
-        """``compact``: a small multiple (no controls, fewer ticks); the
-        workspace's per-metric grid uses it. ``owns_connection``: close ``conn``
-        with the chart."""
+        """``conn`` None: offline data, not live. ``compact``: a small multiple (no
+        controls, fewer ticks); the workspace's per-metric grid uses it.
+        ``owns_connection``: close ``conn`` with the chart."""
         self.conn, self.model, self.compact = conn, model, compact
         self._owns_connection = owns_connection
         self._lock = threading.RLock()
@@ -125,8 +125,8 @@ class MetricChart(ShownInCells, W.VBox):
         self.status.value = badge("loading…", MUTED)
         self._redrawer = Redrawer(self._work)
         self._live_runs: set[str] = set()
-        if live:
-            self._subscribe()
+        if live and conn is not None:
+            self._subscribe(conn)
         self.model.load()
         self._rebuild()
         self._draw()
@@ -198,8 +198,9 @@ class MetricChart(ShownInCells, W.VBox):
             if self._closed:
                 return
             self._closed = True
-        for run_id in list(self._live_runs):
-            LiveHub.get().unsubscribe(self.conn, run_id, self)
+        if self.conn is not None:
+            for run_id in list(self._live_runs):
+                LiveHub.get().unsubscribe(self.conn, run_id, self)
         self._redrawer.stop()
         if self._overlay_timer is not None:
             self._overlay_timer.cancel()
@@ -207,11 +208,11 @@ class MetricChart(ShownInCells, W.VBox):
             self.marks.x_scale.unobserve(self._on_zoom, names=["min", "max"])
         close_tree(self)
         super().close()
-        if self._owns_connection:
+        if self._owns_connection and self.conn is not None:
             self.conn.close()
 
     # ------------------------------------------------------------ live (Listener)
-    def _subscribe(self) -> None:
+    def _subscribe(self, conn: Connection) -> None:
         hub = LiveHub.get()
         readies = []
         for run_id in self.model.run_ids:
@@ -219,7 +220,7 @@ class MetricChart(ShownInCells, W.VBox):
             self.model.runs[run_id] = run
             if run.get("state") == "running":
                 self._live_runs.add(run_id)
-                readies.append(hub.subscribe(self.conn, run_id, self))
+                readies.append(hub.subscribe(conn, run_id, self))
         for ready in readies:  # points logged from now on reach us; the REST load gets the rest
             ready.wait(2.0)
 
@@ -396,7 +397,7 @@ def chart(
         ignore_outliers=ignore_outliers,
     )
     widget = MetricChart(
-        conn,  # type: ignore[arg-type]
+        conn,
         model,
         title=title,
         height=height,

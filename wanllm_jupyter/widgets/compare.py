@@ -17,7 +17,7 @@ from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
 from ._lifetime import ShownInCells, close_tree, owned_by_cell
 from ._runs import as_run_list, is_borrowed, run_id_of
-from ._source import MetricSource, open_source, with_notice
+from ._source import Source, open_source, with_notice
 from ._style import PALETTE
 from .chart import MetricChart, chart
 
@@ -44,7 +44,7 @@ class Comparison(ShownInCells, W.VBox):
 
     def __init__(
         self,
-        source: MetricSource,
+        source: Source,
         run_ids: list[str],
         metric: str,
         group_by: str,

@@ -101,7 +101,7 @@ class Workspace(ShownInCells, W.VBox):
         self.add_class("wl-chart")
         self._draw_header()
         self._build_charts()
-        if self.live and self.run.get("state") == "running":
+        if self.live and conn is not None and self.run.get("state") == "running":
             LiveHub.get().subscribe(conn, run_id, self)
 
     # ---------------------------------------------------------------- header
