@@ -12,6 +12,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from wanllm_jupyter.core import smoothing
+from wanllm_jupyter.core.api import BulkHistoryRequest, field_names
 from wanllm_jupyter.core.arrow import NAME_DICT, TIMESTAMP
 from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, int_problem, text_problem
 
@@ -194,7 +195,7 @@ def _bulk_request(body: dict[str, Any]) -> dict[str, Any]:
     def bad(index: int, field: str, reason: str) -> None:
         errors.append({"index": index, "field": field, "reason": reason})
 
-    for key in body.keys() - {"run_ids", "names", "start_step", "end_step"}:
+    for key in body.keys() - field_names(BulkHistoryRequest):
         bad(-1, key, "unknown field")
     run_ids: list[uuid.UUID] = []
     raw_ids = body.get("run_ids")

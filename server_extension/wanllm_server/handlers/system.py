@@ -9,6 +9,8 @@ import numpy as np
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.api import field_names
 from wanllm_jupyter.core.arrow import SYSTEM_SCHEMA
 
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
@@ -17,7 +19,7 @@ from .base import ARROW_TYPE, JSON_TYPE, WanllmHandler
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array
 from .wire import arrow_table_pieces, grouped, json_fragments, seconds, send_pieces, timestamps
 
-_FIELDS = frozenset({"batch_id", "metrics"})
+_FIELDS = field_names(api.SystemBatch)
 
 
 class SystemBatchHandler(IngestHandler):
