@@ -6,6 +6,7 @@ server's real answers are exactly the response models."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 from wanllm_server.openapi import document
+from wanllm_server.store import base as store
 from wanllm_server.store.batches import METRIC_FIELDS, SYSTEM_FIELDS
 
 from tests.server.server_helpers import new_id, post_points
@@ -188,3 +190,15 @@ async def test_socket_messages_are_exactly_the_message_models(api, jp_ws_fetch):
     for ws in (run_ws, runs_ws):
         assert await receive(ws) == models.RunDeletedMessage(run_id=rid)
         ws.close()
+
+
+def test_store_records_have_the_models_fields():
+    """The handlers pass a checked body's fields to the store records by name."""
+
+    def names(record: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(record)}
+
+    assert names(store.Run) == model_fields(models.Run) - {"resumed"}
+    assert names(store.GitInfo) == model_fields(models.Git) == model_fields(models.GitIn)
+    assert names(store.RunCreate) == model_fields(models.RunCreate) - {"resume"}
+    assert names(store.RunUpdate) == model_fields(models.RunUpdate)

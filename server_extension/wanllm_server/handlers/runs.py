@@ -29,6 +29,7 @@ from ..store.base import (
     RunQuery,
     RunUpdate,
 )
+from ..store.run_rules import revived
 from .base import ApiError, WanllmHandler
 from .validate import checked
 from .wire import iso
@@ -123,17 +124,15 @@ class RunsHandler(WanllmHandler):
                 "resume='must' needs an id",
                 [{"index": 0, "field": "id", "reason": "required with resume='must'"}],
             )
+        fields = {k: v for k, v in msgspec.structs.asdict(body).items() if k != "resume"}
         spec = RunCreate(
-            project=body.project or "default",
-            name=body.name,
-            id=run_id,
-            config=body.config,
-            tags=body.tags,
-            notes=body.notes,
-            git=GitInfo(**msgspec.structs.asdict(body.git)) if body.git else None,
-            host=body.host,
-            metadata=body.metadata,
-            created_at=_time_arg(body.created_at),
+            **fields
+            | {
+                "project": body.project or "default",
+                "id": run_id,
+                "git": GitInfo(**msgspec.structs.asdict(body.git)) if body.git else None,
+                "created_at": _time_arg(body.created_at),
+            }
         )
         run, resumed = await store.create_run(spec)
         self.live.publish_run(run)
@@ -174,7 +173,7 @@ class RunHandler(WanllmHandler):
             finished_at=_time_arg(body.finished_at),
         )
         run = await (await self.store()).update_run(rid, update)
-        if set(raw) - {"heartbeat"}:
+        if set(raw) - {"heartbeat"} or (update.heartbeat and revived(run)):  # revived: news
             self.live.publish_run(run)
         self.send_json(run_to_wire(run))
 
