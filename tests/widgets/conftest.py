@@ -45,7 +45,7 @@ class Logger:
         times: Sequence[float] | None = None,
     ) -> None:
         rows = []
-        for i, (s, v) in enumerate(zip(steps, values)):
+        for i, (s, v) in enumerate(zip(steps, values, strict=True)):
             row: dict[str, Any] = {
                 "run_id": run_id,
                 "metric_name": name,

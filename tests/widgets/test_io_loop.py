@@ -1,5 +1,5 @@
-"""The widgets' one I/O loop: many live charts and a live run table share two
-threads (the loop and its worker); a reconnect loop logs a failure once, not
+"""The widgets' one I/O loop: many live charts and a live run table share three
+threads (the loop, its worker and its host-name lookups); a reconnect loop logs a failure once, not
 per attempt; live messages are typed."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from wanllm_jupyter._http import Connection
-from wanllm_jupyter.widgets import _live, chart
+from wanllm_jupyter.widgets import _live, chart, workspace
 from wanllm_jupyter.widgets._messages import Kind, LiveMessage
 from wanllm_jupyter.widgets.run_table import run_table
 
@@ -30,7 +30,7 @@ def eventually(check: Callable[[], bool], timeout: float = 10) -> bool:
     return check()
 
 
-def test_live_charts_and_a_run_table_share_the_loop_and_its_worker(conn, logger) -> None:
+def test_live_charts_and_a_run_table_share_the_loops_threads(conn, logger) -> None:
     project = f"io-loop-{time.monotonic_ns()}"
     runs = [logger.run(f"r{i}", project=project) for i in range(4)]
     before = thread_names()
@@ -46,7 +46,8 @@ def test_live_charts_and_a_run_table_share_the_loop_and_its_worker(conn, logger)
         assert eventually(
             lambda: {r["id"]: r["state"] for r in table.rows}[runs[1]["id"]] == "finished"
         )
-        assert thread_names() - before <= {"wanllm-io", "wanllm-widgets-work_0"}
+        widget_threads = {"wanllm-io", "wanllm-widgets-work_0", "wanllm-io-resolve_0"}
+        assert thread_names() - before <= widget_threads
         assert _live.LiveHub.get().sockets() >= 3  # runs 0, 2, 3 are still running
     finally:
         table.close()
@@ -93,3 +94,21 @@ def test_live_messages_are_typed() -> None:
     assert metrics.kind is Kind.METRICS and metrics.points == {"loss": {"steps": [1]}}
     assert LiveMessage.of({"type": "from-the-future"}).kind is Kind.OTHER
     assert LiveMessage.of(["not", "an", "object"]).points == {}
+
+
+def test_a_live_workspace_adds_a_new_metric_off_the_loop_thread(conn, logger) -> None:
+    """A new metric arrives on the live socket: the workspace builds its charts on the
+    loop's worker (the loop keeps delivering, and a chart's socket can open)."""
+    run = logger.run("ws-live")
+    logger.log(run["id"], "loss", range(3), [1.0, 0.5, 0.25])
+    ws = workspace(run["id"], connection=conn)
+    try:
+        assert list(ws.selector.value) == ["loss"]
+        logger.log(run["id"], "acc", range(3), [0.1, 0.2, 0.3])
+        assert eventually(lambda: "acc" in ws.selector.value)
+        assert eventually(lambda: len(ws.charts) == 4)  # main, two small multiples, wall time
+        logger.log(run["id"], "acc", [3], [0.4])
+        single_acc = ws.charts[2]
+        assert eventually(lambda: len(single_acc.figure.marks[1].x[0]) == 4)
+    finally:
+        ws.close()

@@ -2,7 +2,8 @@
 (``wanllm-io``) holds every live socket, run-table feed, redraw pacing and
 timer; blocking work (HTTP re-queries, drawing into widgets) runs on one worker
 thread (``wanllm-widgets-work``), so that the loop keeps reading sockets while
-a chart re-queries the server. Two threads, however many widgets are open.
+a chart re-queries the server; host-name lookups of new sockets have a third.
+Three threads, however many widgets are open.
 
 Both run beside the kernel's main thread, so charts keep growing while the
 cell that logs is still executing (ipykernel sends comm messages from any
@@ -33,8 +34,12 @@ class IOLoop:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="wanllm-widgets-work"
         )
-        # tornado resolves host names in the loop's default executor: the worker too
-        self.loop.set_default_executor(self._worker)
+        # tornado resolves host names in the loop's default executor: a thread of its
+        # own (made at the first lookup), so that a lookup never waits behind drawing
+        # and drawing code may wait for a socket to open
+        self.loop.set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wanllm-io-resolve")
+        )
         threading.Thread(target=self.loop.run_forever, name="wanllm-io", daemon=True).start()
 
     @classmethod
@@ -57,7 +62,8 @@ class IOLoop:
         return await self.loop.run_in_executor(self._worker, fn, *args)
 
     def later(self, delay: float, fn: Callable[[], object]) -> concurrent.futures.Future[None]:
-        """Run ``fn`` on the worker after ``delay`` seconds; cancel the future to drop it."""
+        """Run ``fn`` on the worker after ``delay`` seconds (0: soon); cancel the future
+        to drop it. An exception is logged."""
 
         async def wait_then_run() -> None:
             await asyncio.sleep(delay)

@@ -221,16 +221,17 @@ class Workspace(ShownInCells, W.VBox):
             self._timer = IOLoop.get().later(AUTO_REFRESH_SECONDS, tick)
 
     # ---------------------------------------------------------------- live
+    # called on the I/O loop: building charts and re-reading the server go to its worker
     def on_points(self, run_id: str, points: dict[str, Any]) -> None:
         if any(n not in self.names for n in points):
-            self._add_names(list(points))
+            IOLoop.get().later(0, lambda: self._add_names(list(points)))
 
     def on_run(self, run: dict[str, Any]) -> None:
         self.run = run
         self._draw_header()
 
     def on_gap(self, run_id: str) -> None:
-        self.refresh()
+        IOLoop.get().later(0, self.refresh)
 
     def close(self) -> None:
         """Stop live updates and auto-refresh and close every widget of the workspace."""
