@@ -137,8 +137,8 @@ def main() -> None:
     describe("2nd run in the process: init()", [s["init2"] for s in both], 0.05)
     describe("2nd run: init() -> 1st point", [s["point2"] for s in both], 0.05)
     print(
-        "(a fresh process's first init() also imports pyarrow and urllib3; the first point\n"
-        " waits for the sender's first batching interval, 0.1 s, after the run's creation)"
+        "(a fresh process's first init() imports http.client; pyarrow and the package\n"
+        " versions (importlib.metadata) come later, on the sender's thread)"
     )
     print(f"{'idle service RSS':<38} median {statistics.median(rss):8.1f} MB")
 

@@ -5,24 +5,32 @@ widgets. Every path is relative to the Jupyter server's ``base_url``
 (``"wanllm/api/v1/runs"``); auth is Jupyter's ``Authorization: token <t>``
 header, which jupyter_server exempts from XSRF checks.
 
-Errors: :class:`~wanllm_jupyter.errors.ServerUnreachable` when no answer came
-back, :class:`~wanllm_jupyter.errors.ServerError` (or its subclasses
+Built on the standard library's ``http.client`` (a new process's first request
+costs no third-party imports): a small thread-safe pool of keep-alive
+connections; one the server closed meanwhile is noticed before reuse.
+
+Errors: :class:`~wanllm_jupyter.core.errors.ServerUnreachable` when no answer came
+back, :class:`~wanllm_jupyter.core.errors.ServerError` (or its subclasses
 ``NotFound``/``Conflict``) for an error status. No retries here: callers that
 must not lose data (the sender) retry themselves.
 """
 
 from __future__ import annotations
 
+import http.client
+import select
+import threading
+from dataclasses import dataclass
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .errors import Conflict, NotFound, ServerError, ServerUnreachable
+from .core.errors import Conflict, NotFound, ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
     import pyarrow
-    import urllib3
 
 API = "wanllm/api/v1/"
 JSON = "application/json"
@@ -35,10 +43,24 @@ def encode_segment(name: str) -> str:
     return quote(name, safe="")
 
 
+@dataclass(frozen=True)
+class Response:
+    """A complete HTTP response (the body read)."""
+
+    status: int
+    reason: str
+    headers: Message
+    data: bytes
+
+    def json(self) -> Any:
+        """The decoded JSON body (None when empty)."""
+        return orjson.loads(self.data) if self.data else None
+
+
 class Connection:
     """A wanllm server: ``base_url`` (``http://host:port/base/``, ending in ``/``) and ``token``.
 
-    Thread-safe (urllib3 pools are); one instance keeps its connections alive.
+    Thread-safe; keeps up to ``maxsize`` idle connections alive.
     """
 
     def __init__(
@@ -49,12 +71,9 @@ class Connection:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.token = token
         self.timeout = timeout
-        import urllib3  # here, not at module level: it costs ~100 ms of kernel import time
-
-        self._urllib3 = urllib3
-        self._pool = urllib3.PoolManager(
-            num_pools=2, maxsize=maxsize, retries=False, timeout=urllib3.Timeout(timeout)
-        )
+        self.maxsize = maxsize
+        self._idle: list[tuple[tuple[str, str], http.client.HTTPConnection]] = []
+        self._lock = threading.Lock()
         self._health: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -89,26 +108,57 @@ class Connection:
         content_type: str = JSON,
         timeout: float | None = None,
         **params: Any,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """Send one request; return the response when its status is < 400."""
-        urllib3, headers = self._urllib3, self.headers()
+        parts = urlsplit(self.url(path, **params))
+        origin = (parts.scheme, parts.netloc)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = self.headers()
         if body is not None:
             headers["Content-Type"] = content_type
+        conn = self._checkout(origin)
         try:
-            resp = self._pool.request(
-                method,
-                self.url(path, **params),
-                body=body,
-                headers=headers,
-                # an explicit None would mean no timeout at all, not the pool's default
-                timeout=urllib3.Timeout(timeout if timeout is not None else self.timeout),
-                redirect=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ServerUnreachable(f"{method} {self.base_url}{path}: {exc}") from exc
+            # an explicit None would mean no timeout at all, not the connection's default
+            conn.timeout = timeout if timeout is not None else self.timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            conn.request(method, target, body=body, headers=headers)
+            raw = conn.getresponse()
+            resp = Response(raw.status, raw.reason, raw.headers, raw.read())
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise ServerUnreachable(f"{method} {self.base_url}{path}: {exc!r}") from exc
+        if raw.will_close:
+            conn.close()
+        else:
+            self._checkin(origin, conn)
         if resp.status >= 400:
             raise _error(resp, method, path)
         return resp
+
+    def _checkout(self, origin: tuple[str, str]) -> http.client.HTTPConnection:
+        """An idle connection to ``origin`` the server has not closed, or a new one."""
+        with self._lock:
+            kept = [i for i, (o, _) in enumerate(self._idle) if o == origin]
+            conn = self._idle.pop(kept[-1])[1] if kept else None
+        while conn is not None and _dropped(conn):
+            conn.close()
+            with self._lock:
+                kept = [i for i, (o, _) in enumerate(self._idle) if o == origin]
+                conn = self._idle.pop(kept[-1])[1] if kept else None
+        if conn is not None:
+            return conn
+        scheme, netloc = origin
+        if scheme == "https":
+            return http.client.HTTPSConnection(netloc, timeout=self.timeout)
+        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+
+    def _checkin(self, origin: tuple[str, str], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.maxsize:
+                self._idle.append((origin, conn))
+                return
+        conn.close()
 
     # ------------------------------------------------------------- JSON
     def get_json(self, path: str, **params: Any) -> Any:
@@ -165,8 +215,11 @@ class Connection:
         return int(self.health().get("max_columnar_batch_size") or self.max_batch_size)
 
     def close(self) -> None:
-        """Close pooled connections."""
-        self._pool.clear()
+        """Close the idle connections (a request in flight closes or returns its own)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            conn.close()
 
 
 def encode_json(body: Any) -> bytes:
@@ -176,19 +229,34 @@ def encode_json(body: Any) -> bytes:
     )
 
 
-def _decode(resp: urllib3.BaseHTTPResponse) -> Any:
-    data = resp.data
-    return orjson.loads(data) if data else None
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """True when an idle connection's socket is readable: the server closed it (or
+    sent something unasked), so it cannot carry a request."""
+    sock = conn.sock
+    if sock is None:
+        return False  # not connected yet: connects on use
+    try:
+        if hasattr(select, "poll"):  # any fd number (select() stops at 1024)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
-def _read_arrow(resp: urllib3.BaseHTTPResponse) -> pyarrow.Table:
+def _decode(resp: Response) -> Any:
+    return resp.json()
+
+
+def _read_arrow(resp: Response) -> pyarrow.Table:
     import pyarrow as pa
 
     return pa.ipc.open_stream(resp.data).read_all()
 
 
-def _error(resp: urllib3.BaseHTTPResponse, method: str, path: str) -> ServerError:
-    message, errors = resp.reason or "error", []
+def _error(resp: Response, method: str, path: str) -> ServerError:
+    message, errors = resp.reason or "error", list[Any]()
     try:
         body = orjson.loads(resp.data)
         message, errors = body.get("message", message), body.get("errors") or []

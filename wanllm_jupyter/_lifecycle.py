@@ -19,14 +19,14 @@ from typing import Any
 from . import _discovery, _exit_hooks
 from ._config import Config, as_mapping
 from ._http import API, Connection
-from ._metadata import git_info, hostname, run_metadata
+from ._metadata import environment_metadata, git_info, hostname, run_metadata
 from ._run import FINISH_TIMEOUT, Run, check_str_list
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
 from ._sync import sync_in_background
 from ._transport import HttpTransport
 from .core import limits
-from .errors import NotFound, ServerUnreachable, UsageError
+from .core.errors import NotFound, ServerUnreachable, UsageError
 
 MODES = ("online", "offline", "disabled")
 RESUMES = ("allow", "must", "never")
@@ -185,6 +185,7 @@ def init(
         # No server (offline) or it failed mid-create: the create goes first, with
         # the time the run started (a later `wanllm sync` keeps it).
         first_ops=[("create", {**create, "created_at": started})] if server_run is None else None,
+        deferred_ops=lambda: [("patch", {"run_id": run_id, "metadata": environment_metadata()})],
         definitions=definitions,
     )
     if conn is not None:  # runs spooled by earlier offline sessions reach the server now

@@ -38,7 +38,8 @@ def _git(args: list[str], cwd: str) -> str | None:
 
 
 def git_info(cwd: str | None = None) -> dict[str, Any]:
-    """``{"branch", "commit", "dirty", "remote"}`` of the repository holding ``cwd`` (empty outside one)."""
+    """``{"branch", "commit", "dirty", "remote"}`` of the repository holding ``cwd``
+    (empty outside one)."""
     cwd = cwd or os.getcwd()
     commit = _git(["rev-parse", "HEAD"], cwd)
     if commit is None:
@@ -71,12 +72,10 @@ def notebook_path() -> str | None:
 
 
 def run_metadata() -> dict[str, Any]:
-    """Everything recorded in ``Run.metadata`` at creation."""
+    """What ``Run.metadata`` records at creation (cheap: before the first point)."""
     meta: dict[str, Any] = {
         "python": platform.python_version(),
         "python_executable": sys.executable,
-        "platform": platform.platform(),
-        "packages": package_versions(),
         "pid": os.getpid(),
         "argv": sys.argv[:20],
     }
@@ -84,6 +83,12 @@ def run_metadata() -> dict[str, Any]:
     if nb:
         meta["notebook"] = nb
     return meta
+
+
+def environment_metadata() -> dict[str, Any]:
+    """The OS and package versions (tens of ms: recorded by a patch the sender sends
+    after the run's first points, see ``Sender(deferred=...)``)."""
+    return {"platform": platform.platform(), "packages": package_versions()}
 
 
 def hostname() -> str:

@@ -17,9 +17,9 @@ from ._http import Connection
 from ._sender import Sender, SendReport
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
+from .core.errors import UsageError
 from .core.heartbeat import HEARTBEAT_INTERVAL
 from .core.limits import INT32_MAX, INT32_MIN, int_problem
-from .errors import UsageError
 
 if TYPE_CHECKING:
     from ._system import SystemMonitor
@@ -80,6 +80,7 @@ class Run:
         summary_every: float = 10.0,
         on_finish: Callable[[Run], None] | None = None,
         first_ops: list[Op] | None = None,
+        deferred_ops: Callable[[], list[Op]] | None = None,
         definitions: list[dict[str, Any]] | None = None,
     ) -> None:
         self.id, self.project, self._name = id, project, name
@@ -112,6 +113,7 @@ class Run:
             periodic=self._summary_ops,
             periodic_every=summary_every,
             first=first_ops,
+            deferred=deferred_ops,
         )
         self.summary._before_read = self.sender.catch_up
         self._append = self.sender.buffer.append

@@ -4,12 +4,17 @@
 deque: atomic append, no lock). The thread drains it into
 :class:`~._columns.Columns`, cuts batches of at most ``max_batch`` points, and
 delivers them, then any queued control operations (config/summary patches,
-system metrics), in order. Batching is a leading-edge throttle: the first
-``log()`` into an empty buffer wakes the thread, which sends at once when
-nothing was sent for ``interval`` seconds, else at the end of that interval
-(at most one round of batches per ``interval``, so live charts see a point
-within milliseconds while a fast loop still gets large batches). The thread
-also wakes every ``interval`` for operations queued without a wake-up.
+system metrics), in order; what is slow to gather and not needed first (the
+run's package versions) is gathered by ``deferred`` :data:`DEFER_FOR` seconds
+after the start (or at close), when the first points are out; not when the
+interpreter is already exiting (its first imports could change the exit status
+of a ``KeyboardInterrupt``, see :func:`._transport.exiting`). Batching is a
+leading-edge throttle: the first ``log()`` into an empty buffer wakes the
+thread, which sends at once when nothing was sent for ``interval`` seconds,
+else at the end of that interval (at most one round of batches per
+``interval``, so live charts see a point within milliseconds while a fast loop
+still gets large batches). The thread also wakes every ``interval`` for
+operations queued without a wake-up.
 
 Delivery retries retryable failures with exponential backoff for up to
 ``retry_for`` seconds; after that (or with no transport at all: offline mode)
@@ -49,9 +54,10 @@ from ._columns import Columns, Item, WanllmWarning
 from ._rejected import op_points
 from ._replay import Replayer
 from ._spool import Op, Spool
-from ._transport import Transport, is_rejection, is_retryable, is_server_fault
+from ._transport import Transport, exiting, is_rejection, is_retryable, is_server_fault
 
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
+DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
 
 
 @dataclass
@@ -129,11 +135,14 @@ class Sender:
         periodic: Callable[[], list[Op]] | None = None,
         periodic_every: float = 10.0,
         first: list[Op] | None = None,
+        deferred: Callable[[], list[Op]] | None = None,
     ) -> None:
         self._wake = threading.Event()
         self.buffer: deque[Item] = _Buffer(self._wake.set)
         self.ops: deque[Op] = deque()
         self._first = list(first or [])  # delivered before anything else (the run's create)
+        self._deferred = deferred  # called once the first points went out (slow metadata)
+        self._deferred_at = math.inf  # set when the thread starts
         self.columns, self.spool, self.transport = columns, spool, transport
         self.max_batch, self.interval = max_batch, interval
         self.retry_for, self.probe_every = retry_for, probe_every
@@ -189,6 +198,7 @@ class Sender:
         self._wake.clear()
 
     def _loop(self) -> None:
+        self._deferred_at = time.monotonic() + DEFER_FOR
         for kind, body in self._first:
             self._deliver(kind, body, 0)
         next_periodic = time.monotonic() + self.periodic_every
@@ -208,6 +218,10 @@ class Sender:
                     self.ops.extend(self.periodic())
                     next_periodic = time.monotonic() + self.periodic_every
                 self._cycle()
+                if self._deferred is not None and (
+                    stopping or time.monotonic() >= self._deferred_at
+                ):
+                    self._queue_deferred(now=stopping)
                 if stopping:
                     self._replay_until_deadline()
             except Exception as exc:  # never let the thread die: report and go on
@@ -216,6 +230,16 @@ class Sender:
             if stopping:
                 self._flush_spool()
                 return
+
+    def _queue_deferred(self, now: bool) -> None:
+        """Queue the deferred operations ahead of those waiting (a finish() may already
+        have queued the final patch); deliver them ``now`` when the thread is stopping."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None or exiting():
+            return
+        self.ops.extendleft(reversed(deferred()))
+        if now:
+            self._cycle()
 
     def _drain(self) -> None:
         buf = self.buffer

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._http import Connection
 from .core import service as core
-from .errors import ServerError, ServerUnreachable, WanllmError
+from .core.errors import ServerError, ServerUnreachable, WanllmError
 
 AUTOSTART_ENV = "WANLLM_AUTOSTART"
 START_TIMEOUT = 30.0
@@ -184,6 +184,7 @@ class ServiceConnection(Connection):
 
     def __init__(self, conn: Connection, db_url: str) -> None:
         super().__init__(conn.base_url, conn.token, timeout=conn.timeout)
+        self._health, self._idle, conn._idle = conn._health, conn._idle, []  # its probe's
         self.db_url = db_url
         self._last_restart = -float("inf")
 
@@ -206,5 +207,5 @@ class ServiceConnection(Connection):
         except (WanllmError, OSError):
             return False
         self.base_url, self.token, self._health = conn.base_url, conn.token, None
-        self._pool.clear()
+        self.close()
         return True

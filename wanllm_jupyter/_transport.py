@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 from typing import Any, Protocol
 
 import numpy as np
 
 from ._http import API, ARROW, Connection, encode_json
 from ._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
-from .errors import ServerError, ServerUnreachable
+from .core.errors import ServerError, ServerUnreachable
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Metrics batches of at least this many points go as Arrow, smaller ones as columnar
+# JSON: cheaper to encode and decode while small (a live loop's batches), and a
+# process that never sends a large batch never imports pyarrow (nor imports it for
+# the first time while the interpreter exits: see _sender.exiting).
+ARROW_MIN_POINTS = 1000
+
+
+def exiting() -> bool:
+    """True once the interpreter is exiting (its main thread has ended: ``atexit``
+    time). Nothing should be imported for the first time then: an import that runs
+    ``exec`` (``namedtuple`` does) makes CPython exit with status 1 instead of the
+    130 of an uncaught ``KeyboardInterrupt``."""
+    return not threading.main_thread().is_alive()
 
 
 @functools.cache
 def arrow_schema() -> Any:
-    """The Arrow batch schema (importing pyarrow: it registers an atexit hook, so it
-    cannot be imported for the first time while the interpreter exits)."""
+    """The Arrow batch schema (imports pyarrow on first use, on the sender's thread)."""
     import pyarrow as pa
 
-    from ._arrow import NAME_DICT
+    from .core.arrow import NAME_DICT
 
     return pa.schema(
         [
@@ -64,18 +78,26 @@ class HttpTransport:
     def __init__(self, conn: Connection, timeout: float = 30.0) -> None:
         self.conn = conn
         self.timeout = timeout
-        arrow_schema()  # now, not on the sender thread: the last batch may go out at exit
 
     def deliver(self, kind: str, body: Any) -> Any:
         """Send one operation; ``body`` is a dict, or for metrics a :class:`ColumnarBatch`
-        (sent as Arrow) or a columnar JSON body (dict or bytes, e.g. from the spool)."""
+        (sent as Arrow from :data:`ARROW_MIN_POINTS` points, else as columnar JSON) or a
+        columnar JSON body (dict or bytes, e.g. from the spool)."""
         conn = self.conn
         if kind == "metrics":
-            arrow = isinstance(body, ColumnarBatch)
+            arrow = (
+                isinstance(body, ColumnarBatch)
+                and len(body) >= ARROW_MIN_POINTS
+                and ("pyarrow" in sys.modules or not exiting())
+            )
+            if arrow:
+                data = arrow_batch(body)
+            else:
+                data = body.to_json() if isinstance(body, ColumnarBatch) else encode_json(body)
             resp = conn.request(
                 "POST",
                 API + "metrics/batch",
-                body=arrow_batch(body) if arrow else encode_json(body),
+                body=data,
                 content_type=ARROW if arrow else COLUMNAR_CONTENT_TYPE,
                 timeout=self.timeout,
             )
@@ -100,7 +122,7 @@ def arrow_batch(batch: ColumnarBatch) -> bytes:
     schema metadata. Built from the numpy buffers without per-point work."""
     import pyarrow as pa
 
-    from ._arrow import dictionary_array, numpy_array
+    from .core.arrow import dictionary_array, numpy_array
 
     schema = arrow_schema().with_metadata({"run_id": batch.run_id, "batch_id": batch.batch_id})
     times = np.rint(batch.t * 1e6).astype(np.int64)
