@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from wanllm_server.store import InvalidQuery, Series
+from wanllm_server.store import InvalidQuery, Series, m4
 from wanllm_server.store import aggregates as agg
 
 from tests.store.store_helpers import as_triples, brute_m4
@@ -83,23 +83,23 @@ def test_tier_rows_merge_and_coarsen_agree_with_points() -> None:
     ],
 )
 def test_choose_bucket_width(start: int, end: int, buckets: int, width: int) -> None:
-    assert agg.choose_bucket_width(start, end, buckets) == width
+    assert m4.choose_bucket_width(start, end, buckets) == width
 
 
 def test_choose_bucket_width_rejects_bad_input() -> None:
     with pytest.raises(InvalidQuery):
-        agg.choose_bucket_width(0, 10, 0)
+        m4.choose_bucket_width(0, 10, 0)
     with pytest.raises(InvalidQuery):
-        agg.choose_bucket_width(10, 0, 5)
+        m4.choose_bucket_width(10, 0, 5)
 
 
 def test_plan_reads_interior_tiers_and_exact_edges() -> None:
-    plan = agg.plan_downsample(1000, 99_000, 1000)
+    plan = m4.plan_downsample(1000, 99_000, 1000)
     assert plan.width == 128 and plan.level == 6
     assert plan.edges == ((1000, 1023), (98_944, 99_000))
     assert plan.tier_buckets == (1024 >> 6, (98_944 >> 6) - 1)
-    assert agg.plan_downsample(0, 999, 100).level == 4  # width 16 = the finest tier
-    assert agg.plan_downsample(0, 999, 200).level is None  # width 8: raw points
+    assert m4.plan_downsample(0, 999, 100).level == 4  # width 16 = the finest tier
+    assert m4.plan_downsample(0, 999, 200).level is None  # width 8: raw points
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -109,10 +109,10 @@ def test_m4_from_tiers_equals_m4_from_raw(seed: int) -> None:
     m = g == 0
     raw = Series(st[m], tm[m], v[m])
     for start, end, buckets in ((-2000, 70_000, 100), (333, 44_444, 57), (0, 65_535, 16)):
-        plan = agg.plan_downsample(start, end, buckets)
+        plan = m4.plan_downsample(start, end, buckets)
         inr = (raw.steps >= start) & (raw.steps <= end)
         ranged = Series(raw.steps[inr], raw.times[inr], raw.values[inr])
-        want = agg.m4_from_raw(ranged, plan.width)
+        want = m4.m4_from_raw(ranged, plan.width)
         w, expected, _ = brute_m4(
             ranged.steps.tolist(),
             ranged.times.tolist(),
@@ -127,7 +127,7 @@ def test_m4_from_tiers_equals_m4_from_raw(seed: int) -> None:
         for a, b in plan.edges:
             edge |= (raw.steps >= a) & (raw.steps <= b)
         sel = (tiers.group == 0) & (tiers.level == plan.level)
-        got = agg.m4_from_tiers(
+        got = m4.m4_from_tiers(
             tiers.partials[sel], plan, Series(raw.steps[edge], raw.times[edge], raw.values[edge])
         )
         assert as_triples(got.points) == as_triples(want.points)

@@ -15,6 +15,7 @@ import asyncpg
 import numpy as np
 import pytest
 from wanllm_server.store import aggregates as agg
+from wanllm_server.store import m4
 from wanllm_server.store import postgres_reads as reads
 from wanllm_server.store.base import (
     MetricBatch,
@@ -342,7 +343,7 @@ def test_tiny_batches_keep_one_exact_tier_row_per_bucket(pg_dsn: str) -> None:
     got, want = run(_db_tiers(pg_dsn, rid, "x")), _expected_tiers(steps, times, values)
     assert got.level.tolist() == want.level.tolist()
     _same_partials(got.partials, want.partials)
-    ref = agg.m4_from_raw(Series(steps, times, values), down.bucket_width)
+    ref = m4.m4_from_raw(Series(steps, times, values), down.bucket_width)
     assert down.bucket_count.tolist() == ref.bucket_count.tolist()
     assert np.array_equal(down.bucket_min, ref.bucket_min, equal_nan=True)
     assert np.array_equal(down.bucket_max, ref.bucket_max, equal_nan=True)

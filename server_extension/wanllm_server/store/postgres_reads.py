@@ -19,6 +19,7 @@ import asyncpg
 import numpy as np
 
 from . import aggregates as agg
+from . import m4
 from .base import Downsampled, Series
 from .postgres_copy import decode_fixed, strip_copy
 
@@ -227,13 +228,13 @@ async def downsample(
     end: int,
     series_count: int,
 ) -> Downsampled:
-    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.aggregates`);
+    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.m4`);
     ``series_count`` (all points of the series) short-cuts small series to raw."""
-    plan = agg.plan_downsample(start, end, buckets)
+    plan = m4.plan_downsample(start, end, buckets)
     max_unsampled = 4 * buckets
     if plan.level is None or series_count <= max_unsampled:
         raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
-        return agg.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
+        return m4.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
     edges = [
@@ -241,10 +242,10 @@ async def downsample(
         for a, b in plan.edges
     ]
     edge = concat_series(edges)
-    result = agg.m4_from_tiers(tiers, plan, edge)
+    result = m4.m4_from_tiers(tiers, plan, edge)
     if result.total_points <= max_unsampled:
         raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
-        return agg.unsampled(result, raw)
+        return m4.unsampled(result, raw)
     return result
 
 

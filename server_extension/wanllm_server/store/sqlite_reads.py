@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import aggregates as agg
+from . import m4
 from .base import Downsampled, MetricNotFound, Series, SystemSeries
 from .sqlite_blocks import (
     EMPTY,
@@ -62,10 +63,10 @@ def downsample(
     s = summary(c, sid)
     start = s.first_step if start is None else start
     end = s.last_step if end is None else end
-    plan = agg.plan_downsample(start, end, buckets)
+    plan = m4.plan_downsample(start, end, buckets)
     small = 4 * buckets
     if plan.level is None or s.count <= small:
-        return agg.m4_from_raw(read_points(c, sid, start, end), plan.width, max_unsampled=small)
+        return m4.m4_from_raw(read_points(c, sid, start, end), plan.width, max_unsampled=small)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     rows = c.execute(
         "SELECT data FROM metric_tiers WHERE series_id = ? AND level = ? AND min_bucket <= ? "
@@ -80,9 +81,9 @@ def downsample(
             for f in ("steps", "times", "values")
         )
     )
-    result = agg.m4_from_tiers(tiers, plan, edge)
+    result = m4.m4_from_tiers(tiers, plan, edge)
     if result.total_points <= small:
-        return agg.unsampled(result, read_points(c, sid, start, end))
+        return m4.unsampled(result, read_points(c, sid, start, end))
     return result
 
 
