@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 import pydantic
-from wanllm_server.store.batches import metric_batch_from_columns, metric_batch_from_rows
+from wanllm_server.store.batches import metric_batch_from_columns
+from wanllm_server.store.metric_rows import metric_batch_from_rows
 
 from wanllm_jupyter.core import limits as L
 from wanllm_jupyter.core.api import ColumnarBatch, MetricBatch

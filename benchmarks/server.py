@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store import open_store
 from wanllm_server.store.base import MetricBatch, RunCreate, Store
-from wanllm_server.store.batches import metric_batch_from_columns, metric_batch_from_rows
+from wanllm_server.store.batches import metric_batch_from_columns
+from wanllm_server.store.metric_rows import metric_batch_from_rows
 
 from tests.jupyter_process import JupyterServer
 from tests.services import PostgresCluster

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from wanllm_server.store.batches import _checked_metric_rows, metric_batch_from_rows
+from wanllm_server.store.metric_rows import checked_metric_rows, metric_batch_from_rows
 
 NAMES = 10  # metrics per run, as in benchmarks/server.py
 
@@ -60,7 +60,7 @@ def main() -> None:
         rows = orjson.loads(raw)["metrics"]
         floor, before, after = (
             us_per_row(partial(fn, *fn_args), args.rows, args.rounds)
-            for fn, *fn_args in ((orjson.loads, raw), (_checked_metric_rows, rows, "b"),
+            for fn, *fn_args in ((orjson.loads, raw), (checked_metric_rows, rows, "b"),
                                  (metric_batch_from_rows, rows, "b"))
         )  # fmt: skip
         ratio = after / floor

@@ -1,4 +1,5 @@
-"""Unit tests of write validation (store/batches.py): every bad item is named."""
+"""Unit tests of write validation (store/batches.py, store/metric_rows.py): every
+bad item is named."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import random
 import uuid
 
 import pytest
-from wanllm_server.store import InvalidBatch, ItemError, batches
-from wanllm_server.store.batches import (
-    metric_batch_from_columns,
-    metric_batch_from_rows,
-    system_batch_from_rows,
-)
+from wanllm_server.store import InvalidBatch, ItemError, batches, metric_rows
+from wanllm_server.store.batches import metric_batch_from_columns, system_batch_from_rows
+from wanllm_server.store.metric_rows import metric_batch_from_rows
 
 RID = str(uuid.uuid4())
 
@@ -201,7 +199,8 @@ def _outcome(fn, rows):  # type: ignore[no-untyped-def]
 def test_rows_fast_path_matches_per_row_validation(
     messy: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batches, "now_us", lambda: 1_234_567)
+    for module in (batches, metric_rows):
+        monkeypatch.setattr(module, "now_us", lambda: 1_234_567)
     rng = random.Random(messy)
     fast_accepted = 0
     for trial in range(3000):
@@ -210,8 +209,8 @@ def test_rows_fast_path_matches_per_row_validation(
         if trial % 7 == 0 and rows and isinstance(rows[0], dict):  # one shape, as clients send
             rows = [{**rows[0], "value": rng.random()} for _ in rows]
         got = _outcome(metric_batch_from_rows, rows)
-        assert got == _outcome(batches._checked_metric_rows, rows), rows
-        fast_accepted += batches._plain_metric_rows(rows, "same-id") is not None
+        assert got == _outcome(metric_rows.checked_metric_rows, rows), rows
+        fast_accepted += metric_rows.plain_metric_rows(rows, "same-id") is not None
     assert fast_accepted > 300  # the comparison exercised the fast path, not just the fallback
 
 
@@ -226,8 +225,9 @@ def test_rows_fast_path_one_odd_item(
     field: str, choice: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Uniform rows (the fast path's case) with one item of ``field`` replaced."""
-    monkeypatch.setattr(batches, "now_us", lambda: 1_234_567)
+    for module in (batches, metric_rows):
+        monkeypatch.setattr(module, "now_us", lambda: 1_234_567)
     row = {"run_id": RID, "metric_name": "m", "step": 1, "value": 0.5, "time": 2.5}
     rows = [{**row, "step": i} for i in range(4)]
     rows[2][field] = choice
-    assert _outcome(metric_batch_from_rows, rows) == _outcome(batches._checked_metric_rows, rows)
+    assert _outcome(metric_batch_from_rows, rows) == _outcome(metric_rows.checked_metric_rows, rows)

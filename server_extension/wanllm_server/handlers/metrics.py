@@ -13,7 +13,8 @@ from wanllm_jupyter.core.api import field_names
 
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
 from ..store.base import MetricBatch, Series, Store, WriteResult
-from ..store.batches import metric_batch_from_columns, metric_batch_from_rows
+from ..store.batches import metric_batch_from_columns
+from ..store.metric_rows import metric_batch_from_rows
 from .arrow_ingest import decoded_size, metric_batch_from_arrow
 from .base import ARROW_TYPE, WanllmHandler, dumps
 from .ingest import IngestHandler, batch_id_of, check_fields, points_array

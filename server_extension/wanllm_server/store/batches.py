@@ -22,7 +22,6 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -48,13 +47,13 @@ from .base import (
 )
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_MIN_EPOCH_S, _MAX_EPOCH_S = MIN_TIME_US / 1e6, 9e12  # float seconds safely inside the range
+MIN_EPOCH_S, MAX_EPOCH_S = MIN_TIME_US / 1e6, 9e12  # float seconds safely inside the range
 
 METRIC_FIELDS = frozenset({"run_id", "metric_name", "step", "value", "time", "metadata"})
 SYSTEM_FIELDS = frozenset({"run_id", "metric_type", "value", "time", "device", "node", "metadata"})
 
 
-class _Bad(ValueError):
+class Bad(ValueError):
     """A field failed validation; the message is the reason."""
 
 
@@ -71,18 +70,18 @@ def parse_uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     if not isinstance(value, str):
-        raise _Bad(f"not a UUID string: {type(value).__name__}")
+        raise Bad(f"not a UUID string: {type(value).__name__}")
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise _Bad(f"not a UUID: {value[:64]!r}") from None
+        raise Bad(f"not a UUID: {value[:64]!r}") from None
 
 
 def _text(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         bad = text_problem(value, max_length)
         if bad is not None:
-            raise _Bad(bad)
+            raise Bad(bad)
         return value
 
     return parse
@@ -100,21 +99,19 @@ def parse_value(value: Any) -> float:
         try:
             return float(value)
         except OverflowError:
-            raise _Bad("integer out of float64 range") from None
+            raise Bad("integer out of float64 range") from None
     if isinstance(value, str):
         if value in NONFINITE:
             return NONFINITE[value]
-        raise _Bad(
-            f'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): {value[:64]!r}'
-        )
-    raise _Bad(f"not a number: {type(value).__name__}")
+        raise Bad(f'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): {value[:64]!r}')
+    raise Bad(f"not a number: {type(value).__name__}")
 
 
 def parse_step(value: Any) -> int:
     if type(value) is not int:
-        raise _Bad(f"not an integer: {type(value).__name__}")
+        raise Bad(f"not an integer: {type(value).__name__}")
     if not INT64_MIN <= value <= INT64_MAX:
-        raise _Bad("outside the int64 range")
+        raise Bad("outside the int64 range")
     return value
 
 
@@ -123,7 +120,7 @@ def parse_time(value: Any) -> int:
     try:
         return time_us(value)
     except ValueError as e:
-        raise _Bad(str(e)) from None
+        raise Bad(str(e)) from None
 
 
 def times_out_of_range(us: np.ndarray) -> np.ndarray:
@@ -135,10 +132,10 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _Bad(f"not an object: {type(value).__name__}")
+        raise Bad(f"not an object: {type(value).__name__}")
     bad = json_problem(value)
     if bad is not None:
-        raise _Bad(bad)
+        raise Bad(bad)
     return value
 
 
@@ -149,14 +146,14 @@ def parse_label(value: Any) -> str | None:
 
 
 # --------------------------------------------------------------------- rows
-def _check_array(rows: Any) -> None:
+def check_array(rows: Any) -> None:
     if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
         raise InvalidBatch(
             [ItemError(-1, "metrics", "not an array")], "metrics must be an array of objects"
         )
 
 
-class _Rows:
+class Rows:
     """Shared per-row parsing: collects errors and interns run ids / names."""
 
     def __init__(
@@ -177,7 +174,7 @@ class _Rows:
     def field(self, i: int, fname: str, parse: Callable[[Any], Any], value: Any) -> Any:
         try:
             return parse(value)
-        except _Bad as e:
+        except Bad as e:
             self.errors.append(ItemError(i, fname, str(e)))
             return None
 
@@ -226,200 +223,13 @@ class _Rows:
         return self.metadata if any(m is not None for m in self.metadata) else None
 
 
-def metric_batch_from_rows(
-    rows: Sequence[Mapping[str, Any]], batch_id: str | None = None
-) -> MetricBatch:
-    """Validate the seed's row form (``{"run_id", "metric_name", "step"?,
-    "value", "time"?, "metadata"?}`` per point).
-
-    Plainly valid rows take a column-at-a-time path; anything else (an error
-    to report, or a rare form) goes through the per-row validator, which is
-    the reference for both the result and the errors."""
-    _check_array(rows)
-    batch_id = batch_id or new_batch_id()
-    batch = _plain_metric_rows(rows, batch_id)
-    return _checked_metric_rows(rows, batch_id) if batch is None else batch
-
-
-def _checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> MetricBatch:
-    """Row-by-row validation, naming every bad item."""
-    p = _Rows(METRIC_FIELDS, "metric_name", parse_name)
-    steps: list[int] = []
-    auto: list[bool] = []
-    for i, row in enumerate(rows):
-        r = p.row(i, row)
-        s = None if r is None else r.get("step")
-        auto.append(s is None)
-        steps.append(0 if s is None else (p.field(i, "step", parse_step, s) or 0))
-    p.raise_errors()
-    auto_arr = np.array(auto, dtype=bool)
-    return MetricBatch(
-        batch_id=batch_id,
-        run_ids=p.run_list,
-        names=list(p.names),
-        run_idx=np.array(p.run_idx, dtype=np.int32),
-        name_idx=np.array(p.name_idx, dtype=np.int32),
-        steps=np.array(steps, dtype=np.int64),
-        times=np.array(p.times, dtype=np.int64),
-        values=np.array(p.values, dtype=np.float64),
-        metadata=p.metadata_or_none(),
-        auto_step=auto_arr if auto_arr.any() else None,
-    )
-
-
-# --------------------------------------------------------------------- plain rows
-_NUMBERS = {int, float}
-_WIRE_VALUES = {int, float, str}
-_NONFINITE_NAMES = frozenset(NONFINITE)
-_NoneType = type(None)
-
-
-def _plain_metric_rows(rows: Sequence[Any], batch_id: str) -> MetricBatch | None:
-    """The batch when every row is a plainly valid ``dict``, checked a column
-    at a time (types in bulk, each distinct run id / name once); None as soon
-    as anything is unusual."""
-    if not set(map(type, rows)) <= {dict}:
-        return None
-    keys = set().union(*rows)
-    if not keys <= METRIC_FIELDS:
-        return None
-    try:
-        rids = list(map(itemgetter("run_id"), rows))
-        names = list(map(itemgetter("metric_name"), rows))
-        values = list(map(itemgetter("value"), rows))
-    except KeyError:
-        return None
-    runs = _run_table(rids)
-    metrics = _name_table(names)
-    n = len(rows)
-    if "step" in keys:
-        steps = _plain_steps([r.get("step") for r in rows])
-    else:
-        steps = np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
-    if "time" in keys:
-        times = _plain_times([r.get("time") for r in rows])
-    else:
-        times = np.full(n, now_us(), dtype=np.int64)
-    metadata = [r.get("metadata") for r in rows] if "metadata" in keys else []
-    floats = _plain_values(values)
-    if (
-        floats is None
-        or runs is None
-        or metrics is None
-        or steps is None
-        or times is None
-        or not set(map(type, metadata)) <= {dict, _NoneType}
-        or any(m is not None and json_problem(m) for m in metadata)
-    ):
-        return None
-    auto = steps[1]
-    return MetricBatch(
-        batch_id=batch_id,
-        run_ids=runs[0],
-        names=metrics[0],
-        run_idx=runs[1],
-        name_idx=metrics[1],
-        steps=steps[0],
-        times=times,
-        values=floats,
-        metadata=metadata if any(m is not None for m in metadata) else None,
-        auto_step=auto if auto is not None and auto.any() else None,
-    )
-
-
-def _indices(items: list[Any], table: dict[Any, int]) -> np.ndarray:
-    if len(table) == 1:
-        return np.zeros(len(items), dtype=np.int32)
-    return np.fromiter(map(table.__getitem__, items), np.int32, len(items))
-
-
-def _run_table(rids: list[Any]) -> tuple[list[uuid.UUID], np.ndarray] | None:
-    """Distinct run UUIDs (first seen first) and each row's index into them."""
-    try:
-        table: dict[Any, int] = dict.fromkeys(rids, 0)
-    except TypeError:  # unhashable
-        return None
-    if not set(map(type, table)) <= {str}:
-        return None
-    canonical: dict[str, int] = {}
-    run_list: list[uuid.UUID] = []
-    for rid in table:
-        try:
-            u = uuid.UUID(rid)
-        except ValueError:
-            return None
-        table[rid] = canonical.setdefault(str(u), len(run_list))
-        if table[rid] == len(run_list):
-            run_list.append(u)
-    return run_list, _indices(rids, table)
-
-
-def _name_table(names: list[Any]) -> tuple[list[str], np.ndarray] | None:
-    """Distinct metric names (first seen first) and each row's index into them."""
-    try:
-        table: dict[Any, int] = dict.fromkeys(names, 0)
-    except TypeError:
-        return None
-    if not set(map(type, table)) <= {str} or any(
-        text_problem(name, MAX_METRIC_NAME_LENGTH) for name in table
-    ):
-        return None
-    for i, name in enumerate(table):
-        table[name] = i
-    return list(table), _indices(names, table)
-
-
-def _plain_values(values: list[Any]) -> np.ndarray | None:
-    types = set(map(type, values))
-    if not types <= _NUMBERS:
-        if (
-            not types <= _WIRE_VALUES
-            or not {v for v in values if type(v) is str} <= _NONFINITE_NAMES
-        ):
-            return None
-        values = [NONFINITE[v] if type(v) is str else v for v in values]
-    try:
-        return np.array(values, dtype=np.float64)
-    except OverflowError:  # an int beyond float64
-        return None
-
-
-def _plain_steps(steps: list[Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Steps (0 where auto) and the auto-step mask (None when every step is given)."""
-    types = set(map(type, steps))
-    auto = None
-    if _NoneType in types:
-        types.discard(_NoneType)
-        auto = np.array([s is None for s in steps], dtype=bool)
-        steps = [0 if s is None else s for s in steps]
-    if not types <= {int}:
-        return None
-    try:
-        return np.array(steps, dtype=np.int64), auto
-    except OverflowError:  # outside int64
-        return None
-
-
-def _plain_times(times: list[Any]) -> np.ndarray | None:
-    """µs since epoch: float seconds in bulk, other forms one by one."""
-    if set(map(type, times)) == {float}:
-        seconds = np.array(times, dtype=np.float64)
-        if seconds.min() > _MIN_EPOCH_S and seconds.max() < _MAX_EPOCH_S:  # false for NaN
-            return np.rint(seconds * 1e6).astype(np.int64)
-    now = now_us()
-    try:
-        return np.array([now if t is None else parse_time(t) for t in times], dtype=np.int64)
-    except (_Bad, OverflowError):
-        return None
-
-
 def system_batch_from_rows(
     rows: Sequence[Mapping[str, Any]], batch_id: str | None = None
 ) -> SystemMetricBatch:
     """Validate system-metric rows (``{"run_id", "metric_type", "value",
     "time"?, "device"?, "node"?, "metadata"?}``)."""
-    _check_array(rows)
-    p = _Rows(SYSTEM_FIELDS, "metric_type", parse_type)
+    check_array(rows)
+    p = Rows(SYSTEM_FIELDS, "metric_type", parse_type)
     devices: list[str | None] = []
     nodes: list[str | None] = []
     for i, row in enumerate(rows):
@@ -463,7 +273,7 @@ def _scan(
     for i, x in enumerate(items):
         try:
             out.append(parse(x))
-        except _Bad as e:
+        except Bad as e:
             errors.append(ItemError(i, fname, str(e)))
             out.append(fill)
     return out
@@ -484,7 +294,7 @@ def metric_batch_from_columns(
     errors: list[ItemError] = []
     try:
         rid = parse_uuid(run_id)
-    except _Bad as e:
+    except Bad as e:
         errors.append(ItemError(-1, "run_id", str(e)))
         rid = None
     arrays: dict[str, Any] = {"names": names, "k": k, "s": s, "v": v}
@@ -513,7 +323,7 @@ def metric_batch_from_columns(
 
         def parse_k(x: Any) -> int:
             if type(x) is not int or not 0 <= x < nn:
-                raise _Bad(f"not an index into names (0..{nn - 1})")
+                raise Bad(f"not an index into names (0..{nn - 1})")
             return x
 
         kk = np.array(_scan(errors, "k", k, parse_k, 0), dtype=np.int64)
@@ -528,7 +338,7 @@ def metric_batch_from_columns(
     times = None
     if t is not None:
         tf = _fast_array(t, {int, float}, np.float64)
-        if tf is not None and (not n or (tf.min() > _MIN_EPOCH_S and tf.max() < _MAX_EPOCH_S)):
+        if tf is not None and (not n or (tf.min() > MIN_EPOCH_S and tf.max() < MAX_EPOCH_S)):
             times = np.rint(tf * 1e6).astype(np.int64)
         else:
             now = now_us()
@@ -581,5 +391,5 @@ def metric_batch_from_arrays(
 def parse_time_number(value: Any) -> int:
     """Epoch seconds (the columnar form's ``t``) -> µs."""
     if type(value) not in (int, float):
-        raise _Bad(f"not epoch seconds: {type(value).__name__}")
+        raise Bad(f"not epoch seconds: {type(value).__name__}")
     return parse_time(value)
