@@ -32,12 +32,14 @@ from tornado import web
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, text_problem
+
 from . import telemetry
 from .handlers.base import AUTH_RESOURCE, ApiError, as_api_error, dumps
 from .live import LiveHub
 from .live_subscriber import Subscriber
 from .live_wire import error_message, run_message, run_to_wire
-from .store.base import MAX_NAME_LENGTH, Run, StoreError
+from .store.base import Run, StoreError
 
 GOING_AWAY = 1001  # close code when the server shuts the hub down
 TRY_AGAIN_LATER = 1013  # close code: too many sockets, or evicted as the slowest
@@ -252,10 +254,8 @@ def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
     if not isinstance(names, list):
         raise ValueError("'metrics' must be a list of metric names")
     for i, name in enumerate(names):
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
-            raise ValueError(
-                f"metrics[{i}] must be a metric name of 1 to {MAX_NAME_LENGTH} characters"
-            )
+        if (reason := text_problem(name, MAX_METRIC_NAME_LENGTH)) is not None:
+            raise ValueError(f"metrics[{i}] must be a metric name: {reason}")
     return kind, names
 
 
