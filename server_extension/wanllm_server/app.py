@@ -173,7 +173,9 @@ class WanllmApp(ExtensionApp):
         self._tasks: list[asyncio.Task[None]] = []
         self.inflight = InFlight()
         self.ingest_slots = asyncio.Semaphore(self.max_concurrent_batches)
-        self.live = LiveHub(self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes)
+        self.live = LiveHub(
+            self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes, store=self.store
+        )
         self.cache = make_cache(self.redis_url)
         self.offload = Offload()  # CPU-heavy request work, off the event loop
         self.heartbeats = Heartbeats(self.live)

@@ -19,7 +19,11 @@ the hub or its Redis publisher had to drop messages.
 Every batch carries its run's live sequence number (taken at commit); a hub
 drops numbers it already delivered (a replay re-published by the ingest
 path) and tells each subscriber which numbers a message covers, so a
-subscriber detects any hole (docs/api.md, "Live message ordering").
+subscriber detects any hole (docs/api.md, "Live message ordering"). Each
+run change is followed by the run's stored number (read after the change):
+a hub that has not delivered up to it sends the run's subscribers a ``gap``,
+so even a run's last batches, lost with the server that committed them
+before it could publish, show as a hole.
 
 Memory: every subscriber's queue is bounded, and all subscribers share one
 byte budget; past it the slowest are evicted (a ``gap``, then the socket
@@ -34,7 +38,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -56,7 +61,11 @@ from .live_wire import (
     series_fragment,
     split_batch,
 )
-from .store.base import MetricBatch, Run
+from .store.base import MetricBatch, Run, StoreError
+from .store.generation import token_seq
+
+if TYPE_CHECKING:
+    from .store.base import Store
 
 RUN_CHANNEL_PREFIX = "wanllm:run:"
 RUNS_CHANNEL = "wanllm:runs"
@@ -64,6 +73,7 @@ TICK_SECONDS = 0.1
 MAX_INBOX = 10_000  # events awaiting the next tick before the oldest are dropped
 SEND_WAIT_SECONDS = 1.0  # longest an ingest answer waits for its batch to reach Redis
 DEFAULT_BUDGET_BYTES = 128 * 1024 * 1024  # all subscribers' queues and unfinished writes
+SEQ_LOOKUP_SECONDS = 2.0  # longest a run change waits for its run's stored sequence number
 
 
 class _RunSeq:
@@ -88,16 +98,20 @@ class LiveHub:
         tick: float = TICK_SECONDS,
         max_buffer: int = DEFAULT_MAX_MESSAGES,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        store: Callable[[], Awaitable[Store]] | None = None,
     ) -> None:
+        """``store``: the (opened) store, to read a changed run's sequence number."""
         self.origin = uuid.uuid4().hex
         self.tick = tick
         self.max_buffer = max_buffer  # messages a subscriber may fall behind by
         self.budget = Budget(budget_bytes)
         self.evictions = 0  # subscribers evicted over the budget
         self._log = log
+        self._store = store
+        self._lookup: asyncio.Future[None] | None = None  # the last stored-number lookup
         # (kind, run_id, data): ("chunk", run, Chunk) | ("run", run, wire dict, or None
-        # when deleted); beyond MAX_INBOX the oldest are dropped and every subscriber
-        # gets a gap
+        # when deleted) | ("seq", run, the run's stored number); beyond MAX_INBOX the
+        # oldest are dropped and every subscriber gets a gap
         self._inbox: deque[tuple[str, str, Any]] = deque()
         self._inbox_dropped = 0
         self._subs: dict[str | None, set[Subscriber]] = defaultdict(set)
@@ -108,7 +122,7 @@ class LiveHub:
         self._last_flush = 0.0
         self._redis_seen = False
         self._pending: defaultdict[str, list[Chunk]] = defaultdict(list)
-        self._pending_runs: list[tuple[str, dict[str, Any]]] = []
+        self._pending_runs: list[tuple[str, str, Any]] = []  # ("run"|"seq", run, data)
         self._link = (
             RedisLink(
                 redis_url,
@@ -137,6 +151,8 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self._lookup is not None:
+            self._lookup.cancel()
         self._drain()
         if self._link is not None:
             await self._link.stop()
@@ -197,17 +213,44 @@ class LiveHub:
         self._wake.set()
 
     def publish_run(self, run: Run) -> None:
-        """Announce a run change (state, name, tags...); returns at once."""
+        """Announce a run change (state, name, tags...); returns at once. The
+        run's stored live sequence number follows (:meth:`_announce_seq`)."""
         wire = run_to_wire(run)
         self._enqueue(("run", wire["id"], wire))
         if self._link is not None:
             self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "run": wire}))
+        if self._store is not None:  # one lookup at a time, in order
+            self._lookup = asyncio.ensure_future(self._announce_seq(self._lookup, wire["id"]))
 
     def publish_run_deleted(self, run_id: str) -> None:
         """Announce that a run was deleted; returns at once."""
         self._enqueue(("run", run_id, None))
         if self._link is not None:
             self._link.publish(RUNS_CHANNEL, orjson.dumps({"o": self.origin, "deleted": run_id}))
+
+    async def _announce_seq(self, before: asyncio.Future[None] | None, run_id: str) -> None:
+        """Announce the run's live sequence number in the store, read after the
+        change (its batches up to it are committed): hubs that have not delivered
+        them all tell the run's subscribers (a gap)."""
+        assert self._store is not None
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            store = await asyncio.wait_for(self._store(), SEQ_LOOKUP_SECONDS)
+            token = await asyncio.wait_for(
+                store.cache_generation(uuid.UUID(run_id)), SEQ_LOOKUP_SECONDS
+            )
+        except (StoreError, asyncio.TimeoutError) as exc:
+            self._log.debug("wanllm live: run %s changed, its number unknown: %s", run_id, exc)
+            return
+        seq = token_seq(token)
+        if not seq:  # no such run (deleted meanwhile), or no batch yet
+            return
+        self._enqueue(("seq", run_id, seq))
+        if self._link is not None:
+            self._link.publish(
+                RUNS_CHANNEL, orjson.dumps({"o": self.origin, "seq": seq, "r": run_id})
+            )
 
     # ------------------------------------------------------------ subscribing
     def subscribe(self, run_id: str | None, names: set[str] | None = None) -> Subscriber:
@@ -248,6 +291,8 @@ class LiveHub:
                     self._gap_all("another server dropped live updates; re-query to catch up")
                 elif "deleted" in message:
                     self._enqueue(("run", str(message["deleted"]), None))
+                elif "seq" in message:
+                    self._enqueue(("seq", str(message["r"]), int(message["seq"])))
                 else:
                     self._enqueue(("run", str(message["run"]["id"]), message["run"]))
             elif payload_origin(payload) != self.origin:
@@ -293,7 +338,7 @@ class LiveHub:
                 if run_id in self._subs:
                     self._pending[run_id].append(data)
             else:
-                self._pending_runs.append((run_id, data))
+                self._pending_runs.append((kind, run_id, data))
 
     def _flush(self) -> None:
         """Deliver the tick: one metrics message per run, then run changes."""
@@ -305,7 +350,10 @@ class LiveHub:
             self._deliver_points(run_id, chunks)
             for chunk in chunks:
                 telemetry.FANOUT_LAG.observe(max(0.0, now - chunk.committed))
-        for run_id, wire in runs:
+        for kind, run_id, wire in runs:
+            if kind == "seq":
+                self._account_to(run_id, wire)
+                continue
             if wire is None:  # a run re-created under this id numbers its batches from 1
                 self._seqs.pop(run_id, None)
                 for sub in self._subs.get(run_id, ()):
@@ -314,6 +362,23 @@ class LiveHub:
             for sub in (*self._subs.get(run_id, ()), *self._subs.get(None, ())):
                 sub.offer(message)
         self._enforce_budget()
+
+    def _account_to(self, run_id: str, seq: int) -> None:
+        """The run's batches up to ``seq`` are committed: a gap to its subscribers
+        when this hub has not delivered them all (lost with their publisher, or
+        published before the subscribers came: they re-query either way)."""
+        subs = self._subs.get(run_id)
+        if not subs:
+            return
+        state = self._seqs.setdefault(run_id, _RunSeq())
+        if state.high is not None and state.high >= seq:
+            return
+        state.high = seq
+        notice = gap_message(
+            run_id, f"batches up to {seq} were not delivered live; re-query to catch up", seq
+        )
+        for sub in subs:
+            sub.offer(notice, seq)
 
     def _enforce_budget(self) -> None:
         """Past the byte budget, evict the slowest subscribers (most bytes held)

@@ -21,3 +21,9 @@ def generation_token(row: Any) -> str | None:
         return None
     created, seq = row
     return f"{created}.{seq or 0}"
+
+
+def token_seq(token: str | None) -> int | None:
+    """The live sequence number in a :func:`generation_token` (0: no batch yet);
+    None for None (no such run)."""
+    return None if token is None else int(token.rsplit(".", 1)[1])
