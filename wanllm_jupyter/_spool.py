@@ -127,6 +127,17 @@ def _ops_with_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield end, orjson.loads(line)
 
 
+def _as_sent(op: dict[str, Any]) -> Any:
+    """The body to send for a spooled op: an end-state patch of an older spool
+    (``finished_at`` not in its body) ends when it was spooled (``t``), not when
+    it is replayed."""
+    body, t = op["body"], op.get("t")
+    ends = op["op"] == "patch" and body.get("state") not in (None, "running")
+    if ends and t is not None and "finished_at" not in body:
+        return {**body, "finished_at": t}
+    return body
+
+
 def _deliver_from(
     path: Path,
     deliver: Deliver,
@@ -142,7 +153,7 @@ def _deliver_from(
     done, holding, start = 0, False, 0
     try:
         for end, op in _ops_with_offsets(path):
-            kind, body = op["op"], op["body"]
+            kind, body = op["op"], _as_sent(op)
             if stop is not None and stop():
                 return done
             if spans is not None:
