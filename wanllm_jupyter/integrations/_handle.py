@@ -46,8 +46,10 @@ class RunHandle:
         kwargs = {**self.init_kwargs, "config": self._config(config)}
         if self.id is not None:
             kwargs.update(id=self.id, resume=kwargs.get("resume") or "allow")
-        elif resume_id is not None or run is not None:
-            kwargs.update(id=resume_id or run.id, resume="allow")  # type: ignore[union-attr]
+        elif resume_id is not None:
+            kwargs.update(id=resume_id, resume="allow")
+        elif run is not None:  # the hook finished it: reopen
+            kwargs.update(id=run.id, resume="allow")
         self.run, self.owned = _lifecycle.init(**kwargs), True
         return self.run
 

@@ -29,7 +29,7 @@ from .._run import Run
 from ._handle import RunHandle
 
 
-class WanllmLogger(Logger):  # type: ignore[misc]
+class WanllmLogger(Logger):
     """Log a Lightning ``Trainer`` to wanllm.
 
     ``project`` defaults to ``$WANLLM_PROJECT``, else ``"lightning_logs"``; ``version``
@@ -93,20 +93,20 @@ class WanllmLogger(Logger):  # type: ignore[misc]
     def save_dir(self) -> str | None:
         return self._save_dir
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def log_hyperparams(
         self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
     ) -> None:
         """``params`` into the run config (callables as their names)."""
         self._handle.get().config.update(_sanitize_callable_params(_convert_params(params)))
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         self._handle.get().log(
             dict(_add_prefix(metrics, self._prefix, self.LOGGER_JOIN_CHAR)), step
         )
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def finalize(self, status: str) -> None:
         """End of ``fit``/``test``/…: finish the run the logger started."""
         self._handle.finish(exit_code=1 if status == "failed" else None)

@@ -64,7 +64,7 @@ def trainer_config(args: Any, model: Any) -> dict[str, Any]:
     return config
 
 
-class WanllmCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
+class WanllmCallback(TrainerCallback, ExportableState):
     """Log a ``transformers.Trainer`` to wanllm.
 
     ``project`` defaults to ``$WANLLM_PROJECT``, else ``TrainingArguments.project``
