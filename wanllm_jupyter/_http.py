@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import select
 import threading
+import weakref
 from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ class Connection:
         self._idle: list[tuple[tuple[str, str], http.client.HTTPConnection]] = []
         self._lock = threading.Lock()
         self._health: dict[str, Any] | None = None
+        weakref.finalize(self, _close_all, self._idle)  # no unclosed sockets left to GC
 
     def __repr__(self) -> str:
         return f"Connection({self.base_url!r})"
@@ -217,9 +219,7 @@ class Connection:
     def close(self) -> None:
         """Close the idle connections (a request in flight closes or returns its own)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for _, conn in idle:
-            conn.close()
+            _close_all(self._idle)
 
 
 def encode_json(body: Any) -> bytes:
@@ -227,6 +227,11 @@ def encode_json(body: Any) -> bytes:
     return (
         body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     )
+
+
+def _close_all(idle: list[tuple[tuple[str, str], http.client.HTTPConnection]]) -> None:
+    while idle:
+        idle.pop()[1].close()
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:

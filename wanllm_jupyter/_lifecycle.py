@@ -21,6 +21,7 @@ from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import environment_metadata, git_info, hostname, run_metadata
 from ._run import FINISH_TIMEOUT, Run, check_str_list
+from ._sender import BUFFER_POINTS
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
 from ._sync import sync_in_background
@@ -29,6 +30,7 @@ from .core import limits
 from .core.errors import NotFound, ServerUnreachable, UsageError
 
 MODES = ("online", "offline", "disabled")
+BUFFER_ENV = "WANLLM_BUFFER_POINTS"
 RESUMES = ("allow", "must", "never")
 _ID_NAMESPACE = uuid.UUID("8f0b6e4e-3c1e-4d47-9b57-3f5a8b2e7a10")
 
@@ -69,6 +71,7 @@ def init(
     system_report_every: float = 10.0,
     connection: Connection | None = None,
     autostart: bool | None = None,
+    buffer_points: int | None = None,
     entity: str | None = None,  # wandb compatibility: accepted, ignored
     reinit: Any = None,  # wandb compatibility: re-init always finishes the previous run
     save_code: Any = None,  # wandb compatibility: accepted, ignored
@@ -83,6 +86,9 @@ def init(
     ``resume``: ``"allow"`` (resume ``id`` when it exists), ``"must"``, ``"never"``.
     ``autostart``: start the local wanllm service when no server is found (default
     ``$WANLLM_AUTOSTART``, on); False logs offline instead.
+    ``buffer_points``: how many points logged and not yet delivered this run keeps
+    in memory before ``log()`` waits for the sender (default ``$WANLLM_BUFFER_POINTS``,
+    100,000: docs/client-memory.md).
     """
     global current
     mode = mode or os.environ.get("WANLLM_MODE") or "online"
@@ -108,6 +114,7 @@ def init(
     name = name or None  # an empty name means none: one is generated
     check_limits(project, name, tag_list, cfg, notes, {"group": group, "job_type": job_type})
     run_id = run_uuid(id)
+    budget = buffer_budget(buffer_points)
 
     if current is not None and not current.finished:
         if current.id == run_id:
@@ -121,7 +128,7 @@ def init(
     if job_type:
         meta["job_type"] = job_type
     started = time.time()
-    create = {
+    create: dict[str, Any] = {
         "project": project,
         "name": name,
         "id": run_id,
@@ -132,7 +139,9 @@ def init(
         "host": hostname(),
         "metadata": meta,
     }
-    common = dict(project=project, tags=tag_list, notes=notes or "", dir=str(root), mode=mode)
+    common: dict[str, Any] = dict(
+        project=project, tags=tag_list, notes=notes or "", dir=str(root), mode=mode
+    )
     if mode == "disabled":
         run = Run(
             id=run_id,
@@ -187,6 +196,7 @@ def init(
         first_ops=[("create", {**create, "created_at": started})] if server_run is None else None,
         deferred_ops=lambda: [("patch", {"run_id": run_id, "metadata": environment_metadata()})],
         definitions=definitions,
+        buffer_points=budget,
     )
     if conn is not None:  # runs spooled by earlier offline sessions reach the server now
         sync_in_background(root, conn, exclude={run_id})
@@ -203,6 +213,21 @@ def init(
             )
         )
     return _make_current(run)
+
+
+def buffer_budget(buffer_points: int | None) -> int:
+    """``buffer_points``, else ``$WANLLM_BUFFER_POINTS``, else the default; a
+    UsageError unless it is a positive integer."""
+    value: Any = buffer_points
+    if value is None:
+        value = os.environ.get(BUFFER_ENV) or BUFFER_POINTS
+        try:
+            value = int(value)
+        except ValueError:
+            raise UsageError(f"{BUFFER_ENV} must be a positive integer, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"buffer_points must be a positive integer, got {value!r}")
+    return value
 
 
 def check_limits(

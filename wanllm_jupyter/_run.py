@@ -14,7 +14,7 @@ from ._columns import Columns, WanllmWarning
 from ._config import Config
 from ._exit_hooks import exit_code_of
 from ._http import Connection
-from ._sender import Sender, SendReport
+from ._sender import BUFFER_POINTS, Sender, SendReport
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
 from .core.errors import UsageError
@@ -82,6 +82,7 @@ class Run:
         first_ops: list[Op] | None = None,
         deferred_ops: Callable[[], list[Op]] | None = None,
         definitions: list[dict[str, Any]] | None = None,
+        buffer_points: int = BUFFER_POINTS,
     ) -> None:
         self.id, self.project, self._name = id, project, name
         self.tags, self.notes, self.dir, self.mode = tags, notes, dir, mode
@@ -114,6 +115,7 @@ class Run:
             periodic_every=summary_every,
             first=first_ops,
             deferred=deferred_ops,
+            buffer_points=buffer_points,
         )
         self.summary._before_read = self.sender.catch_up
         self._append = self.sender.buffer.append
@@ -128,6 +130,8 @@ class Run:
 
         Only appends to an in-memory buffer; conversion, validation (one warning
         per bad key, never an exception) and sending happen on a background thread.
+        Waits while the run holds ``buffer_points`` points not yet delivered
+        (back-pressure: docs/client-memory.md).
         """
         try:
             self._append((data.copy(), step, commit, _time()))

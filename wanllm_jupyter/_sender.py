@@ -58,6 +58,9 @@ from ._transport import Transport, exiting, is_rejection, is_retryable, is_serve
 
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
 DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
+BUFFER_POINTS = 100_000  # default budget of points logged and not yet delivered
+HOLD_CHECK = 0.05  # seconds between checks of a log() held by a full buffer
+SPILL_AFTER = 1.0  # seconds a failing server may hold log() before data goes to the spool
 
 
 @dataclass
@@ -99,21 +102,45 @@ class SendReport:
 
 
 class _Buffer(deque):  # type: ignore[type-arg]
-    """``log()``'s buffer: wakes the sender when an append makes it non-empty.
+    """``log()``'s buffer: wakes the sender when an append makes it non-empty, and
+    holds the caller back while it holds ``limit`` items (back-pressure) until the
+    sender has drained it, as long as the sender runs.
 
     ``append`` is the only Python-level method (about 0.1 µs over the C one); the
     wake-up (an Event set, about 1 µs) happens once per drained buffer."""
 
-    __slots__ = ("_wake",)
+    __slots__ = ("_drained", "_running", "_wake", "limit")
 
-    def __init__(self, wake: Callable[[], None]) -> None:
+    def __init__(self, wake: Callable[[], None], limit: int, running: Callable[[], bool]) -> None:
         super().__init__()
         self._wake = wake
+        self.limit = limit
+        self._drained = threading.Event()
+        self._running = running
 
     def append(self, item: Item) -> None:
         _append(self, item)
-        if len(self) == 1:  # was empty (a drain racing in at worst costs one wait)
+        n = len(self)
+        if n == 1:  # was empty (a drain racing in at worst costs one wait)
             self._wake()
+        elif n >= self.limit:
+            self._hold()
+
+    def full(self) -> bool:
+        return len(self) >= self.limit
+
+    def _hold(self) -> None:
+        """Wait (the item is already in) until the sender drains the buffer."""
+        while len(self) >= self.limit and self._running():
+            self._drained.clear()
+            if len(self) < self.limit:
+                return
+            self._wake()
+            self._drained.wait(HOLD_CHECK)
+
+    def drained(self) -> None:
+        """Called by the sender once it has taken the items: wake held callers."""
+        self._drained.set()
 
 
 _append = deque.append
@@ -136,9 +163,13 @@ class Sender:
         periodic_every: float = 10.0,
         first: list[Op] | None = None,
         deferred: Callable[[], list[Op]] | None = None,
+        buffer_points: int = BUFFER_POINTS,
     ) -> None:
         self._wake = threading.Event()
-        self.buffer: deque[Item] = _Buffer(self._wake.set)
+        self._thread = threading.Thread(target=self._loop, name="wanllm-sender", daemon=True)
+        self.buffer_points = buffer_points
+        # the item limit follows the points per log() call seen (up to 100 until then)
+        self.buffer = _Buffer(self._wake.set, max(1, buffer_points // 100), self._thread.is_alive)
         self.ops: deque[Op] = deque()
         self._first = list(first or [])  # delivered before anything else (the run's create)
         self._deferred = deferred  # called once the first points went out (slow metadata)
@@ -165,7 +196,6 @@ class Sender:
         self._to_spool: list[Op] = []
         self._to_spool_points = 0
         self._in_flight = 0  # points cut into batches and not yet delivered or spooled
-        self._thread = threading.Thread(target=self._loop, name="wanllm-sender", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -192,7 +222,11 @@ class Sender:
         last send: the leading-edge throttle."""
         if not self._wake.wait(self.interval):
             return
-        while not self._stop and (pause := sent_at + self.interval - time.monotonic()) > 0:
+        while (
+            not self._stop
+            and not self.buffer.full()  # log() is held: no throttle
+            and (pause := sent_at + self.interval - time.monotonic()) > 0
+        ):
             self._wake.clear()
             self._wake.wait(pause)
         self._wake.clear()
@@ -243,8 +277,18 @@ class Sender:
 
     def _drain(self) -> None:
         buf = self.buffer
-        if buf:  # popped in one C call: a log() from another thread is never lost
-            self.columns.add(list(starmap(buf.popleft, repeat((), len(buf)))))
+        n = len(buf)
+        if n:  # popped in one C call: a log() from another thread is never lost
+            items = list(starmap(buf.popleft, repeat((), n)))
+            buf.drained()
+            before = len(self.columns)
+            self.columns.add(items)
+            per_item = max(1, (len(self.columns) - before) // n)
+            buf.limit = max(1, self.buffer_points // per_item)
+
+    def _room(self) -> bool:
+        """True while the points converted or in flight are within the budget."""
+        return len(self.columns) + self._in_flight < self.buffer_points
 
     def _cycle(self) -> None:
         while True:
@@ -257,6 +301,9 @@ class Sender:
             for body, n in batches:
                 self._deliver("metrics", body, n)
                 self._in_flight -= n
+                if self.buffer.full() and self._room():  # let a held log() go on
+                    with self._lock:
+                        self._drain()
         while self.ops:
             kind, body = self.ops.popleft()
             self._deliver(kind, body, 0)
@@ -283,7 +330,9 @@ class Sender:
                 local = not (is_retryable(exc) or is_server_fault(exc))
                 if local:
                     self._failed_locally(kind, exc)
-                give_up = local or now - started >= self.retry_for or self._past_deadline()
+                # a held log() waits at most SPILL_AFTER for a failing server: then to disk
+                patience = SPILL_AFTER if self.buffer.full() else self.retry_for
+                give_up = local or now - started >= patience or self._past_deadline()
                 if give_up:
                     self._spooling = True
                     self._next_probe = now + self.probe_every

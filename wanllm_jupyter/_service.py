@@ -184,7 +184,10 @@ class ServiceConnection(Connection):
 
     def __init__(self, conn: Connection, db_url: str) -> None:
         super().__init__(conn.base_url, conn.token, timeout=conn.timeout)
-        self._health, self._idle, conn._idle = conn._health, conn._idle, []  # its probe's
+        self._health = conn._health
+        with conn._lock:  # its probe's connection
+            self._idle.extend(conn._idle)
+            conn._idle.clear()
         self.db_url = db_url
         self._last_restart = -float("inf")
 

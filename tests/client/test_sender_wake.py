@@ -13,7 +13,7 @@ from wanllm_jupyter._sender import _Buffer
 
 def test_buffer_wakes_the_sender_when_it_stops_being_empty() -> None:
     wakes: list[int] = []
-    buf = _Buffer(lambda: wakes.append(len(buf)))
+    buf = _Buffer(lambda: wakes.append(len(buf)), limit=100, running=lambda: True)
     for i in range(3):
         buf.append(i)
     assert wakes == [1] and list(buf) == [0, 1, 2]
