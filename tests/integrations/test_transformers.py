@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -86,6 +87,11 @@ def stored(api: wl.Api, run_id: str) -> pd.DataFrame:
     return sort(df[["step", "metric", "value"]].astype({"metric": str}))
 
 
+def series(api: wl.Api, run_id: str, metric: str) -> np.ndarray:
+    """``[[step, value], ...]`` of one metric."""
+    return api.run(run_id).history([metric], long=True)[["step", "value"]].to_numpy()
+
+
 def sort(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["metric", "step"]).reset_index(drop=True)
 
@@ -116,24 +122,36 @@ def test_trainer_metrics_config_and_summary(
     assert sorted(expected.loc[expected.metric == "train/loss", "step"]) == [1, 2, 3, 4]
     assert sorted(expected.loc[expected.metric == "eval/loss", "step"]) == [2, 4]
     pd.testing.assert_frame_equal(stored(api, run.id), expected)
-    epochs = api.run(run.id).history(["train/epoch"], long=True)
-    assert epochs["step"].tolist() == [1, 2, 3, 4]  # once per step, not again with eval
+    # once per step, not again with the evaluation at the same step
+    assert series(api, run.id, "train/epoch")[:, 0].tolist() == [1, 2, 3, 4]
 
 
-def test_evaluate_after_training_reopens_the_run(
+def test_evaluations_around_training_share_its_run(
     online: JupyterServer, api: wl.Api, tmp_path: Path
 ) -> None:
-    callback = WanllmCallback(project="hf-trainer")
+    callback = WanllmCallback(project="hf-evaluate")
     trainer = make_trainer(tmp_path / "out", max_steps=2, callback=callback)
-    trainer.train()
+    trainer.evaluate()  # a baseline: starts the run, at step 0
     run_id = callback.run.id
+    trainer.train()  # eval/loss at step 2 too
     metrics: dict[str, Any] = trainer.evaluate(metric_key_prefix="test")
     assert callback.run.id == run_id and callback.run.finished
 
-    test_loss = api.run(run_id).history(["test/loss"], long=True)
-    assert test_loss[["step", "value"]].values.tolist() == [[2, metrics["test_loss"]]]
+    assert api.runs("hf-evaluate")["id"].tolist() == [run_id]
+    assert series(api, run_id, "eval/loss")[:, 0].tolist() == [0, 2]
+    assert series(api, run_id, "test/loss").tolist() == [[2, metrics["test_loss"]]]
     assert api.run(run_id).state == "finished"
-    assert len(api.runs("hf-trainer", filters={"id": run_id})) == 1
+
+
+def test_training_again_from_scratch_starts_a_new_run(
+    online: JupyterServer, api: wl.Api, tmp_path: Path
+) -> None:
+    callback = WanllmCallback(project="hf-again")
+    make_trainer(tmp_path / "a", max_steps=1, callback=callback).train()
+    first = callback.run.id
+    make_trainer(tmp_path / "b", max_steps=1, callback=callback).train()
+    assert callback.run.id != first
+    assert sorted(api.runs("hf-again")["id"]) == sorted([first, callback.run.id])
 
 
 def test_resume_from_checkpoint_continues_the_run(
@@ -150,10 +168,10 @@ def test_resume_from_checkpoint_continues_the_run(
     assert callback.run.id == run_id
 
     assert api.runs("hf-resume")["id"].tolist() == [run_id]
-    loss = api.run(run_id).history(["train/loss"], long=True)
-    assert loss["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    loss = series(api, run_id, "train/loss")
+    assert loss[:, 0].tolist() == [1, 2, 3, 4, 5, 6]
     resumed = [e["loss"] for e in second.state.log_history if "loss" in e and e["step"] > 4]
-    assert loss["value"].tolist()[4:] == resumed
+    assert loss[4:, 1].tolist() == resumed
     assert api.run(run_id).state == "finished"
 
 

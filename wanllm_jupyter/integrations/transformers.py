@@ -89,6 +89,7 @@ class WanllmCallback(TrainerCallback, ExportableState):
             {**init_kwargs, "project": project, "name": name, "config": config}, id
         )
         self._training = False
+        self._trained = False  # train() ran with this callback: the next one starts a new run
         self._epoch_step: int | None = None  # the step train/epoch was last logged at
         # the run of the checkpoint being resumed, set by the Trainer when it
         # restores callback states (restore_callback_states_from_checkpoint=True)
@@ -113,9 +114,9 @@ class WanllmCallback(TrainerCallback, ExportableState):
     ) -> None:
         if not state.is_world_process_zero:
             return
-        self._training = True
-        if state.global_step == 0:  # a new training, not a resumed one: a new run
-            self._handle.start_over()
+        if state.global_step == 0 and self._trained:  # another training from scratch
+            self._handle.start_over()  # (a hyper-parameter trial, say): a new run
+        self._training = self._trained = True
         self._run(args, state, model)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
