@@ -5,9 +5,10 @@ widgets. Every path is relative to the Jupyter server's ``base_url``
 (``"wanllm/api/v1/runs"``); auth is Jupyter's ``Authorization: token <t>``
 header, which jupyter_server exempts from XSRF checks.
 
-Built on the standard library's ``http.client`` (a new process's first request
-costs no third-party imports): a small thread-safe pool of keep-alive
-connections; one the server closed meanwhile is noticed before reuse.
+Built on the standard library's ``http.client``, imported with the first request
+(a new process's first request costs no third-party imports): a small thread-safe
+pool of keep-alive connections; one the server closed meanwhile is noticed
+before reuse.
 
 Errors: :class:`~wanllm_jupyter.core.errors.ServerUnreachable` when no answer came
 back, :class:`~wanllm_jupyter.core.errors.ServerError` (or its subclasses
@@ -17,12 +18,11 @@ must not lose data (the sender) retry themselves.
 
 from __future__ import annotations
 
-import http.client
 import select
+import socket
 import threading
 import weakref
 from dataclasses import dataclass
-from email.message import Message
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -31,6 +31,9 @@ import orjson
 from .core.errors import Conflict, NotFound, ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
+    import http.client
+    from email.message import Message
+
     import pyarrow
 
 API = "wanllm/api/v1/"
@@ -119,6 +122,8 @@ class Connection:
         if body is not None:
             headers["Content-Type"] = content_type
         conn = self._checkout(origin)
+        import http.client  # on first use, not with the package (~10 ms: email, ssl)
+
         try:
             # an explicit None would mean no timeout at all, not the connection's default
             conn.timeout = timeout if timeout is not None else self.timeout
@@ -150,10 +155,13 @@ class Connection:
                 conn = self._idle.pop(kept[-1])[1] if kept else None
         if conn is not None:
             return conn
+        import http.client
+
         scheme, netloc = origin
-        if scheme == "https":
-            return http.client.HTTPSConnection(netloc, timeout=self.timeout)
-        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = cls(netloc, timeout=self.timeout)
+        conn._create_connection = _create_connection  # type: ignore[attr-defined]
+        return conn
 
     def _checkin(self, origin: tuple[str, str], conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -227,6 +235,16 @@ def encode_json(body: Any) -> bytes:
     return (
         body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     )
+
+
+def _create_connection(
+    address: tuple[str, int], timeout: float | None, source_address: Any = None
+) -> socket.socket:
+    """``socket.create_connection`` with an ASCII host passed as bytes: for a str host
+    ``getaddrinfo`` imports the idna codec (~2 ms of a new process's first request)."""
+    host, port = address
+    target = (host.encode() if host.isascii() else host, port)
+    return socket.create_connection(target, timeout, source_address)  # type: ignore[arg-type]
 
 
 def _close_all(idle: list[tuple[tuple[str, str], http.client.HTTPConnection]]) -> None:
