@@ -254,6 +254,7 @@ def test_series_share_a_few_multi_line_marks(conn, logger) -> None:
         assert smooth_solid.x.size == 0
         c.x_axis.value = "wall_time"  # the same marks rebuilt on a date scale
         c._work()
+        assert raw_solid.comm is None and band.scales["x"].comm is None  # the old ones closed
         raw = [m for m in c.figure.marks if type(m).__name__ == "Lines"][1]
         assert type(raw.scales["x"]).__name__ == "DateScale"
         assert raw.x[1].dtype == np.dtype("datetime64[ms]") and len(raw.x) == 3
@@ -329,3 +330,8 @@ def test_compare_groups_by_config(conn, logger) -> None:
     assert g.line.tolist() == [2.0, 3.0, 4.0] and g.n.tolist() == [2, 2, 2]
     np.testing.assert_allclose(g.upper - g.line, np.sqrt(2))
     assert df[df.group == "opt.lr=0.01"].n.tolist() == [1, 1, 1]
+    old = cmp.figure.marks[0]
+    cmp.agg.value = "median"  # redrawn with new marks; the old ones are closed
+    assert old.comm is None and cmp.figure.marks[0].comm is not None
+    cmp.close()
+    assert cmp.figure.marks[0].comm is None and cmp.agg.comm is None

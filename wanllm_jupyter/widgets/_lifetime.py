@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -47,6 +47,13 @@ def close_tree(root: Widget) -> None:
             continue
         seen.add(id(widget))
         stack.extend(_held(widget))
+        widget.close()
+
+
+def close_all(widgets: Iterable[Widget]) -> None:
+    """Close ``widgets`` and everything they hold (replaced marks, old children...)."""
+    for widget in widgets:
+        close_tree(widget)
         widget.close()
 
 

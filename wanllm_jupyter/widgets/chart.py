@@ -39,7 +39,7 @@ from ._controls import ChartControls
 from ._frontends import follow_frontend_subshell
 from ._io_loop import IOLoop
 from ._jobs import Job, Pending, Zoom
-from ._lifetime import ShownInCells, close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_all, close_tree, owned_by_cell
 from ._live import LiveHub, Redrawer
 from ._marks import ChartMarks, compact_ticks, layout_of
 from ._model import X_MODES, ChartModel, SeriesView
@@ -274,7 +274,7 @@ class MetricChart(ShownInCells, W.VBox):
         with self._lock:
             if self._closed:
                 return
-            old_x = self.marks.x_scale
+            old_x, old = self.marks.x_scale, [*self.figure.marks, *self.figure.axes]
             marks, axes = self.marks.build(self.model, self.compact)
             xs = self.marks.x_scale
             if old_x is not None:
@@ -294,6 +294,7 @@ class MetricChart(ShownInCells, W.VBox):
                 self.overlay.x_kind = "date" if self.model.x_mode == "wall_time" else "number"
                 self.overlay.x_name = axes[0].label
                 self.overlay.y_log = self.model.y_scale == "log"
+            close_all(old)  # the replaced marks, axes and scales
 
     def _draw(self) -> int:
         """Push the model's current data into the marks (keeps the user's zoom);

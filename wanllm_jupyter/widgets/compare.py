@@ -15,7 +15,7 @@ from ..core.errors import NotFound, UsageError
 from ._chart_html import CSS
 from ._format import X_TICK_FORMAT, Y_TICK_FORMAT
 from ._html import esc
-from ._lifetime import ShownInCells, close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_all, close_tree, owned_by_cell
 from ._runs import as_run_list, is_borrowed, run_id_of
 from ._source import Source, open_source, with_notice
 from ._style import PALETTE
@@ -181,6 +181,7 @@ class Comparison(ShownInCells, W.VBox):
                     tooltip=tooltip,
                 )
             )
+        old = [*self.figure.marks, *self.figure.axes]
         with self.figure.hold_sync():
             self.figure.marks = bands + lines + hovers
             self.figure.axes = [
@@ -196,6 +197,7 @@ class Comparison(ShownInCells, W.VBox):
             ]
             # no pan/zoom interaction: the wheel scrolls the page and the hover tooltips
             # of the points are not covered by the interaction's event rectangle
+        close_all(old)  # the replaced marks, axes and scales
 
 
 def compare(

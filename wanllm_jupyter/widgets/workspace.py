@@ -13,7 +13,7 @@ from .._http import Connection
 from ._chart_html import CSS
 from ._html import esc
 from ._io_loop import IOLoop
-from ._lifetime import ShownInCells, close_tree, owned_by_cell
+from ._lifetime import ShownInCells, close_all, close_tree, owned_by_cell
 from ._live import LiveHub
 from ._model import ChartModel
 from ._runs import is_borrowed, run_id_of
@@ -140,10 +140,7 @@ class Workspace(ShownInCells, W.VBox):
     def _build_charts(self) -> None:
         for c in self.charts:
             c.close()
-        for old in self.body.children:  # the charts' grid, empty states
-            if old is not self.system:
-                close_tree(old)
-                old.close()
+        close_all(w for w in self.body.children if w is not self.system)  # grid, empty states
         selected = list(self.selector.value)
         if not self.names:
             self.charts = []
@@ -179,9 +176,7 @@ class Workspace(ShownInCells, W.VBox):
         start = epoch_seconds(self.run.get("created_at")) or 0.0
         old = self.system.children
         self.system.children = system_section(self.source.system_metrics(self.run_id), start)
-        for widget in old:
-            close_tree(widget)
-            widget.close()
+        close_all(old)
 
     # ---------------------------------------------------------------- refresh
     def refresh(self) -> None:
