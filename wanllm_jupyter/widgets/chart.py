@@ -95,15 +95,10 @@ class MetricChart(ShownInCells, W.VBox):
         self.overlay = ChartOverlay()
         self.empty = W.HTML(layout=W.Layout(display="none"))
         self.controls = ChartControls(model, self)
-        c = self.controls
+        c = self.controls  # its widgets stay attributes of the chart too
         self.smoothing, self.method, self.x_axis = c.smoothing, c.method, c.x_axis
-        self.log_y, self.outliers, self.reset, self.png, self.csv = (
-            c.log_y,
-            c.outliers,
-            c.reset,
-            c.png,
-            c.csv,
-        )
+        self.log_y, self.outliers = c.log_y, c.outliers
+        self.reset, self.png, self.csv = c.reset, c.png, c.csv
         if compact:
             self.controls.layout.display = "none"
         super().__init__(
