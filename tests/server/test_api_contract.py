@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from wanllm_server.store.batches import METRIC_FIELDS, SYSTEM_FIELDS
 from tests.server.server_helpers import new_id, post_points
 from wanllm_jupyter.core import api as models
 from wanllm_jupyter.core.api import schema
+from wanllm_jupyter.core.api.fields import RunState
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("api_contract", ROOT / "scripts/api_contract.py")
@@ -202,3 +204,4 @@ def test_store_records_have_the_models_fields():
     assert names(store.GitInfo) == model_fields(models.Git) == model_fields(models.GitIn)
     assert names(store.RunCreate) == model_fields(models.RunCreate) - {"resume"}
     assert names(store.RunUpdate) == model_fields(models.RunUpdate)
+    assert typing.get_args(RunState) == store.RUN_STATES
