@@ -15,7 +15,7 @@ def assign_auto_steps(
     ``series[i]`` names point i's series; ``last`` maps a series to its greatest
     stored step (absent: the series has no stored points).
     """
-    out = steps.copy()
+    out: np.ndarray = steps.copy()
     for s in np.unique(series[auto]).tolist():
         idx = np.flatnonzero(series == s)
         is_auto = auto[idx]

@@ -50,10 +50,11 @@ from .base import (
 from .batches import now_us
 from .cursor import encode_cursor
 from .generation import GENERATION_SQL, generation_token
+from .migrations import SchemaState
 from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
-from .postgres_schema import SchemaState, migrate
+from .postgres_schema import migrate
 from .run_rules import apply_run_update, check_run_update, new_run, resume_run
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -406,7 +407,7 @@ class PostgresStore(Store):
             s = await self._summary(conn, _key(run_id), name)
         return s.to_stats(name)
 
-    async def bulk_history(  # type: ignore[override]
+    async def bulk_history(
         self,
         run_ids: Sequence[uuid.UUID],
         names: Sequence[str] | None = None,

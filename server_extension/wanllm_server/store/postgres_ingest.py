@@ -408,7 +408,8 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
     n = len(batch)
     claim: tuple[str, str, int] | None = ("metrics", batch.batch_id, n)
     p = batch_points(batch)
-    if n == 0 or (batch.auto_step is not None and batch.auto_step.any()):
+    auto = batch.auto_step
+    if n == 0 or (auto is not None and auto.any()):
         row = await conn.fetchrow(CLAIM, *claim, batch.run_ids)
         check_claim(row["claimed"], batch.run_ids, row["found"])
         if n == 0:
@@ -419,7 +420,8 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
         last = {
             position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
         }
-        p.steps = assign_auto_steps(batch.steps, batch.auto_step, p.series, last)
+        if auto is not None:
+            p.steps = assign_auto_steps(batch.steps, auto, p.series, last)
     source = _aiter(metric_copy(p, batch.metadata, PIECE_ROWS))
     if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
         pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p)

@@ -18,10 +18,12 @@ from typing import Any
 
 import asyncpg
 
+from wanllm_jupyter.core.run_filters import COLUMNS
+
 from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery
 from .cursor import decode_page_key
 from .run_rules import check_filter, field_kind_of
-from .sqlite_runs import COLUMNS, GIT_COLUMNS
+from .sqlite_runs import GIT_COLUMNS
 
 RUN_COLUMNS = (
     "id, project, name, state, config, summary, tags, notes, git_branch, git_commit, git_dirty, "

@@ -270,7 +270,7 @@ class SQLiteStore(Store):
 
         return await self._read(q)
 
-    async def bulk_history(  # type: ignore[override]
+    async def bulk_history(
         self,
         run_ids: Sequence[uuid.UUID],
         names: Sequence[str] | None = None,
