@@ -61,6 +61,7 @@ class Columns:
     def add(self, items: Iterable[Item]) -> None:
         """Convert logged items into points, in order."""
         for data, step, commit, t in items:
+            at: int | None
             if step is None:
                 at = self.step
                 if commit:
@@ -88,6 +89,7 @@ class Columns:
                 key = str(key)
             name = prefix + key
             tv = type(val)
+            v: float | None
             if tv is float or tv is int:
                 v = float(val)
             elif isinstance(val, Mapping):

@@ -60,6 +60,7 @@ FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the s
 DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
 BUFFER_POINTS = 100_000  # default budget of points logged and not yet delivered
 HOLD_CHECK = 0.05  # seconds between checks of a log() held by a full buffer
+HOLD_MAX = 2.0  # seconds a log() waits for a sender that does not drain
 SPILL_AFTER = 1.0  # seconds a failing server may hold log() before data goes to the spool
 
 
@@ -101,15 +102,17 @@ class SendReport:
         return "; ".join(parts)
 
 
-class _Buffer(deque):  # type: ignore[type-arg]
+class _Buffer(deque[Item]):
     """``log()``'s buffer: wakes the sender when an append makes it non-empty, and
     holds the caller back while it holds ``limit`` items (back-pressure) until the
-    sender has drained it, as long as the sender runs.
+    sender has drained it, as long as the sender runs. A sender that has not
+    drained for :data:`HOLD_MAX` seconds (a request hanging on a stuck server) is
+    not waited for again until it drains: the buffer then grows past ``limit``.
 
     ``append`` is the only Python-level method (about 0.1 µs over the C one); the
     wake-up (an Event set, about 1 µs) happens once per drained buffer."""
 
-    __slots__ = ("_drained", "_running", "_wake", "limit")
+    __slots__ = ("_drained", "_running", "_stuck", "_wake", "limit")
 
     def __init__(self, wake: Callable[[], None], limit: int, running: Callable[[], bool]) -> None:
         super().__init__()
@@ -117,6 +120,7 @@ class _Buffer(deque):  # type: ignore[type-arg]
         self.limit = limit
         self._drained = threading.Event()
         self._running = running
+        self._stuck = False
 
     def append(self, item: Item) -> None:
         _append(self, item)
@@ -131,15 +135,18 @@ class _Buffer(deque):  # type: ignore[type-arg]
 
     def _hold(self) -> None:
         """Wait (the item is already in) until the sender drains the buffer."""
-        while len(self) >= self.limit and self._running():
+        give_up = time.monotonic() + HOLD_MAX
+        while len(self) >= self.limit and not self._stuck and self._running():
             self._drained.clear()
             if len(self) < self.limit:
                 return
             self._wake()
             self._drained.wait(HOLD_CHECK)
+            self._stuck = time.monotonic() >= give_up
 
     def drained(self) -> None:
         """Called by the sender once it has taken the items: wake held callers."""
+        self._stuck = False
         self._drained.set()
 
 
@@ -442,8 +449,8 @@ class Sender:
         self._spool_first = spool_first
         grace = 1.0
         if self.transport is not None and hasattr(self.transport, "timeout"):
-            request_timeout = max(0.5, min(self.transport.timeout, timeout / 2))  # type: ignore[attr-defined]
-            self.transport.timeout = request_timeout  # type: ignore[attr-defined]
+            request_timeout = max(0.5, min(self.transport.timeout, timeout / 2))
+            self.transport.timeout = request_timeout
             grace += request_timeout
         self._stop = True
         self._wake.set()

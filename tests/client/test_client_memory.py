@@ -105,3 +105,20 @@ def test_the_budget_comes_from_the_environment(
     run = wl.init(project="t-memory", mode="offline", system_metrics=False)
     assert run.sender is not None and run.sender.buffer_points == 1234
     wl.finish(quiet=True)
+
+
+def test_a_stuck_sender_holds_log_only_briefly(
+    online: JupyterServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sender, "HOLD_MAX", 0.3)
+    run = wl.init(project="t-memory", system_metrics=False, buffer_points=1)
+    sender = run.sender
+    assert sender is not None
+    with sender._lock:  # as a request hanging on a stuck server would
+        started = time.monotonic()
+        for i in range(200):
+            run.log({"a": i})
+        held = time.monotonic() - started
+    assert 0.3 <= held < 2.0  # one wait of HOLD_MAX, not one per call
+    run.finish(quiet=True)
+    assert run.report is not None and run.report.sent_points == 200
