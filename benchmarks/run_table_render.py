@@ -28,7 +28,9 @@ PAGE = """<!doctype html><html><head><link rel="stylesheet" href="run_table.css"
 <body style="width: 1200px"><div id="root"></div><script type="module">
 const rows = ROWS;
 const handlers = {};
-const state = { rows, columns: ['config.lr', 'config.batch', 'summary.loss', 'summary.acc'], selected_ids: [] };
+const state = {
+  rows, columns: ['config.lr', 'config.batch', 'summary.loss', 'summary.acc'], selected_ids: [],
+};
 const model = {
   get: k => state[k], set: (k, v) => { state[k] = v; }, save_changes() {},
   on: (e, f) => { handlers[e] = f; }, off() {},
@@ -95,12 +97,13 @@ def main() -> None:
         sort_again = timed(page, "document.querySelector(\"[data-column='summary.loss']\").click()")
         filt = timed(
             page,
-            "const f = document.querySelector('.wl-rt-filter'); f.value = 'state:running config.lr>=0.001'; "
-            "f.dispatchEvent(new Event('input'))",
+            "const f = document.querySelector('.wl-rt-filter'); "
+            "f.value = 'state:running config.lr>=0.001'; f.dispatchEvent(new Event('input'))",
         )
         timed(
             page,
-            "const f = document.querySelector('.wl-rt-filter'); f.value = ''; f.dispatchEvent(new Event('input'))",
+            "const f = document.querySelector('.wl-rt-filter'); f.value = ''; "
+            "f.dispatchEvent(new Event('input'))",
         )
         frames = page.evaluate("""async () => {
             const v = document.querySelector('.wl-rt-viewport'); const times = [];
@@ -110,7 +113,8 @@ def main() -> None:
               times.push(performance.now() - t);
             }
             times.sort((a, b) => a - b);
-            return { p50: times[60], p95: times[113], rows: document.querySelectorAll('.wl-rt-row').length };
+            const rows = document.querySelectorAll('.wl-rt-row').length;
+            return { p50: times[60], p95: times[113], rows };
         }""")
         browser.close()
     print(f"rows: {args.rows:,} (DOM rows rendered: {dom_rows}, while scrolling: {frames['rows']})")

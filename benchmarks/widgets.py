@@ -19,6 +19,7 @@ Chromium is Debian's ``/usr/bin/chromium`` (never downloaded).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -108,7 +109,8 @@ ARM_JS = """
   const rec = { seen: [], muts: [] };
   (window.__wl = window.__wl || {})[tag] = rec;
   const count = () => Math.max(0, ...[...chart.querySelectorAll('path.line')]
-    .filter(p => !p.closest('.legend')).map(p => ((p.getAttribute('d') || '').match(/[ML]/g) || []).length));
+    .filter(p => !p.closest('.legend'))
+    .map(p => ((p.getAttribute('d') || '').match(/[ML]/g) || []).length));
   new MutationObserver(() => {
     const t = performance.timeOrigin + performance.now();
     rec.muts.push(t);
@@ -123,7 +125,7 @@ ARM_JS = """
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def notebook(points: int, spacing: float, reps: int) -> nbformat.NotebookNode:
@@ -223,10 +225,8 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.goto(f"{lab.url}lab/tree/bench.ipynb?token={lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-        try:
+        with contextlib.suppress(Exception):
             page.click(".jp-Dialog button.jp-mod-accept", timeout=5_000)
-        except Exception:
-            pass
         page.wait_for_selector(
             ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
         )
@@ -262,9 +262,8 @@ def main() -> None:
         "(the browser redraws at most half the time)"
     )
     print(
-        "load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
-            *load_before, *os.getloadavg()
-        )
+        "load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, "
+        "after: {:.2f} {:.2f} {:.2f}".format(*load_before, *os.getloadavg())
     )
 
 

@@ -45,7 +45,7 @@ for i in range(1000):
             marks=pytest.mark.skipif(
                 sys.version_info < (3, 12), reason="needs sys.monitoring (Python 3.12)"
             ),
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_unfinished_run_ends_with_the_process(

@@ -1,6 +1,6 @@
 """The client inside a real IPython kernel (jupyter_client): kernel shutdown and
-restart flush runs left open (and record them crashed), Ctrl-C in a cell loses nothing, a failing cell does
-not end the run, re-running ``wl.init()`` cells is predictable."""
+restart flush runs left open (and record them crashed), Ctrl-C in a cell loses nothing, a
+failing cell does not end the run, re-running ``wl.init()`` cells is predictable."""
 
 from __future__ import annotations
 

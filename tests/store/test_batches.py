@@ -103,7 +103,8 @@ def test_columnar_fast_path_and_auto_steps() -> None:
 
 def test_columnar_every_bad_item_named() -> None:
     got = errors(
-        metric_batch_from_columns, RID, ["a", "", "z" * 300], [0, 3, True, 0], [1, 2**63, 1.5, None],
+        metric_batch_from_columns, RID,
+        ["a", "", "z" * 300], [0, 3, True, 0], [1, 2**63, 1.5, None],
         [0.0, "x", None, math.nan], ["NaN", "1.5", True, 10**400],
     )  # fmt: skip
     assert got == {

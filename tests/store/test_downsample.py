@@ -33,7 +33,8 @@ def check(
     got = {
         b: (c, mn, mx)
         for b, c, mn, mx in zip(result.bucket_start.tolist(), result.bucket_count.tolist(),
-                                result.bucket_min.tolist(), result.bucket_max.tolist(), strict=False)
+                                result.bucket_min.tolist(), result.bucket_max.tolist(),
+                                strict=False)
     }  # fmt: skip
     assert got.keys() == bands.keys()
     for b, (c, mn, mx) in bands.items():

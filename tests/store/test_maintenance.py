@@ -26,7 +26,8 @@ async def test_retention_drops_old_points_and_keeps_stats_exact(store: Store) ->
     )
     await store.write_metrics(batch(run.id, {"x": ([3, 4, 5], [2.0, 3.0, 4.0])}, times={"x": new}))
     await store.write_system_metrics(system_batch_from_rows(
-        [{"run_id": str(run.id), "metric_type": "cpu", "value": v, "time": t / 1e6} for v, t in ((1, now - 40 * DAY), (2, now - DAY))]
+        [{"run_id": str(run.id), "metric_type": "cpu", "value": v, "time": t / 1e6}
+         for v, t in ((1, now - 40 * DAY), (2, now - DAY))]
     ))  # fmt: skip
     removed = await store.apply_retention(Retention(metrics_days=90, system_metrics_days=30), now)
     assert removed == {"metrics": 4, "system_metrics": 1}

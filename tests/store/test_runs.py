@@ -29,7 +29,8 @@ async def test_create_keeps_every_field(store: Store) -> None:
     rid = uuid.uuid4()
     spec = RunCreate(
         project="p", name="n", id=rid, config={"lr": 0.1, "opt": {"name": "adam"}}, tags=["a", "b"],
-        notes="hi", git=GitInfo("main", "abc", True, "origin"), host="h", metadata={"python": "3.11"},
+        notes="hi", git=GitInfo("main", "abc", True, "origin"), host="h",
+        metadata={"python": "3.11"},
     )  # fmt: skip
     run, _ = await store.create_run(spec)
     got = await store.get_run(rid)
@@ -110,8 +111,10 @@ async def _fleet(store: Store) -> list:
     runs = []
     for i in range(7):
         r, _ = await store.create_run(
-            RunCreate(project="p" if i < 6 else "q", name=f"run-{i}", config={"lr": i / 10, "opt": "sgd" if i % 2 else "adam"},
-                      tags=["even"] if i % 2 == 0 else ["odd", "x"], notes="Special" if i == 3 else "")
+            RunCreate(project="p" if i < 6 else "q", name=f"run-{i}",
+                      config={"lr": i / 10, "opt": "sgd" if i % 2 else "adam"},
+                      tags=["even"] if i % 2 == 0 else ["odd", "x"],
+                      notes="Special" if i == 3 else "")
         )  # fmt: skip
         if i < 5:
             await store.update_run(r.id, RunUpdate(summary={"loss": 1 - i / 10}))

@@ -46,7 +46,9 @@ def test_a_row_without_id_is_rejected() -> None:
 
 
 def test_columns_must_name_config_or_summary_keys() -> None:
-    with pytest.raises(UsageError, match="column 'loss' must be 'config.<key>' or 'summary.<key>'"):
+    with pytest.raises(
+        UsageError, match=r"column 'loss' must be 'config\.<key>' or 'summary\.<key>'"
+    ):
         RunTable([], columns=["loss"])
     assert RunTable([], columns=["config.lr"]).columns == ["config.lr"]
 
@@ -145,7 +147,8 @@ def test_run_table_renders_sorts_and_syncs_selection(
         nbformat.v4.new_code_cell(
             "import wanllm_jupyter as wl\n"
             "from wanllm_jupyter.widgets.run_table import run_table\n"
-            f"table = run_table({PROJECT!r}, columns=['config.lr', 'config.width', 'summary.loss', 'summary.acc'])\n"
+            f"table = run_table({PROJECT!r}, "
+            "columns=['config.lr', 'config.width', 'summary.loss', 'summary.acc'])\n"
             "table"
         ),
         nbformat.v4.new_code_cell("print(sorted(table.selected['name']))"),
