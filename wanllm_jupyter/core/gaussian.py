@@ -138,8 +138,8 @@ def _grid(t: FloatArray, y: FloatArray, sigma: float, reach: float, spacing: flo
     centre = float(y.mean())
     yc = y - centre
     sums = (
-        np.bincount(cell, (1 - frac) * yc, size) + np.bincount(cell + 1, frac * yc, size),
-        np.bincount(cell, 1 - frac, size) + np.bincount(cell + 1, frac, size),
+        _binned(cell, (1 - frac) * yc, size) + _binned(cell + 1, frac * yc, size),
+        _binned(cell, 1 - frac, size) + _binned(cell + 1, frac, size),
     )
     half = min(int(np.floor(reach / spacing)), size - 1) if np.isfinite(reach) else size - 1
     offsets = np.arange(-half, half + 1) * spacing
@@ -148,6 +148,12 @@ def _grid(t: FloatArray, y: FloatArray, sigma: float, reach: float, spacing: flo
     num_at = (1 - frac) * num[cell] + frac * num[cell + 1]
     den_at = (1 - frac) * den[cell] + frac * den[cell + 1]
     return centre + num_at / den_at
+
+
+def _binned(cells: IntArray, weights: FloatArray, size: int) -> FloatArray:
+    """``np.bincount`` with float weights (numpy's stubs type every bincount as
+    integers; ``astype(copy=False)`` returns the float64 result itself)."""
+    return np.bincount(cells, weights, size).astype(np.float64, copy=False)
 
 
 def _convolve_same(row: FloatArray, kernel: FloatArray) -> FloatArray:

@@ -327,9 +327,13 @@ def _matches(value: Any, op: str, operand: Any) -> bool:
         return value is not None and _text(operand).lower() in _text(value).lower()
     if value is None or _kind(value) is None or _kind(value) != _kind(operand):
         return False
-    return {"lt": value < operand, "le": value <= operand, "gt": value > operand}.get(
-        op, value >= operand
-    )
+    if op == "lt":
+        return bool(value < operand)
+    if op == "le":
+        return bool(value <= operand)
+    if op == "gt":
+        return bool(value > operand)
+    return bool(value >= operand)
 
 
 def _word(run: Run, word: str) -> bool:
@@ -392,7 +396,8 @@ def select_runs(
 def _sorted(runs: list[Run], order: str) -> list[Run]:
     desc = order.startswith("-")
     get = _getter(order.lstrip("-+"))
-    present, missing = [], []
+    present: list[tuple[Any, Run]] = []
+    missing: list[tuple[Any, Run]] = []
     for r in runs:
         v = get(r)
         (missing if v is None or v is _MISSING else present).append((v, r))
