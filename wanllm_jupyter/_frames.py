@@ -7,42 +7,42 @@ A *long table* has the bulk-history schema of docs/api.md:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
 from .core.arrow import TIMESTAMP
 
-LONG_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("metric_name", pa.string()),
-        ("step", pa.int64()),
-        ("time", TIMESTAMP),
-        ("value", pa.float64()),
-    ]
-)
+_LONG_FIELDS: list[pa.Field[Any]] = [
+    pa.field("run_id", pa.string()),
+    pa.field("metric_name", pa.string()),
+    pa.field("step", pa.int64()),
+    pa.field("time", TIMESTAMP),
+    pa.field("value", pa.float64()),
+]
+LONG_SCHEMA = pa.schema(_LONG_FIELDS)
 RUN_TIME_FIELDS = ("created_at", "updated_at", "heartbeat_at", "finished_at")
 
 
-def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
+def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[npt.NDArray[np.int64], list[str]]:
     """Integer codes and labels of a string or dictionary column (labels in first-appearance
     order). Dictionary columns (the server's bulk history) are read from their indices."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     if not pa.types.is_dictionary(col.type):
         enc = pa.chunked_array(chunks, col.type).combine_chunks().dictionary_encode()
         chunks = [enc]
-    labels: dict[str, int] = {}
-    parts = []
-    for chunk in chunks:
+    labels: dict[Any, int] = {}  # the dictionaries' strings
+    parts: list[npt.NDArray[np.int64]] = []
+    for chunk in cast("list[pa.DictionaryArray]", chunks):  # dictionary-typed, as checked
         remap = np.array(
             [labels.setdefault(x, len(labels)) for x in chunk.dictionary.to_pylist()] or [0],
             dtype=np.int64,
         )
         parts.append(remap[chunk.indices.to_numpy(zero_copy_only=False)])
-    codes = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    codes: npt.NDArray[np.int64] = np.concatenate(parts) if parts else np.empty(0, np.int64)
     return codes, list(labels)
 
 
@@ -58,9 +58,9 @@ def long_frame(table: pa.Table, *, with_run: bool = True) -> pd.DataFrame:
     cols: dict[str, Any] = {}
     if with_run:
         codes, labels = _codes(table.column("run_id"))
-        cols["run_id"] = pd.Categorical.from_codes(codes, labels)
+        cols["run_id"] = pd.Categorical.from_codes(codes, pd.Index(labels))
     codes, labels = _codes(table.column("metric_name"))
-    cols["metric"] = pd.Categorical.from_codes(codes, labels)
+    cols["metric"] = pd.Categorical.from_codes(codes, pd.Index(labels))
     cols["step"] = _int64(table.column("step"))
     cols["time"] = pd.to_datetime(_int64(table.column("time")), unit="us", utc=True)
     cols["value"] = table.column("value").to_numpy()

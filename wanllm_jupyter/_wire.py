@@ -68,7 +68,7 @@ def encode_values(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | 
         return values
     out: list[float | str] = values.tolist()
     for i in np.flatnonzero(~finite).tolist():
-        out[i] = encode_float(out[i])
+        out[i] = encode_float(float(values[i]))
     return out
 
 

@@ -27,7 +27,9 @@ import orjson
 
 from .store.base import Float64Array, Int32Array, Int64Array, MetricBatch, Run
 
-_LE_I32, _LE_I64, _LE_F64 = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f8")
+_LE_I32: np.dtype[np.int32] = np.dtype("<i4")
+_LE_I64: np.dtype[np.int64] = np.dtype("<i8")
+_LE_F64: np.dtype[np.float64] = np.dtype("<f8")
 
 
 class PayloadError(ValueError):
@@ -129,11 +131,10 @@ def decode_chunk(payload: bytes) -> Chunk:
         raise PayloadError(f"bad live payload header: {exc!r}") from exc
     if len(payload) - offset != count * 28:
         raise PayloadError(f"live payload of {count} points has {len(payload) - offset} bytes")
-    arrays = []
-    for dtype in (_LE_I32, _LE_I64, _LE_I64, _LE_F64):
-        arrays.append(np.frombuffer(payload, dtype=dtype, count=count, offset=offset))
-        offset += count * dtype.itemsize
-    name_idx, steps, times, values = arrays
+    name_idx = np.frombuffer(payload, dtype=_LE_I32, count=count, offset=offset)
+    steps = np.frombuffer(payload, dtype=_LE_I64, count=count, offset=offset + count * 4)
+    times = np.frombuffer(payload, dtype=_LE_I64, count=count, offset=offset + count * 12)
+    values = np.frombuffer(payload, dtype=_LE_F64, count=count, offset=offset + count * 20)
     if count and (name_idx.min() < 0 or name_idx.max() >= len(names)):
         raise PayloadError("live payload name index out of range")
     return Chunk(run_id, names, name_idx, steps, times, values, committed, seq, lost)

@@ -183,7 +183,8 @@ def running_average(y: npt.ArrayLike, window: int, *, centered: bool = True) -> 
             lo, hi = np.maximum(i - w // 2, 0), np.minimum(i + w // 2 + 1, yf.size)
         else:
             lo, hi = np.maximum(i - w + 1, 0), i + 1
-        return (csum[hi] - csum[lo]) / (hi - lo)
+        means: FloatArray = (csum[hi] - csum[lo]) / (hi - lo)  # numpy types np.r_ as Any
+        return means
 
     return _on_finite(run, ya, ya)
 

@@ -306,8 +306,11 @@ def tier_rows(
         group, steps, times, values = group[order], steps[order], times[order], values[order]
     if len(values) == 0:
         return TierRows(np.empty(0, _I64), np.empty(0, _I64), np.empty(0, PARTIAL_DTYPE))
-    groups, lvls, parts = [], [], []
-    prev_level, prev, prev_group = None, None, None
+    groups: list[np.ndarray] = []
+    lvls: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    prev: np.ndarray | None = None  # the previous level's partials
+    prev_level, prev_group = 0, group  # the previous level and its groups, once prev is set
     ngroups = len(_segment_starts(group))
     for level in sorted(levels):
         if prev is None:

@@ -22,7 +22,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def _text(max_length: int) -> Callable[[Any], str]:
         bad = text_problem(value, max_length)
         if bad is not None:
             raise Bad(bad)
-        return value
+        return cast(str, value)  # text_problem() is None only for a str
 
     return parse
 
@@ -345,7 +345,7 @@ def metric_batch_from_columns(
             scanned = _scan(errors, "t", t, lambda x: now if x is None else parse_time_number(x), 0)
             times = np.array(scanned, dtype=np.int64)
 
-    if errors:
+    if errors or rid is None:  # rid is None only with an error recorded
         raise InvalidBatch(errors)
     return metric_batch_from_arrays(rid, names, kk, steps, times, values, batch_id, auto_step=auto)
 
