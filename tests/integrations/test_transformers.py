@@ -13,6 +13,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
 import wanllm_jupyter as wl
 from tests.jupyter_process import JupyterServer
+from wanllm_jupyter import Run
 from wanllm_jupyter.integrations import WanllmCallback
 
 
@@ -31,10 +32,10 @@ class Tokens(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 
 def make_trainer(
-    out: Path, max_steps: int, callback: WanllmCallback, save: bool = False
+    out: Path, max_steps: int, callback: WanllmCallback, save: bool = False, restore: bool = False
 ) -> Trainer:
     """A tiny GPT-2 trainer: a log every step, an evaluation every 2 steps, and with
-    ``save`` a checkpoint every 2 steps."""
+    ``save`` a checkpoint every 2 steps (``restore``: callbacks restored from it)."""
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=16, n_positions=8, n_embd=8, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0
@@ -55,6 +56,7 @@ def make_trainer(
         use_cpu=True,
         disable_tqdm=True,
         run_name="tiny-gpt2",
+        restore_callback_states_from_checkpoint=restore,
     )
     return Trainer(
         model=model,
@@ -87,6 +89,11 @@ def stored(api: wl.Api, run_id: str) -> pd.DataFrame:
     return sort(df[["step", "metric", "value"]].astype({"metric": str}))
 
 
+def run_of(callback: WanllmCallback) -> Run:
+    assert callback.run is not None
+    return callback.run
+
+
 def series(api: wl.Api, run_id: str, metric: str) -> np.ndarray:
     """``[[step, value], ...]`` of one metric."""
     return api.run(run_id).history([metric], long=True)[["step", "value"]].to_numpy()
@@ -102,9 +109,9 @@ def test_trainer_metrics_config_and_summary(
     callback = WanllmCallback(project="hf-trainer", tags=["tiny"])
     trainer = make_trainer(tmp_path / "out", max_steps=4, callback=callback)
     trainer.train()
-    assert callback.run.finished
+    assert run_of(callback).finished
 
-    run = api.run(callback.run.id)
+    run = api.run(run_of(callback).id)
     assert (run.project, run.name, run.state, run.tags) == (
         "hf-trainer",
         "tiny-gpt2",
@@ -132,10 +139,10 @@ def test_evaluations_around_training_share_its_run(
     callback = WanllmCallback(project="hf-evaluate")
     trainer = make_trainer(tmp_path / "out", max_steps=2, callback=callback)
     trainer.evaluate()  # a baseline: starts the run, at step 0
-    run_id = callback.run.id
+    run_id = run_of(callback).id
     trainer.train()  # eval/loss at step 2 too
     metrics: dict[str, Any] = trainer.evaluate(metric_key_prefix="test")
-    assert callback.run.id == run_id and callback.run.finished
+    assert run_of(callback).id == run_id and run_of(callback).finished
 
     assert api.runs("hf-evaluate")["id"].tolist() == [run_id]
     assert series(api, run_id, "eval/loss")[:, 0].tolist() == [0, 2]
@@ -148,31 +155,37 @@ def test_training_again_from_scratch_starts_a_new_run(
 ) -> None:
     callback = WanllmCallback(project="hf-again")
     make_trainer(tmp_path / "a", max_steps=1, callback=callback).train()
-    first = callback.run.id
+    first = run_of(callback).id
     make_trainer(tmp_path / "b", max_steps=1, callback=callback).train()
-    assert callback.run.id != first
-    assert sorted(api.runs("hf-again")["id"]) == sorted([first, callback.run.id])
+    assert run_of(callback).id != first
+    assert sorted(api.runs("hf-again")["id"]) == sorted([first, run_of(callback).id])
 
 
+@pytest.mark.parametrize("restore", [False, True], ids=["state-read", "callback-restored"])
 def test_resume_from_checkpoint_continues_the_run(
-    online: JupyterServer, api: wl.Api, tmp_path: Path
+    online: JupyterServer, api: wl.Api, tmp_path: Path, restore: bool
 ) -> None:
+    """The run id travels in trainer_state.json; with restore_callback_states_from_checkpoint
+    the Trainer rebuilds the callback from it (its arguments too) instead."""
     out = tmp_path / "out"
-    first = WanllmCallback(project="hf-resume")
+    project = f"hf-resume-{restore}"
+    first = WanllmCallback(project=project)
     make_trainer(out, max_steps=4, callback=first, save=True).train()
-    run_id = first.run.id
+    run_id = run_of(first).id
 
-    callback = WanllmCallback(project="hf-resume")  # a new process would build a new one
-    second = make_trainer(out, max_steps=6, callback=callback, save=True)
+    # a new process would build a new callback
+    second = make_trainer(out, 6, WanllmCallback(), save=True, restore=restore)
     second.train(resume_from_checkpoint=str(out / "checkpoint-4"))
-    assert callback.run.id == run_id
+    (callback,) = [c for c in second.callback_handler.callbacks if isinstance(c, WanllmCallback)]
+    assert run_of(callback).id == run_id
 
-    assert api.runs("hf-resume")["id"].tolist() == [run_id]
+    stored = api.run(run_id)
+    assert api.runs(project)["id"].tolist() == [run_id]
+    assert (stored.project, stored.state) == (project, "finished")
     loss = series(api, run_id, "train/loss")
     assert loss[:, 0].tolist() == [1, 2, 3, 4, 5, 6]
     resumed = [e["loss"] for e in second.state.log_history if "loss" in e and e["step"] > 4]
     assert loss[4:, 1].tolist() == resumed
-    assert api.run(run_id).state == "finished"
 
 
 def test_logs_into_the_users_run_and_leaves_it_open(

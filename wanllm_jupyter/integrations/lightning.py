@@ -17,13 +17,14 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.fabric.utilities.logger import (
     _add_prefix,
     _convert_params,
     _sanitize_callable_params,
 )
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.loggers.logger import Logger
+from lightning.pytorch.utilities import rank_zero_only
 
 from .._run import Run
 from ._handle import RunHandle

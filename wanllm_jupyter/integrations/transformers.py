@@ -22,6 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from .._run import Run
 from ._handle import RunHandle
 
 # logged once at the end of training; wandb keeps them in the summary, not the history
@@ -91,21 +92,27 @@ class WanllmCallback(TrainerCallback, ExportableState):
         self._training = False
         self._trained = False  # train() ran with this callback: the next one starts a new run
         self._epoch_step: int | None = None  # the step train/epoch was last logged at
-        # the run of the checkpoint being resumed, set by the Trainer when it
-        # restores callback states (restore_callback_states_from_checkpoint=True)
+        # the run (and its project) of the checkpoint being resumed, set by the Trainer
+        # when it restores callback states (restore_callback_states_from_checkpoint=True)
         self.resume_run_id: str | None = None
+        self.resume_project: str | None = None
 
     @property
-    def run(self) -> Any:
+    def run(self) -> Run | None:
         """The run being logged to (None before the first event)."""
         return self._handle.run
 
     def state(self) -> dict[str, Any]:
         """Saved in each checkpoint's ``trainer_state.json`` (``ExportableState``)."""
         run = self._handle.run
+        if run is not None:
+            self.resume_run_id, self.resume_project = run.id, run.project
         return {
             "args": {k: v for k, v in self._args.items() if _is_json(v)},
-            "attributes": {"resume_run_id": run.id if run is not None else self.resume_run_id},
+            "attributes": {
+                "resume_run_id": self.resume_run_id,
+                "resume_project": self.resume_project,
+            },
         }
 
     # ------------------------------------------------------------- Trainer events
@@ -153,32 +160,39 @@ class WanllmCallback(TrainerCallback, ExportableState):
             self._log(run, rewrite_logs(metrics), state.global_step)
 
     # ------------------------------------------------------------- helpers
-    def _run(self, args: Any, state: Any, model: Any) -> Any:
+    def _run(self, args: Any, state: Any, model: Any) -> Run:
+        saved = self._checkpoint(state)
         kwargs = self._handle.init_kwargs
-        if kwargs["project"] is None:
-            kwargs["project"] = os.environ.get("WANLLM_PROJECT") or getattr(args, "project", None)
-        kwargs["name"] = kwargs["name"] or getattr(args, "run_name", None)
-        return self._handle.get(lambda: trainer_config(args, model), self._checkpoint_run(state))
+        kwargs["project"] = (
+            self._args["project"]
+            or saved.get("resume_project")  # a resumed run stays in its project
+            or os.environ.get("WANLLM_PROJECT")
+            or getattr(args, "project", None)
+        )
+        kwargs["name"] = self._args["name"] or getattr(args, "run_name", None)
+        resume_id = saved.get("resume_run_id")
+        return self._handle.get(
+            lambda: trainer_config(args, model), resume_id if isinstance(resume_id, str) else None
+        )
 
-    def _log(self, run: Any, metrics: dict[str, Any], step: int) -> None:
+    def _log(self, run: Run, metrics: dict[str, Any], step: int) -> None:
         if metrics:
             run.log(metrics, step=step)
         if not self._training:  # evaluate()/predict() outside train(): done
             self._handle.finish()
 
-    def _checkpoint_run(self, state: Any) -> str | None:
-        """The run id saved in the checkpoint this training resumed from, if any."""
+    def _checkpoint(self, state: Any) -> dict[str, Any]:
+        """What the checkpoint this training resumed from saved of this callback
+        (``resume_run_id``, ``resume_project``); empty for a training from scratch."""
         if state.global_step == 0:
-            return None
-        if self.resume_run_id is not None:
-            return self.resume_run_id
+            return {}
+        if self.resume_run_id is not None:  # restored by the Trainer, or this run's own
+            return {"resume_run_id": self.resume_run_id, "resume_project": self.resume_project}
         saved = (state.stateful_callbacks or {}).get(type(self).__name__)
         if isinstance(saved, list):  # several callbacks of this class: the first's
             saved = saved[0] if saved else None
-        if not isinstance(saved, dict):
-            return None
-        run_id = (saved.get("attributes") or {}).get("resume_run_id")
-        return run_id if isinstance(run_id, str) else None
+        attributes = saved.get("attributes") if isinstance(saved, dict) else None
+        return attributes if isinstance(attributes, dict) else {}
 
 
 def _is_json(value: Any) -> bool:
