@@ -463,7 +463,12 @@ def _when_all(futures: list[asyncio.Future[bool]], done: asyncio.Future[None]) -
         if not done.done():
             done.set_result(None)
         return
-    asyncio.gather(*futures).add_done_callback(lambda _: done.done() or done.set_result(None))
+
+    def resolve(_: object) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    asyncio.gather(*futures).add_done_callback(resolve)
 
 
 def _merge_fragments(chunks: list[Chunk]) -> dict[str, bytes]:

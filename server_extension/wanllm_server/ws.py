@@ -46,7 +46,7 @@ TRY_AGAIN_LATER = 1013  # close code: too many sockets, or evicted as the slowes
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024  # a subscribe/unsubscribe message
 
 
-class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One browser or kernel watching a run (``run_id``) or all runs' changes."""
 
     auth_resource = AUTH_RESOURCE
@@ -144,7 +144,7 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
                 return
             message = sub.pop()
             conn = self.ws_connection
-            if message is None or conn is None or conn.is_closing():
+            if message is None or conn is None or conn.is_closing() or conn.stream is None:
                 return
             frame = text_frame(message)
             try:
@@ -169,7 +169,7 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ign
         self.hub.unsubscribe(sub)
         telemetry.WEBSOCKET_CLIENTS.dec()
         conn = self.ws_connection
-        if conn is None or conn.is_closing():
+        if conn is None or conn.is_closing() or conn.stream is None:
             return
         with contextlib.suppress(StreamClosedError):
             while (message := sub.pop()) is not None:

@@ -6,7 +6,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import numpy as np
 import orjson
@@ -15,6 +15,7 @@ from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 from tornado.httputil import responses
 
 from wanllm_jupyter.core.limits import (
@@ -52,7 +53,9 @@ class ServerApp(Protocol):
     """What handlers use of the extension app (``WanllmApp`` provides it): a
     Protocol, so the handlers never import the app module, which imports them."""
 
+    redis_url: str | None
     max_body_size: int
+    max_batch_size: int
     max_columnar_batch_size: int
     max_arrow_decompressed_size: int
     max_live_sockets: int
@@ -149,7 +152,7 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
     async def _admit_body(self, length: int | None) -> None:
         """Refuse a body before reading it: 403 unless the user may make this
         request (what ``@authorized`` checks later), 413 past the size limit."""
-        if self.request.connection is not None and length is not None:
+        if isinstance(self.request.connection, HTTP1Connection) and length is not None:
             # when refused, tornado discards the unread body instead of answering 400
             self.request.connection.set_max_body_size(max(length, self.wanllm.max_body_size))
         user = self.current_user
@@ -294,6 +297,14 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         except ValueError:
             raise ApiError(400, f"run id {text!r} is not a UUID") from None
 
+    @overload
+    def int_arg(
+        self, name: str, default: int, *, lo: int | None = None, hi: int | None = None
+    ) -> int: ...
+    @overload
+    def int_arg(
+        self, name: str, default: None = None, *, lo: int | None = None, hi: int | None = None
+    ) -> int | None: ...
     def int_arg(
         self,
         name: str,

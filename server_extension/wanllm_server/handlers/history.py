@@ -132,6 +132,7 @@ def render_history(
 ) -> list[bytes]:
     """The body of a history answer, in pieces: smoothing and encoding (CPU work)."""
     smoothed = None
+    method = ""
     if smoothing_args is not None:
         full, method, param = smoothing_args
         smoothed = smooth_at(full, points.steps, method, param)
@@ -155,7 +156,7 @@ def render_history(
             "count": ds.bucket_count,
         }
     if smoothed is not None:
-        out["smoothed"] = {"method": smoothing_args[1], "param": smoothed[1], "values": smoothed[0]}
+        out["smoothed"] = {"method": method, "param": smoothed[1], "values": smoothed[0]}
     return json_pieces(out)
 
 
@@ -165,7 +166,11 @@ def _arrow(points: Series, smoothed: tuple[Float64Array, float] | None) -> list[
         "time": timestamps(points.times),
         "value": points.values,
     }
-    fields = [("step", pa.int64()), ("time", TIMESTAMP), ("value", pa.float64())]
+    fields: list[tuple[str, pa.DataType]] = [
+        ("step", pa.int64()),
+        ("time", TIMESTAMP),
+        ("value", pa.float64()),
+    ]
     if smoothed is not None:
         columns["smoothed"] = smoothed[0]
         fields.append(("smoothed", pa.float64()))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-from tornado import web
+from jupyter_server.base.handlers import APIHandler
 
 from wanllm_jupyter.core.arrow import TIMESTAMP, dictionary_array, numpy_array
 
@@ -92,7 +92,7 @@ def _json_items(part: np.ndarray | list[Any]) -> bytes:
     return orjson.dumps(part, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
 
 
-async def send_pieces(handler: web.RequestHandler, pieces: list[bytes], content_type: str) -> None:
+async def send_pieces(handler: APIHandler, pieces: list[bytes], content_type: str) -> None:
     """Finish ``handler`` with a body already cut into pieces: its Content-Length
     set up front and one flush per piece, so the loop never copies it whole."""
     handler.set_header("Content-Length", sum(len(p) for p in pieces))
@@ -159,7 +159,8 @@ class ArrowStream:
 
     def __init__(self, schema: pa.Schema) -> None:
         self._sink = _Pieces()
-        self._writer = pa.ipc.new_stream(self._sink, schema)
+        # pyarrow writes to any object with write(); its stubs name only real files
+        self._writer = pa.ipc.new_stream(self._sink, schema)  # type: ignore[arg-type]
         self.schema = schema
 
     def _take(self) -> Pieces:
