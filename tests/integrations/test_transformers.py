@@ -177,7 +177,7 @@ def test_resume_from_checkpoint_continues_the_run(
     second = make_trainer(out, 6, WanllmCallback(), save=True, restore=restore)
     second.train(resume_from_checkpoint=str(out / "checkpoint-4"))
     (callback,) = [c for c in second.callback_handler.callbacks if isinstance(c, WanllmCallback)]
-    assert run_of(callback).id == run_id
+    assert (run_of(callback).id, run_of(callback).project) == (run_id, project)
 
     stored = api.run(run_id)
     assert api.runs(project)["id"].tolist() == [run_id]
