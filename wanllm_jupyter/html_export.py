@@ -98,7 +98,9 @@ class WanllmHTMLExporter(HTMLExporter):
     def _extra_template_basedirs_default(self) -> list[str]:
         return [str(Path(__file__).parent / "nbconvert_templates")]
 
-    def from_notebook_node(
+    # nbconvert annotates Exporter.from_notebook_node as returning a NotebookNode; its
+    # template exporters (HTMLExporter, this one's base) return the rendered text.
+    def from_notebook_node(  # type: ignore[override]
         self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[str, dict[str, Any]]:
         resources = dict(resources or {})

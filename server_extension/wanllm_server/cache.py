@@ -24,7 +24,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import RedisError
 
@@ -160,7 +160,7 @@ class RedisCache(Cache):
             self._failed(exc)
             return None
         self._recovered()
-        return value
+        return cast("bytes | None", value)  # decode_responses is off: replies are bytes
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         if time.monotonic() < self._down_until:

@@ -28,6 +28,8 @@ from wanllm_jupyter.core.service import read_json, runtime_dir, service_file, wr
 from .handlers.base import AUTH_RESOURCE
 
 if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
+
     from .app import WanllmApp
 
 DEFAULT_ARGS = (
@@ -56,8 +58,15 @@ class ServiceRuntime:
         self.path: Path = service_file(app.database_url, runtime_dir())
         self._idle_check: Any = None
 
-    def info(self) -> dict[str, Any]:
+    @property
+    def server(self) -> ServerApp:
         server = self.app.serverapp
+        if server is None:
+            raise RuntimeError("wanllm: the extension is not loaded into a server")
+        return server
+
+    def info(self) -> dict[str, Any]:
+        server = self.server
         return {
             "url": server.connection_url,
             "token": server.identity_provider.token,
@@ -84,7 +93,7 @@ class ServiceRuntime:
         app = self.app
         if app.live.status().get("subscribers") or app.inflight.busy:
             return 0.0
-        last = app.serverapp.web_app.last_activity()
+        last = self.server.web_app.last_activity()
         return time.time() - last.timestamp()
 
     def _check_idle(self) -> None:
@@ -92,7 +101,7 @@ class ServiceRuntime:
         if idle >= self.app.idle_timeout:
             self.app.log.info("wanllm: idle for %.0f s; the service exits", idle)
             self.stop()
-            self.app.serverapp.stop()
+            self.server.stop()
 
     def stop(self) -> None:
         if self._idle_check is not None:

@@ -69,14 +69,16 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     rows = list(rows)
+    created: list[Any] = [r.get("created_at") for r in rows]  # ISO text or None (NaT)
+    finished: list[Any] = [r.get("finished_at") for r in rows]
     base = pd.DataFrame(
         {
             "id": [r["id"] for r in rows],
             "project": [r.get("project") for r in rows],
             "name": [r.get("name") for r in rows],
             "state": [r.get("state") for r in rows],
-            "created_at": pd.to_datetime([r.get("created_at") for r in rows], utc=True),
-            "finished_at": pd.to_datetime([r.get("finished_at") for r in rows], utc=True),
+            "created_at": pd.to_datetime(created, utc=True),
+            "finished_at": pd.to_datetime(finished, utc=True),
             "tags": [list(r.get("tags") or []) for r in rows],
         }
     )

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,12 +73,12 @@ def _nulls(col: pa.ChunkedArray, field: str) -> list[ItemError]:
     return [ItemError(i, field, "null") for i in idx.tolist()]
 
 
-def _numpy(col: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
+def _numpy(col: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> np.ndarray:
     """A fixed-width column without nulls as one numpy array, read straight from its
     buffers (``to_numpy`` would import pandas into the server on first use)."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     parts = [
-        np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * np.dtype(dtype).itemsize)
+        np.frombuffer(_data(c), dtype, len(c), c.offset * np.dtype(dtype).itemsize)
         for c in chunks
         if len(c)
     ]
@@ -86,10 +87,19 @@ def _numpy(col: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
+def _data(chunk: pa.Array) -> memoryview:
+    """The data buffer of a fixed-width array (buffer 0 is its validity bitmap), zero-copy."""
+    buf = chunk.buffers()[1]
+    if buf is None:
+        raise TypeError(f"a {chunk.type} array has no data buffer")
+    return memoryview(buf)
+
+
+# pyarrow-stubs 20 types fill_null's value as Scalar[Never]; pyarrow takes any Python value.
 def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
     """Steps as int64 and the auto-step mask (nulls); 422 naming uint64 steps past int64."""
     auto = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
-    col = col.fill_null(0) if col.null_count else col
+    col = col.fill_null(0) if col.null_count else col  # type: ignore[arg-type]
     if col.type == pa.uint64():
         raw = _numpy(col, np.uint64)
         bad = np.flatnonzero(raw > np.uint64(INT64_MAX))
@@ -107,9 +117,8 @@ _US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 def _times(col: pa.ChunkedArray) -> np.ndarray:
     """Times as µs since the epoch (nulls = now; ns truncated to µs); 422 naming
     times outside the int64 µs range."""
-    raw = _numpy(
-        col.cast(pa.int64()).fill_null(0) if col.null_count else col.cast(pa.int64()), np.int64
-    )
+    as_int = col.cast(pa.int64())
+    raw = _numpy(as_int.fill_null(0) if col.null_count else as_int, np.int64)  # type: ignore[arg-type]
     unit = col.type.unit
     if unit == "ns":
         us = raw // 1_000
@@ -135,7 +144,7 @@ def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
         return enc.dictionary.to_pylist(), _numpy(enc.indices, np.int32).astype(np.int64)
     names: dict[Any, int] = {}
     codes, errors, offset = [], [], 0
-    for chunk in col.chunks:
+    for chunk in cast("list[pa.DictionaryArray]", col.chunks):  # dictionary-typed, as checked
         labels = chunk.dictionary.to_pylist()
         # no nulls (rejected before); any integer index type, uint64 past int64 included
         t = chunk.indices.type
