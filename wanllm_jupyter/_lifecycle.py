@@ -133,8 +133,9 @@ def init(
         "name": name,
         "id": run_id,
         "config": cfg,
-        "tags": tag_list,
-        "notes": notes or "",
+        # not given: None, so a resume keeps the run's stored tags and notes
+        "tags": tag_list if tags is not None else None,
+        "notes": notes,
         "git": git_info(),
         "host": hostname(),
         "metadata": meta,

@@ -64,3 +64,19 @@ def test_offline_run_merges_patches_and_records_times(client_env: Path) -> None:
     assert again.data["metadata"]["metric_definitions"] == meta["metric_definitions"]
     assert again.data["created_at"] == r.data["created_at"]
     assert again.data["finished_at"] > r.data["finished_at"]
+    assert again.tags == ["a"]  # not given on resume: kept
+
+
+def test_resume_keeps_tags_and_notes_unless_given(online: JupyterServer) -> None:
+    run = wl.init(project="t-resume-tags", tags=["a", "b"], notes="first", system_metrics=False)
+    wl.finish(quiet=True)
+    wl.init(id=run.id, resume="allow", project="t-resume-tags", system_metrics=False)
+    wl.finish(quiet=True)
+    kept = wl.Api().run(run.id)
+    assert kept.tags == ["a", "b"] and kept.data["notes"] == "first"
+
+    wl.init(id=run.id, resume="must", project="t-resume-tags", tags=["c"], notes="",
+            system_metrics=False)  # fmt: skip
+    wl.finish(quiet=True)
+    replaced = wl.Api().run(run.id)
+    assert replaced.tags == ["c"] and replaced.data["notes"] == ""
