@@ -232,7 +232,7 @@ class OfflineSource:
         ]
         labels = sorted({n for _, b in batches for n in b.names})
         code = {n: i for i, n in enumerate(labels)}
-        empty = np.empty(0, np.int64)
+        empty: np.ndarray = np.empty(0, np.int64)
         run = np.concatenate([np.full(len(b), i, np.int32) for i, b in batches] or [empty])
         metric = np.concatenate(
             [np.array([code[n] for n in b.names], np.int32)[b.k] for _, b in batches] or [empty]
@@ -249,7 +249,8 @@ class OfflineSource:
             keep &= step <= end_step
         cols = [c[keep] for c in (run, metric, step, time.astype(np.int64), value)]
         order = _point_order(*cols[:4])
-        return Points(*(c[order] for c in cols), names=labels)
+        r, m, s, t, v = (c[order] for c in cols)
+        return Points(r, m, s, t, v, names=labels)
 
     def _batches(self, run_id: str) -> list[ColumnarBatch]:
         self.run(run_id)

@@ -95,7 +95,7 @@ class Api:
             connection = find_connection()
         self.connection = None if offline else connection
         self._src: Source = (
-            ServerSource(connection)
+            ServerSource(self.connection)
             if self.connection is not None
             else OfflineSource(default_root(dir))
         )
@@ -253,14 +253,14 @@ class ApiRun:
                     {
                         "run_id": [self.id] * n,
                         "metric_name": [name] * n,
-                        "step": np.asarray(s["steps"], dtype=np.int64),
+                        "step": pa.array(np.asarray(s["steps"], dtype=np.int64)),
                         "time": pa.array(
                             np.round(np.asarray(s["times"], dtype=np.float64) * 1e6).astype(
                                 np.int64
                             ),
                             TIMESTAMP,
                         ),
-                        "value": decode_values(s["values"]),
+                        "value": pa.array(decode_values(s["values"])),
                     },
                     schema=LONG_SCHEMA,
                 )

@@ -159,10 +159,12 @@ class OfflineMetricSource:
         smoothing: tuple[str, float] | None = None,
     ) -> SeriesResponse:
         """Every point of one metric (no downsampling; the chart smooths locally)."""
+        import pyarrow as pa  # loaded already: the offline history is an Arrow table
+
         t = self.offline.history([run_id], [name], start_step, end_step)
         return SeriesResponse(
             steps=ints(t.column("step").to_numpy()),
-            times=floats(t.column("time").cast("int64").to_numpy() / 1e6),
+            times=floats(t.column("time").cast(pa.int64()).to_numpy() / 1e6),
             values=floats(t.column("value").to_numpy()),
             total_points=t.num_rows,
         )
