@@ -24,7 +24,8 @@ export class MetricFeeds {
     private readonly settings: ServerConnection.ISettings,
     private readonly onPoints: PointsHandler,
     private readonly onCatchUp: CatchUpHandler,
-    readonly limit = 16
+    /** At most this many sockets at once (applies from the next sync). */
+    public limit = 16
   ) {}
 
   /** Hold sockets for exactly `runIds` (at most `limit`) streaming `metric`. */

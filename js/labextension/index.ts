@@ -4,12 +4,15 @@ import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } fro
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon, ToolbarButton } from '@jupyterlab/ui-components';
 
 import runsSvg from '../../js/style/runs.svg';
 
 import { RunsApi } from './api';
 import { RunBrowserPanel } from './panel';
+import { readSettings } from './settings';
 import type { RunSocketMessage } from '../shared/types';
 import { LiveSocket } from './socket';
 
@@ -20,43 +23,56 @@ const ROW = '.jp-wanllm-RunRow';
 
 export const runsIcon = new LabIcon({ name: 'wanllm-jupyter:runs', svgstr: runsSvg });
 
+const PLUGIN_ID = 'wanllm-jupyter:run-browser'; // its settings: schema/run-browser.json
+
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'wanllm-jupyter:run-browser',
+  id: PLUGIN_ID,
   description: 'A sidebar that lists experiment runs with live state, metrics and actions.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    registry: ISettingRegistry | null,
+    translator: ITranslator | null
   ) => {
+    const trans = (translator ?? nullTranslator).load('wanllm_jupyter');
     const settings = ServerConnection.makeSettings();
     const socket = new LiveSocket<RunSocketMessage>(settings, 'wanllm/ws/runs');
-    const panel = new RunBrowserPanel(app, tracker, new RunsApi(settings), socket);
+    const panel = new RunBrowserPanel(app, tracker, new RunsApi(settings), socket, translator ?? nullTranslator);
     panel.id = PANEL_ID;
     panel.title.icon = runsIcon;
-    panel.title.caption = 'Experiment runs (wanllm)';
-    panel.title.label = app.name === NOTEBOOK_APP ? 'Runs' : '';
+    panel.title.caption = trans.__('Experiment runs (wanllm)');
+    panel.title.label = app.name === NOTEBOOK_APP ? trans.__('Runs') : '';
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, PANEL_ID);
     socket.open();
     void panel.reload();
+    registry
+      ?.load(PLUGIN_ID)
+      .then(loaded => {
+        panel.configure(readSettings(loaded.composite));
+        loaded.changed.connect(() => panel.configure(readSettings(loaded.composite)));
+      })
+      .catch(error => console.error('wanllm: run browser settings not loaded', error));
 
     const { commands } = app;
-    const has = () => panel.targetRuns().length > 0;
+    const { actions } = panel;
+    const has = () => actions.targetRuns().length > 0;
     const add = (id: string, label: string, execute: () => unknown, isEnabled: () => boolean = has) =>
       commands.addCommand(`wanllm:${id}`, { label, execute, isEnabled });
-    add('open-workspace', 'Open Workspace', () => panel.openWorkspace());
-    add('compare', 'Compare Selected Runs', () => panel.compareSelected(), () => has() && panel.state.metric !== null);
-    add('insert-dataframe', 'Insert DataFrame Snippet', () => panel.insertDataFrame(), () => panel.state.project !== null);
-    add('copy-id', 'Copy Run Id', () => panel.copyId());
-    add('edit-tags', 'Add/Remove Tags…', () => panel.editTags());
-    add('rename', 'Rename…', () => panel.rename());
-    add('delete', 'Delete…', () => panel.deleteRuns());
-    add('refresh', 'Reload Runs', () => panel.reload(), () => true);
-    add('show', 'Show Run Browser', () => app.shell.activateById(PANEL_ID), () => true);
+    add('open-workspace', trans.__('Open Workspace'), () => actions.openWorkspace());
+    add('compare', trans.__('Compare Selected Runs'), () => actions.compareSelected(), () => has() && panel.state.metric !== null);
+    add('insert-dataframe', trans.__('Insert DataFrame Snippet'), () => actions.insertDataFrame(), () => panel.state.project !== null);
+    add('copy-id', trans.__('Copy Run Id'), () => actions.copyId());
+    add('edit-tags', trans.__('Add/Remove Tags…'), () => actions.editTags());
+    add('rename', trans.__('Rename…'), () => actions.rename());
+    add('delete', trans.__('Delete…'), () => actions.deleteRuns());
+    add('refresh', trans.__('Reload Runs'), () => panel.reload(), () => true);
+    add('show', trans.__('Show Run Browser'), () => app.shell.activateById(PANEL_ID), () => true);
     const menu: Array<[string, number]> = [
       ['open-workspace', 1],
       ['compare', 2],
@@ -70,10 +86,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.contextMenu.addItem({ command: `wanllm:${id}`, selector: ROW, rank });
     }
     if (app.name === NOTEBOOK_APP) {
-      addToggleButton(app, panel);
+      addToggleButton(app, panel, trans.__('Show or hide the experiment runs (wanllm)'));
     }
-    palette?.addItem({ command: 'wanllm:show', category: 'Experiment Runs' });
-    palette?.addItem({ command: 'wanllm:refresh', category: 'Experiment Runs' });
+    palette?.addItem({ command: 'wanllm:show', category: trans.__('Experiment Runs') });
+    palette?.addItem({ command: 'wanllm:refresh', category: trans.__('Experiment Runs') });
   }
 };
 
@@ -86,11 +102,11 @@ interface CollapsibleShell {
  * Notebook 7 shows left-area widgets without a tab bar (only under View → Left Sidebar), so its
  * menu row gets a button with the runs icon that shows or hides the run browser.
  */
-function addToggleButton(app: JupyterFrontEnd, panel: RunBrowserPanel): void {
+function addToggleButton(app: JupyterFrontEnd, panel: RunBrowserPanel, tooltip: string): void {
   const shell = app.shell as JupyterFrontEnd.IShell & CollapsibleShell;
   const button = new ToolbarButton({
     icon: runsIcon,
-    tooltip: 'Show or hide the experiment runs (wanllm)',
+    tooltip,
     onClick: () =>
       panel.isVisible && shell.collapseLeft ? shell.collapseLeft() : shell.activateById(PANEL_ID)
   });

@@ -31,7 +31,7 @@ export class VirtualList {
 
   constructor(
     viewport: HTMLElement,
-    private readonly rowHeight: number,
+    private rowHeight: number,
     private readonly render: RenderRow,
     private readonly rowClass: string
   ) {
@@ -52,6 +52,14 @@ export class VirtualList {
     }
     this.rows.clear();
     this.update();
+  }
+
+  /** Change the row height (re-lays out every row). */
+  setRowHeight(rowHeight: number): void {
+    if (rowHeight !== this.rowHeight) {
+      this.rowHeight = rowHeight;
+      this.setCount(this.count);
+    }
   }
 
   /** Re-render the rows in view without changing the count. */
