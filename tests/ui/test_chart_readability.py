@@ -19,14 +19,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import nbformat
-import orjson
 import pytest
 
+from tests.browser import (
+    LEGEND_COLORS_JS,
+    accept_kernel_dialog,
+    hover_chart,
+    run_all,
+    set_theme,
+)
 from wanllm_jupyter._http import API
 
 pytestmark = pytest.mark.browser
 
-THEMES = "lab/api/settings/@jupyterlab/apputils-extension:themes"
 RUNS = 9
 STEPS = 300
 # WCAG contrast of every visible text element matching a selector against the
@@ -81,13 +86,6 @@ CLIPPED_JS = """
   });
   return cut.length || p.width < 60 ? [[cut.map(e => e.textContent).join(' '), p.width]] : [];
 })
-"""
-LEGEND_COLORS_JS = """
-(chartIndex) => {
-  const chart = document.querySelectorAll('.jp-OutputArea-output .wl-chart')[chartIndex];
-  return Object.fromEntries([...chart.querySelectorAll('.wl-legend-item')].map(i => [
-    i.textContent, getComputedStyle(i.querySelector('.wl-legend-line')).borderTopColor]));
-}
 """
 
 
@@ -157,13 +155,8 @@ def seeded(lab: Any) -> dict[str, Any]:
 @pytest.fixture
 def theme(lab: Any) -> Iterator[Any]:
     """``theme(name)`` sets JupyterLab's theme through the settings API (restored after)."""
-
-    def set_theme(name: str) -> None:
-        body = orjson.dumps({"raw": orjson.dumps({"theme": name}).decode()})
-        lab.api.request("PUT", THEMES, body=body)
-
-    yield set_theme
-    set_theme("JupyterLab Light")
+    yield lambda name: set_theme(lab.api, name)
+    set_theme(lab.api, "JupyterLab Light")
 
 
 def _notebook(lab: Any, seeded: dict[str, Any], name: str) -> None:
@@ -203,14 +196,8 @@ def _open_and_run(lab: Any, name: str, width: int) -> tuple[Any, list[str]]:
         lambda m: problems.append(m.text) if m.type == "error" and "404" in m.text else None,
     )
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
-    dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        dialog.wait_for(timeout=5_000)
-        dialog.click()
-    except Exception:
-        pass
-    page.locator(".jp-MenuBar-item, .lm-MenuBar-item", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+    accept_kernel_dialog(page)
+    run_all(page)
     page.wait_for_selector(".wl-system-panel", timeout=90_000)
     page.wait_for_function(
         "document.querySelectorAll('.jp-OutputArea .wl-chart path.line').length >= 8",
@@ -218,20 +205,6 @@ def _open_and_run(lab: Any, name: str, width: int) -> tuple[Any, list[str]]:
     )
     page.wait_for_timeout(1500)  # the overlays attach and the last redraws land
     return page, problems
-
-
-def _hover(page: Any, index: int, fraction: float = 0.5) -> dict[str, Any]:
-    fig = page.locator(".jp-OutputArea-output .wl-chart .bqplot").nth(index)
-    fig.scroll_into_view_if_needed()
-    box = fig.locator(".plotarea_background").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] * 0.5)
-    page.wait_for_timeout(100)
-    chart = page.locator(".jp-OutputArea-output .wl-chart").nth(index)
-    return {
-        "rows": chart.locator(".wl-readout-row").all_inner_texts(),
-        "head": chart.locator(".wl-readout-head").inner_text(),
-        "box": box,
-    }
 
 
 def _check_readable(page: Any) -> None:
@@ -267,7 +240,8 @@ def test_charts_are_readable(
     _check_readable(page)
 
     # hover read-out: every run's value at the cursor's x, named, in the 9-run chart
-    hover = _hover(page, 0)
+    charts = page.locator(".jp-OutputArea-output .wl-chart")
+    hover = hover_chart(page, charts.nth(0))
     assert hover["head"].startswith("step ") and hover["head"].endswith("smoothed (raw)")
     assert len(hover["rows"]) == RUNS
     assert all(row.startswith("lr-") and any(ch.isdigit() for ch in row) for row in hover["rows"])
@@ -279,13 +253,13 @@ def test_charts_are_readable(
         save_screenshot(page.locator(".jp-Cell").nth(0), f"chart-hover-{tag}", docs=True)
 
     # a run has the same colour in the 9-run and the 3-run chart
-    nine = page.evaluate(LEGEND_COLORS_JS, 0)
-    three = page.evaluate(LEGEND_COLORS_JS, 1)
+    nine = charts.nth(0).evaluate(LEGEND_COLORS_JS)
+    three = charts.nth(1).evaluate(LEGEND_COLORS_JS)
     assert len(nine) == RUNS and len(three) == 3
     assert all(three[run] == nine[run] for run in three)
 
     # loss and lr differ by orders of magnitude: lr on a right axis; the read-out names both
-    hover = _hover(page, 2, 0.3)
+    hover = hover_chart(page, charts.nth(2), 0.3)
     assert len(hover["rows"]) == 2
     assert any("loss" in r for r in hover["rows"]) and any("lr" in r for r in hover["rows"])
     right = (
@@ -296,15 +270,11 @@ def test_charts_are_readable(
     # the empty state instead of a chart, and no 404 in the browser
     empty = page.locator(".jp-OutputArea-output .wl-chart").nth(3).locator(".wl-empty")
     assert "first point" in empty.inner_text() or "No data" in empty.inner_text()
-    # (the sidebar's sparkline still asks for it: samples=64, reported in issue 11 item 12)
-    sidebar = [p for p in problems if "samples=64" in p]
-    console = [p for p in problems if p.startswith("Failed to load resource")]
-    assert [p for p in problems if p not in sidebar and p not in console] == []
-    assert len(console) <= len(sidebar)  # the browser logs each failed request once
+    assert problems == []
     server_404 = [
         line
         for line in lab.log.read_text().splitlines()
-        if " 404 " in line and seeded["empty"] in line and "samples=64" not in line
+        if " 404 " in line and seeded["empty"] in line
     ]
     assert server_404 == []
 

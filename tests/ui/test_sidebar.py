@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.browser import wait_for_launcher, watch_failures
 
 pytestmark = pytest.mark.browser
 
@@ -72,6 +75,7 @@ def runs(lab: Any) -> list[dict[str, Any]]:
 
 def open_panel(lab: Any) -> Any:
     page = lab.page("lab?reset")  # a fresh workspace: the sidebar starts closed
+    wait_for_launcher(page)  # else it may take the keyboard focus from the list later
     page.click("[data-id='wanllm-run-browser']")
     page.wait_for_selector(f"{PANEL} .jp-wanllm-status[data-status='live']", timeout=20_000)
     return page
@@ -239,8 +243,10 @@ def test_deletion_elsewhere_is_live_and_server_errors_are_shown(
 
 def test_first_minutes_details(lab: Any, runs: list[dict[str, Any]], screenshot: Any) -> None:
     """Issue 11 item 1: double-click opens the workspace; the hover buttons leave the
-    value and sparkline visible; the project name fits; "1 run"; live project counts."""
+    value and sparkline visible; the project name fits; "1 run"; live project counts;
+    runs without points of the metric show an empty cell, not a 404 (item 12)."""
     page = open_panel(lab)  # the default sidebar width
+    failures = watch_failures(page)
     project = page.locator(f"{PANEL} .jp-wanllm-project")
     expect(project).to_have_value(PROJECT)
     fits = project.evaluate(
@@ -283,6 +289,8 @@ def test_first_minutes_details(lab: Any, runs: list[dict[str, Any]], screenshot:
     project.select_option(PROJECT)
     expect(page.locator(f"{PANEL} .jp-wanllm-count")).to_have_text(f"{count + 1} runs")
     row(page, "resnet50-lr-3e-2").locator(".jp-wanllm-spark path").wait_for(timeout=10_000)
+    empty = row(page, "count-me").locator(".jp-wanllm-value.jp-mod-empty")  # no loss logged
+    expect(empty).to_have_attribute("title", "No loss points yet")
 
     # double-click a run: its workspace opens (a notebook cell showing it)
     row(page, "resnet50-lr-3e-2").locator(".jp-wanllm-name").dblclick()
@@ -293,3 +301,19 @@ def test_first_minutes_details(lab: Any, runs: list[dict[str, Any]], screenshot:
         arg=run_id,
         timeout=30_000,
     )
+    assert failures == []
+
+
+def test_settings_reach_the_panel(lab: Any, runs: list[dict[str, Any]]) -> None:
+    """schema/run-browser.json through JupyterLab's setting registry: the row height."""
+    url = "lab/api/settings/wanllm-jupyter:run-browser"
+    schema = lab.api.get_json(url)["schema"]["properties"]
+    assert {"rowHeight", "socketLimit", "refreshInterval", "kernelName"} <= set(schema)
+    lab.api.request("PUT", url, body=json.dumps({"raw": '{"rowHeight": 66}'}).encode())
+    try:
+        page = open_panel(lab)
+        page.locator(f"{PANEL} .jp-wanllm-project").select_option(PROJECT)
+        first = page.locator(f"{PANEL} .jp-wanllm-RunRow[data-index='1']")
+        expect(first).to_have_attribute("style", re.compile(r"top: 66px; height: 66px"))
+    finally:
+        lab.api.request("PUT", url, body=json.dumps({"raw": "{}"}).encode())
