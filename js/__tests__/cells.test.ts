@@ -8,18 +8,15 @@ class FakeServer implements CellSource {
   readonly requests: string[] = [];
   constructor(readonly data: Record<string, Record<string, number[]>>) {}
 
-  async runMetricNames(runId: string): Promise<string[]> {
+  runMetricNames(runId: string): Promise<string[]> {
     this.requests.push(`names ${runId}`);
-    return Object.keys(this.data[runId] ?? {});
+    return Promise.resolve(Object.keys(this.data[runId] ?? {}));
   }
 
-  async series(runId: string, metric: string): Promise<number[]> {
+  series(runId: string, metric: string): Promise<number[]> {
     this.requests.push(`series ${runId} ${metric}`);
     const values = this.data[runId]?.[metric];
-    if (!values) {
-      throw new Error(`404: ${metric} of ${runId}`);
-    }
-    return values;
+    return values ? Promise.resolve(values) : Promise.reject(new Error(`404: ${metric} of ${runId}`));
   }
 }
 
@@ -59,9 +56,7 @@ describe('CellLoader', () => {
 
   it('reports a failed read as an error cell and bounds the reads in flight', async () => {
     const server = new FakeServer({});
-    server.runMetricNames = async () => {
-      throw new Error('503: store unavailable');
-    };
+    server.runMetricNames = () => Promise.reject(new Error('503: store unavailable'));
     const cells: MetricCell[] = [];
     const loader = new CellLoader(server, (_id, _metric, cell) => cells.push(cell), 2);
     loader.load('x', 'loss');

@@ -72,6 +72,11 @@ describe('thinLabels', () => {
   it('keeps every k-th label so that none overlap', () => {
     const extents: [number, number][] = [0, 20, 40, 60, 80].map(x => [x, x + 30]);
     expect(thinLabels(extents)).toEqual([true, false, true, false, true]);
-    expect(thinLabels([[0, 10], [30, 40]])).toEqual([true, true]);
+    expect(
+      thinLabels([
+        [0, 10],
+        [30, 40]
+      ])
+    ).toEqual([true, true]);
   });
 });

@@ -4,8 +4,21 @@ import { compileSearch, SearchSyntaxError } from '../shared/search';
 import { makeRun } from './fixtures';
 
 const runs = [
-  makeRun({ id: 'aaa1', name: 'baseline', tags: ['sweep', 'gpu'], config: { lr: 0.01, optim: 'adam', model: { depth: 12 } }, summary: { loss: 0.3 } }),
-  makeRun({ id: 'bbb2', name: 'big lr', state: 'running', tags: ['sweep'], config: { lr: 0.1, optim: 'sgd' }, summary: { loss: 'NaN' } }),
+  makeRun({
+    id: 'aaa1',
+    name: 'baseline',
+    tags: ['sweep', 'gpu'],
+    config: { lr: 0.01, optim: 'adam', model: { depth: 12 } },
+    summary: { loss: 0.3 }
+  }),
+  makeRun({
+    id: 'bbb2',
+    name: 'big lr',
+    state: 'running',
+    tags: ['sweep'],
+    config: { lr: 0.1, optim: 'sgd' },
+    summary: { loss: 'NaN' }
+  }),
   makeRun({ id: 'ccc3', name: 'tiny', state: 'failed', tags: [], config: { lr: 0.001, optim: 'adam' }, summary: {} })
 ];
 const names = (query: string) => runs.filter(compileSearch(query)).map(r => r.name);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { compareSnippet, dataFrameSnippet, parseTags, pyString, tagChanges, workspaceSnippet } from '../labextension/snippets';
+import {
+  compareSnippet,
+  dataFrameSnippet,
+  parseTags,
+  pyString,
+  tagChanges,
+  workspaceSnippet
+} from '../labextension/snippets';
 
 describe('snippets', () => {
   it('writes valid Python string literals', () => {
@@ -9,8 +16,12 @@ describe('snippets', () => {
 
   it('builds the workspace, compare and DataFrame cells', () => {
     expect(workspaceSnippet('abc')).toBe('import wanllm_jupyter as wl\nwl.workspace("abc")');
-    expect(compareSnippet(['a', 'b'], 'train/loss')).toBe('import wanllm_jupyter as wl\nwl.compare(["a", "b"], "train/loss")');
-    expect(dataFrameSnippet('demo', [])).toBe('import wanllm_jupyter as wl\nruns = wl.Api().runs(project="demo")\nruns');
+    expect(compareSnippet(['a', 'b'], 'train/loss')).toBe(
+      'import wanllm_jupyter as wl\nwl.compare(["a", "b"], "train/loss")'
+    );
+    expect(dataFrameSnippet('demo', [])).toBe(
+      'import wanllm_jupyter as wl\nruns = wl.Api().runs(project="demo")\nruns'
+    );
     expect(dataFrameSnippet('demo', ['a'])).toContain('runs = runs[runs["id"].isin(["a"])]');
   });
 

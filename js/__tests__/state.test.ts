@@ -11,9 +11,7 @@ const project = (name: string, last: string): Project => ({ name, run_count: 0, 
 function stateWith(...names: string[]): RunBrowserState {
   const state = new RunBrowserState();
   state.setProjects([project('demo', '2026-11-28T04:00:00Z')]);
-  state.setRuns(
-    names.map((name, i) => makeRun({ id: `id${i}`, name, created_at: `2026-11-28T04:0${i}:00Z` }))
-  );
+  state.setRuns(names.map((name, i) => makeRun({ id: `id${i}`, name, created_at: `2026-11-28T04:0${i}:00Z` })));
   return state;
 }
 

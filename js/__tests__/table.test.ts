@@ -11,7 +11,13 @@ describe('autoColumns', () => {
       makeRun({ config: { lr: 0.01, seed: 1, model: { depth: 4 } }, summary: { loss: 'NaN', acc: 0.9 } }),
       makeRun({ config: { lr: 0.01, seed: 1, extra: true }, summary: {} })
     ];
-    expect(autoColumns(rows)).toEqual(['config.extra', 'config.lr', 'config.model.depth', 'summary.acc', 'summary.loss']);
+    expect(autoColumns(rows)).toEqual([
+      'config.extra',
+      'config.lr',
+      'config.model.depth',
+      'summary.acc',
+      'summary.loss'
+    ]);
   });
 
   it('shows no config column for a single run (nothing varies)', () => {

@@ -183,13 +183,13 @@ function getter(field: string, kind: Kind): (run: Run) => unknown {
   if (kind === 'time') {
     return run => {
       const v = run[field];
-      return typeof v === 'string' ? Date.parse(v) : v ?? null;
+      return typeof v === 'string' ? Date.parse(v) : (v ?? null);
     };
   }
   if (field.startsWith('git.')) {
     return run => {
       const git = run.git as Record<string, unknown> | undefined;
-      return git ? git[field.slice(4)] ?? null : null;
+      return git ? (git[field.slice(4)] ?? null) : null;
     };
   }
   if (kind !== 'json') {
@@ -269,7 +269,7 @@ function compileFilter(text: string, quoted: boolean): RunPredicate {
     test = run => (run.tags ?? []).includes(value as string);
   } else {
     const get = getter(field, kind);
-    test = run => matches(get(run), op as Op, value);
+    test = run => matches(get(run), op, value);
   }
   return negate ? run => !test(run) : test;
 }
@@ -280,7 +280,9 @@ function compileWord(word: string): RunPredicate {
     (run.name ?? '').toLowerCase().includes(needle) ||
     (run.notes ?? '').toLowerCase().includes(needle) ||
     (run.tags ?? []).some(t => t.toLowerCase().includes(needle)) ||
-    String(run.id ?? '').toLowerCase().startsWith(needle);
+    String(run.id ?? '')
+      .toLowerCase()
+      .startsWith(needle);
 }
 
 function compileTerm(token: Token): RunPredicate {

@@ -22,10 +22,7 @@ export const RUN_STATES = Object.keys(STATES) as readonly RunState[];
 export type Project = Schemas['Project'];
 
 /** One message of the `wanllm/ws/runs` socket. */
-export type RunSocketMessage =
-  | Schemas['RunMessage']
-  | Schemas['RunDeletedMessage']
-  | Schemas['GapMessage'];
+export type RunSocketMessage = Schemas['RunMessage'] | Schemas['RunDeletedMessage'] | Schemas['GapMessage'];
 
 /** The JSON series response of `GET runs/{id}/metrics/{name}`. */
 export type MetricSeries = Schemas['History'];

@@ -55,7 +55,7 @@ export function runDuration(run: Run, now: number = Date.now()): number | null {
   }
   const end =
     parseTime(run.finished_at) ??
-    (run.state === 'running' ? now : parseTime(run.heartbeat_at) ?? parseTime(run.updated_at));
+    (run.state === 'running' ? now : (parseTime(run.heartbeat_at) ?? parseTime(run.updated_at)));
   return end === null ? null : Math.max(0, (end - start) / 1000);
 }
 
@@ -102,7 +102,12 @@ export function compareValues(a: unknown, b: unknown): number {
   if (ra === 0) {
     return (wireNumber(a) as number) - (wireNumber(b) as number);
   }
-  return collator.compare(String(typeof a === 'object' ? JSON.stringify(a) : a), String(typeof b === 'object' ? JSON.stringify(b) : b));
+  return collator.compare(valueText(a), valueText(b));
+}
+
+/** A JSON value as text: a string as it is, anything else as JSON. */
+function valueText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** Stable sort by a key; missing values stay last in both directions. */
@@ -157,10 +162,7 @@ export function formatValue(value: unknown): string {
     const abs = Math.abs(n);
     return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? n.toExponential(2) : String(Number(n.toPrecision(4)));
   }
-  if (typeof value === 'object') {
-    return JSON.stringify(value);
-  }
-  return String(value);
+  return valueText(value);
 }
 
 /** `2026-11-28 04:00:07` in local time, or `–`. */

@@ -131,10 +131,16 @@ function render({ model, el }: RenderProps<OverlayModel>): () => void {
     return dots[i];
   };
 
+  /** The part of the x scale's widget model (bqplot's LinearScale/DateScale) used here. */
+  interface ScaleModel {
+    set(values: { min: number | Date | null; max: number | Date | null }): void;
+    save_changes(): void;
+  }
   const setXRange = async (lo: number | null, hi: number | null): Promise<void> => {
     const ref = model.get('x_scale');
     if (!ref) return;
-    const manager = (model as unknown as { widget_manager: { get_model(id: string): Promise<any> } }).widget_manager;
+    const manager = (model as unknown as { widget_manager: { get_model(id: string): Promise<ScaleModel> } })
+      .widget_manager;
     const scale = await manager.get_model(ref.replace(/^IPY_MODEL_/, ''));
     const date = model.get('x_kind') === 'date';
     const conv = (v: number | null): number | Date | null => (v === null ? null : date ? new Date(v) : v);
@@ -230,7 +236,13 @@ function render({ model, el }: RenderProps<OverlayModel>): () => void {
     if (ev.button !== 0 || !fig || !fig.contains(ev.target as Node)) return;
     const bg = fig.querySelector('.plotarea_background');
     const plot = bg?.getBoundingClientRect();
-    if (!plot || ev.clientX < plot.left || ev.clientX > plot.right || ev.clientY < plot.top || ev.clientY > plot.bottom) {
+    if (
+      !plot ||
+      ev.clientX < plot.left ||
+      ev.clientX > plot.right ||
+      ev.clientY < plot.top ||
+      ev.clientY > plot.bottom
+    ) {
       return;
     }
     drag = ev.clientX;

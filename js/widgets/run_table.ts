@@ -51,7 +51,9 @@ function cellText(row: Run, column: string, now: number): string {
   if (column === 'duration') {
     return formatDuration(value as number | null);
   }
-  return column === 'name' || column === 'tags' ? String(value ?? '') : formatValue(value);
+  return column === 'name' || column === 'tags'
+    ? String((value as string | string[] | null | undefined) ?? '')
+    : formatValue(value);
 }
 
 class RunTableView {
@@ -126,7 +128,12 @@ class RunTableView {
 
   /** Read rows, columns and selection from the model and re-render. */
   syncFromModel(): void {
-    this.rows = (this.model.get('rows') ?? []).map(r => ({ ...r, tags: r.tags ?? [], config: r.config ?? {}, summary: r.summary ?? {} }));
+    this.rows = (this.model.get('rows') ?? []).map(r => ({
+      ...r,
+      tags: r.tags ?? [],
+      config: r.config ?? {},
+      summary: r.summary ?? {}
+    }));
     this.columns = [...BASE_COLUMNS, ...this.extraColumns()];
     this.selection.set(this.model.get('selected_ids') ?? []);
     this.recompute();
@@ -170,7 +177,8 @@ class RunTableView {
     this.renderHeader();
     this.renderCount();
     this.list.setCount(this.view.length);
-    this.viewport.dataset.empty = this.rows.length === 0 ? 'No runs' : this.view.length === 0 ? 'No runs match the filter' : '';
+    this.viewport.dataset.empty =
+      this.rows.length === 0 ? 'No runs' : this.view.length === 0 ? 'No runs match the filter' : '';
   }
 
   private renderHeader(): void {
@@ -239,7 +247,11 @@ class RunTableView {
       return;
     }
     const isCheck = (event.target as HTMLElement).classList.contains('wl-rt-check');
-    const mode: SelectMode = event.shiftKey ? 'range' : isCheck || event.ctrlKey || event.metaKey ? 'toggle' : 'replace';
+    const mode: SelectMode = event.shiftKey
+      ? 'range'
+      : isCheck || event.ctrlKey || event.metaKey
+        ? 'toggle'
+        : 'replace';
     this.selection.select(id, mode, this.viewIds());
     this.commitSelection();
   }
