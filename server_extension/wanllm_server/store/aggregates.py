@@ -71,6 +71,8 @@ PARTIAL_DTYPE = np.dtype(
     ]
 )
 """One bucket's partial aggregate (packed little-endian, usable as a BLOB)."""
+PARTIAL_FIELDS: tuple[str, ...] = PARTIAL_DTYPE.names or ()
+"""The field names of :data:`PARTIAL_DTYPE`, in order."""
 
 _I64 = np.int64
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -134,7 +134,8 @@ class PostgresStore(Store):
             raise StoreUnavailable("store is not open")
         try:
             async with self._pool.acquire(timeout=10) as conn:
-                yield conn
+                # the pool's proxy forwards every Connection method
+                yield cast(asyncpg.Connection, conn)
         except UNAVAILABLE as e:
             raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
 

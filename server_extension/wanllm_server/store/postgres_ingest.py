@@ -50,14 +50,14 @@ THREAD_POINTS = 500
 # the points are copied in pieces of this many rows, each encoded while the server
 # ingests the previous one
 PIECE_ROWS = 2_048
-TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_DTYPE.names]
+TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_FIELDS]
 # appended tier rows: (partial field, binary COPY wire type)
 _TIER_WIRE = [(f, "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8") for f in TIER_COLUMNS[3:]]
 
 # tier partial fields sent as one int8[][] and one float8[][] (a 2-D array is
 # encoded by asyncpg without a per-element type check: ~10x cheaper than 1-D arrays)
-_TIER_INTS = tuple(f for f in agg.PARTIAL_DTYPE.names if agg.PARTIAL_DTYPE[f].kind == "i")
-_TIER_FLOATS = tuple(f for f in agg.PARTIAL_DTYPE.names if agg.PARTIAL_DTYPE[f].kind == "f")
+_TIER_INTS = tuple(f for f in agg.PARTIAL_FIELDS if agg.PARTIAL_DTYPE[f].kind == "i")
+_TIER_FLOATS = tuple(f for f in agg.PARTIAL_FIELDS if agg.PARTIAL_DTYPE[f].kind == "f")
 _SUMMARY_PARAMS = (
     ("count", "int8"), ("finite", "int8"), ("mean", "float8"), ("m2", "float8"),
     ("lo", "float8"), ("hi", "float8"), ("t0", "timestamptz"), ("t1", "timestamptz"),
@@ -126,7 +126,10 @@ def derived_sql() -> str:
     summ_src = _unnest(_SUMMARY_PARAMS, p)
     p += len(_SUMMARY_PARAMS)
     ints, floats = f"(${p}::int8[])", f"(${p + 1}::float8[])"
-    names = lambda ps: ", ".join(n for n, _ in ps)  # noqa: E731
+
+    def names(ps: tuple[tuple[str, str], ...]) -> str:
+        return ", ".join(n for n, _ in ps)
+
     tier_cols = ", ".join(_TIER_INTS[1:] + _TIER_FLOATS) + ", merged"
     tier_vals = ", ".join(
         [f"{ints}[r][{j + 3}]" for j in range(len(_TIER_INTS))]
@@ -288,14 +291,14 @@ def metric_copy(
         piece = idx[start : start + piece_rows]
         for rows, (rid, name) in _key_fields(p.keys, p.series[piece]):
             sel = piece[rows]
-            fields = [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
-                      ("f8", p.values[sel]), ("null", None)]  # fmt: skip
+            fields: list[Field] = [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
+                                   ("f8", p.values[sel]), ("null", None)]  # fmt: skip
             yield encode_group(len(sel), fields, head)
             head = b""
     for i in np.flatnonzero(has_meta).tolist():
-        rid, name = p.keys[int(p.series[i])]
+        run_id, metric = p.keys[int(p.series[i])]
         yield head + encode_row(
-            [("ts", p.times[i]), ("bytes", rid.bytes), ("bytes", name.encode()),
+            [("ts", p.times[i]), ("bytes", run_id.bytes), ("bytes", metric.encode()),
              ("i8", p.steps[i]), ("f8", p.values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
         )  # fmt: skip
         head = b""
@@ -348,7 +351,7 @@ def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarr
     if len(rows) == 0:
         return None
     rows = rows[np.lexsort((t.partials["bucket"][rows], t.level[rows], t.group[rows]))]
-    out = [HEADER]
+    out: list[bytes | bytearray] = [HEADER]
     for part, key_fields in _key_fields(keys, t.group[rows]):
         sel = rows[part]
         fields = [*key_fields, ("i2", t.level[sel])]
@@ -370,13 +373,21 @@ async def upsert_derived(
     if derived.tier_copy is not None:
         await conn.copy_to_table(
             "metric_tiers",
-            source=memoryview(derived.tier_copy),
+            # asyncpg copies from any buffer; asyncpg-stubs name only files and iterables
+            source=memoryview(derived.tier_copy),  # type: ignore[arg-type]
             columns=TIER_COLUMNS,
             format="binary",
         )
     kind, batch_id, n = claim if claim is not None else (None, None, 0)
-    row = await conn.fetchrow(derived_sql(), kind, batch_id, n, run_ids, *derived.args)
+    row = _one(await conn.fetchrow(derived_sql(), kind, batch_id, n, run_ids, *derived.args))
     check_claim(row["claimed"] or claim is None, run_ids, row["found"])
+
+
+def _one(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that always returns one (a claim)."""
+    if row is None:
+        raise RuntimeError("the claim statement returned no row")
+    return row
 
 
 def check_claim(claimed: bool, run_ids: list[uuid.UUID], found: list[uuid.UUID]) -> None:
@@ -406,11 +417,12 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
     caller must roll back (the points may have been copied already).
     """
     n = len(batch)
-    claim: tuple[str, str, int] | None = ("metrics", batch.batch_id, n)
+    metrics_claim = ("metrics", batch.batch_id, n)
+    claim: tuple[str, str, int] | None = metrics_claim
     p = batch_points(batch)
     auto = batch.auto_step
     if n == 0 or (auto is not None and auto.any()):
-        row = await conn.fetchrow(CLAIM, *claim, batch.run_ids)
+        row = _one(await conn.fetchrow(CLAIM, *metrics_claim, batch.run_ids))
         check_claim(row["claimed"], batch.run_ids, row["found"])
         if n == 0:
             return batch.steps
@@ -471,7 +483,7 @@ async def replayed_live_seq(conn: asyncpg.Connection, batch_id: str) -> dict[str
 async def write_system_metrics(conn: asyncpg.Connection, batch: SystemMetricBatch) -> None:
     """Write a system-metrics batch inside the caller's transaction (Duplicate on a replay)."""
     n = len(batch)
-    row = await conn.fetchrow(CLAIM, "system", batch.batch_id, n, batch.run_ids)
+    row = _one(await conn.fetchrow(CLAIM, "system", batch.batch_id, n, batch.run_ids))
     check_claim(row["claimed"], batch.run_ids, row["found"])
     if n == 0:
         return
