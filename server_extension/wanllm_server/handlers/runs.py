@@ -93,7 +93,7 @@ class RunsHandler(WanllmHandler):
                 matches=_matches(self.get_query_arguments("filter")),
                 search=_query_text(self, "search"),
                 sort=parse_sort(self.get_query_argument("sort", "-created_at")),
-                limit=self.int_arg("limit", 100, lo=1, hi=MAX_RUNS_LIMIT),  # type: ignore[arg-type]
+                limit=self.int_arg("limit", 100, lo=1, hi=MAX_RUNS_LIMIT),
                 cursor=self.get_query_argument("cursor", None),
             )
             page = await (await self.store()).list_runs(query)
