@@ -88,7 +88,7 @@ def init(
     ``$WANLLM_AUTOSTART``, on); False logs offline instead.
     ``buffer_points``: how many points logged and not yet delivered this run keeps
     in memory before ``log()`` waits for the sender (default ``$WANLLM_BUFFER_POINTS``,
-    100,000: docs/client-memory.md).
+    30,000: docs/client-memory.md).
     """
     global current
     mode = mode or os.environ.get("WANLLM_MODE") or "online"

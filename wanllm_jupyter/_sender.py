@@ -58,7 +58,7 @@ from ._transport import Transport, exiting, is_rejection, is_retryable, is_serve
 
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
 DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
-BUFFER_POINTS = 100_000  # default budget of points logged and not yet delivered
+BUFFER_POINTS = 30_000  # default budget of points logged and not yet delivered
 HOLD_CHECK = 0.05  # seconds between checks of a log() held by a full buffer
 HOLD_MAX = 2.0  # seconds a log() waits for a sender that does not drain
 SPILL_AFTER = 1.0  # seconds a failing server may hold log() before data goes to the spool
