@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 
 from tests.browser import (
     LEGEND_COLORS_JS,
+    accept_kernel_dialog,
     choose_theme,
     hover_chart,
     run_all,
@@ -45,6 +46,7 @@ def _open_and_run(page: Any, lab: Any, name: str) -> Any:
     page.goto(f"{lab.url}lab/tree/walkthrough-{name}?reset&token={lab.token}")
     notebook = page.locator(NOTEBOOK)
     notebook.locator(".jp-Cell").first.wait_for(timeout=60_000)
+    accept_kernel_dialog(page)  # a copied notebook may ask which kernel to start
     run_all(page)
     expect(notebook.locator(".jp-CodeCell .jp-InputPrompt").first).to_have_text(
         DONE, timeout=60_000
