@@ -32,10 +32,8 @@ PARALLEL_POINTS = 200_000
 PARALLEL_READS = 4
 SEGMENT_POINTS = 1_000_000  # at most ~this many points per range (memory bound)
 K = TypeVar("K")
-_TIER_SELECT = ", ".join(agg.PARTIAL_DTYPE.names)
-_TIER_KINDS = tuple(
-    "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_DTYPE.names
-)
+_TIER_SELECT = ", ".join(agg.PARTIAL_FIELDS)
+_TIER_KINDS = tuple("f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_FIELDS)
 
 
 def summary_from_record(r: asyncpg.Record) -> agg.Summary | None:
@@ -214,7 +212,7 @@ async def read_tiers(
         _TIER_KINDS,
     )
     out = np.empty(len(cols[0]), agg.PARTIAL_DTYPE)
-    for f, col in zip(agg.PARTIAL_DTYPE.names, cols, strict=False):
+    for f, col in zip(agg.PARTIAL_FIELDS, cols, strict=False):
         out[f] = col
     return out
 
