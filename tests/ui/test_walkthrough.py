@@ -130,7 +130,7 @@ def test_first_minutes_walkthrough(lab: Any, tmp_path: Path, screenshot: Any) ->
     # the sidebar: compare two runs (same colours), double-click one to open its workspace
     page.click("[data-id='wanllm-run-browser']")
     page.wait_for_selector(f"{PANEL} .jp-wanllm-status[data-status='live']", timeout=20_000)
-    expect(page.locator(f"{PANEL} .jp-wanllm-project")).to_have_value("compare-demo")
+    page.locator(f"{PANEL} .jp-wanllm-project").select_option("compare-demo")
     row = lambda name: page.locator(  # noqa: E731
         f"{PANEL} .jp-wanllm-RunRow", has=page.locator(".jp-wanllm-name", has_text=name)
     )
