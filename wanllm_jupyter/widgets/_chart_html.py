@@ -29,6 +29,13 @@ CSS = """
 .wl-chart .bqplot .axis .tick line { stroke: var(--jp-border-color2, #e0e0e0); }
 .wl-chart .bqplot .axis path { stroke: var(--jp-border-color1, #bdbdbd); }
 .wl-chart .bqplot .plotarea_background { fill: var(--jp-layout-color0, #fff); }
+.wl-overview > summary { cursor: pointer; font-weight: 600; font-size: 13px; }
+.wl-overview-grid { display: grid; gap: 4px 24px; margin-top: 4px;
+                    grid-template-columns: repeat(auto-fit, minmax(min(100%, 260px), 1fr)); }
+.wl-overview-table { border-collapse: collapse; font-size: 12px; width: 100%; }
+.wl-overview-table td { padding: 1px 8px 1px 0; vertical-align: top; overflow-wrap: anywhere;
+                        border-bottom: 1px solid var(--jp-border-color3, #eee); }
+.wl-overview-table td:first-child { white-space: nowrap; width: 1%; }
 </style>
 """
 CSS_DASH = {"solid": "solid", "dashed": "dashed", "dotted": "dotted", "dash_dotted": "dashed"}

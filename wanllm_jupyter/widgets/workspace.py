@@ -1,5 +1,6 @@
-"""The run workspace (the seed's WorkspacePage) as a widget: header, metric
-selector, main chart, one chart per metric, wall-time chart, system metrics."""
+"""The run workspace (the seed's WorkspacePage) as a widget: header with the
+run's overview, metric selector, main chart, one chart per metric, wall-time
+chart, system metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ._io_loop import IOLoop
 from ._lifetime import ShownInCells, close_all, close_tree, owned_by_cell
 from ._live import LiveHub
 from ._model import ChartModel
+from ._overview import overview_html
 from ._runs import is_borrowed, run_id_of
 from ._source import MetricSource, OfflineMetricSource, epoch_seconds, open_source, with_notice
 from ._style import state_badge
@@ -127,7 +129,7 @@ class Workspace(ShownInCells, W.VBox):
         self.header.value = (
             f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
             f'{"".join(parts)}</div><div class="wl-muted" style="font-size:11px">'
-            f"{meta}</div>{notes_html}"
+            f"{meta}</div>{notes_html}{overview_html(r)}"
         )
 
     # ---------------------------------------------------------------- charts
