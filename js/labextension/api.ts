@@ -31,7 +31,9 @@ async function describeFailure(response: Response, what: string): Promise<string
     if (body.message) {
       detail = `${response.status}: ${body.message}`;
     }
-    const items = (body.errors ?? []).map(e => `${e.field ?? 'item'}${e.index === undefined ? '' : ` #${e.index}`}: ${e.reason}`);
+    const items = (body.errors ?? []).map(
+      e => `${e.field ?? 'item'}${e.index === undefined ? '' : ` #${e.index}`}: ${e.reason}`
+    );
     if (items.length) {
       detail += ` (${items.join('; ')})`;
     }

@@ -65,14 +65,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const add = (id: string, label: string, execute: () => unknown, isEnabled: () => boolean = has) =>
       commands.addCommand(`wanllm:${id}`, { label, execute, isEnabled });
     add('open-workspace', trans.__('Open Workspace'), () => actions.openWorkspace());
-    add('compare', trans.__('Compare Selected Runs'), () => actions.compareSelected(), () => has() && panel.state.metric !== null);
-    add('insert-dataframe', trans.__('Insert DataFrame Snippet'), () => actions.insertDataFrame(), () => panel.state.project !== null);
+    add(
+      'compare',
+      trans.__('Compare Selected Runs'),
+      () => actions.compareSelected(),
+      () => has() && panel.state.metric !== null
+    );
+    add(
+      'insert-dataframe',
+      trans.__('Insert DataFrame Snippet'),
+      () => actions.insertDataFrame(),
+      () => panel.state.project !== null
+    );
     add('copy-id', trans.__('Copy Run Id'), () => actions.copyId());
     add('edit-tags', trans.__('Add/Remove Tags…'), () => actions.editTags());
     add('rename', trans.__('Rename…'), () => actions.rename());
     add('delete', trans.__('Delete…'), () => actions.deleteRuns());
-    add('refresh', trans.__('Reload Runs'), () => panel.reload(), () => true);
-    add('show', trans.__('Show Run Browser'), () => app.shell.activateById(PANEL_ID), () => true);
+    add(
+      'refresh',
+      trans.__('Reload Runs'),
+      () => panel.reload(),
+      () => true
+    );
+    add(
+      'show',
+      trans.__('Show Run Browser'),
+      () => app.shell.activateById(PANEL_ID),
+      () => true
+    );
     const menu: Array<[string, number]> = [
       ['open-workspace', 1],
       ['compare', 2],
@@ -107,8 +127,7 @@ function addToggleButton(app: JupyterFrontEnd, panel: RunBrowserPanel, tooltip: 
   const button = new ToolbarButton({
     icon: runsIcon,
     tooltip,
-    onClick: () =>
-      panel.isVisible && shell.collapseLeft ? shell.collapseLeft() : shell.activateById(PANEL_ID)
+    onClick: () => (panel.isVisible && shell.collapseLeft ? shell.collapseLeft() : shell.activateById(PANEL_ID))
   });
   button.id = TOGGLE_ID;
   shell.add(button, 'menu', { rank: 10_500 }); // between the kernel status and "Trusted"

@@ -3,7 +3,11 @@
 import type { JupyterFrontEnd } from '@jupyterlab/application';
 import { NotebookActions, type INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
 
-async function targetNotebook(app: JupyterFrontEnd, tracker: INotebookTracker, kernelName: string): Promise<NotebookPanel> {
+async function targetNotebook(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  kernelName: string
+): Promise<NotebookPanel> {
   const current = tracker.currentWidget;
   if (current) {
     app.shell.activateById(current.id);

@@ -94,7 +94,12 @@ export class RunBrowserPanel extends Widget {
     // the selection bar goes below the list: appearing on a click, it must not move
     // the rows under the pointer (a double-click's second click would hit another run)
     this.node.append(viewport, this.empty, this.selectionBar);
-    this.list = new VirtualList(viewport, this.settings.rowHeight, (i, row) => this.renderRow(i, row), 'jp-wanllm-RunRow');
+    this.list = new VirtualList(
+      viewport,
+      this.settings.rowHeight,
+      (i, row) => this.renderRow(i, row),
+      'jp-wanllm-RunRow'
+    );
     this.bindList(viewport);
     this.buildEmpty();
     socket.message.connect((_, msg) => this.onSocketMessage(msg));
@@ -365,7 +370,9 @@ export class RunBrowserPanel extends Widget {
     if (labels.join('\n') === current.join('\n') && this.projectSelect.value === (this.state.project ?? '')) {
       return; // unchanged: an open dropdown stays open
     }
-    this.projectSelect.title = this.state.project ? this.trans.__('Project: %1', this.state.project) : this.trans.__('Project');
+    this.projectSelect.title = this.state.project
+      ? this.trans.__('Project: %1', this.state.project)
+      : this.trans.__('Project');
     this.projectSelect.replaceChildren(
       ...projects.map((p, i) => {
         const option = el('option', '', labels[i]);
@@ -432,7 +439,11 @@ export class RunBrowserPanel extends Widget {
   private syncFeeds(): void {
     const runs = this.state.visible();
     const ids = this.isVisible
-      ? this.list.renderedIndices().map(i => runs[i]).filter(r => r?.state === 'running').map(r => r.id)
+      ? this.list
+          .renderedIndices()
+          .map(i => runs[i])
+          .filter(r => r?.state === 'running')
+          .map(r => r.id)
       : [];
     this.feeds.sync(ids, this.state.metric);
   }

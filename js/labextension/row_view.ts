@@ -37,7 +37,10 @@ export function renderRunRow(row: HTMLElement, run: Run, ctx: RowContext): void 
   const badge = el('span', 'wl-state-badge', run.state);
   badge.dataset.state = run.state;
   const line1 = el('div', 'jp-wanllm-line');
-  line1.append(el('span', 'jp-wanllm-name', run.name), el('span', 'jp-wanllm-duration', formatDuration(runDuration(run))));
+  line1.append(
+    el('span', 'jp-wanllm-name', run.name),
+    el('span', 'jp-wanllm-duration', formatDuration(runDuration(run)))
+  );
   const line2 = el('div', 'jp-wanllm-line');
   line2.append(badge, ...run.tags.slice(0, SHOWN_TAGS).map(t => el('span', 'jp-wanllm-tag', t)));
   if (run.tags.length > SHOWN_TAGS) {

@@ -55,13 +55,25 @@ export class RunActions {
   async compareSelected(): Promise<void> {
     const runs = this.targetRuns();
     if (runs.length && this.state.metric) {
-      await this.insert(compareSnippet(runs.map(r => r.id), this.state.metric), true);
+      await this.insert(
+        compareSnippet(
+          runs.map(r => r.id),
+          this.state.metric
+        ),
+        true
+      );
     }
   }
 
   async insertDataFrame(): Promise<void> {
     if (this.state.project !== null) {
-      await this.insert(dataFrameSnippet(this.state.project, this.targetRuns().map(r => r.id)), false);
+      await this.insert(
+        dataFrameSnippet(
+          this.state.project,
+          this.targetRuns().map(r => r.id)
+        ),
+        false
+      );
     }
   }
 
@@ -101,7 +113,8 @@ export class RunActions {
     }
     const common = runs.map(r => r.tags).reduce((a, b) => a.filter(t => b.includes(t)));
     const result = await InputDialog.getText({
-      title: runs.length === 1 ? this.trans.__('Tags of %1', runs[0].name) : this.trans.__('Tags of %1 runs', runs.length),
+      title:
+        runs.length === 1 ? this.trans.__('Tags of %1', runs[0].name) : this.trans.__('Tags of %1 runs', runs.length),
       label: this.trans.__('Comma-separated tags (remove a tag by deleting it)'),
       text: common.join(', '),
       okLabel: this.trans.__('Save')
@@ -131,7 +144,10 @@ export class RunActions {
           ? this.trans.__('Delete run “%1”?', runs[0].name)
           : this.trans.__('Delete %1 runs?', runs.length),
       body: this.trans.__('Its metrics, config and summary are deleted for good. This cannot be undone.'),
-      buttons: [Dialog.cancelButton({ label: this.trans.__('Cancel') }), Dialog.warnButton({ label: this.trans.__('Delete') })]
+      buttons: [
+        Dialog.cancelButton({ label: this.trans.__('Cancel') }),
+        Dialog.warnButton({ label: this.trans.__('Delete') })
+      ]
     });
     if (!result.button.accept) {
       return;

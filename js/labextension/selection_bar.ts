@@ -24,8 +24,11 @@ export function renderSelectionBar(
     b.addEventListener('click', () => void run());
     return b;
   };
-  const compare = item('jp-wanllm-primary jp-wanllm-compare', trans.__('Compare'), trans.__('Insert wl.compare(...) for the selected runs'), () =>
-    actions.compareSelected()
+  const compare = item(
+    'jp-wanllm-primary jp-wanllm-compare',
+    trans.__('Compare'),
+    trans.__('Insert wl.compare(...) for the selected runs'),
+    () => actions.compareSelected()
   );
   compare.disabled = !canCompare;
   const close = iconButton('jp-wanllm-clear', closeIcon, trans.__('Clear the selection'));
@@ -34,7 +37,9 @@ export function renderSelectionBar(
     el('span', 'jp-wanllm-selcount', trans._n('%1 selected', '%1 selected', count)),
     close,
     compare,
-    item('jp-wanllm-frame', trans.__('DataFrame'), trans.__('Insert a DataFrame of the selected runs'), () => actions.insertDataFrame()),
+    item('jp-wanllm-frame', trans.__('DataFrame'), trans.__('Insert a DataFrame of the selected runs'), () =>
+      actions.insertDataFrame()
+    ),
     item('jp-wanllm-tags', trans.__('Tags'), trans.__('Add or remove tags'), () => actions.editTags()),
     item('jp-wanllm-danger', trans.__('Delete'), trans.__('Delete the selected runs'), () => actions.deleteRuns())
   );

@@ -25,11 +25,21 @@ export function dataFrameSnippet(project: string, runIds: readonly string[]): st
 
 /** Parse a comma/space separated tag list, dropping blanks and duplicates. */
 export function parseTags(text: string): string[] {
-  return [...new Set(text.split(/[,\s]+/).map(t => t.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      text
+        .split(/[,\s]+/)
+        .map(t => t.trim())
+        .filter(Boolean)
+    )
+  ];
 }
 
 /** The PATCH body that turns tag list `before` into `after`. */
-export function tagChanges(before: readonly string[], after: readonly string[]): { add_tags: string[]; remove_tags: string[] } {
+export function tagChanges(
+  before: readonly string[],
+  after: readonly string[]
+): { add_tags: string[]; remove_tags: string[] } {
   return {
     add_tags: after.filter(t => !before.includes(t)),
     remove_tags: before.filter(t => !after.includes(t))

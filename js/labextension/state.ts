@@ -76,9 +76,10 @@ export class RunBrowserState {
     const known = this.projects.find(p => p.name === run.project);
     const previous = this.runs.get(run.id);
     if (!known) {
-      this.projects = [...this.projects, { name: run.project, run_count: 1, running: 0, last_created_at: run.created_at }].sort(
-        (a, b) => a.name.localeCompare(b.name)
-      );
+      this.projects = [
+        ...this.projects,
+        { name: run.project, run_count: 1, running: 0, last_created_at: run.created_at }
+      ].sort((a, b) => a.name.localeCompare(b.name));
     } else if (run.project === this.project && !previous) {
       known.run_count += 1;
     }
@@ -184,7 +185,11 @@ export class RunBrowserState {
 
   /** Click semantics of a list: replace, ctrl/cmd toggles, shift extends from the anchor. */
   select(id: string, mode: SelectMode): void {
-    this.selection.select(id, mode, this.visible().map(r => r.id));
+    this.selection.select(
+      id,
+      mode,
+      this.visible().map(r => r.id)
+    );
   }
 
   clearSelection(): void {
@@ -204,7 +209,11 @@ export class RunBrowserState {
 
   /** Apply a list key (move, toggle, all, clear) to the selection; false for open/delete. */
   applyKey(action: ListKeyAction): boolean {
-    return applyListKey(action, this.selection, this.visible().map(r => r.id));
+    return applyListKey(
+      action,
+      this.selection,
+      this.visible().map(r => r.id)
+    );
   }
 
   /** The selected runs, in list order (hidden selected runs last). */
