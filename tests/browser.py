@@ -72,6 +72,15 @@ def watch_failures(page: Any) -> list[str]:
     return failures
 
 
+def write_notebook(nb: Any, path: Any) -> None:
+    """Write ``nb`` to ``path`` with the python3 kernel named, so Lab can start it."""
+    import nbformat
+
+    spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = spec
+    nbformat.write(nb, path)
+
+
 def accept_kernel_dialog(page: Any, timeout: float = 5_000) -> None:
     """Accept the kernel choice a notebook may ask for when it opens (if it asks)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

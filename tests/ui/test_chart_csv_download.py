@@ -9,7 +9,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.browser import accept_kernel_dialog, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -31,20 +32,10 @@ def test_csv_button_downloads_in_the_browser(lab: Any, tmp_path: Path) -> None:
             "import os\nprint(sorted(f for f in os.listdir() if f.endswith('.csv')))"
         ),
     ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, lab.root / "csv_download.ipynb")
+    write_notebook(nb, lab.root / "csv_download.ipynb")
     page = lab.page("lab/tree/csv_download.ipynb?reset", viewport=(1280, 900))
     page.locator(".jp-Notebook").wait_for(timeout=30_000)
-    kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        kernel_dialog.wait_for(timeout=5_000)
-        kernel_dialog.click()
-    except PlaywrightTimeout:
-        pass
+    accept_kernel_dialog(page)
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
     cells.first.locator(".cm-content").click()
     page.keyboard.press("Shift+Enter")

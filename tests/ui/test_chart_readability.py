@@ -27,6 +27,7 @@ from tests.browser import (
     hover_chart,
     run_all,
     set_theme,
+    write_notebook,
 )
 from wanllm_jupyter._http import API
 
@@ -172,12 +173,7 @@ def _notebook(lab: Any, seeded: dict[str, Any], name: str) -> None:
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, lab.root / name)
+    write_notebook(nb, lab.root / name)
 
 
 def _open_and_run(lab: Any, name: str, width: int) -> tuple[Any, list[str]]:

@@ -14,10 +14,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests import hostile_names as H
+from tests.browser import accept_kernel_dialog, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -58,15 +58,6 @@ def assert_inert_and_literal(page: Any, expected: list[str]) -> None:
     assert not missing, f"not shown literally: {missing}"
 
 
-def accept_kernel_dialog(page: Any) -> None:
-    dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        dialog.wait_for(timeout=5_000)  # "Select Kernel" shows on some first opens
-        dialog.click()
-    except PlaywrightTimeout:
-        pass
-
-
 def test_notebook_widgets_draw_markup_names_as_text(
     lab: Any, hostile: H.HostileRuns, screenshot: Any
 ) -> None:
@@ -80,12 +71,7 @@ def test_notebook_widgets_draw_markup_names_as_text(
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, lab.root / "hostile.ipynb")
+    write_notebook(nb, lab.root / "hostile.ipynb")
     page = lab.page("lab/tree/hostile.ipynb?reset", viewport=(1280, 4000))
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
     accept_kernel_dialog(page)

@@ -10,9 +10,9 @@ from typing import Any
 import nbformat
 import pandas as pd
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
+from tests.browser import accept_kernel_dialog, write_notebook
 from wanllm_jupyter.core.errors import UsageError
 from wanllm_jupyter.widgets.run_table import RunTable, as_row, run_table, runs_frame
 
@@ -153,12 +153,7 @@ def test_run_table_renders_sorts_and_syncs_selection(
         ),
         nbformat.v4.new_code_cell("print(sorted(table.selected['name']))"),
     ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, lab.root / "run_table.ipynb")
+    write_notebook(nb, lab.root / "run_table.ipynb")
     page = lab.page(
         "lab/tree/run_table.ipynb?reset", viewport=(1280, 720)
     )  # reset: only this notebook
@@ -167,12 +162,7 @@ def test_run_table_renders_sorts_and_syncs_selection(
         ".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current"
     ).click()  # room for the table
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-    kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        kernel_dialog.wait_for(timeout=5_000)  # "Select Kernel" shows on some first opens
-        kernel_dialog.click()
-    except PlaywrightTimeout:
-        pass
+    accept_kernel_dialog(page)
     page.locator(".lm-MenuBar-item", has_text="Run").click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
     names = page.locator(".wl-run-table .wl-rt-name")
@@ -253,21 +243,11 @@ def test_run_table_shows_what_matters_by_default(
             "table"
         )
     ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, lab.root / "run_table_defaults.ipynb")
+    write_notebook(nb, lab.root / "run_table_defaults.ipynb")
     page = lab.page("lab/tree/run_table_defaults.ipynb?reset", viewport=(1280, 720))
     page.locator(".jp-Notebook").wait_for(timeout=30_000)
     page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
-    kernel_dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        kernel_dialog.wait_for(timeout=5_000)
-        kernel_dialog.click()
-    except PlaywrightTimeout:
-        pass
+    accept_kernel_dialog(page)
     page.locator(".lm-MenuBar-item", has_text="Run").click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
     page.wait_for_function(
