@@ -28,6 +28,7 @@ def test_overview_shows_facts_config_and_summary(conn: Any, logger: Any) -> None
         for text in ("lr", "0.001", "model.layers", "best_loss", "0.125", "gpu-07", "3.11.7",
                      "train.py --lr 0.001", "main @ 0123456789 (uncommitted changes)"):  # fmt: skip
             assert text in html, text
+        assert ">duration<" in html  # created → last heartbeat of a running run
         assert HOSTILE not in html and "&lt;img src=x onerror=&quot;" in html
     finally:
         ws.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from ._html import esc
+from ._source import epoch_seconds
 
 MAX_ROWS = 40  # per table; the rest is counted, not drawn
 
@@ -22,18 +22,10 @@ def duration_text(seconds: float) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
 def _duration(run: Mapping[str, Any]) -> str | None:
-    start = _time(run.get("created_at"))
-    end = _time(run.get("finished_at") or run.get("heartbeat_at") or run.get("updated_at"))
-    return duration_text((end - start).total_seconds()) if start and end else None
+    start = epoch_seconds(run.get("created_at"))
+    end = epoch_seconds(run.get("finished_at") or run.get("heartbeat_at") or run.get("updated_at"))
+    return duration_text(end - start) if start is not None and end is not None else None
 
 
 def _flat(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
