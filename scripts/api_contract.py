@@ -58,7 +58,7 @@ def type_text(schema: dict[str, Any]) -> str:
     if "prefixItems" in schema:
         return "[" + ", ".join(type_text(s) for s in schema["prefixItems"]) + "]"
     if kind == "array":
-        item = type_text(schema["items"])
+        item = type_text(schema["items"]) if "items" in schema else "any value"
         kind = f"array of ({item})" if " or " in item or "|" in item else f"array of {item}"
     elif kind == "object" and "additionalProperties" in schema:
         kind = f"object of {type_text(schema['additionalProperties'])}"

@@ -350,7 +350,7 @@ export interface components {
             times: number[];
             values: (number | ("-Infinity" | "Infinity" | "NaN"))[];
         };
-        ClientMessage: components["schemas"]["Subscribe"] | components["schemas"]["Unsubscribe"];
+        ClientMessage: components["schemas"]["Histograms"];
         /**
          * ColumnarBatch
          * @description The compact columnar form: point ``i`` is ``names[k[i]]`` at step ``s[i]``
@@ -437,6 +437,34 @@ export interface components {
             max_columnar_batch_size: number;
         };
         /**
+         * HistogramIn
+         * @description Bin ``i`` holds ``counts[i]`` values in ``[edges[i], edges[i+1])``: edges
+         *     finite and strictly increasing, ``len(edges) == len(counts) + 1``, counts ≥ 0.
+         */
+        HistogramIn: {
+            edges: number[];
+            counts: number[];
+        };
+        /** HistogramStep */
+        HistogramStep: {
+            step: number;
+            time: number;
+            edges: number[];
+            counts: number[];
+        };
+        /**
+         * Histograms
+         * @description ``GET runs/{run_id}/histograms/{key}``: at most ``max_steps`` steps of the
+         *     range, evenly chosen (first and last always kept); ``steps`` = how many exist.
+         */
+        Histograms: {
+            /** Format: uuid */
+            run_id: string;
+            key: string;
+            steps: number;
+            histograms: components["schemas"]["HistogramStep"][];
+        };
+        /**
          * History
          * @description One metric's points (``times`` in epoch seconds), raw or downsampled.
          */
@@ -456,6 +484,41 @@ export interface components {
             /** @default null */
             smoothed?: components["schemas"]["Smoothed"] | null;
         };
+        /**
+         * ImageIn
+         * @description One image: PNG bytes (the client encodes arrays, PIL images and tensors).
+         */
+        ImageIn: {
+            png: string;
+            /** @default null */
+            caption?: string | null;
+        };
+        /**
+         * ImageInfo
+         * @description One stored image; its PNG is ``GET media/{digest}`` (ETag = digest).
+         */
+        ImageInfo: {
+            step: number;
+            index: number;
+            time: number;
+            caption: string | null;
+            width: number;
+            height: number;
+            /** @description sha256 of the stored bytes, hex */
+            digest: string;
+        };
+        /**
+         * Images
+         * @description ``GET runs/{run_id}/images/{key}``: images in step order (``index`` = place
+         *     in the list logged at that step); ``steps`` = distinct steps in the range.
+         */
+        Images: {
+            /** Format: uuid */
+            run_id: string;
+            key: string;
+            steps: number;
+            images: components["schemas"]["ImageInfo"][];
+        };
         /** ItemError */
         ItemError: {
             index: number;
@@ -470,6 +533,73 @@ export interface components {
             steps: number[];
             times: number[];
             values: (number | ("-Infinity" | "Infinity" | "NaN"))[];
+        };
+        /**
+         * MediaBatch
+         * @description Media of one run. A (key, step) logged again replaces what was stored there.
+         */
+        MediaBatch: {
+            /** Format: uuid */
+            run_id: string;
+            items: components["schemas"]["MediaItem"][];
+            /** @default null */
+            batch_id?: string | null;
+        };
+        /**
+         * MediaItem
+         * @description What one key holds at one step: exactly one of ``images``, ``histogram``,
+         *     ``table``. A key keeps one kind for the run's life (else 422).
+         */
+        MediaItem: {
+            key: string;
+            step: number;
+            /** @default null */
+            time?: number | null;
+            /** @default null */
+            images?: components["schemas"]["ImageIn"][] | null;
+            /** @default null */
+            histogram?: components["schemas"]["HistogramIn"] | null;
+            /** @default null */
+            table?: components["schemas"]["TableIn"] | null;
+        };
+        /** MediaKeyInfo */
+        MediaKeyInfo: {
+            key: string;
+            /** @enum {unknown} */
+            kind: "histogram" | "image" | "table";
+            steps: number;
+            first_step: number;
+            last_step: number;
+            last_time: number;
+        };
+        /**
+         * MediaKeys
+         * @description ``GET runs/{run_id}/media``: every media key of the run.
+         */
+        MediaKeys: {
+            /** Format: uuid */
+            run_id: string;
+            keys: components["schemas"]["MediaKeyInfo"][];
+        };
+        /**
+         * MediaMessage
+         * @description New media of the run: ``key`` (of ``kind``) got ``step``; read it over REST.
+         */
+        MediaMessage: {
+            /** @enum {unknown} */
+            type: "media";
+            /** Format: uuid */
+            run_id: string;
+            key: string;
+            /** @enum {unknown} */
+            kind: "histogram" | "image" | "table";
+            step: number;
+        };
+        /** MediaWriteResult */
+        MediaWriteResult: {
+            /** Format: uuid */
+            run_id: string;
+            accepted: number;
         };
         /**
          * Metric
@@ -694,7 +824,7 @@ export interface components {
             /** @default null */
             finished_at?: (string | number) | null;
         };
-        ServerMessage: components["schemas"]["MetricsMessage"] | components["schemas"]["RunMessage"] | components["schemas"]["RunDeletedMessage"] | components["schemas"]["GapMessage"] | components["schemas"]["ErrorMessage"];
+        ServerMessage: components["schemas"]["TableData"];
         /** Smoothed */
         Smoothed: {
             method: string;
@@ -743,6 +873,36 @@ export interface components {
             values: (number | ("-Infinity" | "Infinity" | "NaN"))[];
             devices: (string | null)[];
             nodes: (string | null)[];
+        };
+        /**
+         * TableData
+         * @description ``GET runs/{run_id}/tables/{key}?step=`` (absent = latest) as JSON; with
+         *     ``format=arrow`` the body is the stored Arrow IPC stream itself.
+         */
+        TableData: {
+            /** Format: uuid */
+            run_id: string;
+            key: string;
+            step: number;
+            columns: string[];
+            /** @description rows; non-finite floats as "NaN"/"Infinity"/"-Infinity" */
+            data: unknown[][];
+            steps: components["schemas"]["TableStep"][];
+        };
+        /**
+         * TableIn
+         * @description A table as an Arrow IPC stream (at most ``MAX_TABLE_ROWS`` rows).
+         */
+        TableIn: {
+            arrow: string;
+        };
+        /** TableStep */
+        TableStep: {
+            step: number;
+            time: number;
+            rows: number;
+            /** @description sha256 of the stored bytes, hex */
+            digest: string;
         };
         /** Unsubscribe */
         Unsubscribe: {

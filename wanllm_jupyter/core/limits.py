@@ -34,6 +34,13 @@ MAX_JSON_DEPTH = 64
 MAX_FILTER_TEXT_LENGTH = 1024  # a filter literal or search string
 MAX_FILTER_TERMS = 100  # filter terms of one run query, every filter argument together
 
+# media (wl.Image, wl.Histogram, wl.Table): per logged item, after encoding
+MAX_CAPTION_LENGTH = 1024
+MAX_IMAGES_PER_STEP = 64  # images of one key at one step (a logged list)
+MAX_MEDIA_ITEM_BYTES = 8 * 1024 * 1024  # one PNG or one table's Arrow IPC stream
+MAX_HISTOGRAM_BINS = 512  # wandb's limit
+MAX_TABLE_ROWS = 200_000  # wandb's limit
+
 MIN_TIME_US = -210_866_803_200_000_000  # 4714-11-24T00:00:00Z BC, PostgreSQL's first
 MAX_TIME_US = INT64_MAX
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from msgspec import Struct
 
 from .fields import MetricName, UuidText, WireNumber
@@ -49,6 +51,15 @@ class RunMessage(ServerMessage, tag="run"):
     run: Run
 
 
+class MediaMessage(ServerMessage, tag="media"):
+    """New media of the run: ``key`` (of ``kind``) got ``step``; read it over REST."""
+
+    run_id: UuidText
+    key: MetricName
+    kind: Literal["image", "histogram", "table"]
+    step: int
+
+
 class RunDeletedMessage(ServerMessage, tag="run_deleted"):
     run_id: UuidText
 
@@ -69,4 +80,6 @@ class ErrorMessage(ServerMessage, tag="error"):
 
 
 ClientMessages = Subscribe | Unsubscribe
-ServerMessages = MetricsMessage | RunMessage | RunDeletedMessage | GapMessage | ErrorMessage
+ServerMessages = (
+    MetricsMessage | RunMessage | MediaMessage | RunDeletedMessage | GapMessage | ErrorMessage
+)
