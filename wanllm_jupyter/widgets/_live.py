@@ -192,6 +192,8 @@ class LiveHub:
                 target.on_points(run_id, msg.points)
             elif msg.kind is Kind.RUN:
                 target.on_run(msg.run)
+            elif msg.kind is Kind.MEDIA and (on_media := getattr(target, "on_media", None)):
+                on_media(run_id, msg.body)  # media panels only (optional in Listener)
             if hole:
                 target.on_gap(run_id)
         if msg.ends_run:

@@ -13,6 +13,7 @@ import orjson
 class Kind(Enum):
     METRICS = "metrics"
     RUN = "run"
+    MEDIA = "media"  # a media key got a step (image, histogram, table)
     GAP = "gap"
     RUN_DELETED = "run_deleted"
     ERROR = "error"
