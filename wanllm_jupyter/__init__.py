@@ -31,6 +31,7 @@ from .core.errors import (
 )
 
 if TYPE_CHECKING:
+    from ._media import Histogram, Image, Table
     from .api import Api
 
 __version__ = "0.1.0"
@@ -38,11 +39,14 @@ __all__ = [
     "Api",
     "Config",
     "Conflict",
+    "Histogram",
+    "Image",
     "NotFound",
     "Run",
     "ServerError",
     "ServerUnreachable",
     "Summary",
+    "Table",
     "UsageError",
     "WanllmError",
     "WanllmWarning",
@@ -57,12 +61,17 @@ __all__ = [
     "run",
     "runs",
     "summary",
+    "unwatch",
+    "watch",
     "workspace",
 ]
 
+_MEDIA = ("Image", "Histogram", "Table")
+
 
 def __getattr__(name: str) -> Any:
-    """``wl.run``, ``wl.config``, ``wl.summary`` follow the current run; ``wl.Api`` loads lazily."""
+    """``wl.run``, ``wl.config``, ``wl.summary`` follow the current run; ``wl.Api`` and
+    the media types (``wl.Image``, ``wl.Histogram``, ``wl.Table``) load lazily."""
     from . import _lifecycle
 
     if name == "run":
@@ -76,6 +85,10 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
+    if name in _MEDIA:  # the batch module too: the sender needs it once media are logged
+        from . import _media, _media_batch  # noqa: F401
+
+        return getattr(_media, name)
     raise AttributeError(f"module 'wanllm_jupyter' has no attribute {name!r}")
 
 
@@ -105,6 +118,21 @@ def runs(*args: Any, **kwargs: Any) -> Any:
     from .widgets import runs as _runs
 
     return _runs(*args, **kwargs)
+
+
+def watch(*args: Any, **kwargs: Any) -> None:
+    """Histograms of a PyTorch model's gradients/parameters (``wanllm_jupyter._watch.watch``)."""
+    from . import _media_batch  # noqa: F401
+    from ._watch import watch as _watch
+
+    _watch(*args, **kwargs)
+
+
+def unwatch(*args: Any, **kwargs: Any) -> None:
+    """Remove ``watch``'s hooks (``wanllm_jupyter._watch.unwatch``)."""
+    from ._watch import unwatch as _unwatch
+
+    _unwatch(*args, **kwargs)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -7,6 +7,9 @@ other value is skipped with one :class:`WanllmWarning` per key, and so is a key
 that can never be a metric name (not a string; empty, too long, or holding NUL
 or a lone surrogate: :mod:`.core.limits`), checked when the name is first seen.
 
+Media values (``wl.Image`` or a list of them, ``wl.Histogram``, ``wl.Table``) are
+kept with their resolved step for :mod:`._media_batch`, which encodes them.
+
 Steps follow wandb: without ``step`` a point takes the run's current step and
 ``commit=True`` then advances it; with ``step`` the point takes that step and the
 current step moves to ``step + 1`` (``commit=True``) or ``step`` (``commit=False``)
@@ -53,6 +56,9 @@ class Columns:
         self._v: list[float] = []
         self._warned: set[str] = set()
         self.skipped = 0
+        self._media_names: set[str] = set()
+        self.media: list[tuple[str, int, float, list[Any]]] = []  # (key, step, time, values)
+        self.media_bytes = 0  # what ``media`` holds, for the memory budget
 
     def __len__(self) -> int:
         return len(self._v)
@@ -72,7 +78,7 @@ class Columns:
                     continue
                 self.step = max(self.step, at + 1 if commit else at)
             if not isinstance(data, Mapping):
-                self._warn("<log>", f"log() needs a dict, got {type(data).__name__}; skipped")
+                self.warn("<log>", f"log() needs a dict, got {type(data).__name__}; skipped")
                 continue
             self._add_dict(data, "", at, t)
 
@@ -81,7 +87,7 @@ class Columns:
         for key, val in data.items():
             if type(key) is not str:
                 if not isinstance(key, str):
-                    self._warn(
+                    self.warn(
                         repr(key)[:40],
                         f"metric names must be strings, got a {type(key).__name__}; skipped",
                     )
@@ -94,6 +100,11 @@ class Columns:
                 v = float(val)
             elif isinstance(val, Mapping):
                 self._add_dict(val, name + "/", at, t)
+                continue
+            elif getattr(val, "_wanllm_media", False) or (
+                tv is list and val and getattr(val[0], "_wanllm_media", False)
+            ):
+                self._add_media(name, val, at, t)
                 continue
             else:
                 v = self._convert(name, val)
@@ -111,6 +122,19 @@ class Columns:
             if on_point is not None:
                 on_point(name, v, at)
 
+    def _add_media(self, name: str, val: Any, at: int, t: float) -> None:
+        """Keep a media value (``wl.Image``, a list of them, ``wl.Histogram``,
+        ``wl.Table``) for :mod:`._media_batch`, which encodes it outside the lock."""
+        if name not in self._media_names:
+            problem = text_problem(name, MAX_METRIC_NAME_LENGTH)
+            if problem is not None:
+                self.warn(name[:40], f"not a valid media key ({problem}); skipped")
+                return
+            self._media_names.add(name)
+        values = val if type(val) is list else [val]
+        self.media.append((name, at, t, values))
+        self.media_bytes += sum(getattr(v, "nbytes", 0) for v in values)
+
     def _convert(self, name: str, val: Any) -> float | None:
         if isinstance(val, (bool, np.bool_)):
             return float(val)
@@ -127,15 +151,15 @@ class Columns:
             if isinstance(out, (bool, numbers.Real)):
                 return float(out)
         if isinstance(val, numbers.Number):
-            self._warn(name, f"{type(val).__name__} value (complex?) is not a real number; skipped")
+            self.warn(name, f"{type(val).__name__} value (complex?) is not a real number; skipped")
         else:
-            self._warn(name, f"{type(val).__name__} is not a number; skipped")
+            self.warn(name, f"{type(val).__name__} is not a number; skipped")
         return None
 
     def _new_name(self, name: str) -> int | None:
         problem = text_problem(name, MAX_METRIC_NAME_LENGTH)
         if problem is not None:
-            self._warn(name[:40], f"not a valid metric name ({problem}); skipped")
+            self.warn(name[:40], f"not a valid metric name ({problem}); skipped")
             return None
         k = self._index[name] = len(self._names)
         self._names.append(name)
@@ -146,10 +170,15 @@ class Columns:
             return int(step)
         if isinstance(step, (float, np.floating)) and float(step).is_integer():
             return int(step)
-        self._warn("<step>", f"step must be an integer, got {step!r}; the log() call was skipped")
+        self.warn("<step>", f"step must be an integer, got {step!r}; the log() call was skipped")
         return None
 
-    def _warn(self, key: str, message: str) -> None:
+    def take_media(self) -> list[tuple[str, int, float, list[Any]]]:
+        """The media logged so far (oldest first), leaving none."""
+        media, self.media, self.media_bytes = self.media, [], 0
+        return media
+
+    def warn(self, key: str, message: str) -> None:
         self.skipped += 1
         if key not in self._warned:
             self._warned.add(key)

@@ -59,6 +59,7 @@ from ._transport import Transport, exiting, is_rejection, is_retryable, is_serve
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
 DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
 BUFFER_POINTS = 30_000  # default budget of points logged and not yet delivered
+MEDIA_BUFFER_BYTES = 64 * 1024 * 1024  # budget of media logged and not yet encoded
 HOLD_CHECK = 0.05  # seconds between checks of a log() held by a full buffer
 HOLD_MAX = 2.0  # seconds a log() waits for a sender that does not drain
 SPILL_AFTER = 1.0  # seconds a failing server may hold log() before data goes to the spool
@@ -203,6 +204,7 @@ class Sender:
         self._to_spool: list[Op] = []
         self._to_spool_points = 0
         self._in_flight = 0  # points cut into batches and not yet delivered or spooled
+        self._media_kinds: dict[str, str] = {}  # media key -> its kind (one per key)
 
     def start(self) -> None:
         self._thread.start()
@@ -288,10 +290,14 @@ class Sender:
         if n:  # popped in one C call: a log() from another thread is never lost
             items = list(starmap(buf.popleft, repeat((), n)))
             buf.drained()
-            before = len(self.columns)
-            self.columns.add(items)
-            per_item = max(1, (len(self.columns) - before) // n)
-            buf.limit = max(1, self.buffer_points // per_item)
+            columns = self.columns
+            before, media_before = len(columns), columns.media_bytes
+            columns.add(items)
+            per_item = max(1, (len(columns) - before) // n)
+            media_per_item = max(1, (columns.media_bytes - media_before) // n)
+            buf.limit = max(
+                1, min(self.buffer_points // per_item, MEDIA_BUFFER_BYTES // media_per_item)
+            )
 
     def _room(self) -> bool:
         """True while the points converted or in flight are within the budget."""
@@ -302,7 +308,8 @@ class Sender:
             with self._lock:
                 self._drain()
                 batches = list(self.columns.batches(self.max_batch))
-            if not batches:
+                media = self.columns.take_media()
+            if not batches and not media:
                 break
             self._in_flight = sum(n for _, n in batches)
             for body, n in batches:
@@ -311,6 +318,12 @@ class Sender:
                 if self.buffer.full() and self._room():  # let a held log() go on
                     with self._lock:
                         self._drain()
+            if media:  # encoded here, outside the lock (wl.Image etc. imported the module)
+                from ._media_batch import media_batches
+
+                c = self.columns
+                for batch in media_batches(c.run_id, media, c.warn, self._media_kinds):
+                    self._deliver("media", batch, 0)
         while self.ops:
             kind, body = self.ops.popleft()
             self._deliver(kind, body, 0)

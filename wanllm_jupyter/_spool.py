@@ -5,6 +5,7 @@ line, in the order they must reach the server::
 
     {"op": "create", "body": {...POST runs body...}}
     {"op": "metrics", "body": {...columnar batch...}}
+    {"op": "media", "body": {...MediaBatch, bytes as base64...}}
     {"op": "system", "body": {...system batch...}}
     {"op": "patch", "body": {...PATCH run body...}, "t": 1764302400.123}
 
@@ -89,11 +90,16 @@ def _release_lock(lock: Any, dir: Path) -> None:
 
 
 def body_json(body: Any) -> bytes:
-    """An operation's body as JSON bytes (a metrics batch in its JSON wire form)."""
+    """An operation's body as JSON bytes (a metrics batch in its JSON wire form, a
+    media batch with its PNG and Arrow bytes in base64)."""
     if isinstance(body, ColumnarBatch):
         return body.to_json()
     if isinstance(body, bytes):
         return body
+    if hasattr(body, "__struct_fields__"):  # a media batch (msgspec): bytes as base64
+        from ._media_batch import encode_json
+
+        return encode_json(body)
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

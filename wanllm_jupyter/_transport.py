@@ -1,4 +1,4 @@
-"""Deliver client operations (create/metrics/system/patch) to the server over HTTP."""
+"""Deliver client operations (create/metrics/media/system/patch) to the server over HTTP."""
 
 from __future__ import annotations
 
@@ -99,6 +99,19 @@ class HttpTransport:
                 API + "metrics/batch",
                 body=data,
                 content_type=ARROW if arrow else COLUMNAR_CONTENT_TYPE,
+                timeout=self.timeout,
+            )
+            return resp.json() if resp.data else None
+        if kind == "media":  # a MediaBatch as msgpack; from the spool, its JSON form
+            if isinstance(body, (dict, bytes)):
+                return conn.post_json(API + "media/batch", body, timeout=self.timeout)
+            from ._media_batch import MEDIA_CONTENT_TYPE, encode_msgpack
+
+            resp = conn.request(
+                "POST",
+                API + "media/batch",
+                body=encode_msgpack(body),
+                content_type=MEDIA_CONTENT_TYPE,
                 timeout=self.timeout,
             )
             return resp.json() if resp.data else None

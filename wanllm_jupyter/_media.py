@@ -1,0 +1,369 @@
+"""``wl.Image``, ``wl.Histogram``, ``wl.Table``: media logged with ``wl.log`` beside scalars.
+
+Constructing one does only what must happen in the caller: an image's pixels are
+copied (a 256×256×3 ``uint8`` array in a few µs), a table's rows are copied, a
+file is read. Everything else (checks of values, PNG encoding, binning, Arrow)
+happens on the sender thread in :meth:`encode`, which raises :class:`MediaError`
+for input the server could not store; the sender then warns naming the key and
+logs the rest of the call. Arguments no data could fix (``num_bins=0``, both
+``dataframe`` and ``data``, a missing file) raise :class:`UsageError` here, as in
+wandb.
+
+A :class:`Histogram` keeps a *reference* to the array or tensor it is given (a
+copy of a million values would cost the caller about a millisecond): it is binned
+within one send interval of ``log()``; pass a copy if you change it in place
+right after logging.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _media_png
+from .core.api.media import HistogramIn, ImageIn, TableIn
+from .core.errors import UsageError
+from .core.limits import (
+    MAX_CAPTION_LENGTH,
+    MAX_HISTOGRAM_BINS,
+    MAX_MEDIA_ITEM_BYTES,
+    MAX_TABLE_ROWS,
+    text_problem,
+)
+
+
+class MediaError(ValueError):
+    """A logged media value the server could not store (the reason, for the warning)."""
+
+
+class Media:
+    """What the sender recognises as media (``_wanllm_media``) and how much memory it holds."""
+
+    _wanllm_media = True
+    kind = ""
+    nbytes = 0
+
+    def encode(self) -> Any:
+        raise NotImplementedError
+
+
+def _is_torch(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def _is_pil(value: Any) -> bool:
+    return hasattr(value, "getbands") and hasattr(value, "mode") and hasattr(value, "copy")
+
+
+# ------------------------------------------------------------------ images
+class Image(Media):
+    """An image: a numpy array (HW or HWC with 1–4 channels; ``uint8``, other
+    integers clipped to 0–255, bool, or floats in [0, 1] scaled by 255 and clipped),
+    a PIL image, a torch tensor (CHW or HW, moved to the CPU), or the path of an image
+    file (a PNG is stored as it is, other formats PIL reads are re-encoded as PNG)."""
+
+    kind = "image"
+
+    def __init__(
+        self,
+        data_or_path: Any,
+        mode: str | None = None,
+        caption: str | None = None,
+        *,
+        file_type: str | None = None,  # wandb compatibility: images are stored as PNG
+        normalize: bool = True,
+    ) -> None:
+        if caption is not None and not isinstance(caption, str):
+            raise UsageError(f"Image caption must be a string, got {type(caption).__name__}")
+        self.caption, self.mode, self.normalize = caption, mode, normalize
+        self._pixels: Any = None  # a private copy: ndarray, torch tensor or PIL image
+        self._file: bytes | None = None  # an image file's bytes
+        data = data_or_path
+        if isinstance(data, (str, os.PathLike)):
+            try:
+                with open(data, "rb") as f:
+                    self._file = f.read()
+            except OSError as exc:
+                raise UsageError(f"Image: cannot read {os.fspath(data)!r}: {exc}") from None
+            self.nbytes = len(self._file)
+        elif isinstance(data, np.ndarray):
+            self._pixels = data.copy()
+            self.nbytes = data.nbytes
+        elif _is_torch(data):
+            tensor = data.detach()
+            self._pixels = tensor.clone() if tensor.device.type == "cpu" else tensor.cpu()
+            self.nbytes = tensor.numel() * tensor.element_size()
+        elif _is_pil(data):
+            self._pixels = data.copy()
+            self.nbytes = len(data.getbands()) * data.width * data.height
+        else:
+            self._pixels = data  # told at log() time: not an image
+
+    def encode(self) -> ImageIn:
+        if self.caption is not None:
+            problem = text_problem(self.caption, MAX_CAPTION_LENGTH, allow_empty=True)
+            if problem is not None:
+                raise MediaError(f"caption {problem}")
+        if self._file is not None and self._file.startswith(_media_png.SIGNATURE):
+            png = self._file
+            try:
+                _media_png.size(png)
+            except ValueError as exc:
+                raise MediaError(str(exc)) from None
+        else:
+            png = _media_png.encode(self.to_pixels())
+        if len(png) > MAX_MEDIA_ITEM_BYTES:
+            raise MediaError(f"PNG of {len(png)} bytes, over the {MAX_MEDIA_ITEM_BYTES} limit")
+        self._pixels = self._file = None  # the memory goes now, not when the caller drops it
+        return ImageIn(png=png, caption=self.caption)
+
+    def to_pixels(self) -> npt.NDArray[np.uint8]:
+        """The image as ``uint8`` HWC pixels (``MediaError`` when it is not one)."""
+        data = self._pixels
+        if self._file is not None:
+            data = _open_file(self._file)
+        if _is_pil(data):
+            data = _pil_array(data)
+        elif _is_torch(data):
+            if data.dtype.is_floating_point:
+                data = data.float()
+            data = data.numpy()
+            if data.ndim == 3 and data.shape[0] in (1, 2, 3, 4):
+                data = data.transpose(1, 2, 0)  # CHW -> HWC
+        if not isinstance(data, np.ndarray):
+            raise MediaError(
+                f"a {type(data).__name__} is not an image "
+                "(a numpy array, PIL image, torch tensor or file path)"
+            )
+        return _pixels(data, self.normalize)
+
+
+def _open_file(data: bytes) -> Any:
+    from PIL import Image as PILImage
+
+    try:
+        image = PILImage.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:
+        raise MediaError(f"not an image file PIL can read ({exc})") from None
+    return image
+
+
+def _pil_array(image: Any) -> npt.NDArray[Any]:
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image)
+    if mode in ("1", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+        alpha = mode in ("PA",) or (mode == "P" and "transparency" in image.info)
+        return np.asarray(image.convert("RGBA" if alpha else "RGB"))
+    raise MediaError(f"PIL mode {mode!r} is not supported (use L, LA, RGB, RGBA, P or 1)")
+
+
+def _pixels(data: npt.NDArray[Any], normalize: bool) -> npt.NDArray[np.uint8]:
+    """``data`` as (height, width, channels) ``uint8``, or ``MediaError`` saying why not."""
+    if data.ndim == 3 and data.shape[2] not in (1, 2, 3, 4) and data.shape[0] in (1, 3, 4):
+        data = data.transpose(1, 2, 0)  # a CHW numpy array
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim != 3 or data.shape[2] not in (1, 2, 3, 4):
+        raise MediaError(
+            f"shape {data.shape} is not an image (HW, or HWC with 1, 2, 3 or 4 channels)"
+        )
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise MediaError(f"shape {data.shape} has no pixels")
+    kind = data.dtype.kind
+    if kind == "u" and data.dtype.itemsize == 1:
+        return data
+    if kind == "b":
+        return data.astype(np.uint8) * np.uint8(255)
+    if kind in "iu":
+        return np.clip(data, 0, 255).astype(np.uint8)
+    if kind == "f":
+        scaled = np.nan_to_num(data.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        if normalize:
+            scaled = np.clip(scaled, 0.0, 1.0) * 255.0
+        return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    raise MediaError(f"dtype {data.dtype} is not a pixel type (uint8, int, bool or float)")
+
+
+# ------------------------------------------------------------------ histograms
+class Histogram(Media):
+    """A distribution: ``sequence`` (numbers: array, tensor or list) binned into
+    ``num_bins`` equal bins over its finite values, as ``numpy.histogram`` does, or
+    a ready ``np_histogram=(counts, edges)``."""
+
+    kind = "histogram"
+
+    def __init__(
+        self,
+        sequence: Any = None,
+        np_histogram: tuple[Any, Any] | None = None,
+        num_bins: int = 64,
+    ) -> None:
+        if (sequence is None) == (np_histogram is None):
+            raise UsageError("Histogram needs exactly one of sequence= or np_histogram=")
+        if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)):
+            raise UsageError(f"num_bins must be an integer, got {num_bins!r}")
+        if not 1 <= num_bins <= MAX_HISTOGRAM_BINS:
+            raise UsageError(f"num_bins must be between 1 and {MAX_HISTOGRAM_BINS}, got {num_bins}")
+        self.num_bins = int(num_bins)
+        self._sequence = sequence  # a reference: binned on the sender thread
+        self._given: tuple[Any, Any] | None = None
+        if np_histogram is not None:
+            try:
+                counts, edges = np_histogram
+            except (TypeError, ValueError):
+                raise UsageError("np_histogram must be a pair (counts, edges)") from None
+            self._given = (np.array(counts, copy=True), np.array(edges, copy=True))
+        self.nbytes = int(getattr(sequence, "nbytes", 0))
+
+    def encode(self) -> HistogramIn:
+        if self._given is not None:
+            counts, edges = _checked_bins(*self._given)
+        else:
+            counts, edges = self._bin(self._sequence)
+        self._sequence = self._given = None
+        return HistogramIn(edges=edges.tolist(), counts=counts.tolist())
+
+    def _bin(self, sequence: Any) -> Bins:
+        if _is_torch(sequence):
+            from ._watch import tensor_histogram
+
+            return tensor_histogram(sequence, self.num_bins)
+        try:
+            values = np.asarray(sequence)
+        except Exception as exc:
+            raise MediaError(f"not a sequence of numbers ({exc})") from None
+        if values.dtype.kind not in "biuf":
+            raise MediaError(f"dtype {values.dtype} is not numeric")
+        values = values.ravel()
+        if values.dtype.kind == "f":
+            values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise MediaError("no finite values to bin (empty, or all NaN/±Inf)")
+        try:
+            counts, edges = np.histogram(values, bins=self.num_bins)
+        except ValueError as exc:  # a range too wide for float64
+            raise MediaError(str(exc)) from None
+        return _checked_bins(counts, edges)
+
+
+Bins = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def _checked_bins(counts: Any, edges: Any) -> Bins:
+    """``(counts, edges)`` as float arrays, or ``MediaError`` naming what the server
+    would refuse (see :class:`~.core.api.media.HistogramIn`)."""
+    try:
+        c = np.asarray(counts, dtype=np.float64).ravel()
+        e = np.asarray(edges, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise MediaError(f"counts and edges must be numbers ({exc})") from None
+    if not 1 <= c.size <= MAX_HISTOGRAM_BINS:
+        raise MediaError(f"{c.size} bins; 1 to {MAX_HISTOGRAM_BINS} are stored")
+    if e.size != c.size + 1:
+        raise MediaError(f"{e.size} edges for {c.size} counts (needs counts + 1)")
+    if not np.isfinite(e).all() or not (np.diff(e) > 0).all():
+        raise MediaError("edges must be finite and strictly increasing")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise MediaError("counts must be finite and not negative")
+    return c, e
+
+
+# ------------------------------------------------------------------ tables
+class Table(Media):
+    """A table: ``dataframe=`` (a pandas DataFrame), or ``columns=`` names with
+    ``data=`` rows (more with :meth:`add_data`). Each column holds one type; at most
+    ``MAX_TABLE_ROWS`` rows. Copied when constructed; rows added later are in what a
+    later ``log()`` of it sends (log it after adding them)."""
+
+    kind = "table"
+
+    def __init__(
+        self,
+        columns: Sequence[str] | None = None,
+        data: Any = None,
+        rows: Any = None,
+        dataframe: Any = None,
+        dtype: Any = None,  # wandb compatibility: types come from the values
+        optional: Any = True,  # wandb compatibility
+        allow_mixed_types: bool = False,  # wandb compatibility: a column holds one type
+    ) -> None:
+        data = data if data is not None else rows
+        if dataframe is not None and data is not None:
+            raise UsageError("Table takes dataframe= or data=, not both")
+        self._frame = dataframe.copy() if dataframe is not None else None
+        if isinstance(data, np.ndarray):
+            data = data.tolist()
+        self._rows: list[list[Any]] = [list(row) for row in data] if data is not None else []
+        if dataframe is not None:
+            names = [str(c) for c in dataframe.columns]
+        elif columns is not None:
+            names = list(columns)
+        else:
+            names = [str(i) for i in range(len(self._rows[0]) if self._rows else 0)]
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise UsageError(f"Table columns[{i}] must be a string, got {name!r}")
+        self.columns = names
+        for i, row in enumerate(self._rows):
+            self._check_row(row, f"data[{i}]")
+
+    def _check_row(self, row: list[Any], where: str) -> None:
+        if len(row) != len(self.columns):
+            raise UsageError(f"Table {where} has {len(row)} values for {len(self.columns)} columns")
+
+    def add_data(self, *values: Any) -> None:
+        """Append a row (one value per column), as wandb's ``Table.add_data``."""
+        if self._frame is not None:
+            raise UsageError("add_data() on a Table made from a dataframe")
+        row = list(values)
+        self._check_row(row, "add_data()")
+        self._rows.append(row)
+
+    @property
+    def nbytes(self) -> int:  # type: ignore[override]
+        if self._frame is not None:
+            return int(self._frame.memory_usage(deep=False).sum())
+        return 8 * len(self._rows) * max(1, len(self.columns))
+
+    def encode(self) -> TableIn:
+        import pyarrow as pa
+
+        n = len(self._frame) if self._frame is not None else len(self._rows)
+        if n > MAX_TABLE_ROWS:
+            raise MediaError(f"{n} rows, over the {MAX_TABLE_ROWS} limit")
+        if len(set(self.columns)) != len(self.columns):
+            raise MediaError(f"column names repeat: {self.columns}")
+        if self._frame is not None:
+            try:
+                frame = self._frame.set_axis(self.columns, axis=1)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise MediaError(f"a column does not hold one type ({exc})") from None
+        else:
+            arrays = [
+                _column(name, [row[i] for row in self._rows]) for i, name in enumerate(self.columns)
+            ]
+            table = pa.table(arrays, names=self.columns)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        arrow = sink.getvalue().to_pybytes()
+        if len(arrow) > MAX_MEDIA_ITEM_BYTES:
+            raise MediaError(f"{len(arrow)} bytes as Arrow, over the {MAX_MEDIA_ITEM_BYTES} limit")
+        return TableIn(arrow=arrow)
+
+
+def _column(name: str, values: list[Any]) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise MediaError(f"column {name!r} does not hold one type ({exc})") from None
