@@ -6,6 +6,7 @@ run = api.run(run_id)
 run.history()                          # every point, wide: step, time, one column per metric
 run.history(samples=1000)              # M4-downsampled; df.attrs["sampled"] says so
 api.histories([id1, id2], ["loss"])    # many runs, one request
+run.media("samples"), run.histograms("gradients/fc.weight"), run.table("preds")
 """
 
 from __future__ import annotations
@@ -299,6 +300,44 @@ class ApiRun:
                     if v == v:
                         row[name] = float(v)
                 yield row
+
+    # ------------------------------------------------------------- media
+    def media_keys(self) -> pd.DataFrame:
+        """The run's media keys: ``key, kind, steps, first_step, last_step, last_time``."""
+        from . import _media_read
+
+        return _media_read.media_keys(self._api, self.id)
+
+    def media(
+        self, key: str, *, start_step: int | None = None, end_step: int | None = None
+    ) -> pd.DataFrame:
+        """Images logged under ``key``: ``step, index`` (place in the list logged at
+        that step), ``time, caption, width, height, digest`` and ``image``, whose
+        ``to_numpy()`` / ``to_pil()`` fetch the PNG on first use."""
+        from . import _media_read
+
+        return _media_read.images(self._api, self.id, key, start_step, end_step)
+
+    def histograms(
+        self,
+        key: str,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_steps: int | None = None,
+    ) -> pd.DataFrame:
+        """Histograms logged under ``key``: ``step, time, edges, counts`` (arrays).
+        The server keeps at most ``max_steps`` evenly chosen steps of the range (its
+        default when None); ``df.attrs["steps"]`` says how many there are."""
+        from . import _media_read
+
+        return _media_read.histograms(self._api, self.id, key, start_step, end_step, max_steps)
+
+    def table(self, key: str, step: int | None = None) -> pd.DataFrame:
+        """The ``wl.Table`` logged under ``key`` at ``step`` (the latest when None)."""
+        from . import _media_read
+
+        return _media_read.table(self._api, self.id, key, step)
 
     def system_metrics(
         self, types: Iterable[str] | None = None, *, long: bool = False

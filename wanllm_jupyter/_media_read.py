@@ -1,0 +1,130 @@
+"""Reading a run's media back as pandas (``ApiRun.media``, ``.histograms``, ``.table``).
+
+Images come as :class:`StoredImage` cells, fetched lazily: a DataFrame of a
+thousand images costs one request, and each PNG is fetched (once) when its
+``to_numpy()``, ``to_pil()`` or ``png`` is first used.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ._http import API, Connection, encode_segment
+from .core.errors import UsageError
+
+
+class StoredImage:
+    """One stored image: ``width``, ``height``, ``caption``, ``digest`` (sha256 of the
+    PNG); ``png`` (bytes), ``to_pil()``, ``to_numpy()`` fetch it on first use.
+    Shown as the picture in a notebook."""
+
+    def __init__(
+        self, conn: Connection, digest: str, width: int, height: int, caption: str | None
+    ) -> None:
+        self._conn, self.digest = conn, digest
+        self.width, self.height, self.caption = width, height, caption
+        self._png: bytes | None = None
+
+    @property
+    def png(self) -> bytes:
+        if self._png is None:
+            self._png = self._conn.request("GET", f"{API}media/{self.digest}").data
+        return self._png
+
+    def to_pil(self) -> Any:
+        """The image as a ``PIL.Image.Image``."""
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.png))
+        image.load()
+        return image
+
+    def to_numpy(self) -> npt.NDArray[np.uint8]:
+        """The pixels, (height, width) or (height, width, channels)."""
+        return np.asarray(self.to_pil())
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def __repr__(self) -> str:
+        return f"<StoredImage {self.width}x{self.height} {self.digest[:12]}>"
+
+
+def _connection(api: Any) -> Connection:
+    conn: Connection | None = api.connection
+    if conn is None:
+        raise UsageError("media are read from a server; this Api reads local spools (offline)")
+    return conn
+
+
+def _range(start_step: int | None, end_step: int | None) -> dict[str, int]:
+    return {k: v for k, v in (("start_step", start_step), ("end_step", end_step)) if v is not None}
+
+
+def media_keys(api: Any, run_id: str) -> pd.DataFrame:
+    """``key, kind, steps, first_step, last_step, last_time`` of every media key."""
+    keys = _connection(api).get_json(f"{API}runs/{run_id}/media")["keys"]
+    columns = ["key", "kind", "steps", "first_step", "last_step", "last_time"]
+    return pd.DataFrame(keys, columns=columns)
+
+
+def images(
+    api: Any, run_id: str, key: str, start_step: int | None, end_step: int | None
+) -> pd.DataFrame:
+    """``step, index, time, caption, width, height, digest, image`` (a StoredImage)."""
+    conn = _connection(api)
+    body = conn.get_json(
+        f"{API}runs/{run_id}/images/{encode_segment(key)}", **_range(start_step, end_step)
+    )
+    rows = body["images"]
+    df = pd.DataFrame(
+        rows, columns=["step", "index", "time", "caption", "width", "height", "digest"]
+    )
+    df["image"] = [
+        StoredImage(conn, r["digest"], r["width"], r["height"], r["caption"]) for r in rows
+    ]
+    df.attrs.update(run_id=run_id, key=key, steps=body["steps"])
+    return df
+
+
+def histograms(
+    api: Any,
+    run_id: str,
+    key: str,
+    start_step: int | None,
+    end_step: int | None,
+    max_steps: int | None,
+) -> pd.DataFrame:
+    """``step, time, edges, counts`` (numpy arrays); ``attrs["steps"]`` = how many
+    steps the range holds (more than the rows when ``max_steps`` thinned them)."""
+    params: dict[str, Any] = _range(start_step, end_step)
+    if max_steps is not None:
+        params["max_steps"] = max_steps
+    body = _connection(api).get_json(
+        f"{API}runs/{run_id}/histograms/{encode_segment(key)}", **params
+    )
+    rows = body["histograms"]
+    df = pd.DataFrame(
+        {
+            "step": pd.Series([r["step"] for r in rows], dtype="int64"),
+            "time": pd.Series([r["time"] for r in rows], dtype="float64"),
+            "edges": pd.Series([np.asarray(r["edges"]) for r in rows], dtype=object),
+            "counts": pd.Series([np.asarray(r["counts"]) for r in rows], dtype=object),
+        }
+    )
+    df.attrs.update(run_id=run_id, key=key, steps=body["steps"])
+    return df
+
+
+def table(api: Any, run_id: str, key: str, step: int | None) -> pd.DataFrame:
+    """The table logged under ``key`` at ``step`` (the latest when None), as logged."""
+    params = {"step": step} if step is not None else {}
+    arrow = _connection(api).get_arrow(f"{API}runs/{run_id}/tables/{encode_segment(key)}", **params)
+    df = arrow.to_pandas()
+    df.attrs.update(run_id=run_id, key=key)
+    return df
