@@ -85,9 +85,10 @@ def images(
     df = pd.DataFrame(
         rows, columns=["step", "index", "time", "caption", "width", "height", "digest"]
     )
-    df["image"] = [
-        StoredImage(conn, r["digest"], r["width"], r["height"], r["caption"]) for r in rows
-    ]
+    df["image"] = pd.Series(
+        [StoredImage(conn, r["digest"], r["width"], r["height"], r["caption"]) for r in rows],
+        dtype=object,
+    )
     df.attrs.update(run_id=run_id, key=key, steps=body["steps"])
     return df
 
