@@ -40,6 +40,7 @@ MAX_IMAGES_PER_STEP = 64  # images of one key at one step (a logged list)
 MAX_MEDIA_ITEM_BYTES = 8 * 1024 * 1024  # one PNG or one table's Arrow IPC stream
 MAX_HISTOGRAM_BINS = 512  # wandb's limit
 MAX_TABLE_ROWS = 200_000  # wandb's limit
+MAX_IMAGE_PIXELS = 40_000_000  # width x height of one PNG (its IHDR), ~160 MB decoded as RGBA
 
 MIN_TIME_US = -210_866_803_200_000_000  # 4714-11-24T00:00:00Z BC, PostgreSQL's first
 MAX_TIME_US = INT64_MAX
