@@ -45,6 +45,7 @@ import numpy as np
 import orjson
 
 from . import telemetry
+from .live_media import MediaItems, decode_media, encode_media, media_message
 from .live_redis import RedisLink
 from .live_subscriber import DEFAULT_MAX_MESSAGES, Budget, Subscriber
 from .live_wire import (
@@ -222,6 +223,15 @@ class LiveHub:
         if self._store is not None:  # one lookup at a time, in order
             self._lookup = asyncio.ensure_future(self._announce_seq(self._lookup, wire["id"]))
 
+    def publish_media(self, run_id: str, items: MediaItems) -> None:
+        """Announce a committed media batch's (key, kind, step) items; returns at once."""
+        if self._link is not None:
+            self._link.publish(
+                RUN_CHANNEL_PREFIX + run_id, encode_media(self.origin, run_id, items)
+            )
+        if run_id in self._subs:
+            self._enqueue(("media", run_id, items))
+
     def publish_run_deleted(self, run_id: str) -> None:
         """Announce that a run was deleted; returns at once."""
         self._enqueue(("run", run_id, None))
@@ -296,6 +306,10 @@ class LiveHub:
                 else:
                     self._enqueue(("run", str(message["run"]["id"]), message["run"]))
             elif payload_origin(payload) != self.origin:
+                media = decode_media(payload)
+                if media is not None:
+                    self._enqueue(("media", channel.removeprefix(RUN_CHANNEL_PREFIX), media))
+                    return
                 chunk = decode_chunk(payload)
                 self._enqueue(("chunk", chunk.run_id, chunk))
         except (PayloadError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -353,6 +367,13 @@ class LiveHub:
         for kind, run_id, wire in runs:
             if kind == "seq":
                 self._account_to(run_id, wire)
+                continue
+            if kind == "media":  # to the run's subscribers that want the key
+                for key, media_kind, step in wire:
+                    message = media_message(run_id, key, media_kind, step)
+                    for sub in self._subs.get(run_id, ()):
+                        if sub.wants(key):
+                            sub.offer(message)
                 continue
             if wire is None:  # a run re-created under this id numbers its batches from 1
                 self._seqs.pop(run_id, None)

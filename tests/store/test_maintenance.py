@@ -30,7 +30,7 @@ async def test_retention_drops_old_points_and_keeps_stats_exact(store: Store) ->
          for v, t in ((1, now - 40 * DAY), (2, now - DAY))]
     ))  # fmt: skip
     removed = await store.apply_retention(Retention(metrics_days=90, system_metrics_days=30), now)
-    assert removed == {"metrics": 4, "system_metrics": 1}
+    assert removed == {"metrics": 4, "system_metrics": 1, "media": 0}
     s = await store.history(run.id, "x")
     assert s.steps.tolist() == [3, 4, 5]
     st = await store.stats(run.id, "x")
@@ -48,4 +48,5 @@ async def test_retention_drops_old_points_and_keeps_stats_exact(store: Store) ->
     assert await store.apply_retention(Retention(0, 0), now + 1000 * DAY) == {
         "metrics": 0,
         "system_metrics": 0,
+        "media": 0,
     }

@@ -22,7 +22,7 @@ from wanllm_server.store.sqlite_schema import migrate as sqlite_migrate
 from tests.store.store_helpers import batch
 
 # The files the earlier runners knew (what databases in the field have recorded).
-OLD_FILES = {"sqlite": 2, "postgres": 6, "timescale": 2}
+OLD_FILES = {"sqlite": 2, "postgres": 6, "timescale": 2, "media_sqlite": 0, "media_postgres": 0}
 OLD_RUN = uuid.UUID(int=1)
 HOURLY = "SELECT count(*) FROM pg_class WHERE relname = 'metrics_hourly'"
 
@@ -108,10 +108,11 @@ def test_sqlite_records_each_file_once(tmp_path: Path) -> None:
     ).fetchall()
     assert first.applied_now == [m.label for m in discover("sqlite")] and second.applied_now == []
     assert [r[:4] for r in rows] == [
-        ("sqlite", m.version, m.name, "sqlite") for m in discover("sqlite")
+        (m.component, m.version, m.name, "sqlite") for m in discover("sqlite")
     ]
     assert all(r[4] > 1_700_000_000_000_000 for r in rows)  # µs since the epoch
-    assert first.versions == second.versions == {"sqlite": discover("sqlite")[-1].version}
+    last = {m.component: m.version for m in discover("sqlite")}
+    assert first.versions == second.versions == last
 
 
 def _legacy_sqlite(path: Path) -> None:
@@ -122,7 +123,7 @@ def _legacy_sqlite(path: Path) -> None:
         "applied_at INTEGER NOT NULL)"
     )
     for m in discover("sqlite"):
-        if m.version <= OLD_FILES["sqlite"]:
+        if m.version <= OLD_FILES[m.component]:
             for stmt in _statements(m.path.read_text()):
                 conn.execute(stmt)
             conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)", (m.version, m.name, 123))
@@ -152,13 +153,16 @@ def test_sqlite_database_of_the_earlier_runner_upgrades(tmp_path: Path) -> None:
     assert (name, count) == ("old", 2)
     conn = sqlite3.connect(path, isolation_level=None)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    rows = conn.execute("SELECT version, name, applied_at FROM wanllm_schema_version").fetchall()
+    rows = conn.execute(
+        "SELECT component, version, name, applied_at FROM wanllm_schema_version"
+    ).fetchall()
     again = sqlite_migrate(conn)
     assert "schema_version" not in tables
     shipped = discover("sqlite")
-    assert [r[:2] for r in rows] == [(m.version, m.name) for m in shipped]
-    assert [r[2] for r in rows[: OLD_FILES["sqlite"]]] == [123] * OLD_FILES["sqlite"]
-    assert info["schema_version"] == shipped[-1].version and again.applied_now == []
+    assert [r[:3] for r in rows] == [(m.component, m.version, m.name) for m in shipped]
+    assert [r[3] for r in rows[: OLD_FILES["sqlite"]]] == [123] * OLD_FILES["sqlite"]
+    core = max(m.version for m in shipped if m.component == "sqlite")
+    assert info["schema_version"] == core and again.applied_now == []
 
 
 # ----------------------------------------------------------------- PostgreSQL

@@ -1,13 +1,22 @@
 """REST routes of the extension (paths relative to the server's base_url).
 
-Routes are written as OpenAPI path templates; ``{run_id}`` matches one path
-segment and ``{metric_name}`` the rest of the path (names may contain ``/``).
+Routes are written as OpenAPI path templates; ``{run_id}`` and ``{digest}`` match
+one path segment, ``{metric_name}`` and ``{key}`` the rest of the path (names may
+contain ``/``).
 """
 
 from __future__ import annotations
 
 from .health import HealthHandler
 from .history import BulkHistoryHandler, MetricHistoryHandler
+from .media import (
+    BlobHandler,
+    HistogramsHandler,
+    ImagesHandler,
+    MediaBatchHandler,
+    MediaKeysHandler,
+    TableHandler,
+)
 from .metrics import (
     LatestHandler,
     MetricBatchHandler,
@@ -26,7 +35,12 @@ from .runs import (
 from .system import SystemBatchHandler, SystemMetricsHandler
 
 API_PREFIX = "wanllm/api/v1/"
-_PARAM_PATTERNS = {"{run_id}": "([^/]+)", "{metric_name}": "(.+)"}
+_PARAM_PATTERNS = {
+    "{run_id}": "([^/]+)",
+    "{metric_name}": "(.+)",
+    "{key}": "(.+)",
+    "{digest}": "([^/]+)",
+}
 
 # order matters: tornado takes the first match, so the latest/stats suffixes
 # come before the history route that would also match them
@@ -40,10 +54,16 @@ ROUTES: list[tuple[str, type]] = [
     ("runs/{run_id}/metrics/{metric_name}/stats", StatsHandler),
     ("runs/{run_id}/metrics/{metric_name}", MetricHistoryHandler),
     ("runs/{run_id}/system-metrics", SystemMetricsHandler),
+    ("runs/{run_id}/media", MediaKeysHandler),
+    ("runs/{run_id}/images/{key}", ImagesHandler),
+    ("runs/{run_id}/histograms/{key}", HistogramsHandler),
+    ("runs/{run_id}/tables/{key}", TableHandler),
     ("projects", ProjectsHandler),
     ("projects/metric-names", ProjectMetricNamesHandler),
     ("metrics/batch", MetricBatchHandler),
     ("metrics/system/batch", SystemBatchHandler),
+    ("media/batch", MediaBatchHandler),
+    ("media/{digest}", BlobHandler),
     ("history", BulkHistoryHandler),
     ("health", HealthHandler),
     ("openapi.json", OpenApiHandler),

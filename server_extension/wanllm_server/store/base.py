@@ -28,6 +28,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .media_base import MediaStore
+
 RunState = Literal["running", "finished", "failed", "crashed"]
 RUN_STATES: tuple[str, ...] = ("running", "finished", "failed", "crashed")
 MAX_NAME_LENGTH = 255
@@ -53,6 +55,14 @@ class MetricNotFound(StoreError):
     def __init__(self, run_id: uuid.UUID | str, name: str) -> None:
         super().__init__(f"run {run_id} has no metric {name!r}")
         self.run_id, self.name = str(run_id), name
+
+
+class MediaNotFound(MetricNotFound):
+    """The run has no media of that kind under the key (or not at that step)."""
+
+    def __init__(self, run_id: uuid.UUID | str, key: str, what: str = "media") -> None:
+        StoreError.__init__(self, f"run {run_id} has no {what} {key!r}")
+        self.run_id, self.name = str(run_id), key
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,8 +369,8 @@ class Retention:
 
 
 # --------------------------------------------------------------------- interface
-class Store(abc.ABC):
-    """Async storage of runs, metrics and system metrics."""
+class Store(MediaStore):
+    """Async storage of runs, metrics, system metrics and media (:mod:`.media_base`)."""
 
     backend: str  # "sqlite" | "postgresql" | "timescaledb"
 

@@ -30,8 +30,12 @@ _PKG = Path(__file__).resolve().parent.parent
 _FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<modes>[a-z+]+))?\.sql$")
 PG_MODES = ("plain", "apache", "timescale")
 COMPONENTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "sqlite": (("sqlite", ("sqlite",)),),
-    "postgres": (("postgres", PG_MODES), ("timescale", ("apache", "timescale"))),
+    "sqlite": (("sqlite", ("sqlite",)), ("media_sqlite", ("sqlite",))),
+    "postgres": (
+        ("postgres", PG_MODES),
+        ("timescale", ("apache", "timescale")),
+        ("media_postgres", PG_MODES),
+    ),
 }
 VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS wanllm_schema_version (

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import media_sqlite as media
 from . import sqlite_ingest as ingest
 from . import sqlite_maintenance as maintenance
 from . import sqlite_reads as reads
@@ -62,9 +63,10 @@ T = TypeVar("T")
 # run every CHECKPOINT_PAGES pages of WAL rather than SQLite's default 1,000: fewer,
 # larger checkpoints inside ingest commits (~30% more ingest throughput here).
 CHECKPOINT_PAGES = 10_000
+DAY_US = 86_400_000_000
 
 
-class SQLiteStore(Store):
+class SQLiteStore(media.SQLiteMedia, Store):
     """The embedded store; ``path`` is the database file (created if missing)."""
 
     backend = "sqlite"
@@ -156,7 +158,12 @@ class SQLiteStore(Store):
         return await self._write(runs.update_run, runs.run_key(run_id), update)
 
     async def delete_run(self, run_id: uuid.UUID) -> None:
-        await self._write(runs.delete_run, runs.run_key(run_id))
+        def w(c: sqlite3.Connection, key: str) -> None:
+            digests = media.delete_run_media(c, key)
+            runs.delete_run(c, key)
+            media.release(c, digests)
+
+        await self._write(w, runs.run_key(run_id))
 
     async def list_runs(self, query: RunQuery) -> RunPage:
         return await self._read(runs.list_runs, query)
@@ -313,7 +320,13 @@ class SQLiteStore(Store):
 
     # ----------------------------------------------------------------- maintenance
     async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
-        return await self._write(maintenance.apply_retention, retention, now)
+        def w(c: sqlite3.Connection) -> dict[str, int]:
+            removed = maintenance.apply_retention(c, retention, now)
+            days = retention.metrics_days
+            removed["media"] = media.apply_retention(c, now - days * DAY_US) if days > 0 else 0
+            return removed
+
+        return await self._write(w)
 
 
 def _transaction(fn: Callable[..., T]) -> Callable[..., T]:
