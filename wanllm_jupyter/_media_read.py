@@ -73,15 +73,27 @@ def media_keys(api: Any, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(keys, columns=columns)
 
 
+PAGE_STEPS = 1000  # the server's most steps of images / histograms per request
+
+
 def images(
     api: Any, run_id: str, key: str, start_step: int | None, end_step: int | None
 ) -> pd.DataFrame:
-    """``step, index, time, caption, width, height, digest, image`` (a StoredImage)."""
+    """``step, index, time, caption, width, height, digest, image`` (a StoredImage),
+    every image of the range: pages of :data:`PAGE_STEPS` steps, newest first."""
     conn = _connection(api)
-    body = conn.get_json(
-        f"{API}runs/{run_id}/images/{encode_segment(key)}", **_range(start_step, end_step)
-    )
-    rows = body["images"]
+    path = f"{API}runs/{run_id}/images/{encode_segment(key)}"
+    pages: list[list[dict[str, Any]]] = []
+    end, total = end_step, None
+    while True:
+        body = conn.get_json(path, limit=PAGE_STEPS, **_range(start_step, end))
+        total = body["steps"] if total is None else total
+        rows = body["images"]
+        pages.append(rows)
+        if not rows or len({r["step"] for r in rows}) >= body["steps"]:
+            break
+        end = min(r["step"] for r in rows) - 1
+    rows = [r for page in reversed(pages) for r in page]
     df = pd.DataFrame(
         rows, columns=["step", "index", "time", "caption", "width", "height", "digest"]
     )
@@ -89,7 +101,7 @@ def images(
         [StoredImage(conn, r["digest"], r["width"], r["height"], r["caption"]) for r in rows],
         dtype=object,
     )
-    df.attrs.update(run_id=run_id, key=key, steps=body["steps"])
+    df.attrs.update(run_id=run_id, key=key, steps=total)
     return df
 
 
@@ -101,15 +113,21 @@ def histograms(
     end_step: int | None,
     max_steps: int | None,
 ) -> pd.DataFrame:
-    """``step, time, edges, counts`` (numpy arrays); ``attrs["steps"]`` = how many
-    steps the range holds (more than the rows when ``max_steps`` thinned them)."""
-    params: dict[str, Any] = _range(start_step, end_step)
-    if max_steps is not None:
-        params["max_steps"] = max_steps
-    body = _connection(api).get_json(
-        f"{API}runs/{run_id}/histograms/{encode_segment(key)}", **params
-    )
-    rows = body["histograms"]
+    """``step, time, edges, counts`` (numpy arrays): every step of the range, or
+    ``max_steps`` of them evenly chosen by the server; ``attrs["steps"]`` = how many
+    steps the range holds."""
+    conn = _connection(api)
+    path = f"{API}runs/{run_id}/histograms/{encode_segment(key)}"
+
+    def fetch(lo: int | None, hi: int | None) -> tuple[int, list[dict[str, Any]]]:
+        body = conn.get_json(path, max_steps=max_steps or PAGE_STEPS, **_range(lo, hi))
+        rows = body["histograms"]
+        if max_steps is not None or len(rows) >= body["steps"] or len(rows) < 2:
+            return body["steps"], rows
+        mid = rows[len(rows) // 2]["step"]  # thinned: the two halves, each exactly
+        return body["steps"], fetch(lo, mid)[1] + fetch(mid + 1, hi)[1]
+
+    total, rows = fetch(start_step, end_step)
     df = pd.DataFrame(
         {
             "step": pd.Series([r["step"] for r in rows], dtype="int64"),
@@ -118,7 +136,7 @@ def histograms(
             "counts": pd.Series([np.asarray(r["counts"]) for r in rows], dtype=object),
         }
     )
-    df.attrs.update(run_id=run_id, key=key, steps=body["steps"])
+    df.attrs.update(run_id=run_id, key=key, steps=total)
     return df
 
 

@@ -326,9 +326,9 @@ class ApiRun:
         end_step: int | None = None,
         max_steps: int | None = None,
     ) -> pd.DataFrame:
-        """Histograms logged under ``key``: ``step, time, edges, counts`` (arrays).
-        The server keeps at most ``max_steps`` evenly chosen steps of the range (its
-        default when None); ``df.attrs["steps"]`` says how many there are."""
+        """Histograms logged under ``key``: ``step, time, edges, counts`` (arrays),
+        every step of the range; with ``max_steps`` at most that many, evenly chosen
+        by the server (``df.attrs["steps"]`` says how many there are)."""
         from . import _media_read
 
         return _media_read.histograms(self._api, self.id, key, start_step, end_step, max_steps)
