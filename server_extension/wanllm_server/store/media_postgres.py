@@ -61,13 +61,17 @@ async def release(conn: asyncpg.Connection, digests: Sequence[str]) -> None:
     if not counts:
         return
     keys = sorted(counts)
-    await conn.execute(
-        "WITH d AS (UPDATE media_blobs b SET refs = b.refs - u.n "
+    rows = await conn.fetch(
+        "UPDATE media_blobs b SET refs = b.refs - u.n "
         "FROM unnest($1::text[], $2::int[]) AS u(digest, n) WHERE b.digest = u.digest "
-        "RETURNING b.digest, b.refs) "
-        "DELETE FROM media_blobs WHERE digest IN (SELECT digest FROM d WHERE refs <= 0)",
+        "RETURNING b.digest, b.refs",
         keys, [counts[k] for k in keys],
     )  # fmt: skip
+    unused = [r["digest"] for r in rows if r["refs"] <= 0]
+    if unused:  # a second statement: one cannot modify a row its own CTE changed
+        await conn.execute(
+            "DELETE FROM media_blobs WHERE digest = ANY($1::text[]) AND refs <= 0", unused
+        )
 
 
 async def _digests(conn: asyncpg.Connection, where: str, *args: Any) -> list[str]:
