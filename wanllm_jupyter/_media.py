@@ -31,6 +31,7 @@ from .core.errors import UsageError
 from .core.limits import (
     MAX_CAPTION_LENGTH,
     MAX_HISTOGRAM_BINS,
+    MAX_IMAGE_PIXELS,
     MAX_MEDIA_ITEM_BYTES,
     MAX_TABLE_ROWS,
     text_problem,
@@ -145,9 +146,10 @@ class Image(Media):
         if self._file is not None and self._file.startswith(_media_png.SIGNATURE):
             png = self._file
             try:
-                _media_png.size(png)
+                width, height = _media_png.size(png)
             except ValueError as exc:
                 raise MediaError(str(exc)) from None
+            _check_pixels(width, height)
         else:
             png = _media_png.encode(self.to_pixels())
         if len(png) > MAX_MEDIA_ITEM_BYTES:
@@ -199,6 +201,11 @@ def _pil_array(image: Any) -> npt.NDArray[Any]:
     raise MediaError(f"PIL mode {mode!r} is not supported (use L, LA, RGB, RGBA, P or 1)")
 
 
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(f"{width}x{height} pixels, over the {MAX_IMAGE_PIXELS} limit")
+
+
 def _pixels(data: npt.NDArray[Any], normalize: bool) -> npt.NDArray[np.uint8]:
     """``data`` as (height, width, channels) ``uint8``, or ``MediaError`` saying why not."""
     if data.ndim == 3 and data.shape[2] not in (1, 2, 3, 4) and data.shape[0] in (1, 3, 4):
@@ -211,6 +218,7 @@ def _pixels(data: npt.NDArray[Any], normalize: bool) -> npt.NDArray[np.uint8]:
         )
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise MediaError(f"shape {data.shape} has no pixels")
+    _check_pixels(data.shape[1], data.shape[0])
     kind = data.dtype.kind
     if kind == "u" and data.dtype.itemsize == 1:
         return data

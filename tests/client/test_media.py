@@ -17,6 +17,7 @@ import torch
 import wanllm_jupyter as wl
 from tests.client.test_client_rejected import rejected, sync
 from tests.jupyter_process import JupyterServer
+from wanllm_jupyter import _sender
 
 RNG = np.random.default_rng(13)
 
@@ -174,3 +175,21 @@ def test_watch_refuses_what_is_not_a_module(online: JupyterServer) -> None:
         wl.watch({"not": "a model"})
     with pytest.raises(wl.UsageError, match="log="):
         wl.watch(torch.nn.Linear(1, 1), log="weights")
+
+
+def test_queued_images_are_bounded_by_bytes(
+    online: JupyterServer, api: wl.Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sender, "MEDIA_BUFFER_BYTES", 1024 * 1024)
+    run = wl.init(project="media", system_metrics=False)
+    assert run.sender is not None
+    image = np.zeros((128, 128, 4), np.uint8)  # 64 KiB: 16 fit in the budget
+    peak = 0
+    for i in range(300):
+        image[0, 0, 0] = i % 256
+        wl.log({"frame": wl.Image(image)})
+        peak = max(peak, len(run.sender.buffer))
+    run.finish(quiet=True)
+    assert run.sender.buffer.limit == 16  # learnt from the bytes per log() call
+    assert peak <= 2 * 16, peak
+    assert api.run(run.id).media_keys()["steps"].tolist() == [300]

@@ -81,6 +81,7 @@ def test_pil_torch_and_files(tmp_path: Path) -> None:
         ("not-a-file.png", None),
         (object(), "is not an image"),
         (PILImage.new("F", (2, 2)), "mode 'F'"),
+        (np.broadcast_to(np.uint8(0), (7000, 6000)), "6000x7000 pixels, over the"),
     ],
 )
 def test_bad_images_say_why(data: object, reason: str | None) -> None:
