@@ -106,7 +106,7 @@ class Image(Media):
     def __init__(
         self,
         data_or_path: Any,
-        mode: str | None = None,
+        mode: str | None = None,  # wandb compatibility: the channels give the mode
         caption: str | None = None,
         *,
         file_type: str | None = None,  # wandb compatibility: images are stored as PNG
@@ -114,7 +114,7 @@ class Image(Media):
     ) -> None:
         if caption is not None and not isinstance(caption, str):
             raise UsageError(f"Image caption must be a string, got {type(caption).__name__}")
-        self.caption, self.mode, self.normalize = caption, mode, normalize
+        self.caption, self.normalize = caption, normalize
         self._pixels: Any = None  # a private copy: ndarray, torch tensor or PIL image
         self._file: bytes | None = None  # an image file's bytes
         data = data_or_path
