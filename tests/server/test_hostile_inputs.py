@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import base64
 import os
+import struct
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import msgspec
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
@@ -26,6 +30,8 @@ import urllib3
 
 from tests.jupyter_process import JupyterServer
 from tests.services import PostgresCluster
+from tests.store import media_samples
+from wanllm_jupyter.core import limits as L
 
 API = "wanllm/api/v1/"
 BACKENDS = ("sqlite", "postgresql", "timescaledb")
@@ -116,6 +122,8 @@ def _seed(server: Server) -> None:
     assert server.json("POST", "metrics/batch", {"metrics": rows})[0] == 200
     system = [{"run_id": RUN, "metric_type": "cpu", "value": 0.5}]
     assert server.json("POST", "metrics/system/batch", {"metrics": system})[0] == 200
+    hist = {"key": "hist", "step": 0, "histogram": {"edges": [0, 1], "counts": [1]}}
+    assert server.json("POST", "media/batch", {"run_id": RUN, "items": [hist]})[0] == 200
 
 
 _RUN_FIELDS = ("id", "project", "name", "tags", "config", "summary", "notes", "metadata")
@@ -128,7 +136,9 @@ def snapshot(server: Server) -> Any:
     _, projects = server.call("GET", "projects")
     _, names = server.call("GET", f"runs/{RUN}/metric-names")
     _, system = server.call("GET", f"runs/{RUN}/system-metrics")
+    _, media = server.call("GET", f"runs/{RUN}/media")
     return (
+        [(k["key"], k["kind"], k["steps"]) for k in media["keys"]],
         runs["total"],
         [{k: r.get(k) for k in (*_RUN_FIELDS, "exit_code", "git", "host")} for r in runs["runs"]],
         [(p["name"], p["run_count"]) for p in projects["projects"]],
@@ -567,6 +577,137 @@ CASES: dict[str, Case] = {
     "delete/bad-run-id": req("DELETE", "runs/not-a-uuid", 400, "not a UUID"),
     "heartbeat/bad-run-id": req("POST", "runs/not-a-uuid/heartbeat", 400, "not a UUID"),
 }
+
+
+# --------------------------------------------------------------------- media
+def media(status: int, field: str | None, *items: dict[str, Any], **batch: Any) -> Case:
+    """A msgpack ``media/batch`` of ``items`` (``batch`` replaces its fields)."""
+    body = {"run_id": RUN, "items": list(items), **batch}
+    raw = msgspec.msgpack.encode({k: v for k, v in body.items() if v is not OMIT})
+    return req("POST", "media/batch", status, field, raw=raw, ctype=MSGPACK)
+
+
+def image(png: bytes, **item: Any) -> dict[str, Any]:
+    return {"key": "img", "step": 1, "images": [{"png": png}], **item}
+
+
+def hist(edges: list[float], counts: list[float]) -> dict[str, Any]:
+    return {"key": "h", "step": 1, "histogram": {"edges": edges, "counts": counts}}
+
+
+def table(data: bytes) -> dict[str, Any]:
+    return {"key": "t", "step": 1, "table": {"arrow": data}}
+
+
+def _ipc(t: pa.Table, compression: str | None = None) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, t.schema, options=options) as w:
+        w.write_table(t)
+    return sink.getvalue().to_pybytes()
+
+
+PNG = media_samples.png()
+BIG_IHDR = PNG[:16] + struct.pack(">II", 100_000, 100_000) + PNG[24:29]
+BIG_IHDR += struct.pack(">I", zlib.crc32(BIG_IHDR[12:29])) + PNG[33:]
+MSGPACK = "application/msgpack"
+MEDIA_CASES: dict[str, Case] = {
+    "media/oversized-item": media(
+        413, "images[0].png", image(PNG[:8] + bytes(L.MAX_MEDIA_ITEM_BYTES))
+    ),
+    "media/truncated-png": media(422, "images[0].png", image(PNG[:-20])),
+    "media/not-png": media(422, "images[0].png", image(b"GIF89a" + bytes(40))),
+    "media/huge-ihdr": media(422, "images[0].png", image(BIG_IHDR)),
+    "media/png-as-text": media(422, "images[0].png", image("x")),  # type: ignore[arg-type]
+    "media/no-images": media(422, "images", {"key": "img", "step": 1, "images": []}),
+    "media/caption-nul": media(
+        422,
+        "images[0].caption",
+        {"key": "img", "step": 1, "images": [{"png": PNG, "caption": NUL}]},
+    ),
+    "media/key-nul": media(422, "key", image(PNG, key=NUL)),
+    "media/key-too-long": media(422, "key", image(PNG, key="k" * 256)),
+    "media/step-huge": media(422, "step", image(PNG, step=2**63)),
+    "media/step-missing": media(422, "step", {"key": "img", "images": [{"png": PNG}]}),
+    "media/time-nan": media(422, "time", image(PNG, time=float("nan"))),
+    "media/two-kinds": media(
+        422, "images|histogram|table", {**image(PNG), "histogram": {"edges": [0, 1], "counts": [1]}}
+    ),
+    "media/no-kind": media(422, "images|histogram|table", {"key": "img", "step": 1}),
+    "media/kind-conflict": media(422, "key", image(PNG, key="hist")),
+    "media/kind-conflict-in-batch": media(
+        422, "key", image(PNG, key="new"), {**hist([0, 1], [1]), "key": "new"}
+    ),
+    "media/item-unknown-field": media(422, "size", image(PNG, size=3)),
+    "media/nan-edges": media(422, "histogram.edges", hist([0, float("nan"), 2], [1, 1])),
+    "media/inf-counts": media(422, "histogram.counts", hist([0, 1], [float("inf")])),
+    "media/edges-decreasing": media(422, "histogram.edges", hist([0, 2, 1], [1, 1])),
+    "media/edges-counts-mismatch": media(422, "histogram.edges", hist([0, 1, 2], [1])),
+    "media/counts-negative": media(422, "histogram.counts", hist([0, 1], [-1])),
+    "media/too-many-bins": media(422, "histogram.edges", hist(list(range(602)), [1.0] * 601)),
+    "media/edges-text": media(422, "histogram.edges", hist(["a", "b"], [1])),  # type: ignore[list-item]
+    "media/not-arrow": media(422, "table.arrow", table(b"not arrow at all")),
+    "media/arrow-truncated": media(
+        422, "table.arrow", table(_ipc(media_samples.sample_table())[:-30])
+    ),
+    "media/arrow-too-many-rows": media(
+        422,
+        "table.arrow",
+        table(_ipc(pa.table({"x": pa.array(np.zeros(L.MAX_TABLE_ROWS + 1, np.int8))}))),
+    ),
+    "media/arrow-bomb": media(
+        413,
+        "table.arrow",
+        table(_ipc(pa.table({"x": pa.array(np.zeros(70_000_000, np.int8))}), "zstd")),
+    ),
+    "media/unknown-run": media(404, "not found", image(PNG), run_id=MISSING),
+    "media/bad-run-id": media(422, "run_id", image(PNG), run_id="nope"),
+    "media/batch-id-nul": media(422, "batch_id", image(PNG), batch_id=NUL),
+    "media/items-not-list": media(422, "items", items="x"),
+    "media/unknown-batch-field": media(422, "extra", image(PNG), extra=1),
+    "media/msgpack-array": req(
+        "POST", "media/batch", 400, "object", raw=msgspec.msgpack.encode([1, 2]), ctype=MSGPACK
+    ),
+    "media/msgpack-malformed": req(
+        "POST", "media/batch", 400, "msgpack", raw=b"\xc1", ctype=MSGPACK
+    ),
+    "media/json-bad-base64": req(
+        "POST",
+        "media/batch",
+        422,
+        "images[0].png",
+        json={"run_id": RUN, "items": [{"key": "img", "step": 1, "images": [{"png": "***"}]}]},
+    ),
+    "media/json-nan-edges": req(
+        "POST",
+        "media/batch",
+        422,
+        "histogram.edges",
+        json={"run_id": RUN, "items": [hist([0, "NaN"], [1])]},  # type: ignore[list-item]
+    ),
+    "media/wrong-content-type": req(
+        "POST", "media/batch", 415, "content type", raw=b"x", ctype="text/plain"
+    ),
+    "media-read/images-limit-zero": req(
+        "GET", "runs/{run}/images/img", 400, "limit", query={"limit": 0}
+    ),
+    "media-read/histograms-max-steps-huge": req(
+        "GET", "runs/{run}/histograms/hist", 400, "max_steps", query={"max_steps": 2001}
+    ),
+    "media-read/table-format": req(
+        "GET", "runs/{run}/tables/t", 400, "format", query={"format": "csv"}
+    ),
+    "media-read/table-step-text": req(
+        "GET", "runs/{run}/tables/t", 400, "step", query={"step": "x"}
+    ),
+    "media-read/key-nul": req("GET", "runs/{run}/images/a%00b", 400, "NUL"),
+    "media-read/unknown-key": req("GET", "runs/{run}/images/nope", 404, "nope"),
+    "media-read/wrong-kind": req("GET", "runs/{run}/images/hist", 404, "hist"),
+    "media-read/unknown-run": req("GET", f"runs/{MISSING}/media", 404, "not found"),
+    "media-read/bad-digest": req("GET", "media/xyz", 400, "digest"),
+    "media-read/unknown-digest": req("GET", "media/" + "0" * 64, 404, "0" * 64),
+}
+CASES.update(MEDIA_CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
