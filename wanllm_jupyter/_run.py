@@ -323,4 +323,4 @@ def _say_finished(name: str, state: str, report: SendReport, quiet: bool) -> Non
     if not clean:
         print(f"wanllm: run {name} {state}: {report.describe()}", file=sys.stderr)
     elif not quiet:
-        print(f"wanllm: run {name} {state} ({report.sent_points} points sent)")
+        print(f"wanllm: run {name} {state} ({report.sent_points} points{report.media_part()} sent)")

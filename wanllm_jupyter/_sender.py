@@ -70,6 +70,7 @@ class SendReport:
     """What happened to a run's data (returned by ``finish``)."""
 
     sent_points: int = 0
+    sent_media: int = 0  # media items (a key at a step) the server accepted
     duplicate_batches: int = 0
     spooled_ops: int = 0
     spooled_points: int = 0
@@ -82,8 +83,11 @@ class SendReport:
     rejected_path: str | None = None
     errors: list[str] = field(default_factory=list)
 
+    def media_part(self) -> str:
+        return f" and {self.sent_media} media items" if self.sent_media else ""
+
     def describe(self) -> str:
-        parts = [f"{self.sent_points} points sent"]
+        parts = [f"{self.sent_points} points" + self.media_part() + " sent"]
         if self.spooled_points or self.spooled_ops:
             parts.append(
                 f"{self.spooled_points} points ({self.spooled_ops} operations) waiting in "
@@ -369,8 +373,9 @@ class Sender:
 
     def _count_sent(self, points: int, result: Any) -> None:
         self.report.sent_points += points
-        if isinstance(result, dict) and result.get("duplicate"):
-            self.report.duplicate_batches += 1
+        if isinstance(result, dict):
+            self.report.duplicate_batches += bool(result.get("duplicate"))
+            self.report.sent_media += result.get("accepted", 0)  # a MediaWriteResult
 
     def _failed_locally(self, kind: str, exc: Exception) -> None:
         self.report.errors.append(f"{kind}: {exc!r}")

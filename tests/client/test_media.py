@@ -45,6 +45,8 @@ def test_round_trip(online: JupyterServer, api: wl.Api) -> None:
     wl.log({"acc": 0.9})
     wl.log({"preds": wl.Table(columns=["a"], data=[[1], [2]])}, step=10)
     run.finish(quiet=True)
+    assert run.report is not None and run.report.sent_media == 8  # (key, step) items
+    assert "8 media items" in run.report.describe()
 
     r = api.run(run.id)
     keys = r.media_keys().set_index("key")
