@@ -145,11 +145,7 @@ class Image(Media):
                 raise MediaError(f"caption {problem}")
         if self._file is not None and self._file.startswith(_media_png.SIGNATURE):
             png = self._file
-            try:
-                width, height = _media_png.size(png)
-            except ValueError as exc:
-                raise MediaError(str(exc)) from None
-            _check_pixels(width, height)
+            _check_pixels(*_verified(png).size)
         else:
             png = _media_png.encode(self.to_pixels())
         if len(png) > MAX_MEDIA_ITEM_BYTES:
@@ -178,6 +174,19 @@ class Image(Media):
                 "(a numpy array, PIL image, torch tensor or file path)"
             )
         return _pixels(data, self.normalize)
+
+
+def _verified(png: bytes) -> Any:
+    """The PIL image of a PNG file stored as it is, once Pillow has checked its
+    chunks and checksums (``MediaError`` when it would not draw)."""
+    from PIL import Image as PILImage
+
+    try:
+        image = PILImage.open(io.BytesIO(png))
+        image.verify()
+    except Exception as exc:
+        raise MediaError(f"not a valid PNG file ({exc})") from None
+    return image
 
 
 def _open_file(data: bytes) -> Any:

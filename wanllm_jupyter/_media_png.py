@@ -17,7 +17,6 @@ import numpy.typing as npt
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEVEL = 3  # zlib level: a fast encode, most of the size gain of level 6
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # color type -> channels (3: palette)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -40,14 +39,3 @@ def encode(pixels: npt.NDArray[np.uint8], level: int = LEVEL) -> bytes:
         + _chunk(b"IDAT", zlib.compress(filtered.data, level))
         + _chunk(b"IEND", b"")
     )
-
-
-def size(png: bytes) -> tuple[int, int]:
-    """``(width, height)`` from a PNG's header; ``ValueError`` when it is not a PNG a
-    browser shows (a bit depth or colour type PNG does not define)."""
-    if len(png) < 33 or not png.startswith(SIGNATURE) or png[12:16] != b"IHDR":
-        raise ValueError("not a PNG file (no PNG signature and header)")
-    width, height, depth, color = struct.unpack(">IIBB", png[16:26])
-    if width == 0 or height == 0 or color not in _CHANNELS or depth not in (1, 2, 4, 8, 16):
-        raise ValueError(f"not a valid PNG header ({width}x{height}, depth {depth}, type {color})")
-    return width, height

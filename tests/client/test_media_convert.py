@@ -69,6 +69,9 @@ def test_pil_torch_and_files(tmp_path: Path) -> None:
     assert np.array_equal(decode(wl.Image(str(bmp_path)).encode().png), RGB)
     with pytest.raises(UsageError, match="cannot read"):
         wl.Image(tmp_path / "missing.png")
+    png_path.write_bytes(png_path.read_bytes()[:-20])  # cut short: no IEND
+    with pytest.raises(MediaError, match="not a valid PNG file"):
+        wl.Image(png_path).encode()
 
 
 @pytest.mark.parametrize(
