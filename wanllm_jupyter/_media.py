@@ -117,6 +117,7 @@ class Image(Media):
         self.caption, self.normalize = caption, normalize
         self._pixels: Any = None  # a private copy: ndarray, torch tensor or PIL image
         self._file: bytes | None = None  # an image file's bytes
+        self._chw = False  # the pixels are a tensor's, channels first
         data = data_or_path
         if isinstance(data, (str, os.PathLike)):
             try:
@@ -129,8 +130,14 @@ class Image(Media):
             self._pixels = _pool.copy(data)
             self.nbytes = data.nbytes
         elif _is_torch(data):
-            tensor = data.detach()
-            self._pixels = tensor.clone() if tensor.device.type == "cpu" else tensor.cpu()
+            tensor, self._chw = data.detach(), True
+            if tensor.device.type != "cpu":
+                self._pixels = tensor.cpu()
+            else:
+                try:  # into a pooled buffer, as an array
+                    self._pixels = _pool.copy(tensor.numpy())
+                except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16)
+                    self._pixels = tensor.clone()
             self.nbytes = tensor.numel() * tensor.element_size()
         elif _is_pil(data):
             self._pixels = data.copy()
@@ -163,11 +170,9 @@ class Image(Media):
         if _is_pil(data):
             data = _pil_array(data)
         elif _is_torch(data):
-            if data.dtype.is_floating_point:
-                data = data.float()
-            data = data.numpy()
-            if data.ndim == 3 and data.shape[0] in (1, 2, 3, 4):
-                data = data.transpose(1, 2, 0)  # CHW -> HWC
+            data = (data.float() if data.dtype.is_floating_point else data).numpy()
+        if self._chw and getattr(data, "ndim", 0) == 3 and data.shape[0] in (1, 2, 3, 4):
+            data = data.transpose(1, 2, 0)  # a tensor's CHW -> HWC
         if not isinstance(data, np.ndarray):
             raise MediaError(
                 f"{type(data).__name__} is not an image "
