@@ -5,10 +5,15 @@
  * Model traits: `rows` (Run dicts), `columns` (extra `config.*`/`summary.*`
  * keys; empty: the config keys that vary and the key metrics, `autoColumns`),
  * `selected_ids`, `query` (the filter box, in the run query language).
+ *
+ * With `mode` = `'data'` it shows a logged table instead (`wl.Table`, the table
+ * panel): `rows` are `{id, cells}` under `columns`, the filter is plain text
+ * (`column:text` terms, js/shared/data_table.ts), no column picker.
  */
 
 import type { AnyModel, RenderProps } from '@anywidget/types';
 
+import { cellText as dataCellText, dataPredicate, type DataRow, dataView, numericColumn } from '../shared/data_table';
 import { applyListKey, listKeyAction } from '../shared/list_keys';
 import { compileSearch, type RunPredicate, SearchSyntaxError } from '../shared/search';
 import { type SelectMode, Selection } from '../shared/selection';
@@ -19,7 +24,8 @@ import { VirtualList } from '../shared/virtual';
 import './run_table.css';
 
 interface TableModel {
-  rows: Run[];
+  mode?: 'runs' | 'data';
+  rows: Run[] | DataRow[];
   columns: string[];
   selected_ids: string[];
   query: string;
@@ -58,6 +64,9 @@ function cellText(row: Run, column: string, now: number): string {
 
 class RunTableView {
   private rows: Run[] = [];
+  private readonly data: boolean; // mode 'data': a logged table
+  private dataRows: DataRow[] = [];
+  private dataFilter: (row: DataRow) => boolean = () => true;
   private view: number[] = [];
   private columns: string[] = [];
   private predicate: RunPredicate = () => true;
@@ -76,9 +85,12 @@ class RunTableView {
     private readonly model: AnyModel<TableModel>,
     root: HTMLElement
   ) {
+    this.data = this.model.get('mode') === 'data';
     const toolbar = el('div', 'wl-rt-toolbar');
     this.filter.type = 'search';
-    this.filter.placeholder = 'Filter: name, tag:x, config.lr>=0.01 OR state:failed';
+    this.filter.placeholder = this.data
+      ? 'Filter: text, or column:text'
+      : 'Filter: name, tag:x, config.lr>=0.01 OR state:failed';
     this.filter.spellcheck = false;
     this.filter.value = this.model.get('query') ?? '';
     this.filter.addEventListener('input', () => {
@@ -89,6 +101,7 @@ class RunTableView {
     const columnsButton = el('button', 'wl-rt-button', 'Columns ▾');
     columnsButton.type = 'button';
     columnsButton.addEventListener('click', () => this.togglePicker());
+    columnsButton.hidden = this.data;
     toolbar.append(this.filter, columnsButton, this.count);
     this.picker.hidden = true;
     this.viewport.append(this.header);
@@ -106,6 +119,10 @@ class RunTableView {
     this.viewport.setAttribute('aria-multiselectable', 'true');
     this.viewport.setAttribute('aria-label', 'Runs: arrows move, Shift extends, Space toggles, Ctrl+A selects all');
     root.classList.add('wl-run-table');
+    if (this.data) {
+      this.sortKey = null; // the logged order
+      this.viewport.setAttribute('aria-label', 'Rows: arrows move, Shift extends, Space toggles, Ctrl+A selects all');
+    }
     root.append(toolbar, this.filterError, this.picker, this.viewport);
     this.setFilter(this.filter.value);
     this.syncFromModel();
@@ -128,7 +145,15 @@ class RunTableView {
 
   /** Read rows, columns and selection from the model and re-render. */
   syncFromModel(): void {
-    this.rows = (this.model.get('rows') ?? []).map(r => ({
+    if (this.data) {
+      this.dataRows = (this.model.get('rows') ?? []) as DataRow[];
+      this.columns = this.model.get('columns') ?? [];
+      this.dataFilter = dataPredicate(this.filter.value, this.columns);
+      this.selection.set(this.model.get('selected_ids') ?? []);
+      this.recompute();
+      return;
+    }
+    this.rows = ((this.model.get('rows') ?? []) as Run[]).map(r => ({
       ...r,
       tags: r.tags ?? [],
       config: r.config ?? {},
@@ -146,6 +171,11 @@ class RunTableView {
   }
 
   private setFilter(query: string): void {
+    if (this.data) {
+      this.dataFilter = dataPredicate(query, this.columns);
+      this.recompute();
+      return;
+    }
     try {
       this.predicate = compileSearch(query);
       this.filterError.textContent = '';
@@ -171,20 +201,35 @@ class RunTableView {
   }
 
   private recompute(): void {
-    this.view = tableView(this.rows, this.predicate, this.sortKey, this.descending);
+    this.view = this.data
+      ? dataView(this.dataRows, this.dataFilter, this.sortIndex(), this.descending)
+      : tableView(this.rows, this.predicate, this.sortKey, this.descending);
     const template = [CHECK_WIDTH, ...this.columns.map(widthOf)].join(' ');
     this.viewport.style.setProperty('--wl-rt-columns', template);
     this.renderHeader();
     this.renderCount();
     this.list.setCount(this.view.length);
+    const noun = this.data ? 'rows' : 'runs';
     this.viewport.dataset.empty =
-      this.rows.length === 0 ? 'No runs' : this.view.length === 0 ? 'No runs match the filter' : '';
+      this.total() === 0 ? `No ${noun}` : this.view.length === 0 ? `No ${noun} match the filter` : '';
+  }
+
+  private sortIndex(): number | null {
+    const index = this.sortKey === null ? -1 : this.columns.indexOf(this.sortKey);
+    return index >= 0 ? index : null;
+  }
+
+  private total(): number {
+    return this.data ? this.dataRows.length : this.rows.length;
   }
 
   private renderHeader(): void {
     const cells = this.columns.map(column => {
       const cell = el('div', 'wl-rt-th', column);
-      if (column !== 'name' && column !== 'state' && column !== 'created' && column !== 'tags') {
+      const numeric = this.data
+        ? numericColumn(this.dataRows, this.columns.indexOf(column))
+        : column !== 'name' && column !== 'state' && column !== 'created' && column !== 'tags';
+      if (numeric) {
         cell.classList.add('wl-rt-num');
       }
       cell.dataset.column = column;
@@ -200,12 +245,17 @@ class RunTableView {
 
   private renderCount(): void {
     const selected = this.selection.ids.size;
-    const total = `${this.rows.length} run${this.rows.length === 1 ? '' : 's'}`;
-    const shown = this.view.length === this.rows.length ? total : `${this.view.length} of ${total}`;
+    const n = this.total();
+    const total = `${n} ${this.data ? 'row' : 'run'}${n === 1 ? '' : 's'}`;
+    const shown = this.view.length === n ? total : `${this.view.length} of ${total}`;
     this.count.textContent = selected ? `${shown} · ${selected} selected` : shown;
   }
 
   private renderRow(index: number, row: HTMLElement): void {
+    if (this.data) {
+      this.renderDataRow(index, row);
+      return;
+    }
     const run = this.rows[this.view[index]];
     if (!run) {
       return;
@@ -234,6 +284,35 @@ class RunTableView {
         if (column === 'duration' || (column !== 'created' && wireNumber(columnValue(run, column, now)) !== null)) {
           cell.classList.add('wl-rt-num');
         }
+      }
+      return cell;
+    });
+    row.replaceChildren(first, ...cells);
+  }
+
+  /** A row of a logged table: every cell as text (`textContent`: inert). */
+  private renderDataRow(index: number, row: HTMLElement): void {
+    const data = this.dataRows[this.view[index]];
+    if (!data) {
+      return;
+    }
+    const selected = this.selection.ids.has(data.id);
+    row.dataset.id = data.id;
+    row.setAttribute('aria-selected', String(selected));
+    row.classList.toggle('wl-mod-focused', this.selection.focus === data.id);
+    row.style.top = `${index * ROW_HEIGHT}px`;
+    const check = el('input', 'wl-rt-check');
+    check.type = 'checkbox';
+    check.checked = selected;
+    check.tabIndex = -1;
+    const first = el('div', 'wl-rt-td wl-rt-check-cell');
+    first.append(check);
+    const cells = this.columns.map((_, i) => {
+      const value = data.cells[i];
+      const cell = el('div', 'wl-rt-td', dataCellText(value));
+      cell.title = cell.textContent ?? '';
+      if (wireNumber(value) !== null) {
+        cell.classList.add('wl-rt-num');
       }
       return cell;
     });
@@ -277,7 +356,7 @@ class RunTableView {
   }
 
   private viewIds(): string[] {
-    return this.view.map(i => this.rows[i].id);
+    return this.view.map(i => (this.data ? this.dataRows[i].id : this.rows[i].id));
   }
 
   /** Send the selection to Python and re-render. */
