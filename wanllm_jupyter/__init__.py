@@ -54,13 +54,16 @@ __all__ = [
     "compare",
     "config",
     "define_metric",
+    "distributions",
     "finish",
+    "images",
     "init",
     "log",
     "login",
     "run",
     "runs",
     "summary",
+    "table_panel",
     "unwatch",
     "watch",
     "workspace",
@@ -133,6 +136,27 @@ def unwatch(*args: Any, **kwargs: Any) -> None:
     from ._watch import unwatch as _unwatch
 
     _unwatch(*args, **kwargs)
+
+
+def images(*args: Any, **kwargs: Any) -> Any:
+    """Image panel of a key across runs (``wanllm_jupyter.widgets.images``)."""
+    from .widgets import images as _images
+
+    return _images(*args, **kwargs)
+
+
+def distributions(*args: Any, **kwargs: Any) -> Any:
+    """Histogram panel of a key over steps (``wanllm_jupyter.widgets.distributions``)."""
+    from .widgets import distributions as _distributions
+
+    return _distributions(*args, **kwargs)
+
+
+def table_panel(*args: Any, **kwargs: Any) -> Any:
+    """Table panel of a logged ``wl.Table`` (``wanllm_jupyter.widgets.table_panel``)."""
+    from .widgets import table_panel as _table_panel
+
+    return _table_panel(*args, **kwargs)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -259,6 +259,25 @@ class Run:
 
         return chart([self], list(metrics), **kwargs)
 
+    def images(self, key: str, **kwargs: Any) -> Any:
+        """A live panel of the images logged under ``key`` (``wanllm_jupyter.widgets.images``)."""
+        from .widgets import images
+
+        return images([self], key, **kwargs)
+
+    def distributions(self, key: str, **kwargs: Any) -> Any:
+        """A live heatmap of the histograms logged under ``key`` over steps
+        (``wanllm_jupyter.widgets.distributions``)."""
+        from .widgets import distributions
+
+        return distributions([self], key, **kwargs)
+
+    def table_panel(self, key: str, **kwargs: Any) -> Any:
+        """A live table panel of ``key`` (``wanllm_jupyter.widgets.table_panel``)."""
+        from .widgets import table_panel
+
+        return table_panel(self, key, **kwargs)
+
     def _ipython_display_(self) -> None:
         """The run's workspace; never an error (a cell's last expression must not
         fail Run All): with no server its local data, else this repr."""

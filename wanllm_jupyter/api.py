@@ -339,6 +339,25 @@ class ApiRun:
 
         return _media_read.table(self._api, self.id, key, step)
 
+    # ------------------------------------------------------------- media panels
+    def images(self, key: str, **kwargs: Any) -> Any:
+        """The image panel of ``key`` (``wanllm_jupyter.widgets.images``)."""
+        from .widgets import images
+
+        return images(self.id, key, connection=self._api.connection, **kwargs)
+
+    def distributions(self, key: str, **kwargs: Any) -> Any:
+        """The histogram panel of ``key`` (``wanllm_jupyter.widgets.distributions``)."""
+        from .widgets import distributions
+
+        return distributions(self.id, key, connection=self._api.connection, **kwargs)
+
+    def table_panel(self, key: str, **kwargs: Any) -> Any:
+        """The table panel of ``key`` (``wanllm_jupyter.widgets.table_panel``)."""
+        from .widgets import table_panel
+
+        return table_panel(self.id, key, connection=self._api.connection, **kwargs)
+
     def system_metrics(
         self, types: Iterable[str] | None = None, *, long: bool = False
     ) -> pd.DataFrame:
