@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,13 +15,16 @@ from traitlets import Bool, Float, Integer, TraitError, Unicode, default, valida
 from wanllm_jupyter.core.heartbeat import HEARTBEAT_INTERVAL, MIN_HEARTBEAT_TIMEOUT
 from wanllm_jupyter.core.service import default_database_url, sqlite_path
 
+from . import offload
 from .inflight import InFlight
+from .offload import DEFAULT_NICE
 from .owner import OwnedElsewhere, OwnerLock
 from .store import open_store
 from .store.base import Retention, Store, StoreError, StoreUnavailable
 
 SHUTDOWN_STEP_SECONDS = 10.0
 SHUTDOWN_DRAIN_SECONDS = 30.0
+DEFAULT_SWITCH_INTERVAL = 0.001  # s; see gil_switch_interval
 
 
 class WanllmApp(ExtensionApp):
@@ -106,6 +110,18 @@ class WanllmApp(ExtensionApp):
         "which it exits; 0 never (env WANLLM_IDLE_TIMEOUT; default 3600)."
     ).tag(config=True)
 
+    gil_switch_interval = Float(
+        help="Seconds a busy thread may hold the GIL before a waiting one (the event "
+        "loop) gets it: sys.setswitchinterval for the whole server process, whose "
+        "Python default is 0.005. Shorter keeps requests answered while workers encode "
+        "big answers (env WANLLM_GIL_SWITCH_INTERVAL; default 0.001; 0 leaves Python's).",
+    ).tag(config=True)
+    offload_nice = Integer(
+        help="Niceness added to the threads doing the CPU-heavy part of requests "
+        "(decoding, smoothing, encoding), so on a busy CPU the event loop runs first "
+        "(env WANLLM_OFFLOAD_NICE; default 10; 0 keeps the server's priority).",
+    ).tag(config=True)
+
     @default("database_url")
     def _default_database_url(self) -> str:
         return os.environ.get("WANLLM_DATABASE_URL") or default_database_url()
@@ -113,6 +129,26 @@ class WanllmApp(ExtensionApp):
     @default("idle_timeout")
     def _default_idle_timeout(self) -> float:
         return float(os.environ.get("WANLLM_IDLE_TIMEOUT") or 3600.0)
+
+    @default("gil_switch_interval")
+    def _default_gil_switch_interval(self) -> float:
+        return float(os.environ.get("WANLLM_GIL_SWITCH_INTERVAL") or DEFAULT_SWITCH_INTERVAL)
+
+    @default("offload_nice")
+    def _default_offload_nice(self) -> int:
+        return int(os.environ.get("WANLLM_OFFLOAD_NICE") or DEFAULT_NICE)
+
+    @validate("gil_switch_interval")
+    def _switch_interval(self, proposal: dict[str, Any]) -> Any:
+        if not 0 <= proposal["value"] <= 1:
+            raise TraitError(f"gil_switch_interval must be 0..1 s, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("offload_nice")
+    def _nice(self, proposal: dict[str, Any]) -> Any:
+        if not 0 <= proposal["value"] <= 19:
+            raise TraitError(f"offload_nice must be 0..19, got {proposal['value']}")
+        return proposal["value"]
 
     @default("max_concurrent_batches")
     def _default_max_concurrent_batches(self) -> int:
@@ -160,7 +196,6 @@ class WanllmApp(ExtensionApp):
         from .cache import make_cache
         from .heartbeats import Heartbeats
         from .live import LiveHub
-        from .offload import Offload
 
         if self.pool_min_size > self.pool_max_size:
             raise TraitError(
@@ -177,7 +212,9 @@ class WanllmApp(ExtensionApp):
             self.redis_url, log=self.log, budget_bytes=self.max_live_buffer_bytes, store=self.store
         )
         self.cache = make_cache(self.redis_url)
-        self.offload = Offload()  # CPU-heavy request work, off the event loop
+        if self.gil_switch_interval:
+            sys.setswitchinterval(self.gil_switch_interval)
+        self.offload = offload.install(nice=self.offload_nice)  # CPU-heavy work, off the loop
         self.heartbeats = Heartbeats(self.live)
         self.settings.update(
             wanllm_app=self,
@@ -316,7 +353,7 @@ class WanllmApp(ExtensionApp):
             self._release_ownership()
         await self._bounded(self.live.stop(), "live hub")
         await self._bounded(self.cache.close(), "cache")
-        self.offload.close()
+        offload.uninstall(self.offload)
 
     async def _bounded(self, closing: Awaitable[None], what: str) -> None:
         """Await one shutdown step, but never let it hang the server's exit."""

@@ -9,12 +9,19 @@ fix, Gaussian smoothing of 100k points blocked it for 18 s to 130 s).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
-from wanllm_server.handlers import history
+from tornado import web
+from traitlets import TraitError
+from wanllm_server import offload
+from wanllm_server.app import WanllmApp
+from wanllm_server.handlers import history, wire
 from wanllm_server.handlers.metrics import MetricBatchHandler
 
 from wanllm_jupyter.core import smoothing
@@ -132,3 +139,72 @@ async def test_bad_smoothing_arguments_are_a_400_naming_the_parameter(
     resp = await api("GET", f"runs/{rid}/metrics/loss", params=params)
     assert resp.code == 400, resp.body
     assert message in body(resp)["message"]
+
+
+def test_scheduling_settings_defaults_env_and_bounds(monkeypatch) -> None:
+    monkeypatch.delenv("WANLLM_GIL_SWITCH_INTERVAL", raising=False)
+    monkeypatch.delenv("WANLLM_OFFLOAD_NICE", raising=False)
+    app = WanllmApp()
+    assert (app.gil_switch_interval, app.offload_nice) == (0.001, 10)
+    monkeypatch.setenv("WANLLM_GIL_SWITCH_INTERVAL", "0.002")
+    monkeypatch.setenv("WANLLM_OFFLOAD_NICE", "0")
+    app = WanllmApp()
+    assert (app.gil_switch_interval, app.offload_nice) == (0.002, 0)
+    assert WanllmApp(gil_switch_interval=0.003).gil_switch_interval == 0.003  # config wins
+    with pytest.raises(TraitError, match=r"offload_nice must be 0\.\.19, got 20"):
+        WanllmApp(offload_nice=20)
+    with pytest.raises(TraitError, match=r"gil_switch_interval must be 0\.\.1 s, got -1"):
+        WanllmApp(gil_switch_interval=-1)
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # no store involved
+async def test_the_server_yields_the_gil_often_and_runs_heavy_work_at_lower_priority(
+    wanllm_app,
+) -> None:
+    assert sys.getswitchinterval() == pytest.approx(0.001)  # Python's default: 0.005
+    assert offload.pool() is wanllm_app.offload  # the store's reads use the app's pool
+    mine = _niceness()
+    assert await wanllm_app.offload(_niceness) == min(mine + 10, 19)
+
+
+async def test_a_body_of_many_pieces_lets_the_loop_run_between_them(api, monkeypatch) -> None:
+    """A flush the socket takes at once does not suspend: each piece must yield, or a
+    multi-megabyte answer is copied and sent in one loop step."""
+    rid = (await create_run(api))["id"]
+    await post_points(api, rid, {"loss": [(i, i / 7) for i in range(1000)]})
+    monkeypatch.setattr(wire, "WRITE_BYTES", 1024)  # ~20 KB answers: many pieces
+    monkeypatch.setattr(wire, "JSON_SLICE", 64)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+
+    def write(self: web.RequestHandler, chunk: bytes) -> None:
+        seen.append(ticks)
+        web.RequestHandler.write(self, chunk)
+
+    for handler in (history.MetricHistoryHandler, history.BulkHistoryHandler):
+        monkeypatch.setattr(handler, "write", write, raising=False)
+    task = asyncio.ensure_future(ticker())
+    try:
+        for method, path, payload in (
+            ("GET", f"runs/{rid}/metrics/loss", None),
+            ("POST", "history", {"run_ids": [rid]}),
+        ):
+            seen.clear()
+            resp = await api(method, path, body=payload)
+            assert resp.code == 200, resp.body
+            assert len(seen) >= 10, (path, seen)
+            pieces = seen[2:] if method == "POST" else seen  # bulk: opening and separator
+            assert all(b > a for a, b in itertools.pairwise(pieces)), (path, seen)
+    finally:
+        task.cancel()

@@ -28,6 +28,7 @@ from .wire import (
     send_pieces,
     slices,
     timestamps,
+    write_piece,
 )
 
 MAX_SAMPLES = 20_000
@@ -278,8 +279,7 @@ class BulkHistoryHandler(WanllmHandler):
                 }
             )
             for piece in slices(parts, WRITE_BYTES):
-                self.write(piece)
-                await self.flush()
+                await write_piece(self, piece)
             parts = []
             chunk = await anext(chunks, None)
         self.finish(b"".join(slices(stream.close(), WRITE_BYTES)), set_content_type=ARROW_TYPE)
@@ -300,7 +300,6 @@ class BulkHistoryHandler(WanllmHandler):
             points = sum(len(p) for p in parts)
             self.write(sep)
             for piece in await self.wanllm.offload.maybe(points, _series_json, key, parts):
-                self.write(piece)
-                await self.flush()
+                await write_piece(self, piece)
             sep = b","
         self.finish(b"]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -97,9 +98,17 @@ async def send_pieces(handler: APIHandler, pieces: list[bytes], content_type: st
     set up front and one flush per piece, so the loop never copies it whole."""
     handler.set_header("Content-Length", sum(len(p) for p in pieces))
     for piece in pieces[:-1]:
-        handler.write(piece)
-        await handler.flush()
+        await write_piece(handler, piece)
     handler.finish(pieces[-1] if pieces else b"", set_content_type=content_type)
+
+
+async def write_piece(handler: APIHandler, piece: bytes) -> None:
+    """Write and flush one body piece, then let the loop run its other callbacks:
+    a flush the socket takes at once does not suspend, so without the yield a
+    body of many pieces would be copied and sent in one loop step."""
+    handler.write(piece)
+    await handler.flush()
+    await asyncio.sleep(0)
 
 
 def seconds(times: Int64Array) -> np.ndarray:
