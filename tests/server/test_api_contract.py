@@ -17,7 +17,6 @@ import msgspec
 import pytest
 from wanllm_server.openapi import document
 from wanllm_server.store import base as store
-from wanllm_server.store.batches import METRIC_FIELDS, SYSTEM_FIELDS
 
 from tests.server.server_helpers import new_id, post_points
 from wanllm_jupyter.core import api as models
@@ -115,13 +114,6 @@ def test_a_field_added_to_a_model_reaches_every_file(monkeypatch):
     assert models.check({"colour": "red"}, GitIn, "git") == GitIn(colour="red")
     with pytest.raises(models.BodyErrors):
         models.check({"colour": "red"}, models.GitIn, "git")
-
-
-def test_row_models_name_the_fields_the_batch_validator_takes():
-    """The row forms are validated column by column in store/batches.py; its field
-    sets are the models'."""
-    assert models.field_names(models.MetricRow) == METRIC_FIELDS
-    assert models.field_names(models.SystemRow) == SYSTEM_FIELDS
 
 
 def strict(model: type[msgspec.Struct], raw: bytes) -> Any:

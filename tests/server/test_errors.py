@@ -97,16 +97,16 @@ async def test_invalid_items_are_422_by_index(api):
     errors = {(e["index"], e["field"]): e["reason"] for e in body(resp)["errors"]}
     assert errors == {
         (1, "metric_name"): "empty",
-        (1, "value"): 'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): \'high\'',
+        (1, "value"): "must be a number or one of NaN, Infinity, -Infinity",
         (2, "run_id"): "not a UUID: 'nope'",
         (2, "metric_name"): "longer than 255 characters (256)",
-        (2, "step"): "outside the int64 range",
+        (2, "step"): f"out of range [{-(2**63)}, {2**63 - 1}]: {2**63}",
     }
     # nothing of the rejected batch was written
     assert (await api("GET", f"runs/{rid}/metrics/ok/latest")).code == 404
     resp = await api("POST", BATCH, body={"batch_id": 7, "metrics": []})
     assert body(resp)["errors"] == [
-        {"index": -1, "field": "batch_id", "reason": "must be a string of 1..200 characters"}
+        {"index": -1, "field": "batch_id", "reason": "must be a string"}
     ]
 
 

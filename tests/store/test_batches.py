@@ -12,6 +12,9 @@ from wanllm_server.store import InvalidBatch, ItemError, batches, metric_rows
 from wanllm_server.store.batches import metric_batch_from_columns, system_batch_from_rows
 from wanllm_server.store.metric_rows import metric_batch_from_rows
 
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.api.check import body_errors, checks, required_names
+
 RID = str(uuid.uuid4())
 
 
@@ -232,3 +235,51 @@ def test_rows_fast_path_one_odd_item(
     rows = [{**row, "step": i} for i in range(4)]
     rows[2][field] = choice
     assert _outcome(metric_batch_from_rows, rows) == _outcome(metric_rows.checked_metric_rows, rows)
+
+
+BAD_ROWS = [
+    {"run_id": "x", "metric_name": "a", "value": 1},
+    {"run_id": RID, "metric_name": "", "value": 1},
+    {"run_id": RID, "metric_name": "a\x00", "value": "high"},
+    {"run_id": RID, "metric_name": "a", "value": 1, "step": 2**63},
+    {"run_id": RID, "metric_name": "a", "value": 1, "step": 1.5},
+    {"run_id": RID, "metric_name": "a", "value": True, "time": "yesterday"},
+    {"run_id": RID, "metric_name": "a", "value": 1, "time": 1e13, "metadata": []},
+    {"run_id": RID, "metric_name": "a", "value": 1, "metadata": {"": 1}},
+    {"run_id": 5, "metric_name": 5, "value": "1", "colour": 1},
+    {"metric_name": "a" * 256},
+]
+
+
+@pytest.mark.parametrize("row", BAD_ROWS)
+def test_row_reasons_are_the_models(row: dict[str, object]) -> None:
+    """Each refused row field carries the reason the request model gives."""
+    with pytest.raises(InvalidBatch) as e:
+        metric_batch_from_rows([row])
+    got = {(x.field, x.reason) for x in e.value.errors}
+    model = {(x["field"], x["reason"]) for x in body_errors(row, api.MetricRow)}
+    missing = {(k, "required") for k in required_names(api.MetricRow) if k not in row}
+    assert got == model | missing and got
+
+
+def test_columnar_reasons_are_the_models() -> None:
+    """Items of the columnar form carry the reasons of ColumnarBatch's item types;
+    only k past len(names) is the validator's own (a cross-field rule)."""
+    cols = checks(api.ColumnarBatch)
+    names, k, s, t, v = (
+        ["a", "b\x00"],
+        [0, -1, 2],
+        [1.5, None, 2**63],
+        [1e13, "x", None],
+        [True, 1, "NaN"],
+    )
+    with pytest.raises(InvalidBatch) as e:
+        metric_batch_from_columns(RID, names, k, s, t, v)
+    got = {(x.index, x.field, x.reason) for x in e.value.errors}
+    want = {
+        (i, field, cols[field].items.reason(x))  # type: ignore[union-attr]
+        for field, items in {"names": names, "k": k, "s": s, "t": t, "v": v}.items()
+        for i, x in enumerate(items)
+        if x is not None and cols[field].items.reason(x)  # type: ignore[union-attr]
+    }
+    assert got == want | {(2, "k", "not an index into names (0..1)")}

@@ -21,10 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..store.base import INT64_MAX, InvalidBatch, ItemError, MetricBatch
-from ..store.batches import metric_batch_from_arrays, now_us, times_out_of_range
+from ..store.batches import COLUMNS, ROW, metric_batch_from_arrays, now_us, times_out_of_range
 from .arrow_scan import MalformedStream, StreamTooLarge, scan_stream
 from .base import ApiError
-from .ingest import batch_id_problem
 
 FIELDS = frozenset({"metric_name", "step", "time", "value"})
 REQUIRED = ("metric_name", "step", "value")
@@ -104,8 +103,9 @@ def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
         raw = _numpy(col, np.uint64)
         bad = np.flatnonzero(raw > np.uint64(INT64_MAX))
         if bad.size:
+            reason = ROW["step"].reason
             raise InvalidBatch(
-                [ItemError(i, "step", "outside the int64 range") for i in bad.tolist()]
+                [ItemError(i, "step", reason(int(raw[i])) or "") for i in bad.tolist()]
             )
         return raw.astype(np.int64), auto
     return _numpy(col.cast(pa.int64()), np.int64), auto
@@ -198,16 +198,13 @@ def metric_batch_from_arrow(
     table = read_table(body, max_points, max_bytes)
     errors = _check_types(table)
     run_id = _meta(table, "run_id")
-    rid = None
-    try:
-        rid = uuid.UUID(run_id or "")
-    except ValueError:
-        reason = "required (schema metadata)" if run_id is None else f"not a UUID: {run_id[:64]!r}"
-        errors.append(ItemError(-1, "run_id", reason))
+    bad = "required (schema metadata)" if run_id is None else COLUMNS["run_id"].reason(run_id)
+    if bad is not None:
+        errors.append(ItemError(-1, "run_id", bad))
     batch_id = _meta(table, "batch_id")
-    bad_id = None if batch_id is None else batch_id_problem(batch_id)
-    if bad_id is not None:
-        errors.append(ItemError(-1, "batch_id", bad_id))
+    bad = None if batch_id is None else COLUMNS["batch_id"].reason(batch_id)
+    if bad is not None:
+        errors.append(ItemError(-1, "batch_id", bad))
     if errors:
         raise InvalidBatch(errors)
     errors = _nulls(table["metric_name"], "metric_name") + _nulls(table["value"], "value")
@@ -217,7 +214,6 @@ def metric_batch_from_arrow(
     steps, auto = _steps(table["step"])
     times = _times(table["time"]) if "time" in table.column_names else None
     values = _numpy(table["value"].cast(pa.float64(), safe=False), np.float64)  # ints > 2**53 round
-    assert rid is not None
     return metric_batch_from_arrays(
-        rid, names, codes, steps, times, values, batch_id, auto_step=auto
+        uuid.UUID(run_id), names, codes, steps, times, values, batch_id, auto_step=auto
     )

@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
+from msgspec import Struct
 from tornado import web
 
-from wanllm_jupyter.core.limits import MAX_BATCH_ID_LENGTH, text_problem
+from wanllm_jupyter.core.api.check import body_errors, required_names
 
 from .. import telemetry
 from ..offload import BODY_BYTES_PER_POINT
@@ -18,44 +19,17 @@ from .base import RETRY_AFTER_SECONDS, ApiError, WanllmHandler
 Batch = MetricBatch | SystemMetricBatch
 
 
-def check_fields(body: dict[str, Any], allowed: frozenset[str]) -> None:
-    """422 naming every unknown top-level field of a batch body."""
-    errors = [
-        {"index": -1, "field": key, "reason": "unknown field"} for key in body.keys() - allowed
+def batch_fields(body: dict[str, Any], model: type[Struct]) -> None:
+    """422 naming every field of the batch itself (index -1) that its model refuses:
+    unknown, required and missing, or of the wrong kind (items are checked later)."""
+    errors = body_errors(body, model, index=-1)
+    errors += [
+        {"index": -1, "field": key, "reason": "required"}
+        for key in sorted(required_names(model))
+        if body.get(key) is None
     ]
     if errors:
-        raise ApiError(422, f"{len(errors)} unknown field(s) in batch", errors)
-
-
-def batch_id_of(body: dict[str, Any]) -> str | None:
-    """The optional idempotency key; 422 unless a non-empty string of sane length."""
-    bid = body.get("batch_id")
-    if bid is None:
-        return None
-    reason = batch_id_problem(bid)
-    if reason is not None:
-        raise ApiError(
-            422, "invalid batch_id", [{"index": -1, "field": "batch_id", "reason": reason}]
-        )
-    return bid
-
-
-def batch_id_problem(bid: object) -> str | None:
-    """Why ``bid`` is not a usable batch id (1..MAX_BATCH_ID_LENGTH characters of text)."""
-    if not isinstance(bid, str) or not 0 < len(bid) <= MAX_BATCH_ID_LENGTH:
-        return f"must be a string of 1..{MAX_BATCH_ID_LENGTH} characters"
-    return text_problem(bid, MAX_BATCH_ID_LENGTH)
-
-
-def points_array(body: dict[str, Any], key: str) -> list[Any]:
-    """``body[key]`` as the list of points; 422 when missing or not an array."""
-    items = body.get(key)
-    if not isinstance(items, list):
-        reason = "required" if key not in body else "not an array"
-        raise ApiError(
-            422, f"{key} must be an array", [{"index": -1, "field": key, "reason": reason}]
-        )
-    return items
+        raise ApiError(422, f"invalid batch: {len(errors)} bad field(s)", errors)
 
 
 class IngestHandler(WanllmHandler):

@@ -9,7 +9,6 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from wanllm_jupyter.core import api
-from wanllm_jupyter.core.api import field_names
 
 from ..cache import LATEST_TTL, RUN_METRICS_TTL, STATS_TTL, cache_key
 from ..store.base import MetricBatch, Series, Store, WriteResult
@@ -17,13 +16,11 @@ from ..store.batches import metric_batch_from_columns
 from ..store.metric_rows import metric_batch_from_rows
 from .arrow_ingest import decoded_size, metric_batch_from_arrow
 from .base import ARROW_TYPE, WanllmHandler, dumps
-from .ingest import IngestHandler, batch_id_of, check_fields, points_array
+from .ingest import IngestHandler, batch_fields
 from .wire import iso, json_bytes, wire_float
 
 COLUMNAR_TYPE = "application/vnd.wanllm.columnar+json"
 RUN_METRICS_DEFAULT_LIMIT, RUN_METRICS_MAX_LIMIT = 1000, 100_000
-_ROW_FIELDS = field_names(api.MetricBatch)
-_COLUMNAR_FIELDS = field_names(api.ColumnarBatch)
 
 
 def point_json(run_id: uuid.UUID, name: str, step: int, time_us: int, value: float) -> dict:
@@ -60,22 +57,20 @@ class MetricBatchHandler(IngestHandler):
 
     def parse(self, body: dict[str, Any]) -> MetricBatch:
         if self.media_type() == COLUMNAR_TYPE or body.get("format") == "columnar":
-            check_fields(body, _COLUMNAR_FIELDS)
-            values = points_array(body, "v")
-            self.check_size(len(values), "max_columnar_batch_size")
+            batch_fields(body, api.ColumnarBatch)
+            self.check_size(len(body["v"]), "max_columnar_batch_size")
             return metric_batch_from_columns(
-                body.get("run_id"),
-                body.get("names"),
-                body.get("k"),
-                body.get("s"),
+                body["run_id"],
+                body["names"],
+                body["k"],
+                body["s"],
                 body.get("t"),
-                values,
-                batch_id_of(body),
+                body["v"],
+                body.get("batch_id"),
             )
-        check_fields(body, _ROW_FIELDS)
-        rows = points_array(body, "metrics")
-        self.check_size(len(rows))
-        return metric_batch_from_rows(rows, batch_id_of(body))
+        batch_fields(body, api.MetricBatch)
+        self.check_size(len(body["metrics"]))
+        return metric_batch_from_rows(body["metrics"], body.get("batch_id"))
 
     async def commit(self, store: Store, batch: MetricBatch) -> WriteResult:  # type: ignore[override]
         return await store.write_metrics(batch)

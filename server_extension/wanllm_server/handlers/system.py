@@ -10,16 +10,13 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from wanllm_jupyter.core import api
-from wanllm_jupyter.core.api import field_names
 from wanllm_jupyter.core.arrow import SYSTEM_SCHEMA
 
 from ..store.base import Store, SystemMetricBatch, SystemSeries, WriteResult
 from ..store.batches import system_batch_from_rows
 from .base import ARROW_TYPE, JSON_TYPE, WanllmHandler
-from .ingest import IngestHandler, batch_id_of, check_fields, points_array
+from .ingest import IngestHandler, batch_fields
 from .wire import arrow_table_pieces, grouped, json_fragments, seconds, send_pieces, timestamps
-
-_FIELDS = field_names(api.SystemBatch)
 
 
 class SystemBatchHandler(IngestHandler):
@@ -28,10 +25,9 @@ class SystemBatchHandler(IngestHandler):
     ingest_kind = "system"
 
     def parse(self, body: dict[str, Any]) -> SystemMetricBatch:
-        check_fields(body, _FIELDS)
-        rows = points_array(body, "metrics")
-        self.check_size(len(rows))
-        return system_batch_from_rows(rows, batch_id_of(body))
+        batch_fields(body, api.SystemBatch)
+        self.check_size(len(body["metrics"]))
+        return system_batch_from_rows(body["metrics"], body.get("batch_id"))
 
     async def commit(self, store: Store, batch: SystemMetricBatch) -> WriteResult:  # type: ignore[override]
         return await store.write_system_metrics(batch)

@@ -1,56 +1,51 @@
-"""Validation of incoming metric batches: wire forms -> columnar batch DTOs.
+"""Metric batches from their wire forms to columnar batch DTOs.
 
-This is the one place where writes are validated (the HTTP layer calls it
-too). Every function raises :class:`InvalidBatch` listing *every* bad item as
+What a field accepts is stated once, by the request models of
+:mod:`wanllm_jupyter.core.api.metrics` (``MetricRow``, ``ColumnarBatch``,
+``SystemRow``): its JSON kind, its limits, its rule. The parsers here are built
+from those :class:`~wanllm_jupyter.core.api.check.FieldCheck` s and only add the
+conversion (UUID, float, µs). What a model cannot state is written here, under
+*cross-field rules*: ``k`` indexes ``names``, the columns have ``len(v)`` items,
+a null step is an auto step, a missing time is now, a value is a float64.
+
+Every function raises :class:`InvalidBatch` listing *every* bad item as
 ``ItemError(index, field, reason)``: ``index`` is the position in the array
 named by ``field`` (the row for row forms; the point for the columnar form's
 ``k``/``s``/``t``/``v``; the name for ``names``), and ``-1`` for a field of
-the batch itself (columnar ``run_id``, mismatched array lengths).
-
-Values: ``int``/``float`` (not ``bool``) or the strings ``"NaN"``,
-``"Infinity"``, ``"-Infinity"``. Times: ISO-8601 strings (naive = UTC) or
-epoch seconds within [MIN_TIME_US, MAX_TIME_US]; missing = now. Steps: int64 or
-missing (auto-step). Names, types, devices and nodes follow the text rules of
-:mod:`wanllm_jupyter.core.limits` (no NUL, no lone surrogate, bounded length),
-point metadata its JSON rules. A batch without ``batch_id`` gets a random one
-(so it has no idempotency).
+the batch itself. A batch without ``batch_id`` gets a random one (so it has no
+idempotency). The bulk paths (numpy over whole columns) accept a subset of what
+the models accept and fall back to these parsers for anything else.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
+from msgspec import Meta, Struct
 
-from wanllm_jupyter.core.limits import (
-    MAX_HOST_LENGTH,
-    MAX_METRIC_NAME_LENGTH,
-    MAX_SYSTEM_TYPE_LENGTH,
-    MAX_TIME_US,
-    MIN_TIME_US,
-    json_problem,
-    text_problem,
-    time_us,
-)
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.api.check import FieldCheck, checks, field_names, required_names
+from wanllm_jupyter.core.api.fields import EPOCH_SECONDS
+from wanllm_jupyter.core.limits import MAX_TIME_US, MIN_TIME_US, time_us
 
-from .base import (
-    INT64_MAX,
-    INT64_MIN,
-    InvalidBatch,
-    ItemError,
-    MetricBatch,
-    SystemMetricBatch,
-)
+from .base import InvalidBatch, ItemError, MetricBatch, SystemMetricBatch
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-MIN_EPOCH_S, MAX_EPOCH_S = MIN_TIME_US / 1e6, 9e12  # float seconds safely inside the range
+_EPOCH = next(m for m in typing.get_args(EPOCH_SECONDS) if isinstance(m, Meta))
+MIN_EPOCH_S, MAX_EPOCH_S = _EPOCH.ge, _EPOCH.le  # the columnar form's epoch seconds
 
-METRIC_FIELDS = frozenset({"run_id", "metric_name", "step", "value", "time", "metadata"})
-SYSTEM_FIELDS = frozenset({"run_id", "metric_type", "value", "time", "device", "node", "metadata"})
+ROW = checks(api.MetricRow)
+SYSTEM_ROW = checks(api.SystemRow)
+COLUMNS = checks(api.ColumnarBatch)
+_ROWS_ARRAY = checks(api.MetricBatch)["metrics"]
+METRIC_FIELDS = field_names(api.MetricRow)
+SYSTEM_FIELDS = field_names(api.SystemRow)
 
 
 class Bad(ValueError):
@@ -66,61 +61,73 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def parse_uuid(value: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
+def _same(value: Any) -> Any:
+    return value
+
+
+def _float(value: Any) -> float:
+    """A wire number the model accepted as float64 (cross-field rule: the store's type)."""
+    if type(value) is float:
         return value
-    if not isinstance(value, str):
-        raise Bad(f"not a UUID string: {type(value).__name__}")
+    if type(value) is str:
+        return NONFINITE[value]
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Bad(f"not a UUID: {value[:64]!r}") from None
+        return float(value)
+    except OverflowError:
+        raise Bad("integer out of float64 range") from None
 
 
-def _text(max_length: int) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        bad = text_problem(value, max_length)
-        if bad is not None:
-            raise Bad(bad)
-        return cast(str, value)  # text_problem() is None only for a str
+def parser(
+    rule: FieldCheck | None,
+    convert: Callable[[Any], Any] = _same,
+    *,
+    optional: bool = True,
+    rule_is_convert: bool = False,
+) -> Callable[[Any], Any]:
+    """A parser raising :class:`Bad` with the model's reason, else ``convert(value)``;
+    None (absent) passes as None for an ``optional`` field. ``rule_is_convert``: the
+    model's rule is that ``convert`` succeeds (a UUID, a time), so a value of the
+    right kind is converted once and the model asked why only when that fails."""
+    assert rule is not None  # a field of the model
+    reason, accepts, problems, wrong = rule.reason, rule.accepts, rule.problems, rule.wrong_kind
+    checks = () if rule_is_convert else problems
+    floats_pass = accepts(0.5) and not checks  # exact: a float is accepted by its type alone
+    lo, hi = rule.int_range or (1, 0)  # an empty range where the model states none
+
+    def converted(value: Any) -> Any:
+        try:
+            return convert(value)
+        except ValueError as e:  # only where the rule is the conversion
+            raise Bad(reason(value) or str(e)) from None
+
+    def parse(value: Any) -> Any:
+        if type(value) is float and floats_pass:
+            return converted(value)
+        if type(value) is int and lo <= value <= hi:
+            return converted(value)
+        if value is None and optional:
+            return None
+        if not accepts(value):
+            raise Bad(wrong)
+        for check in checks:
+            bad = check(value)
+            if bad is not None:
+                raise Bad(bad)
+        return converted(value)
 
     return parse
 
 
-parse_name = _text(MAX_METRIC_NAME_LENGTH)
-parse_type = _text(MAX_SYSTEM_TYPE_LENGTH)
-_parse_label_text = _text(MAX_HOST_LENGTH)
-
-
-def parse_value(value: Any) -> float:
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:
-            raise Bad("integer out of float64 range") from None
-    if isinstance(value, str):
-        if value in NONFINITE:
-            return NONFINITE[value]
-        raise Bad(f'not a number (strings allowed: "NaN", "Infinity", "-Infinity"): {value[:64]!r}')
-    raise Bad(f"not a number: {type(value).__name__}")
-
-
-def parse_step(value: Any) -> int:
-    if type(value) is not int:
-        raise Bad(f"not an integer: {type(value).__name__}")
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise Bad("outside the int64 range")
-    return value
-
-
-def parse_time(value: Any) -> int:
-    """ISO-8601 string or epoch seconds -> µs since epoch."""
-    try:
-        return time_us(value)
-    except ValueError as e:
-        raise Bad(str(e)) from None
+parse_uuid = parser(ROW["run_id"], uuid.UUID, optional=False, rule_is_convert=True)
+parse_name = parser(ROW["metric_name"], optional=False)
+parse_type = parser(SYSTEM_ROW["metric_type"], optional=False)
+parse_value = parser(ROW["value"], _float, optional=False)
+parse_step = parser(ROW["step"])
+parse_time = parser(ROW["time"], time_us, rule_is_convert=True)
+parse_metadata = parser(ROW["metadata"])
+parse_label = parser(SYSTEM_ROW["device"])
+parse_k = parser(COLUMNS["k"].items, optional=False)
+parse_time_number = parser(COLUMNS["t"].items, time_us)
 
 
 def times_out_of_range(us: np.ndarray) -> np.ndarray:
@@ -128,38 +135,21 @@ def times_out_of_range(us: np.ndarray) -> np.ndarray:
     return np.flatnonzero((us < MIN_TIME_US) | (us > MAX_TIME_US))
 
 
-def parse_metadata(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise Bad(f"not an object: {type(value).__name__}")
-    bad = json_problem(value)
-    if bad is not None:
-        raise Bad(bad)
-    return value
-
-
-def parse_label(value: Any) -> str | None:
-    if value is None:
-        return None
-    return _parse_label_text(value)
-
-
 # --------------------------------------------------------------------- rows
 def check_array(rows: Any) -> None:
-    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
-        raise InvalidBatch(
-            [ItemError(-1, "metrics", "not an array")], "metrics must be an array of objects"
-        )
+    """The batch's ``metrics`` as its model states it (an array)."""
+    bad = _ROWS_ARRAY.reason(rows)
+    if bad is not None:
+        raise InvalidBatch([ItemError(-1, "metrics", bad)], f"metrics {bad}")
 
 
 class Rows:
-    """Shared per-row parsing: collects errors and interns run ids / names."""
+    """Shared per-row parsing against a row ``model``: collects errors and interns
+    run ids / names."""
 
-    def __init__(
-        self, fields: frozenset[str], name_field: str, parse: Callable[[Any], str]
-    ) -> None:
-        self.fields, self.name_field, self.parse_name = fields, name_field, parse
+    def __init__(self, model: type[Struct], name_field: str, parse: Callable[[Any], str]) -> None:
+        self.fields, self.required = field_names(model), sorted(required_names(model))
+        self.name_field, self.parse_name = name_field, parse
         self.errors: list[ItemError] = []
         self.run_ids: dict[Any, int] = {}
         self.run_list: list[uuid.UUID] = []
@@ -185,7 +175,7 @@ class Rows:
             return None
         for key in row.keys() - self.fields:
             self.errors.append(ItemError(i, str(key), "unknown field"))
-        for key in ("run_id", self.name_field, "value"):
+        for key in self.required:
             if key not in row:
                 self.errors.append(ItemError(i, key, "required"))
         rid = row.get("run_id")
@@ -229,7 +219,7 @@ def system_batch_from_rows(
     """Validate system-metric rows (``{"run_id", "metric_type", "value",
     "time"?, "device"?, "node"?, "metadata"?}``)."""
     check_array(rows)
-    p = Rows(SYSTEM_FIELDS, "metric_type", parse_type)
+    p = Rows(api.SystemRow, "metric_type", parse_type)
     devices: list[str | None] = []
     nodes: list[str | None] = []
     for i, row in enumerate(rows):
@@ -292,22 +282,17 @@ def metric_batch_from_columns(
     metric ``names[k[i]]`` at step ``s[i]`` (null = auto-step), time ``t[i]``
     (epoch seconds; null or ``t`` absent = now), value ``v[i]``."""
     errors: list[ItemError] = []
-    try:
-        rid = parse_uuid(run_id)
-    except Bad as e:
-        errors.append(ItemError(-1, "run_id", str(e)))
-        rid = None
-    arrays: dict[str, Any] = {"names": names, "k": k, "s": s, "v": v}
-    if t is not None:
-        arrays["t"] = t
+    arrays: dict[str, Any] = {"run_id": run_id, "names": names, "k": k, "s": s, "v": v, "t": t}
     for fname, arr in arrays.items():
-        if isinstance(arr, (str, bytes, Mapping)) or not isinstance(arr, Sequence):
-            errors.append(ItemError(-1, fname, "not an array"))
+        bad = COLUMNS[fname].reason(arr) if arr is not None or fname != "t" else None
+        if bad is not None:
+            errors.append(ItemError(-1, fname, bad))
     if errors:
         raise InvalidBatch(errors)
+    rid = uuid.UUID(run_id)
     n = len(v)
-    for fname in ("k", "s", "t"):
-        if fname in arrays and len(arrays[fname]) != n:
+    for fname in ("k", "s", "t"):  # cross-field rule: one item per point
+        if arrays[fname] is not None and len(arrays[fname]) != n:
             errors.append(ItemError(-1, fname, f"length {len(arrays[fname])} != len(v) {n}"))
     if errors:
         raise InvalidBatch(errors)
@@ -321,12 +306,13 @@ def metric_batch_from_columns(
     if kk is None or (n and (kk.min() < 0 or kk.max() >= len(names))):
         nn = len(names)
 
-        def parse_k(x: Any) -> int:
-            if type(x) is not int or not 0 <= x < nn:
-                raise Bad(f"not an index into names (0..{nn - 1})")
-            return x
+        def parse_index(x: Any) -> int:
+            index: int = parse_k(x)
+            if index >= nn:  # cross-field rule: k indexes names
+                raise Bad(_not_an_index(nn))
+            return index
 
-        kk = np.array(_scan(errors, "k", k, parse_k, 0), dtype=np.int64)
+        kk = np.array(_scan(errors, "k", k, parse_index, 0), dtype=np.int64)
 
     auto = None
     steps = _fast_array(s, {int}, np.int64)
@@ -345,7 +331,7 @@ def metric_batch_from_columns(
             scanned = _scan(errors, "t", t, lambda x: now if x is None else parse_time_number(x), 0)
             times = np.array(scanned, dtype=np.int64)
 
-    if errors or rid is None:  # rid is None only with an error recorded
+    if errors:
         raise InvalidBatch(errors)
     return metric_batch_from_arrays(rid, names, kk, steps, times, values, batch_id, auto_step=auto)
 
@@ -368,9 +354,8 @@ def metric_batch_from_arrays(
     ``k`` by point index."""
     errors: list[ItemError] = []
     _scan(errors, "names", names, parse_name, None)
-    n, nn = len(values), len(names)
-    bad = np.flatnonzero((k < 0) | (k >= nn))
-    errors += [ItemError(i, "k", f"not an index into names (0..{nn - 1})") for i in bad.tolist()]
+    n = len(values)
+    errors += _k_outside(k, len(names))
     if errors:
         raise InvalidBatch(errors)
     if auto_step is not None and not auto_step.any():
@@ -388,8 +373,11 @@ def metric_batch_from_arrays(
     )
 
 
-def parse_time_number(value: Any) -> int:
-    """Epoch seconds (the columnar form's ``t``) -> µs."""
-    if type(value) not in (int, float):
-        raise Bad(f"not epoch seconds: {type(value).__name__}")
-    return parse_time(value)
+def _not_an_index(nn: int) -> str:
+    return f"not an index into names (0..{nn - 1})"
+
+
+def _k_outside(k: np.ndarray, nn: int) -> list[ItemError]:
+    """Cross-field rule: each ``k`` indexes ``names``."""
+    bad = np.flatnonzero((k < 0) | (k >= nn))
+    return [ItemError(i, "k", _not_an_index(nn)) for i in bad.tolist()]

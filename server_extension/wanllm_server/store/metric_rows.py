@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, json_problem, text_problem
+from wanllm_jupyter.core import api
 
 from .base import MetricBatch
 from .batches import (
@@ -24,6 +24,7 @@ from .batches import (
     METRIC_FIELDS,
     MIN_EPOCH_S,
     NONFINITE,
+    ROW,
     Bad,
     Rows,
     check_array,
@@ -52,7 +53,7 @@ def metric_batch_from_rows(
 
 def checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> MetricBatch:
     """Row-by-row validation, naming every bad item."""
-    p = Rows(METRIC_FIELDS, "metric_name", parse_name)
+    p = Rows(api.MetricRow, "metric_name", parse_name)
     steps: list[int] = []
     auto: list[bool] = []
     for i, row in enumerate(rows):
@@ -80,6 +81,8 @@ _NUMBERS = {int, float}
 _WIRE_VALUES = {int, float, str}
 _NONFINITE_NAMES = frozenset(NONFINITE)
 _NoneType = type(None)
+_name_problem = ROW["metric_name"].reason
+_metadata_problem = ROW["metadata"].reason
 
 
 def plain_metric_rows(rows: Sequence[Any], batch_id: str) -> MetricBatch | None:
@@ -117,7 +120,7 @@ def plain_metric_rows(rows: Sequence[Any], batch_id: str) -> MetricBatch | None:
         or steps is None
         or times is None
         or not set(map(type, metadata)) <= {dict, _NoneType}
-        or any(m is not None and json_problem(m) for m in metadata)
+        or any(m is not None and _metadata_problem(m) for m in metadata)
     ):
         return None
     auto = steps[1]
@@ -168,9 +171,7 @@ def _name_table(names: list[Any]) -> tuple[list[str], np.ndarray] | None:
         table: dict[Any, int] = dict.fromkeys(names, 0)
     except TypeError:
         return None
-    if not set(map(type, table)) <= {str} or any(
-        text_problem(name, MAX_METRIC_NAME_LENGTH) for name in table
-    ):
+    if not set(map(type, table)) <= {str} or any(map(_name_problem, table)):
         return None
     for i, name in enumerate(table):
         table[name] = i

@@ -10,6 +10,7 @@ every backend. So each model field is read once into a :class:`FieldCheck`
 from __future__ import annotations
 
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -25,11 +26,18 @@ from .fields import Rule
 S = TypeVar("S", bound=Struct)
 Problem = Callable[[Any], "str | None"]
 
+_NUMBER = (int, float)
 _KINDS: dict[Any, tuple[str, Callable[[Any], bool]]] = {
     str: ("a string", lambda v: isinstance(v, str)),
     bool: ("a boolean", lambda v: isinstance(v, bool)),
-    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    int: (
+        "an integer",
+        lambda v: type(v) is int or (isinstance(v, int) and not isinstance(v, bool)),
+    ),
+    float: (
+        "a number",
+        lambda v: type(v) is float or (isinstance(v, _NUMBER) and v is not True and v is not False),
+    ),
     dict: ("an object", lambda v: isinstance(v, dict)),
 }
 
@@ -50,15 +58,32 @@ class FieldCheck:
     accepts: Callable[[Any], bool]
     problems: tuple[Problem, ...]  # limit checks, in order, once the kind is right
     model: type[Struct] | None = None  # a nested request model
+    items: FieldCheck | None = None  # what each item of an array field accepts
+    int_range: tuple[int, int] | None = None  # an int field whose one check is this range
+
+    @property
+    def wrong_kind(self) -> str:
+        """The reason for a value of the wrong JSON kind."""
+        return f"must be {self.kind}"
 
     def reason(self, value: Any) -> str | None:
         if not self.accepts(value):
-            return f"must be {self.kind}"
+            return self.wrong_kind
         for problem in self.problems:
             reason = problem(value)
             if reason is not None:
                 return reason
         return None
+
+
+def _any_of(tests: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    def accepts(value: Any) -> bool:
+        for test in tests:  # noqa: SIM110 (a loop: any() of a generator is slower)
+            if test(value):
+                return True
+        return False
+
+    return accepts
 
 
 def _is_union(tp: Any) -> bool:
@@ -79,6 +104,15 @@ def _strip(tp: Any) -> tuple[Any, list[Any]]:
             return tp, meta
 
 
+def _int_range(tp: Any, metas: list[Meta]) -> tuple[int, int] | None:
+    """The [lo, hi] an int's ``Meta`` bounds it to (int64 where one side is open)."""
+    if tp is not int or not any(m.ge is not None or m.le is not None for m in metas):
+        return None
+    lo = max((int(m.ge) for m in metas if m.ge is not None), default=L.INT64_MIN)
+    hi = min((int(m.le) for m in metas if m.le is not None), default=L.INT64_MAX)
+    return lo, hi
+
+
 def _limits(tp: Any, meta: list[Any]) -> list[Problem]:
     """The limit checks of a str or int whose ``Meta`` bounds it."""
     metas = [m for m in meta if isinstance(m, Meta)]
@@ -86,10 +120,14 @@ def _limits(tp: Any, meta: list[Any]) -> list[Problem]:
         hi = min(m.max_length for m in metas if m.max_length is not None)
         empty = not any(m.min_length for m in metas)
         return [lambda v: L.text_problem(v, hi, allow_empty=empty)]
-    if tp is int and any(m.ge is not None or m.le is not None for m in metas):
-        lo = max((int(m.ge) for m in metas if m.ge is not None), default=L.INT64_MIN)
-        top = min((int(m.le) for m in metas if m.le is not None), default=L.INT64_MAX)
-        return [lambda v: L.int_problem(v, lo, top)]
+    bounds = _int_range(tp, metas)
+    if bounds is not None:
+        lo, top = bounds
+        return [lambda v: None if lo <= v <= top else L.int_problem(v, lo, top)]
+    if tp is float and any(m.ge is not None or m.le is not None for m in metas):
+        low = max((m.ge for m in metas if m.ge is not None), default=-math.inf)
+        high = min((m.le for m in metas if m.le is not None), default=math.inf)
+        return [lambda v: None if low <= v <= high else f"out of range [{low:g}, {high:g}]: {v!r}"]
     return []
 
 
@@ -101,20 +139,27 @@ def field_check(annotation: Any) -> FieldCheck:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Literal:
         kind, accepts = "one of " + ", ".join(map(str, args)), lambda v: v in args
-    elif origin is list and _strip(args[0])[0] is str:
-        kind, accepts = (
-            "a list of strings",
-            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-        )
+    elif origin is list:
+        items = field_check(args[0])
+        if _strip(args[0])[0] is str:
+            kind, accepts = (
+                "a list of strings",
+                lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            )
+        else:
+            kind, accepts = "an array", lambda v: isinstance(v, list)
+        return FieldCheck(named or kind, accepts, tuple(problems), items=items)
     elif _is_union(tp):
         parts = [field_check(a) for a in args]
         kind = " or ".join(p.kind for p in parts)
-        accepts = lambda v: any(p.accepts(v) for p in parts)  # noqa: E731
+        accepts = _any_of(tuple(p.accepts for p in parts))
     elif isinstance(tp, type) and issubclass(tp, Struct):
         return FieldCheck(named or "an object", lambda v: isinstance(v, dict), (), tp)
     else:
         kind, accepts = _KINDS[origin or tp]
-    return FieldCheck(named or kind, accepts, tuple(problems))
+    rules = any(isinstance(m, Rule) for m in meta)
+    bounds = None if rules else _int_range(tp, [m for m in meta if isinstance(m, Meta)])
+    return FieldCheck(named or kind, accepts, tuple(problems), int_range=bounds)
 
 
 @functools.cache
@@ -127,6 +172,11 @@ def checks(model: type[Struct]) -> dict[str, FieldCheck]:
 def field_names(model: type[Struct]) -> frozenset[str]:
     """The JSON field names of a model."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(model))
+
+
+def required_names(model: type[Struct]) -> frozenset[str]:
+    """The JSON names of a model's fields without a default."""
+    return frozenset(f.encode_name for f in msgspec.structs.fields(model) if f.required)
 
 
 def body_errors(body: dict[str, Any], model: type[Struct], index: int = 0) -> list[dict[str, Any]]:

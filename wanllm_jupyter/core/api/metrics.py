@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from msgspec import Meta
@@ -15,6 +16,7 @@ from .fields import (
     Label,
     MetricName,
     NameIndex,
+    Rule,
     SystemType,
     TimeIn,
     UuidText,
@@ -22,6 +24,17 @@ from .fields import (
 )
 from .runs import Request, Response
 
+
+def _uuid_problem(value: str) -> str | None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return f"not a UUID: {value[:64]!r}"
+    return None
+
+
+RunRef = Annotated[UuidText, Rule(_uuid_problem, "a UUID string")]
+"""The run a point belongs to (any form ``uuid.UUID`` reads)."""
 AUTO_STEP = "auto-step: the series' last step + 1"
 BATCH_ID = "idempotency key: a batch sent again is not written again"
 
@@ -29,7 +42,7 @@ BATCH_ID = "idempotency key: a batch sent again is not written again"
 class MetricRow(Request):
     """One point of the seed's row form."""
 
-    run_id: UuidText
+    run_id: RunRef
     metric_name: MetricName
     value: WireNumber
     step: Annotated[Int64, Meta(description=AUTO_STEP)] | None = None
@@ -50,7 +63,7 @@ class ColumnarBatch(Request):
     (null = auto), time ``t[i]`` (epoch seconds; null or ``t`` absent = now),
     value ``v[i]``; at most ``max_columnar_batch_size`` points."""
 
-    run_id: UuidText
+    run_id: RunRef
     names: list[MetricName]
     k: Annotated[list[NameIndex], Meta(description="index into names, per point")]
     s: Annotated[list[Int64 | None], Meta(description="step per point; null = " + AUTO_STEP)]
@@ -63,7 +76,7 @@ class ColumnarBatch(Request):
 
 
 class SystemRow(Request):
-    run_id: UuidText
+    run_id: RunRef
     metric_type: SystemType
     value: WireNumber
     time: TimeIn | None = None
