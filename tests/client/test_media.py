@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,17 @@ def test_bad_values_are_left_out_and_the_rest_arrives(online: JupyterServer, api
     assert run.report is not None and run.report.set_aside_ops == 0
 
 
+def check_offline_run(r: Any) -> None:
+    assert np.array_equal(r.media("img")["image"][0].to_numpy(), pixels(3))
+    assert r.histograms("h")["counts"][0].tolist() == [10.0] * 10
+    assert r.table("t")["n"].tolist() == [7]
+    assert r.media_keys()[["key", "kind", "steps"]].values.tolist() == [
+        ["h", "histogram", 1],
+        ["img", "image", 1],
+        ["t", "table", 1],
+    ]
+
+
 def test_offline_media_reach_the_server_with_sync(
     online: JupyterServer, api: wl.Api, tmp_path: Path
 ) -> None:
@@ -118,11 +130,12 @@ def test_offline_media_reach_the_server_with_sync(
     wl.log({"img": wl.Image(pixels(3)), "h": wl.Histogram(np.arange(100.0), num_bins=10)})
     wl.log({"t": wl.Table(columns=["n"], data=[[7]])})
     run.finish(quiet=True)
+    local = wl.Api(offline=True).run(run.id)  # read from the spool, before and after sync
+    check_offline_run(local)
     assert sync(online, tmp_path) == 0
-    r = api.run(run.id)
-    assert np.array_equal(r.media("img")["image"][0].to_numpy(), pixels(3))
-    assert r.histograms("h")["counts"][0].tolist() == [10.0] * 10
-    assert r.table("t")["n"].tolist() == [7]
+    check_offline_run(api.run(run.id))
+    synced = wl.Api(offline=True).run(run.id)
+    assert synced.media("img")["digest"].tolist() == local.media("img")["digest"].tolist()
 
 
 def test_a_refused_media_batch_is_set_aside_and_later_points_arrive(
