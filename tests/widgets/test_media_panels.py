@@ -210,3 +210,52 @@ def test_heat_of_histograms_with_changing_edges_keeps_each_steps_total() -> None
     assert grid.share[:, 2].tolist() == [0.0] * 6  # no values at that step
     same = heat([hists[0], HistogramStep(step=1, time=0.0, edges=[0.0, 1.0, 2.0], counts=[1, 1])])
     assert same is not None and same.edges.tolist() == [0.0, 1.0, 2.0]  # kept as logged
+
+
+def test_workspace_shows_a_section_per_media_key_and_new_keys_live(
+    online: JupyterServer, conn: Connection, closing: list[Any]
+) -> None:
+    from wanllm_jupyter.widgets import workspace
+
+    run = wl.init(project="media-panels", system_metrics=False)
+    try:
+        run.log({"loss": 1.0, "img": wl.Image(pixels(1)), PWN: wl.Histogram([1.0, 2.0, 3.0])})
+        run.log({"t": wl.Table(columns=["a"], data=[[1]])})
+        until(lambda: len(wl.Api().run(run.id).media_keys()) == 3)
+        ws = workspace(run, connection=conn)
+        closing.append(ws)
+        sections = ws.media.sections
+        assert [type(s.children[0].children[0]).__name__ for s in sections.values()] == [
+            "ImagePanel",
+            "HistogramPanel",
+            "TablePanel",
+        ]  # open (few keys), in kind order
+        assert sections[PWN].get_title(0).startswith(PWN)  # a text title: inert as it is
+        run.log({f"more{i}": wl.Image(pixels(i)) for i in range(3)})
+        until(lambda: len(ws.media.sections) == 6)  # announced on the socket
+        assert all(s.selected_index is None for k, s in sections.items() if k.startswith("more"))
+        more = sections["more0"]
+        assert more.children[0].children == ()  # built when opened
+        more.selected_index = 0
+        assert isinstance(more.children[0].children[0], ImagePanel)
+    finally:
+        run.finish(quiet=True)
+
+
+def test_entry_points_on_runs_and_the_api(
+    online: JupyterServer, conn: Connection, closing: list[Any]
+) -> None:
+    run = wl.init(project="media-panels", system_metrics=False)
+    run.log(
+        {
+            "img": wl.Image(pixels(1)),
+            "h": wl.Histogram([1.0, 2.0]),
+            "t": wl.Table(columns=["a"], data=[[1]]),
+        }
+    )
+    run.finish(quiet=True)
+    api_run = wl.Api().run(run.id)
+    made = [run.images("img"), api_run.distributions("h"), wl.table_panel(api_run, "t")]
+    closing.extend(made)
+    assert [type(p).__name__ for p in made] == ["ImagePanel", "HistogramPanel", "TablePanel"]
+    assert all(p.message.value == "" for p in made)

@@ -1,6 +1,6 @@
 """The run workspace (the seed's WorkspacePage) as a widget: header with the
 run's overview, metric selector, main chart, one chart per metric, wall-time
-chart, system metrics."""
+chart, system metrics, then one section per media key (images, histograms, tables)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ._html import esc
 from ._io_loop import IOLoop
 from ._lifetime import ShownInCells, close_all, close_tree, owned_by_cell
 from ._live import LiveHub
+from ._media_sections import MediaSections
 from ._model import ChartModel
 from ._overview import overview_html
 from ._runs import is_borrowed, run_id_of
@@ -80,6 +81,7 @@ class Workspace(ShownInCells, W.VBox):
         self.body = W.VBox()
         self.charts: list[MetricChart] = []
         self.system = W.VBox()
+        self.media = MediaSections(conn, run_id, live=self.live)
         self.selector.observe(lambda _: self._build_charts(), names="value")
         self.auto.observe(lambda c: self._auto(c["new"]), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
@@ -97,6 +99,7 @@ class Workspace(ShownInCells, W.VBox):
                     layout=W.Layout(align_items="center"),
                 ),
                 self.body,
+                self.media,
             ],
             layout=W.Layout(gap="8px"),
         )
@@ -185,6 +188,7 @@ class Workspace(ShownInCells, W.VBox):
         """Re-read the run, discover new metrics and re-query every chart."""
         self.run = self.source.run(self.run_id)
         self._draw_header()
+        self.media.refresh()
         names = [m["name"] for m in self.source.metric_names(self.run_id)]
         if names != self.names:
             self._add_names(names)
@@ -222,6 +226,10 @@ class Workspace(ShownInCells, W.VBox):
     def on_points(self, run_id: str, points: dict[str, Any]) -> None:
         if any(n not in self.names for n in points):
             IOLoop.get().later(0, lambda: self._add_names(list(points)))
+
+    def on_media(self, run_id: str, body: dict[str, Any]) -> None:
+        if body.get("key") not in self.media.infos:  # a new key: a new section
+            IOLoop.get().later(0, self.media.refresh)
 
     def on_run(self, run: dict[str, Any]) -> None:
         self.run = run
