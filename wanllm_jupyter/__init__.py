@@ -31,7 +31,8 @@ from .core.errors import (
 )
 
 if TYPE_CHECKING:
-    from ._media import Histogram, Image, Table
+    from ._media import Histogram, Image
+    from ._media_table import Table
     from .api import Api
 
 __version__ = "0.1.0"
@@ -89,9 +90,9 @@ def __getattr__(name: str) -> Any:
 
         return Api
     if name in _MEDIA:  # the batch module too: the sender needs it once media are logged
-        from . import _media, _media_batch  # noqa: F401
+        from . import _media, _media_batch, _media_table  # noqa: F401
 
-        return getattr(_media, name)
+        return getattr(_media_table if name == "Table" else _media, name)
     raise AttributeError(f"module 'wanllm_jupyter' has no attribute {name!r}")
 
 
