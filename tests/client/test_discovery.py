@@ -104,7 +104,11 @@ def test_the_kernels_parent_server_is_preferred(two_servers: list[JupyterServer]
     kernel_id = orjson.loads(r.data)["id"]
     kc = BlockingKernelClient(connection_file=str(parent.runtime / f"kernel-{kernel_id}.json"))
     kc.load_connection_file()
-    kc.start_channels()
+    # No heartbeat channel: a client without its kernel manager takes a heartbeat
+    # missed for 1 s (time_to_dead) as a dead kernel, which a kernel still starting
+    # on a loaded machine does ("Kernel died before replying to kernel_info"); the
+    # kernel_info wait and the execute below have their own timeouts.
+    kc.start_channels(hb=False)
     try:
         kc.wait_for_ready(timeout=60)
         out: list[str] = []
