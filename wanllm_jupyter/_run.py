@@ -126,7 +126,8 @@ class Run:
 
     # ------------------------------------------------------------- logging
     def log(self, data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
-        """Record ``data`` (metric name → number, nested dicts allowed) at ``step``.
+        """Record ``data`` (metric name → number, nested dicts allowed; or media:
+        ``wl.Image`` or a list of them, ``wl.Histogram``, ``wl.Table``) at ``step``.
 
         Only appends to an in-memory buffer; conversion, validation (one warning
         per bad key, never an exception) and sending happen on a background thread.
