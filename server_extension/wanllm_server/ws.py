@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import struct
+import typing
 import uuid
 from typing import Any
 
-import orjson
+import msgspec
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -32,7 +34,8 @@ from tornado import web
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from wanllm_jupyter.core.limits import MAX_METRIC_NAME_LENGTH, text_problem
+from wanllm_jupyter.core import api
+from wanllm_jupyter.core.api.check import checks
 
 from . import telemetry
 from .handlers.base import AUTH_RESOURCE, ApiError, as_api_error, dumps
@@ -178,7 +181,7 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def on_message(self, message: str | bytes) -> None:
         try:
-            kind, names = parse_client_message(message)
+            decoded = parse_client_message(message)
             if self._sub is None or self.run_id is None:
                 raise ValueError(
                     "wanllm/ws/runs only carries run changes; subscribe to "
@@ -189,10 +192,10 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 self.write_message(error_message(str(exc)))
             return
         try:
-            if kind == "subscribe":
-                self._sub.select(names)
+            if isinstance(decoded, api.Subscribe):
+                self._sub.select(decoded.metrics)
             else:
-                self._sub.deselect(names)
+                self._sub.deselect(decoded.metrics)
         except ValueError as exc:
             with contextlib.suppress(WebSocketClosedError):
                 self.write_message(error_message(str(exc)))
@@ -231,32 +234,44 @@ def send_frame(stream: IOStream, frame: bytes) -> asyncio.Future[None] | None:
     return None if written.done() else written
 
 
-def parse_client_message(message: str | bytes) -> tuple[str, list[str] | None]:
-    """``(type, metric names or None for all)`` of a client message; ValueError
-    naming the fault otherwise."""
+_CLIENT_MESSAGES = msgspec.json.Decoder(api.ClientMessages)
+_KINDS = " or ".join(repr(m.__struct_config__.tag) for m in typing.get_args(api.ClientMessages))
+_NAME = checks(api.Subscribe)["metrics"].items
+_EXAMPLE = '{"type": "subscribe", "metrics": ["loss"]}'
+
+
+def parse_client_message(message: str | bytes) -> api.Subscribe | api.Unsubscribe:
+    """The client message, decoded as its model (``metrics`` None = all names);
+    ValueError naming the fault otherwise."""
     try:
-        body = orjson.loads(message)
-    except orjson.JSONDecodeError as exc:
+        decoded = _CLIENT_MESSAGES.decode(message)
+    except msgspec.ValidationError as exc:
+        raise ValueError(_fault(str(exc))) from None
+    except msgspec.DecodeError as exc:
         raise ValueError(f"malformed JSON message: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValueError(
-            'message must be a JSON object like {"type": "subscribe", "metrics": ["loss"]}'
-        )
-    kind = body.get("type")
-    if kind not in ("subscribe", "unsubscribe"):
-        raise ValueError(f"unknown message type {kind!r}; expected 'subscribe' or 'unsubscribe'")
-    unknown = sorted(set(body) - {"type", "metrics"})
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))} in {kind} message")
-    names = body.get("metrics")
-    if names is None:
-        return kind, None
-    if not isinstance(names, list):
-        raise ValueError("'metrics' must be a list of metric names")
-    for i, name in enumerate(names):
-        if (reason := text_problem(name, MAX_METRIC_NAME_LENGTH)) is not None:
+    for i, name in enumerate(decoded.metrics or ()):  # the text rules msgspec cannot state
+        if (reason := _NAME.reason(name)) is not None:  # type: ignore[union-attr]
             raise ValueError(f"metrics[{i}] must be a metric name: {reason}")
-    return kind, names
+    return decoded
+
+
+def _fault(error: str) -> str:
+    """msgspec's validation ``error`` worded for the client: where, then why."""
+    reason, _, where = error.partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    if where == "type" or "required field `type`" in reason:
+        given = reason.removeprefix("Invalid value ") if reason.startswith("Invalid") else None
+        return f"unknown message type {given or 'missing'}; expected {_KINDS}"
+    if where == "metrics":
+        return f"'metrics' must be a list of metric names: {reason}"
+    if where.startswith("metrics["):
+        return f"{where} must be a metric name: {reason}"
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", reason)
+    if unknown:
+        return f"unknown field(s) {unknown.group(1)!r} in message; expected 'type' and 'metrics'"
+    if reason.startswith("Expected `object`"):
+        return f"message must be a JSON object like {_EXAMPLE}: {reason}"
+    return f"{where or 'message'}: {reason}"
 
 
 ws_handlers: list[tuple[str, type]] = [

@@ -82,6 +82,15 @@ async def test_subscribe_and_unsubscribe_select_metrics(api, jp_ws_fetch):
         ('{"type": "subscribe", "metrics": ["ok", 3]}', "metrics[1] must be a metric name"),
         ('{"type": "subscribe", "metrics": [""]}', "metrics[0] must be a metric name"),
         ('{"type": "subscribe", "names": ["a"]}', "unknown field(s) 'names'"),
+        ('{"metrics": ["a"]}', "unknown message type missing"),
+        (
+            '{"type": "subscribe", "metrics": ["a\\u0000"]}',
+            "metrics[0] must be a metric name: contains a NUL",
+        ),
+        (
+            '{"type": "subscribe", "metrics": ["' + "m" * 256 + '"]}',
+            "metrics[0] must be a metric name",
+        ),
     ],
 )
 def test_bad_client_messages_are_named(message: str, error: str) -> None:
