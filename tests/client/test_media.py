@@ -6,6 +6,7 @@ holding back what follows."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 import wanllm_jupyter as wl
+from tests.client.fault_proxy import FaultProxy
 from tests.client.test_client_rejected import rejected, sync
 from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import _sender
@@ -208,3 +210,30 @@ def test_queued_images_are_bounded_by_bytes(
     assert run.sender.buffer.limit == 16  # learnt from the bytes per log() call
     assert peak <= 2 * 16, peak
     assert api.run(run.id).media_keys()["steps"].tolist() == [300]
+
+
+def test_media_spooled_while_the_server_fails_arrive_once_it_recovers(
+    online: JupyterServer, api: wl.Api
+) -> None:
+    with FaultProxy(online.url, fault=lambda m, path, body: path.endswith("media/batch")) as proxy:
+        conn = wl.Api(proxy.url, online.token).connection
+        run = wl.init(project="media", connection=conn, system_metrics=False)
+        assert run.sender is not None
+        run.sender.retry_for, run.sender.probe_every = 0.3, 0.2
+        for step in range(3):
+            wl.log({"loss": float(step), "img": wl.Image(pixels(20 + step))})
+        deadline = time.monotonic() + 10
+        while not run.offline:  # the media batch went to the spool, and all after it
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proxy.fault = None  # the server takes media again: the spool is replayed
+        run.finish(quiet=True)
+    assert run.report is not None and run.report.spooled_ops == 0, run.report.describe()
+    r = api.run(run.id)
+    got = r.media("img")
+    assert got["step"].tolist() == [0, 1, 2]
+    assert all(
+        np.array_equal(im.to_numpy(), pixels(20 + s))
+        for s, im in zip(got["step"], got["image"], strict=True)
+    )
+    assert r.history()["loss"].tolist() == [0.0, 1.0, 2.0]
