@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -56,30 +57,31 @@ class _Buffers:
     """Arrays an encoded image no longer needs, kept (up to :data:`POOL_BYTES`) for the
     next ``wl.Image`` of the same shape to copy into: memory that is already mapped
     (a fresh 192 KiB array costs about 100 µs of page faults on first touch, more
-    than the copy). ``list.append``/``pop`` are atomic: no lock."""
+    than the copy)."""
 
     POOL_BYTES = 32 * 1024 * 1024
 
     def __init__(self) -> None:
         self._free: dict[tuple[tuple[int, ...], str], list[npt.NDArray[Any]]] = {}
         self._bytes = 0
+        self._lock = threading.Lock()  # the caller takes, the sender gives back
 
     def copy(self, data: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        free = self._free.get((data.shape, data.dtype.str))
-        try:
+        with self._lock:
+            free = self._free.get((data.shape, data.dtype.str))
             out = free.pop() if free else None
-        except IndexError:  # another thread took the last one
-            out = None
+            if out is not None:
+                self._bytes -= out.nbytes
         if out is None:
             return data.copy()
-        self._bytes -= out.nbytes
         np.copyto(out, data)
         return out
 
     def give_back(self, array: npt.NDArray[Any]) -> None:
-        if array.flags.owndata and self._bytes + array.nbytes <= self.POOL_BYTES:
-            self._bytes += array.nbytes
-            self._free.setdefault((array.shape, array.dtype.str), []).append(array)
+        with self._lock:
+            if array.flags.owndata and self._bytes + array.nbytes <= self.POOL_BYTES:
+                self._bytes += array.nbytes
+                self._free.setdefault((array.shape, array.dtype.str), []).append(array)
 
 
 _pool = _Buffers()
