@@ -60,6 +60,16 @@ METRIC_NAME = param(
     **{"in": "path"},
 )
 FORMAT = param("format", {"type": "string", "enum": ["json", "arrow"]})
+MEDIA_KEY = param(
+    "key",
+    {"type": "string", "minLength": 1, "maxLength": L.MAX_METRIC_NAME_LENGTH},
+    "media key; may contain '/'",
+    **{"in": "path"},
+)
+DIGEST = param(
+    "digest", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "sha256, hex", **{"in": "path"}
+)
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 INT64 = ints(L.INT64_MIN, L.INT64_MAX)
 STEPS = [param("start_step", INT64), param("end_step", INT64)]
 _TIME_DESC = f"epoch seconds or ISO 8601, from {L.MIN_TIME_US / 1e6:.0f} s (4714-11-24 BC)"
@@ -83,6 +93,7 @@ class Op(NamedTuple):
     params: tuple[dict[str, Any], ...] = ()
     body: dict[str, Any] | str | None = None  # a model name, or the content map
     arrow: bool = False  # the answer may be an Arrow stream (format=arrow)
+    media_types: tuple[str, ...] = ()  # a binary answer of these types (ETag, 304)
 
 
 PATHS: dict[str, dict[str, Op]] = {
@@ -229,6 +240,64 @@ PATHS: dict[str, dict[str, Op]] = {
             body="SystemBatch",
         ),
     },
+    "media/batch": {
+        "post": Op(
+            "mediaBatch",
+            "Upload images, histograms and tables (msgpack: bytes raw; JSON: base64)",
+            "200",
+            "MediaWriteResult",
+            "400 404 413 415 422 503",
+            body={
+                "application/msgpack": {"schema": ref("MediaBatch")},
+                "application/json": {"schema": ref("MediaBatch")},
+            },
+        ),
+    },
+    "media/{digest}": {
+        "get": Op(
+            "mediaBlob",
+            "Stored media bytes by sha256 (ETag, If-None-Match -> 304, immutable)",
+            "200",
+            None,
+            "400 404 503",
+            (DIGEST,),
+            media_types=("image/png", ARROW),
+        ),
+    },
+    "runs/{run_id}/media": {
+        "get": Op("mediaKeys", "A run's media keys", "200", "MediaKeys", "400 404 503", (RUN_ID,)),
+    },
+    "runs/{run_id}/images/{key}": {
+        "get": Op(
+            "images",
+            "Images of the latest `limit` steps in the range",
+            "200",
+            "Images",
+            "400 404 503",
+            (RUN_ID, MEDIA_KEY, *STEPS, param("limit", ints(1, 1000))),
+        ),
+    },
+    "runs/{run_id}/histograms/{key}": {
+        "get": Op(
+            "histograms",
+            "Histograms of at most `max_steps` steps of the range (evenly chosen)",
+            "200",
+            "Histograms",
+            "400 404 503",
+            (RUN_ID, MEDIA_KEY, *STEPS, param("max_steps", ints(1, 2000))),
+        ),
+    },
+    "runs/{run_id}/tables/{key}": {
+        "get": Op(
+            "table",
+            "A table at `step` (absent = latest), as JSON or the stored Arrow stream",
+            "200",
+            "TableData",
+            "400 404 503",
+            (RUN_ID, MEDIA_KEY, param("step", INT64), FORMAT),
+            arrow=True,
+        ),
+    },
     "history": {
         "post": Op(
             "bulkHistory",
@@ -246,7 +315,10 @@ PATHS: dict[str, dict[str, Op]] = {
 }
 
 WEBSOCKETS = {
-    "/wanllm/ws/metrics/{run_id}": ("wsMetrics", "live points and run changes of one run"),
+    "/wanllm/ws/metrics/{run_id}": (
+        "wsMetrics",
+        "live points, media announcements and run changes of one run",
+    ),
     "/wanllm/ws/runs": ("wsRuns", "run changes of every run"),
 }
 
@@ -258,7 +330,11 @@ def _responses(op: Op) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": schema}}
         if op.arrow:
             ok["content"][ARROW] = {"schema": {"type": "string", "format": "binary"}}
+    if op.media_types:
+        ok["content"] = dict.fromkeys(op.media_types, BINARY)
     out = {op.status: ok}
+    if op.media_types:
+        out["304"] = {"description": "not modified (If-None-Match holds the ETag)"}
     if op.op_id == "createRun":
         out["200"] = {"description": "resumed", "content": ok["content"]}
     for code in ["403", *op.errors.split()]:

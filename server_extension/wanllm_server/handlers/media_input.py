@@ -108,7 +108,7 @@ def _bytes(value: Any, field: str, binary: bool) -> bytes:
             raise _Bad(field, f"about {size} bytes, over {L.MAX_MEDIA_ITEM_BYTES}", 413)
         try:
             data = binascii.a2b_base64(value, strict_mode=True)
-        except binascii.Error as e:
+        except (binascii.Error, ValueError) as e:  # ValueError: not ASCII
             raise _Bad(field, f"not base64: {e}") from None
     else:
         raise _Bad(field, "must be bytes" if binary else "must be a base64 string")
