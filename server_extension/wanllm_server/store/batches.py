@@ -94,11 +94,13 @@ def parser(
     floats_pass = accepts(0.5) and not checks  # exact: a float is accepted by its type alone
     lo, hi = rule.int_range or (1, 0)  # an empty range where the model states none
 
-    def converted(value: Any) -> Any:
+    def checked_convert(value: Any) -> Any:
         try:
             return convert(value)
-        except ValueError as e:  # only where the rule is the conversion
+        except ValueError as e:  # the rule is the conversion: the model says why
             raise Bad(reason(value) or str(e)) from None
+
+    converted = checked_convert if rule_is_convert else convert
 
     def parse(value: Any) -> Any:
         if type(value) is float and floats_pass:

@@ -169,11 +169,13 @@ def checks(model: type[Struct]) -> dict[str, FieldCheck]:
     return {f.encode_name: field_check(hints[f.name]) for f in msgspec.structs.fields(model)}
 
 
+@functools.cache
 def field_names(model: type[Struct]) -> frozenset[str]:
     """The JSON field names of a model."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(model))
 
 
+@functools.cache
 def required_names(model: type[Struct]) -> frozenset[str]:
     """The JSON names of a model's fields without a default."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(model) if f.required)
