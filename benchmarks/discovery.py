@@ -137,9 +137,12 @@ def main() -> None:
     describe("2nd run in the process: init()", [s["init2"] for s in both], 0.05)
     describe("2nd run: init() -> 1st point", [s["point2"] for s in both], 0.05)
     print(
-        "(a fresh process's first init() imports http.client; pyarrow and the package\n"
-        " versions (importlib.metadata) come later, on the sender's thread)"
+        "(a fresh process's first init() imports nothing slow: plain-socket HTTP/1.1, and\n"
+        " jupyter_core only without JUPYTER_RUNTIME_DIR; pyarrow and the package versions\n"
+        " (importlib.metadata) come later, on the sender's thread)"
     )
+    load = os.getloadavg()
+    print(f"{'machine load (1/5/15 min)':<38} {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{'idle service RSS':<38} median {statistics.median(rss):8.1f} MB")
 
 

@@ -5,10 +5,10 @@ widgets. Every path is relative to the Jupyter server's ``base_url``
 (``"wanllm/api/v1/runs"``); auth is Jupyter's ``Authorization: token <t>``
 header, which jupyter_server exempts from XSRF checks.
 
-Built on the standard library's ``http.client``, imported with the first request
-(a new process's first request costs no third-party imports): a small thread-safe
-pool of keep-alive connections; one the server closed meanwhile is noticed
-before reuse.
+Built on :mod:`._http1` (a plain socket for ``http://``, so a new process's first
+request imports nothing slow; ``http.client`` for ``https://``): a small
+thread-safe pool of keep-alive connections; one the server closed meanwhile is
+noticed before reuse.
 
 Errors: :class:`~wanllm_jupyter.core.errors.ServerUnreachable` when no answer came
 back, :class:`~wanllm_jupyter.core.errors.ServerError` (or its subclasses
@@ -19,7 +19,6 @@ must not lose data (the sender) retry themselves.
 from __future__ import annotations
 
 import select
-import socket
 import threading
 import weakref
 from dataclasses import dataclass
@@ -28,13 +27,13 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from ._http1 import PlainConnection, TLSConnection
 from .core.errors import Conflict, NotFound, ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
-    import http.client
-    from email.message import Message
-
     import pyarrow
+
+HTTPConnection = PlainConnection | TLSConnection
 
 API = "wanllm/api/v1/"
 JSON = "application/json"
@@ -49,11 +48,11 @@ def encode_segment(name: str) -> str:
 
 @dataclass(frozen=True)
 class Response:
-    """A complete HTTP response (the body read)."""
+    """A complete HTTP response (the body read); ``headers`` with lower-case names."""
 
     status: int
     reason: str
-    headers: Message
+    headers: dict[str, str]
     data: bytes
 
     def json(self) -> Any:
@@ -76,7 +75,7 @@ class Connection:
         self.token = token
         self.timeout = timeout
         self.maxsize = maxsize
-        self._idle: list[tuple[tuple[str, str], http.client.HTTPConnection]] = []
+        self._idle: list[tuple[tuple[str, str], HTTPConnection]] = []
         self._lock = threading.Lock()
         self._health: dict[str, Any] | None = None
         weakref.finalize(self, _close_all, self._idle)  # no unclosed sockets left to GC
@@ -122,19 +121,14 @@ class Connection:
         if body is not None:
             headers["Content-Type"] = content_type
         conn = self._checkout(origin)
-        import http.client  # on first use, not with the package (~10 ms: email, ssl)
-
         try:
             # an explicit None would mean no timeout at all, not the connection's default
             conn.timeout = timeout if timeout is not None else self.timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(conn.timeout)
-            conn.request(method, target, body=body, headers=headers)
-            raw = conn.getresponse()
-            resp = Response(raw.status, raw.reason, raw.headers, raw.read())
-        except (OSError, http.client.HTTPException) as exc:
+            raw = conn.exchange(method, target, headers, body)
+        except OSError as exc:
             conn.close()
             raise ServerUnreachable(f"{method} {self.base_url}{path}: {exc!r}") from exc
+        resp = Response(raw.status, raw.reason, raw.headers, raw.data)
         if raw.will_close:
             conn.close()
         else:
@@ -143,7 +137,7 @@ class Connection:
             raise _error(resp, method, path)
         return resp
 
-    def _checkout(self, origin: tuple[str, str]) -> http.client.HTTPConnection:
+    def _checkout(self, origin: tuple[str, str]) -> HTTPConnection:
         """An idle connection to ``origin`` the server has not closed, or a new one."""
         with self._lock:
             kept = [i for i, (o, _) in enumerate(self._idle) if o == origin]
@@ -155,15 +149,14 @@ class Connection:
                 conn = self._idle.pop(kept[-1])[1] if kept else None
         if conn is not None:
             return conn
-        import http.client
-
         scheme, netloc = origin
-        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        conn = cls(netloc, timeout=self.timeout)
-        conn._create_connection = _create_connection  # type: ignore[attr-defined]
-        return conn
+        parts = urlsplit(f"{scheme}://{netloc}")
+        host = parts.hostname or ""
+        if scheme == "https":
+            return TLSConnection(host, parts.port or 443, self.timeout)
+        return PlainConnection(host, parts.port or 80, self.timeout)
 
-    def _checkin(self, origin: tuple[str, str], conn: http.client.HTTPConnection) -> None:
+    def _checkin(self, origin: tuple[str, str], conn: HTTPConnection) -> None:
         with self._lock:
             if len(self._idle) < self.maxsize:
                 self._idle.append((origin, conn))
@@ -237,22 +230,12 @@ def encode_json(body: Any) -> bytes:
     )
 
 
-def _create_connection(
-    address: tuple[str, int], timeout: float | None, source_address: Any = None
-) -> socket.socket:
-    """``socket.create_connection`` with an ASCII host passed as bytes: for a str host
-    ``getaddrinfo`` imports the idna codec (~2 ms of a new process's first request)."""
-    host, port = address
-    target = (host.encode() if host.isascii() else host, port)
-    return socket.create_connection(target, timeout, source_address)  # type: ignore[arg-type]
-
-
-def _close_all(idle: list[tuple[tuple[str, str], http.client.HTTPConnection]]) -> None:
+def _close_all(idle: list[tuple[tuple[str, str], HTTPConnection]]) -> None:
     while idle:
         idle.pop()[1].close()
 
 
-def _dropped(conn: http.client.HTTPConnection) -> bool:
+def _dropped(conn: HTTPConnection) -> bool:
     """True when an idle connection's socket is readable: the server closed it (or
     sent something unasked), so it cannot carry a request."""
     sock = conn.sock
@@ -286,7 +269,7 @@ def _error(resp: Response, method: str, path: str) -> ServerError:
     except (orjson.JSONDecodeError, AttributeError):
         if resp.data:
             message = resp.data[:200].decode("utf-8", "replace")
-    retry = resp.headers.get("Retry-After")
+    retry = resp.headers.get("retry-after")
     try:
         retry_after = float(retry) if retry else None
     except ValueError:
