@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 
 from . import aggregates as agg
+from . import media_postgres as media
 from . import postgres_ingest as ingest
 from . import postgres_reads as reads
 from .base import (
@@ -101,7 +102,7 @@ def _key(run_id: uuid.UUID | str) -> uuid.UUID:
         raise InvalidQuery(f"not a UUID: {str(run_id)[:64]!r}") from None
 
 
-class PostgresStore(Store):
+class PostgresStore(media.PostgresMedia, Store):
     """Runs and metrics in PostgreSQL/TimescaleDB.
 
     ``timescaledb``: None uses the extension when the server has it
@@ -251,7 +252,9 @@ class PostgresStore(Store):
                 raise RunNotFound(rid)
             for table in ("metrics", "system_metrics", "metric_summaries", "metric_tiers"):
                 await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", rid)
+            digests = await media.delete_run_media(conn, rid)
             await conn.execute("DELETE FROM runs WHERE id = $1", rid)
+            await media.release(conn, digests)
 
     async def list_runs(self, query: RunQuery) -> RunPage:
         sql, params = page_sql(query)
@@ -466,6 +469,10 @@ class PostgresStore(Store):
     # ----------------------------------------------------------------- maintenance
     async def apply_retention(self, retention: Retention, now: int) -> dict[str, int]:
         async with self._tx() as conn:
-            return await apply_retention(
+            removed = await apply_retention(
                 conn, retention, now, timescale=self.backend == "timescaledb"
             )
+            days = retention.metrics_days
+            cutoff = now - days * 86_400_000_000
+            removed["media"] = await media.apply_retention(conn, cutoff) if days > 0 else 0
+            return removed
