@@ -3,10 +3,11 @@
     python benchmarks/store.py --backend sqlite|timescaledb|postgresql|all [--dsn DSN]
 
 Per backend: ingest points/s (batches of 10,000 through ``write_metrics``),
-then the median latency of ~20 calls each of: full history of one metric
-(100k points), downsampled history into 1,000 buckets over all steps and over
-a 10% zoom window, latest, stats. Targets (issue 2): SQLite ingest >= 300k
-points/s; downsampled <= 30 ms; latest <= 2 ms; stats <= 5 ms.
+bytes a point on disk (tiers, summaries and indexes included), then the
+median latency of ~20 calls each of: full history of one metric (100k
+points), downsampled history into 1,000 buckets over all steps and over a 10%
+zoom window, latest, stats. Targets (issue 2): SQLite ingest >= 300k points/s;
+downsampled <= 30 ms; latest <= 2 ms; stats <= 5 ms.
 Postgres backends start a throwaway cluster (tests/services.py) without --dsn, and
 then print the rows of ``benchmarks/store_postgres.py`` (raw COPY floors, concurrent
 writers, 1M-point metric reads and downsampling).
@@ -102,11 +103,19 @@ async def bench_backend(backend: str, dsn: str | None, tmp: Path) -> dict[str, f
     store = open_store(url)
     await store.open()
     try:
-        return await measure(store)
+        out = await measure(store)
+        if backend != "sqlite":
+            import store_postgres  # benchmarks/ is the script's directory
+
+            size = await store_postgres.disk_bytes(store, store_postgres.TABLES)
     finally:
         await store.close()
         if cluster is not None:
             cluster.destroy()
+    if backend == "sqlite":  # closed: the WAL is checkpointed into the file
+        size = sum(p.stat().st_size for p in tmp.glob("bench.db*"))
+    out["bytes a point (disk)"] = size / (METRICS * STEPS)
+    return out
 
 
 def main() -> None:

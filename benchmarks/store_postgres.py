@@ -10,14 +10,19 @@ machine is shared: compare ratios, not absolute figures):
 
 * ingest, one connection: 1,000,000 points (10 metrics x 100,000 steps, one
   run) through ``write_metrics`` in batches of 10,000, beside the raw binary
-  COPY of the same pre-encoded rows into the same ``metrics`` hypertable with
-  the same batching (one transaction per batch). Three rounds alternate floor/store
+  COPY of the same pre-encoded rows into a table of one row a point (the seed's
+  ``metrics`` schema and series index, a hypertable on TimescaleDB: what the
+  store kept before packed blocks) with the same batching (one transaction per
+  batch). Three rounds alternate floor/store
   (the machine is shared: a round may be slowed); the best of each is reported.
 * ingest, concurrent writers: 1,000- and 10,000-point batches (10 metrics x
   100/1,000 steps, one run, like ``benchmarks/server.py``) from 2 and 4
   connections, beside the raw COPY floor with the same batches and writers.
+* bytes a point on disk (tables, indexes, TOAST; tiers and summaries
+  included) for the 1M points in 10k- and 1k-point batches, beside the
+  one-row-a-point table;
 * reads: median latency of history (100k and 1M points, beside the raw COPY
-  out of the same rows on one connection, parsed by numpy), bulk history of
+  out of the same points from the one-row-a-point table, parsed by numpy), bulk history of
   the 1M-point metric, downsampling into 1,000 buckets at several zooms,
   latest, stats; downsampling of a series written in 10-point batches.
 """
@@ -39,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from services import PostgresCluster  # noqa: E402
-from wanllm_server.store.base import MetricBatch, RunCreate  # noqa: E402
+from wanllm_server.store.base import MetricBatch, RunCreate, RunUpdate  # noqa: E402
 from wanllm_server.store.postgres import PostgresStore  # noqa: E402
 from wanllm_server.store.postgres_copy import (  # noqa: E402
     HEADER,
@@ -52,6 +57,14 @@ from wanllm_server.store.postgres_copy import (  # noqa: E402
 Row = tuple[str, str, float, str]
 T0 = 1_700_000_000_000_000
 COLUMNS = ["time", "run_id", "metric_name", "step", "value", "metadata"]
+RAW = "bench_raw_points"  # the floor's table: one row a point
+RAW_DDL = f"""
+CREATE TABLE IF NOT EXISTS {RAW} (
+    time timestamptz NOT NULL, run_id uuid NOT NULL, metric_name varchar(255) NOT NULL,
+    step bigint NOT NULL, value double precision NOT NULL, metadata jsonb);
+CREATE INDEX IF NOT EXISTS {RAW}_series ON {RAW} (run_id, metric_name, step, time) INCLUDE (value);
+"""
+TABLES = ("metric_blocks", "metric_tail", "metric_tier_blocks", "metric_summaries")
 
 
 def make_batches(
@@ -95,7 +108,56 @@ def floor_payload(b: MetricBatch) -> memoryview:
 
 async def _truncate(store: PostgresStore) -> None:
     async with store._conn() as conn:
-        await conn.execute("TRUNCATE metrics, metric_tiers, metric_summaries, ingest_batches")
+        await conn.execute(f"TRUNCATE {RAW}, {', '.join(TABLES)}, ingest_batches CASCADE")
+
+
+async def _make_raw_table(store: PostgresStore) -> None:
+    async with store._conn() as conn:
+        await conn.execute(RAW_DDL)
+        if store.backend == "timescaledb":
+            await conn.execute(
+                f"SELECT create_hypertable('{RAW}', 'time', chunk_time_interval => "
+                "interval '7 days', create_default_indexes => false, if_not_exists => true)"
+            )
+
+
+async def disk_bytes(store: PostgresStore, tables: tuple[str, ...]) -> int:
+    """Bytes on disk of ``tables`` (heap, indexes, TOAST; a hypertable's chunks)."""
+    total = 0
+    async with store._conn() as conn:
+        await conn.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+        for t in tables:
+            hyper = store.backend == "timescaledb" and await conn.fetchval(
+                "SELECT count(*) FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = $1",
+                t,
+            )
+            size = "hypertable_size($1::regclass)" if hyper else "pg_total_relation_size($1)"
+            total += int(await conn.fetchval(f"SELECT {size}", t))
+    return total
+
+
+async def bench_bytes(store: PostgresStore) -> list[Row]:
+    """Bytes a point of 1M points (10 metrics x 100k steps) as stored, and raw."""
+    be = store.backend
+    rows: list[Row] = []
+    for batch in (10_000, 1_000):
+        await _truncate(store)
+        run, _ = await store.create_run(RunCreate(project="bench"))
+        for b in make_batches(run.id, 10, 100_000, batch):
+            await store.write_metrics(b)
+        what = f"bytes a point, 1M pts in {batch // 1000}k batches"
+        rows.append((be, f"{what}, running", await disk_bytes(store, TABLES) / 1e6, "B"))
+        await store.update_run(run.id, RunUpdate(state="finished"))  # seals the tails
+        rows.append((be, f"{what}, finished", await disk_bytes(store, TABLES) / 1e6, "B"))
+    await _truncate(store)
+    async with store._conn() as conn:
+        for b in make_batches(uuid.uuid4(), 10, 100_000, 10_000):
+            await conn.copy_to_table(RAW, source=floor_payload(b), columns=COLUMNS, format="binary")
+    raw = await disk_bytes(store, (RAW,)) / 1e6
+    rows.append((be, "bytes a point, one row a point (the seed's schema)", raw, "B"))
+    rows.append((be, "  packed (10k, finished) / one row a point", 100 * rows[1][2] / raw, "%"))
+    return rows
 
 
 async def _concurrently(
@@ -121,7 +183,7 @@ async def ingest_pair(
 
     async def copy(p: memoryview) -> None:
         async with store._conn() as conn, conn.transaction():
-            await conn.copy_to_table("metrics", source=p, columns=COLUMNS, format="binary")
+            await conn.copy_to_table(RAW, source=p, columns=COLUMNS, format="binary")
 
     async def write(b: MetricBatch) -> None:
         b.batch_id = uuid.uuid4().hex
@@ -154,7 +216,7 @@ async def raw_copy_out(store: PostgresStore, rid: uuid.UUID, name: str) -> int:
         chunks.append(data)
 
     q = (
-        f"SELECT step, time, value FROM metrics WHERE run_id = '{rid}' AND metric_name = "
+        f"SELECT step, time, value FROM {RAW} WHERE run_id = '{rid}' AND metric_name = "
         f"'{name}' ORDER BY step, time"
     )
     async with store._conn() as conn:
@@ -195,11 +257,13 @@ async def bench_reads(store: PostgresStore, repeat: int) -> list[Row]:
     be = store.backend
     await _truncate(store)
     run, _ = await store.create_run(RunCreate(project="bench"))
-    for b in make_batches(run.id, 10, 100_000, 10_000):
-        await store.write_metrics(b)
     big, _ = await store.create_run(RunCreate(project="bench"))
-    for b in make_batches(big.id, 1, 1_000_000, 50_000):
-        await store.write_metrics(b)
+    for rid, metrics, steps, per in ((run.id, 10, 100_000, 10_000), (big.id, 1, 1_000_000, 50_000)):
+        for b in make_batches(rid, metrics, steps, per):
+            await store.write_metrics(b)
+            async with store._conn() as conn:  # the read floor's rows
+                await conn.copy_to_table(RAW, source=floor_payload(b), columns=COLUMNS,
+                                         format="binary")  # fmt: skip
     tiny, _ = await store.create_run(RunCreate(project="bench"))
     for b in make_batches(tiny.id, 1, 20_000, 10):  # 2,000 batches of 10 points
         await store.write_metrics(b)
@@ -234,7 +298,7 @@ async def bench_reads(store: PostgresStore, repeat: int) -> list[Row]:
     rows.append((be, "downsample 1000 buckets, 1M-point metric, worst zoom", worst, "ms"))
     async with store._conn() as conn:
         tier_rows = await conn.fetchval(
-            "SELECT count(*) FROM metric_tiers WHERE run_id = $1", tiny.id
+            "SELECT count(*) FROM metric_tier_blocks WHERE run_id = $1", tiny.id
         )
     rows += [
         (be, "tier rows, 20k-point metric in 10-point batches", tier_rows, "rows"),
@@ -253,7 +317,10 @@ async def bench(dsn: str, rounds: int = 3, repeat: int = 9, quick: bool = False)
     store = PostgresStore(dsn)
     await store.open()
     try:
-        return await bench_ingest(store, rounds, quick) + await bench_reads(store, repeat)
+        await _make_raw_table(store)
+        rows = await bench_bytes(store)
+        rows += await bench_ingest(store, rounds, quick)
+        return rows + await bench_reads(store, repeat)
     finally:
         await store.close()
 

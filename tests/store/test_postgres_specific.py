@@ -25,6 +25,7 @@ from wanllm_server.store.base import (
     StoreUnavailable,
     SystemMetricBatch,
 )
+from wanllm_server.store.blocks import decode_blocks, decode_partials
 from wanllm_server.store.migrations import discover, sql_dir
 from wanllm_server.store.postgres import PostgresStore
 from wanllm_server.store.postgres_copy import (
@@ -100,7 +101,7 @@ def test_timescaledb_is_loaded_and_metrics_are_hypertables(timescale_dsn: str) -
     hyper = run(
         sql(timescale_dsn, "SELECT hypertable_name FROM timescaledb_information.hypertables")
     )
-    assert {r[0] for r in hyper} == {"metrics", "system_metrics"}
+    assert {r[0] for r in hyper} == {"metric_blocks", "system_metrics"}
     licence = run(sql(timescale_dsn, "SELECT current_setting('timescaledb.license')"))[0][0]
     assert licence in ("apache", "timescale")
     hourly = "SELECT 1 FROM pg_class WHERE relname = 'metrics_hourly'"
@@ -114,8 +115,8 @@ def test_plain_postgresql_has_no_extension_and_ordinary_tables(
     assert run(with_store(dsn, lambda s: asyncio.sleep(0, s.backend))) == "postgresql"
     assert run(sql(dsn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")) == []
     query = "SELECT relname::text, relkind::text FROM pg_class WHERE relname = ANY($1)"
-    kinds = run(sql(dsn, query, ["metrics", "system_metrics", "metrics_hourly"]))
-    assert {r[0]: r[1] for r in kinds} == {"metrics": "r", "system_metrics": "r"}
+    kinds = run(sql(dsn, query, ["metrics", "metric_blocks", "system_metrics", "metrics_hourly"]))
+    assert {r[0]: r[1] for r in kinds} == {"metric_blocks": "r", "system_metrics": "r"}
     assert run(sql(dsn, "SELECT count(*) FROM pg_inherits"))[0][0] == 0  # no chunks
 
 
@@ -210,8 +211,13 @@ def test_retention_drops_exactly_the_old_rows_and_keeps_stats_exact(pg_dsn: str)
     rid, removed, stats, down = run(with_store(pg_dsn, go))
     keep_m = times >= now - 9 * DAY
     keep_s = times >= now - 3 * DAY
-    assert removed == {"metrics": int((~keep_m).sum()), "system_metrics": int((~keep_s).sum())}
-    left = run(sql(pg_dsn, "SELECT min(step), count(*) FROM metrics WHERE run_id = $1", rid))[0]
+    assert removed == {
+        "metrics": int((~keep_m).sum()),
+        "system_metrics": int((~keep_s).sum()),
+        "media": 0,
+    }
+    left_sql = "SELECT min(min_step), sum(n) FROM metric_blocks WHERE run_id = $1"
+    left = run(sql(pg_dsn, left_sql, rid))[0]
     assert (left[0], left[1]) == (int(np.argmax(keep_m)), int(keep_m.sum()))
     assert run(sql(pg_dsn, "SELECT count(*) FROM system_metrics"))[0][0] == int(keep_s.sum())
     kept = values[keep_m]
@@ -233,7 +239,7 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
     dsn = own_cluster.create_database("fault")
     per = 2_000
 
-    async def go() -> tuple[int, set[int], int]:
+    async def go() -> tuple[int, set[int], int, Series]:
         store = PostgresStore(dsn, min_pool=2, max_pool=4)
         await store.open()
         r, _ = await store.create_run(RunCreate(project="p"))
@@ -259,15 +265,15 @@ def test_database_stop_mid_ingest_then_recovery_exactly_once(own_cluster: Postgr
             acked.add(i)
             i += 1
         count = (await store.stats(r.id, "loss")).count
+        points = await store.history(r.id, "loss")
         await store.close()
-        return count, acked, unavailable
+        return count, acked, unavailable, points
 
-    count, acked, unavailable = run(go())
+    count, acked, unavailable, points = run(go())
     assert unavailable >= 3
-    rows = run(sql(dsn, "SELECT step, count(*) FROM metrics GROUP BY step HAVING count(*) <> 1"))
-    assert rows == []  # every acknowledged point exactly once
-    total = run(sql(dsn, "SELECT count(*), count(DISTINCT value) FROM metrics"))[0]
-    assert (total[0], total[1]) == (len(acked) * per, len(acked)) and count == total[0]
+    assert len(np.unique(points.steps)) == len(points)  # every acknowledged point exactly once
+    total = (len(points), len(np.unique(points.values)))
+    assert total == (len(acked) * per, len(acked)) and count == total[0]
     assert acked == set(range(len(acked)))
     assert run(sql(dsn, "SELECT count(*) FROM ingest_batches"))[0][0] == len(acked)
 
@@ -284,22 +290,26 @@ def test_copy_codec_round_trips_bit_exact() -> None:
 
 
 # ----------------------------------------------------------------- ingest path (issues 2, 3)
-async def _db_tier_rows(dsn: str, run_id: uuid.UUID, name: str) -> list[asyncpg.Record]:
-    return await sql(
+async def _db_tiers(dsn: str, run_id: uuid.UUID, name: str) -> agg.TierRows:
+    """Stored tier partials of one series plus those of its open tail's points
+    (as readers add them), the partials of a bucket merged, sorted by (level, bucket)."""
+    rows = await sql(
         dsn,
-        f"SELECT level, {', '.join(agg.PARTIAL_DTYPE.names)}, merged FROM metric_tiers"
-        " WHERE run_id = $1 AND metric_name = $2 ORDER BY level, bucket",
+        "SELECT level, n, data FROM metric_tier_blocks WHERE run_id = $1 AND metric_name = $2",
         run_id, name,
     )  # fmt: skip
-
-
-async def _db_tiers(dsn: str, run_id: uuid.UUID, name: str) -> agg.TierRows:
-    """Stored tier rows of one series, the rows of a bucket merged (as readers
-    do), sorted by (level, bucket)."""
-    rows = await _db_tier_rows(dsn, run_id, name)
-    parts = np.array([tuple(r)[1:-1] for r in rows], agg.PARTIAL_DTYPE)
-    level = np.array([r[0] for r in rows], np.int64)
-    return agg.merge_tier_rows(agg.TierRows(np.zeros(len(rows), np.int64), level, parts))
+    tail = await sql(
+        dsn,
+        "SELECT steps, times, vals, n FROM metric_tail WHERE run_id = $1 AND metric_name = $2",
+        run_id, name,
+    )  # fmt: skip
+    st, tm, v = decode_blocks([tuple(r) for r in tail])
+    t = agg.tier_rows(np.zeros(len(st), np.int64), st, tm, v)
+    parts = agg.concat_partials([t.partials, *(decode_partials(r["data"], r["n"]) for r in rows)])
+    level = np.concatenate(
+        [t.level, np.repeat(np.array([r["level"] for r in rows], np.int64), [r["n"] for r in rows])]
+    )
+    return agg.merge_tier_rows(agg.TierRows(np.zeros(len(parts), np.int64), level, parts))
 
 
 def _expected_tiers(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> agg.TierRows:
@@ -353,11 +363,9 @@ def test_tiny_batches_keep_one_exact_tier_row_per_bucket(pg_dsn: str) -> None:
     assert stats.std_dev == pytest.approx(finite.std(ddof=1), rel=1e-9)
 
 
-def test_filled_buckets_are_appended_and_merge_exactly(pg_dsn: str) -> None:
-    """A batch holding 2**level points of a bucket appends that partial as a row of
-    its own (merged IS NULL); smaller partials merge into the bucket's one merged
-    row. Re-logged steps add at most points / 2**level rows to a bucket, the rows of
-    a bucket merge to the exact tiers, and downsampling equals M4 over the raw points."""
+def test_relogged_buckets_merge_exactly(pg_dsn: str) -> None:
+    """Batches re-logging steps of earlier ones: the stored partials of a bucket
+    merge to the exact tiers, and downsampling equals M4 over the raw points."""
     rng = np.random.default_rng(9)
     parts = [np.arange(5_000), np.arange(1_000, 3_000), np.arange(100, 110), [4_999, 6_000]]
     steps = np.concatenate(parts).astype(np.int64)
@@ -378,16 +386,6 @@ def test_filled_buckets_are_appended_and_merge_exactly(pg_dsn: str) -> None:
         return r.id, downs
 
     rid, downs = run(with_store(pg_dsn, go))
-    rows = run(_db_tier_rows(pg_dsn, rid, "x"))
-    appended = [r for r in rows if r["merged"] is None]
-    assert appended and all(r["count"] >= 1 << r["level"] for r in appended)
-    assert any(r["merged"] for r in rows)
-    per_bucket: dict[tuple[int, int], list[int]] = {}
-    for r in rows:
-        per_bucket.setdefault((r["level"], r["bucket"]), []).append(r["count"])
-    for (level, _), counts in per_bucket.items():
-        assert len(counts) <= 1 + (sum(counts) >> level)
-    assert max(len(counts) for counts in per_bucket.values()) == 2  # readers merge rows
     got, want = run(_db_tiers(pg_dsn, rid, "x")), _expected_tiers(steps, times, values)
     assert got.level.tolist() == want.level.tolist()
     _same_partials(got.partials, want.partials)
@@ -499,8 +497,9 @@ def test_migration_merges_tier_rows_appended_by_earlier_versions(
 
     old = tmp_path / "sql"
     shutil.copytree(sql_dir(), old)
-    for f in old.glob("postgres/0004_*.sql"):
-        f.unlink()
+    for pattern in ("postgres/0004_*.sql", "postgres/000[89]_*.sql", "timescale/0004_*.sql"):
+        for f in old.glob(pattern):
+            f.unlink()
     rng = np.random.default_rng(11)
     steps = rng.integers(0, 5_000, 2_000).astype(np.int64)
     times = T0 + rng.integers(0, 10**6, 2_000)

@@ -1,9 +1,10 @@
 """PostgreSQL backend (asyncpg pool): TimescaleDB when the extension is loaded
 in the database, plain PostgreSQL (ordinary tables) otherwise.
 
-Writes: one transaction per batch (:mod:`.postgres_ingest`, binary COPY).
-Reads: binary COPY parsed by numpy (:mod:`.postgres_reads`); latest and stats
-from the per-series summary table; downsampling from the M4 tier table.
+Writes: one transaction per batch (:mod:`.postgres_ingest`, binary COPY of
+packed blocks, :mod:`.postgres_blocks`). Reads: blocks decoded by numpy
+(:mod:`.postgres_reads`); latest and stats from the per-series summary table;
+downsampling from the packed M4 tier rows.
 Connection failures surface as :class:`StoreUnavailable`; the pool reconnects
 by itself once the database is back.
 """
@@ -52,6 +53,7 @@ from .batches import now_us
 from .cursor import encode_cursor
 from .generation import GENERATION_SQL, generation_token
 from .migrations import SchemaState
+from .postgres_blocks import seal_run
 from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, system_metrics
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
@@ -241,8 +243,11 @@ class PostgresStore(media.PostgresMedia, Store):
         check_run_update(update)
         async with self._tx() as conn:
             run = await self._fetch_run(conn, _key(run_id), lock=True)
+            was_running = run.state == "running"
             apply_run_update(run, update, now_us())
             await self._save_run(conn, run)
+            if was_running and run.state != "running":
+                await seal_run(conn, run.id)
             return run
 
     async def delete_run(self, run_id: uuid.UUID) -> None:
@@ -250,7 +255,8 @@ class PostgresStore(media.PostgresMedia, Store):
         async with self._tx() as conn:
             if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", rid) is None:
                 raise RunNotFound(rid)
-            for table in ("metrics", "system_metrics", "metric_summaries", "metric_tiers"):
+            for table in ("metric_blocks", "metric_tail", "metric_tier_blocks", "system_metrics",
+                          "metric_summaries"):  # fmt: skip
                 await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", rid)
             digests = await media.delete_run_media(conn, rid)
             await conn.execute("DELETE FROM runs WHERE id = $1", rid)
@@ -377,9 +383,7 @@ class PostgresStore(media.PostgresMedia, Store):
                 snapshot = await reads.export_snapshot(conn)
                 reading = reads.read_ranges(self._conn, snapshot, ((None, q) for q in queries))
                 return reads.concat_series([p async for _, p in reading])
-            query = reads.points_query(
-                rid, name, start_step=start_step, end_step=end_step, limit=limit, **filters
-            )
+            query = reads.PointRead(rid, name, start_step, end_step, start_time, end_time, limit)
             return await reads.read_series(conn, query)
 
     async def downsample(
@@ -429,7 +433,7 @@ class PostgresStore(media.PostgresMedia, Store):
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 snapshot = await reads.export_snapshot(conn)
-                queries: list[tuple[tuple[uuid.UUID, str], str]] = []
+                queries: list[tuple[tuple[uuid.UUID, str], reads.PointRead]] = []
                 for rid in rids:
                     await self._require_run(conn, rid)
                     rows = await conn.fetch(

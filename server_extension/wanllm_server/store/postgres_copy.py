@@ -19,9 +19,9 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 
 # wire type code -> numpy big-endian dtype of the value
-_WIRE = {"i2": ">i2", "i8": ">i8", "f8": ">f8", "ts": ">i8"}
+_WIRE = {"i2": ">i2", "i4": ">i4", "i8": ">i8", "f8": ">f8", "ts": ">i8"}
 
-Field = tuple[str, Any]  # (kind, array | constant bytes | None); kind: i2 i8 f8 ts bytes null
+Field = tuple[str, Any]  # (kind, array | constant bytes | None); kind: i2 i4 i8 f8 ts bytes null
 
 
 def _record_dtype(fields: Sequence[Field]) -> np.dtype:

@@ -1,36 +1,29 @@
 """The PostgreSQL write path: one transaction and few round trips per batch.
 
-A batch with explicit steps is ``BEGIN``, a binary COPY of its points, a
-binary COPY of the tier partials of the buckets it fills, one statement
+A batch with explicit steps is ``BEGIN``, a binary COPY of its points as packed
+blocks and one of its tier rows (:mod:`.postgres_blocks`), one statement
 (:func:`derived_sql`) and ``COMMIT``. That statement claims the batch id,
-key-share locks the runs, and upserts everything else derived from the points,
-merging in SQL: per-series summaries (Welford/Chan) and the merged M4 tier row
-of each other (series, level, bucket). A replay or an unknown run is detected there and the
-caller rolls back (:class:`Duplicate`, ``RunNotFound``).
+key-share locks the runs and upserts the per-series summaries (Welford/Chan,
+merged in SQL), counting each series' writes since its last seal; series due
+are sealed before the commit. A replay or an unknown run is detected there and
+the caller rolls back (:class:`Duplicate`, ``RunNotFound``).
 
-Tier rows (``sql/postgres/0005_appended_tier_rows.sql``): a partial of at
-least ``2**level`` points is appended as a row of its own (``merged`` NULL),
-which costs a fraction of an upsert; smaller ones merge into the bucket's one
-merged row. A bucket thus holds at most ``1 + points / 2**level`` rows, and
-readers merge them.
-
-The numpy work deriving all that runs in a worker thread while the server
-ingests the points (:data:`THREAD_POINTS`).
+The numpy work (sorting, packing, tier partials, summaries) runs in a worker
+thread for batches of at least :data:`THREAD_POINTS` points.
 
 Auto steps need the series' last step first: such a batch claims and locks up
 front (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then proceeds the same way.
 
-Locks are taken in one global order (batch id, runs, summaries, tiers; keys
-sorted within each), so concurrent writers cannot deadlock, and the
-summary/tier rows shared by writers of one series stay locked only from that
-last statement to the commit.
+Locks are taken in one global order (batch id, runs, summaries; keys sorted
+within each), so concurrent writers cannot deadlock, and the summary rows
+shared by writers of one series stay locked only from that last statement to
+the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -41,23 +34,12 @@ import numpy as np
 from wanllm_jupyter.core.auto_steps import assign_auto_steps
 
 from . import aggregates as agg
+from . import postgres_blocks as blocks
 from .base import MetricBatch, RunNotFound, SystemMetricBatch
-from .postgres_copy import HEADER, TRAILER, Field, encode_group, encode_row, jsonb
 
-# batches of at least this many points derive tiers/summaries in a worker thread while
-# their points are copied; smaller ones inline (a thread hop costs more than it saves)
+# batches of at least this many points are encoded in a worker thread; smaller ones
+# inline (a thread hop costs more than it saves)
 THREAD_POINTS = 500
-# the points are copied in pieces of this many rows, each encoded while the server
-# ingests the previous one
-PIECE_ROWS = 2_048
-TIER_COLUMNS = ["run_id", "metric_name", "level", *agg.PARTIAL_FIELDS]
-# appended tier rows: (partial field, binary COPY wire type)
-_TIER_WIRE = [(f, "f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8") for f in TIER_COLUMNS[3:]]
-
-# tier partial fields sent as one int8[][] and one float8[][] (a 2-D array is
-# encoded by asyncpg without a per-element type check: ~10x cheaper than 1-D arrays)
-_TIER_INTS = tuple(f for f in agg.PARTIAL_FIELDS if agg.PARTIAL_DTYPE[f].kind == "i")
-_TIER_FLOATS = tuple(f for f in agg.PARTIAL_FIELDS if agg.PARTIAL_DTYPE[f].kind == "f")
 _SUMMARY_PARAMS = (
     ("count", "int8"), ("finite", "int8"), ("mean", "float8"), ("m2", "float8"),
     ("lo", "float8"), ("hi", "float8"), ("t0", "timestamptz"), ("t1", "timestamptz"),
@@ -112,31 +94,20 @@ def _welford(t: str, count: str) -> str:
 
 @cache
 def derived_sql() -> str:
-    """The statement claiming the batch and upserting summaries and tiers.
+    """The statement claiming the batch and upserting the series summaries.
 
     Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
     ids, $5/$6 series keys (run id, name; in lock order), then the arrays of
-    :attr:`Derived.args` (series are referred to by 1-based index). Returns
-    ``claimed`` and ``found`` (the run ids found); the upserts only run when
-    the batch was claimed (or $1 is NULL) and every run was found. Each upsert
-    waits for the previous one (one-time filters); rows are upserted in the
-    order given (no joins or sorts), so summary rows are locked in key order.
+    :attr:`Derived.args`. Returns ``claimed``, ``found`` (the run ids found) and
+    ``writes`` (run id, name and writes since its last seal of each series); the
+    upsert only runs when the batch was claimed (or $1 is NULL) and every run
+    was found. Rows are upserted in the order given (no joins or sorts), so
+    summary rows are locked in key order.
     """
     p = 7
     summ_src = _unnest(_SUMMARY_PARAMS, p)
-    p += len(_SUMMARY_PARAMS)
-    ints, floats = f"(${p}::int8[])", f"(${p + 1}::float8[])"
-
-    def names(ps: tuple[tuple[str, str], ...]) -> str:
-        return ", ".join(n for n, _ in ps)
-
-    tier_cols = ", ".join(_TIER_INTS[1:] + _TIER_FLOATS) + ", merged"
-    tier_vals = ", ".join(
-        [f"{ints}[r][{j + 3}]" for j in range(len(_TIER_INTS))]
-        + [f"{floats}[r][{j + 1}]" for j in range(len(_TIER_FLOATS))]
-        + ["true"]
-    )
-    sql = f"""
+    names = ", ".join(n for n, _ in _SUMMARY_PARAMS)
+    return f"""
 WITH claim AS (
     INSERT INTO ingest_batches (kind, batch_id, points)
     SELECT $1::text, $2::text, $3::int4 WHERE $1::text IS NOT NULL
@@ -150,11 +121,11 @@ WITH claim AS (
 ), summ AS (
     INSERT INTO metric_summaries AS s (run_id, metric_name, count, finite_count,
         nonfinite_count, mean, m2, min_value, max_value, first_time, last_time, first_step,
-        last_step, latest_step, latest_time, latest_value)
+        last_step, latest_step, latest_time, latest_value, open_writes)
     SELECT ($5::uuid[])[u.i], ($6::text[])[u.i], u.count, u.finite, u.count - u.finite,
            nullif(u.mean, 'NaN'), u.m2, nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN'),
-           u.t0, u.t1, u.s0, u.s1, u.ls, u.lt, u.lv
-    FROM {summ_src} WITH ORDINALITY AS u({names(_SUMMARY_PARAMS)}, i)
+           u.t0, u.t1, u.s0, u.s1, u.ls, u.lt, u.lv, 1
+    FROM {summ_src} WITH ORDINALITY AS u({names}, i)
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (run_id, metric_name) DO UPDATE SET
         count = s.count + excluded.count,
@@ -174,49 +145,13 @@ WITH claim AS (
             "s.count = 0 OR (excluded.latest_time, excluded.latest_step)"
             " >= (s.latest_time, s.latest_step)",
         )
-    }
-    RETURNING 1
-), tiers AS (
-    INSERT INTO metric_tiers AS t (run_id, metric_name, level, bucket, {tier_cols})
-    SELECT ($5::uuid[])[{ints}[r][1]], ($6::text[])[{ints}[r][1]], {ints}[r][2], {tier_vals}
-    FROM generate_subscripts({ints}, 1) AS r
-    WHERE (SELECT count(*) FROM summ) > 0
-    ON CONFLICT (run_id, metric_name, level, bucket, merged) DO UPDATE SET
-        count = t.count + excluded.count,
-        nonfinite = t.nonfinite + excluded.nonfinite,
-        {
-        _pick(
-            "t",
-            "first",
-            "(excluded.first_step, excluded.first_time) < (t.first_step, t.first_time)",
-        )
     },
-        {
-        _pick("t", "last", "(excluded.last_step, excluded.last_time) >= (t.last_step, t.last_time)")
-    },
-        {
-        _pick(
-            "t",
-            "min",
-            "(excluded.min_value, excluded.min_step, excluded.min_time)"
-            " < (t.min_value, t.min_step, t.min_time)",
-        )
-    },
-        {
-        _pick(
-            "t",
-            "max",
-            "excluded.max_value <> 'NaN' AND (t.max_value = 'NaN' OR"
-            " (-excluded.max_value, excluded.max_step, excluded.max_time)"
-            " < (-t.max_value, t.max_step, t.max_time))",
-        )
-    }
-    RETURNING 1
-)"""
-    return sql + (
-        "\nSELECT (SELECT count(*) FROM claim) = 1 AS claimed,"
-        " array(SELECT id FROM locked) AS found"
-    )
+        open_writes = s.open_writes + 1
+    RETURNING run_id, metric_name, open_writes
+)
+SELECT (SELECT count(*) FROM claim) = 1 AS claimed, array(SELECT id FROM locked) AS found,
+       array(SELECT ARRAY[run_id::text, metric_name::text, open_writes::text] FROM summ)
+           AS writes"""
 
 
 @dataclass(slots=True)
@@ -254,76 +189,17 @@ def batch_points(batch: MetricBatch) -> Points:
     return Points(keys, remap[series.ravel()], batch.steps, batch.times, batch.values)
 
 
-def _key_fields(
-    keys: list[tuple[uuid.UUID, str]], series: np.ndarray
-) -> list[tuple[np.ndarray, list[Field]]]:
-    """(rows, [run id field, name field]) per part of ``series`` (indices into
-    ``keys``) whose names have one byte length: fixed-width COPY rows."""
-    encoded = [name.encode() for _, name in keys]
-    widths = np.array([len(e) for e in encoded], np.int64)
-    rids = np.array([rid.bytes for rid, _ in keys], "S16")
-    out = []
-    for w in sorted(set(widths.tolist())):
-        rows = (
-            np.arange(len(series)) if (widths == w).all() else np.flatnonzero(widths[series] == w)
-        )
-        if len(rows) == 0:
-            continue
-        names = np.array([e if len(e) == w else b"" for e in encoded], f"S{w}")
-        ser = series[rows]
-        out.append((rows, [("bytes", rids[ser]), ("bytes", names[ser])]))
-    return out
-
-
-def metric_copy(
-    p: Points, metadata: list[dict[str, Any] | None] | None, piece_rows: int = 1 << 62
-) -> Iterator[bytes | bytearray]:
-    """Binary COPY data for ``metrics (time, run_id, metric_name, step, value, metadata)``,
-    rows grouped by series (index locality), encoded lazily in pieces of at most
-    ``piece_rows`` rows: streamed, the server ingests one while the next is encoded."""
-    has_meta = np.zeros(len(p.values), bool)
-    if metadata is not None:
-        has_meta = np.fromiter((m is not None for m in metadata), bool, len(p.values))
-    plain = np.flatnonzero(~has_meta)
-    idx = plain[np.argsort(p.series[plain], kind="stable")]
-    head = HEADER
-    for start in range(0, len(idx), piece_rows):
-        piece = idx[start : start + piece_rows]
-        for rows, (rid, name) in _key_fields(p.keys, p.series[piece]):
-            sel = piece[rows]
-            fields: list[Field] = [("ts", p.times[sel]), rid, name, ("i8", p.steps[sel]),
-                                   ("f8", p.values[sel]), ("null", None)]  # fmt: skip
-            yield encode_group(len(sel), fields, head)
-            head = b""
-    for i in np.flatnonzero(has_meta).tolist():
-        run_id, metric = p.keys[int(p.series[i])]
-        yield head + encode_row(
-            [("ts", p.times[i]), ("bytes", run_id.bytes), ("bytes", metric.encode()),
-             ("i8", p.steps[i]), ("f8", p.values[i]), ("bytes", jsonb(metadata[i]))]  # type: ignore[index]
-        )  # fmt: skip
-        head = b""
-    yield head + TRAILER
-
-
-async def _aiter(chunks: Iterator[bytes | bytearray]) -> AsyncIterator[bytes | bytearray]:
-    """Feed COPY chunk by chunk, encoding the next while the server ingests one."""
-    for chunk in chunks:
-        yield chunk
-
-
 @dataclass(slots=True)
 class Derived:
-    """What a batch's points add besides themselves: ``tier_copy`` (binary COPY
-    data of the appended tier rows, None when there are none) and ``args`` (the
-    arrays $5.. of :func:`derived_sql`)."""
+    """What a batch writes: ``encoded`` (COPY data of blocks and tier rows) and
+    ``args`` (the arrays $5.. of :func:`derived_sql`)."""
 
-    tier_copy: bytes | None
+    encoded: blocks.Encoded
     args: list[Any]
 
 
-def derived_args(p: Points) -> Derived:
-    """Series keys, batch summaries and tier partials (appended ones as COPY data,
-    the rest as arrays) of the points."""
+def derived_args(p: Points, metadata: list[dict[str, Any] | None] | None = None) -> Derived:
+    """Series keys, batch summaries, blocks and tier rows of the points."""
     sums = agg.summarize_groups(p.series, p.steps, p.times, p.values)
     s = [sums[i] for i in range(len(p.keys))]
     args: list[Any] = [[k[0] for k in p.keys], [k[1] for k in p.keys]]
@@ -334,30 +210,8 @@ def derived_args(p: Points) -> Derived:
         [x.last_step for x in s], [x.latest_step for x in s], [x.latest_time for x in s],
         [x.latest_value for x in s],
     ]  # fmt: skip
-    t = agg.tier_rows(p.series, p.steps, p.times, p.values)
-    full = t.partials["count"] >= np.left_shift(1, t.level)
-    merged = np.flatnonzero(~full)
-    ints = np.column_stack(
-        [t.group[merged] + 1, t.level[merged]] + [t.partials[f][merged] for f in _TIER_INTS]
-    )
-    floats = np.column_stack([t.partials[f][merged] for f in _TIER_FLOATS])
-    args += [ints.tolist(), floats.tolist()]
-    return Derived(tier_copy(p.keys, t, np.flatnonzero(full)), args)
-
-
-def tier_copy(keys: list[tuple[uuid.UUID, str]], t: agg.TierRows, rows: np.ndarray) -> bytes | None:
-    """Binary COPY data of tier rows ``rows`` of ``t`` for :data:`TIER_COLUMNS`, in
-    index order (series, level, bucket)."""
-    if len(rows) == 0:
-        return None
-    rows = rows[np.lexsort((t.partials["bucket"][rows], t.level[rows], t.group[rows]))]
-    out: list[bytes | bytearray] = [HEADER]
-    for part, key_fields in _key_fields(keys, t.group[rows]):
-        sel = rows[part]
-        fields = [*key_fields, ("i2", t.level[sel])]
-        fields += [(wire, t.partials[f][sel]) for f, wire in _TIER_WIRE]
-        out.append(encode_group(len(sel), fields))
-    return b"".join([*out, TRAILER])
+    encoded = blocks.encode_points(p.keys, p.series, p.steps, p.times, p.values, metadata)
+    return Derived(encoded, args)
 
 
 async def upsert_derived(
@@ -367,20 +221,15 @@ async def upsert_derived(
     claim: tuple[str, str, int] | None,
     run_ids: list[uuid.UUID],
 ) -> None:
-    """Append ``derived``'s tier rows and run :func:`derived_sql` (``claim``: kind,
-    batch id, points; None when already claimed); raise Duplicate/RunNotFound
-    (the caller rolls back)."""
-    if derived.tier_copy is not None:
-        await conn.copy_to_table(
-            "metric_tiers",
-            # asyncpg copies from any buffer; asyncpg-stubs name only files and iterables
-            source=memoryview(derived.tier_copy),  # type: ignore[arg-type]
-            columns=TIER_COLUMNS,
-            format="binary",
-        )
+    """Copy ``derived``'s blocks and tier rows, run :func:`derived_sql` (``claim``:
+    kind, batch id, points; None when already claimed) and seal the series due;
+    raise Duplicate/RunNotFound (the caller rolls back)."""
+    await blocks.copy_encoded(conn, derived.encoded)
     kind, batch_id, n = claim if claim is not None else (None, None, 0)
     row = _one(await conn.fetchrow(derived_sql(), kind, batch_id, n, run_ids, *derived.args))
     check_claim(row["claimed"] or claim is None, run_ids, row["found"])
+    due = [(uuid.UUID(r), m) for r, m, w in row["writes"] or () if int(w) >= blocks.SEAL_WRITES]
+    await blocks.seal(conn, due)
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:
@@ -399,15 +248,6 @@ def check_claim(claimed: bool, run_ids: list[uuid.UUID], found: list[uuid.UUID])
     for rid in run_ids:
         if rid not in have:
             raise RunNotFound(rid)
-
-
-async def _copy_points(conn: asyncpg.Connection, source: Any) -> None:
-    await conn.copy_to_table(
-        "metrics",
-        source=source,
-        columns=["time", "run_id", "metric_name", "step", "value", "metadata"],
-        format="binary",
-    )
 
 
 async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndarray:
@@ -434,16 +274,11 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
         }
         if auto is not None:
             p.steps = assign_auto_steps(batch.steps, auto, p.series, last)
-    source = _aiter(metric_copy(p, batch.metadata, PIECE_ROWS))
-    if n >= THREAD_POINTS:  # derive in a worker thread while the server ingests the points
-        pending = asyncio.get_running_loop().run_in_executor(None, derived_args, p)
-        try:
-            await _copy_points(conn, source)
-        finally:
-            derived = await pending
+    if n >= THREAD_POINTS:
+        loop = asyncio.get_running_loop()
+        derived = await loop.run_in_executor(None, derived_args, p, batch.metadata)
     else:
-        await _copy_points(conn, source)
-        derived = derived_args(p)
+        derived = derived_args(p, batch.metadata)
     await upsert_derived(conn, derived, claim=claim, run_ids=batch.run_ids)
     return p.steps
 

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import asyncpg
 import numpy as np
 
+from . import postgres_blocks as blocks
 from .base import Retention, SystemSeries
 from .postgres_ingest import Points, derived_args, upsert_derived
-from .postgres_reads import points_query, read_series
+from .postgres_reads import PointRead, read_series
 
 DAY_US = 86_400_000_000
 
@@ -52,19 +53,30 @@ async def system_metrics(
 
 
 async def rebuild_series(conn: asyncpg.Connection, rid: uuid.UUID, name: str) -> int:
-    """Recompute a series' summary and tiers from its raw points."""
-    raw = await read_series(conn, points_query(rid, name))
-    for table in ("metric_summaries", "metric_tiers"):
+    """Seal a series' tail and recompute its summary and tiers from its points."""
+    await conn.execute(
+        "SELECT 1 FROM metric_summaries WHERE run_id = $1 AND metric_name = $2 FOR UPDATE",
+        rid, name,
+    )  # fmt: skip
+    await blocks.seal(conn, [(rid, name)], force=True)
+    raw = await read_series(conn, PointRead(rid, name))
+    for table in ("metric_summaries", "metric_tier_blocks"):
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1 AND metric_name = $2", rid, name)
     if len(raw):
-        p = Points([(rid, name)], np.zeros(len(raw), np.int64), raw.steps, raw.times, raw.values)
-        await upsert_derived(conn, derived_args(p), claim=None, run_ids=[rid])
+        group = np.zeros(len(raw), np.int64)
+        derived = derived_args(Points([(rid, name)], group, raw.steps, raw.times, raw.values))
+        derived.encoded = blocks.tiers_of([(rid, name)], group, raw.steps, raw.times, raw.values)
+        await upsert_derived(conn, derived, claim=None, run_ids=[rid])
     return len(raw)
 
 
 async def _drop_before(conn: asyncpg.Connection, table: str, cutoff: int, timescale: bool) -> int:
-    """Delete rows with time < cutoff: whole chunks first on TimescaleDB, then the rest."""
-    removed = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE time < $1", cutoff)
+    """Delete rows with time < cutoff: whole chunks first on TimescaleDB, then the
+    rest; return the points removed (a block's ``n``, else one a row)."""
+    points = "count(*)" if table == "system_metrics" else "sum(n)"
+    removed = await conn.fetchval(
+        f"SELECT coalesce({points}, 0) FROM {table} WHERE time < $1", cutoff
+    )
     if timescale:
         await conn.execute(f"SELECT drop_chunks('{table}', older_than => $1::timestamptz)", cutoff)
     await conn.execute(f"DELETE FROM {table} WHERE time < $1", cutoff)
@@ -82,7 +94,12 @@ async def apply_retention(
             "SELECT run_id, metric_name FROM metric_summaries WHERE count > 0 AND first_time < $1",
             cutoff,
         )
-        removed["metrics"] = await _drop_before(conn, "metrics", cutoff, timescale)
+        removed["metrics"] = 0
+        for table in ("metric_blocks", "metric_tail"):
+            removed["metrics"] += await blocks.trim_before(conn, table, cutoff)
+            removed["metrics"] += await _drop_before(
+                conn, table, cutoff, timescale and table == "metric_blocks"
+            )
         for row in affected:
             await rebuild_series(conn, row["run_id"], row["metric_name"])
         await conn.execute("DELETE FROM ingest_batches WHERE created_at < $1", cutoff)

@@ -1,7 +1,8 @@
-"""The PostgreSQL read path for metric points: binary COPY out, parsed by numpy.
+"""The PostgreSQL read path for metric points: packed blocks and tier rows
+(:mod:`.postgres_blocks`) decoded by numpy, off the event loop when large.
 
-Query values are inlined as literals (COPY takes no bind parameters); only
-UUIDs, integers and quoted strings are ever inlined.
+A read fetches the blocks of a series overlapping its step window and keeps
+the points within its bounds, in (step, time) order.
 """
 
 from __future__ import annotations
@@ -13,27 +14,25 @@ import itertools
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
 
+from ..offload import INLINE_POINTS
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, Series
-from .postgres_copy import decode_fixed, strip_copy
+from .blocks import EMPTY, bounds, decode_blocks, decode_partials, filter_points
 
-_POINT_KINDS = ("i8", "ts", "f8")  # step, time, value
-# Reads run PARALLEL_READS at a time on connections sharing one snapshot: the
-# server's per-row scan and COPY output, not the client, bound one connection. A
-# series of at least PARALLEL_POINTS points is itself split into step ranges;
-# smaller series of a bulk read run side by side.
+# Reads run PARALLEL_READS at a time on connections sharing one snapshot (their
+# decoding in worker threads). A series of at least PARALLEL_POINTS points is
+# itself split into step ranges; smaller series of a bulk read run side by side.
 PARALLEL_POINTS = 200_000
 PARALLEL_READS = 4
 SEGMENT_POINTS = 1_000_000  # at most ~this many points per range (memory bound)
 K = TypeVar("K")
-_TIER_SELECT = ", ".join(agg.PARTIAL_FIELDS)
-_TIER_KINDS = tuple("f8" if agg.PARTIAL_DTYPE[f].kind == "f" else "i8" for f in agg.PARTIAL_FIELDS)
 
 
 def summary_from_record(r: asyncpg.Record) -> agg.Summary | None:
@@ -71,58 +70,52 @@ def lit(value: uuid.UUID | int | str) -> str:
     raise TypeError(f"cannot inline {type(value).__name__}")
 
 
-def _time_lit(us: int) -> str:
-    return f"(timestamptz 'epoch' + {int(us)} * interval '1 microsecond')"
-
-
 def concat_series(parts: list[Series]) -> Series:
     if not parts:
-        return Series(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+        return EMPTY
     return Series(
         *(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values"))
     )
 
 
-def points_query(
-    run_id: uuid.UUID,
-    name: str,
-    *,
-    start_step: int | None = None,
-    end_step: int | None = None,
-    start_time: int | None = None,
-    end_time: int | None = None,
-    limit: int | None = None,
-) -> str:
-    """SELECT step, time, value of one series ordered by (step, time)."""
-    conds = [f"run_id = {lit(run_id)}", f"metric_name = {lit(name)}"]
-    if start_step is not None:
-        conds.append(f"step >= {lit(start_step)}")
-    if end_step is not None:
-        conds.append(f"step <= {lit(end_step)}")
-    if start_time is not None:
-        conds.append(f"time >= {_time_lit(start_time)}")
-    if end_time is not None:
-        conds.append(f"time <= {_time_lit(end_time)}")
-    sql = f"SELECT step, time, value FROM metrics WHERE {' AND '.join(conds)} ORDER BY step, time"
-    return sql + (f" LIMIT {lit(limit)}" if limit is not None else "")
+@dataclass(frozen=True, slots=True)
+class PointRead:
+    """The points of one series within inclusive bounds (None: unbounded), in
+    (step, time) order, at most ``limit`` of them."""
+
+    run_id: uuid.UUID
+    name: str
+    start_step: int | None = None
+    end_step: int | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    limit: int | None = None
+
+    def select(self, rows: list[tuple[bytes, bytes, bytes, int]]) -> Series:
+        st, tm, v = decode_blocks(rows)
+        s = filter_points(st, tm, v, self.start_step, self.end_step, self.start_time, self.end_time)
+        if self.limit is not None and len(s) > self.limit:
+            s = Series(s.steps[: self.limit], s.times[: self.limit], s.values[: self.limit])
+        return s
 
 
-async def copy_rows(
-    conn: asyncpg.Connection, query: str, kinds: tuple[str, ...]
-) -> list[np.ndarray]:
-    """Run ``query`` through binary COPY and return its columns."""
-    chunks: list[bytes] = []
-
-    async def sink(data: bytes) -> None:
-        chunks.append(data)
-
-    await conn.copy_from_query(query, output=sink, format="binary")
-    return decode_fixed(strip_copy(b"".join(chunks)), kinds)
+_ROWS = (
+    "SELECT steps, times, vals, n, min_step, max_step FROM {} WHERE run_id = $1"
+    " AND metric_name = $2 AND min_step <= $3 AND max_step >= $4"
+)
+TAIL_SQL = _ROWS.format("metric_tail")
+POINTS_SQL = f"{_ROWS.format('metric_blocks')} UNION ALL {TAIL_SQL} ORDER BY min_step, max_step"
 
 
-async def read_series(conn: asyncpg.Connection, query: str) -> Series:
-    steps, times, values = await copy_rows(conn, query, _POINT_KINDS)
-    return Series(steps, times, values)
+async def read_series(conn: asyncpg.Connection, q: PointRead, *, sql: str = POINTS_SQL) -> Series:
+    """The points of ``q`` in sealed blocks and the tail (``sql=TAIL_SQL``: the
+    tail only), decoded in a worker thread when many."""
+    lo, hi = bounds(q.start_step, q.end_step)
+    fetched = await conn.fetch(sql, q.run_id, q.name, hi, lo)
+    rows: list[tuple[bytes, bytes, bytes, int]] = [(r[0], r[1], r[2], r[3]) for r in fetched]
+    if sum(r[3] for r in rows) < INLINE_POINTS:
+        return q.select(rows)
+    return await asyncio.get_running_loop().run_in_executor(None, q.select, rows)
 
 
 def step_ranges(lo: int, hi: int, points: int) -> list[tuple[int, int]]:
@@ -142,13 +135,13 @@ def series_queries(
     start_step: int | None,
     end_step: int | None,
     **filters: int | None,
-) -> list[str]:
-    """The point queries of one series within a step window: step ranges when the
-    series has at least PARALLEL_POINTS points, else one query."""
+) -> list[PointRead]:
+    """The point reads of one series within a step window: step ranges when the
+    series has at least PARALLEL_POINTS points, else one read."""
     lo = s.first_step if start_step is None else max(start_step, s.first_step)
     hi = s.last_step if end_step is None else min(end_step, s.last_step)
     ranges = step_ranges(lo, hi, s.count) if s.count >= PARALLEL_POINTS else [(lo, hi)]
-    return [points_query(run_id, name, start_step=a, end_step=b, **filters) for a, b in ranges]
+    return [PointRead(run_id, name, a, b, **filters) for a, b in ranges]
 
 
 @contextlib.asynccontextmanager
@@ -169,13 +162,13 @@ async def export_snapshot(conn: asyncpg.Connection) -> str:
 async def read_ranges(
     acquire: Callable[[], Any],
     snapshot: str,
-    queries: Iterable[tuple[K, str]],
+    queries: Iterable[tuple[K, PointRead]],
 ) -> AsyncIterator[tuple[K, Series]]:
-    """``(key, result)`` of each keyed query, in order, with up to PARALLEL_READS
+    """``(key, result)`` of each keyed read, in order, with up to PARALLEL_READS
     queries in flight (a finished read is held until the ones before it are taken)
     on connections sharing ``snapshot``."""
 
-    async def one(query: str) -> Series:
+    async def one(query: PointRead) -> Series:
         async with snapshot_reader(acquire, snapshot) as conn:
             return await read_series(conn, query)
 
@@ -203,18 +196,14 @@ async def read_ranges(
 async def read_tiers(
     conn: asyncpg.Connection, run_id: uuid.UUID, name: str, level: int, lo: int, hi: int
 ) -> np.ndarray:
-    """Tier partials (:data:`aggregates.PARTIAL_DTYPE`) of one level and bucket range."""
-    cols = await copy_rows(
-        conn,
-        f"SELECT {_TIER_SELECT} FROM metric_tiers WHERE run_id = {lit(run_id)} AND "
-        f"metric_name = {lit(name)} AND level = {lit(level)} AND "
-        f"bucket BETWEEN {lit(lo)} AND {lit(hi)}",
-        _TIER_KINDS,
-    )
-    out = np.empty(len(cols[0]), agg.PARTIAL_DTYPE)
-    for f, col in zip(agg.PARTIAL_FIELDS, cols, strict=False):
-        out[f] = col
-    return out
+    """Tier partials (:data:`aggregates.PARTIAL_DTYPE`) of the rows of one level
+    overlapping a bucket range (partials outside it included)."""
+    rows = await conn.fetch(
+        "SELECT data, n FROM metric_tier_blocks WHERE run_id = $1 AND metric_name = $2"
+        " AND level = $3 AND min_bucket <= $4 AND max_bucket >= $5",
+        run_id, name, level, hi, lo,
+    )  # fmt: skip
+    return agg.concat_partials([decode_partials(r["data"], r["n"]) for r in rows])
 
 
 async def downsample(
@@ -226,25 +215,33 @@ async def downsample(
     end: int,
     series_count: int,
 ) -> Downsampled:
-    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.m4`);
-    ``series_count`` (all points of the series) short-cuts small series to raw."""
+    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.m4`) plus
+    the tail's points (not in the tiers); ``series_count`` (all points of the
+    series) short-cuts small series to raw."""
     plan = m4.plan_downsample(start, end, buckets)
     max_unsampled = 4 * buckets
     if plan.level is None or series_count <= max_unsampled:
-        raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
+        raw = await read_series(conn, PointRead(run_id, name, start, end))
         return m4.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
-    edges = [
-        await read_series(conn, points_query(run_id, name, start_step=a, end_step=b))
-        for a, b in plan.edges
-    ]
-    edge = concat_series(edges)
+    edges = [await read_series(conn, PointRead(run_id, name, a, b)) for a, b in plan.edges]
+    tail = await read_series(conn, PointRead(run_id, name, start, end), sql=TAIL_SQL)
+    inner = _inner(tail, plan.edges)
+    edge = concat_series([*edges, Series(tail.steps[inner], tail.times[inner], tail.values[inner])])
     result = m4.m4_from_tiers(tiers, plan, edge)
     if result.total_points <= max_unsampled:
-        raw = await read_series(conn, points_query(run_id, name, start_step=start, end_step=end))
+        raw = await read_series(conn, PointRead(run_id, name, start, end))
         return m4.unsampled(result, raw)
     return result
+
+
+def _inner(s: Series, edges: Iterable[tuple[int, int]]) -> np.ndarray:
+    """The points of ``s`` outside the edge step ranges (read with the edges)."""
+    keep = np.ones(len(s), bool)
+    for a, b in edges:
+        keep &= (s.steps < a) | (s.steps > b)
+    return keep
 
 
 async def rechunk(

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from . import aggregates as agg
-from .base import Series
+from .blocks import decode_blocks, encode_block
 
 BLOCK_POINTS = 65_536  # points per block when a series is rebuilt
 SMALL_ROW = 1024  # tier rows with fewer partials are "small"
@@ -22,7 +22,6 @@ SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_bits"
 )
-EMPTY = Series(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
 
 
 def bits(x: float) -> int:
@@ -56,15 +55,6 @@ def summary_params(s: agg.Summary) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def sorted_series(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> Series:
-    if len(steps) > 1:
-        d = np.diff(steps)
-        if not ((d > 0) | ((d == 0) & (np.diff(times) >= 0))).all():
-            o = np.lexsort((times, steps))
-            steps, times, values = steps[o], times[o], values[o]
-    return Series(steps, times, values)
-
-
 def insert_blocks(
     c: sqlite3.Connection,
     ids: Sequence[int],
@@ -86,7 +76,7 @@ def insert_blocks(
         bt = tm[s:e]
         rows.append(
             (ids[int(gs[s])], e - s, int(st[s]), int(st[e - 1]), int(bt.min()), int(bt.max()),
-             st[s:e].tobytes(), bt.tobytes(), v[s:e].tobytes(), meta)
+             *encode_block(st[s:e], bt, v[s:e], packed=False), meta)
         )  # fmt: skip
     c.executemany(
         "INSERT INTO metric_blocks (series_id, n, min_step, max_step, min_time, max_time, steps, "
@@ -161,12 +151,8 @@ def delete_ids(c: sqlite3.Connection, table: str, ids: list[int]) -> None:
 
 
 def decode(rows: list[tuple[bytes, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not rows:
-        return EMPTY.steps, EMPTY.times, EMPTY.values
-    st = np.concatenate([np.frombuffer(r[0], np.int64) for r in rows])
-    tm = np.concatenate([np.frombuffer(r[1], np.int64) for r in rows])
-    v = np.concatenate([np.frombuffer(r[2], np.float64) for r in rows])
-    return st, tm, v
+    """Concatenated points of raw (little-endian) blocks."""
+    return decode_blocks([(*r, len(r[0]) // 8) for r in rows])
 
 
 def decode_with_metadata(
@@ -182,30 +168,3 @@ def decode_with_metadata(
                 md[offset + i] = m
             offset += len(r[0]) // 8
     return st, tm, v, md
-
-
-def filter_points(
-    st: np.ndarray,
-    tm: np.ndarray,
-    v: np.ndarray,
-    start_step: int | None,
-    end_step: int | None,
-    start_time: int | None = None,
-    end_time: int | None = None,
-) -> Series:
-    mask = None
-    for arr, lo, hi in ((st, start_step, end_step), (tm, start_time, end_time)):
-        for bound, cmp in ((lo, np.greater_equal), (hi, np.less_equal)):
-            if bound is not None and len(arr) and not cmp(arr, bound).all():
-                m = cmp(arr, bound)
-                mask = m if mask is None else mask & m
-    if mask is not None:
-        st, tm, v = st[mask], tm[mask], v[mask]
-    return sorted_series(st, tm, v)
-
-
-def bounds(lo: int | None, hi: int | None) -> tuple[int, int]:
-    return (
-        -(2**63) if lo is None else max(lo, -(2**63)),
-        2**63 - 1 if hi is None else min(hi, 2**63 - 1),
-    )

@@ -12,14 +12,8 @@ import numpy as np
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, MetricNotFound, Series, SystemSeries
-from .sqlite_blocks import (
-    EMPTY,
-    SERIES_COLS,
-    bounds,
-    decode,
-    filter_points,
-    summary_from_row,
-)
+from .blocks import EMPTY, bounds, filter_points
+from .sqlite_blocks import SERIES_COLS, decode, summary_from_row
 from .sqlite_runs import require_run
 
 
