@@ -185,11 +185,11 @@ def _histogram(value: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _entry(item: Any, binary: bool, max_table_bytes: int) -> MediaEntry:
     body = _object(item, "item", _ITEM_FIELDS)
-    key = body.get("key")
+    key: Any = body.get("key")
     bad = L.text_problem(key, L.MAX_METRIC_NAME_LENGTH)
     if bad is not None:
         raise _Bad("key", bad)
-    step = body.get("step")
+    step: Any = body.get("step")
     bad = L.int_problem(step) if step is not None else "required"
     if bad is not None:
         raise _Bad("step", bad)
