@@ -179,12 +179,13 @@ class OfflineSource:
             out = [r for r in out if r["state"] in states]
         for tag in params.get("tag") or []:
             out = [r for r in out if tag in r["tags"]]
-        return out[: params["limit"]] if params.get("limit") else out
+        out = out[: params["limit"]] if params.get("limit") else out
+        return [offline_runs.wire(r) for r in out]
 
     def run(self, run_id: str) -> dict[str, Any]:
         if run_id not in self._runs:
             raise NotFound(404, f"run {run_id} not found under {self.root}")
-        return self._runs[run_id]
+        return offline_runs.wire(self._runs[run_id])
 
     def metric_names(self, run_id: str) -> list[dict[str, Any]]:
         points = self._columns([run_id], None, None, None)

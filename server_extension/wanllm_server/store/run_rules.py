@@ -1,15 +1,19 @@
 """How runs are created, resumed and updated: the rules every backend shares.
 
-Pure functions on :class:`~.base.Run` objects; the backends only load and save.
+Pure functions on :class:`~.base.Run` objects; the backends only load and save. The
+resume and update rules themselves are :mod:`wanllm_jupyter.core.run_rules`, which
+the offline mode applies too; here they meet the store's dataclasses.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import fields
+from typing import Any
 
+from wanllm_jupyter.core import run_rules as rules
 from wanllm_jupyter.core.errors import UsageError
-from wanllm_jupyter.core.limits import MAX_RUN_NAME_LENGTH, MAX_TAGS
+from wanllm_jupyter.core.limits import MAX_RUN_NAME_LENGTH
 from wanllm_jupyter.core.run_filters import field_kind, value_problem
 
 from .base import (
@@ -24,8 +28,6 @@ from .base import (
     RunUpdate,
 )
 from .names import generate_run_name
-
-_RESUME_OVERWRITES = ("name", "tags", "notes", "git", "host")
 
 
 def check_run_name(name: str | None) -> None:
@@ -65,28 +67,23 @@ def new_run(spec: RunCreate, run_id: uuid.UUID | None, now: int) -> Run:
         name=spec.name or generate_run_name(),
         state="running",
         config=dict(spec.config or {}),
-        tags=list(dict.fromkeys(spec.tags or [])),
+        tags=rules.tags_after([], spec.tags, None, None),
         notes=spec.notes or "",
         git=spec.git or GitInfo(),
         host=spec.host,
         metadata=dict(spec.metadata or {}),
-        created_at=now if spec.created_at is None else min(spec.created_at, now),
+        created_at=rules.created_at(spec.created_at, now),
         updated_at=now,
         heartbeat_at=now,
     )
 
 
 def resume_run(run: Run, spec: RunCreate, now: int) -> None:
-    """Resume ``run``: running again, config and metadata merged (top-level keys, as
-    an update does), other given fields overwritten."""
+    """Resume ``run`` (:func:`wanllm_jupyter.core.run_rules.resume`)."""
     check_run_name(spec.name)
-    run.config.update(spec.config or {})
-    run.metadata.update(spec.metadata or {})
-    for attr in _RESUME_OVERWRITES:
-        if getattr(spec, attr) is not None:
-            setattr(run, attr, getattr(spec, attr))
-    run.state, run.exit_code, run.finished_at = "running", None, None
-    run.updated_at = run.heartbeat_at = now
+    record = _fields(run)
+    rules.resume(record, _fields(spec), now)
+    _set(run, record)
 
 
 def check_run_update(u: RunUpdate) -> None:
@@ -97,42 +94,14 @@ def check_run_update(u: RunUpdate) -> None:
 
 
 def apply_run_update(run: Run, u: RunUpdate, now: int) -> None:
-    """Apply a (checked) partial update to ``run`` in place."""
-    if u.name is not None:
-        run.name = u.name
-    if u.state is not None:
-        ended = now if u.finished_at is None else max(min(u.finished_at, now), run.created_at)
-        run.finished_at = _end_time(run, u.state, ended)
-        run.state = u.state
-    if u.exit_code is not None:
-        run.exit_code = u.exit_code
-    if u.summary is not None:
-        run.summary.update(u.summary)
-    if u.config is not None:
-        run.config.update(u.config)
-    if u.metadata is not None:
-        run.metadata.update(u.metadata)
-    if u.tags is not None:
-        run.tags = list(dict.fromkeys(u.tags))
-    if u.add_tags:
-        run.tags = list(dict.fromkeys([*run.tags, *u.add_tags]))
-    if u.remove_tags:
-        run.tags = [t for t in run.tags if t not in set(u.remove_tags)]
-    if len(run.tags) > MAX_TAGS:
-        reason = f"the run would have {len(run.tags)} tags, more than {MAX_TAGS}"
-        raise InvalidBatch([ItemError(0, "add_tags", reason)], f"invalid run update: {reason}")
-    if u.notes is not None:
-        run.notes = u.notes
-    if u.heartbeat:
-        run.heartbeat_at = now
-        if run.state == "crashed" and u.state is None:  # alive after all: running again
-            run.state, run.finished_at = "running", None
-            run.updated_at = now
-    if replace(u, heartbeat=False) != _NO_CHANGE:  # a heartbeat alone is no update
-        run.updated_at = now
-
-
-_NO_CHANGE = RunUpdate()
+    """Apply a (checked) partial update to ``run`` in place
+    (:func:`wanllm_jupyter.core.run_rules.apply_update`)."""
+    record = _fields(run)
+    try:
+        rules.apply_update(record, _fields(u), now)
+    except rules.TooManyTags as e:
+        raise InvalidBatch([ItemError(0, "add_tags", str(e))], f"invalid run update: {e}") from None
+    _set(run, record)
 
 
 def revived(run: Run) -> bool:
@@ -141,12 +110,11 @@ def revived(run: Run) -> bool:
     return run.state == "running" and run.updated_at == run.heartbeat_at
 
 
-def _end_time(run: Run, state: str, now: int) -> int | None:
-    """``finished_at`` of ``run`` entering ``state``: None while running; now when it
-    ends, also after the crash sweep's provisional end (a crashed run that finishes
-    ends when it finishes); kept when an ended run is set to an end state again."""
-    if state == "running":
-        return None
-    if run.finished_at is None or run.state == "running":
-        return now
-    return now if run.state == "crashed" and state != "crashed" else run.finished_at
+def _fields(obj: Run | RunCreate | RunUpdate) -> dict[str, Any]:
+    """A dataclass's fields as the mapping the shared rules take (values not copied)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _set(run: Run, record: dict[str, Any]) -> None:
+    for name, value in record.items():
+        setattr(run, name, value)
