@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import math
 import uuid
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import numpy as np
 
-from ..offload import INLINE_POINTS
+from .. import offload
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, Series
@@ -113,9 +114,7 @@ async def read_series(conn: asyncpg.Connection, q: PointRead, *, sql: str = POIN
     lo, hi = bounds(q.start_step, q.end_step)
     fetched = await conn.fetch(sql, q.run_id, q.name, hi, lo)
     rows: list[tuple[bytes, bytes, bytes, int]] = [(r[0], r[1], r[2], r[3]) for r in fetched]
-    if sum(r[3] for r in rows) < INLINE_POINTS:
-        return q.select(rows)
-    return await asyncio.get_running_loop().run_in_executor(None, q.select, rows)
+    return await offload.maybe(sum(r[3] for r in rows), q.select, rows)
 
 
 def step_ranges(lo: int, hi: int, points: int) -> list[tuple[int, int]]:
@@ -222,7 +221,8 @@ async def downsample(
     max_unsampled = 4 * buckets
     if plan.level is None or series_count <= max_unsampled:
         raw = await read_series(conn, PointRead(run_id, name, start, end))
-        return m4.m4_from_raw(raw, plan.width, max_unsampled=max_unsampled)
+        m4_raw = functools.partial(m4.m4_from_raw, max_unsampled=max_unsampled)
+        return await offload.maybe(len(raw), m4_raw, raw, plan.width)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
     edges = [await read_series(conn, PointRead(run_id, name, a, b)) for a, b in plan.edges]
