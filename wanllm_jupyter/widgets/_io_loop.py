@@ -17,17 +17,29 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class IOLoop:
-    """The process-wide loop thread and worker; :meth:`get` starts them once."""
+class ProcessWide:
+    """A class with one instance per process, made by the first :meth:`get`."""
 
-    _instance: ClassVar[IOLoop | None] = None
-    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+    _instances: ClassVar[dict[type, Any]] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def get(cls) -> Self:
+        with cls._instances_lock:
+            if cls not in cls._instances:
+                cls._instances[cls] = cls()
+            instance: Self = cls._instances[cls]
+            return instance
+
+
+class IOLoop(ProcessWide):
+    """The process-wide loop thread and worker; :meth:`get` starts them once."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -41,13 +53,6 @@ class IOLoop:
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wanllm-io-resolve")
         )
         threading.Thread(target=self.loop.run_forever, name="wanllm-io", daemon=True).start()
-
-    @classmethod
-    def get(cls) -> IOLoop:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = IOLoop()
-            return cls._instance
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop thread (from any thread)."""

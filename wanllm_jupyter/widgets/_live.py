@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import orjson
 from tornado.httpclient import HTTPRequest
@@ -19,7 +19,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
 from ..core.live_seq import LiveSequence
-from ._io_loop import FailureLog, IOLoop
+from ._io_loop import FailureLog, IOLoop, ProcessWide
 from ._messages import Kind, LiveMessage
 
 MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s
@@ -95,23 +95,13 @@ class Listener(Protocol):
 Key = tuple[str, str]  # (server base URL, run id)
 
 
-class LiveHub:
+class LiveHub(ProcessWide):
     """Process-wide WebSocket subscriptions, one socket per (server, run)."""
-
-    _instance: ClassVar[LiveHub | None] = None
-    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self) -> None:
         self._listeners: dict[Key, set[Listener]] = {}
         self._tasks: dict[Key, concurrent.futures.Future[None]] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def get(cls) -> LiveHub:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = LiveHub()
-            return cls._instance
 
     def subscribe(self, conn: Connection, run_id: str, listener: Listener) -> threading.Event:
         """Start delivering ``run_id``'s live messages to ``listener``; the returned
