@@ -13,6 +13,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 SAMPLE_GROUPS = {  # route group → a sample path value
     r"\((\?P<\w+>)?\[\^/\]\+\)": "00000000-0000-4000-8000-000000000000",
     r"\((\?P<\w+>)?\.\+\)": "train/loss",
+    r"\(\.\+\?\)": "samples/a",  # {key}
+    r"\(\[\^/\]\*\)": "0" * 64,  # {digest}
 }
 
 
