@@ -1,6 +1,7 @@
-"""Chart data logic, free of any widget: series assembly, x-axis modes, smoothing,
-live appends and the zoom re-query decision. The bqplot view (:mod:`.chart`)
-only draws what :meth:`ChartModel.views` returns.
+"""Chart data logic, free of any widget: series assembly and loading, live
+appends and export here; the series types in :mod:`._series`, x-axis modes and
+views in :mod:`._views`, the zoom re-query decision in :mod:`._zoom`. The bqplot
+view (:mod:`.chart`) only draws what :meth:`ChartModel.views` returns.
 
 A series' points are a *base* (the last REST answer, possibly M4-downsampled
 by the server) plus a *tail* of live points that arrived over the WebSocket
@@ -14,7 +15,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,101 +22,31 @@ import numpy as np
 from ..core import smoothing as sm
 from ..core.errors import UsageError
 from ._format import split_axes
+from ._series import (
+    DEFAULT_SAMPLES,
+    DRAWN_RUN_FIELDS,
+    FULL_LIMIT_FACTOR,
+    X_MODES,
+    Series,
+    SeriesView,
+    last_of_each_step,
+    parse_smoothing,
+)
 from ._source import (
-    Band,
     FloatArray,
     IntArray,
     SeriesResponse,
     Source,
-    epoch_seconds,
     floats,
     ints,
 )
 from ._style import DASHES, METRIC_COLORS, RUN_COLORS
+from ._zoom import ChartZoom
 
-X_MODES = ("step", "relative_time", "wall_time")
-DEFAULT_SAMPLES = 1000
-FULL_LIMIT_FACTOR = 4
-DRAWN_RUN_FIELDS = (
-    "state",
-    "name",
-    "created_at",
-)  # hold up to 4·samples raw points before asking for M4
+__all__ = ["X_MODES", "ChartModel", "Series", "SeriesView", "parse_smoothing"]
 
 
-@dataclass(slots=True)
-class Series:
-    """One run × metric on a chart."""
-
-    run_id: str
-    metric: str
-    label: str
-    color: str
-    dash: str
-    steps: IntArray = field(default_factory=lambda: ints([]))
-    times: FloatArray = field(default_factory=lambda: floats([]))
-    values: FloatArray = field(default_factory=lambda: floats([]))
-    n_base: int = 0  # points of the last REST answer; the rest is the live tail
-    base_time: float = -math.inf  # newest time of the base: older live points are dropped
-    sampled: bool = False
-    total_points: int = 0
-    band: Band | None = None
-    server_smoothed: FloatArray | None = None  # aligned with the base points
-
-    @property
-    def tail_len(self) -> int:
-        return int(self.values.size) - self.n_base
-
-
-@dataclass(slots=True)
-class SeriesView:
-    """What the view draws for one series, x already in the chart's x mode."""
-
-    key: tuple[str, str]
-    label: str
-    color: str
-    dash: str
-    x: np.ndarray
-    y: FloatArray  # non-finite (and ≤ 0 on a log axis) replaced by NaN: line gaps
-    steps: IntArray
-    times: FloatArray
-    raw: FloatArray  # the values as logged (NaN/±Inf kept)
-    smooth_x: np.ndarray | None
-    smooth_y: FloatArray | None
-    band_x: np.ndarray | None
-    band_low: FloatArray | None
-    band_high: FloatArray | None
-    sampled: bool
-    total_points: int
-    nonfinite_x: np.ndarray
-    nonfinite_kind: list[str]  # "nan" | "+inf" | "-inf"
-
-
-def parse_smoothing(smoothing: float | str | tuple[str, float] | None) -> tuple[str, float]:
-    """``0.6`` | ``"gaussian"`` | ``("tb_ema", 0.6)`` | ``None`` → ``(method, strength)``."""
-    if smoothing is None:
-        return "ema", 0.0
-    if isinstance(smoothing, str):
-        method, strength = smoothing, 0.6
-    elif isinstance(smoothing, tuple):
-        method, strength = smoothing
-    else:
-        method, strength = "ema", float(smoothing)
-    if method not in sm.METHODS:
-        raise UsageError(f"smoothing method must be one of {sm.METHODS}, got {method!r}")
-    if not 0 <= float(strength) < 1:
-        raise UsageError(f"smoothing strength must be in [0, 1), got {strength!r}")
-    return method, float(strength)
-
-
-def _last_of_each_step(steps: IntArray) -> IntArray:
-    """Indices of the last point at each distinct step (steps sorted)."""
-    if steps.size == 0:
-        return ints([])
-    return np.flatnonzero(np.r_[steps[1:] != steps[:-1], True])
-
-
-class ChartModel:
+class ChartModel(ChartZoom):
     """Data of one chart: runs × metrics, thread-safe (live appends come from a thread)."""
 
     def __init__(
@@ -363,181 +293,6 @@ class ChartModel:
                     mags[s.metric] = max(mags.get(s.metric, 0.0), float(finite.max()))
             return split_axes(self.metrics, mags)
 
-    # ---------------------------------------------------------------- x axis
-    def run_start(self, run_id: str) -> float:
-        run = self.runs.get(run_id) or {}
-        start = epoch_seconds(run.get("created_at"))
-        if start is not None:
-            return start
-        firsts = [s.times.min() for s in self.series if s.run_id == run_id and s.times.size]
-        return float(min(firsts)) if firsts else 0.0
-
-    def x_of(
-        self, run_id: str, steps: IntArray, times: FloatArray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """x of points (in the chart's x mode) and the mask of points that have one."""
-        ok = np.ones(steps.size, dtype=bool)
-        if self.x_mode == "step":
-            return steps.astype(np.float64), ok
-        if self.x_mode == "relative_time":
-            return times - self.run_start(run_id), ok
-        if self.x_mode == "wall_time":
-            return (times * 1e3).astype("datetime64[ms]"), ok
-        xs, xv = self._xmetric.get(run_id, (ints([]), floats([])))
-        if xs.size == 0:
-            return np.full(steps.size, np.nan), np.zeros(steps.size, dtype=bool)
-        order = np.argsort(xs, kind="stable")
-        last = _last_of_each_step(xs[order])
-        xs, xv = xs[order][last], xv[order][last]
-        pos = np.clip(np.searchsorted(xs, steps), 0, xs.size - 1)
-        x = np.where(xs[pos] == steps, xv[pos], np.nan)
-        return x, np.isfinite(x)
-
-    # ---------------------------------------------------------------- views
-    def _smoothed(self, s: Series) -> tuple[IntArray, FloatArray] | None:
-        """(steps, smoothed values) at distinct steps, or None when smoothing is off."""
-        if self.strength <= 0 or s.values.size < 2:
-            return None
-        steps, values = s.steps, s.values
-        if s.sampled and s.server_smoothed is not None and s.server_smoothed.size == s.n_base:
-            base = s.steps[: s.n_base], s.server_smoothed
-            if s.tail_len == 0:
-                return base
-            param = sm.param_from_strength(
-                self.method, self.strength, float(steps[-1] - steps[0]), s.total_points
-            )
-            local = sm.smooth(steps, values, self.method, param)
-            tail = local.x > (base[0][-1] if base[0].size else -math.inf)
-            return (
-                np.concatenate([base[0], local.x[tail].astype(np.int64)]),
-                np.concatenate([base[1], local.values[tail]]),
-            )
-        param = sm.param_from_strength(
-            self.method, self.strength, float(steps[-1] - steps[0]), steps.size
-        )
-        local = sm.smooth(steps, values, self.method, param)
-        return local.x.astype(np.int64), local.values
-
-    def views(self) -> list[SeriesView]:
-        """Everything the view needs to draw, computed under the lock."""
-        with self.lock:
-            return [self._view(s) for s in self.series]
-
-    def _view(self, s: Series) -> SeriesView:
-        x, ok = self.x_of(s.run_id, s.steps, s.times)
-        steps, times, raw, x = s.steps[ok], s.times[ok], s.values[ok], x[ok]
-        y = np.where(np.isfinite(raw), raw, np.nan)
-        if self.y_scale == "log":
-            y = np.where(y > 0, y, np.nan)
-        if self.x_mode not in X_MODES and x.size:
-            order = np.argsort(x, kind="stable")
-            x, y, steps, times, raw = x[order], y[order], steps[order], times[order], raw[order]
-        bad = ~np.isfinite(raw)
-        kinds = ["nan" if np.isnan(v) else ("+inf" if v > 0 else "-inf") for v in raw[bad]]
-        smooth_x = smooth_y = None
-        sm_data = self._smoothed(s)
-        if sm_data is not None and s.steps.size:
-            idx = np.clip(
-                np.searchsorted(s.steps, sm_data[0], side="right") - 1, 0, s.steps.size - 1
-            )
-            sx, sok = self.x_of(s.run_id, sm_data[0], s.times[idx])
-            smooth_x, smooth_y = sx[sok], sm_data[1][sok]
-            if self.y_scale == "log":
-                smooth_y = np.where(smooth_y > 0, smooth_y, np.nan)
-            if self.x_mode not in X_MODES and smooth_x.size:
-                order = np.argsort(smooth_x, kind="stable")
-                smooth_x, smooth_y = smooth_x[order], smooth_y[order]
-        band_x = band_low = band_high = None
-        if s.band is not None and s.band.steps.size and self.x_mode in X_MODES and s.steps.size:
-            band_times = np.interp(s.band.steps, s.steps, s.times)
-            band_x, _ = self.x_of(s.run_id, s.band.steps, band_times)
-            band_low, band_high = s.band.low, s.band.high
-        return SeriesView(
-            key=(s.run_id, s.metric),
-            label=s.label,
-            color=s.color,
-            dash=s.dash,
-            x=x,
-            y=y,
-            steps=steps,
-            times=times,
-            raw=raw,
-            smooth_x=smooth_x,
-            smooth_y=smooth_y,
-            band_x=band_x,
-            band_low=band_low,
-            band_high=band_high,
-            sampled=s.sampled,
-            total_points=s.total_points,
-            nonfinite_x=x[bad],
-            nonfinite_kind=kinds,
-        )
-
-    def y_range(self, views: Sequence[SeriesView]) -> tuple[float, float] | None:
-        """The y extent to pin: 5th–95th percentile (padded) when ignoring outliers."""
-        if not self.ignore_outliers:
-            return None
-        ys = np.concatenate([v.y for v in views]) if views else floats([])
-        rng = sm.percentile_range(ys)
-        if rng is None:
-            return None
-        lo, hi = rng
-        pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
-        return lo - pad, hi + pad
-
-    # ---------------------------------------------------------------- zoom
-    def visible_steps(self, visible: tuple[float, float]) -> tuple[float, float] | None:
-        """The step range shown by a visible x range (epoch seconds for wall time)."""
-        lo, hi = visible
-        if self.x_mode == "step":
-            return lo, hi
-        if self.x_mode not in X_MODES:
-            return None
-        spans = []
-        with self.lock:
-            for s in self.series:
-                if s.times.size < 2:
-                    continue
-                offset = self.run_start(s.run_id) if self.x_mode == "relative_time" else 0.0
-                order = np.argsort(s.times, kind="stable")
-                t, st = s.times[order] - offset, s.steps[order].astype(np.float64)
-                spans.append((np.interp(lo, t, st), np.interp(hi, t, st)))
-        if not spans:
-            return None
-        return min(a for a, _ in spans), max(b for _, b in spans)
-
-    def requery_range(
-        self, visible: tuple[float, float] | None
-    ) -> tuple[int | None, int | None] | None:
-        """Step range to re-query after a pan/zoom (``(None, None)``: everything),
-        or None when the loaded data already shows the visible range at full
-        resolution."""
-        with self.lock:
-            if visible is None:
-                return (None, None) if self.loaded_range is not None else None
-            rng = self.visible_steps(visible)
-            if rng is None:
-                return None
-            lo, hi = rng
-            sampled = any(s.sampled for s in self.series)
-            steps = [s.steps for s in self.series if s.steps.size]
-            if not steps:
-                return None
-            extent = (
-                min(int(a[0]) for a in steps)
-                if self.loaded_range is None or self.loaded_range[0] is None
-                else self.loaded_range[0],
-                max(int(a[-1]) for a in steps)
-                if self.loaded_range is None or self.loaded_range[1] is None
-                else self.loaded_range[1],
-            )
-        outside = self.loaded_range is not None and (lo < extent[0] or hi > extent[1])
-        narrower = sampled and (hi - lo) < 0.5 * (extent[1] - extent[0])
-        if not (outside or narrower):
-            return None
-        margin = 0.1 * (hi - lo)
-        return max(math.floor(lo - margin), 0), math.ceil(hi + margin)
-
     # ---------------------------------------------------------------- export
     def to_frame(self, *, full: bool = True) -> Any:
         """Long DataFrame (run_id, run, metric, step, time, value, smoothed); with
@@ -559,7 +314,7 @@ class ChartModel:
                     self.method, self.strength, float(steps[-1] - steps[0]), steps.size
                 )
                 out = sm.smooth(steps, values, self.method, param)
-                idx = _last_of_each_step(steps)
+                idx = last_of_each_step(steps)
                 smoothed[idx] = out.values
             frames.append(
                 pd.DataFrame(
