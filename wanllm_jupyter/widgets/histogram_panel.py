@@ -129,10 +129,10 @@ class _RunView:
         current = self.slider.value
         value = steps[-1] if self.follow or current not in steps else current
         self._setting.on = True
-        try:
-            with self.slider.hold_sync():
+        try:  # two messages: with both in one, the browser's slider stays at index 0
+            if list(self.slider.options) != steps:
                 self.slider.options = steps
-                self.slider.value = value
+            self.slider.value = value
         finally:
             self._setting.on = False
         x, share = grid.steps.astype(np.float64), grid.share

@@ -156,7 +156,8 @@ class ImagePanel(MediaPanel):
         self._tiles = {k: t for k, t in self._tiles.items() if id(t) in used}
         for run_id, tiles in shown.items():
             name, box, nothing = self._columns[run_id]
-            name.value = f'<div class="wl-run-name">{esc(self.run_name(run_id))}</div>'
+            if len(self.run_ids) > 1:  # one run: the panel's title says enough
+                name.value = f'<div class="wl-run-name">{esc(self.run_name(run_id))}</div>'
             box.children = tiles or [nothing]
         close_all(gone)  # tiles no longer shown
         return True
@@ -174,10 +175,9 @@ class ImagePanel(MediaPanel):
         value = steps[-1] if self._follow or current not in steps else current
         if list(self.slider.options) != steps or self.slider.value != value:
             self._setting.on = True
-            try:
-                with self.slider.hold_sync():
-                    self.slider.options = steps
-                    self.slider.value = value
+            try:  # two messages: with both in one, the browser's slider stays at index 0
+                self.slider.options = steps
+                self.slider.value = value
             finally:
                 self._setting.on = False
 

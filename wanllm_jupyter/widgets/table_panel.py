@@ -8,6 +8,7 @@ follows the latest step unless another was picked.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -65,6 +66,7 @@ class TablePanel(MediaPanel):
         self.data: TableData | None = None
         self._follow = step is None
         self._wanted = step
+        self._setting = threading.local()  # set on the thread that changes the options
         self._frame: tuple[str, pd.DataFrame] | None = None  # (digest, the table shown)
         self._shown: str | None = None  # the digest of the rows in the widget
         self.table = DataTable()
@@ -107,7 +109,11 @@ class TablePanel(MediaPanel):
         return self.frame.iloc[rows]
 
     def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"] is None or (self.data is not None and change["new"] == self.data.step):
+        if (
+            getattr(self._setting, "on", False)
+            or change["new"] is None
+            or (self.data is not None and change["new"] == self.data.step)
+        ):
             return
         self._wanted = int(change["new"])
         self._follow = self.data is not None and self._wanted == self.data.steps[-1].step
@@ -130,10 +136,13 @@ class TablePanel(MediaPanel):
         if data is None:
             return False
         options = [(step_label(s.step, s.rows), s.step) for s in data.steps]
-        with self.picker.hold_sync():
+        self._setting.on = True  # (options reset the value: not the user's pick)
+        try:  # two messages: with both in one, the browser keeps showing the first option
             if list(self.picker.options) != options:
                 self.picker.options = options
             self.picker.value = data.step
+        finally:
+            self._setting.on = False
         self.picker.layout.display = None if len(options) > 1 else "none"
         shown_rows = data.data[:MAX_SHOWN_ROWS]
         if self._shown != self.digest:
