@@ -103,6 +103,8 @@ class Image(Media):
     file (a PNG is stored as it is, other formats PIL reads are re-encoded as PNG)."""
 
     kind = "image"
+    _file: bytes | None = None  # an image file's bytes
+    _chw = False  # the pixels are a tensor's, channels first
 
     def __init__(
         self,
@@ -116,10 +118,12 @@ class Image(Media):
         if caption is not None and not isinstance(caption, str):
             raise UsageError(f"Image caption must be a string, got {type(caption).__name__}")
         self.caption, self.normalize = caption, normalize
-        self._pixels: Any = None  # a private copy: ndarray, torch tensor or PIL image
-        self._file: bytes | None = None  # an image file's bytes
-        self._chw = False  # the pixels are a tensor's, channels first
         data = data_or_path
+        if isinstance(data, np.ndarray):  # first: the common case, few steps in the caller
+            self._pixels: Any = _pool.copy(data)  # a private copy (or tensor, PIL image)
+            self.nbytes = data.nbytes
+            return
+        self._pixels = None
         if isinstance(data, (str, os.PathLike)):
             try:
                 with open(data, "rb") as f:
@@ -127,9 +131,6 @@ class Image(Media):
             except OSError as exc:
                 raise UsageError(f"Image: cannot read {os.fspath(data)!r}: {exc}") from None
             self.nbytes = len(self._file)
-        elif isinstance(data, np.ndarray):
-            self._pixels = _pool.copy(data)
-            self.nbytes = data.nbytes
         elif _is_torch(data):
             tensor, self._chw = data.detach(), True
             if tensor.device.type != "cpu":
