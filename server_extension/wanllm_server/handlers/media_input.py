@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from wanllm_jupyter.core import limits as L
 from wanllm_jupyter.core.api import MediaBatch, MediaItem, field_names
+from wanllm_jupyter.core.media import histogram_problem
 
 from ..store.batches import new_batch_id, now_us
 from ..store.media_base import (
@@ -152,34 +153,27 @@ def _images(value: Any, binary: bool) -> tuple[ImageEntry, ...]:
     return tuple(out)
 
 
-def _floats(value: Any, field: str, lo: int, hi: int) -> np.ndarray:
+def _floats(value: Any, field: str) -> np.ndarray:
     ok = isinstance(value, list) and all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in value
     )
     if not ok:
         raise _Bad(field, "must be a list of numbers")
-    if not lo <= len(value) <= hi:
-        raise _Bad(field, f"must hold {lo}..{hi} numbers ({len(value)})")
+    if len(value) > L.MAX_HISTOGRAM_BINS + 1:  # before converting anything
+        raise _Bad(field, f"must hold at most {L.MAX_HISTOGRAM_BINS + 1} numbers ({len(value)})")
     try:
-        arr = np.array(value, dtype=np.float64)
+        return np.array(value, dtype=np.float64)
     except OverflowError:
         raise _Bad(field, "a number out of the float64 range") from None
-    if not np.isfinite(arr).all():
-        raise _Bad(field, "must be finite numbers")
-    return arr
 
 
 def _histogram(value: Any) -> tuple[np.ndarray, np.ndarray]:
     hist = _object(value, "histogram", frozenset({"edges", "counts"}))
-    edges = _floats(hist.get("edges"), "histogram.edges", 2, L.MAX_HISTOGRAM_BINS + 1)
-    counts = _floats(hist.get("counts"), "histogram.counts", 1, L.MAX_HISTOGRAM_BINS)
-    if len(edges) != len(counts) + 1:
-        reason = f"{len(edges)} edges for {len(counts)} counts (want counts + 1)"
-        raise _Bad("histogram.edges", reason)
-    if not (np.diff(edges) > 0).all():
-        raise _Bad("histogram.edges", "must be strictly increasing")
-    if (counts < 0).any():
-        raise _Bad("histogram.counts", "must be >= 0")
+    edges = _floats(hist.get("edges"), "histogram.edges")
+    counts = _floats(hist.get("counts"), "histogram.counts")
+    bad = histogram_problem(edges, counts)
+    if bad is not None:
+        raise _Bad(*bad)
     return edges, counts
 
 
