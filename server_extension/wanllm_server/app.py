@@ -118,8 +118,9 @@ class WanllmApp(ExtensionApp):
     ).tag(config=True)
     offload_nice = Integer(
         help="Niceness added to the threads doing the CPU-heavy part of requests "
-        "(decoding, smoothing, encoding), so on a busy CPU the event loop runs first "
-        "(env WANLLM_OFFLOAD_NICE; default 10; 0 keeps the server's priority).",
+        "(decoding, smoothing, encoding), so the event loop gets a busy CPU first; "
+        "when other processes load the CPUs it slows those requests (env "
+        "WANLLM_OFFLOAD_NICE; default 0: the server's priority).",
     ).tag(config=True)
 
     @default("database_url")

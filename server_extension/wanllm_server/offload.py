@@ -6,10 +6,11 @@ meanwhile. At most ``workers`` such jobs run at once; more wait their turn in
 the pool's queue. Work sent here should release the GIL or yield it often
 (numpy, or a C call per bounded slice: see :func:`.handlers.wire.json_pieces`).
 
-The workers run at a lower CPU priority (``nice``) than the loop: on a busy
-machine the scheduler lets the loop thread run first whenever it has
-something to do, instead of sharing the CPU equally with the jobs it handed
-off (benchmarks/hostile.py, "event-loop block").
+The workers may run at a lower CPU priority (``nice``; the app's
+``offload_nice``, default 0). Measured with benchmarks/hostile.py: it did not
+lower the longest event-loop block, and when other processes keep the CPUs
+busy the niced workers were starved (a 1M-point export took 1.1 s instead of
+0.4 s), so it is off unless asked for.
 
 One pool serves the process (:func:`pool`): the app makes it with its settings
 (:func:`install`) and the store's read path uses it too (:func:`maybe`).
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 INLINE_POINTS = 20_000  # below this many points, offloading costs more than it saves
 BODY_BYTES_PER_POINT = 40  # about one point of a columnar JSON or Arrow request body
-DEFAULT_NICE = 10  # the workers' niceness above the server's
+DEFAULT_NICE = 0  # the workers' niceness above the server's (see the module doc)
 
 
 def default_workers() -> int:
