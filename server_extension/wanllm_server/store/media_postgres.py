@@ -90,8 +90,11 @@ async def write_media(conn: asyncpg.Connection, batch: MediaWrite) -> bool:
     )  # fmt: skip
     if claimed is None:
         return False
-    keys = sorted({e.key for e in batch.entries})
-    kinds = [next(e.kind for e in batch.entries if e.key == k) for k in keys]
+    first_kind: dict[str, str] = {}
+    for e in batch.entries:
+        first_kind.setdefault(e.key, e.kind)
+    keys = sorted(first_kind)
+    kinds = [first_kind[k] for k in keys]
     rows = await conn.fetch(
         "INSERT INTO media_keys AS k (run_id, key, kind) "
         "SELECT $1, * FROM unnest($2::text[], $3::text[]) "

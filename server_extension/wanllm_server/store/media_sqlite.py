@@ -66,19 +66,23 @@ def write_media(c: sqlite3.Connection, batch: MediaWrite) -> bool:
     )
     if done.rowcount == 0:
         return False
-    keys = sorted({e.key for e in batch.entries})
-    stored = dict(
-        c.execute(
-            f"SELECT key, kind FROM media_keys WHERE run_id = ? AND key IN ({_marks(keys)})",
-            (run, *keys),
-        ).fetchall()
-    )
+    first_kind: dict[str, str] = {}
+    for e in batch.entries:
+        first_kind.setdefault(e.key, e.kind)
+    keys = sorted(first_kind)
+    stored = {}  # one lookup a key: a batch may hold more keys than SQLite takes variables
+    for key in keys:
+        row = c.execute(
+            "SELECT kind FROM media_keys WHERE run_id = ? AND key = ?", (run, key)
+        ).fetchone()
+        if row is not None:
+            stored[key] = row[0]
     errors = kind_errors(batch.entries, stored)
     if errors:
         raise InvalidBatch(errors)
     key_ids: dict[str, int] = {}
     for key in keys:
-        kind = next(e.kind for e in batch.entries if e.key == key)
+        kind = first_kind[key]
         (key_ids[key],) = c.execute(
             "INSERT INTO media_keys (run_id, key, kind) VALUES (?, ?, ?) "
             "ON CONFLICT (run_id, key) DO UPDATE SET kind = kind RETURNING id",
