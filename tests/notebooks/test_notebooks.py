@@ -27,7 +27,9 @@ def server_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "compare-runs.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["quickstart.ipynb", "compare-runs.ipynb", "media-and-frameworks.ipynb"]
+)
 def test_notebook_executes(
     name: str, server_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
