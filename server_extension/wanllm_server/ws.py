@@ -26,13 +26,14 @@ import uuid
 from typing import Any
 
 import msgspec
+import tornado
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.iostream import IOStream, StreamClosedError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from wanllm_jupyter.core import api
 from wanllm_jupyter.core.api.check import checks
@@ -147,12 +148,17 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 return
             message = sub.pop()
             conn = self.ws_connection
-            if message is None or conn is None or conn.is_closing() or conn.stream is None:
+            if message is None or conn is None or conn.is_closing():
                 return
             frame = text_frame(message)
+            stream = raw_stream(conn)
             try:
-                written = send_frame(conn.stream, frame)
-            except StreamClosedError:
+                if stream is None:  # the public path: tornado frames it
+                    sent = self.write_message(message)
+                    written = None if sent.done() else sent
+                else:
+                    written = send_frame(stream, frame)
+            except (StreamClosedError, WebSocketClosedError):
                 return
             if written is not None:
                 self._writing = True
@@ -172,11 +178,15 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.hub.unsubscribe(sub)
         telemetry.WEBSOCKET_CLIENTS.dec()
         conn = self.ws_connection
-        if conn is None or conn.is_closing() or conn.stream is None:
+        if conn is None or conn.is_closing():
             return
-        with contextlib.suppress(StreamClosedError):
+        stream = raw_stream(conn)
+        with contextlib.suppress(StreamClosedError, WebSocketClosedError):
             while (message := sub.pop()) is not None:
-                conn.stream.write(text_frame(message))
+                if stream is None:
+                    self.write_message(message)
+                else:
+                    stream.write(text_frame(message))
         self.close(TRY_AGAIN_LATER, "too slow for the live buffer budget; re-query")
 
     def on_message(self, message: str | bytes) -> None:
@@ -199,6 +209,23 @@ class LiveSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         except ValueError as exc:
             with contextlib.suppress(WebSocketClosedError):
                 self.write_message(error_message(str(exc)))
+
+
+RAW_FRAMES_TORNADO = ((6, 4), (7, 0))  # tornado versions raw frames are used with (verified: 6.6)
+RAW_FRAMES = RAW_FRAMES_TORNADO[0] <= tornado.version_info[:2] < RAW_FRAMES_TORNADO[1]
+
+
+def raw_stream(conn: Any) -> IOStream | None:
+    """The stream under ``conn`` when live frames may be written to it directly: a
+    tornado version they were verified with (``RAW_FRAMES``), tornado's RFC 6455
+    protocol, no compression, a plain IOStream. None: the public
+    ``write_message`` (same bytes on the wire, one task per write)."""
+    if not RAW_FRAMES or type(conn) is not WebSocketProtocol13:
+        return None
+    if getattr(conn, "_compressor", None) is not None:
+        return None
+    stream = getattr(conn, "stream", None)
+    return stream if isinstance(stream, IOStream) else None
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+import orjson
 import pytest
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection
@@ -189,3 +190,25 @@ async def test_client_gauge_tracks_open_sockets(api, jp_ws_fetch, wanllm_app):
         await asyncio.sleep(0.02)
     assert telemetry.WEBSOCKET_CLIENTS._value.get() == before
     assert wanllm_app.live.status()["subscribers"] == 0
+
+
+async def test_public_write_path_sends_the_same_messages(api, jp_ws_fetch, monkeypatch):
+    """With the raw-frame shortcut off (a tornado it was not verified with), live
+    messages go through tornado's public write_message and read the same."""
+    from wanllm_server import ws as ws_module
+
+    monkeypatch.setattr(ws_module, "RAW_FRAMES", False)
+    sent = []
+    public = ws_module.LiveSocket.write_message
+    monkeypatch.setattr(
+        ws_module.LiveSocket,
+        "write_message",
+        lambda self, m, binary=False: sent.append(m) or public(self, m, binary),
+    )
+    run = await create_run(api)
+    ws, _ = await open_run_socket(jp_ws_fetch, run["id"])
+    await post_points(api, run["id"], {"loss": [(0, 1.0), (1, 0.5)]})
+    msg = await next_message(ws)
+    assert msg["type"] == "metrics" and msg["points"]["loss"]["steps"] == [0, 1]
+    assert "metrics" in [orjson.loads(m)["type"] for m in sent]  # through the public path
+    ws.close()
