@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from wanllm_server.store import InvalidQuery, Series, m4
@@ -137,3 +140,17 @@ def test_m4_from_tiers_equals_m4_from_raw(seed: int) -> None:
         )
         assert np.array_equal(got.bucket_min, want.bucket_min, equal_nan=True)
         assert np.array_equal(got.bucket_max, want.bucket_max, equal_nan=True)
+
+
+def test_merge_moments_past_the_float_range_is_exact_or_infinite() -> None:
+    """Inside the safe range the float formulas; past it exact and rounded once:
+    a result past float64's range is ±inf, never an error."""
+    assert agg.merge_moments(1.0, 0.0, 1, 3.0, 0.0, 1) == (2.0, 2.0)
+    mean, m2 = agg.merge_moments(1e200, 0.0, 1, -1e200, 0.0, 1)
+    assert (mean, m2) == (0.0, math.inf)
+    mean, m2 = agg.merge_moments(1e150, 0.0, 3, 1e150 + 1e135, 0.0, 1)
+    exact = (Fraction(1e150) * 3 + Fraction(1e150 + 1e135)) / 4
+    assert mean == float(exact) and m2 == float(
+        (Fraction(1e150 + 1e135) - Fraction(1e150)) ** 2 * 3 / 4
+    )
+    assert agg.merge_moments(math.inf, math.inf, 2, 1.0, 0.0, 1)[0] == math.inf

@@ -291,3 +291,15 @@ async def test_delete_run_removes_metrics(store: Store) -> None:
     again, resumed = await store.create_run(RunCreate(id=run.id))
     assert not resumed
     assert await store.metric_names(again.id) == [] and await store.system_metrics(again.id) == []
+
+
+async def test_stats_of_values_near_the_float_limit(store: Store) -> None:
+    """Summaries whose squares leave float64's range are infinite on every backend,
+    never an error (PostgreSQL raises on a finite product that overflows)."""
+    run, _ = await store.create_run(RunCreate())
+    for step, value in enumerate([1e200, -1e200, 1.7e308, -1.7e308]):
+        await store.write_metrics(batch(run.id, {"x": ([step], [value])}))
+    st = await store.stats(run.id, "x")
+    assert (st.count, st.finite_count, st.min_value, st.max_value) == (4, 4, -1.7e308, 1.7e308)
+    assert st.std_dev == math.inf and abs(st.avg_value) < 1e293  # exact: 0, within 1e-15
+    assert (await store.history(run.id, "x")).values.tolist() == [1e200, -1e200, 1.7e308, -1.7e308]

@@ -36,8 +36,10 @@ Downsampling (M4) from partials and tiers: :mod:`.m4`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -118,6 +120,40 @@ class Summary:
         )
 
 
+SAFE_MOMENT, SAFE_M2 = 1e140, 1e280
+"""Below these (|mean|, M2) the float formulas of :func:`merge_moments` cannot
+overflow for any int64 count."""
+
+
+def merge_moments(
+    ma: float, m2a: float, na: int, mb: float, m2b: float, nb: int
+) -> tuple[float, float]:
+    """(mean, M2) of two groups of ``na`` and ``nb`` > 0 finite values (Chan et al.).
+
+    Past :data:`SAFE_MOMENT`/:data:`SAFE_M2` the float formulas' intermediates can overflow
+    while the result need not: there the merge is exact and rounded once, a
+    result past float64's range is ±inf, never an error. PostgreSQL computes the
+    same in ``numeric`` (``postgres_ingest._welford``)."""
+    n = na + nb
+    if max(abs(ma), abs(mb)) < SAFE_MOMENT and max(m2a, m2b) < SAFE_M2:
+        delta = mb - ma
+        return ma + delta * nb / n, m2a + m2b + delta * delta * na * nb / n
+    if not (math.isfinite(ma) and math.isfinite(mb)):  # a group's sum overflowed
+        return ma * (na / n) + mb * (nb / n), m2a + m2b + (mb - ma) ** 2 * (na * nb / n)
+    fa, fb = Fraction(ma), Fraction(mb)
+    mean = _to_float((fa * na + fb * nb) / n)
+    if not (math.isfinite(m2a) and math.isfinite(m2b)):
+        return mean, m2a + m2b
+    return mean, _to_float(Fraction(m2a) + Fraction(m2b) + (fb - fa) ** 2 * na * nb / n)
+
+
+def _to_float(x: Fraction) -> float:
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
 def merge_summary(a: Summary | None, b: Summary) -> Summary:
     """Summary of the union of ``a``'s and ``b``'s points (``b`` logged later)."""
     if a is None:
@@ -129,9 +165,7 @@ def merge_summary(a: Summary | None, b: Summary) -> Summary:
     elif nb == 0:
         mean, m2 = a.mean, a.m2
     else:
-        delta = b.mean - a.mean
-        mean = a.mean + delta * nb / n
-        m2 = a.m2 + b.m2 + delta * delta * na * nb / n
+        mean, m2 = merge_moments(a.mean, a.m2, na, b.mean, b.m2, nb)
     latest = b if (b.latest_time, b.latest_step) >= (a.latest_time, a.latest_step) else a
     return Summary(
         count=a.count + b.count,
