@@ -49,6 +49,12 @@ function widthOf(column: string): string {
   return `${WIDTHS[column] ?? Math.round(Math.max(100, Math.min(220, 7.5 * column.length + 34)))}px`;
 }
 
+/** A logged table's column width: room for its name or its longest text in the first rows. */
+function dataWidthOf(rows: readonly DataRow[], column: string, index: number): string {
+  const longest = rows.slice(0, 200).reduce((n, r) => Math.max(n, dataCellText(r.cells[index]).length), 0);
+  return `${Math.round(Math.max(80, Math.min(320, 7.5 * Math.max(column.length, longest) + 34)))}px`;
+}
+
 function cellText(row: Run, column: string, now: number): string {
   const value = columnValue(row, column, now);
   if (column === 'created') {
@@ -204,7 +210,10 @@ class RunTableView {
     this.view = this.data
       ? dataView(this.dataRows, this.dataFilter, this.sortIndex(), this.descending)
       : tableView(this.rows, this.predicate, this.sortKey, this.descending);
-    const template = [CHECK_WIDTH, ...this.columns.map(widthOf)].join(' ');
+    const widths = this.data
+      ? this.columns.map((column, i) => dataWidthOf(this.dataRows, column, i))
+      : this.columns.map(widthOf);
+    const template = [CHECK_WIDTH, ...widths].join(' ');
     this.viewport.style.setProperty('--wl-rt-columns', template);
     this.renderHeader();
     this.renderCount();
