@@ -16,7 +16,7 @@ from typing import Any
 
 from ._media import MediaError
 from .core.api.media import MediaBatch, MediaItem
-from .core.limits import MAX_IMAGES_PER_STEP
+from .core.limits import MAX_IMAGES_PER_STEP, MAX_MEDIA_ITEMS_PER_BATCH
 
 BATCH_BYTES = 4 * 1024 * 1024  # a batch is cut once its items reach this
 ITEM_BYTES = 12 * 1024 * 1024  # one key at one step (the server's body limit is 16 MiB)
@@ -38,7 +38,7 @@ def media_batches(
         if item is None:
             continue
         n = item_bytes(item)
-        if items and size + n > BATCH_BYTES:
+        if items and (size + n > BATCH_BYTES or len(items) == MAX_MEDIA_ITEMS_PER_BATCH):
             yield MediaBatch(run_id=run_id, items=items, batch_id=uuid.uuid4().hex)
             items, size = [], 0
         items.append(item)

@@ -171,3 +171,15 @@ def test_bad_tables() -> None:
         wl.Table(columns=["x"], data=[[1, 2]])
     with pytest.raises(UsageError, match="not both"):
         wl.Table(data=[[1]], dataframe=pd.DataFrame({"a": [1]}))
+
+
+def test_a_batch_is_cut_at_the_item_limit() -> None:
+    """More (key, step) items than one media/batch may hold go as several batches."""
+    from wanllm_jupyter._media import Histogram
+    from wanllm_jupyter._media_batch import media_batches
+    from wanllm_jupyter.core.limits import MAX_MEDIA_ITEMS_PER_BATCH
+
+    n = MAX_MEDIA_ITEMS_PER_BATCH + 5
+    pending = [("h", step, 0.0, [Histogram([1.0, 2.0])]) for step in range(n)]
+    batches = list(media_batches("r", pending, lambda key, why: None, {}))
+    assert [len(b.items) for b in batches] == [MAX_MEDIA_ITEMS_PER_BATCH, 5]

@@ -615,6 +615,9 @@ MEDIA_CASES: dict[str, Case] = {
     "media/oversized-item": media(
         413, "images[0].png", image(PNG[:8] + bytes(L.MAX_MEDIA_ITEM_BYTES))
     ),
+    "media/too-many-items": media(
+        413, "items", *[hist([0, 1], [1]) for _ in range(L.MAX_MEDIA_ITEMS_PER_BATCH + 1)]
+    ),
     "media/truncated-png": media(422, "images[0].png", image(PNG[:-20])),
     "media/not-png": media(422, "images[0].png", image(b"GIF89a" + bytes(40))),
     "media/huge-ihdr": media(422, "images[0].png", image(BIG_IHDR)),

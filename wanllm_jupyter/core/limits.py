@@ -37,6 +37,7 @@ MAX_FILTER_TERMS = 100  # filter terms of one run query, every filter argument t
 # media (wl.Image, wl.Histogram, wl.Table): per logged item, after encoding
 MAX_CAPTION_LENGTH = 1024
 MAX_IMAGES_PER_STEP = 64  # images of one key at one step (a logged list)
+MAX_MEDIA_ITEMS_PER_BATCH = 1000  # (key, step) items of one media/batch body
 MAX_MEDIA_ITEM_BYTES = 8 * 1024 * 1024  # one PNG or one table's Arrow IPC stream
 MAX_HISTOGRAM_BINS = 512  # wandb's limit
 MAX_TABLE_ROWS = 200_000  # wandb's limit

@@ -234,6 +234,11 @@ def media_write(body: Any, binary: bool, max_table_bytes: int) -> MediaWrite:
     if errors:
         raise ApiError(422, f"invalid media batch: {len(errors)} bad field(s)", errors)
     assert run_id is not None and isinstance(items, list)
+    if len(items) > L.MAX_MEDIA_ITEMS_PER_BATCH:
+        reason = f"{len(items)} items, over the limit of {L.MAX_MEDIA_ITEMS_PER_BATCH}"
+        raise ApiError(413, f"media batch too large: {reason}", [
+            {"index": -1, "field": "items", "reason": reason}
+        ])  # fmt: skip
     entries, too_large = [], []
     for i, item in enumerate(items):
         try:

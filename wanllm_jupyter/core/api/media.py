@@ -67,7 +67,7 @@ class MediaBatch(Request):
     """Media of one run. A (key, step) logged again replaces what was stored there."""
 
     run_id: UuidText
-    items: list[MediaItem]
+    items: Annotated[list[MediaItem], Meta(max_length=L.MAX_MEDIA_ITEMS_PER_BATCH)]
     batch_id: Annotated[BatchId, Meta(description="idempotency key")] | None = None
 
 
