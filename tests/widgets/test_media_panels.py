@@ -259,3 +259,16 @@ def test_entry_points_on_runs_and_the_api(
     closing.extend(made)
     assert [type(p).__name__ for p in made] == ["ImagePanel", "HistogramPanel", "TablePanel"]
     assert all(p.message.value == "" for p in made)
+
+
+def test_png_cache_keeps_the_most_recently_used_within_its_budget() -> None:
+    from wanllm_jupyter.widgets._media_source import PngCache
+
+    cache = PngCache(budget=10)
+    cache.put("a", b"1234")
+    cache.put("b", b"1234")
+    assert cache.get("a") == b"1234"  # now the most recent
+    cache.put("c", b"1234")  # 12 bytes > 10: the least recent ("b") goes
+    assert (cache.get("b"), len(cache), cache.size) == (None, 2, 8)
+    cache.put("huge", b"x" * 11)  # larger than the budget: not kept, nothing dropped
+    assert cache.get("huge") is None and len(cache) == 2
