@@ -159,3 +159,28 @@ async def test_retention_drops_old_media_and_frees_their_blobs(store: Store) -> 
     assert await stored(store, old, new) == [False, True]
     kept = await store.apply_retention(Retention(metrics_days=0, system_metrics_days=0), now * 2)
     assert kept["media"] == 0 and len(await store.media_keys(run.id)) == 2
+
+
+async def test_crossed_replacements_all_land(store: Store) -> None:
+    """Batches replacing each other's blobs under different keys at once (opposite
+    lock orders on PostgreSQL: one is aborted as a deadlock and run again): every
+    batch lands and every blob keeps its true reference count."""
+    import asyncio
+
+    run, _ = await store.create_run(RunCreate(project="m"))
+    x, y = png(3, 3, 1), png(3, 3, 2)
+    for rnd in range(3):
+        await store.write_media(write(run.id, image_entry("a", rnd, y), image_entry("b", rnd, x)))
+        first, second = (
+            write(run.id, image_entry("a", rnd, x)),
+            write(run.id, image_entry("b", rnd, y)),
+        )
+        assert await asyncio.gather(store.write_media(first), store.write_media(second)) == [
+            True,
+            True,
+        ]
+    for key, blob in (("a", x), ("b", y)):
+        _, images = await store.images(run.id, key)
+        assert {i.digest for i in images} == {sha(blob)}
+    await store.delete_run(run.id)
+    assert await stored(store, x, y) == [False, False]

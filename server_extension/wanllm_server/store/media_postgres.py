@@ -79,6 +79,9 @@ async def _digests(conn: asyncpg.Connection, where: str, *args: Any) -> list[str
     return [r[0] for r in rows]
 
 
+DEADLOCK_RETRIES = 5
+
+
 async def write_media(conn: asyncpg.Connection, batch: MediaWrite) -> bool:
     rid = batch.run_id
     if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1 FOR KEY SHARE", rid) is None:
@@ -284,8 +287,18 @@ class PostgresMedia(MediaStore):
             yield conn
 
     async def write_media(self, batch: MediaWrite) -> bool:
-        async with self._tx() as conn:
-            return await write_media(conn, batch)
+        # Two batches that replace each other's blobs under different keys lock
+        # those blobs in opposite orders; PostgreSQL aborts one of them, which is
+        # then run again (its transaction left nothing behind).
+        attempt = 1
+        while True:
+            try:
+                async with self._tx() as conn:
+                    return await write_media(conn, batch)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                attempt += 1
 
     async def media_keys(self, run_id: uuid.UUID) -> list[MediaKeyInfo]:
         async with self._conn() as conn:
