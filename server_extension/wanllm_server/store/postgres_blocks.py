@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from .. import offload
 from . import aggregates as agg
 from .blocks import decode_blocks, decode_partials, encode_block, encode_partials
 from .postgres_copy import HEADER, TRAILER, Field, encode_row, jsonb
@@ -226,6 +227,18 @@ def _old_tiers(keys: list[Key], rows: list[asyncpg.Record]) -> np.ndarray:
 _TAIL_COLUMNS = "run_id, metric_name, n, steps, times, vals, metadata"
 
 
+def _resealed(
+    keys: list[Key], tail: list[asyncpg.Record], tiers: list[asyncpg.Record], force: bool
+) -> tuple[Encoded, list[int]]:
+    """The rows replacing ``tail`` and the small ``tiers`` rows, and per series
+    whether a tail row stays open (CPU work: run off the event loop)."""
+    group, st, tm, v, md = _decode_rows(keys, tail)
+    counts = np.bincount(group, minlength=len(keys))
+    sealed = (counts >= SMALL_BLOCK) | force
+    encoded = _split(keys, *_sorted(group, st, tm, v, md), sealed, _old_tiers(keys, tiers))
+    return encoded, ((counts > 0) & ~sealed).astype(np.int32).tolist()
+
+
 async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False) -> None:
     """Seal the tails of series ``keys`` (all of them when ``force``, else those
     of at least SMALL_BLOCK points; the others become one tail row) and merge
@@ -241,13 +254,9 @@ async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False
         "RETURNING run_id, metric_name, level, n, data",
         rids, names, SMALL_TIER,
     )  # fmt: skip
-    group, st, tm, v, md = _decode_rows(keys, list(tail))
-    counts = np.bincount(group, minlength=len(keys))
-    sealed = (counts >= SMALL_BLOCK) | force
-    await copy_encoded(
-        conn, _split(keys, *_sorted(group, st, tm, v, md), sealed, _old_tiers(keys, list(tiers)))
-    )
-    open_rows = ((counts > 0) & ~sealed).astype(np.int32).tolist()
+    points = sum(r["n"] for r in tail) + sum(r["n"] for r in tiers)
+    encoded, open_rows = await offload.maybe(points, _resealed, keys, tail, tiers, force)
+    await copy_encoded(conn, encoded)
     await conn.execute(
         "UPDATE metric_summaries s SET open_writes = u.o"
         " FROM unnest($1::uuid[], $2::text[], $3::int4[]) AS u(r, m, o)"
