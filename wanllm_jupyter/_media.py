@@ -36,6 +36,7 @@ from .core.limits import (
     MAX_MEDIA_ITEM_BYTES,
     text_problem,
 )
+from .core.media import histogram_problem
 
 
 class MediaError(ValueError):
@@ -317,18 +318,13 @@ Bins = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 def _checked_bins(counts: Any, edges: Any) -> Bins:
     """``(counts, edges)`` as float arrays, or ``MediaError`` naming what the server
-    would refuse (see :class:`~.core.api.media.HistogramIn`)."""
+    would refuse (:func:`.core.media.histogram_problem`, the one rule)."""
     try:
         c = np.asarray(counts, dtype=np.float64).ravel()
         e = np.asarray(edges, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
         raise MediaError(f"counts and edges must be numbers ({exc})") from None
-    if not 1 <= c.size <= MAX_HISTOGRAM_BINS:
-        raise MediaError(f"{c.size} bins; 1 to {MAX_HISTOGRAM_BINS} are stored")
-    if e.size != c.size + 1:
-        raise MediaError(f"{e.size} edges for {c.size} counts (needs counts + 1)")
-    if not np.isfinite(e).all() or not (np.diff(e) > 0).all():
-        raise MediaError("edges must be finite and strictly increasing")
-    if not np.isfinite(c).all() or (c < 0).any():
-        raise MediaError("counts must be finite and not negative")
+    problem = histogram_problem(e, c)
+    if problem is not None:
+        raise MediaError(f"{problem[0].removeprefix('histogram.')} {problem[1]}")
     return c, e

@@ -131,9 +131,9 @@ def test_torch_histogram_counts_every_value() -> None:
         ({"sequence": []}, "no finite values"),
         ({"sequence": [np.nan, np.inf]}, "no finite values"),
         ({"sequence": ["a", "b"]}, "not numeric"),
-        ({"np_histogram": ([1, 2], [0, 1])}, "edges"),
+        ({"np_histogram": ([1, 2], [0, 1])}, "2 edges for 2 counts"),
         ({"np_histogram": ([1, 2], [0, 2, 1])}, "strictly increasing"),
-        ({"np_histogram": ([1, -2], [0, 1, 2])}, "not negative"),
+        ({"np_histogram": ([1, -2], [0, 1, 2])}, "counts must be >= 0"),
     ],
 )
 def test_bad_histograms_say_why(kwargs: dict[str, object], reason: str) -> None:
