@@ -104,6 +104,12 @@ async def test_shutdown_finishes_in_flight_batches(api, wanllm_app):
     )
     assert resp.code == 503 and resp.headers["Retry-After"] == "5"
     assert body(resp)["message"] == "server is shutting down"
+    media = {
+        "run_id": rid,
+        "items": [{"key": "h", "step": 0, "histogram": {"edges": [0, 1], "counts": [1]}}],
+    }
+    resp = await api("POST", "media/batch", body=media)
+    assert resp.code == 503 and resp.headers["Retry-After"] == "5"
 
 
 @pytest.mark.parametrize("wanllm_config", [{"max_concurrent_batches": 2}])

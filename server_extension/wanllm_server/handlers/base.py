@@ -246,6 +246,16 @@ class WanllmHandler(ExtensionHandlerMixin, APIHandler):
         """The request's content type without parameters, lower case."""
         return self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
+    def tracked_write(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The write's in-flight slot (shutdown waits for it); 503 with
+        ``Retry-After`` once the server is shutting down."""
+        inflight = self.wanllm.inflight
+        if not inflight.accepting:
+            raise ApiError(
+                503, "server is shutting down", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+        return inflight.track()
+
     def raw_body(self, *content_types: str) -> bytearray:
         """The request body (read under ``max_body_size``); 415/400 when of the wrong
         type or empty."""

@@ -14,7 +14,7 @@ from wanllm_jupyter.core.api.check import body_errors, required_names
 from .. import telemetry
 from ..offload import BODY_BYTES_PER_POINT
 from ..store.base import MetricBatch, Store, SystemMetricBatch, WriteResult
-from .base import RETRY_AFTER_SECONDS, ApiError, WanllmHandler
+from .base import ApiError, WanllmHandler
 
 Batch = MetricBatch | SystemMetricBatch
 
@@ -66,12 +66,7 @@ class IngestHandler(WanllmHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        inflight = self.wanllm.inflight
-        if not inflight.accepting:
-            raise ApiError(
-                503, "server is shutting down", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-            )
-        async with inflight.track():
+        async with self.tracked_write():
             start = time.perf_counter()
             points = self.decode_size() // BODY_BYTES_PER_POINT
             batch = await self.wanllm.offload.maybe(points, self.read_batch)

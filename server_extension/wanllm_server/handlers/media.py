@@ -15,7 +15,7 @@ from tornado import web
 
 from .. import telemetry
 from ..store.media_base import HistogramRow, ImageRow, MediaWrite, TableRow
-from .base import ARROW_TYPE, JSON_TYPE, RETRY_AFTER_SECONDS, ApiError, WanllmHandler, dumps
+from .base import ARROW_TYPE, JSON_TYPE, ApiError, WanllmHandler, dumps
 from .media_input import media_write
 from .wire import wire_float
 
@@ -46,12 +46,7 @@ class MediaBatchHandler(WanllmHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        inflight = self.wanllm.inflight
-        if not inflight.accepting:
-            raise ApiError(
-                503, "server is shutting down", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-            )
-        async with inflight.track():
+        async with self.tracked_write():
             start = time.perf_counter()
             raw = self.raw_body(MSGPACK_TYPE, JSON_TYPE)
             binary = self.media_type() == MSGPACK_TYPE
