@@ -21,13 +21,12 @@ from __future__ import annotations
 import select
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from ._http1 import PlainConnection, TLSConnection
+from ._http1 import PlainConnection, Response, TLSConnection
 from .core.errors import Conflict, NotFound, ServerError, ServerUnreachable
 
 if TYPE_CHECKING:
@@ -44,20 +43,6 @@ _ERRORS = {404: NotFound, 409: Conflict}
 def encode_segment(name: str) -> str:
     """Percent-encode ``name`` (e.g. a metric name containing ``/``) as one path segment."""
     return quote(name, safe="")
-
-
-@dataclass(frozen=True)
-class Response:
-    """A complete HTTP response (the body read); ``headers`` with lower-case names."""
-
-    status: int
-    reason: str
-    headers: dict[str, str]
-    data: bytes
-
-    def json(self) -> Any:
-        """The decoded JSON body (None when empty)."""
-        return orjson.loads(self.data) if self.data else None
 
 
 class Connection:
@@ -128,7 +113,7 @@ class Connection:
         except OSError as exc:
             conn.close()
             raise ServerUnreachable(f"{method} {self.base_url}{path}: {exc!r}") from exc
-        resp = Response(raw.status, raw.reason, raw.headers, raw.data)
+        resp = raw
         if raw.will_close:
             conn.close()
         else:

@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass
 from typing import IO, Any
 
+import orjson
+
 MAX_LINE = 65536  # a status or header line
 MAX_HEADERS = 100
 SMALL_BODY = 1 << 16  # sent in one write with the request head
@@ -26,7 +28,7 @@ class ProtocolError(ConnectionError):
 
 
 @dataclass(frozen=True)
-class Answer:
+class Response:
     """A complete answer: ``headers`` with lower-case names."""
 
     status: int
@@ -34,6 +36,10 @@ class Answer:
     headers: dict[str, str]
     data: bytes
     will_close: bool
+
+    def json(self) -> Any:
+        """The decoded JSON body (None when empty)."""
+        return orjson.loads(self.data) if self.data else None
 
 
 def create_connection(
@@ -65,7 +71,7 @@ class PlainConnection:
 
     def exchange(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None
-    ) -> Answer:
+    ) -> Response:
         """Send one request and read its whole answer."""
         head = _head(method, target, self._host_header(), headers, body)
         if self.sock is None or self._file is None:
@@ -98,7 +104,7 @@ def _head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def read_answer(f: IO[bytes], method: str) -> Answer:
+def read_answer(f: IO[bytes], method: str) -> Response:
     """Read one answer (status line, headers, body) from ``f``."""
     line = _line(f)
     version, _, rest = line.partition(" ")
@@ -130,7 +136,7 @@ def read_answer(f: IO[bytes], method: str) -> Answer:
         data = _exactly(f, int(length))
     else:
         data, will_close = f.read(), True
-    return Answer(status, reason.strip(), headers, data, will_close)
+    return Response(status, reason.strip(), headers, data, will_close)
 
 
 def _line(f: IO[bytes]) -> str:
@@ -187,7 +193,7 @@ class TLSConnection:
 
     def exchange(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None
-    ) -> Answer:
+    ) -> Response:
         import http.client
 
         self._conn.timeout = self.timeout
@@ -200,4 +206,4 @@ class TLSConnection:
         except http.client.HTTPException as exc:
             raise ProtocolError(repr(exc)) from exc
         fields = {k.lower(): v for k, v in raw.headers.items()}
-        return Answer(raw.status, raw.reason, fields, data, raw.will_close)
+        return Response(raw.status, raw.reason, fields, data, raw.will_close)
