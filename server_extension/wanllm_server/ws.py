@@ -273,7 +273,7 @@ def parse_client_message(message: str | bytes) -> api.Subscribe | api.Unsubscrib
     try:
         decoded = _CLIENT_MESSAGES.decode(message)
     except msgspec.ValidationError as exc:
-        raise ValueError(_fault(str(exc))) from None
+        raise ValueError(_fault(str(exc), message)) from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"malformed JSON message: {exc}") from None
     for i, name in enumerate(decoded.metrics or ()):  # the text rules msgspec cannot state
@@ -282,8 +282,9 @@ def parse_client_message(message: str | bytes) -> api.Subscribe | api.Unsubscrib
     return decoded
 
 
-def _fault(error: str) -> str:
-    """msgspec's validation ``error`` worded for the client: where, then why."""
+def _fault(error: str, message: str | bytes) -> str:
+    """msgspec's validation ``error`` worded for the client: where, then why (a
+    metric name's why as the REST API words it)."""
     reason, _, where = error.partition(" - at `$")
     where = where.rstrip("`").lstrip(".")
     if where == "type" or "required field `type`" in reason:
@@ -292,13 +293,23 @@ def _fault(error: str) -> str:
     if where == "metrics":
         return f"'metrics' must be a list of metric names: {reason}"
     if where.startswith("metrics["):
-        return f"{where} must be a metric name: {reason}"
+        return f"{where} must be a metric name: {_name_reason(message, where) or reason}"
     unknown = re.fullmatch(r"Object contains unknown field `(.*)`", reason)
     if unknown:
         return f"unknown field(s) {unknown.group(1)!r} in message; expected 'type' and 'metrics'"
     if reason.startswith("Expected `object`"):
         return f"message must be a JSON object like {_EXAMPLE}: {reason}"
     return f"{where or 'message'}: {reason}"
+
+
+def _name_reason(message: str | bytes, where: str) -> str | None:
+    """The metric-name rule's reason for the item at ``where`` (``metrics[i]``)."""
+    try:
+        item = msgspec.json.decode(message)["metrics"][int(where[len("metrics[") : -1])]
+    except (msgspec.DecodeError, LookupError, TypeError, ValueError):
+        return None
+    reason: str | None = _NAME.reason(item)  # type: ignore[union-attr]
+    return reason
 
 
 ws_handlers: list[tuple[str, type]] = [
