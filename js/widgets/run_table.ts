@@ -270,17 +270,7 @@ class RunTableView {
       return;
     }
     const now = Date.now();
-    const selected = this.selection.ids.has(run.id);
-    row.dataset.id = run.id;
-    row.setAttribute('aria-selected', String(selected));
-    row.classList.toggle('wl-mod-focused', this.selection.focus === run.id);
-    row.style.top = `${index * ROW_HEIGHT}px`;
-    const check = el('input', 'wl-rt-check');
-    check.type = 'checkbox';
-    check.checked = selected;
-    check.tabIndex = -1;
-    const first = el('div', 'wl-rt-td wl-rt-check-cell');
-    first.append(check);
+    const first = this.rowFrame(row, run.id, index);
     const cells = this.columns.map(column => {
       const cell = el('div', `wl-rt-td wl-rt-${column.replace(/\W/g, '-')}`);
       if (column === 'state') {
@@ -299,16 +289,13 @@ class RunTableView {
     row.replaceChildren(first, ...cells);
   }
 
-  /** A row of a logged table: every cell as text (`textContent`: inert). */
-  private renderDataRow(index: number, row: HTMLElement): void {
-    const data = this.dataRows[this.view[index]];
-    if (!data) {
-      return;
-    }
-    const selected = this.selection.ids.has(data.id);
-    row.dataset.id = data.id;
+  /** Mark ``row`` as the one of ``id`` at ``index`` (selection, focus, place);
+   * its first cell, the selection checkbox. */
+  private rowFrame(row: HTMLElement, id: string, index: number): HTMLElement {
+    const selected = this.selection.ids.has(id);
+    row.dataset.id = id;
     row.setAttribute('aria-selected', String(selected));
-    row.classList.toggle('wl-mod-focused', this.selection.focus === data.id);
+    row.classList.toggle('wl-mod-focused', this.selection.focus === id);
     row.style.top = `${index * ROW_HEIGHT}px`;
     const check = el('input', 'wl-rt-check');
     check.type = 'checkbox';
@@ -316,6 +303,16 @@ class RunTableView {
     check.tabIndex = -1;
     const first = el('div', 'wl-rt-td wl-rt-check-cell');
     first.append(check);
+    return first;
+  }
+
+  /** A row of a logged table: every cell as text (`textContent`: inert). */
+  private renderDataRow(index: number, row: HTMLElement): void {
+    const data = this.dataRows[this.view[index]];
+    if (!data) {
+      return;
+    }
+    const first = this.rowFrame(row, data.id, index);
     const cells = this.columns.map((_, i) => {
       const value = data.cells[i];
       const cell = el('div', 'wl-rt-td', dataCellText(value));
