@@ -1,6 +1,6 @@
 """PostgreSQL/TimescaleDB rows of the storage benchmark (issues 2 and 3).
 
-    python benchmarks/store_postgres.py [--plain] [--dsn DSN] [--quick]
+    python benchmarks/store_postgres.py [--plain] [--dsn DSN] [--quick] [--ingest-only]
 
 Starts a throwaway cluster from ``tests/services.py`` (TimescaleDB unless
 ``--plain``) unless ``--dsn`` is given. ``bench(dsn)`` returns the rows
@@ -15,9 +15,10 @@ machine is shared: compare ratios, not absolute figures):
   store kept before packed blocks) with the same batching (one transaction per
   batch). Three rounds alternate floor/store
   (the machine is shared: a round may be slowed); the best of each is reported.
-* ingest, concurrent writers: 1,000- and 10,000-point batches (10 metrics x
-  100/1,000 steps, one run, like ``benchmarks/server.py``) from 2 and 4
-  connections, beside the raw COPY floor with the same batches and writers.
+* ingest, 1,000- and 10,000-point batches (10 metrics x 100/1,000 steps, one
+  run, like ``benchmarks/server.py``) from 1, 2 and 4 connections, beside the
+  raw COPY floor with the same batches and writers (``--ingest-only``: these
+  rows alone).
 * bytes a point on disk (tables, indexes, TOAST; tiers and summaries
   included) for the 1M points in 10k- and 1k-point batches, beside the
   one-row-a-point table;
@@ -30,6 +31,7 @@ machine is shared: compare ratios, not absolute figures):
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -241,7 +243,7 @@ async def bench_ingest(store: PostgresStore, rounds: int, quick: bool) -> list[R
         (be, "  write_metrics / floor", 100 * rate / floor, "%"),
     ]
     steps = 20_000 if quick else 40_000
-    for batch, writers in ((1_000, 4), (1_000, 2), (10_000, 4), (10_000, 2)):
+    for batch, writers in ((1_000, 1), (1_000, 2), (1_000, 4), (10_000, 2), (10_000, 4)):
         batches = make_batches(run.id, 10, steps, batch)
         floor, rate = await ingest_pair(store, batches, writers, rounds)
         what = f"({steps * 10 // 1000}k pts, {batch // 1000}k/batch, {writers} conns)"
@@ -312,12 +314,16 @@ async def bench_reads(store: PostgresStore, repeat: int) -> list[Row]:
     return rows
 
 
-async def bench(dsn: str, rounds: int = 3, repeat: int = 9, quick: bool = False) -> list[Row]:
+async def bench(
+    dsn: str, rounds: int = 3, repeat: int = 9, quick: bool = False, ingest_only: bool = False
+) -> list[Row]:
     """All PostgreSQL rows for the database ``dsn`` (its metric tables are truncated)."""
     store = PostgresStore(dsn)
     await store.open()
     try:
         await _make_raw_table(store)
+        if ingest_only:
+            return await bench_ingest(store, rounds, quick)
         rows = await bench_bytes(store)
         rows += await bench_ingest(store, rounds, quick)
         return rows + await bench_reads(store, repeat)
@@ -325,13 +331,16 @@ async def bench(dsn: str, rounds: int = 3, repeat: int = 9, quick: bool = False)
         await store.close()
 
 
-def run_postgres(*, plain: bool = False, dsn: str | None = None, quick: bool = False) -> list[Row]:
+def run_postgres(
+    *, plain: bool = False, dsn: str | None = None, quick: bool = False, ingest_only: bool = False
+) -> list[Row]:
     """Benchmark ``dsn``, or a throwaway cluster (TimescaleDB unless ``plain``)."""
     if dsn is not None:
-        return asyncio.run(bench(dsn, quick=quick))
+        return asyncio.run(bench(dsn, quick=quick, ingest_only=ingest_only))
     cluster = PostgresCluster(timescaledb=not plain).start()
     try:
-        return asyncio.run(bench(cluster.create_database("bench"), quick=quick))
+        db = cluster.create_database("bench")
+        return asyncio.run(bench(db, quick=quick, ingest_only=ingest_only))
     finally:
         cluster.destroy()
 
@@ -344,4 +353,12 @@ def print_rows(rows: list[Row]) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     dsn = args[args.index("--dsn") + 1] if "--dsn" in args else None
-    print_rows(run_postgres(plain="--plain" in args, dsn=dsn, quick="--quick" in args))
+    print_rows(
+        run_postgres(
+            plain="--plain" in args,
+            dsn=dsn,
+            quick="--quick" in args,
+            ingest_only="--ingest-only" in args,
+        )
+    )
+    print(f"machine load (1/5 min): {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
