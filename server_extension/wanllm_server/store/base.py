@@ -2,7 +2,9 @@
 
 Backends: :mod:`.sqlite` (embedded default), :mod:`.postgres` (TimescaleDB, or
 plain PostgreSQL when the extension is absent). The contract suite in
-``tests/store/`` runs the same tests against each of them.
+``tests/store/`` runs the same tests against each of them. Its errors are
+defined in :mod:`.errors` (importable from here too) and its media methods in
+:mod:`.media_base`.
 
 Conventions
 -----------
@@ -19,7 +21,6 @@ Conventions
 from __future__ import annotations
 
 import abc
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,69 +29,20 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .errors import InvalidBatch as InvalidBatch
+from .errors import InvalidQuery as InvalidQuery
+from .errors import ItemError as ItemError
+from .errors import MediaNotFound as MediaNotFound
+from .errors import MetricNotFound as MetricNotFound
+from .errors import RunNotFound as RunNotFound
+from .errors import StoreError as StoreError
+from .errors import StoreUnavailable as StoreUnavailable
 from .media_base import MediaStore
 
 RunState = Literal["running", "finished", "failed", "crashed"]
 RUN_STATES: tuple[str, ...] = ("running", "finished", "failed", "crashed")
 MAX_NAME_LENGTH = 255
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-# --------------------------------------------------------------------- errors
-class StoreError(Exception):
-    """Root of every error the storage layer raises."""
-
-
-class RunNotFound(StoreError):
-    """The run id names no run."""
-
-    def __init__(self, run_id: uuid.UUID | str) -> None:
-        super().__init__(f"run {run_id} not found")
-        self.run_id = str(run_id)
-
-
-class MetricNotFound(StoreError):
-    """The run has no metric of that name."""
-
-    def __init__(self, run_id: uuid.UUID | str, name: str) -> None:
-        super().__init__(f"run {run_id} has no metric {name!r}")
-        self.run_id, self.name = str(run_id), name
-
-
-class MediaNotFound(MetricNotFound):
-    """The run has no media of that kind under the key (or not at that step)."""
-
-    def __init__(self, run_id: uuid.UUID | str, key: str, what: str = "media") -> None:
-        StoreError.__init__(self, f"run {run_id} has no {what} {key!r}")
-        self.run_id, self.name = str(run_id), key
-
-
-@dataclass(frozen=True, slots=True)
-class ItemError:
-    """One bad item of a batch: its index, the field at fault, and why."""
-
-    index: int
-    field: str
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-class InvalidBatch(StoreError):
-    """A batch failed validation; nothing of it was written."""
-
-    def __init__(self, errors: Sequence[ItemError], message: str | None = None) -> None:
-        self.errors = list(errors)
-        super().__init__(message or f"{len(self.errors)} invalid item(s) in batch")
-
-
-class InvalidQuery(StoreError):
-    """A query argument is out of range or malformed (bad filter, cursor...)."""
-
-
-class StoreUnavailable(StoreError):
-    """The database cannot be reached; the operation did not happen."""
 
 
 # --------------------------------------------------------------------- runs
