@@ -21,7 +21,7 @@ from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import environment_metadata, git_info, hostname, run_metadata
 from ._run import FINISH_TIMEOUT, Run, check_str_list
-from ._sender import BUFFER_POINTS
+from ._send_buffer import BUFFER_POINTS
 from ._spool import Spool, default_root
 from ._summary import MetricDefinition
 from ._sync import sync_in_background

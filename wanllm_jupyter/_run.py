@@ -14,7 +14,9 @@ from ._columns import Columns, WanllmWarning
 from ._config import Config
 from ._exit_hooks import exit_code_of
 from ._http import Connection
-from ._sender import BUFFER_POINTS, Sender, SendReport
+from ._send_buffer import BUFFER_POINTS
+from ._send_report import SendReport
+from ._sender import Sender
 from ._spool import Op, Spool
 from ._summary import MetricDefinition, Summary
 from .core.errors import UsageError
@@ -22,34 +24,12 @@ from .core.heartbeat import HEARTBEAT_INTERVAL
 from .core.limits import INT32_MAX, INT32_MIN, int_problem
 
 if TYPE_CHECKING:
+    from ._heartbeat import Heartbeat
     from ._system import SystemMonitor
     from ._transport import Transport
 
 _time = time.time
 FINISH_TIMEOUT = 30.0
-
-
-class Heartbeat:
-    """POSTs ``runs/{id}/heartbeat`` every ``every`` seconds while the sender is online."""
-
-    def __init__(self, run_id: str, transport: Transport, sender: Sender, every: float) -> None:
-        self.run_id, self.transport, self.sender, self.every = run_id, transport, sender, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="wanllm-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            if self.sender.online:
-                try:
-                    self.transport.heartbeat(self.run_id)
-                except Exception:
-                    continue  # the sender notices outages; heartbeats just skip
 
 
 class Run:
@@ -121,6 +101,8 @@ class Run:
         self._append = self.sender.buffer.append
         self.sender.start()
         if transport is not None and heartbeat_every > 0:
+            from ._heartbeat import Heartbeat  # asyncio: not at `import wanllm_jupyter`
+
             self._heartbeat = Heartbeat(id, transport, self.sender, heartbeat_every)
             self._heartbeat.start()
 

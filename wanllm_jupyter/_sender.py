@@ -45,117 +45,21 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from itertools import repeat, starmap
 from typing import Any
 
 from . import _rejected
-from ._columns import Columns, Item, WanllmWarning
+from ._columns import Columns, WanllmWarning
 from ._rejected import op_points
 from ._replay import Replayer
+from ._send_buffer import BUFFER_POINTS, LogBuffer
+from ._send_report import SendReport
 from ._spool import Op, Spool
 from ._transport import Transport, exiting, is_rejection, is_retryable, is_server_fault
 
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
 DEFER_FOR = 0.5  # seconds before the deferred operations are gathered
-BUFFER_POINTS = 30_000  # default budget of points logged and not yet delivered
-MEDIA_BUFFER_BYTES = 64 * 1024 * 1024  # budget of media logged and not yet encoded
-HOLD_CHECK = 0.05  # seconds between checks of a log() held by a full buffer
-HOLD_MAX = 2.0  # seconds a log() waits for a sender that does not drain
 SPILL_AFTER = 1.0  # seconds a failing server may hold log() before data goes to the spool
-
-
-@dataclass
-class SendReport:
-    """What happened to a run's data (returned by ``finish``)."""
-
-    sent_points: int = 0
-    sent_media: int = 0  # media items (a key at a step) the server accepted
-    duplicate_batches: int = 0
-    spooled_ops: int = 0
-    spooled_points: int = 0
-    set_aside_ops: int = 0  # the server would not take them (see ._rejected)
-    set_aside_points: int = 0
-    set_aside_first: str | None = None  # the server's answer to the first one
-    unsent_items: int = 0  # log() calls not yet converted (thread did not stop in time)
-    unsent_points: int = 0  # converted points neither delivered nor spooled
-    spool_path: str | None = None
-    rejected_path: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    def media_part(self) -> str:
-        return f" and {self.sent_media} media items" if self.sent_media else ""
-
-    def describe(self) -> str:
-        parts = [f"{self.sent_points} points" + self.media_part() + " sent"]
-        if self.spooled_points or self.spooled_ops:
-            parts.append(
-                f"{self.spooled_points} points ({self.spooled_ops} operations) waiting in "
-                f"{self.spool_path}: they are sent on the next connection or by `wanllm sync`"
-            )
-        if self.unsent_items or self.unsent_points:
-            parts.append(
-                f"{self.unsent_items} log() calls and {self.unsent_points} points still in "
-                "memory (the sender did not stop in time)"
-            )
-        if self.set_aside_ops:
-            parts.append(
-                f"{self.set_aside_ops} operations ({self.set_aside_points} points) the server "
-                f"would not take set aside in {self.rejected_path}, the first because: "
-                f"{self.set_aside_first} (`wanllm sync --retry-rejected` sends them again)"
-            )
-        return "; ".join(parts)
-
-
-class _Buffer(deque[Item]):
-    """``log()``'s buffer: wakes the sender when an append makes it non-empty, and
-    holds the caller back while it holds ``limit`` items (back-pressure) until the
-    sender has drained it, as long as the sender runs. A sender that has not
-    drained for :data:`HOLD_MAX` seconds (a request hanging on a stuck server) is
-    not waited for again until it drains: the buffer then grows past ``limit``.
-
-    ``append`` is the only Python-level method (about 0.1 µs over the C one); the
-    wake-up (an Event set, about 1 µs) happens once per drained buffer."""
-
-    __slots__ = ("_drained", "_running", "_stuck", "_wake", "limit")
-
-    def __init__(self, wake: Callable[[], None], limit: int, running: Callable[[], bool]) -> None:
-        super().__init__()
-        self._wake = wake
-        self.limit = limit
-        self._drained = threading.Event()
-        self._running = running
-        self._stuck = False
-
-    def append(self, item: Item) -> None:
-        _append(self, item)
-        n = len(self)
-        if n == 1:  # was empty (a drain racing in at worst costs one wait)
-            self._wake()
-        elif n >= self.limit:
-            self._hold()
-
-    def full(self) -> bool:
-        return len(self) >= self.limit
-
-    def _hold(self) -> None:
-        """Wait (the item is already in) until the sender drains the buffer."""
-        give_up = time.monotonic() + HOLD_MAX
-        while len(self) >= self.limit and not self._stuck and self._running():
-            self._drained.clear()
-            if len(self) < self.limit:
-                return
-            self._wake()
-            self._drained.wait(HOLD_CHECK)
-            self._stuck = time.monotonic() >= give_up
-
-    def drained(self) -> None:
-        """Called by the sender once it has taken the items: wake held callers."""
-        self._stuck = False
-        self._drained.set()
-
-
-_append = deque.append
 
 
 class Sender:
@@ -181,7 +85,7 @@ class Sender:
         self._thread = threading.Thread(target=self._loop, name="wanllm-sender", daemon=True)
         self.buffer_points = buffer_points
         # the item limit follows the points per log() call seen (up to 100 until then)
-        self.buffer = _Buffer(self._wake.set, max(1, buffer_points // 100), self._thread.is_alive)
+        self.buffer = LogBuffer(self._wake.set, max(1, buffer_points // 100), self._thread.is_alive)
         self.ops: deque[Op] = deque()
         self._first = list(first or [])  # delivered before anything else (the run's create)
         self._deferred = deferred  # called once the first points went out (slow metadata)
@@ -299,9 +203,7 @@ class Sender:
             columns.add(items)
             per_item = max(1, (len(columns) - before) // n)
             media_per_item = max(1, (columns.media_bytes - media_before) // n)
-            buf.limit = max(
-                1, min(self.buffer_points // per_item, MEDIA_BUFFER_BYTES // media_per_item)
-            )
+            buf.resize(self.buffer_points, per_item, media_per_item)
 
     def _room(self) -> bool:
         """True while the points converted or in flight are within the budget."""

@@ -3,6 +3,7 @@ the operations set aside because the server would not take them."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ._spool import pending_spools
 from ._transport import HttpTransport, is_retryable, is_server_fault
 
 FAULT_PAUSE = 0.5  # seconds before replaying again after a 5xx (times the attempt)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,25 @@ def retry_rejected(root: Path, conn: Connection) -> list[_rejected.RetryResult]:
 
 
 def sync_in_background(root: Path, conn: Connection, exclude: set[str]) -> threading.Thread | None:
-    """Start :func:`sync` on a daemon thread when there is anything to replay."""
+    """Start :func:`sync` on a daemon thread (``wanllm-sync``) when there is anything
+    to replay; the thread ends with the replay. A replay can take long, so it does not
+    run on the kernel's I/O loop (docs/kernel-threads.md). Failures are logged once."""
     if not (root / "runs").is_dir() or not pending_spools(root):
         return None
     thread = threading.Thread(
-        target=sync, args=(root, conn, exclude), name="wanllm-sync", daemon=True
+        target=_sync_and_log, args=(root, conn, exclude), name="wanllm-sync", daemon=True
     )
     thread.start()
     return thread
+
+
+def _sync_and_log(root: Path, conn: Connection, exclude: set[str]) -> None:
+    failed = [r for r in sync(root, conn, exclude) if r.error is not None]
+    if failed:
+        log.warning(
+            "wanllm: replaying %d earlier spool(s) failed, the first (%s) with %s; "
+            "`wanllm sync` retries",
+            len(failed),
+            failed[0].path,
+            failed[0].error,
+        )

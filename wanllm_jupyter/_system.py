@@ -1,4 +1,6 @@
-"""System metrics on a background thread (definitions: docs/chart-math.md#system-metrics).
+"""System metrics (definitions: docs/chart-math.md#system-metrics), sampled by a
+task on the kernel's I/O loop (:mod:`._io_loop`; each sample, about 1 ms of
+psutil calls, on its blocking helper thread: docs/kernel-threads.md).
 
 Sampled every ``sample_every`` seconds (the first sample about one second
 after the start, reported at once); the mean of each metric over the
@@ -9,8 +11,8 @@ skipped quietly.
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import asyncio
+import concurrent.futures
 import time
 import uuid
 from collections import defaultdict
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from ._io_loop import FailureLog, KernelLoop
 from ._wire import encode_float
 
 MB = 1024 * 1024
@@ -93,17 +96,18 @@ class SystemMonitor:
         self.disk0 = psutil.disk_io_counters()
         self.net0 = psutil.net_io_counters()
         self.gpus = _gpus()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="wanllm-system", daemon=True)
+        self._stop = asyncio.Event()
+        self._task: concurrent.futures.Future[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._task = KernelLoop.get().spawn(self._run())
 
     def stop(self) -> None:
-        """Stop sampling and emit the partial window."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(self.sample_every + 2.0)
+        """Stop sampling and emit the partial window (waiting for it at most
+        ``sample_every`` + 2 s)."""
+        if self._task is not None:
+            KernelLoop.get().call_soon(self._stop.set)
+            concurrent.futures.wait([self._task], self.sample_every + 2.0)
 
     def sample(self) -> Sample:
         """One reading of every metric."""
@@ -168,21 +172,35 @@ class SystemMonitor:
             rows.append(row)
         return {"batch_id": uuid.uuid4().hex, "metrics": rows}
 
-    def _loop(self) -> None:
+    async def _run(self) -> None:
         """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the start (CPU
         percentages need an interval) and reported at once, so a chart has a point
         from t ≈ 1 s; then one mean per ``report_every`` window."""
+        io, failures = KernelLoop.get(), FailureLog(f"system sampling of run {self.run_id}")
         samples: list[Sample] = []
         window_end = time.monotonic()
         wait = min(FIRST_SAMPLE_AFTER, self.sample_every)
         while True:
-            stopped = self._stop.wait(wait)
+            stopped = await _within(self._stop, wait)
             wait = self.sample_every
-            with contextlib.suppress(Exception):  # a transient psutil error costs one sample
-                samples.append(self.sample())
+            try:  # a transient psutil error costs one sample
+                samples.append(await io.offload(self.sample))
+            except Exception as exc:
+                failures.failed(exc)
+            else:
+                failures.ok()
             if samples and (stopped or time.monotonic() >= window_end):
                 self.emit(self.batch(samples, time.time()))
                 samples = []
                 window_end = time.monotonic() + self.report_every
             if stopped:
                 return
+
+
+async def _within(event: asyncio.Event, seconds: float) -> bool:
+    """True when ``event`` is set within ``seconds``."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -15,7 +15,7 @@ import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
 from tests.client.fault_proxy import FaultProxy
 from tests.jupyter_process import JupyterServer
-from wanllm_jupyter import _sender
+from wanllm_jupyter import _send_buffer, _sender
 from wanllm_jupyter._run import Run
 
 METRICS = [f"m{j}" for j in range(10)]
@@ -110,7 +110,7 @@ def test_the_budget_comes_from_the_environment(
 def test_a_stuck_sender_holds_log_only_briefly(
     online: JupyterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sender, "HOLD_MAX", 0.3)
+    monkeypatch.setattr(_send_buffer, "HOLD_MAX", 0.3)
     run = wl.init(project="t-memory", system_metrics=False, buffer_points=1)
     sender = run.sender
     assert sender is not None

@@ -135,17 +135,6 @@ def test_system_metrics_are_recorded(api: wl.Api) -> None:
     assert len(df) >= 2 and (df["memory.process_rss_mb"] > 1).all()
 
 
-def test_heartbeat_keeps_the_run_alive(api: wl.Api) -> None:
-    run = wl.init(project="t-hb", system_metrics=False)
-    before = api.run(run.id).data["heartbeat_at"]
-    run._heartbeat.every = 0.1  # type: ignore[union-attr]
-    run._heartbeat._stop.set()  # type: ignore[union-attr]
-    run._heartbeat._stop.clear()  # type: ignore[union-attr]
-    run._heartbeat.transport.heartbeat(run.id)  # type: ignore[union-attr]
-    assert api.run(run.id).data["heartbeat_at"] > before
-    wl.finish()
-
-
 # --------------------------------------------------------------------- queries
 def test_history_forms(api: wl.Api) -> None:
     run = wl.init(project="t-hist", system_metrics=False)

@@ -20,7 +20,7 @@ import wanllm_jupyter as wl
 from tests.client.fault_proxy import FaultProxy
 from tests.client.test_client_rejected import rejected, sync
 from tests.jupyter_process import JupyterServer
-from wanllm_jupyter import _sender
+from wanllm_jupyter import _send_buffer
 
 RNG = np.random.default_rng(13)
 
@@ -197,7 +197,7 @@ def test_watch_refuses_what_is_not_a_module(online: JupyterServer) -> None:
 def test_queued_images_are_bounded_by_bytes(
     online: JupyterServer, api: wl.Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sender, "MEDIA_BUFFER_BYTES", 1024 * 1024)
+    monkeypatch.setattr(_send_buffer, "MEDIA_BUFFER_BYTES", 1024 * 1024)
     run = wl.init(project="media", system_metrics=False)
     assert run.sender is not None
     image = np.zeros((128, 128, 4), np.uint8)  # 64 KiB: 16 fit in the budget

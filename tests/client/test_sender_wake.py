@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 from tests.client.test_client_sender import FakeTransport, make
-from wanllm_jupyter._sender import _Buffer
+from wanllm_jupyter._send_buffer import LogBuffer
 
 
 def test_buffer_wakes_the_sender_when_it_stops_being_empty() -> None:
     wakes: list[int] = []
-    buf = _Buffer(lambda: wakes.append(len(buf)), limit=100, running=lambda: True)
+    buf = LogBuffer(lambda: wakes.append(len(buf)), limit=100, running=lambda: True)
     for i in range(3):
         buf.append(i)
     assert wakes == [1] and list(buf) == [0, 1, 2]

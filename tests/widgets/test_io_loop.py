@@ -1,6 +1,6 @@
-"""The widgets' one I/O loop: many live charts and a live run table share three
-threads (the loop, its worker and its host-name lookups); a reconnect loop logs a failure once, not
-per attempt; live messages are typed."""
+"""The kernel's one I/O loop: many live charts and a live run table share three
+threads (the loop, the widgets' worker and the loop's blocking helper); a
+reconnect loop logs a failure once, not per attempt; live messages are typed."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_live_charts_and_a_run_table_share_the_loops_threads(conn, logger) -> No
         assert eventually(
             lambda: {r["id"]: r["state"] for r in table.rows}[runs[1]["id"]] == "finished"
         )
-        widget_threads = {"wanllm-io", "wanllm-widgets-work_0", "wanllm-io-resolve_0"}
+        widget_threads = {"wanllm-io", "wanllm-widgets-work_0", "wanllm-io-blocking_0"}
         assert thread_names() - before <= widget_threads
         assert _live.LiveHub.get().sockets() >= 3  # runs 0, 2, 3 are still running
     finally:
@@ -74,7 +74,7 @@ def test_a_failing_reconnect_loop_logs_once(
         port = s.getsockname()[1]
     monkeypatch.setattr(_live, "RECONNECT_DELAY", 0.05)
     hub, conn, listener = _live.LiveHub(), Connection(f"http://127.0.0.1:{port}/"), Recorder()
-    caplog.set_level(logging.DEBUG, logger="wanllm_jupyter.widgets")
+    caplog.set_level(logging.DEBUG, logger="wanllm_jupyter")
     hub.subscribe(conn, "run-1", listener)
     try:
         assert eventually(lambda: len(caplog.records) >= 5, timeout=5)  # several attempts
