@@ -25,7 +25,8 @@ from .. import offload
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, Series
-from .blocks import EMPTY, bounds, decode_blocks, decode_partials, filter_points
+from .blocks import EMPTY, bounds, decode_blocks, filter_points
+from .blocks_batch import decode_partials_rows
 
 # Reads run PARALLEL_READS at a time on connections sharing one snapshot (their
 # decoding in worker threads). A series of at least PARALLEL_POINTS points is
@@ -104,15 +105,17 @@ _ROWS = (
     "SELECT steps, times, vals, n, min_step, max_step FROM {} WHERE run_id = $1"
     " AND metric_name = $2 AND min_step <= $3 AND max_step >= $4"
 )
-TAIL_SQL = _ROWS.format("metric_tail")
-POINTS_SQL = f"{_ROWS.format('metric_blocks')} UNION ALL {TAIL_SQL} ORDER BY min_step, max_step"
+POINTS_SQL = (
+    f"{_ROWS.format('metric_blocks')} UNION ALL {_ROWS.format('metric_tail')}"
+    " ORDER BY min_step, max_step"
+)
 
 
-async def read_series(conn: asyncpg.Connection, q: PointRead, *, sql: str = POINTS_SQL) -> Series:
-    """The points of ``q`` in sealed blocks and the tail (``sql=TAIL_SQL``: the
-    tail only), decoded in a worker thread when many."""
+async def read_series(conn: asyncpg.Connection, q: PointRead) -> Series:
+    """The points of ``q`` in sealed blocks and the tail, decoded in a worker
+    thread when many."""
     lo, hi = bounds(q.start_step, q.end_step)
-    fetched = await conn.fetch(sql, q.run_id, q.name, hi, lo)
+    fetched = await conn.fetch(POINTS_SQL, q.run_id, q.name, hi, lo)
     rows: list[tuple[bytes, bytes, bytes, int]] = [(r[0], r[1], r[2], r[3]) for r in fetched]
     return await offload.maybe(sum(r[3] for r in rows), q.select, rows)
 
@@ -192,17 +195,47 @@ async def read_ranges(
         await asyncio.gather(*(task for _, task in window), return_exceptions=True)
 
 
+TIERS_SQL = (
+    "SELECT data, n FROM metric_tier_blocks WHERE run_id = $1 AND metric_name = $2"
+    " AND level = $3 AND min_bucket <= $4 AND max_bucket >= $5"
+)
+
+
 async def read_tiers(
     conn: asyncpg.Connection, run_id: uuid.UUID, name: str, level: int, lo: int, hi: int
 ) -> np.ndarray:
     """Tier partials (:data:`aggregates.PARTIAL_DTYPE`) of the rows of one level
     overlapping a bucket range (partials outside it included)."""
-    rows = await conn.fetch(
-        "SELECT data, n FROM metric_tier_blocks WHERE run_id = $1 AND metric_name = $2"
-        " AND level = $3 AND min_bucket <= $4 AND max_bucket >= $5",
-        run_id, name, level, hi, lo,
-    )  # fmt: skip
-    return agg.concat_partials([decode_partials(r["data"], r["n"]) for r in rows])
+    rows = await conn.fetch(TIERS_SQL, run_id, name, level, hi, lo)
+    return decode_partials_rows([(r[0], r[1]) for r in rows])
+
+
+def edges_sql(edges: int) -> str:
+    """The blocks overlapping ``edges`` step ranges (parameters from $5, in
+    pairs) and the tail rows overlapping [$3, $4], tail rows flagged."""
+    cols = "SELECT steps, times, vals, n, {} FROM {} WHERE run_id = $1 AND metric_name = $2"
+    tail = f"{cols.format('true', 'metric_tail')} AND min_step <= $4 AND max_step >= $3"
+    if not edges:
+        return tail
+    near = " OR ".join(f"(min_step <= ${2 * i + 6} AND max_step >= ${2 * i + 5})"
+                       for i in range(edges))  # fmt: skip
+    return f"{cols.format('false', 'metric_blocks')} AND ({near}) UNION ALL {tail}"
+
+
+def edge_points(rows: list[asyncpg.Record], plan: m4.DownsamplePlan) -> Series:
+    """The points of :func:`edges_sql` rows that M4 reads raw: the blocks' points
+    within the edge ranges, and the tail's within the plan's range (the tiers
+    cover sealed blocks only)."""
+    parts = []
+    for is_tail in (False, True):
+        mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] is is_tail]
+        st, tm, v = decode_blocks(mine)
+        ranges = [(plan.start_step, plan.end_step)] if is_tail else plan.edges
+        keep = np.zeros(len(st), bool)
+        for a, b in ranges:
+            keep |= (st >= a) & (st <= b)
+        parts.append(Series(st[keep], tm[keep], v[keep]))
+    return concat_series(parts)
 
 
 async def downsample(
@@ -225,23 +258,14 @@ async def downsample(
         return await offload.maybe(len(raw), m4_raw, raw, plan.width)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
-    edges = [await read_series(conn, PointRead(run_id, name, a, b)) for a, b in plan.edges]
-    tail = await read_series(conn, PointRead(run_id, name, start, end), sql=TAIL_SQL)
-    inner = _inner(tail, plan.edges)
-    edge = concat_series([*edges, Series(tail.steps[inner], tail.times[inner], tail.values[inner])])
+    bounds = [x for edge in plan.edges for x in edge]
+    rows = await conn.fetch(edges_sql(len(plan.edges)), run_id, name, start, end, *bounds)
+    edge = await offload.maybe(sum(r[3] for r in rows), edge_points, rows, plan)
     result = m4.m4_from_tiers(tiers, plan, edge)
     if result.total_points <= max_unsampled:
         raw = await read_series(conn, PointRead(run_id, name, start, end))
         return m4.unsampled(result, raw)
     return result
-
-
-def _inner(s: Series, edges: Iterable[tuple[int, int]]) -> np.ndarray:
-    """The points of ``s`` outside the edge step ranges (read with the edges)."""
-    keep = np.ones(len(s), bool)
-    for a, b in edges:
-        keep &= (s.steps < a) | (s.steps > b)
-    return keep
 
 
 async def rechunk(
