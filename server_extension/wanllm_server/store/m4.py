@@ -30,7 +30,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .aggregates import TIER_LEVELS, coarsen, concat_partials, merge_partials, partials_from_points
+from .aggregates import (
+    TIER_LEVELS,
+    _coarsen_sorted,
+    _segment_starts,
+    concat_partials,
+    merge_partials,
+    partials_from_points,
+)
 from .base import Downsampled, InvalidQuery, Series
 
 
@@ -153,9 +160,21 @@ def m4_from_tiers(tiers: np.ndarray, plan: DownsamplePlan, edge_points: Series) 
     caller applies the unsampled rule (see module docstring)."""
     assert plan.level is not None and plan.tier_buckets is not None
     lo, hi = plan.tier_buckets
-    t = tiers[(tiers["bucket"] >= lo) & (tiers["bucket"] <= hi)]
-    inner = coarsen(t, plan.shift - plan.level)
+    t = _by_bucket(tiers[(tiers["bucket"] >= lo) & (tiers["bucket"] <= hi)])
+    d = plan.shift - plan.level
+    if d and len(t):
+        bucket = t["bucket"] >> d
+        inner = _coarsen_sorted(t, bucket, _segment_starts(bucket))
+    else:
+        inner = t
     edge = partials_from_points(edge_points, plan.shift)
-    both = concat_partials([inner, edge])
-    merged = merge_partials((both["bucket"],), both)[1]
-    return _downsampled(merged, plan.width)
+    return _downsampled(_by_bucket(concat_partials([inner, edge])), plan.width)
+
+
+def _by_bucket(p: np.ndarray) -> np.ndarray:
+    """Partials sorted by bucket, one per bucket (merged only where a bucket
+    has several: tier rows of different writes, or tail points in a tier bucket)."""
+    p = p[np.argsort(p["bucket"], kind="stable")]
+    if len(p) < 2 or (p["bucket"][1:] != p["bucket"][:-1]).all():
+        return p
+    return merge_partials((p["bucket"],), p)[1]
