@@ -6,16 +6,19 @@ batches seal, merge and stay open in one example."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
-from wanllm_server.store import Store
+from wanllm_server.store import Store, sqlite_blocks
 from wanllm_server.store import aggregates as agg
 from wanllm_server.store import blocks as codec
 from wanllm_server.store import postgres_blocks as pg_blocks
@@ -28,6 +31,7 @@ from wanllm_server.store.base import (
     StoreUnavailable,
 )
 from wanllm_server.store.postgres import PostgresStore
+from wanllm_server.store.sqlite import SQLiteStore
 
 from tests.store.store_helpers import T0, bits, brute_m4
 
@@ -42,6 +46,11 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pg_blocks, "SEAL_WRITES", 3)
     monkeypatch.setattr(pg_blocks, "SMALL_TIER", 4)
     monkeypatch.setattr(pg_blocks, "BLOCK_POINTS", 16)
+    monkeypatch.setattr(sqlite_blocks, "SEAL_POINTS", 12)
+    monkeypatch.setattr(sqlite_blocks, "SEAL_MIN", 6)
+    monkeypatch.setattr(sqlite_blocks, "SEAL_WRITES", 3)
+    monkeypatch.setattr(sqlite_blocks, "SMALL_TIER", 4)
+    monkeypatch.setattr(sqlite_blocks, "BLOCK_POINTS", 16)
 
 
 # ----------------------------------------------------------------- the codec
@@ -135,9 +144,6 @@ async def _check_reads(s: Store, rid: uuid.UUID, raw: Series, lo: int, hi: int) 
     assert all(0 < len(c) <= 7 for c in chunks)
     bulk = Series(*(np.concatenate([getattr(c, f) for c in chunks])
                     for f in ("steps", "times", "values")))  # fmt: skip
-    if s.backend == "sqlite":  # its chunks are not in (step, time) order across blocks
-        o = np.lexsort((bulk.times, bulk.steps))
-        bulk = Series(bulk.steps[o], bulk.times[o], bulk.values[o])
     _same_points(bulk, raw)
     for a, z, buckets in ((lo, hi, 3), (int(raw.steps[0]), int(raw.steps[-1]), 4), (0, 60, 2)):
         if a > z:
@@ -176,7 +182,34 @@ def test_every_read_path_equals_the_raw_points(
     run(go())
 
 
-# ----------------------------------------------------------------- PostgreSQL specifics
+def test_bulk_history_keeps_its_points_while_seals_move_them(
+    store: Store, run: Callable[[Any], Any], small_blocks: None
+) -> None:
+    """Writes sealing the tail between two chunks of a bulk read lose none of the
+    points the read started with, and the chunks stay in (step, time) order."""
+    bs = [([i * 4 + j for j in range(4)], [T0 + i] * 4, [float(i)] * 4) for i in range(8)]
+    later = [([100 + i], [T0 + 100 + i], [0.5]) for i in range(8)]
+
+    async def go() -> None:
+        r, _ = await store.create_run(RunCreate(project="p"))
+        for b in bs:
+            await store.write_metrics(_batch(r.id, b))
+        chunks = []
+        async for c in store.bulk_history([r.id], chunk_points=4):
+            if not chunks:
+                for b in later:  # several seals of the series
+                    await store.write_metrics(_batch(r.id, b))
+            chunks.append(c.series)
+        got = list(zip(*(np.concatenate([getattr(c, f) for c in chunks]).tolist()
+                         for f in ("steps", "times", "values")), strict=True))  # fmt: skip
+        assert got == sorted(got, key=lambda p: p[:2])
+        want = list(zip(*(np.concatenate(x).tolist() for x in zip(*bs, strict=True)), strict=True))
+        assert got[: len(want)] == want  # later points come after them, if at all
+
+    run(go())
+
+
+# ----------------------------------------------------------------- seals, crashes, retention
 @pytest.fixture(params=["timescaledb", "postgresql"])
 def pg_store(
     request: pytest.FixtureRequest, make_pg_database: Callable[..., str], run: Any
@@ -192,24 +225,41 @@ async def _rows(s: PostgresStore, sql: str, *args: Any) -> list[Any]:
         return list(await conn.fetch(sql, *args))
 
 
+def _sqlite_rows(s: Store, sql: str, *args: Any) -> list[Any]:
+    assert isinstance(s, SQLiteStore)
+    with contextlib.closing(sqlite3.connect(s.path)) as c:
+        return c.execute(sql, args).fetchall()
+
+
+async def _sealed_blocks(s: Store, rid: uuid.UUID) -> int:
+    if isinstance(s, PostgresStore):
+        return int(
+            (await _rows(s, "SELECT count(*) FROM metric_blocks WHERE run_id = $1", rid))[0][0]
+        )
+    sql = (
+        "SELECT count(*) FROM metric_blocks b JOIN metric_series s ON s.id = b.series_id "
+        "WHERE s.run_id = ?"
+    )
+    return int(_sqlite_rows(s, sql, str(rid))[0][0])
+
+
 def test_concurrent_writers_of_one_series_seal_without_loss(
-    pg_store: PostgresStore, run: Any, small_blocks: None
+    store: Store, run: Any, small_blocks: None
 ) -> None:
     rng = np.random.default_rng(1)
     bs = [([int(x) for x in rng.integers(0, 500, 5)], [T0 + i] * 5, rng.standard_normal(5).tolist())
           for i in range(80)]  # fmt: skip
 
     async def go() -> None:
-        r, _ = await pg_store.create_run(RunCreate(project="p"))
+        r, _ = await store.create_run(RunCreate(project="p"))
 
         async def writer(k: int) -> None:
             for b in bs[k::4]:
-                await pg_store.write_metrics(_batch(r.id, b))
+                await store.write_metrics(_batch(r.id, b))
 
         await asyncio.gather(*(writer(k) for k in range(4)))
-        await _check_reads(pg_store, r.id, _raw(bs), 100, 300)
-        sealed = await _rows(pg_store, "SELECT count(*) FROM metric_blocks WHERE run_id = $1", r.id)
-        assert sealed[0][0] > 0  # the tail was sealed along the way
+        await _check_reads(store, r.id, _raw(bs), 100, 300)
+        assert await _sealed_blocks(store, r.id) > 0  # the tail was sealed along the way
 
     run(go())
 
@@ -249,7 +299,7 @@ def test_a_crash_between_tail_and_seal_loses_nothing(
 
 
 def test_retention_drops_old_points_of_blocks_and_tail(
-    pg_store: PostgresStore, run: Any, small_blocks: None
+    store: Store, run: Any, small_blocks: None
 ) -> None:
     """Points older than the window go, from sealed blocks, blocks straddling the
     cutoff and the open tail alike; the rest reads back exactly."""
@@ -261,16 +311,16 @@ def test_retention_drops_old_points_of_blocks_and_tail(
              for i in range(20, 40, 2)]  # fmt: skip
 
     async def go() -> None:
-        r, _ = await pg_store.create_run(RunCreate(project="p"))
+        r, _ = await store.create_run(RunCreate(project="p"))
         for b in [big, *small]:
-            await pg_store.write_metrics(_batch(r.id, b))
-        removed = await pg_store.apply_retention(Retention(metrics_days=6), now)
+            await store.write_metrics(_batch(r.id, b))
+        removed = await store.apply_retention(Retention(metrics_days=6), now)
         raw = _raw([big, *small])
         keep = raw.times >= now - 6 * DAY
         assert removed["metrics"] == int((~keep).sum())
         kept = Series(raw.steps[keep], raw.times[keep], raw.values[keep])
-        _same_points(await pg_store.history(r.id, "m"), kept)
-        await _check_reads(pg_store, r.id, kept, 20, 30)
+        _same_points(await store.history(r.id, "m"), kept)
+        await _check_reads(store, r.id, kept, 20, 30)
 
     run(go())
 
@@ -347,3 +397,140 @@ def T0_dt(us: int) -> Any:
     import datetime as dt
 
     return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=int(us))
+
+
+# ----------------------------------------------------------------- SQLite specifics
+_CHILD = """
+import asyncio, os, sys, uuid
+import numpy as np
+from wanllm_server.store import sqlite_blocks, sqlite_ingest
+from wanllm_server.store.base import MetricBatch
+from wanllm_server.store.sqlite import SQLiteStore
+
+sqlite_blocks.SEAL_MIN, sqlite_blocks.SEAL_WRITES = 6, 3
+
+def crashing(c, sid, tail, md, *, force):
+    c.execute("DELETE FROM metric_tail")
+    os._exit(3)  # the process dies inside the seal, its transaction open
+
+sqlite_ingest.seal = crashing
+
+async def main(path, rid, t0):
+    s = SQLiteStore(path)
+    await s.open()
+    for i in range(7):
+        st = np.arange(i * 4, i * 4 + 4, dtype=np.int64)
+        b = MetricBatch(f"b{i}", [uuid.UUID(rid)], ["m"], np.zeros(4, np.int32),
+                        np.zeros(4, np.int32), st, np.full(4, t0 + i), np.full(4, float(i)))
+        await s.write_metrics(b)
+        print(i, flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def test_a_sqlite_process_killed_inside_a_seal_loses_nothing(
+    tmp_path: Any, run: Any, small_blocks: None
+) -> None:
+    """A writer process dies inside a seal, after deleting the tail: the batches it
+    acknowledged read back exactly, the one in flight is absent until the client
+    retries it (same batch id), and then everything reads back."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "crash.db"
+    s = SQLiteStore(path)
+    run(s.open())
+    try:
+        r, _ = run(s.create_run(RunCreate(project="p")))
+        run(s.close())
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(path), str(r.id), str(T0)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert child.returncode == 3, child.stderr
+        acked = [int(x) for x in child.stdout.split()]
+        assert acked == [0, 1]  # the third write of the series seals (SEAL_WRITES = 3)
+        bs = [([i * 4 + j for j in range(4)], [T0 + i] * 4, [float(i)] * 4) for i in range(7)]
+        run(s.open())
+        _same_points(run(s.history(r.id, "m")), _raw(bs[:2]))
+        for i in range(2, 7):
+            b = _batch(r.id, bs[i])
+            b.batch_id = f"b{i}"
+            assert not run(s.write_metrics(b)).duplicate
+        run(_check_reads(s, r.id, _raw(bs), 0, 30))
+    finally:
+        run(s.close())
+
+
+def test_sqlite_migration_packs_existing_rows(tmp_path: Any, run: Any) -> None:
+    """A database of raw blocks and raw tier rows (schema 0001-0002) reads back
+    exactly once migration 0003 and the store's packing ran: points, metadata,
+    tiers, stats; no raw column is left."""
+    import shutil
+
+    from wanllm_server.store.migrations import sql_dir
+    from wanllm_server.store.sqlite_blocks import SERIES_COLS, summary_params
+    from wanllm_server.store.sqlite_schema import migrate
+
+    old = tmp_path / "sql"
+    shutil.copytree(sql_dir(), old)
+    for f in old.glob("sqlite/0003_*.sql"):
+        f.unlink()
+    path = tmp_path / "old.db"
+    rng = np.random.default_rng(5)
+    bs: list[Batch] = []
+    rid = uuid.uuid4()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as c:
+        migrate(c, root=old)
+        c.execute(
+            "INSERT INTO runs (id, project, name, state, created_at, updated_at) "
+            "VALUES (?, 'p', 'r', 'running', 0, 0)",
+            (str(rid),),
+        )
+        for k in range(30):  # one raw block and raw tier rows a batch, as the old writer did
+            n = int(rng.integers(1, 300))
+            st = np.sort(rng.integers(-50, 3_000, n)).astype(np.int64)
+            tm = T0 + rng.integers(0, 10**9, n)
+            v = rng.standard_normal(n)
+            v[: min(n, 3)] = [math.nan, math.inf, -0.0][: min(n, 3)]
+            o = np.lexsort((tm, st))
+            st, tm, v = st[o], tm[o], v[o]
+            bs.append((st.tolist(), tm.tolist(), v.tolist()))
+            if k == 0:
+                s0 = agg.summarize(Series(st, tm, v))
+                assert s0 is not None
+                c.execute(
+                    f"INSERT INTO metric_series (id, run_id, name, {SERIES_COLS}) "
+                    f"VALUES (1, ?, 'm', {','.join('?' * 13)})",
+                    (str(rid), *summary_params(s0)),
+                )
+            meta = '[[0, {"k": 1}]]' if k == 3 else None
+            c.execute(
+                "INSERT INTO metric_blocks (series_id, n, min_step, max_step, min_time, max_time, "
+                "steps, times, vals, metadata) VALUES (1,?,?,?,?,?,?,?,?,?)",
+                (n, int(st[0]), int(st[-1]), int(tm.min()), int(tm.max()), st.tobytes(),
+                 tm.tobytes(), v.tobytes(), meta),
+            )  # fmt: skip
+            t = agg.tier_rows(np.zeros(n, np.int64), st, tm, v, presorted=True)
+            for lv in np.unique(t.level).tolist():
+                p = t.partials[t.level == lv]
+                c.execute(
+                    "INSERT INTO metric_tiers (series_id, level, n, min_bucket, max_bucket, data) "
+                    "VALUES (1, ?, ?, ?, ?, ?)",
+                    (lv, len(p), int(p["bucket"][0]), int(p["bucket"][-1]), p.tobytes()),
+                )
+    s = SQLiteStore(path)
+    run(s.open())
+    try:
+        run(_check_reads(s, rid, _raw(bs), 100, 900))
+        assert _sqlite_rows(s, "SELECT count(*) FROM series_to_pack") == [(0,)]
+        blocks = _sqlite_rows(s, "SELECT n, steps, times, vals, metadata FROM metric_blocks")
+        assert sum(b[0] for b in blocks) == sum(len(b[0]) for b in bs)
+        assert all(len(b[1]) != 8 * b[0] and len(b[2]) != 8 * b[0] for b in blocks)  # packed
+        meta = [m for b in blocks if b[4] for m in orjson.loads(b[4])]
+        assert [m[1] for m in meta] == [{"k": 1}]
+        tiers = _sqlite_rows(s, "SELECT data, n FROM metric_tiers")
+        assert sum(len(d) for d, _ in tiers) < sum(120 * n for _, n in tiers)  # packed
+    finally:
+        run(s.close())

@@ -4,7 +4,8 @@ blocks read back as one sorted, filtered :class:`.base.Series`.
 A block holds ``n`` points of one series as three byte strings (steps, times,
 values); ``n`` is stored beside them. Each column is one of:
 
-* raw little-endian (``8 * n`` bytes, no tag): SQLite's blocks, float columns;
+* raw little-endian (``8 * n`` bytes, no tag): float columns, and the int
+  columns of SQLite databases written before they were packed;
 * ``TAG_CONST`` + first + delta (17 bytes): an arithmetic progression, e.g.
   consecutive steps or times logged at a fixed rate;
 * ``TAG_DELTA | width`` + first (8 bytes) + the ``n - 1`` differences as
@@ -66,20 +67,23 @@ def decode_ints(b: bytes | memoryview, n: int) -> np.ndarray:
     return _decode_tagged_ints(b, n)
 
 
-def _decode_tagged_ints(b: bytes | memoryview, n: int) -> np.ndarray:
+def _decode_tagged_ints(b: bytes | memoryview, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Decode a tagged column into ``out`` (a new array when None; any int64 view)."""
+    out = np.empty(n, np.int64) if out is None else out
     tag = b[0]
     if tag == TAG_BIG_ENDIAN:
-        return np.frombuffer(b, ">i8", n, 1).astype(_LE_I8)
-    first = np.frombuffer(b, _LE_I8, 1, 1)
+        out[:] = np.frombuffer(b, ">i8", n, 1)
+        return out
+    first = int.from_bytes(b[1:9], "little", signed=True)
     if tag == TAG_CONST:
-        delta = np.frombuffer(b, _LE_I8, 1, 9)
-        with np.errstate(over="ignore"):
-            return first + delta * np.arange(n, dtype=np.int64)
+        delta = int.from_bytes(b[9:17], "little", signed=True)
+        np.multiply(np.arange(n, dtype=np.int64), delta, out=out)  # array ops wrap silently
+        out += first
+        return out
     width = tag & 0x0F
     if tag & 0xF0 != TAG_DELTA or width not in (1, 2, 4, 8):
         raise ValueError(f"unknown column tag {tag:#x}")
-    out = np.empty(n, np.int64)
-    out[0] = first[0]
+    out[0] = first
     out[1:] = np.frombuffer(b, f"<i{width}", n - 1, 9)
     return np.cumsum(out, out=out)  # wraps like the encoding's differences
 
@@ -150,7 +154,7 @@ def decode_partials(b: bytes | memoryview, n: int) -> np.ndarray:
         if tag == TAG_RAW:
             out[f] = np.frombuffer(col, _LE_F8, n, 1)
         elif agg.PARTIAL_DTYPE[f].kind == "i":
-            out[f] = _decode_tagged_ints(col, n)
+            _decode_tagged_ints(col, n, out[f])
         else:
             out[f] = decode_floats(col, n)
         at += size
@@ -186,6 +190,22 @@ def filter_points(
     if mask is not None:
         st, tm, v = st[mask], tm[mask], v[mask]
     return sorted_series(st, tm, v)
+
+
+def concat_series(parts: Sequence[Series]) -> Series:
+    if not parts:
+        return EMPTY
+    return Series(
+        *(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values"))
+    )
+
+
+def outside(s: Series, ranges: Sequence[tuple[int, int]]) -> Series:
+    """The points of ``s`` outside the (inclusive) step ranges."""
+    keep = np.ones(len(s), bool)
+    for a, b in ranges:
+        keep &= (s.steps < a) | (s.steps > b)
+    return Series(s.steps[keep], s.times[keep], s.values[keep])
 
 
 def bounds(lo: int | None, hi: int | None) -> tuple[int, int]:

@@ -3,10 +3,11 @@
 All sqlite3 work runs off the event loop: writes on one dedicated writer
 thread (one connection, ``BEGIN IMMEDIATE`` transactions), reads on a small
 pool of reader threads (one connection each; WAL lets them read while the
-writer writes). Points are stored as one block per (series, batch) — numpy
-arrays as BLOBs, sorted by (step, time), with step/time bounds for pruning —
-plus append-only M4 tier partials and a mergeable per-series summary
-(:mod:`.aggregates`), so latest/stats are O(1) and downsampling O(buckets).
+writer writes). Points are stored in packed blocks sorted by (step, time), with
+step/time bounds for pruning: a series' recent batches in an open tail, sealed
+into blocks with packed M4 tier partials (:mod:`.sqlite_blocks`), plus a
+mergeable per-series summary (:mod:`.aggregates`), so latest/stats are O(1)
+and downsampling O(buckets).
 
 This module holds the plumbing (connections, threads, transactions); the work
 is in :mod:`.sqlite_runs` (runs), :mod:`.sqlite_ingest` (writes),
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import media_sqlite as media
+from . import sqlite_blocks as blocks
 from . import sqlite_ingest as ingest
 from . import sqlite_maintenance as maintenance
 from . import sqlite_reads as reads
@@ -121,6 +123,7 @@ class SQLiteStore(media.SQLiteMedia, Store):
             self._readers_n, thread_name_prefix="wanllm-sqlite-reader"
         )
         await self._run(self._writer, schema.migrate)
+        await self._run(self._writer, maintenance.pack_pending)
 
     async def close(self) -> None:
         for pool in (self._writer, self._readers):
@@ -155,7 +158,13 @@ class SQLiteStore(media.SQLiteMedia, Store):
         return await self._read(runs.get_run, runs.run_key(run_id))
 
     async def update_run(self, run_id: uuid.UUID, update: RunUpdate) -> Run:
-        return await self._write(runs.update_run, runs.run_key(run_id), update)
+        def w(c: sqlite3.Connection, key: str) -> Run:
+            run = runs.update_run(c, key, update)
+            if run.state != "running":
+                blocks.seal_run(c, key)
+            return run
+
+        return await self._write(w, runs.run_key(run_id))
 
     async def delete_run(self, run_id: uuid.UUID) -> None:
         def w(c: sqlite3.Connection, key: str) -> None:
@@ -210,7 +219,10 @@ class SQLiteStore(media.SQLiteMedia, Store):
                 f"RETURNING {runs.RUN_COLUMNS}",
                 (now_us(), heartbeat_before),
             ).fetchall()
-            return sorted((runs.run_from_row(r) for r in rows), key=lambda r: r.created_at)
+            crashed = sorted((runs.run_from_row(r) for r in rows), key=lambda r: r.created_at)
+            for run in crashed:
+                blocks.seal_run(c, runs.run_key(run.id))
+            return crashed
 
         return await self._write(w)
 
@@ -292,7 +304,7 @@ class SQLiteStore(media.SQLiteMedia, Store):
             key = runs.run_key(run_id)
             series = await self._read(reads.series_of_run, key, names)
             for sid, name in series:
-                # one thread hop per chunk: the plan comes with the first chunk's points
+                # one thread hop per chunk: the plan (step ranges) comes with the first chunk
                 s, plan = await self._read(
                     reads.first_chunk, sid, start_step, end_step, chunk_points
                 )
@@ -303,7 +315,7 @@ class SQLiteStore(media.SQLiteMedia, Store):
                         yield HistoryChunk(uuid.UUID(key), name, part)
                     if not plan:
                         break
-                    s = await self._read(reads.read_blocks, plan.pop(0), start_step, end_step)
+                    s = await self._read(reads.read_points, sid, *plan.pop(0))
 
     async def system_metrics(
         self,

@@ -1,5 +1,17 @@
-"""SQLite's block/tier engine: points as sorted blocks (numpy arrays as BLOBs),
-M4 tier partials, the per-series summary row, and compaction of small rows."""
+"""SQLite's block/tier engine (``sql/sqlite/0003_packed_blocks.sql``): points in
+packed blocks (:mod:`.blocks`, the codec PostgreSQL uses), packed M4 tier
+partials, the per-series summary row, and sealing a series' open tail.
+
+A batch writes, per series, its points sorted by (step, time) as one packed
+row of ``metric_tail`` (no tiers). A series' tail is sealed in the writing
+transaction once it holds :data:`SEAL_POINTS` points, or, every
+:data:`SEAL_WRITES` batches of the series, once it holds :data:`SEAL_MIN`
+points (else its rows become one tail row), and when its run ends: its
+points become ``metric_blocks`` rows of at most :data:`BLOCK_POINTS` points
+with their tier partials, merged with the series' tier rows under
+:data:`SMALL_TIER` partials. Readers add the tail's points to the tiers
+(:mod:`.sqlite_reads`). A crash inside a seal rolls back its whole batch.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +23,20 @@ import numpy as np
 import orjson
 
 from . import aggregates as agg
-from .blocks import decode_blocks, encode_block
+from .base import Series
+from .blocks import EMPTY, decode_blocks, decode_partials, encode_block, encode_partials
 
-BLOCK_POINTS = 65_536  # points per block when a series is rebuilt
-SMALL_ROW = 1024  # tier rows with fewer partials are "small"
-SMALL_BLOCK = 256  # blocks with fewer points are "small"
-COMPACT_ROWS = 64  # small rows per series (and tier level) before they are merged
-COMPACT_EVERY = 16  # check a series for compaction every this many writes
+BLOCK_POINTS = 4_096  # points a block at most (edge reads decode whole blocks)
+SEAL_POINTS = 8_192  # a tail this large is sealed at once
+SEAL_MIN = 1_024  # ... a smaller one only every SEAL_WRITES batches, from this size
+SEAL_WRITES = 32  # batches of a series between seal checks
+SMALL_TIER = 1_024  # tier rows with fewer partials are merged at seals
 SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_bits"
 )
+BLOCK_COLS = "n, steps, times, vals, metadata"
+Metadata = list[dict[str, Any] | None] | None
 
 
 def bits(x: float) -> int:
@@ -57,48 +72,55 @@ def summary_params(s: agg.Summary) -> tuple[Any, ...]:
 
 def insert_blocks(
     c: sqlite3.Connection,
+    table: str,
     ids: Sequence[int],
     gs: np.ndarray,
     st: np.ndarray,
     tm: np.ndarray,
     v: np.ndarray,
-    md: list[dict[str, Any] | None] | None,
+    md: Metadata,
 ) -> None:
-    """Insert points sorted by (group, step, time) as one block per group."""
+    """Insert points sorted by (group, step, time) into ``table`` (``metric_blocks``
+    or ``metric_tail``) as packed rows of at most BLOCK_POINTS points a group."""
+    if len(gs) == 0:
+        return
     starts = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1]))).tolist()
-    ends = [*starts[1:], len(gs)]
     rows = []
-    for s, e in zip(starts, ends, strict=False):
-        meta = None
-        if md is not None:
-            items = [[i - s, m] for i in range(s, e) if (m := md[i]) is not None]
-            meta = orjson.dumps(items).decode() if items else None
-        bt = tm[s:e]
-        rows.append(
-            (ids[int(gs[s])], e - s, int(st[s]), int(st[e - 1]), int(bt.min()), int(bt.max()),
-             *encode_block(st[s:e], bt, v[s:e], packed=False), meta)
-        )  # fmt: skip
+    for s0, e0 in zip(starts, [*starts[1:], len(gs)], strict=True):
+        for s in range(s0, e0, BLOCK_POINTS):
+            e = min(s + BLOCK_POINTS, e0)
+            meta = None
+            if md is not None:
+                items = [[i - s, m] for i in range(s, e) if (m := md[i]) is not None]
+                meta = orjson.dumps(items).decode() if items else None
+            bt = tm[s:e]
+            rows.append(
+                (ids[int(gs[s])], e - s, int(st[s]), int(st[e - 1]), int(bt.min()),
+                 int(bt.max()), *encode_block(st[s:e], bt, v[s:e]), meta)
+            )  # fmt: skip
     c.executemany(
-        "INSERT INTO metric_blocks (series_id, n, min_step, max_step, min_time, max_time, steps, "
+        f"INSERT INTO {table} (series_id, n, min_step, max_step, min_time, max_time, steps, "
         "times, vals, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
 
 
 def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) -> None:
+    """Insert tier partials ordered by (group, level, bucket), one packed row a
+    (series, level)."""
     if len(tr) == 0:
         return
     starts = np.flatnonzero(
         np.concatenate(([True], (tr.group[1:] != tr.group[:-1]) | (tr.level[1:] != tr.level[:-1])))
     ).tolist()
-    ends = [*starts[1:], len(tr)]
     rows = []
-    for s, e in zip(starts, ends, strict=False):
+    for s, e in zip(starts, [*starts[1:], len(tr)], strict=True):
         p = tr.partials[s:e]
         b = p["bucket"]
         rows.append(
-            (ids[int(tr.group[s])], int(tr.level[s]), e - s, int(b[0]), int(b[-1]), p.tobytes())
-        )
+            (ids[int(tr.group[s])], int(tr.level[s]), e - s, int(b[0]), int(b[-1]),
+             encode_partials(p))
+        )  # fmt: skip
     c.executemany(
         "INSERT INTO metric_tiers (series_id, level, n, min_bucket, max_bucket, data) "
         "VALUES (?,?,?,?,?,?)",
@@ -106,65 +128,86 @@ def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) ->
     )
 
 
-def maybe_compact(c: sqlite3.Connection, sid: int) -> None:
-    """Keep reads O(rows): merge small tier rows and small blocks of a series
-    once more than ``COMPACT_ROWS`` of them pile up (LSM-style: merged rows
-    grow large and are left alone)."""
-    levels = [
-        lv
-        for lv, cnt in c.execute(
-            "SELECT level, count(*) FROM metric_tiers WHERE series_id = ? AND n < ? GROUP BY level",
-            (sid, SMALL_ROW),
-        )
-        if cnt > COMPACT_ROWS
-    ]
-    for lv in levels:
-        rows = c.execute(
-            "SELECT id, data FROM metric_tiers WHERE series_id = ? AND level = ? AND n < ?",
-            (sid, lv, SMALL_ROW),
-        ).fetchall()
-        parts = agg.partials_from_blobs([r[1] for r in rows])
-        merged = agg.merge_partials((parts["bucket"],), parts)[1]
-        delete_ids(c, "metric_tiers", [r[0] for r in rows])
-        n = len(merged)
-        insert_tiers(
-            c, [sid], agg.TierRows(np.zeros(n, np.int64), np.full(n, lv, np.int64), merged)
-        )
-    small = c.execute(
-        "SELECT count(*) FROM metric_blocks WHERE series_id = ? AND n < ?", (sid, SMALL_BLOCK)
-    ).fetchone()[0]
-    if small > COMPACT_ROWS:
-        rows = c.execute(
-            "SELECT id, steps, times, vals, metadata FROM metric_blocks "
-            "WHERE series_id = ? AND n < ?",
-            (sid, SMALL_BLOCK),
-        ).fetchall()
-        st, tm, v, md = decode_with_metadata([r[1:] for r in rows])
-        delete_ids(c, "metric_blocks", [r[0] for r in rows])
-        order = np.lexsort((tm, st))
-        md = None if md is None else [md[i] for i in order.tolist()]
-        insert_blocks(c, [sid], np.zeros(len(v), np.int64), st[order], tm[order], v[order], md)
-
-
-def delete_ids(c: sqlite3.Connection, table: str, ids: list[int]) -> None:
-    c.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
-
-
-def decode(rows: list[tuple[bytes, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenated points of raw (little-endian) blocks."""
-    return decode_blocks([(*r, len(r[0]) // 8) for r in rows])
+def tier_partials(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
+    """The partials of tier rows ``(data, n)``."""
+    return agg.concat_partials([decode_partials(d, n) for d, n in rows])
 
 
 def decode_with_metadata(
-    rows: Sequence[tuple[bytes, bytes, bytes, str | None]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any] | None] | None]:
-    """Concatenate blocks' points, and their metadata (None when none has any)."""
-    st, tm, v = decode([r[:3] for r in rows])
-    md: list[dict[str, Any] | None] | None = None
-    if any(r[3] for r in rows):
+    rows: Sequence[tuple[int, bytes, bytes, bytes, str | None]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Metadata]:
+    """Concatenated points of block rows (:data:`BLOCK_COLS`), and their metadata
+    (None when none has any)."""
+    st, tm, v = decode_blocks([(r[1], r[2], r[3], r[0]) for r in rows])
+    md: Metadata = None
+    if any(r[4] for r in rows):
         md, offset = [None] * len(v), 0
         for r in rows:
-            for i, m in orjson.loads(r[3]) if r[3] else ():
+            for i, m in orjson.loads(r[4]) if r[4] else ():
                 md[offset + i] = m
-            offset += len(r[0]) // 8
+            offset += r[0]
     return st, tm, v, md
+
+
+def sort_points(
+    st: np.ndarray, tm: np.ndarray, v: np.ndarray, md: Metadata
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Metadata]:
+    order = np.lexsort((tm, st))
+    return st[order], tm[order], v[order], None if md is None else [md[i] for i in order.tolist()]
+
+
+def take_rows(
+    c: sqlite3.Connection, table: str, sid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Metadata]:
+    """Delete a series' rows of ``table``; return their points, unsorted."""
+    rows = c.execute(
+        f"DELETE FROM {table} WHERE series_id = ? RETURNING {BLOCK_COLS}", (sid,)
+    ).fetchall()
+    return decode_with_metadata(rows)
+
+
+def seal(c: sqlite3.Connection, sid: int, tail: Series, md: Metadata, *, force: bool) -> None:
+    """Seal series ``sid``'s tail plus ``tail`` (a batch's points, not yet stored):
+    into sealed blocks and tiers when ``force`` or it holds SEAL_MIN points,
+    else into one tail row."""
+    st, tm, v, old_md = take_rows(c, "metric_tail", sid)
+    if md is not None or old_md is not None:
+        md = [*(old_md or [None] * len(v)), *(md or [None] * len(tail))]
+    st, tm, v, md = sort_points(
+        np.concatenate([st, tail.steps]), np.concatenate([tm, tail.times]),
+        np.concatenate([v, tail.values]), md,
+    )  # fmt: skip
+    n = len(v)
+    group = np.zeros(n, np.int64)
+    sealed = force or n >= SEAL_MIN
+    insert_blocks(c, "metric_blocks" if sealed else "metric_tail", [sid], group, st, tm, v, md)
+    c.execute("UPDATE metric_series SET tail_points = ? WHERE id = ?", (0 if sealed else n, sid))
+    if sealed and n:
+        merge_tiers(c, sid, agg.tier_rows(group, st, tm, v, presorted=True))
+
+
+def merge_tiers(c: sqlite3.Connection, sid: int, new: agg.TierRows) -> None:
+    """Insert a series' new tier partials merged with its small tier rows."""
+    rows = c.execute(
+        "DELETE FROM metric_tiers WHERE series_id = ? AND n < ? RETURNING level, n, data",
+        (sid, SMALL_TIER),
+    ).fetchall()
+    if rows:
+        counts = [r[1] for r in rows]
+        new = agg.merge_tier_rows(
+            agg.TierRows(
+                np.concatenate([new.group, np.zeros(sum(counts), np.int64)]),
+                np.concatenate([new.level, np.repeat([r[0] for r in rows], counts)]),
+                agg.concat_partials([new.partials, tier_partials([(r[2], r[1]) for r in rows])]),
+            )
+        )
+    insert_tiers(c, [sid], new)
+
+
+def seal_run(c: sqlite3.Connection, key: str) -> None:
+    """Seal every tail of a run (it ended: its tail would wait for nothing)."""
+    sids = c.execute(
+        "SELECT id FROM metric_series WHERE run_id = ? AND tail_points > 0", (key,)
+    ).fetchall()
+    for (sid,) in sids:
+        seal(c, sid, EMPTY, None, force=True)

@@ -1,5 +1,5 @@
 """SQLite ingest: one transaction per batch (idempotent by batch id), auto steps,
-series summaries, blocks and tiers, live sequence numbers."""
+series summaries, tail rows and seals (:mod:`.sqlite_blocks`), live sequence numbers."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import orjson
 from wanllm_jupyter.core.auto_steps import assign_auto_steps
 
 from . import aggregates as agg
-from .base import MetricBatch, RunNotFound, SystemMetricBatch, WriteResult
+from . import sqlite_blocks as blocks
+from .base import MetricBatch, RunNotFound, Series, SystemMetricBatch, WriteResult
 from .batches import now_us
 from .sqlite_blocks import (
-    COMPACT_EVERY,
     SERIES_COLS,
     insert_blocks,
-    insert_tiers,
-    maybe_compact,
+    seal,
     sql_real,
     summary_from_row,
     summary_params,
@@ -78,48 +77,59 @@ def write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     uniq, group = np.unique(code, return_inverse=True)
     pairs = [(run_keys[int(u) // len(b.names)], b.names[int(u) % len(b.names)]) for u in uniq]
     existing: dict[int, tuple[int, agg.Summary]] = {}
-    existing_writes: dict[int, int] = {}
+    counters: dict[int, tuple[int, int]] = {}  # group -> (writes, tail points) before
     for g, (rk, name) in enumerate(pairs):
         row = c.execute(
-            f"SELECT id, writes, {SERIES_COLS} FROM metric_series WHERE run_id = ? AND name = ?",
+            f"SELECT id, writes, tail_points, {SERIES_COLS} FROM metric_series "
+            "WHERE run_id = ? AND name = ?",
             (rk, name),
         ).fetchone()
         if row is not None:
-            existing[g] = (row[0], summary_from_row(row[2:]))
-            existing_writes[g] = row[1]
+            existing[g] = (row[0], summary_from_row(row[3:]))
+            counters[g] = (row[1], row[2])
     steps = b.steps
     if b.auto_step is not None and b.auto_step.any():
         last = {g: s.last_step for g, (_, s) in existing.items()}
         steps = assign_auto_steps(steps, b.auto_step, group, last)
     summaries = agg.summarize_groups(group, steps, b.times, b.values)
+    counts = np.bincount(group, minlength=len(pairs)).tolist()
     ids: list[int] = []
-    compact: list[int] = []
     for g, (rk, name) in enumerate(pairs):
         if g in existing:
             sid, old = existing[g]
             merged = agg.merge_summary(old, summaries[g])
             c.execute(
                 f"UPDATE metric_series SET ({SERIES_COLS}) = ({','.join('?' * 13)}), "
-                "writes = writes + 1 WHERE id = ?",
-                (*summary_params(merged), sid),
+                "writes = writes + 1, tail_points = tail_points + ? WHERE id = ?",
+                (*summary_params(merged), counts[g], sid),
             )
-            if (existing_writes[g] + 1) % COMPACT_EVERY == 0:
-                compact.append(sid)
         else:
             cur = c.execute(
-                f"INSERT INTO metric_series (run_id, name, {SERIES_COLS}) "
-                f"VALUES (?, ?, {','.join('?' * 13)})",
-                (rk, name, *summary_params(summaries[g])),
+                f"INSERT INTO metric_series (run_id, name, tail_points, {SERIES_COLS}) "
+                f"VALUES (?, ?, ?, {','.join('?' * 13)})",
+                (rk, name, counts[g], *summary_params(summaries[g])),
             )
             sid = int(cur.lastrowid)  # type: ignore[arg-type]
         ids.append(sid)
     order = agg.sort_order(group, steps, b.times)
     gs, st, tm, v = group[order], steps[order], b.times[order], b.values[order]
     md = [b.metadata[i] for i in order.tolist()] if b.metadata is not None else None
-    insert_blocks(c, ids, gs, st, tm, v, md)
-    insert_tiers(c, ids, agg.tier_rows(gs, st, tm, v, presorted=True))
-    for sid in compact:
-        maybe_compact(c, sid)
+    sealing: dict[int, bool] = {}  # group -> force (the tail reaches SEAL_POINTS)
+    for g in range(len(pairs)):
+        writes, tail = counters.get(g, (0, 0))
+        full = tail + counts[g] >= blocks.SEAL_POINTS
+        if full or (writes + 1) % blocks.SEAL_WRITES == 0:
+            sealing[g] = full
+    if sealing:
+        ends = np.cumsum(np.bincount(gs, minlength=len(pairs))).tolist()
+        for g, force in sealing.items():
+            s, e = ends[g] - counts[g], ends[g]
+            part = Series(st[s:e], tm[s:e], v[s:e])
+            seal(c, ids[g], part, None if md is None else md[s:e], force=force)
+        keep = ~np.isin(gs, list(sealing))
+        gs, st, tm, v = gs[keep], st[keep], tm[keep], v[keep]
+        md = None if md is None else [m for m, k in zip(md, keep.tolist(), strict=True) if k]
+    insert_blocks(c, "metric_tail", ids, gs, st, tm, v, md)
     b.steps = steps  # the live feed publishes the stored steps
     return WriteResult(n, False, live_seq(c, b.batch_id, run_keys))
 

@@ -12,8 +12,8 @@ import numpy as np
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, MetricNotFound, Series, SystemSeries
-from .blocks import EMPTY, bounds, filter_points
-from .sqlite_blocks import SERIES_COLS, decode, summary_from_row
+from .blocks import EMPTY, bounds, concat_series, decode_blocks, filter_points, outside
+from .sqlite_blocks import SERIES_COLS, summary_from_row, tier_partials
 from .sqlite_runs import require_run
 
 
@@ -32,6 +32,13 @@ def summary(c: sqlite3.Connection, sid: int) -> agg.Summary:
     return summary_from_row(row)
 
 
+_POINTS = (
+    "SELECT n, steps, times, vals FROM {} WHERE series_id = ?1 AND min_step <= ?2 "
+    "AND max_step >= ?3 AND min_time <= ?4 AND max_time >= ?5"
+)
+_BOTH = f"{_POINTS.format('metric_blocks')} UNION ALL {_POINTS.format('metric_tail')}"
+
+
 def read_points(
     c: sqlite3.Connection,
     sid: int,
@@ -39,20 +46,23 @@ def read_points(
     end_step: int | None,
     start_time: int | None = None,
     end_time: int | None = None,
+    *,
+    sql: str = _BOTH,
 ) -> Series:
+    """A series' points within the bounds, sorted (``sql``: from sealed blocks and
+    the tail, or from one of them)."""
     lo, hi = bounds(start_step, end_step)
     tlo, thi = bounds(start_time, end_time)
-    rows = c.execute(
-        "SELECT steps, times, vals FROM metric_blocks WHERE series_id = ? AND min_step <= ? "
-        "AND max_step >= ? AND min_time <= ? AND max_time >= ? ORDER BY min_step, id",
-        (sid, hi, lo, thi, tlo),
-    ).fetchall()
-    return filter_points(*decode(rows), start_step, end_step, start_time, end_time)
+    rows = c.execute(sql, (sid, hi, lo, thi, tlo)).fetchall()
+    points = decode_blocks([(r[1], r[2], r[3], r[0]) for r in rows])
+    return filter_points(*points, start_step, end_step, start_time, end_time)
 
 
 def downsample(
     c: sqlite3.Connection, key: str, name: str, buckets: int, start: int | None, end: int | None
 ) -> Downsampled:
+    """M4 over ``[start, end]`` from the tiers plus raw edges (see :mod:`.m4`)
+    plus the tail's points (not in the tiers)."""
     sid = series_id(c, key, name)
     s = summary(c, sid)
     start = s.first_step if start is None else start
@@ -63,19 +73,14 @@ def downsample(
         return m4.m4_from_raw(read_points(c, sid, start, end), plan.width, max_unsampled=small)
     lo, hi = plan.tier_buckets  # type: ignore[misc]
     rows = c.execute(
-        "SELECT data FROM metric_tiers WHERE series_id = ? AND level = ? AND min_bucket <= ? "
+        "SELECT data, n FROM metric_tiers WHERE series_id = ? AND level = ? AND min_bucket <= ? "
         "AND max_bucket >= ?",
         (sid, plan.level, hi, lo),
     ).fetchall()
-    tiers = agg.partials_from_blobs([r[0] for r in rows])
     edges = [read_points(c, sid, a, b) for a, b in plan.edges]
-    edge = Series(
-        *(
-            np.concatenate([getattr(e, f) for e in edges] or [getattr(EMPTY, f)])
-            for f in ("steps", "times", "values")
-        )
-    )
-    result = m4.m4_from_tiers(tiers, plan, edge)
+    tail = read_points(c, sid, start, end, sql=_POINTS.format("metric_tail"))
+    edge = concat_series([*edges, outside(tail, plan.edges)])
+    result = m4.m4_from_tiers(tier_partials(rows), plan, edge)
     if result.total_points <= small:
         return m4.unsampled(result, read_points(c, sid, start, end))
     return result
@@ -90,49 +95,38 @@ def series_of_run(
     return [(sid, n) for sid, n in rows if wanted is None or n in wanted]
 
 
-def block_chunks(
+def chunk_ranges(
     c: sqlite3.Connection, sid: int, start: int | None, end: int | None, chunk_points: int
-) -> list[list[int]]:
-    """Group a series' blocks into chunks that can be sorted independently:
-    blocks with overlapping step ranges stay together."""
+) -> list[tuple[int, int]]:
+    """Consecutive step ranges covering ``[start, end]``, each of about
+    ``chunk_points`` points or one row's: a range ends where no row (sealed
+    block or tail) spans past it, so ranges read in order are in step order."""
     lo, hi = bounds(start, end)
     rows = c.execute(
-        "SELECT id, n, min_step, max_step FROM metric_blocks WHERE series_id = ? AND min_step <= ? "
-        "AND max_step >= ? ORDER BY min_step, id",
+        "SELECT n, min_step, max_step FROM metric_blocks WHERE series_id = ?1 AND min_step <= ?2 "
+        "AND max_step >= ?3 UNION ALL SELECT n, min_step, max_step FROM metric_tail "
+        "WHERE series_id = ?1 AND min_step <= ?2 AND max_step >= ?3 ORDER BY min_step",
         (sid, hi, lo),
     ).fetchall()
-    chunks: list[list[int]] = []
-    size, reach = 0, None
-    for bid, n, mn, mx in rows:
-        overlaps = reach is not None and mn <= reach
-        if chunks and (overlaps or size + n <= chunk_points):
-            chunks[-1].append(bid)
-            size += n
-        else:
-            chunks.append([bid])
-            size = n
-        reach = mx if reach is None else max(reach, mx)
-    return chunks
+    out: list[tuple[int, int]] = []
+    first, size, reach = lo, 0, lo
+    for n, mn, mx in rows:
+        if size and mn > reach and size + n > chunk_points:
+            out.append((first, reach))
+            first, size = reach + 1, 0
+        size += n
+        reach = max(reach, mx)
+    return [*out, (first, hi)] if rows else []
 
 
 def first_chunk(
     c: sqlite3.Connection, sid: int, start: int | None, end: int | None, chunk_points: int
-) -> tuple[Series, list[list[int]]]:
-    """The first chunk's points of a series and the block ids of the other chunks."""
-    plan = block_chunks(c, sid, start, end, chunk_points)
+) -> tuple[Series, list[tuple[int, int]]]:
+    """The first chunk's points of a series and the step ranges of the others."""
+    plan = chunk_ranges(c, sid, start, end, chunk_points)
     if not plan:
         return EMPTY, []
-    return read_blocks(c, plan[0], start, end), plan[1:]
-
-
-def read_blocks(
-    c: sqlite3.Connection, ids: list[int], start: int | None, end: int | None
-) -> Series:
-    rows = c.execute(
-        f"SELECT steps, times, vals FROM metric_blocks WHERE id IN ({','.join('?' * len(ids))})",
-        ids,
-    ).fetchall()
-    return filter_points(*decode(rows), start, end)
+    return read_points(c, sid, *plan[0]), plan[1:]
 
 
 def system_metrics(
