@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ._columns import Columns, WanllmWarning
 from ._config import Config
 from ._exit_hooks import exit_code_of
+from ._heartbeat import Heartbeat
 from ._http import Connection
+from ._loop_start import start_soon
 from ._send_buffer import BUFFER_POINTS
 from ._send_report import SendReport
 from ._sender import Sender
@@ -24,7 +26,6 @@ from .core.heartbeat import HEARTBEAT_INTERVAL
 from .core.limits import INT32_MAX, INT32_MIN, int_problem
 
 if TYPE_CHECKING:
-    from ._heartbeat import Heartbeat
     from ._system import SystemMonitor
     from ._transport import Transport
 
@@ -101,10 +102,8 @@ class Run:
         self._append = self.sender.buffer.append
         self.sender.start()
         if transport is not None and heartbeat_every > 0:
-            from ._heartbeat import Heartbeat  # asyncio: not at `import wanllm_jupyter`
-
             self._heartbeat = Heartbeat(id, transport, self.sender, heartbeat_every)
-            self._heartbeat.start()
+            start_soon(self._heartbeat.start)
 
     # ------------------------------------------------------------- logging
     def log(self, data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
@@ -169,7 +168,7 @@ class Run:
     def attach_monitor(self, monitor: SystemMonitor) -> None:
         """Start ``monitor``; its batches are delivered by this run's sender."""
         self._monitor = monitor
-        monitor.start()
+        start_soon(monitor.start)
 
     def _emit_system(self, body: dict[str, Any]) -> None:
         if self.sender is not None:

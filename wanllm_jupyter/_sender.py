@@ -1,7 +1,12 @@
-"""The one background thread that turns logged items into batches and delivers them.
+"""The run's one thread (``wanllm-sender``): turns logged items into batches and
+delivers them. A thread, not a task on the kernel's I/O loop, because delivery
+blocks (HTTP requests, retry back-off, spool writes and replays): on the loop's
+one blocking helper a request stuck on one run would hold back every run's
+delivery and heartbeat; and waking a thread costs ``log()`` a third of what
+waking the loop does (measured: docs/kernel-threads.md).
 
 ``Run.log`` appends ``(data, step, commit, time)`` to :attr:`Sender.buffer` (a
-deque: atomic append, no lock). The thread drains it into
+:class:`~._send_buffer.LogBuffer`: atomic append, no lock). The thread drains it into
 :class:`~._columns.Columns`, cuts batches of at most ``max_batch`` points, and
 delivers them, then any queued control operations (config/summary patches,
 system metrics), in order; what is slow to gather and not needed first (the

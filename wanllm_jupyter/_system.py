@@ -1,6 +1,7 @@
 """System metrics (definitions: docs/chart-math.md#system-metrics), sampled by a
-task on the kernel's I/O loop (:mod:`._io_loop`; each sample, about 1 ms of
-psutil calls, on its blocking helper thread: docs/kernel-threads.md).
+task on the kernel's I/O loop (:mod:`._io_loop`, imported by :meth:`SystemMonitor.start`;
+each sample, about 1 ms of psutil calls, on its blocking helper thread:
+docs/kernel-threads.md).
 
 Sampled every ``sample_every`` seconds (the first sample about one second
 after the start, reported at once); the mean of each metric over the
@@ -11,17 +12,19 @@ skipped quietly.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._io_loop import FailureLog, KernelLoop
 from ._wire import encode_float
+
+if TYPE_CHECKING:
+    import asyncio
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -96,18 +99,32 @@ class SystemMonitor:
         self.disk0 = psutil.disk_io_counters()
         self.net0 = psutil.net_io_counters()
         self.gpus = _gpus()
-        self._stop = asyncio.Event()
         self._task: concurrent.futures.Future[None] | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._task = KernelLoop.get().spawn(self._run())
+        """Start sampling on the kernel's I/O loop (imports it: see :mod:`._loop_start`)."""
+        import asyncio
+
+        from ._io_loop import KernelLoop
+
+        with self._lock:
+            if not self._stopped:
+                self._stop = asyncio.Event()
+                self._task = KernelLoop.get().spawn(self._run(self._stop))
 
     def stop(self) -> None:
         """Stop sampling and emit the partial window (waiting for it at most
-        ``sample_every`` + 2 s)."""
-        if self._task is not None:
+        ``sample_every`` + 2 s); before :meth:`start`, it will not start."""
+        with self._lock:
+            self._stopped = True
+            task = self._task
+        if task is not None:
+            from ._io_loop import KernelLoop
+
             KernelLoop.get().call_soon(self._stop.set)
-            concurrent.futures.wait([self._task], self.sample_every + 2.0)
+            concurrent.futures.wait([task], self.sample_every + 2.0)
 
     def sample(self) -> Sample:
         """One reading of every metric."""
@@ -172,16 +189,18 @@ class SystemMonitor:
             rows.append(row)
         return {"batch_id": uuid.uuid4().hex, "metrics": rows}
 
-    async def _run(self) -> None:
+    async def _run(self, stop: asyncio.Event) -> None:
         """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the start (CPU
         percentages need an interval) and reported at once, so a chart has a point
         from t ≈ 1 s; then one mean per ``report_every`` window."""
+        from ._io_loop import FailureLog, KernelLoop
+
         io, failures = KernelLoop.get(), FailureLog(f"system sampling of run {self.run_id}")
         samples: list[Sample] = []
         window_end = time.monotonic()
         wait = min(FIRST_SAMPLE_AFTER, self.sample_every)
         while True:
-            stopped = await _within(self._stop, wait)
+            stopped = await _within(stop, wait)
             wait = self.sample_every
             try:  # a transient psutil error costs one sample
                 samples.append(await io.offload(self.sample))
@@ -199,6 +218,8 @@ class SystemMonitor:
 
 async def _within(event: asyncio.Event, seconds: float) -> bool:
     """True when ``event`` is set within ``seconds``."""
+    import asyncio
+
     try:
         await asyncio.wait_for(event.wait(), seconds)
     except TimeoutError:

@@ -62,3 +62,17 @@ def test_a_failing_heartbeat_is_logged_once(caplog: pytest.LogCaptureFixture) ->
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "heartbeat of run run-1 failed" in warnings[0].getMessage()
+
+
+def test_a_heartbeat_stopped_before_its_start_never_beats(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``init()`` starts heartbeats on a starter thread (wanllm_jupyter._loop_start): a
+    run finished before that thread ran must not beat afterwards."""
+    transport = HttpTransport(Connection("http://127.0.0.1:9/"))  # nothing listens
+    caplog.set_level(logging.DEBUG, logger="wanllm_jupyter")
+    beat = Heartbeat("run-2", transport, cast(Any, Online()), every=0.01)
+    beat.stop()
+    beat.start()
+    time.sleep(0.3)
+    assert not [r for r in caplog.records if "heartbeat of run run-2" in r.getMessage()]

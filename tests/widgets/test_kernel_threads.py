@@ -26,6 +26,10 @@ print(json.dumps({
     "sockets": len(psutil.Process().net_connections(kind="inet")),
 }))
 """
+# The run's Connection keeps up to 4 idle keep-alive sockets (wanllm_jupyter/_http.py),
+# shared by its sender, its heartbeat and its charts' queries: requests that happen to
+# overlap may leave one or two more idle than at the baseline; a leak adds one per re-run.
+SOCKET_SLACK = 2
 RUN_THREADS = ("wanllm-sender", "wanllm-heartbeat", "wanllm-system")
 PROCESS_THREADS = ("wanllm-io", "wanllm-io-blocking_0", "wanllm-widgets-work_0")
 
@@ -91,14 +95,14 @@ def test_a_logging_runs_chart_cell_rerun_50_times_leaves_threads_and_sockets_fla
     assert not {"wanllm-heartbeat", "wanllm-system"} & set(names), names
     for _ in range(47):
         kernel.run(cell, "chart-cell")
-    after = settled(kernel, len(baseline["threads"]), baseline["sockets"])
+    after = settled(kernel, len(baseline["threads"]), baseline["sockets"] + SOCKET_SLACK)
     grown = sorted(set(after["threads"]) ^ set(baseline["threads"]))
     assert after["threads"] == baseline["threads"], grown
-    assert after["sockets"] <= baseline["sockets"], (baseline, after)
+    assert after["sockets"] <= baseline["sockets"] + SOCKET_SLACK, (baseline, after)
     finish = "logged = run.step  # one point per log()\nrun.finish(quiet=True)\n"
     out = kernel.run(finish + "print(logged, run.report.sent_points)", "finish")
     logged, sent = map(int, out.split())
     assert logged >= 100 and sent == logged  # every point logged reached the server
-    done = settled(kernel, len(baseline["threads"]) - 1, baseline["sockets"])
+    done = settled(kernel, len(baseline["threads"]) - 1, baseline["sockets"] + SOCKET_SLACK)
     assert not set(RUN_THREADS) & set(done["threads"]), done
     assert len(done["threads"]) == len(baseline["threads"]) - 1, (baseline, done)
