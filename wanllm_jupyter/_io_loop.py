@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, Self, TypeVar
@@ -43,9 +44,7 @@ class KernelLoop(ProcessWide):
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         # the loop's default executor: tornado resolves host names there too
-        self.loop.set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wanllm-io-blocking")
-        )
+        self.loop.set_default_executor(DaemonWorker("wanllm-io-blocking"))
         threading.Thread(target=self.loop.run_forever, name="wanllm-io", daemon=True).start()
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -60,6 +59,43 @@ class KernelLoop(ProcessWide):
         """Await ``fn(*args)`` run on the blocking helper thread (call from the loop);
         for short calls only: they queue behind each other."""
         return await self.loop.run_in_executor(None, fn, *args)
+
+
+class DaemonWorker(concurrent.futures.ThreadPoolExecutor):
+    """One daemon thread running submitted calls in order, made at the first. Unlike
+    a ``ThreadPoolExecutor`` (a subclass only because asyncio's default executor must
+    be one; none of its machinery is used) it still takes calls while the interpreter
+    exits (a run's last system sample at ``atexit``) and is not joined then (a
+    heartbeat hanging on a dead server does not hold up the exit)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(1)
+        self.name = name
+        self._calls: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]]
+        self._calls = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._calls.put((future, lambda: fn(*args, **kwargs)))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, call = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # the caller awaits it
+                future.set_exception(exc)
 
 
 class FailureLog:

@@ -38,7 +38,7 @@ def test_heartbeats_reach_the_server_from_the_io_loop(api: wl.Api) -> None:
     finally:
         beat.stop()
     names = {t.name for t in threading.enumerate()}
-    assert {"wanllm-io", "wanllm-io-blocking_0"} <= names
+    assert {"wanllm-io", "wanllm-io-blocking"} <= names
     assert not any("heartbeat" in n for n in names)
     wl.finish(quiet=True)
 

@@ -46,7 +46,7 @@ def test_live_charts_and_a_run_table_share_the_loops_threads(conn, logger) -> No
         assert eventually(
             lambda: {r["id"]: r["state"] for r in table.rows}[runs[1]["id"]] == "finished"
         )
-        widget_threads = {"wanllm-io", "wanllm-widgets-work_0", "wanllm-io-blocking_0"}
+        widget_threads = {"wanllm-io", "wanllm-widgets-work_0", "wanllm-io-blocking"}
         assert thread_names() - before <= widget_threads
         assert _live.LiveHub.get().sockets() >= 3  # runs 0, 2, 3 are still running
     finally:

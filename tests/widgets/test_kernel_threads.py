@@ -31,7 +31,7 @@ print(json.dumps({
 # overlap may leave one or two more idle than at the baseline; a leak adds one per re-run.
 SOCKET_SLACK = 2
 RUN_THREADS = ("wanllm-sender", "wanllm-heartbeat", "wanllm-system")
-PROCESS_THREADS = ("wanllm-io", "wanllm-io-blocking_0", "wanllm-widgets-work_0")
+PROCESS_THREADS = ("wanllm-io", "wanllm-io-blocking", "wanllm-widgets-work_0")
 
 
 @pytest.fixture
