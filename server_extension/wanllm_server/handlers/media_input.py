@@ -1,29 +1,40 @@
-"""A ``media/batch`` body (:class:`wanllm_jupyter.core.api.MediaBatch`) checked
-item by item into a :class:`~..store.media_base.MediaWrite`, nothing stored yet.
+"""A ``media/batch`` body checked item by item against its models
+(:class:`wanllm_jupyter.core.api.MediaBatch`, ``MediaItem``, ``ImageIn``,
+``HistogramIn``, ``TableIn``) into a :class:`~..store.media_base.MediaWrite`,
+nothing stored yet.
 
-Every bad item is named (``index``, ``field``, ``reason``): 413 when an item's
-bytes pass :data:`MAX_MEDIA_ITEM_BYTES`, else 422. Nothing is decoded beyond
-what is needed to trust it: a PNG's signature, chunk layout and ``IHDR`` (its
-pixels are never inflated), an Arrow stream's headers (measured before its
-body is read: :mod:`.arrow_scan`), then its record batches within that bound.
+The models state every limit: the fields of the batch and of an item are held to
+their :func:`~wanllm_jupyter.core.api.check.checks` (the REST API's words, the
+text rules), then each item is converted by msgspec, whose first complaint is
+reworded here (:func:`refusal`). Written here are only the rules a model cannot
+state: exactly one kind per item, a caption's text rules, a histogram's shape
+(:func:`~wanllm_jupyter.core.media.histogram_problem`), and what the bytes hold.
+
+Every bad item is named once (``index``, ``field``, ``reason``): 413 when an
+item's bytes pass the model's limit, else 422. Nothing is decoded beyond what
+is needed to trust it: a PNG's signature, chunk layout and ``IHDR`` (its pixels
+are never inflated), an Arrow stream's headers (measured before its body is
+read: :mod:`.arrow_scan`), then its record batches within that bound.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import math
+import re
 import struct
 import uuid
 import zlib
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
 from wanllm_jupyter.core import limits as L
-from wanllm_jupyter.core.api import MediaBatch, MediaItem, field_names
-from wanllm_jupyter.core.media import histogram_problem
+from wanllm_jupyter.core.api import MediaBatch, MediaItem
+from wanllm_jupyter.core.api.check import body_errors, field_check, required_names
+from wanllm_jupyter.core.api.media import Caption
+from wanllm_jupyter.core.media import histogram_problem, length_limits
 
 from ..store.batches import new_batch_id, now_us
 from ..store.media_base import (
@@ -38,10 +49,22 @@ from .arrow_scan import MalformedStream, StreamTooLarge, scan_stream
 from .base import ApiError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_BATCH_FIELDS = field_names(MediaBatch)
-_ITEM_FIELDS = field_names(MediaItem)
-_KINDS = ("images", "histogram", "table")
-_IMAGE_FIELDS = frozenset({"png", "caption"})
+MAX_ITEMS = length_limits(MediaBatch, "items")[1]  # past it: 413
+CAPTION = field_check(Caption)  # the text rules msgspec cannot state
+KINDS = ("images", "histogram", "table")  # an item gives exactly one
+_BATCH_REQUIRED = sorted(required_names(MediaBatch))
+_ITEM_REQUIRED = sorted(required_names(MediaItem))
+_KIND_WORDS = {  # msgspec's names of JSON kinds, in the REST API's words
+    name: field_check(tp).kind
+    for name, tp in {
+        "str": str,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "array": list[int],
+        "object": dict,
+    }.items()
+}
 
 
 class _Bad(Exception):
@@ -99,143 +122,125 @@ def table_rows(data: bytes, max_bytes: int) -> int:
     return rows
 
 
-def _bytes(value: Any, field: str, binary: bool) -> bytes:
-    """An item's bytes: raw (msgpack) or base64 text (JSON); 413 past the item limit."""
-    if binary and isinstance(value, bytes | bytearray):
-        data = bytes(value)
-    elif not binary and isinstance(value, str):
-        if len(value) // 4 * 3 > L.MAX_MEDIA_ITEM_BYTES + 3:  # refused before decoding
-            size = len(value) // 4 * 3
-            raise _Bad(field, f"about {size} bytes, over {L.MAX_MEDIA_ITEM_BYTES}", 413)
-        try:
-            data = binascii.a2b_base64(value, strict_mode=True)
-        except (binascii.Error, ValueError) as e:  # ValueError: not ASCII
-            raise _Bad(field, f"not base64: {e}") from None
-    else:
-        raise _Bad(field, "must be bytes" if binary else "must be a base64 string")
-    if len(data) > L.MAX_MEDIA_ITEM_BYTES:
-        raise _Bad(field, f"{len(data)} bytes, over {L.MAX_MEDIA_ITEM_BYTES}", 413)
-    return data
+def _at(value: Any, path: str) -> Any:
+    """The part of ``value`` at msgspec's ``path`` (``images[0].png``)."""
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        value = value[int(index)] if index else value[name]
+    return value
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def refusal(error: msgspec.ValidationError, item: Any, binary: bool) -> _Bad:
+    """msgspec's complaint about ``item`` as the REST API words it: the field's
+    path, the limit with the size given, 413 for bytes past the model's limit."""
+    reason, _, where = str(error).partition(" - at `$")
+    path = where.rstrip("`").lstrip(".")
+    named = re.fullmatch(r"Object (missing required|contains unknown) field `(.*)`", reason)
+    if named:
+        field = f"{path}.{named[2][:64]}" if path else named[2][:64]
+        return _Bad(field, "required" if named[1].startswith("missing") else "unknown field")
+    value = _at(item, path)
+    sized = re.fullmatch(r"Expected `(\w+)` of length ([<>])= (\d+)", reason)
+    if sized:
+        kind, limit = sized[1], int(sized[3])
+        if kind == "bytes":  # a base64 text is measured before it is decoded
+            size = f"{len(value)}" if isinstance(value, bytes) else f"about {len(value) // 4 * 3}"
+            return _Bad(path, f"{size} bytes, over {limit}", 413)
+        if kind == "str":  # the text rules' words
+            return _Bad(path, L.text_problem(value, limit, allow_empty=True) or reason)
+        side = "more" if sized[2] == "<" else "fewer"
+        return _Bad(path, f"{side} than {_items(limit)} ({len(value)})")
+    wrong = re.fullmatch(r"Expected `(\w+)`, got `\w+`", reason)
+    if wrong:
+        base64 = "bytes" if binary else "a base64 string"
+        return _Bad(path, "must be " + (base64 if wrong[1] == "bytes" else _KIND_WORDS[wrong[1]]))
+    if reason.startswith("Invalid base64"):
+        return _Bad(path, "not base64")
+    return _Bad(path, reason)
+
+
+def _item(body: Any, binary: bool) -> MediaItem:
+    """``body`` as its model: its fields in the REST API's words, then the nested
+    models by msgspec (``bytes`` raw from msgpack, base64 text from JSON)."""
+    if not isinstance(body, dict):
+        raise _Bad("item", "must be an object")
+    errors = body_errors(body, MediaItem)
+    if errors:  # one entry per item: its first bad field
+        raise _Bad(errors[0]["field"], errors[0]["reason"])
+    for name in _ITEM_REQUIRED:
+        if body.get(name) is None:
+            raise _Bad(name, "required")
+    given = [k for k in KINDS if body.get(k) is not None]
+    if len(given) != 1:
+        raise _Bad("|".join(KINDS), f"exactly one must be given, got {len(given)}")
+    try:
+        return msgspec.convert(body, MediaItem, builtin_types=(bytes,) if binary else ())
+    except msgspec.ValidationError as e:
+        raise refusal(e, body, binary) from None
 
 
 def _blob(data: bytes, media_type: str) -> Blob:
     return Blob(hashlib.sha256(data).hexdigest(), media_type, data)
 
 
-def _object(value: Any, field: str, allowed: frozenset[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Bad(field, "must be an object")
-    unknown = sorted(str(k)[:64] for k in value.keys() - allowed)
-    if unknown:
-        raise _Bad(f"{field}.{unknown[0]}", "unknown field")
-    return value
-
-
-def _images(value: Any, binary: bool) -> tuple[ImageEntry, ...]:
-    if not isinstance(value, list) or not value:
-        raise _Bad("images", "must be a non-empty list")
-    if len(value) > L.MAX_IMAGES_PER_STEP:
-        raise _Bad("images", f"more than {L.MAX_IMAGES_PER_STEP} images ({len(value)})")
-    out = []
-    for i, raw in enumerate(value):
-        image = _object(raw, f"images[{i}]", _IMAGE_FIELDS)
-        caption = image.get("caption")
-        if caption is not None:
-            bad = L.text_problem(caption, L.MAX_CAPTION_LENGTH, allow_empty=True)
+def _entry(body: Any, binary: bool, max_table_bytes: int) -> MediaEntry:
+    """One item checked by its model, then by the rules a model cannot state."""
+    item = _item(body, binary)
+    time = now_us() if item.time is None else L.time_us(item.time)
+    if item.images is not None:
+        images = []
+        for i, image in enumerate(item.images):
+            bad = None if image.caption is None else CAPTION.reason(image.caption)
             if bad is not None:
                 raise _Bad(f"images[{i}].caption", bad)
-        data = _bytes(image.get("png"), f"images[{i}].png", binary)
-        try:
-            width, height = png_size(data)
-        except ValueError as e:
-            raise _Bad(f"images[{i}].png", str(e)) from None
-        out.append(ImageEntry(_blob(data, PNG_TYPE), caption, width, height))
-    return tuple(out)
-
-
-def _floats(value: Any, field: str) -> np.ndarray:
-    ok = isinstance(value, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
-    )
-    if not ok:
-        raise _Bad(field, "must be a list of numbers")
-    if len(value) > L.MAX_HISTOGRAM_BINS + 1:  # before converting anything
-        raise _Bad(field, f"must hold at most {L.MAX_HISTOGRAM_BINS + 1} numbers ({len(value)})")
-    try:
-        return np.array(value, dtype=np.float64)
-    except OverflowError:
-        raise _Bad(field, "a number out of the float64 range") from None
-
-
-def _histogram(value: Any) -> tuple[np.ndarray, np.ndarray]:
-    hist = _object(value, "histogram", frozenset({"edges", "counts"}))
-    edges = _floats(hist.get("edges"), "histogram.edges")
-    counts = _floats(hist.get("counts"), "histogram.counts")
-    bad = histogram_problem(edges, counts)
-    if bad is not None:
-        raise _Bad(*bad)
-    return edges, counts
-
-
-def _entry(item: Any, binary: bool, max_table_bytes: int) -> MediaEntry:
-    body = _object(item, "item", _ITEM_FIELDS)
-    key: Any = body.get("key")
-    bad = L.text_problem(key, L.MAX_METRIC_NAME_LENGTH)
-    if bad is not None:
-        raise _Bad("key", bad)
-    step: Any = body.get("step")
-    bad = L.int_problem(step) if step is not None else "required"
-    if bad is not None:
-        raise _Bad("step", bad)
-    given = [k for k in _KINDS if body.get(k) is not None]
-    if len(given) != 1:
-        raise _Bad("images|histogram|table", f"exactly one must be given, got {len(given)}")
-    time = now_us()
-    if body.get("time") is not None:
-        t = body["time"]
-        if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
-            raise _Bad("time", "must be epoch seconds (a finite number)")
-        try:
-            time = L.time_us(t)
-        except ValueError as e:
-            raise _Bad("time", str(e)) from None
-    if given[0] == "images":
-        return MediaEntry(key, step, time, "image", images=_images(body["images"], binary))
-    if given[0] == "histogram":
-        edges, counts = _histogram(body["histogram"])
-        return MediaEntry(key, step, time, "histogram", edges=edges, counts=counts)
-    table = _object(body["table"], "table", frozenset({"arrow"}))
-    data = _bytes(table.get("arrow"), "table.arrow", binary)
+            try:
+                width, height = png_size(image.png)
+            except ValueError as e:
+                raise _Bad(f"images[{i}].png", str(e)) from None
+            images.append(ImageEntry(_blob(image.png, PNG_TYPE), image.caption, width, height))
+        return MediaEntry(item.key, item.step, time, "image", images=tuple(images))
+    if item.histogram is not None:
+        edges = np.array(item.histogram.edges, dtype=np.float64)
+        counts = np.array(item.histogram.counts, dtype=np.float64)
+        bad_histogram = histogram_problem(edges, counts)
+        if bad_histogram is not None:
+            raise _Bad(*bad_histogram)
+        return MediaEntry(item.key, item.step, time, "histogram", edges=edges, counts=counts)
+    assert item.table is not None  # exactly one kind is given
+    data = item.table.arrow
     rows = table_rows(data, max_table_bytes)
-    return MediaEntry(key, step, time, "table", table=_blob(data, ARROW_TYPE), rows=rows)
+    return MediaEntry(item.key, item.step, time, "table", table=_blob(data, ARROW_TYPE), rows=rows)
+
+
+def _run_id(body: dict[str, Any]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(body["run_id"]) if isinstance(body.get("run_id"), str) else None
+    except ValueError:
+        return None
 
 
 def media_write(body: Any, binary: bool, max_table_bytes: int) -> MediaWrite:
     """The checked batch; ApiError 400 (not an object), 413 or 422 naming every bad item."""
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be an object")
-    errors = [
-        {"index": -1, "field": str(k)[:64], "reason": "unknown field"}
-        for k in body.keys() - _BATCH_FIELDS
+    errors = body_errors(body, MediaBatch, -1)
+    errors += [
+        {"index": -1, "field": name, "reason": "required"}
+        for name in _BATCH_REQUIRED
+        if body.get(name) is None
     ]
-    try:
-        run_id = uuid.UUID(body["run_id"]) if isinstance(body.get("run_id"), str) else None
-    except ValueError:
-        run_id = None
-    if run_id is None:
+    run_id = _run_id(body)
+    if run_id is None and not any(e["field"] == "run_id" for e in errors):
         errors.append({"index": -1, "field": "run_id", "reason": "must be a UUID string"})
-    bid = body.get("batch_id")
-    bad = None if bid is None else L.text_problem(bid, L.MAX_BATCH_ID_LENGTH)
-    if bad is not None:
-        errors.append({"index": -1, "field": "batch_id", "reason": bad})
-    items = body.get("items")
-    if not isinstance(items, list):
-        errors.append({"index": -1, "field": "items", "reason": "must be a list"})
     if errors:
         raise ApiError(422, f"invalid media batch: {len(errors)} bad field(s)", errors)
+    items = body["items"]
     assert run_id is not None and isinstance(items, list)
-    if len(items) > L.MAX_MEDIA_ITEMS_PER_BATCH:
-        reason = f"{len(items)} items, over the limit of {L.MAX_MEDIA_ITEMS_PER_BATCH}"
+    if len(items) > MAX_ITEMS:
+        reason = f"{len(items)} items, over the limit of {MAX_ITEMS}"
         raise ApiError(413, f"media batch too large: {reason}", [
             {"index": -1, "field": "items", "reason": reason}
         ])  # fmt: skip
@@ -253,4 +258,4 @@ def media_write(body: Any, binary: bool, max_table_bytes: int) -> MediaWrite:
         raise ApiError(413, f"media item {i} (key {str(key)[:64]!r}) is too large", errors)
     if errors:
         raise ApiError(422, f"{len(errors)} invalid media item(s)", errors)
-    return MediaWrite(bid or new_batch_id(), run_id, entries)
+    return MediaWrite(body.get("batch_id") or new_batch_id(), run_id, entries)
