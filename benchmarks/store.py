@@ -1,8 +1,9 @@
 """Storage benchmark: 1,000,000 points (10 metrics x 100,000 steps, one run).
 
     python benchmarks/store.py --backend sqlite|timescaledb|postgresql|all [--dsn DSN]
+        [--batch 10000] [--repeats 20]
 
-Per backend: ingest points/s (batches of 10,000 through ``write_metrics``),
+Per backend: ingest points/s (batches of ``--batch`` points through ``write_metrics``),
 bytes a point on disk (tiers, summaries and indexes included), then the
 median latency of ~20 calls each of: full history of one metric (100k
 points), downsampled history into 1,000 buckets over all steps and over a 10%
@@ -119,6 +120,7 @@ async def bench_backend(backend: str, dsn: str | None, tmp: Path) -> dict[str, f
 
 
 def main() -> None:
+    global BATCH, REPEATS
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -126,7 +128,10 @@ def main() -> None:
         "--backend", choices=["sqlite", "timescaledb", "postgresql", "all"], default="sqlite"
     )
     ap.add_argument("--dsn", help="use this PostgreSQL database instead of a throwaway cluster")
+    ap.add_argument("--batch", type=int, default=BATCH, help="points a batch (multiple of 10)")
+    ap.add_argument("--repeats", type=int, default=REPEATS, help="calls per read latency")
     args = ap.parse_args()
+    BATCH, REPEATS = args.batch, args.repeats
     backends = ["sqlite", "timescaledb", "postgresql"] if args.backend == "all" else [args.backend]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -534,3 +534,33 @@ def test_sqlite_migration_packs_existing_rows(tmp_path: Any, run: Any) -> None:
         assert sum(len(d) for d, _ in tiers) < sum(120 * n for _, n in tiers)  # packed
     finally:
         run(s.close())
+
+
+def test_sqlite_tails_stay_bounded_and_a_finished_run_is_all_sealed(
+    tmp_path: Any, run: Any
+) -> None:
+    """Small batches (the default thresholds): the tail holds at most SEAL_WRITES
+    rows and under SEAL_POINTS points, tier levels keep a few rows, consecutive
+    steps and times pack to 17 bytes a column; the run's end seals its tail."""
+    s = SQLiteStore(tmp_path / "b.db")
+    run(s.open())
+    per = 100
+    try:
+        r, _ = run(s.create_run(RunCreate(project="p")))
+        for i in range(300):
+            st = list(range(i * per, (i + 1) * per))
+            run(s.write_metrics(_batch(r.id, (st, [T0 + x * 1000 for x in st], [0.5] * per))))
+            tail = _sqlite_rows(s, "SELECT count(*), coalesce(sum(n), 0) FROM metric_tail")[0]
+            assert tail[0] <= sqlite_blocks.SEAL_WRITES and tail[1] < sqlite_blocks.SEAL_POINTS
+            assert _sqlite_rows(s, "SELECT tail_points FROM metric_series") == [(tail[1],)]
+        levels = _sqlite_rows(s, "SELECT level, count(*) FROM metric_tiers GROUP BY level")
+        assert len(levels) == len(agg.TIER_LEVELS) and max(n for _, n in levels) <= 3
+        run(s.update_run(r.id, RunUpdate(state="finished")))
+        assert _sqlite_rows(s, "SELECT count(*) FROM metric_tail") == [(0,)]
+        blocks = _sqlite_rows(s, "SELECT n, length(steps), length(times) FROM metric_blocks")
+        assert sum(n for n, _, _ in blocks) == 300 * per
+        assert all(n <= sqlite_blocks.BLOCK_POINTS and ls == lt == 17 for n, ls, lt in blocks)
+        full = run(s.history(r.id, "m"))
+        assert full.steps.tolist() == list(range(300 * per))
+    finally:
+        run(s.close())
