@@ -61,12 +61,9 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 def _float(value: Any) -> float:
-    """A wire number the model accepted as float64 (cross-field rule: the store's type)."""
+    """A wire number the model accepted as float64 (cross-field rule: the store's type);
+    a float is returned as it is."""
     if type(value) is float:
         return value
     if type(value) is str:
@@ -79,34 +76,32 @@ def _float(value: Any) -> float:
 
 def parser(
     rule: FieldCheck | None,
-    convert: Callable[[Any], Any] = _same,
+    convert: Callable[[Any], Any] | None = None,
     *,
     optional: bool = True,
     rule_is_convert: bool = False,
 ) -> Callable[[Any], Any]:
-    """A parser raising :class:`Bad` with the model's reason, else ``convert(value)``;
-    None (absent) passes as None for an ``optional`` field. ``rule_is_convert``: the
-    model's rule is that ``convert`` succeeds (a UUID, a time), so a value of the
-    right kind is converted once and the model asked why only when that fails."""
+    """A parser raising :class:`Bad` with the model's reason, else ``convert(value)``
+    (None: the value as it is); None (absent) passes as None for an ``optional`` field.
+    ``rule_is_convert``: the model's rule is that ``convert`` succeeds (a UUID, a
+    time), so a value of the right kind is converted once and the model asked why
+    only when that fails. The checks are bound once here, so a valid value costs
+    one call."""
     assert rule is not None  # a field of the model
-    reason, accepts, problems, wrong = rule.reason, rule.accepts, rule.problems, rule.wrong_kind
-    checks = () if rule_is_convert else problems
+    reason, accepts, wrong = rule.reason, rule.accepts, rule.wrong_kind
+    if rule_is_convert:
+        assert convert is not None
+        return _converting_parser(convert, accepts, wrong, reason, optional)
+    checks = rule.problems
     floats_pass = accepts(0.5) and not checks  # exact: a float is accepted by its type alone
     lo, hi = rule.int_range or (1, 0)  # an empty range where the model states none
-
-    def checked_convert(value: Any) -> Any:
-        try:
-            return convert(value)
-        except ValueError as e:  # the rule is the conversion: the model says why
-            raise Bad(reason(value) or str(e)) from None
-
-    converted = checked_convert if rule_is_convert else convert
+    keep_floats = convert is None or convert is _float  # a float is its own result
 
     def parse(value: Any) -> Any:
         if type(value) is float and floats_pass:
-            return converted(value)
+            return value if keep_floats else convert(value)  # type: ignore[misc]
         if type(value) is int and lo <= value <= hi:
-            return converted(value)
+            return value if convert is None else convert(value)
         if value is None and optional:
             return None
         if not accepts(value):
@@ -115,7 +110,31 @@ def parser(
             bad = check(value)
             if bad is not None:
                 raise Bad(bad)
-        return converted(value)
+        return value if convert is None else convert(value)
+
+    return parse
+
+
+def _converting_parser(
+    convert: Callable[[Any], Any],
+    accepts: Callable[[Any], bool],
+    wrong: str,
+    reason: Callable[[Any], str | None],
+    optional: bool,
+) -> Callable[[Any], Any]:
+    """:func:`parser` of a field whose rule is that ``convert`` succeeds."""
+    floats_pass = accepts(0.5)
+
+    def parse(value: Any) -> Any:
+        if not (type(value) is float and floats_pass):
+            if value is None and optional:
+                return None
+            if not accepts(value):
+                raise Bad(wrong)
+        try:
+            return convert(value)
+        except ValueError as e:  # the rule is the conversion: the model says why
+            raise Bad(reason(value) or str(e)) from None
 
     return parse
 
@@ -145,12 +164,15 @@ def check_array(rows: Any) -> None:
         raise InvalidBatch([ItemError(-1, "metrics", bad)], f"metrics {bad}")
 
 
+_ABSENT = object()
+
+
 class Rows:
     """Shared per-row parsing against a row ``model``: collects errors and interns
     run ids / names."""
 
     def __init__(self, model: type[Struct], name_field: str, parse: Callable[[Any], str]) -> None:
-        self.fields, self.required = field_names(model), sorted(required_names(model))
+        self.fields, self.required = field_names(model), required_names(model)
         self.name_field, self.parse_name = name_field, parse
         self.errors: list[ItemError] = []
         self.run_ids: dict[Any, int] = {}
@@ -167,18 +189,24 @@ class Rows:
         try:
             return parse(value)
         except Bad as e:
-            self.errors.append(ItemError(i, fname, str(e)))
+            self.bad(i, fname, e)
             return None
+
+    def bad(self, i: int, fname: str, e: Bad) -> None:
+        """Record that field ``fname`` of row ``i`` is bad."""
+        self.errors.append(ItemError(i, fname, str(e)))
 
     def row(self, i: int, row: Any) -> Mapping[str, Any] | None:
         """Common fields of row ``i``; returns the row when it is an object."""
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):
             self.errors.append(ItemError(i, "", f"not an object: {type(row).__name__}"))
             return None
-        for key in row.keys() - self.fields:
-            self.errors.append(ItemError(i, str(key), "unknown field"))
-        for key in self.required:
-            if key not in row:
+        keys = row.keys()
+        if not keys <= self.fields:
+            for key in keys - self.fields:
+                self.errors.append(ItemError(i, str(key), "unknown field"))
+        if not keys >= self.required:
+            for key in self.required - keys:
                 self.errors.append(ItemError(i, key, "required"))
         rid = row.get("run_id")
         ridx = self.run_ids.get(rid) if isinstance(rid, str) else None
@@ -196,14 +224,35 @@ class Rows:
             n = self.field(i, self.name_field, self.parse_name, name)
             if n is not None:
                 nidx = self.names.setdefault(n, len(self.names))
-        value = self.field(i, "value", parse_value, row["value"]) if "value" in row else None
+        value = row.get("value", _ABSENT)
+        if value is _ABSENT:
+            value = math.nan
+        else:
+            try:
+                value = parse_value(value)
+            except Bad as e:
+                self.bad(i, "value", e)
+                value = math.nan
         t = row.get("time")
-        tm = self.now if t is None else self.field(i, "time", parse_time, t)
-        md = self.field(i, "metadata", parse_metadata, row.get("metadata"))
+        if t is None:
+            t = self.now
+        else:
+            try:
+                t = parse_time(t)
+            except Bad as e:
+                self.bad(i, "time", e)
+                t = 0
+        md = row.get("metadata")
+        if md is not None:
+            try:
+                md = parse_metadata(md)
+            except Bad as e:
+                self.bad(i, "metadata", e)
+                md = None
         self.run_idx.append(ridx or 0)
         self.name_idx.append(nidx or 0)
-        self.values.append(math.nan if value is None else value)
-        self.times.append(tm or 0)
+        self.values.append(value)
+        self.times.append(t)
         self.metadata.append(md)
         return row
 

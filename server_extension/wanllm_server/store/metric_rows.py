@@ -60,7 +60,15 @@ def checked_metric_rows(rows: Sequence[Mapping[str, Any]], batch_id: str) -> Met
         r = p.row(i, row)
         s = None if r is None else r.get("step")
         auto.append(s is None)
-        steps.append(0 if s is None else (p.field(i, "step", parse_step, s) or 0))
+        if s is None:
+            s = 0
+        else:
+            try:
+                s = parse_step(s)
+            except Bad as e:
+                p.bad(i, "step", e)
+                s = 0
+        steps.append(s)
     p.raise_errors()
     auto_arr = np.array(auto, dtype=bool)
     return MetricBatch(
