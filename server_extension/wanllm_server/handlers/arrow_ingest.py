@@ -4,7 +4,8 @@ Columns (docs/api.md): ``metric_name`` (``dictionary<int, string>`` or
 ``string``), ``step`` (integer; null = auto-step), ``time`` (timestamp, naive
 = UTC; optional, null = now), ``value`` (float64, NaN/±Inf as IEEE). Schema
 metadata: ``run_id`` (required), ``batch_id`` (optional idempotency key).
-Numbers stay in Arrow/numpy buffers: nothing is converted point by point.
+Numbers stay in Arrow/numpy buffers (:func:`~wanllm_jupyter.core.arrow.numpy_of`):
+nothing is converted point by point.
 A stream is measured from its headers (:mod:`.arrow_scan`) and refused (413)
 past the row or decompressed-size limit before any of it is decoded.
 """
@@ -16,9 +17,10 @@ import uuid
 from typing import Any, cast
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from wanllm_jupyter.core.arrow import numpy_of
 
 from ..store.base import INT64_MAX, InvalidBatch, ItemError, MetricBatch
 from ..store.batches import COLUMNS, ROW, metric_batch_from_arrays, now_us, times_out_of_range
@@ -72,35 +74,13 @@ def _nulls(col: pa.ChunkedArray, field: str) -> list[ItemError]:
     return [ItemError(i, field, "null") for i in idx.tolist()]
 
 
-def _numpy(col: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> np.ndarray:
-    """A fixed-width column without nulls as one numpy array, read straight from its
-    buffers (``to_numpy`` would import pandas into the server on first use)."""
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    parts = [
-        np.frombuffer(_data(c), dtype, len(c), c.offset * np.dtype(dtype).itemsize)
-        for c in chunks
-        if len(c)
-    ]
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-
-def _data(chunk: pa.Array) -> memoryview:
-    """The data buffer of a fixed-width array (buffer 0 is its validity bitmap), zero-copy."""
-    buf = chunk.buffers()[1]
-    if buf is None:
-        raise TypeError(f"a {chunk.type} array has no data buffer")
-    return memoryview(buf)
-
-
 # pyarrow-stubs 20 types fill_null's value as Scalar[Never]; pyarrow takes any Python value.
 def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
     """Steps as int64 and the auto-step mask (nulls); 422 naming uint64 steps past int64."""
     auto = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
     col = col.fill_null(0) if col.null_count else col  # type: ignore[arg-type]
     if col.type == pa.uint64():
-        raw = _numpy(col, np.uint64)
+        raw = numpy_of(col, np.uint64)
         bad = np.flatnonzero(raw > np.uint64(INT64_MAX))
         if bad.size:
             reason = ROW["step"].reason
@@ -108,7 +88,7 @@ def _steps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
                 [ItemError(i, "step", reason(int(raw[i])) or "") for i in bad.tolist()]
             )
         return raw.astype(np.int64), auto
-    return _numpy(col.cast(pa.int64()), np.int64), auto
+    return numpy_of(col.cast(pa.int64()), np.int64), auto
 
 
 _US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
@@ -118,7 +98,7 @@ def _times(col: pa.ChunkedArray) -> np.ndarray:
     """Times as µs since the epoch (nulls = now; ns truncated to µs); 422 naming
     times outside the int64 µs range."""
     as_int = col.cast(pa.int64())
-    raw = _numpy(as_int.fill_null(0) if col.null_count else as_int, np.int64)  # type: ignore[arg-type]
+    raw = numpy_of(as_int.fill_null(0) if col.null_count else as_int, np.int64)  # type: ignore[arg-type]
     unit = col.type.unit
     if unit == "ns":
         us = raw // 1_000
@@ -141,7 +121,7 @@ def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
     outside its chunk's dictionary."""
     if not pa.types.is_dictionary(col.type):
         enc = col.combine_chunks().dictionary_encode()
-        return enc.dictionary.to_pylist(), _numpy(enc.indices, np.int32).astype(np.int64)
+        return enc.dictionary.to_pylist(), numpy_of(enc.indices, np.int32).astype(np.int64)
     names: dict[Any, int] = {}
     codes, errors, offset = [], [], 0
     for chunk in cast("list[pa.DictionaryArray]", col.chunks):  # dictionary-typed, as checked
@@ -149,7 +129,7 @@ def _names_and_codes(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
         # no nulls (rejected before); any integer index type, uint64 past int64 included
         t = chunk.indices.type
         sign = "i" if pa.types.is_signed_integer(t) else "u"
-        raw = _numpy(chunk.indices, np.dtype(f"{sign}{t.bit_width // 8}"))
+        raw = numpy_of(chunk.indices, np.dtype(f"{sign}{t.bit_width // 8}"))
         inside = (raw >= 0) & (raw < len(labels))
         idx = np.where(inside, raw, 0).astype(np.int64)
         bad = np.flatnonzero(~inside)
@@ -213,7 +193,7 @@ def metric_batch_from_arrow(
     names, codes = _names_and_codes(table["metric_name"])
     steps, auto = _steps(table["step"])
     times = _times(table["time"]) if "time" in table.column_names else None
-    values = _numpy(table["value"].cast(pa.float64(), safe=False), np.float64)  # ints > 2**53 round
+    values = numpy_of(table["value"].cast(pa.float64(), safe=False), np.float64)  # ints round
     return metric_batch_from_arrays(
         uuid.UUID(run_id), names, codes, steps, times, values, batch_id, auto_step=auto
     )

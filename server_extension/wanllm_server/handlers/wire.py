@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 from jupyter_server.base.handlers import APIHandler
 
-from wanllm_jupyter.core.arrow import TIMESTAMP, dictionary_array, numpy_array
+from wanllm_jupyter.core.arrow import BUFFERS, TIMESTAMP, dictionary_array, numpy_array
 
 from ..live_wire import wire_floats
 from ..store.base import Int64Array
@@ -135,9 +135,16 @@ def _column(value: Any, field: pa.Field) -> Any:
     return value
 
 
+# pyarrow's IPC writer hands a Python sink the batch's own column buffers (pa.Buffer),
+# which stay valid and unchanged after write() returns; relied on for the pyarrow
+# versions of core/arrow.py's BUFFERS_PYARROW, else each piece is copied.
+KEEP_PIECES = BUFFERS
+
+
 class _Pieces:
     """A write-only file for the IPC writer that keeps what it is given: small
-    ``bytes`` headers and, zero-copy, the column buffers themselves."""
+    ``bytes`` headers and, zero-copy (:data:`KEEP_PIECES`), the column buffers
+    themselves; else a copy of each, as a file's ``write`` contract asks."""
 
     closed = False
 
@@ -146,7 +153,7 @@ class _Pieces:
         self._pos = 0
 
     def write(self, data: Any) -> int:
-        self.parts.append(data)
+        self.parts.append(data if KEEP_PIECES else bytes(data))
         self._pos += len(data)
         return len(data)
 
