@@ -72,5 +72,7 @@ def test_rejects_unknown_tags_and_bad_lengths() -> None:
     data = encode_partials(partials(3, ["step"] * INT_FIELDS, np.random.default_rng(0)))
     with pytest.raises(ValueError, match="unknown column tag 0x42"):
         decode_partials_rows([(b"\x42" + data[1:], 3)])
-    with pytest.raises(ValueError, match="length"):
+    with pytest.raises(ValueError, match="longer than its columns"):
         decode_partials_rows([(data + b"\x00", 3)])
+    with pytest.raises(ValueError, match="shorter than its columns"):
+        decode_partials_rows([(data[:20], 3)])

@@ -1,14 +1,15 @@
 """Many packed tier rows (:func:`.blocks.encode_partials`) decoded at once.
 
 Decoding a row field by field costs a dozen numpy calls a field, whatever
-its size, and a chart query reads up to a few dozen rows. Here the rows are
-decoded together, field by field: the tags of a field's column in every row
-are gathered in one step (each row's offset advanced by its column's size),
-then each tag's columns are decoded for all the rows using it with a fixed
-number of numpy calls: delta columns by one cumulative sum restarted at
-every row (wrapping like the encoding), constant columns by one
-multiply-add, raw floats by one gather. Big-endian columns (rows written by
-the SQL migration) are decoded row by row.
+its size, and a chart query reads up to a few dozen rows. Here every row is
+decoded together: the tag and offset of each row's column of a field are
+gathered in one step (each row's offset advanced by its column's size), then
+all the columns with one tag (of any field and row) are decoded with a fixed
+number of numpy calls: delta columns by one cumulative sum restarted at every
+column (wrapping like the encoding), constant columns by one multiply-add, raw
+floats by one gather (every partial field is 8 bytes: values land in their
+field's cells as bits). Rows with big-endian columns (written by the SQL
+migration) are decoded one by one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from . import aggregates as agg
 from .blocks import TAG_BIG_ENDIAN, TAG_CONST, TAG_DELTA, TAG_RAW, decode_partials
 
-_WIDTHS = (1, 2, 4, 8)
+assert agg.PARTIAL_DTYPE.itemsize == 8 * len(agg.PARTIAL_FIELDS)  # see above
+_TAGS = np.array([TAG_CONST, TAG_RAW, TAG_BIG_ENDIAN, *(TAG_DELTA | w for w in (1, 2, 4, 8))])
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -34,17 +36,6 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def _ints(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     """The little-endian int64 at each offset ``at`` of ``buf``."""
     return buf[at[:, None] + np.arange(8)].view("<i8").ravel()
-
-
-def _size(tag: int, n: np.ndarray) -> np.ndarray | int:
-    """Bytes of columns of ``tag`` holding ``n`` values."""
-    if tag == TAG_CONST:
-        return 17
-    if tag & 0xF0 == TAG_DELTA and tag & 0x0F in _WIDTHS:
-        return 9 + (tag & 0x0F) * (n - 1)
-    if tag in (TAG_RAW, TAG_BIG_ENDIAN):
-        return 1 + 8 * n
-    raise ValueError(f"unknown column tag {tag:#x}")
 
 
 def _decode(buf: np.ndarray, tag: int, at: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -80,25 +71,34 @@ def decode_partials_rows(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
         return out
     lengths = np.array([len(d) for d, _ in rows], np.int64)
     buf = np.frombuffer(b"".join([d for d, _ in rows]), np.uint8)
-    at = np.cumsum(lengths) - lengths  # each row's current column, in ``buf``
+    ends = np.cumsum(lengths)
+    at = ends - lengths  # each row's current column, in ``buf``
+    fields = len(agg.PARTIAL_FIELDS)
+    tags = np.empty((fields, len(rows)), np.uint8)
+    where = np.empty((fields, len(rows)), np.int64)
+    for f in range(fields):  # every row's column of field f: its tag and its size
+        if (at >= ends).any():
+            raise ValueError("tier row shorter than its columns")
+        t = tags[f] = buf[at]
+        if not np.isin(t, _TAGS).all():
+            raise ValueError(f"unknown column tag {int(t[~np.isin(t, _TAGS)][0]):#x}")
+        where[f] = at
+        delta = 9 + (t & 0x0F) * (counts - 1)
+        at = at + np.where(
+            t == TAG_CONST, 17, np.where(t & 0xF0 == TAG_DELTA, delta, 1 + 8 * counts)
+        )
+    if (at != ends).any():
+        raise ValueError("tier row longer than its columns")
+    cells = out.view(np.int64).reshape(-1)  # every field is 8 bytes: floats copied as bits
     starts = np.cumsum(counts) - counts  # each row's first partial, in ``out``
-    migrated: dict[int, np.ndarray] = {}
-    for field in agg.PARTIAL_FIELDS:
-        col = out[field]
-        tags = buf[at]
-        for tag in np.unique(tags).tolist():
-            rows_of = np.flatnonzero(tags == tag)
-            n = counts[rows_of]
-            if tag == TAG_BIG_ENDIAN:
-                for r in rows_of.tolist():
-                    if r not in migrated:
-                        migrated[r] = decode_partials(*rows[r])
-                    col[starts[r] : starts[r] + counts[r]] = migrated[r][field]
-            elif len(rows_of) == len(rows):
-                col[:] = _decode(buf, tag, at, n)
-            else:
-                col[_ranges(starts[rows_of], n)] = _decode(buf, tag, at[rows_of], n)
-            at[rows_of] += _size(tag, n)
-    if (at != np.cumsum(lengths)).any():
-        raise ValueError("tier row length does not match its columns")
+    for tag in np.unique(tags).tolist():
+        if tag == TAG_BIG_ENDIAN:
+            continue
+        fs, rs = np.nonzero(tags == tag)
+        n = counts[rs]
+        cells[_ranges(starts[rs], n) * fields + np.repeat(fs, n)] = _decode(
+            buf, tag, where[fs, rs], n
+        ).view(np.int64)
+    for row in np.unique(np.nonzero(tags == TAG_BIG_ENDIAN)[1]).tolist():  # SQL-migrated
+        out[starts[row] : starts[row] + counts[row]] = decode_partials(*rows[row])
     return out
