@@ -3,14 +3,22 @@
 Rows whose variable-width fields (uuid, name) are constant within a group are
 fixed-width records, so a whole group is one structured array. Times are
 ``int64`` µs since the Unix epoch here and µs since 2000-01-01 on the wire.
+
+The encoding is PostgreSQL's documented binary COPY format (header, big-endian
+tuples, trailer), unchanged since PostgreSQL 7.4, with timestamps as int64 µs
+(``integer_datetimes``, the only build since PostgreSQL 10). So there is no
+library bound to state: :func:`copy_rows` checks the server it talks to
+(:func:`binary_copy`) and otherwise lets asyncpg's ``copy_records_to_table``
+encode the same rows (docs/fast-paths.md).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import asyncpg
 import numpy as np
 import orjson
 
@@ -84,6 +92,68 @@ def encode_row(fields: Sequence[Field]) -> bytes:
 def jsonb(value: Any) -> bytes:
     """jsonb binary format: version byte 1, then the JSON text."""
     return b"\x01" + orjson.dumps(value)
+
+
+# ----------------------------------------------------------------- typed rows
+Row = tuple[Any, ...]  # a row's values in column order (times: int µs since the epoch)
+BINARY_COPY = True  # off: every copy_rows goes through asyncpg's public encoder
+BINARY_COPY_SINCE = (7, 4)  # PostgreSQL's binary COPY format has not changed since
+
+
+def binary_copy(conn: asyncpg.Connection) -> bool:
+    """Whether :func:`encode_rows` data is what ``conn``'s server reads: binary COPY
+    (PostgreSQL >= 7.4) with int64 timestamps."""
+    settings = conn.get_settings()
+    return (
+        BINARY_COPY
+        and tuple(conn.get_server_version()[:2]) >= BINARY_COPY_SINCE
+        and getattr(settings, "integer_datetimes", "on") == "on"
+    )
+
+
+def encode_rows(kinds: Sequence[str], rows: Iterable[Row]) -> bytes:
+    """Binary COPY data (header to trailer) of ``rows``; ``kinds`` per column: a
+    :data:`Field` kind or ``uuid`` (``uuid.UUID``), ``text`` (str), ``jsonb``
+    (a JSON value); None is SQL NULL."""
+    out = [HEADER]
+    for row in rows:
+        fields: list[Field] = []
+        for kind, value in zip(kinds, row, strict=True):
+            if value is None:
+                fields.append(("null", None))
+            elif kind == "uuid":
+                fields.append(("bytes", value.bytes))
+            elif kind == "text":
+                fields.append(("bytes", value.encode()))
+            elif kind == "jsonb":
+                fields.append(("bytes", jsonb(value)))
+            else:
+                fields.append((kind, value))
+        out.append(encode_row(fields))
+    out.append(TRAILER)
+    return b"".join(out)
+
+
+async def copy_rows(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    kinds: Sequence[str],
+    rows: Sequence[Row],
+) -> None:
+    """COPY ``rows`` (see :func:`encode_rows`) into ``table``: as our binary data when
+    :func:`binary_copy`, else through ``copy_records_to_table`` (the values as the
+    store's connection codecs take them: int µs timestamps, Python jsonb)."""
+    if binary_copy(conn):
+        await conn.copy_to_table(
+            table,
+            # asyncpg copies from any buffer; asyncpg-stubs name only files and iterables
+            source=memoryview(encode_rows(kinds, rows)),  # type: ignore[arg-type]
+            columns=list(columns),
+            format="binary",
+        )
+    else:
+        await conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 # --------------------------------------------------------------------- decoding

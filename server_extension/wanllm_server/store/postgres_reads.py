@@ -13,6 +13,7 @@ import contextlib
 import functools
 import itertools
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -59,17 +60,17 @@ def summary_from_record(r: asyncpg.Record) -> agg.Summary | None:
     )
 
 
-def lit(value: uuid.UUID | int | str) -> str:
-    """A safe SQL literal for a UUID, an int or a string."""
-    if isinstance(value, uuid.UUID):
-        return f"'{value}'::uuid"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("NUL in string literal")
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"cannot inline {type(value).__name__}")
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,3}")  # pg_export_snapshot()'s form
+
+
+def snapshot_literal(snapshot: str) -> str:
+    """``snapshot`` as the quoted literal ``SET TRANSACTION SNAPSHOT`` takes (a
+    utility statement: no bind parameters); ValueError unless it has the form
+    ``pg_export_snapshot()`` returns (hex groups joined by ``-``), so nothing
+    else reaches the statement's text."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot[:64]!r}")
+    return f"'{snapshot}'"
 
 
 def concat_series(parts: list[Series]) -> Series:
@@ -152,7 +153,7 @@ async def snapshot_reader(
 ) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection reading in the exported ``snapshot`` (read-only)."""
     async with acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute(f"SET TRANSACTION SNAPSHOT {lit(snapshot)}")
+        await conn.execute(f"SET TRANSACTION SNAPSHOT {snapshot_literal(snapshot)}")
         yield conn
 
 
