@@ -1,9 +1,10 @@
-"""Reading a run's media back as pandas (``ApiRun.media``, ``.histograms``, ``.table``).
+"""Reading a run's media back as pandas (``ApiRun.media``, ``.histograms``, ``.table``),
+through the kernel's one media reader (:class:`._media_source.MediaSource`; for an
+offline ``Api``, the spool's :class:`._media_offline.OfflineMedia`).
 
 Images come as :class:`StoredImage` cells, fetched lazily: a DataFrame of a
 thousand images costs one request, and each PNG is fetched (once) when its
-``to_numpy()``, ``to_pil()`` or ``png`` is first used. An offline ``Api`` reads
-the run's spool files (:mod:`._media_offline`) into the same frames.
+``to_numpy()``, ``to_pil()`` or ``png`` is first used.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
 
-from ._http import API, Connection, encode_segment
 from ._media_offline import OfflineMedia
+from ._media_source import MediaSource
+from .core.api.media import HistogramStep
+
+Source = MediaSource | OfflineMedia
 
 
 class StoredImage:
@@ -26,23 +30,16 @@ class StoredImage:
     Shown as the picture in a notebook."""
 
     def __init__(
-        self,
-        conn: Connection | None,
-        digest: str,
-        width: int,
-        height: int,
-        caption: str | None,
-        png: bytes | None = None,
+        self, source: Source, digest: str, width: int, height: int, caption: str | None
     ) -> None:
-        self._conn, self.digest = conn, digest
+        self._source, self.digest = source, digest
         self.width, self.height, self.caption = width, height, caption
-        self._png = png
+        self._png: bytes | None = None
 
     @property
     def png(self) -> bytes:
         if self._png is None:
-            assert self._conn is not None  # offline images come with their bytes
-            self._png = self._conn.request("GET", f"{API}media/{self.digest}").data
+            self._png = self._source.png(self.digest)
         return self._png
 
     def to_pil(self) -> Any:
@@ -64,22 +61,14 @@ class StoredImage:
         return f"<StoredImage {self.width}x{self.height} {self.digest[:12]}>"
 
 
-def _offline(api: Any, run_id: str) -> OfflineMedia | None:
-    """The run's spooled media when ``api`` reads local spools, else None."""
-    return OfflineMedia(api._src.root, run_id) if api.connection is None else None
-
-
-def _range(start_step: int | None, end_step: int | None) -> dict[str, int]:
-    return {k: v for k, v in (("start_step", start_step), ("end_step", end_step)) if v is not None}
+def _source(api: Any) -> Source:
+    """The server's media, or the spool's when ``api`` reads local spools."""
+    return OfflineMedia(api._src.root) if api.connection is None else MediaSource(api.connection)
 
 
 def media_keys(api: Any, run_id: str) -> pd.DataFrame:
     """``key, kind, steps, first_step, last_step, last_time`` of every media key."""
-    offline = _offline(api, run_id)
-    if offline is not None:
-        keys = offline.keys()
-    else:
-        keys = api.connection.get_json(f"{API}runs/{run_id}/media")["keys"]
+    keys = msgspec.to_builtins(_source(api).keys(run_id).keys)
     columns = ["key", "kind", "steps", "first_step", "last_step", "last_time"]
     return pd.DataFrame(keys, columns=columns)
 
@@ -92,35 +81,23 @@ def images(
 ) -> pd.DataFrame:
     """``step, index, time, caption, width, height, digest, image`` (a StoredImage),
     every image of the range: pages of :data:`PAGE_STEPS` steps, newest first."""
-    conn: Connection | None = api.connection
-    offline = _offline(api, run_id)
-    path = f"{API}runs/{run_id}/images/{encode_segment(key)}"
-    pages: list[list[dict[str, Any]]] = []
+    source = _source(api)
+    pages = []
     end, total = end_step, None
     while True:
-        if offline is not None:
-            body = offline.images(key, start_step, end)
-        else:
-            body = api.connection.get_json(path, limit=PAGE_STEPS, **_range(start_step, end))
-        total = body["steps"] if total is None else total
-        rows = body["images"]
-        pages.append(rows)
-        if not rows or len({r["step"] for r in rows}) >= body["steps"]:
+        page = source.images(run_id, key, start_step=start_step, end_step=end, limit=PAGE_STEPS)
+        total = page.steps if total is None else total
+        pages.append(page.images)
+        if not page.images or len({i.step for i in page.images}) >= page.steps:
             break
-        end = min(r["step"] for r in rows) - 1
-    rows = [r for page in reversed(pages) for r in page]
-    pngs = offline.pngs if offline is not None else {}
+        end = min(i.step for i in page.images) - 1
+    infos = [i for page_images in reversed(pages) for i in page_images]
     df = pd.DataFrame(
-        rows, columns=["step", "index", "time", "caption", "width", "height", "digest"]
+        msgspec.to_builtins(infos),
+        columns=["step", "index", "time", "caption", "width", "height", "digest"],
     )
     df["image"] = pd.Series(
-        [
-            StoredImage(
-                conn, r["digest"], r["width"], r["height"], r["caption"], pngs.get(r["digest"])
-            )
-            for r in rows
-        ],
-        dtype=object,
+        [StoredImage(source, i.digest, i.width, i.height, i.caption) for i in infos], dtype=object
     )
     df.attrs.update(run_id=run_id, key=key, steps=total)
     return df
@@ -137,28 +114,24 @@ def histograms(
     """``step, time, edges, counts`` (numpy arrays): every step of the range, or
     ``max_steps`` of them evenly chosen by the server (offline: every step);
     ``attrs["steps"]`` = how many steps the range holds."""
-    offline = _offline(api, run_id)
-    path = f"{API}runs/{run_id}/histograms/{encode_segment(key)}"
+    source = _source(api)
 
-    def fetch(lo: int | None, hi: int | None) -> tuple[int, list[dict[str, Any]]]:
-        if offline is not None:
-            body = offline.histograms(key, lo, hi)
-        else:
-            params = {"max_steps": max_steps or PAGE_STEPS, **_range(lo, hi)}
-            body = api.connection.get_json(path, **params)
-        rows = body["histograms"]
-        if max_steps is not None or len(rows) >= body["steps"] or len(rows) < 2:
-            return body["steps"], rows
-        mid = rows[len(rows) // 2]["step"]  # thinned: the two halves, each exactly
-        return body["steps"], fetch(lo, mid)[1] + fetch(mid + 1, hi)[1]
+    def fetch(lo: int | None, hi: int | None) -> tuple[int, list[HistogramStep]]:
+        budget = max_steps or PAGE_STEPS
+        got = source.histograms(run_id, key, start_step=lo, end_step=hi, max_steps=budget)
+        rows = got.histograms
+        if max_steps is not None or len(rows) >= got.steps or len(rows) < 2:
+            return got.steps, rows
+        mid = rows[len(rows) // 2].step  # thinned: the two halves, each exactly
+        return got.steps, fetch(lo, mid)[1] + fetch(mid + 1, hi)[1]
 
     total, rows = fetch(start_step, end_step)
     df = pd.DataFrame(
         {
-            "step": pd.Series([r["step"] for r in rows], dtype="int64"),
-            "time": pd.Series([r["time"] for r in rows], dtype="float64"),
-            "edges": pd.Series([np.asarray(r["edges"]) for r in rows], dtype=object),
-            "counts": pd.Series([np.asarray(r["counts"]) for r in rows], dtype=object),
+            "step": pd.Series([r.step for r in rows], dtype="int64"),
+            "time": pd.Series([r.time for r in rows], dtype="float64"),
+            "edges": pd.Series([np.asarray(r.edges) for r in rows], dtype=object),
+            "counts": pd.Series([np.asarray(r.counts) for r in rows], dtype=object),
         }
     )
     df.attrs.update(run_id=run_id, key=key, steps=total)
@@ -167,13 +140,6 @@ def histograms(
 
 def table(api: Any, run_id: str, key: str, step: int | None) -> pd.DataFrame:
     """The table logged under ``key`` at ``step`` (the latest when None), as logged."""
-    offline = _offline(api, run_id)
-    if offline is not None:
-        arrow = pa.ipc.open_stream(offline.table(key, step)).read_all()
-    else:
-        params = {"step": step} if step is not None else {}
-        path = f"{API}runs/{run_id}/tables/{encode_segment(key)}"
-        arrow = api.connection.get_arrow(path, **params)
-    df = arrow.to_pandas()
+    df = _source(api).table_arrow(run_id, key, step).to_pandas()
     df.attrs.update(run_id=run_id, key=key)
     return df

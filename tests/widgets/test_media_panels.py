@@ -262,7 +262,7 @@ def test_entry_points_on_runs_and_the_api(
 
 
 def test_png_cache_keeps_the_most_recently_used_within_its_budget() -> None:
-    from wanllm_jupyter.widgets._media_source import PngCache
+    from wanllm_jupyter._media_source import PngCache
 
     cache = PngCache(budget=10)
     cache.put("a", b"1234")

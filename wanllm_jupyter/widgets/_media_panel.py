@@ -21,12 +21,12 @@ from typing import Any, ClassVar, TypeVar
 import ipywidgets as W
 
 from .._http import Connection
+from .._media_source import MediaSource
 from ..core.errors import NotFound
 from ._chart_html import CSS, badge
 from ._html import esc
 from ._lifetime import ShownInCells, close_tree, owned_by_cell
 from ._live import LiveHub, Redrawer
-from ._media_source import MediaSource
 from ._runs import as_run_list, is_borrowed, run_id_of
 from ._source import MetricSource, open_source
 from ._style import MUTED

@@ -13,10 +13,10 @@ from typing import Any
 import ipywidgets as W
 
 from .._http import Connection
+from .._media_source import MediaSource
 from ..core.api.media import MediaKeyInfo
 from ._html import esc
 from ._media_panel import MediaPanel, error_text
-from ._media_source import MediaSource
 from .histogram_panel import HistogramPanel
 from .image_panel import ImagePanel
 from .table_panel import TablePanel

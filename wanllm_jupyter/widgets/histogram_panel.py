@@ -22,13 +22,13 @@ import ipywidgets as W
 import numpy as np
 
 from .._http import Connection
+from .._media_source import MAX_HISTOGRAM_STEPS
 from ..core.api.media import HistogramStep
 from ._format import X_TICK_FORMAT
 from ._frontends import follow_frontend_subshell
 from ._hist_grid import heat, nearest, outline
 from ._html import esc
 from ._media_panel import MediaPanel, open_panel
-from ._media_source import MAX_HISTOGRAM_STEPS
 
 # transparent where a bin is empty (the theme's background shows), then blue, then orange
 HEAT_COLORS = ["rgba(0,114,178,0)", "rgba(0,114,178,0.85)", "#E69F00"]

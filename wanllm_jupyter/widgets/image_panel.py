@@ -7,7 +7,7 @@ and the slider follows the latest step unless the user moved it elsewhere
 (moving it back to the end follows again).
 
 The kernel fetches the PNGs (``GET media/{digest}``, through a small LRU cache
-shared by every panel, :mod:`._media_source`) and sends them as
+shared by every panel, :mod:`.._media_source`) and sends them as
 ``ipywidgets.Image`` values; a tile stays the same widget while it is shown, so
 each image crosses the comm once.
 """

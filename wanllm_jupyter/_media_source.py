@@ -1,9 +1,13 @@
-"""What the media panels read: a run's media keys, images, histograms and tables
-from the server's REST API (docs/api.md), decoded into the contract's models
-(:mod:`wanllm_jupyter.core.api.media`), and PNG bytes through a small LRU cache.
+"""The kernel's one reader of a run's media: its keys, images, histograms and
+tables from the server's REST API (docs/api.md), decoded into the contract's
+models (:mod:`wanllm_jupyter.core.api.media`), and PNG bytes through a small LRU
+cache shared by the kernel.
 
-The kernel fetches everything; the browser only receives widget state, so the
-panels work in every front end (JupyterLab, Notebook 7, VS Code, Colab).
+Both the media panels (:mod:`.widgets`) and the pandas accessors
+(:mod:`._media_read`) read through it; an offline ``Api`` reads the spool through
+:class:`._media_offline.OfflineMedia`, which answers the same models. The kernel
+fetches everything; the browser only receives widget state, so the panels work
+in every front end (JupyterLab, Notebook 7, VS Code, Colab).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections import OrderedDict
 from typing import Any, TypeVar
 
 import msgspec
+import pyarrow as pa
 
-from .._http import API, Connection, encode_segment
-from ..core.api.media import Histograms, Images, MediaKeys, TableData
+from ._http import API, Connection, encode_segment
+from .core.api.media import Histograms, Images, MediaKeys, TableData
 
 T = TypeVar("T")
 PNG_CACHE_BYTES = 32 * 1024 * 1024  # decoded PNGs kept for every panel of the kernel
@@ -116,3 +121,7 @@ class MediaSource:
         return self._get(
             f"runs/{run_id}/tables/{encode_segment(key)}", TableData, step=step, format="json"
         )
+
+    def table_arrow(self, run_id: str, key: str, step: int | None = None) -> pa.Table:
+        """The table logged under ``key`` at ``step`` (None: the latest), as logged."""
+        return self.conn.get_arrow(f"{API}runs/{run_id}/tables/{encode_segment(key)}", step=step)
