@@ -41,11 +41,11 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from . import telemetry
 from .live_media import MediaItems, decode_media, encode_media, media_message
+from .live_points import RunSeq, account_to, deliver_points
 from .live_redis import RedisLink
 from .live_subscriber import DEFAULT_MAX_MESSAGES, Budget, Subscriber
 from .live_wire import (
@@ -53,13 +53,10 @@ from .live_wire import (
     PayloadError,
     decode_chunk,
     encode_chunk,
-    gap_message,
-    metrics_message,
     payload_origin,
     run_deleted_message,
     run_message,
     run_to_wire,
-    series_fragment,
     split_batch,
 )
 from .store.base import MetricBatch, Run, StoreError
@@ -75,16 +72,6 @@ MAX_INBOX = 10_000  # events awaiting the next tick before the oldest are droppe
 SEND_WAIT_SECONDS = 1.0  # longest an ingest answer waits for its batch to reach Redis
 DEFAULT_BUDGET_BYTES = 128 * 1024 * 1024  # all subscribers' queues and unfinished writes
 SEQ_LOOKUP_SECONDS = 2.0  # longest a run change waits for its run's stored sequence number
-
-
-class _RunSeq:
-    """A run's live sequence numbers as this hub delivered them."""
-
-    __slots__ = ("high", "hole_at")
-
-    def __init__(self) -> None:
-        self.high: int | None = None  # the highest number delivered
-        self.hole_at = 0  # the latest number delivered with its predecessor missing
 
 
 class LiveHub:
@@ -117,7 +104,7 @@ class LiveHub:
         self._inbox_dropped = 0
         self._subs: dict[str | None, set[Subscriber]] = defaultdict(set)
         self._count = 0  # subscribers
-        self._seqs: dict[str, _RunSeq] = {}
+        self._seqs: dict[str, RunSeq] = {}
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._last_flush = 0.0
@@ -361,12 +348,14 @@ class LiveHub:
         runs, self._pending_runs = self._pending_runs, []
         now = time.time()
         for run_id, chunks in pending.items():
-            self._deliver_points(run_id, chunks)
+            if subs := self._subs.get(run_id):
+                deliver_points(run_id, subs, self._seqs.setdefault(run_id, RunSeq()), chunks)
             for chunk in chunks:
                 telemetry.FANOUT_LAG.observe(max(0.0, now - chunk.committed))
         for kind, run_id, wire in runs:
             if kind == "seq":
-                self._account_to(run_id, wire)
+                if subs := self._subs.get(run_id):
+                    account_to(run_id, subs, self._seqs.setdefault(run_id, RunSeq()), wire)
                 continue
             if kind == "media":  # to the run's subscribers that want the key
                 for key, media_kind, step in wire:
@@ -383,23 +372,6 @@ class LiveHub:
             for sub in (*self._subs.get(run_id, ()), *self._subs.get(None, ())):
                 sub.offer(message)
         self._enforce_budget()
-
-    def _account_to(self, run_id: str, seq: int) -> None:
-        """The run's batches up to ``seq`` are committed: a gap to its subscribers
-        when this hub has not delivered them all (lost with their publisher, or
-        published before the subscribers came: they re-query either way)."""
-        subs = self._subs.get(run_id)
-        if not subs:
-            return
-        state = self._seqs.setdefault(run_id, _RunSeq())
-        if state.high is not None and state.high >= seq:
-            return
-        state.high = seq
-        notice = gap_message(
-            run_id, f"batches up to {seq} were not delivered live; re-query to catch up", seq
-        )
-        for sub in subs:
-            sub.offer(notice, seq)
 
     def _enforce_budget(self) -> None:
         """Past the byte budget, evict the slowest subscribers (most bytes held)
@@ -421,62 +393,6 @@ class LiveHub:
             )
             self.unsubscribe(sub)
 
-    def _deliver_points(self, run_id: str, chunks: list[Chunk]) -> None:
-        """Deliver the tick's batches of a run in sequence order, dropping
-        numbers already delivered; a message covers one unbroken block of
-        numbers, a replay with unknown points becomes a gap."""
-        subs = self._subs.get(run_id)
-        if not subs:
-            return
-        state = self._seqs.setdefault(run_id, _RunSeq())
-        block: list[Chunk] = []
-        for chunk in sorted(chunks, key=lambda c: c.seq):
-            if state.high is not None and chunk.seq <= state.high:
-                continue  # delivered already (a replay, or its echo)
-            if block and (chunk.lost or chunk.seq != block[-1].seq + 1):
-                self._deliver_block(run_id, subs, state, block)
-                block = []
-            if state.high is not None and chunk.seq > state.high + 1:
-                state.hole_at = chunk.seq
-            state.high = chunk.seq
-            if chunk.lost:
-                notice = gap_message(
-                    run_id, f"batch {chunk.seq} was replayed; re-query to catch up", chunk.seq
-                )
-                for sub in subs:
-                    sub.offer(notice, chunk.seq)
-            else:
-                block.append(chunk)
-        if block:
-            self._deliver_block(run_id, subs, state, block)
-
-    def _deliver_block(
-        self, run_id: str, subs: set[Subscriber], state: _RunSeq, block: list[Chunk]
-    ) -> None:
-        """One metrics message per subscriber for batches ``block`` (consecutive
-        numbers), encoded once per (names chosen, first number)."""
-        fragments = _merge_fragments(block)
-        lo, hi = block[0].seq, block[-1].seq
-        chosen_by_filter: dict[Any, tuple[str, ...]] = {}
-        encoded: dict[tuple[tuple[str, ...], int], str] = {}
-        for sub in list(subs):
-            key = sub.filter_key
-            chosen = chosen_by_filter.get(key)
-            if chosen is None:
-                chosen = chosen_by_filter[key] = tuple(n for n in fragments if sub.wants(n))
-            if not chosen:
-                continue
-            # a subscriber that saw every number up to its last one (delivered, or
-            # not wanted) gets a message continuing from there, else from ``lo``
-            seen = sub.seq
-            first = lo if seen is None or state.hole_at > seen or seen >= lo else seen + 1
-            message = encoded.get((chosen, first))
-            if message is None:
-                message = encoded[(chosen, first)] = metrics_message(
-                    run_id, first, hi, [fragments[n] for n in chosen]
-                )
-            sub.offer(message, hi)
-
 
 def _when_all(futures: list[asyncio.Future[bool]], done: asyncio.Future[None]) -> None:
     """Resolve ``done`` once every one of ``futures`` is."""
@@ -490,23 +406,3 @@ def _when_all(futures: list[asyncio.Future[bool]], done: asyncio.Future[None]) -
             done.set_result(None)
 
     asyncio.gather(*futures).add_done_callback(resolve)
-
-
-def _merge_fragments(chunks: list[Chunk]) -> dict[str, bytes]:
-    """Per metric name, the JSON fragment of all its points in ``chunks``."""
-    parts: dict[str, list[tuple[Any, Any, Any]]] = defaultdict(list)
-    for chunk in chunks:
-        if len(chunk.names) == 1:
-            parts[chunk.names[0]].append((chunk.steps, chunk.times, chunk.values))
-            continue
-        order = np.argsort(chunk.name_idx, kind="stable")
-        idx = chunk.name_idx[order]
-        bounds = np.flatnonzero(np.diff(idx)) + 1
-        for group in np.split(order, bounds):
-            if group.size:
-                name = chunk.names[int(chunk.name_idx[group[0]])]
-                parts[name].append((chunk.steps[group], chunk.times[group], chunk.values[group]))
-    return {
-        name: series_fragment(name, *(np.concatenate(col) for col in zip(*series, strict=True)))
-        for name, series in parts.items()
-    }
