@@ -99,6 +99,7 @@ class SystemMonitor:
         self.disk0 = psutil.disk_io_counters()
         self.net0 = psutil.net_io_counters()
         self.gpus = _gpus()
+        self._made = time.monotonic()  # the CPU percentages' interval starts here
         self._task: concurrent.futures.Future[None] | None = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -189,16 +190,20 @@ class SystemMonitor:
             rows.append(row)
         return {"batch_id": uuid.uuid4().hex, "metrics": rows}
 
+    def _age(self) -> float:
+        return time.monotonic() - self._made
+
     async def _run(self, stop: asyncio.Event) -> None:
-        """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the start (CPU
-        percentages need an interval) and reported at once, so a chart has a point
-        from t ≈ 1 s; then one mean per ``report_every`` window."""
+        """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the monitor was
+        made (CPU percentages need an interval; a start deferred by
+        :mod:`._loop_start` does not delay it) and reported at once, so a chart has a
+        point from t ≈ 1 s; then one mean per ``report_every`` window."""
         from ._io_loop import FailureLog, KernelLoop
 
         io, failures = KernelLoop.get(), FailureLog(f"system sampling of run {self.run_id}")
         samples: list[Sample] = []
         window_end = time.monotonic()
-        wait = min(FIRST_SAMPLE_AFTER, self.sample_every)
+        wait = max(0.0, min(FIRST_SAMPLE_AFTER, self.sample_every) - self._age())
         while True:
             stopped = await _within(stop, wait)
             wait = self.sample_every
