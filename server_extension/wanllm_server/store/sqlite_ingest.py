@@ -114,14 +114,33 @@ def write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
     order = agg.sort_order(group, steps, b.times)
     gs, st, tm, v = group[order], steps[order], b.times[order], b.values[order]
     md = [b.metadata[i] for i in order.tolist()] if b.metadata is not None else None
+    store_points(c, ids, counts, counters, gs, st, tm, v, md)
+    b.steps = steps  # the live feed publishes the stored steps
+    return WriteResult(n, False, live_seq(c, b.batch_id, run_keys))
+
+
+def store_points(
+    c: sqlite3.Connection,
+    ids: list[int],
+    counts: list[int],
+    before: dict[int, tuple[int, int]],
+    gs: np.ndarray,
+    st: np.ndarray,
+    tm: np.ndarray,
+    v: np.ndarray,
+    md: blocks.Metadata,
+) -> None:
+    """Store a batch's points sorted by (group, step, time) of series ``ids[group]``
+    (``counts[group]`` points, ``before[group]`` = (writes, tail points) before it):
+    the series due for a seal are sealed with them, the others get a tail row."""
     sealing: dict[int, bool] = {}  # group -> force (the tail reaches SEAL_POINTS)
-    for g in range(len(pairs)):
-        writes, tail = counters.get(g, (0, 0))
-        full = tail + counts[g] >= blocks.SEAL_POINTS
+    for g, k in enumerate(counts):
+        writes, tail = before.get(g, (0, 0))
+        full = tail + k >= blocks.SEAL_POINTS
         if full or (writes + 1) % blocks.SEAL_WRITES == 0:
             sealing[g] = full
     if sealing:
-        ends = np.cumsum(np.bincount(gs, minlength=len(pairs))).tolist()
+        ends = np.cumsum(counts).tolist()
         for g, force in sealing.items():
             s, e = ends[g] - counts[g], ends[g]
             part = Series(st[s:e], tm[s:e], v[s:e])
@@ -130,8 +149,6 @@ def write_metrics(c: sqlite3.Connection, b: MetricBatch) -> WriteResult:
         gs, st, tm, v = gs[keep], st[keep], tm[keep], v[keep]
         md = None if md is None else [m for m, k in zip(md, keep.tolist(), strict=True) if k]
     insert_blocks(c, "metric_tail", ids, gs, st, tm, v, md)
-    b.steps = steps  # the live feed publishes the stored steps
-    return WriteResult(n, False, live_seq(c, b.batch_id, run_keys))
 
 
 def write_system(c: sqlite3.Connection, b: SystemMetricBatch) -> WriteResult:
