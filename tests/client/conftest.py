@@ -36,7 +36,7 @@ def make_server(
                 make_pg_database = request.getfixturevalue("make_pg_database")
             except pytest.FixtureLookupError:
                 pytest.skip("make_pg_database fixture (tests/conftest.py) not available")
-            url = make_pg_database(True)
+            url = make_pg_database(True, migrated=True)
         proc = JupyterServer(
             tmp_path_factory.mktemp("jupyter"),
             database_url=url,

@@ -29,7 +29,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         make_pg_database = request.getfixturevalue("make_pg_database")
     except pytest.FixtureLookupError:
         pytest.skip("make_pg_database fixture (tests/conftest.py) not available yet")
-    return make_pg_database(True)
+    return make_pg_database(True, migrated=True)  # migrating is tests/store's job
 
 
 @pytest.fixture

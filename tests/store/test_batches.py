@@ -15,7 +15,9 @@ from wanllm_server.store.metric_rows import metric_batch_from_rows
 from wanllm_jupyter.core import api
 from wanllm_jupyter.core.api.check import body_errors, checks, required_names
 
-RID = str(uuid.uuid4())
+# fixed, not uuid4(): they are in test ids, which must be the same in every xdist worker
+RID = "e524157b-8780-4fdd-bbbc-f44ab89c7fc8"
+OTHER_RID = "dbac8a68-8a75-4ae8-aff6-dd855fb6e0d5"
 
 
 def errors(fn, *args) -> set[tuple[int, str]]:  # type: ignore[no-untyped-def]
@@ -156,7 +158,7 @@ def test_system_rows() -> None:
 
 
 # Row-form fast path vs the per-row validator: same batch, or the same errors.
-_RIDS = [RID, RID.upper(), str(uuid.uuid4()), "{" + RID + "}", "nope", "", 7, None, [RID]]
+_RIDS = [RID, RID.upper(), OTHER_RID, "{" + RID + "}", "nope", "", 7, None, [RID]]
 _NAMES = ["a", "b/c", "a", "", "x" * 255, "x" * 256, 5, None, ["a"], True]
 _VALUES = [1, 0.5, -2.5e300, 2**70, 10**400, True, False, None, "NaN", "Infinity",
            "-Infinity", "nan", "1.5", math.nan, math.inf, [1]]  # fmt: skip

@@ -164,6 +164,7 @@ def _jupyter(
         "WANLLM_DATABASE_URL": f"sqlite:///{home / 'wanllm.sqlite'}",
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTER_PLATFORM_DIRS": "1",
+        "WANLLM_DIR": str(home),  # the kernels' spools: not the user's data dir
         "WANLLM_URL": url,
         "WANLLM_TOKEN": token,
     }
