@@ -196,6 +196,7 @@ async def test_bodies_that_are_not_utf8_get_a_400(api: Any) -> None:
     resp = await api("POST", "media/batch", body=raw.replace(b"\xa1h", key), headers=MSGPACK)
     assert resp.code == 400 and "malformed msgpack" in body(resp)["message"], resp.body
     text = orjson.dumps({"run_id": run, "items": [_hist([0, 1], [1])]})
-    resp = await api("POST", "media/batch", body=text.replace(b'"h"', b'"\xff"'))
+    json_type = {"Content-Type": "application/json"}
+    resp = await api("POST", "media/batch", body=text.replace(b'"h"', b'"\xff"'), headers=json_type)
     assert resp.code == 400 and "malformed JSON" in body(resp)["message"], resp.body
     assert body(await api("GET", f"runs/{run}/media"))["keys"] == []

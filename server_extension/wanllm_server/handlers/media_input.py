@@ -153,7 +153,7 @@ def refusal(error: msgspec.ValidationError, item: Any, binary: bool) -> _Bad:
             return _Bad(path, L.text_problem(value, limit, allow_empty=True) or reason)
         side = "more" if sized[2] == "<" else "fewer"
         return _Bad(path, f"{side} than {_items(limit)} ({len(value)})")
-    wrong = re.fullmatch(r"Expected `(\w+)`, got `\w+`", reason)
+    wrong = re.fullmatch(r"Expected `(\w+)(?: \| null)?`, got `\w+`", reason)
     if wrong:
         base64 = "bytes" if binary else "a base64 string"
         return _Bad(path, "must be " + (base64 if wrong[1] == "bytes" else _KIND_WORDS[wrong[1]]))
