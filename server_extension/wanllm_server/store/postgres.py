@@ -1,8 +1,8 @@
 """PostgreSQL backend (asyncpg pool): TimescaleDB when the extension is loaded
 in the database, plain PostgreSQL (ordinary tables) otherwise.
 
-Writes: one transaction per batch (:mod:`.postgres_ingest`, binary COPY of
-packed blocks, :mod:`.postgres_blocks`). Reads: blocks decoded by numpy
+Writes: one statement per batch (:mod:`.postgres_ingest`, packed blocks,
+:mod:`.postgres_blocks`). Reads: blocks decoded by numpy
 (:mod:`.postgres_reads`); latest and stats from the per-series summary table;
 downsampling from the packed M4 tier rows.
 Connection failures surface as :class:`StoreUnavailable`; the pool reconnects
@@ -323,12 +323,10 @@ class PostgresStore(media.PostgresMedia, Store):
     # ----------------------------------------------------------------- writes
     async def write_metrics(self, batch: MetricBatch) -> WriteResult:
         """Write a batch; its auto steps are replaced by the stored steps once committed."""
-        try:
-            async with self._tx() as conn:
-                steps = await ingest.write_metrics(conn, batch)
-                seq = await ingest.take_live_seq(conn, batch) if len(batch) else {}
-        except ingest.Duplicate:
-            async with self._conn() as conn:
+        async with self._conn() as conn:
+            try:
+                steps, seq = await ingest.write_metrics(conn, batch)
+            except ingest.Duplicate:
                 return WriteResult(0, True, await ingest.replayed_live_seq(conn, batch.batch_id))
         batch.steps = steps
         return WriteResult(len(batch), False, seq)

@@ -1,12 +1,15 @@
 """PostgreSQL's packed rows (``sql/postgres/0008_packed_blocks.sql``): point
-blocks and tier rows as binary COPY data, and sealing a series' open tail.
+blocks and tier rows (as row tuples, binary COPY data or statement parameters),
+and sealing a series' open tail.
 
 A batch writes, per series, its points sorted by (step, time) as one packed
 row (:mod:`.blocks`): into ``metric_blocks`` with their tier partials (one
 ``metric_tier_blocks`` row per level) when it holds at least
 :data:`SMALL_BLOCK` points, else into ``metric_tail`` without tiers. Every
 :data:`SEAL_WRITES` batches of a series (``metric_summaries.open_writes``) its
-tail is sealed in the writing transaction: once it holds ``SMALL_BLOCK``
+tail is sealed, by the writer that found it due, right after its batch
+committed (:func:`seal_due`; in the batch's transaction when it has one):
+once it holds ``SMALL_BLOCK``
 points it moves to ``metric_blocks`` with its tier partials, else it is merged
 into one tail row; tier rows under :data:`SMALL_TIER` partials are merged per
 (level, bucket) meanwhile. A run's tails are sealed when it ends. The tail is
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -38,17 +41,21 @@ SMALL_TIER = 32  # tier rows with fewer partials are merged at seals
 SEAL_WRITES = 32  # batches of a series between seals
 BLOCK_COLUMNS = ["time", "run_id", "metric_name", "n", "min_step", "max_step", "max_time",
                  "steps", "times", "vals", "metadata"]  # fmt: skip
+BLOCK_KINDS = ("ts", "uuid", "text", "i4", "i8", "i8", "ts", "bytes", "bytes", "bytes", "jsonb")
 TIER_COLUMNS = ["run_id", "metric_name", "level", "n", "min_bucket", "max_bucket", "data"]
+TIER_KINDS = ("uuid", "text", "i2", "i4", "i8", "i8", "bytes")
 Key = tuple[uuid.UUID, str]
+Row = tuple[Any, ...]  # a row's values in column order (times: int µs since the epoch)
 Metadata = list[dict[str, Any] | None] | None
 
 
 def _segments(*keys: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of the runs of equal consecutive keys."""
     n = len(keys[0])
+    if n == 0:
+        return []
     change = np.zeros(n, bool)
-    if n:
-        change[0] = True
+    change[0] = True
     for k in keys:
         change[1:] |= k[1:] != k[:-1]
     starts = np.flatnonzero(change).tolist()
@@ -62,54 +69,62 @@ def block_rows(
     tm: np.ndarray,
     v: np.ndarray,
     md: Metadata,
-) -> list[bytes]:
-    """COPY rows of blocks of points sorted by (group, step, time); series ``g``
-    is ``keys[g]``."""
-    rows = []
+) -> list[Row]:
+    """Rows (:data:`BLOCK_COLUMNS`) of blocks of points sorted by (group, step,
+    time); series ``g`` is ``keys[g]``."""
+    rows: list[Row] = []
     for s0, e0 in _segments(group):
         rid, name = keys[int(group[s0])]
         for s in range(s0, e0, BLOCK_POINTS):
             e = min(s + BLOCK_POINTS, e0)
             meta = None
             if md is not None:
-                items = [[i - s, m] for i in range(s, e) if (m := md[i]) is not None]
-                meta = jsonb(items) if items else None
+                meta = [[i - s, m] for i in range(s, e) if (m := md[i]) is not None] or None
             bt = tm[s:e]
-            fields: list[Field] = [
-                ("ts", bt.min()), ("bytes", rid.bytes), ("bytes", name.encode()), ("i4", e - s),
-                ("i8", st[s]), ("i8", st[e - 1]), ("ts", bt.max()),
-                *(("bytes", col) for col in encode_block(st[s:e], bt, v[s:e])), ("bytes", meta),
-            ]  # fmt: skip
-            rows.append(encode_row(fields))
+            rows.append((int(bt.min()), rid, name, e - s, int(st[s]), int(st[e - 1]),
+                         int(bt.max()), *encode_block(st[s:e], bt, v[s:e]), meta))  # fmt: skip
     return rows
 
 
-def tier_rows(keys: Sequence[Key], t: agg.TierRows) -> list[bytes]:
-    """COPY rows of tier partials, one per (series, level); ``t`` ordered by
-    (group, level, bucket) as :func:`.aggregates.tier_rows` makes them."""
-    rows = []
+def tier_rows(keys: Sequence[Key], t: agg.TierRows) -> list[Row]:
+    """Rows (:data:`TIER_COLUMNS`) of tier partials, one per (series, level); ``t``
+    ordered by (group, level, bucket) as :func:`.aggregates.tier_rows` makes them."""
+    rows: list[Row] = []
     for s, e in _segments(t.group, t.level):
         rid, name = keys[int(t.group[s])]
         p = t.partials[s:e]
-        fields: list[Field] = [
-            ("bytes", rid.bytes), ("bytes", name.encode()), ("i2", t.level[s]), ("i4", e - s),
-            ("i8", p["bucket"].min()), ("i8", p["bucket"].max()), ("bytes", encode_partials(p)),
-        ]  # fmt: skip
-        rows.append(encode_row(fields))
+        rows.append((rid, name, int(t.level[s]), e - s, int(p["bucket"].min()),
+                     int(p["bucket"].max()), encode_partials(p)))  # fmt: skip
     return rows
 
 
-def copy_data(rows: Iterable[bytes]) -> bytes:
-    return b"".join([HEADER, *rows, TRAILER])
+def copy_data(kinds: Sequence[str], rows: Iterable[Row]) -> bytes:
+    """Binary COPY data of ``rows``; ``kinds`` as :data:`BLOCK_KINDS`."""
+    out = [HEADER]
+    for row in rows:
+        fields: list[Field] = []
+        for kind, value in zip(kinds, row, strict=True):
+            if kind == "uuid":
+                fields.append(("bytes", value.bytes))
+            elif kind == "text":
+                fields.append(("bytes", value.encode()))
+            elif kind == "jsonb":
+                fields.append(("bytes", None if value is None else jsonb(value)))
+            else:
+                fields.append((kind, value))
+        out.append(encode_row(fields))
+    out.append(TRAILER)
+    return b"".join(out)
 
 
 @dataclass(slots=True)
 class Encoded:
-    """COPY data of sealed blocks, tail rows and tier rows (None when none)."""
+    """Rows of sealed blocks, of the open tail (both :data:`BLOCK_COLUMNS`) and of
+    tier partials (:data:`TIER_COLUMNS`)."""
 
-    blocks: bytes | None
-    tail: bytes | None
-    tiers: bytes | None
+    blocks: list[Row] = field(default_factory=list)
+    tail: list[Row] = field(default_factory=list)
+    tiers: list[Row] = field(default_factory=list)
 
 
 def _sorted(
@@ -132,14 +147,14 @@ def _split(
 ) -> Encoded:
     """Sorted points as sealed blocks + their tier rows (the series where
     ``sealed[group]``) and tail rows (the others)."""
-    out: list[bytes | None] = []
+    out: list[list[Row]] = []
     mask = sealed[gs]
     for sel in (mask, ~mask):
         if not sel.any():
-            out.append(None)
+            out.append([])
             continue
         m = md if md is None or sel.all() else [md[i] for i in np.flatnonzero(sel).tolist()]
-        out.append(copy_data(block_rows(keys, gs[sel], st[sel], tm[sel], v[sel], m)))
+        out.append(block_rows(keys, gs[sel], st[sel], tm[sel], v[sel], m))
     t = agg.tier_rows(gs[mask], st[mask], tm[mask], v[mask], presorted=True)
     if old_tiers is not None and len(old_tiers):
         t = agg.merge_tier_rows(agg.TierRows(
@@ -147,7 +162,7 @@ def _split(
             np.concatenate([t.level, old_tiers["level"]]),
             agg.concat_partials([t.partials, old_tiers["partial"]]),
         ))  # fmt: skip
-    return Encoded(out[0], out[1], copy_data(tier_rows(keys, t)) if len(t) else None)
+    return Encoded(out[0], out[1], tier_rows(keys, t))
 
 
 def encode_points(
@@ -160,7 +175,7 @@ def encode_points(
 ) -> Encoded:
     """Blocks, tail and tier rows of a batch's points of series ``keys[group]``."""
     if len(values) == 0:
-        return Encoded(None, None, None)
+        return Encoded()
     sealed = np.bincount(group, minlength=len(keys)) >= SMALL_BLOCK
     return _split(keys, *_sorted(group, steps, times, values, metadata), sealed)
 
@@ -168,19 +183,21 @@ def encode_points(
 def tiers_of(keys: Sequence[Key], group: np.ndarray, st: np.ndarray, tm: np.ndarray,
              v: np.ndarray) -> Encoded:  # fmt: skip
     """Tier rows of all the points of series ``keys[group]`` (any order)."""
-    t = agg.tier_rows(group, st, tm, v)
-    return Encoded(None, None, copy_data(tier_rows(keys, t)) if len(t) else None)
+    return Encoded(tiers=tier_rows(keys, agg.tier_rows(group, st, tm, v)))
 
 
 async def copy_encoded(conn: asyncpg.Connection, e: Encoded) -> None:
-    for table, columns, data in (("metric_blocks", BLOCK_COLUMNS, e.blocks),
-                                 ("metric_tail", BLOCK_COLUMNS, e.tail),
-                                 ("metric_tier_blocks", TIER_COLUMNS, e.tiers)):  # fmt: skip
-        if data is not None:
+    """Binary COPY of ``e``'s rows into their tables."""
+    for table, columns, kinds, rows in (
+        ("metric_blocks", BLOCK_COLUMNS, BLOCK_KINDS, e.blocks),
+        ("metric_tail", BLOCK_COLUMNS, BLOCK_KINDS, e.tail),
+        ("metric_tier_blocks", TIER_COLUMNS, TIER_KINDS, e.tiers),
+    ):
+        if rows:
             await conn.copy_to_table(
                 table,
                 # asyncpg copies from any buffer; asyncpg-stubs name only files and iterables
-                source=memoryview(data),  # type: ignore[arg-type]
+                source=memoryview(copy_data(kinds, rows)),  # type: ignore[arg-type]
                 columns=columns,
                 format="binary",
             )
@@ -265,6 +282,19 @@ async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False
     )  # fmt: skip
 
 
+async def seal_due(conn: asyncpg.Connection, keys: list[Key]) -> None:
+    """Seal, in a transaction of its own, the tails of those of series ``keys``
+    (in lock order) still due once their summary rows are locked (a concurrent
+    writer may have sealed them meanwhile)."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT run_id, metric_name FROM metric_summaries WHERE {_SERIES}"
+            ' AND open_writes >= $3 ORDER BY run_id, metric_name COLLATE "C" FOR UPDATE',
+            [k[0] for k in keys], [k[1] for k in keys], SEAL_WRITES,
+        )  # fmt: skip
+        await seal(conn, [(r["run_id"], r["metric_name"]) for r in rows])
+
+
 async def seal_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
     """Seal every tail of a run (it ended: its tail would wait for nothing)."""
     rows = await conn.fetch(
@@ -290,8 +320,8 @@ async def trim_before(conn: asyncpg.Connection, table: str, cutoff: int) -> int:
     keep = tm >= cutoff
     if md is not None:
         md = [md[i] for i in np.flatnonzero(keep).tolist()]
-    kept = copy_data(block_rows(keys, gs[keep], st[keep], tm[keep], v[keep], md))
+    kept = block_rows(keys, gs[keep], st[keep], tm[keep], v[keep], md)
     await copy_encoded(
-        conn, Encoded(kept, None, None) if table == "metric_blocks" else Encoded(None, kept, None)
+        conn, Encoded(blocks=kept) if table == "metric_blocks" else Encoded(tail=kept)
     )
     return len(keep) - int(keep.sum())

@@ -1,23 +1,28 @@
-"""The PostgreSQL write path: one transaction and few round trips per batch.
+"""The PostgreSQL write path: one statement per batch.
 
-A batch with explicit steps is ``BEGIN``, a binary COPY of its points as packed
-blocks and one of its tier rows (:mod:`.postgres_blocks`), one statement
-(:func:`derived_sql`) and ``COMMIT``. That statement claims the batch id,
-key-share locks the runs and upserts the per-series summaries (Welford/Chan,
-merged in SQL), counting each series' writes since its last seal; series due
-are sealed before the commit. A replay or an unknown run is detected there and
-the caller rolls back (:class:`Duplicate`, ``RunNotFound``).
+A batch with explicit steps is one statement (:func:`derived_sql`) and no
+transaction of its own: it claims the batch id, key-share locks the runs,
+inserts the batch's points as packed rows (blocks with their tier rows, or open
+tail rows: :mod:`.postgres_blocks`), upserts the per-series summaries
+(Welford/Chan, merged in SQL), counting each series' writes since its last
+seal, and takes each run's next live sequence number. PostgreSQL commits a
+statement as a whole, so a batch is written entirely or not at all, and
+acknowledged only once committed. A replay or an unknown run writes nothing
+(:class:`Duplicate`, ``RunNotFound``). Series due for a seal are sealed right
+after, in a transaction of their own (a failure there loses nothing: the tail
+stays open and is sealed by a later write or when the run ends).
 
 The numpy work (sorting, packing, tier partials, summaries) runs in a worker
 thread for batches of at least :data:`THREAD_POINTS` points.
 
 Auto steps need the series' last step first: such a batch claims and locks up
-front (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then proceeds the same way.
+front in a transaction (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then runs the
+same statement and seals in it.
 
-Locks are taken in one global order (batch id, runs, summaries; keys sorted
-within each), so concurrent writers cannot deadlock, and the summary rows
-shared by writers of one series stay locked only from that last statement to
-the commit.
+Locks are taken in one global order (batch id, runs, summaries, live
+sequence; keys sorted within each), so concurrent writers cannot deadlock, and
+the summary rows shared by writers of one series stay locked only until the
+statement (or the auto-step transaction) commits.
 """
 
 from __future__ import annotations
@@ -106,32 +111,57 @@ def _welford(t: str, count: str) -> str:
     )
 
 
+_BLOCK_PARAMS = (
+    ("sealed", "bool"), ("time", "timestamptz"), ("run_id", "uuid"), ("metric_name", "text"),
+    ("n", "int4"), ("min_step", "int8"), ("max_step", "int8"), ("max_time", "timestamptz"),
+    ("steps", "bytea"), ("times", "bytea"), ("vals", "bytea"), ("metadata", "jsonb"),
+)  # fmt: skip
+_TIER_PARAMS = (
+    ("run_id", "uuid"), ("metric_name", "text"), ("level", "int2"), ("n", "int4"),
+    ("min_bucket", "int8"), ("max_bucket", "int8"), ("data", "bytea"),
+)  # fmt: skip
+
+
 @cache
 def derived_sql() -> str:
-    """The statement claiming the batch and upserting the series summaries.
+    """The one statement writing a batch: it claims the batch id, key-share locks
+    the runs, inserts the block, tail and tier rows, upserts the series
+    summaries and takes the live sequence numbers.
 
     Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
     ids, $5/$6 series keys (run id, name; in lock order), then the arrays of
-    :attr:`Derived.args`. Returns ``claimed``, ``found`` (the run ids found) and
-    ``writes`` (run id, name and writes since its last seal of each series); the
-    upsert only runs when the batch was claimed (or $1 is NULL) and every run
-    was found. Rows are upserted in the order given (no joins or sorts), so
-    summary rows are locked in key order.
+    :attr:`Derived.args` (summaries, block rows with a ``sealed`` flag, tier
+    rows), then the run ids taking a live sequence number (in lock order; empty:
+    none). Returns ``duplicate`` (the batch id was claimed before), ``found``
+    (the run ids found), ``writes`` (run id, name and writes since its last seal
+    of each series) and ``seq`` (run id, number). The claim is only tried when
+    every run was found, and nothing else is written unless it succeeded (or $1
+    is NULL): a statement without a transaction of its own writes a whole
+    batch or nothing. Rows are upserted in the order given (no joins or sorts),
+    so summary rows are locked in key order, then the live-sequence rows.
     """
     p = 7
     summ_src = _unnest(_SUMMARY_PARAMS, p)
+    p += len(_SUMMARY_PARAMS)
+    block_src = _unnest(_BLOCK_PARAMS, p)
+    p += len(_BLOCK_PARAMS)
+    tier_src = _unnest(_TIER_PARAMS, p)
+    live = p + len(_TIER_PARAMS)
     names = ", ".join(n for n, _ in _SUMMARY_PARAMS)
+    block_cols = ", ".join(n for n, _ in _BLOCK_PARAMS[1:])
+    tier_cols = ", ".join(n for n, _ in _TIER_PARAMS)
+    blocks_as = f"b(sealed, {block_cols})"
     return f"""
-WITH claim AS (
+WITH locked AS (
+    SELECT id FROM runs WHERE id = ANY($4::uuid[]) ORDER BY id FOR KEY SHARE
+), claim AS (
     INSERT INTO ingest_batches (kind, batch_id, points)
-    SELECT $1::text, $2::text, $3::int4 WHERE $1::text IS NOT NULL
+    SELECT $1::text, $2::text, $3::int4
+    WHERE $1::text IS NOT NULL AND (SELECT count(*) FROM locked) = cardinality($4::uuid[])
     ON CONFLICT DO NOTHING RETURNING 1
-), locked AS (
-    SELECT id FROM runs WHERE id = ANY($4::uuid[]) AND (SELECT count(*) FROM claim) >= 0
-    ORDER BY id FOR KEY SHARE
 ), ok AS (
-    SELECT ($1::text IS NULL OR (SELECT count(*) FROM claim) = 1)
-           AND (SELECT count(*) FROM locked) = cardinality($4::uuid[]) AS ok
+    SELECT (SELECT count(*) FROM locked) = cardinality($4::uuid[])
+           AND ($1::text IS NULL OR (SELECT count(*) FROM claim) = 1) AS ok
 ), summ AS (
     INSERT INTO metric_summaries AS s (run_id, metric_name, count, finite_count,
         nonfinite_count, mean, m2, min_value, max_value, first_time, last_time, first_step,
@@ -162,10 +192,33 @@ WITH claim AS (
     },
         open_writes = s.open_writes + 1
     RETURNING run_id, metric_name, open_writes
+), sealed AS (
+    INSERT INTO metric_blocks ({block_cols})
+    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE sealed AND (SELECT ok FROM ok)
+), tail AS (
+    INSERT INTO metric_tail ({block_cols})
+    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE NOT sealed AND (SELECT ok FROM ok)
+), tiers AS (
+    INSERT INTO metric_tier_blocks ({tier_cols})
+    SELECT * FROM {tier_src} WHERE (SELECT ok FROM ok)
+), next AS (
+    INSERT INTO run_live_seq AS q (run_id, seq)
+    SELECT unnest(${live}::uuid[]), 1
+    WHERE (SELECT ok FROM ok) AND (SELECT count(*) FROM summ) >= 0  -- after the summaries
+    ON CONFLICT (run_id) DO UPDATE SET seq = q.seq + 1
+    RETURNING run_id, seq
+), kept AS (
+    INSERT INTO batch_live_seq (kind, batch_id, run_id, seq)
+    SELECT 'metrics', $2::text, run_id, seq FROM next
 )
-SELECT (SELECT count(*) FROM claim) = 1 AS claimed, array(SELECT id FROM locked) AS found,
+SELECT $1::text IS NOT NULL AND (SELECT count(*) FROM claim) = 0
+       AND ((SELECT count(*) FROM locked) = cardinality($4::uuid[])
+            OR EXISTS (SELECT FROM ingest_batches WHERE kind = $1::text AND batch_id = $2::text))
+           AS duplicate,
+       array(SELECT id FROM locked) AS found,
        array(SELECT ARRAY[run_id::text, metric_name::text, open_writes::text] FROM summ)
-           AS writes"""
+           AS writes,
+       array(SELECT ARRAY[run_id::text, seq::text] FROM next) AS seq"""
 
 
 @dataclass(slots=True)
@@ -205,11 +258,26 @@ def batch_points(batch: MetricBatch) -> Points:
 
 @dataclass(slots=True)
 class Derived:
-    """What a batch writes: ``encoded`` (COPY data of blocks and tier rows) and
-    ``args`` (the arrays $5.. of :func:`derived_sql`)."""
+    """What a batch writes: its rows (blocks, tail, tiers) and the summary arrays
+    ($5.. of :func:`derived_sql`)."""
 
     encoded: blocks.Encoded
     args: list[Any]
+
+    def params(self) -> list[Any]:
+        """The arrays $5.. of :func:`derived_sql` but the live run ids."""
+        e = self.encoded
+        rows = [(True, *r) for r in e.blocks] + [(False, *r) for r in e.tail]
+        return [
+            *self.args,
+            *_columns(rows, len(_BLOCK_PARAMS)),
+            *_columns(e.tiers, len(_TIER_PARAMS)),
+        ]
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def derived_args(p: Points, metadata: list[dict[str, Any] | None] | None = None) -> Derived:
@@ -234,16 +302,25 @@ async def upsert_derived(
     *,
     claim: tuple[str, str, int] | None,
     run_ids: list[uuid.UUID],
-) -> None:
-    """Copy ``derived``'s blocks and tier rows, run :func:`derived_sql` (``claim``:
-    kind, batch id, points; None when already claimed) and seal the series due;
-    raise Duplicate/RunNotFound (the caller rolls back)."""
-    await blocks.copy_encoded(conn, derived.encoded)
-    kind, batch_id, n = claim if claim is not None else (None, None, 0)
-    row = _one(await conn.fetchrow(derived_sql(), kind, batch_id, n, run_ids, *derived.args))
-    check_claim(row["claimed"] or claim is None, run_ids, row["found"])
+    live: list[uuid.UUID],
+    batch_id: str | None = None,
+) -> dict[str, int]:
+    """Write ``derived`` with :func:`derived_sql` (``claim``: kind, batch id,
+    points; None when already claimed, then ``batch_id`` names the batch), take
+    a live sequence number for each run of ``live``, and seal the series due:
+    in the caller's transaction when there is one, else in one of their own.
+    Return the live numbers; raise Duplicate/RunNotFound (nothing was written
+    unless the caller's transaction holds earlier writes: then roll back)."""
+    kind, bid, n = claim if claim is not None else (None, batch_id, 0)
+    order = sorted(live, key=lambda r: r.bytes)
+    row = _one(await conn.fetchrow(derived_sql(), kind, bid, n, run_ids, *derived.params(), order))
+    check_claim(not row["duplicate"], run_ids, row["found"])
     due = [(uuid.UUID(r), m) for r, m, w in row["writes"] or () if int(w) >= blocks.SEAL_WRITES]
-    await blocks.seal(conn, due)
+    if conn.is_in_transaction():
+        await blocks.seal(conn, due)
+    elif due:
+        await blocks.seal_due(conn, due)
+    return {r: int(q) for r, q in row["seq"] or ()}
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:
@@ -264,23 +341,41 @@ def check_claim(claimed: bool, run_ids: list[uuid.UUID], found: list[uuid.UUID])
             raise RunNotFound(rid)
 
 
-async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndarray:
-    """Write ``batch`` inside the caller's transaction; return its resolved steps.
+async def _derive(p: Points, batch: MetricBatch) -> Derived:
+    """:func:`derived_args`, in a worker thread for a large batch."""
+    if len(batch) >= THREAD_POINTS:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, derived_args, p, batch.metadata)
+    return derived_args(p, batch.metadata)
 
-    Raises Duplicate for a replay and RunNotFound for an unknown run: the
-    caller must roll back (the points may have been copied already).
+
+async def write_metrics(
+    conn: asyncpg.Connection, batch: MetricBatch
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Write ``batch`` (outside any transaction of the caller's); return its
+    resolved steps and each run's live sequence number (docs/api.md, "Live
+    message ordering": the counter rows stay locked until commit, so a run's
+    numbers follow commit order).
+
+    A batch with explicit steps is one statement (:func:`derived_sql`); auto
+    steps claim and lock first, in a transaction. Raises Duplicate for a replay
+    and RunNotFound for an unknown run, having written nothing.
     """
     n = len(batch)
-    metrics_claim = ("metrics", batch.batch_id, n)
-    claim: tuple[str, str, int] | None = metrics_claim
     p = batch_points(batch)
     auto = batch.auto_step
-    if n == 0 or (auto is not None and auto.any()):
-        row = _one(await conn.fetchrow(CLAIM, *metrics_claim, batch.run_ids))
+    if n and (auto is None or not auto.any()):
+        derived = await _derive(p, batch)
+        seq = await upsert_derived(
+            conn, derived, claim=("metrics", batch.batch_id, n), run_ids=batch.run_ids,
+            live=batch.run_ids,
+        )  # fmt: skip
+        return p.steps, seq
+    async with conn.transaction():
+        row = _one(await conn.fetchrow(CLAIM, "metrics", batch.batch_id, n, batch.run_ids))
         check_claim(row["claimed"], batch.run_ids, row["found"])
         if n == 0:
-            return batch.steps
-        claim = None
+            return batch.steps, {}
         rows = await conn.fetch(LOCK_SUMMARIES, [k[0] for k in p.keys], [k[1] for k in p.keys])
         position = {k: i for i, k in enumerate(p.keys)}
         last = {
@@ -288,36 +383,12 @@ async def write_metrics(conn: asyncpg.Connection, batch: MetricBatch) -> np.ndar
         }
         if auto is not None:
             p.steps = assign_auto_steps(batch.steps, auto, p.series, last)
-    if n >= THREAD_POINTS:
-        loop = asyncio.get_running_loop()
-        derived = await loop.run_in_executor(None, derived_args, p, batch.metadata)
-    else:
-        derived = derived_args(p, batch.metadata)
-    await upsert_derived(conn, derived, claim=claim, run_ids=batch.run_ids)
-    return p.steps
-
-
-TAKE_LIVE_SEQ = """
-WITH next AS (
-    INSERT INTO run_live_seq AS s (run_id, seq)
-    SELECT unnest($2::uuid[]), 1  -- in the given (lock) order
-    ON CONFLICT (run_id) DO UPDATE SET seq = s.seq + 1
-    RETURNING run_id, seq
-), kept AS (
-    INSERT INTO batch_live_seq (kind, batch_id, run_id, seq)
-    SELECT 'metrics', $1, run_id, seq FROM next
-)
-SELECT run_id, seq FROM next
-"""
-
-
-async def take_live_seq(conn: asyncpg.Connection, batch: MetricBatch) -> dict[str, int]:
-    """Each run's next live sequence number for ``batch``, recorded with it, inside
-    the caller's transaction: the counter rows stay locked until commit, so a
-    run's numbers follow commit order (docs/api.md, "Live message ordering")."""
-    run_ids = sorted(batch.run_ids, key=lambda r: r.bytes)
-    rows = await conn.fetch(TAKE_LIVE_SEQ, batch.batch_id, run_ids)
-    return {str(r["run_id"]): int(r["seq"]) for r in rows}
+        derived = await _derive(p, batch)
+        seq = await upsert_derived(
+            conn, derived, claim=None, run_ids=batch.run_ids, live=batch.run_ids,
+            batch_id=batch.batch_id,
+        )  # fmt: skip
+        return p.steps, seq
 
 
 async def replayed_live_seq(conn: asyncpg.Connection, batch_id: str) -> dict[str, int]:

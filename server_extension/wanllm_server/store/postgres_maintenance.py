@@ -66,7 +66,7 @@ async def rebuild_series(conn: asyncpg.Connection, rid: uuid.UUID, name: str) ->
         group = np.zeros(len(raw), np.int64)
         derived = derived_args(Points([(rid, name)], group, raw.steps, raw.times, raw.values))
         derived.encoded = blocks.tiers_of([(rid, name)], group, raw.steps, raw.times, raw.values)
-        await upsert_derived(conn, derived, claim=None, run_ids=[rid])
+        await upsert_derived(conn, derived, claim=None, run_ids=[rid], live=[])
     return len(raw)
 
 
