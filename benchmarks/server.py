@@ -3,6 +3,7 @@ same concurrency, same body → validation → write path), query latencies, ser
 
     python benchmarks/server.py [--backend timescaledb|sqlite] [--clients 4]
         [--points 1000000] [--form arrow|json] [--batch 10000] [--row-points 200000]
+    python benchmarks/server.py --e2e 10 [--peer-python /tmp/trackio-venv/bin/python]
 
 Ingest is measured the way the bundled client sends: ``--clients`` concurrent
 clients, each logging its own run, posting the compact columnar form (``arrow``,
@@ -14,6 +15,24 @@ figure is printed beside the storage layer's own rate for the same bodies
 (decode + validate + ``write_metrics``, no HTTP) with the same concurrency.
 Starts its own TimescaleDB cluster (tests/services.py) unless ``--backend sqlite``,
 and a real ``jupyter server`` with the extension; prints a table.
+
+``--e2e N`` measures instead N consecutive end-to-end runs of ``--points``
+points (a dict of 10 scalars per ``log()`` call) by the bundled client
+(``wl.init``, ``wl.log``, ``wl.finish``) through that one Jupyter server,
+alternating with N runs of the same calls to trackio (``trackio.init``,
+``trackio.log``, ``trackio.finish``), each timed from the first ``log()`` until
+``finish()`` returns. What "done" means differs and is checked, untimed, after
+each run: wanllm's ``finish()`` returns once the server acknowledged every
+batch (committed in the database: ``report.sent_points`` must equal the points
+logged); trackio logs to a local SQLite file through a background thread that
+its ``finish()`` joins (its stored rows are counted and must equal the
+``log()`` calls). trackio runs in its own virtualenv (``--peer-python`` or
+``$WANLLM_TRACKIO_PYTHON``; e.g. ``python -m venv /tmp/trackio-venv &&
+/tmp/trackio-venv/bin/pip install trackio``), in one subprocess that stays up
+between its runs (its imports are not timed, like ours); without it the
+trackio rows say "peer not available". Printed: each run's seconds (wanllm's
+split into ``log()`` loop and ``finish()``, with its slowest request), the
+median and max/median of each, and median wanllm / trackio points/s.
 """
 
 from __future__ import annotations
@@ -48,6 +67,7 @@ from wanllm_jupyter._transport import arrow_batch
 from wanllm_jupyter._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
 
 ARROW_TYPE = "application/vnd.apache.arrow.stream"
+PEER_ENV = "WANLLM_TRACKIO_PYTHON"
 HISTORY_POINTS = 1_000_000
 NAMES = 10  # metrics per run
 ROW_BATCH = 1000  # the seed's max_batch_size
@@ -343,6 +363,159 @@ def query_rows(
     return rows
 
 
+# ------------------------------------------------------------------ end to end
+PAYLOADS = [{f"m{j}": 0.001 * j + i for j in range(10)} for i in range(1000)]
+TRACKIO_PEER = r"""
+import json, os, sys, tempfile, time
+work = tempfile.mkdtemp()
+os.chdir(work)
+os.environ["TRACKIO_DIR"] = work
+import trackio
+from trackio.sqlite_storage import SQLiteStorage
+payloads = [{f"m{j}": 0.001 * j + i for j in range(10)} for i in range(1000)]
+print("READY", flush=True)
+for line in sys.stdin:
+    points, name = int(line.split()[0]), line.split()[1]
+    trackio.init(project="bench-e2e", name=name)
+    t = time.perf_counter()
+    for i in range(points // 10):
+        trackio.log(payloads[i % 1000])
+    trackio.finish()
+    seconds = time.perf_counter() - t
+    rows = len(SQLiteStorage.get_logs(project="bench-e2e", run=name))
+    print("RESULT " + json.dumps({"seconds": seconds, "rows": rows}), flush=True)
+"""
+
+
+class TrackioPeer:
+    """trackio in its own interpreter, one run per :meth:`run` (None: not available)."""
+
+    def __init__(self, python: str | None) -> None:
+        import subprocess
+
+        self.proc = None
+        if python and Path(python).exists():
+            self.proc = subprocess.Popen(
+                [python, "-c", TRACKIO_PEER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if line.startswith("READY"):
+                    break
+            else:
+                self.proc = None
+
+    def run(self, points: int, name: str) -> float | None:
+        """Seconds for ``points`` points, or None without the peer."""
+        if self.proc is None:
+            return None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{points} {name}\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                r = orjson.loads(line[7:])
+                assert r["rows"] == points // 10, f"trackio stored {r['rows']} of {points // 10}"
+                return float(r["seconds"])
+        self.proc = None
+        return None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(30)
+
+
+def wanllm_run(server: Server, points: int, workdir: Path) -> dict[str, Any]:
+    """One run of ``points`` points through the server: seconds of the ``log()``
+    loop, of ``finish()`` and in all, and the slowest request (kind, seconds)."""
+    import wanllm_jupyter as wl
+
+    api = wl.Api(server.jupyter.url, server.jupyter.token)
+    run = wl.init(project="bench-e2e", connection=api.connection, system_metrics=False,
+                  dir=str(workdir))  # fmt: skip
+    requests: list[tuple[float, str]] = []
+    transport = getattr(run.sender, "transport", None)
+    if transport is not None:  # time every request the sender makes
+        deliver = transport.deliver
+
+        def timed(kind: str, body: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return deliver(kind, body)
+            finally:
+                requests.append((time.perf_counter() - t, kind))
+
+        transport.deliver = timed
+    t0 = time.perf_counter()
+    for i in range(points // 10):
+        wl.log(PAYLOADS[i % 1000])
+    t1 = time.perf_counter()
+    wl.finish(quiet=True, timeout=3600)
+    t2 = time.perf_counter()
+    report = run.report
+    assert report is not None and report.sent_points == points, report
+    slowest = max(requests, default=(0.0, "-"))
+    return {"log": t1 - t0, "finish": t2 - t1, "total": t2 - t0, "slowest": slowest,
+            "requests": len(requests)}  # fmt: skip
+
+
+def e2e(runs: int, points: int, peer_python: str | None) -> list[tuple[str, str]]:
+    """``runs`` alternating wanllm (TimescaleDB, through Jupyter) / trackio runs."""
+    cluster = PostgresCluster(timescaledb=True).start()
+    root = Path(tempfile.mkdtemp(prefix="wanllm-e2e-"))
+    peer = TrackioPeer(peer_python)
+    ours: list[dict[str, Any]] = []
+    theirs: list[float] = []
+    try:
+        server = Server(cluster.create_database("bench"), root)
+        try:
+            wanllm_run(server, points // 10, root)  # warm-up, not counted
+            for i in range(runs):
+                ours.append(wanllm_run(server, points, root))
+                peer_s = peer.run(points, f"e2e-{i}")
+                if peer_s is not None:
+                    theirs.append(peer_s)
+                o = ours[-1]
+                print(
+                    f"run {i + 1}: wanllm {o['total']:.2f} s (log {o['log']:.2f} s, finish "
+                    f"{o['finish']:.2f} s, {o['requests']} requests, slowest "
+                    f"{o['slowest'][1]} {o['slowest'][0]:.2f} s); trackio "
+                    + (f"{peer_s:.2f} s" if peer_s is not None else "peer not available"),
+                    flush=True,
+                )
+        finally:
+            server.stop()
+    finally:
+        peer.close()
+        cluster.destroy()
+
+    def spread(xs: list[float]) -> str:
+        med = statistics.median(xs)
+        return f"median {med:.2f} s, max {max(xs):.2f} s, max/median {max(xs) / med:.2f}"
+
+    rows = [
+        (f"wanllm e2e, {points:,} points (TimescaleDB)", spread([o["total"] for o in ours])),
+        ("  of which finish()", spread([o["finish"] for o in ours])),
+        ("  points/s (median run)", f"{points / statistics.median(o['total'] for o in ours):,.0f}"),
+    ]
+    if theirs:
+        ratio = statistics.median(theirs) / statistics.median(o["total"] for o in ours)
+        rows += [
+            (f"trackio e2e, {points:,} points (local SQLite)", spread(theirs)),
+            ("  points/s (median run)", f"{points / statistics.median(theirs):,.0f}"),
+            ("wanllm / trackio points/s (medians, same invocation)", f"{ratio:.2f}x"),
+        ]
+    else:
+        rows.append(("trackio", "peer not available"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=4)
@@ -363,7 +536,17 @@ def main() -> None:
         default=2,
         help="alternating storage/HTTP measurements per form; best of each",
     )
+    ap.add_argument("--e2e", type=int, default=0, help="end-to-end runs vs trackio (only)")
+    ap.add_argument(
+        "--peer-python",
+        default=os.environ.get(PEER_ENV),
+        help=f"trackio's virtualenv python (default ${PEER_ENV})",
+    )
     args = ap.parse_args()
+    if args.e2e:
+        rows = e2e(args.e2e, args.points, args.peer_python)
+        print_rows(rows)
+        return
     rows: list[tuple[str, str]] = [("backend", args.backend)]
     sqlite = args.backend == "sqlite"
     cluster = None if sqlite else PostgresCluster(timescaledb=True).start()
@@ -407,7 +590,12 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.destroy()
-    rows.append(("machine load (1/5 min)", "{:.1f} {:.1f}".format(*os.getloadavg()[:2])))
+    print_rows(rows)
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """The table, with the machine load."""
+    rows = [*rows, ("machine load (1/5 min)", "{:.1f} {:.1f}".format(*os.getloadavg()[:2]))]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
