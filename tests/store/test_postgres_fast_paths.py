@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from wanllm_server.store import postgres_copy as pc
+from wanllm_server.store.base import MetricBatch, RunCreate, RunUpdate, Series
 from wanllm_server.store.postgres import PostgresStore
 from wanllm_server.store.postgres_reads import snapshot_literal
 
@@ -116,3 +118,36 @@ def test_a_snapshot_literal_reads_in_the_exported_snapshot(store: PostgresStore,
     snapshot, seen, now = run(go())
     assert snapshot_literal(snapshot) == f"'{snapshot}'"
     assert (seen, now) == (0, 1)
+
+
+def test_a_store_seals_and_reads_alike_on_either_path(
+    store: PostgresStore, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sealing tails (the store's COPY: blocks, tails, tier rows) on either path
+    leaves the same points and summary."""
+    calls: list[int] = []
+    encode = pc.encode_rows
+    monkeypatch.setattr(pc, "encode_rows", lambda k, r: calls.append(1) or encode(k, r))
+    steps = np.arange(1500, dtype=np.int64)
+    times = 1_700_000_000_000_000 + steps * 1000
+    values = np.where(steps % 7 == 0, np.nan, steps * 0.5)
+
+    async def one(binary: bool) -> tuple[Series, Any]:
+        monkeypatch.setattr(pc, "BINARY_COPY", binary)
+        r, _ = await store.create_run(RunCreate(project="copy"))
+        for lo in range(0, 1500, 100):  # small batches: tails, sealed when the run ends
+            sl, zeros = slice(lo, lo + 100), np.zeros(100, np.int32)
+            batch = MetricBatch(uuid.uuid4().hex, [r.id], ["m"], zeros, zeros, steps[sl],
+                                times[sl], values[sl])  # fmt: skip
+            await store.write_metrics(batch)
+        await store.update_run(r.id, RunUpdate(state="finished"))
+        return await store.history(r.id, "m"), await store.stats(r.id, "m")
+
+    ours = run(one(True))
+    sealed_with_ours = len(calls)
+    public = run(one(False))
+    assert sealed_with_ours > 0 and len(calls) == sealed_with_ours  # each path taken
+    for got in (ours[0], public[0]):
+        assert got.steps.tolist() == steps.tolist() and got.times.tolist() == times.tolist()
+        np.testing.assert_array_equal(got.values, values)
+    assert ours[1] == public[1]

@@ -23,7 +23,7 @@ series' summary row locked, so one writer seals a series at a time.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ import numpy as np
 from .. import offload
 from . import aggregates as agg
 from .blocks import decode_blocks, decode_partials, encode_block, encode_partials
-from .postgres_copy import HEADER, TRAILER, Field, encode_row, jsonb
+from .postgres_copy import Row, copy_rows
 
 BLOCK_POINTS = 65_536  # points per block at most
 SMALL_BLOCK = 512  # blocks with fewer points are the open tail
@@ -45,7 +45,6 @@ BLOCK_KINDS = ("ts", "uuid", "text", "i4", "i8", "i8", "ts", "bytes", "bytes", "
 TIER_COLUMNS = ["run_id", "metric_name", "level", "n", "min_bucket", "max_bucket", "data"]
 TIER_KINDS = ("uuid", "text", "i2", "i4", "i8", "i8", "bytes")
 Key = tuple[uuid.UUID, str]
-Row = tuple[Any, ...]  # a row's values in column order (times: int µs since the epoch)
 Metadata = list[dict[str, Any] | None] | None
 
 
@@ -96,25 +95,6 @@ def tier_rows(keys: Sequence[Key], t: agg.TierRows) -> list[Row]:
         rows.append((rid, name, int(t.level[s]), e - s, int(p["bucket"].min()),
                      int(p["bucket"].max()), encode_partials(p)))  # fmt: skip
     return rows
-
-
-def copy_data(kinds: Sequence[str], rows: Iterable[Row]) -> bytes:
-    """Binary COPY data of ``rows``; ``kinds`` as :data:`BLOCK_KINDS`."""
-    out = [HEADER]
-    for row in rows:
-        fields: list[Field] = []
-        for kind, value in zip(kinds, row, strict=True):
-            if kind == "uuid":
-                fields.append(("bytes", value.bytes))
-            elif kind == "text":
-                fields.append(("bytes", value.encode()))
-            elif kind == "jsonb":
-                fields.append(("bytes", None if value is None else jsonb(value)))
-            else:
-                fields.append((kind, value))
-        out.append(encode_row(fields))
-    out.append(TRAILER)
-    return b"".join(out)
 
 
 @dataclass(slots=True)
@@ -187,20 +167,14 @@ def tiers_of(keys: Sequence[Key], group: np.ndarray, st: np.ndarray, tm: np.ndar
 
 
 async def copy_encoded(conn: asyncpg.Connection, e: Encoded) -> None:
-    """Binary COPY of ``e``'s rows into their tables."""
+    """COPY of ``e``'s rows into their tables (:func:`.postgres_copy.copy_rows`)."""
     for table, columns, kinds, rows in (
         ("metric_blocks", BLOCK_COLUMNS, BLOCK_KINDS, e.blocks),
         ("metric_tail", BLOCK_COLUMNS, BLOCK_KINDS, e.tail),
         ("metric_tier_blocks", TIER_COLUMNS, TIER_KINDS, e.tiers),
     ):
         if rows:
-            await conn.copy_to_table(
-                table,
-                # asyncpg copies from any buffer; asyncpg-stubs name only files and iterables
-                source=memoryview(copy_data(kinds, rows)),  # type: ignore[arg-type]
-                columns=columns,
-                format="binary",
-            )
+            await copy_rows(conn, table, columns, kinds, rows)
 
 
 _SERIES = "(run_id, metric_name) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
