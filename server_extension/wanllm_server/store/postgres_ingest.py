@@ -87,25 +87,32 @@ def _pick(alias: str, prefix: str, cond: str) -> str:
 
 def _welford(t: str, count: str) -> str:
     """SET clauses merging ``excluded``'s (mean, m2) of ``count`` values into ``t``'s:
-    :func:`.aggregates.merge_moments`, the float formulas inside its safe range,
-    else exact in ``numeric`` and rounded once (float8 arithmetic would raise on
-    an overflowing product)."""
+    :func:`.aggregates.merge_moments`, the float formulas inside its safe range
+    (for a difference of means under 1e-150 with ``wanllm_fmul``/``wanllm_fdiv``,
+    which return IEEE's zero where PostgreSQL raises an underflow), else exact
+    in ``numeric`` and rounded once (float8 arithmetic would raise on an
+    overflowing product)."""
     a, b = f"{t}.{count}", f"excluded.{count}"
     ma, mb, m2a, m2b = f"{t}.mean", "excluded.mean", f"{t}.m2", "excluded.m2"
     safe = (
         f"greatest(abs({ma}), abs({mb})) < {agg.SAFE_MOMENT!r}"
         f" AND greatest({m2a}, {m2b}) < {agg.SAFE_M2!r}"
     )
+    tiny = f"{mb} <> {ma} AND abs({mb} - {ma}) < 1e-150"
     na, nb, nn = f"{a}::numeric", f"{b}::numeric", f"({a} + {b})::numeric(40, 20)"
     d = f"({mb}::numeric - {ma}::numeric)"
+    fd = f"({mb} - {ma})"
     return (
         f"mean = CASE WHEN {b} = 0 THEN {ma} WHEN {a} = 0 THEN {mb}\n"
-        f"            WHEN {safe} THEN {ma} + ({mb} - {ma}) * {b} / ({a} + {b})\n"
+        f"            WHEN {safe} AND NOT ({tiny}) THEN {ma} + {fd} * {b} / ({a} + {b})\n"
+        f"            WHEN {safe} THEN {ma} + wanllm_fdiv(wanllm_fmul({fd}, {b}), {a} + {b})\n"
         f"            ELSE wanllm_float8(({ma}::numeric * {na} + {mb}::numeric * {nb})"
         f" / {nn}) END,\n"
         f"        m2 = CASE WHEN {b} = 0 THEN {m2a} WHEN {a} = 0 THEN {m2b}\n"
-        f"            WHEN {safe} THEN {m2a} + {m2b} + ({mb} - {ma})"
-        f" * ({mb} - {ma}) * {a} * {b} / ({a} + {b})\n"
+        f"            WHEN {safe} AND NOT ({tiny}) THEN {m2a} + {m2b} + {fd}"
+        f" * {fd} * {a} * {b} / ({a} + {b})\n"
+        f"            WHEN {safe} THEN {m2a} + {m2b} + wanllm_fdiv(wanllm_fmul(wanllm_fmul("
+        f"wanllm_fmul({fd}, {fd}), {a}), {b}), {a} + {b})\n"
         f"            ELSE wanllm_float8({m2a}::numeric + {m2b}::numeric + {d} * {d} * {na} * {nb}"
         f" / {nn}) END"
     )
