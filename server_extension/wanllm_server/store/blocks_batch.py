@@ -22,7 +22,8 @@ from . import aggregates as agg
 from .blocks import TAG_BIG_ENDIAN, TAG_CONST, TAG_DELTA, TAG_RAW, decode_partials
 
 assert agg.PARTIAL_DTYPE.itemsize == 8 * len(agg.PARTIAL_FIELDS)  # see above
-_TAGS = np.array([TAG_CONST, TAG_RAW, TAG_BIG_ENDIAN, *(TAG_DELTA | w for w in (1, 2, 4, 8))])
+_KNOWN = np.zeros(256, bool)  # the tags a column can start with
+_KNOWN[[TAG_CONST, TAG_RAW, TAG_BIG_ENDIAN, *(TAG_DELTA | w for w in (1, 2, 4, 8))]] = True
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -80,8 +81,8 @@ def decode_partials_rows(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
         if (at >= ends).any():
             raise ValueError("tier row shorter than its columns")
         t = tags[f] = buf[at]
-        if not np.isin(t, _TAGS).all():
-            raise ValueError(f"unknown column tag {int(t[~np.isin(t, _TAGS)][0]):#x}")
+        if not _KNOWN[t].all():
+            raise ValueError(f"unknown column tag {int(t[~_KNOWN[t]][0]):#x}")
         where[f] = at
         delta = 9 + (t & 0x0F) * (counts - 1)
         at = at + np.where(
