@@ -36,7 +36,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from wanllm_jupyter.core import api
-from wanllm_jupyter.core.api.check import checks
+from wanllm_jupyter.core.api.check import checks, split_error
 
 from . import telemetry
 from .handlers.base import AUTH_RESOURCE, ApiError, as_api_error, dumps
@@ -285,8 +285,7 @@ def parse_client_message(message: str | bytes) -> api.Subscribe | api.Unsubscrib
 def _fault(error: str, message: str | bytes) -> str:
     """msgspec's validation ``error`` worded for the client: where, then why (a
     metric name's why as the REST API words it)."""
-    reason, _, where = error.partition(" - at `$")
-    where = where.rstrip("`").lstrip(".")
+    reason, where = split_error(error)
     if where == "type" or "required field `type`" in reason:
         given = reason.removeprefix("Invalid value ") if reason.startswith("Invalid") else None
         return f"unknown message type {given or 'missing'}; expected {_KINDS}"

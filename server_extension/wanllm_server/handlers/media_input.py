@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from wanllm_jupyter.core import limits as L
 from wanllm_jupyter.core.api import MediaBatch, MediaItem
-from wanllm_jupyter.core.api.check import body_errors, field_check, required_names
+from wanllm_jupyter.core.api.check import body_errors, field_check, required_names, split_error
 from wanllm_jupyter.core.api.media import Caption
 from wanllm_jupyter.core.media import histogram_problem, length_limits
 
@@ -136,8 +136,7 @@ def _items(n: int) -> str:
 def refusal(error: msgspec.ValidationError, item: Any, binary: bool) -> _Bad:
     """msgspec's complaint about ``item`` as the REST API words it: the field's
     path, the limit with the size given, 413 for bytes past the model's limit."""
-    reason, _, where = str(error).partition(" - at `$")
-    path = where.rstrip("`").lstrip(".")
+    reason, path = split_error(error)
     named = re.fullmatch(r"Object (missing required|contains unknown) field `(.*)`", reason)
     if named:
         field = f"{path}.{named[2][:64]}" if path else named[2][:64]

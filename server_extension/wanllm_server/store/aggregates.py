@@ -193,7 +193,7 @@ def summarize_groups(
     group = np.asarray(group, dtype=_I64)
     order = np.argsort(group, kind="stable")
     g, st, tm, v = group[order], steps[order], times[order], values[order]
-    starts = _segment_starts(g)
+    starts = segment_starts(g)
     finite = np.isfinite(v)
     fcount = np.add.reduceat(finite.astype(_I64), starts)
     count = np.diff(np.append(starts, len(v)))
@@ -237,7 +237,7 @@ def summarize(series: Series) -> Summary | None:
 
 
 # --------------------------------------------------------------------- partials
-def _segment_starts(keys: np.ndarray) -> np.ndarray:
+def segment_starts(keys: np.ndarray) -> np.ndarray:
     """Start indices of runs of equal consecutive keys (keys non-empty)."""
     return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
 
@@ -291,7 +291,7 @@ def _partials_sorted(
     return out
 
 
-def _coarsen_sorted(p: np.ndarray, bucket: Int64Array, starts: np.ndarray) -> np.ndarray:
+def coarsen_sorted(p: np.ndarray, bucket: Int64Array, starts: np.ndarray) -> np.ndarray:
     """Merge runs ``starts`` of partials of disjoint buckets in step order
     (so a run's first/last/first extreme come from its first/last/earliest
     partial) into partials with bucket ids ``bucket``."""
@@ -347,7 +347,7 @@ def tier_rows(
     parts: list[np.ndarray] = []
     prev: np.ndarray | None = None  # the previous level's partials
     prev_level, prev_group = 0, group  # the previous level and its groups, once prev is set
-    ngroups = len(_segment_starts(group))
+    ngroups = len(segment_starts(group))
     for level in sorted(levels):
         if prev is None:
             bucket = steps >> level
@@ -361,7 +361,7 @@ def tier_rows(
         else:  # coarsen the previous level's partials
             bucket = prev["bucket"] >> (level - prev_level)
             starts = _segment_starts_multi(prev_group, bucket)
-            part = _coarsen_sorted(prev, bucket, starts)
+            part = coarsen_sorted(prev, bucket, starts)
             g = prev_group[starts]
         parts.append(part)
         groups.append(g)
@@ -393,7 +393,7 @@ def partials_from_points(series: Series, shift: int) -> np.ndarray:
     order = np.lexsort((series.times, series.steps))
     st, tm, v = series.steps[order], series.times[order], series.values[order]
     bucket = st >> shift
-    return _partials_sorted(bucket, _segment_starts(bucket), st, tm, v)
+    return _partials_sorted(bucket, segment_starts(bucket), st, tm, v)
 
 
 def merge_partials(
@@ -439,10 +439,3 @@ def merge_tier_rows(rows: TierRows) -> TierRows:
         (rows.group, rows.level, rows.partials["bucket"]), rows.partials
     )
     return TierRows(g, lv, merged)
-
-
-def coarsen(partials: np.ndarray, shift: int) -> np.ndarray:
-    """Merge partials of one series into buckets ``2**shift`` times wider."""
-    p = partials.copy()
-    p["bucket"] >>= shift
-    return merge_partials((p["bucket"],), p)[1]

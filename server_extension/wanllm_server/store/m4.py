@@ -32,11 +32,11 @@ import numpy as np
 
 from .aggregates import (
     TIER_LEVELS,
-    _coarsen_sorted,
-    _segment_starts,
+    coarsen_sorted,
     concat_partials,
     merge_partials,
     partials_from_points,
+    segment_starts,
 )
 from .base import Downsampled, InvalidQuery, Series
 
@@ -164,7 +164,7 @@ def m4_from_tiers(tiers: np.ndarray, plan: DownsamplePlan, edge_points: Series) 
     d = plan.shift - plan.level
     if d and len(t):
         bucket = t["bucket"] >> d
-        inner = _coarsen_sorted(t, bucket, _segment_starts(bucket))
+        inner = coarsen_sorted(t, bucket, segment_starts(bucket))
     else:
         inner = t
     edge = partials_from_points(edge_points, plan.shift)

@@ -50,6 +50,7 @@ from .base import (
     WriteResult,
 )
 from .batches import now_us
+from .blocks import concat_series
 from .cursor import encode_cursor
 from .generation import GENERATION_SQL, generation_token
 from .migrations import SchemaState
@@ -380,7 +381,7 @@ class PostgresStore(media.PostgresMedia, Store):
                 queries = reads.series_queries(rid, name, s, start_step, end_step, **filters)
                 snapshot = await reads.export_snapshot(conn)
                 reading = reads.read_ranges(self._conn, snapshot, ((None, q) for q in queries))
-                return reads.concat_series([p async for _, p in reading])
+                return concat_series([p async for _, p in reading])
             query = reads.PointRead(rid, name, start_step, end_step, start_time, end_time, limit)
             return await reads.read_series(conn, query)
 

@@ -26,7 +26,7 @@ from .. import offload
 from . import aggregates as agg
 from . import m4
 from .base import Downsampled, Series
-from .blocks import EMPTY, bounds, decode_blocks, filter_points
+from .blocks import bounds, concat_series, decode_blocks, filter_points
 from .blocks_batch import decode_partials_rows
 
 # Reads run PARALLEL_READS at a time on connections sharing one snapshot (their
@@ -71,14 +71,6 @@ def snapshot_literal(snapshot: str) -> str:
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"not a snapshot id: {snapshot[:64]!r}")
     return f"'{snapshot}'"
-
-
-def concat_series(parts: list[Series]) -> Series:
-    if not parts:
-        return EMPTY
-    return Series(
-        *(np.concatenate([getattr(s, f) for s in parts]) for f in ("steps", "times", "values"))
-    )
 
 
 @dataclass(frozen=True, slots=True)

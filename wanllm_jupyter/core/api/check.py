@@ -194,6 +194,13 @@ def body_errors(body: dict[str, Any], model: type[Struct], index: int = 0) -> li
     return errors
 
 
+def split_error(error: msgspec.ValidationError | str) -> tuple[str, str]:
+    """msgspec's validation message as (reason, path): ``"Expected `int` - at
+    `$.a[0]`"`` -> ``("Expected `int`", "a[0]")``; the path is "" at the top."""
+    reason, _, where = str(error).partition(" - at `$")
+    return reason, where.rstrip("`").lstrip(".")
+
+
 def check(body: dict[str, Any], model: type[S], what: str) -> S:
     """``body`` as ``model``; :class:`BodyErrors` naming every bad field (``what``
     names the body in the message, e.g. "run"), nested models after their parent."""
@@ -206,8 +213,8 @@ def check(body: dict[str, Any], model: type[S], what: str) -> S:
     try:
         return msgspec.convert(body, model)
     except msgspec.ValidationError as e:  # a limit the checks above did not state
-        reason, _, where = str(e).partition(" - at `$")
-        field = where.rstrip("`").lstrip(".").split(".")[0].split("[")[0]
+        reason, where = split_error(e)
+        field = where.split(".")[0].split("[")[0]
         raise BodyErrors(
             f"invalid {what}: 1 bad field(s)", [{"index": 0, "field": field, "reason": reason}]
         ) from None
