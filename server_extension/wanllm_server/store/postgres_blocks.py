@@ -32,7 +32,8 @@ import numpy as np
 
 from .. import offload
 from . import aggregates as agg
-from .blocks import decode_blocks, decode_partials, encode_block, encode_partials
+from .blocks import decode_blocks, encode_block, encode_partials
+from .blocks_batch import decode_partials_rows
 from .postgres_copy import Row, copy_rows
 
 BLOCK_POINTS = 65_536  # points per block at most
@@ -211,7 +212,7 @@ def _old_tiers(keys: list[Key], rows: list[asyncpg.Record]) -> np.ndarray:
         np.array([index[(r["run_id"], r["metric_name"])] for r in rows], np.int64), counts
     )
     out["level"] = np.repeat(np.array([r["level"] for r in rows], np.int64), counts)
-    out["partial"] = agg.concat_partials([decode_partials(r["data"], r["n"]) for r in rows])
+    out["partial"] = decode_partials_rows([(r["data"], r["n"]) for r in rows])
     return out
 
 

@@ -24,7 +24,8 @@ import orjson
 
 from . import aggregates as agg
 from .base import Series
-from .blocks import EMPTY, decode_blocks, decode_partials, encode_block, encode_partials
+from .blocks import EMPTY, decode_blocks, encode_block, encode_partials
+from .blocks_batch import decode_partials_rows
 
 BLOCK_POINTS = 4_096  # points a block at most (edge reads decode whole blocks)
 SEAL_POINTS = 8_192  # a tail this large is sealed at once
@@ -128,11 +129,6 @@ def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) ->
     )
 
 
-def tier_partials(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
-    """The partials of tier rows ``(data, n)``."""
-    return agg.concat_partials([decode_partials(d, n) for d, n in rows])
-
-
 def decode_with_metadata(
     rows: Sequence[tuple[int, bytes, bytes, bytes, str | None]],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Metadata]:
@@ -198,7 +194,9 @@ def merge_tiers(c: sqlite3.Connection, sid: int, new: agg.TierRows) -> None:
             agg.TierRows(
                 np.concatenate([new.group, np.zeros(sum(counts), np.int64)]),
                 np.concatenate([new.level, np.repeat([r[0] for r in rows], counts)]),
-                agg.concat_partials([new.partials, tier_partials([(r[2], r[1]) for r in rows])]),
+                agg.concat_partials(
+                    [new.partials, decode_partials_rows([(r[2], r[1]) for r in rows])]
+                ),
             )
         )
     insert_tiers(c, [sid], new)

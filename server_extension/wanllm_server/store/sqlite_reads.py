@@ -13,7 +13,8 @@ from . import aggregates as agg
 from . import m4
 from .base import Downsampled, MetricNotFound, Series, SystemSeries
 from .blocks import EMPTY, bounds, concat_series, decode_blocks, filter_points, outside
-from .sqlite_blocks import SERIES_COLS, summary_from_row, tier_partials
+from .blocks_batch import decode_partials_rows
+from .sqlite_blocks import SERIES_COLS, summary_from_row
 from .sqlite_runs import require_run
 
 
@@ -80,7 +81,7 @@ def downsample(
     edges = [read_points(c, sid, a, b) for a, b in plan.edges]
     tail = read_points(c, sid, start, end, sql=_POINTS.format("metric_tail"))
     edge = concat_series([*edges, outside(tail, plan.edges)])
-    result = m4.m4_from_tiers(tier_partials(rows), plan, edge)
+    result = m4.m4_from_tiers(decode_partials_rows(rows), plan, edge)
     if result.total_points <= small:
         return m4.unsampled(result, read_points(c, sid, start, end))
     return result
