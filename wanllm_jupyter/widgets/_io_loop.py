@@ -17,9 +17,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .._io_loop import FailureLog, KernelLoop, ProcessWide
+from .._io_loop import KernelLoop, ProcessWide
 
-__all__ = ["FailureLog", "IOLoop", "ProcessWide"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 

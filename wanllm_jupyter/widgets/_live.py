@@ -18,8 +18,9 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
+from .._io_loop import FailureLog, ProcessWide
 from ..core.live_seq import LiveSequence
-from ._io_loop import FailureLog, IOLoop, ProcessWide
+from ._io_loop import IOLoop
 from ._messages import Kind, LiveMessage
 
 MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s

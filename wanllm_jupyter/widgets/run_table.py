@@ -19,9 +19,10 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .._http import Connection
+from .._io_loop import FailureLog
 from ..core.errors import UsageError
 from ..core.run_filters import parse_query, query_test
-from ._io_loop import FailureLog, IOLoop
+from ._io_loop import IOLoop
 from ._lifetime import ShownInCells, owned_by_cell
 from ._messages import Kind, LiveMessage
 from ._runs import is_borrowed
