@@ -1,9 +1,10 @@
 """Issue 10: a zoom is served while a cell runs (JupyterLab >= 4.4 / Notebook 7, ipykernel >= 7).
 
 JupyterLab sends widget comm messages to a kernel subshell, so the chart's zoom handler runs
-on the subshell's thread while the main shell executes a cell. Here a cell logs for up to 20 s
-and watches its own chart's model: the test drags across the (M4-sampled) chart in Chromium, and
-the running cell itself reports that the zoomed range was re-queried at full resolution.
+on the subshell's thread while the main shell executes a cell. Here a cell logs and watches its
+own chart's model: the test drags across the (M4-sampled) chart in Chromium, and the running cell
+itself reports that the zoomed range was re-queried at full resolution, so the zoom was served
+while the cell ran however slow the machine is.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ c"""
 LOOP = """\
 before, served, t0 = c.model.loaded_range, None, time.monotonic()
 print("LOOP-STARTED", flush=True)
-for i in range(200):
+for i in range(1200):  # logs for up to 120 s; ends 3 s after the zoom is served
     run.log({"loss": 0.5}, step=3000 + i)
     if served is None and c.model.loaded_range != before:
-        served = time.monotonic() - t0
+        served, served_at = time.monotonic() - t0, i
         view = c.model.views()[0]
         print(f"ZOOM-SERVED range={c.model.loaded_range} sampled={view.sampled}", flush=True)
+    if served is not None and i >= served_at + 30:
+        break
     time.sleep(0.1)
 print("LOOP-DONE", served, flush=True)"""
 PROMPTS_JS = """
@@ -105,10 +108,8 @@ def test_zoom_is_served_while_a_cell_runs(app: str, request: pytest.FixtureReque
     page.mouse.move(plot["x"] + plot["width"] * 0.4, y, steps=5)
     page.mouse.up()
 
-    served = wait_text(page, r"ZOOM-SERVED range=\((\d+), (\d+)\) sampled=(\w+)", 15)
-    assert "[*]:" in page.evaluate(PROMPTS_JS), "the zoom must be served before the cell ends"
+    served = wait_text(page, r"ZOOM-SERVED range=\((\d+), (\d+)\) sampled=(\w+)", 60)
     lo, hi = int(served[1]), int(served[2])
     assert 600 <= lo < hi <= 1500, (lo, hi)  # about 30-40 % of 0..3000+
     assert served[3] == "False"  # full resolution
-    done = wait_text(page, r"LOOP-DONE ([\d.]+)", 40)
-    assert float(done[1]) < 20
+    wait_text(page, r"LOOP-DONE [\d.]+", 30)  # the cell went on logging after the zoom
