@@ -1,6 +1,7 @@
 """PostgreSQL/TimescaleDB rows of the storage benchmark (issues 2 and 3).
 
     python benchmarks/store_postgres.py [--plain] [--dsn DSN] [--quick] [--ingest-only]
+                                        [--rounds N]
 
 Starts a throwaway cluster from ``tests/services.py`` (TimescaleDB unless
 ``--plain``) unless ``--dsn`` is given. ``bench(dsn)`` returns the rows
@@ -13,8 +14,9 @@ machine is shared: compare ratios, not absolute figures):
   COPY of the same pre-encoded rows into a table of one row a point (the seed's
   ``metrics`` schema and series index, a hypertable on TimescaleDB: what the
   store kept before packed blocks) with the same batching (one transaction per
-  batch). Three rounds alternate floor/store
-  (the machine is shared: a round may be slowed); the best of each is reported.
+  batch). ``--rounds`` (default 3) rounds alternate floor/store (the machine
+  is shared: a round may be slowed); the best rate of each is printed, and the
+  median and minimum of the rounds' store/floor ratios.
 * ingest, 1,000- and 10,000-point batches (10 metrics x 100/1,000 steps, one
   run, like ``benchmarks/server.py``) from 1, 2 and 4 connections, beside the
   raw COPY floor with the same batches and writers (``--ingest-only``: these
@@ -178,8 +180,9 @@ async def _concurrently(
 
 async def ingest_pair(
     store: PostgresStore, batches: list[MetricBatch], writers: int, rounds: int
-) -> tuple[float, float]:
-    """(floor, store) points/s, best of ``rounds`` alternating rounds."""
+) -> tuple[list[float], list[float]]:
+    """(floor, store) points/s of each of ``rounds`` rounds, floor and store
+    alternating (a round's ratio compares runs seconds apart)."""
     payloads = [floor_payload(b) for b in batches]
     npts = sum(len(b) for b in batches)
 
@@ -197,7 +200,20 @@ async def ingest_pair(
         floor.append(npts / await _concurrently(writers, payloads, copy))
         await _truncate(store)
         ingest.append(npts / await _concurrently(writers, batches, write))
-    return max(floor), max(ingest)
+    return floor, ingest
+
+
+def pair_rows(be: str, what: str, floor: list[float], rate: list[float]) -> list[Row]:
+    """Rows of one ingest configuration: the best floor and store rates, and the
+    median and minimum of the per-round ratios (one lucky round is not the figure)."""
+    ratios = [100 * r / f for f, r in zip(floor, rate, strict=True)]
+    n = len(ratios)
+    return [
+        (be, f"raw COPY floor {what}", max(floor), "points/s"),
+        (be, f"write_metrics  {what}", max(rate), "points/s"),
+        (be, f"  write_metrics / floor, median of {n} rounds", statistics.median(ratios), "%"),
+        (be, f"  write_metrics / floor, min of {n} rounds", min(ratios), "%"),
+    ]
 
 
 async def median_ms(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
@@ -237,21 +253,13 @@ async def bench_ingest(store: PostgresStore, rounds: int, quick: bool) -> list[R
     be = store.backend
     run, _ = await store.create_run(RunCreate(project="bench"))
     floor, rate = await ingest_pair(store, make_batches(run.id, 10, 100_000, 10_000), 1, rounds)
-    rows = [
-        (be, "raw COPY floor (1M pts, 10k/batch, 1 conn)", floor, "points/s"),
-        (be, "write_metrics  (1M pts, 10k/batch, 1 conn)", rate, "points/s"),
-        (be, "  write_metrics / floor", 100 * rate / floor, "%"),
-    ]
+    rows = pair_rows(be, "(1M pts, 10k/batch, 1 conn)", floor, rate)
     steps = 20_000 if quick else 40_000
     for batch, writers in ((1_000, 1), (1_000, 2), (1_000, 4), (10_000, 2), (10_000, 4)):
         batches = make_batches(run.id, 10, steps, batch)
         floor, rate = await ingest_pair(store, batches, writers, rounds)
         what = f"({steps * 10 // 1000}k pts, {batch // 1000}k/batch, {writers} conns)"
-        rows += [
-            (be, f"raw COPY floor {what}", floor, "points/s"),
-            (be, f"write_metrics  {what}", rate, "points/s"),
-            (be, "  write_metrics / floor", 100 * rate / floor, "%"),
-        ]
+        rows += pair_rows(be, what, floor, rate)
     return rows
 
 
@@ -332,15 +340,20 @@ async def bench(
 
 
 def run_postgres(
-    *, plain: bool = False, dsn: str | None = None, quick: bool = False, ingest_only: bool = False
+    *,
+    plain: bool = False,
+    dsn: str | None = None,
+    quick: bool = False,
+    ingest_only: bool = False,
+    rounds: int = 3,
 ) -> list[Row]:
     """Benchmark ``dsn``, or a throwaway cluster (TimescaleDB unless ``plain``)."""
     if dsn is not None:
-        return asyncio.run(bench(dsn, quick=quick, ingest_only=ingest_only))
+        return asyncio.run(bench(dsn, rounds, quick=quick, ingest_only=ingest_only))
     cluster = PostgresCluster(timescaledb=not plain).start()
     try:
         db = cluster.create_database("bench")
-        return asyncio.run(bench(db, quick=quick, ingest_only=ingest_only))
+        return asyncio.run(bench(db, rounds, quick=quick, ingest_only=ingest_only))
     finally:
         cluster.destroy()
 
@@ -359,6 +372,7 @@ if __name__ == "__main__":
             dsn=dsn,
             quick="--quick" in args,
             ingest_only="--ingest-only" in args,
+            rounds=int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3,
         )
     )
     print(f"machine load (1/5 min): {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
