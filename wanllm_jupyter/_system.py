@@ -13,7 +13,6 @@ skipped quietly.
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ._loop_task import LoopTask
 from ._wire import encode_float
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _gpus() -> _Gpus | None:
     return gpus if gpus.handles else None
 
 
-class SystemMonitor:
+class SystemMonitor(LoopTask):
     """Samples psutil (and NVML) and emits one averaged system batch per window."""
 
     def __init__(
@@ -88,6 +88,7 @@ class SystemMonitor:
     ) -> None:
         import psutil
 
+        super().__init__()
         self.psutil = psutil
         self.run_id, self.emit, self.node = run_id, emit, node
         self.sample_every, self.report_every = sample_every, report_every
@@ -100,32 +101,20 @@ class SystemMonitor:
         self.net0 = psutil.net_io_counters()
         self.gpus = _gpus()
         self._made = time.monotonic()  # the CPU percentages' interval starts here
-        self._task: concurrent.futures.Future[None] | None = None
-        self._stopped = False
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start sampling on the kernel's I/O loop (imports it: see :mod:`._loop_start`)."""
         import asyncio
 
+        self._stop = asyncio.Event()
+        super().start()
+
+    def _end(self, task: concurrent.futures.Future[None]) -> None:
+        """Emit the partial window, waiting for it at most ``sample_every`` + 2 s."""
         from ._io_loop import KernelLoop
 
-        with self._lock:
-            if not self._stopped:
-                self._stop = asyncio.Event()
-                self._task = KernelLoop.get().spawn(self._run(self._stop))
-
-    def stop(self) -> None:
-        """Stop sampling and emit the partial window (waiting for it at most
-        ``sample_every`` + 2 s); before :meth:`start`, it will not start."""
-        with self._lock:
-            self._stopped = True
-            task = self._task
-        if task is not None:
-            from ._io_loop import KernelLoop
-
-            KernelLoop.get().call_soon(self._stop.set)
-            concurrent.futures.wait([task], self.sample_every + 2.0)
+        KernelLoop.get().call_soon(self._stop.set)
+        concurrent.futures.wait([task], self.sample_every + 2.0)
 
     def sample(self) -> Sample:
         """One reading of every metric."""
@@ -193,7 +182,7 @@ class SystemMonitor:
     def _age(self) -> float:
         return time.monotonic() - self._made
 
-    async def _run(self, stop: asyncio.Event) -> None:
+    async def _main(self) -> None:
         """The first sample is taken ``FIRST_SAMPLE_AFTER`` s after the monitor was
         made (CPU percentages need an interval; a start deferred by
         :mod:`._loop_start` does not delay it) and reported at once, so a chart has a
@@ -205,7 +194,7 @@ class SystemMonitor:
         window_end = time.monotonic()
         wait = max(0.0, min(FIRST_SAMPLE_AFTER, self.sample_every) - self._age())
         while True:
-            stopped = await _within(stop, wait)
+            stopped = await _within(self._stop, wait)
             wait = self.sample_every
             try:  # a transient psutil error costs one sample
                 samples.append(await io.offload(self.sample))

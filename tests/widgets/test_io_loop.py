@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from wanllm_jupyter._http import Connection
-from wanllm_jupyter.widgets import _live, chart, workspace
+from wanllm_jupyter.widgets import _live, _socket, chart, workspace
 from wanllm_jupyter.widgets._messages import Kind, LiveMessage
 from wanllm_jupyter.widgets.run_table import run_table
 
@@ -72,7 +72,7 @@ def test_a_failing_reconnect_loop_logs_once(
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(_live, "RECONNECT_DELAY", 0.05)
+    monkeypatch.setattr(_socket, "RECONNECT_DELAY", 0.05)
     hub, conn, listener = _live.LiveHub(), Connection(f"http://127.0.0.1:{port}/"), Recorder()
     caplog.set_level(logging.DEBUG, logger="wanllm_jupyter")
     hub.subscribe(conn, "run-1", listener)

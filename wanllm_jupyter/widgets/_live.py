@@ -14,21 +14,20 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection
 
 from .._http import Connection
-from .._io_loop import FailureLog, ProcessWide
+from .._io_loop import ProcessWide
 from ..core.live_seq import LiveSequence
 from ._io_loop import IOLoop
 from ._messages import Kind, LiveMessage
+from ._socket import follow
 
 MIN_REDRAW_INTERVAL = 0.05  # small charts: up to 20 redraws/s
 MAX_REDRAW_INTERVAL = 0.25  # the largest: still 4 redraws/s
 # Chromium's cost of drawing one line point in a bqplot Lines mark, measured by
 # benchmarks/widgets.py (20 lines of 2,000 points: ~140 ms per redraw).
 BROWSER_SECONDS_PER_POINT = 3.5e-6
-RECONNECT_DELAY = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -140,33 +139,20 @@ class LiveHub(ProcessWide):
             return list(self._listeners.get(key, ()))
 
     async def _run(self, conn: Connection, run_id: str, key: Key, ready: threading.Event) -> None:
-        first, failures = True, FailureLog(f"live socket of run {run_id}")
-        while self._targets(key):
-            ws: WebSocketClientConnection | None = None
-            try:
-                request = HTTPRequest(
-                    conn.ws_url(f"wanllm/ws/metrics/{run_id}"), headers=conn.headers()
-                )
-                ws = await websocket_connect(request)
-                await ws.write_message(orjson.dumps({"type": "subscribe", "metrics": []}).decode())
-                ready.set()
-                failures.ok()
-                if not first:
-                    for target in self._targets(key):  # points may have been missed
-                        target.on_gap(run_id)
-                first = False
-                seq = LiveSequence()
-                while (raw := await ws.read_message()) is not None:
-                    if self._dispatch(key, run_id, orjson.loads(raw), seq):
-                        return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures.failed(exc)
-            finally:
-                if ws is not None:
-                    ws.close()
-            await asyncio.sleep(RECONNECT_DELAY)
+        async def session(ws: WebSocketClientConnection, reconnected: bool) -> bool:
+            await ws.write_message(orjson.dumps({"type": "subscribe", "metrics": []}).decode())
+            ready.set()
+            if reconnected:
+                for target in self._targets(key):  # points may have been missed
+                    target.on_gap(run_id)
+            seq = LiveSequence()
+            while (raw := await ws.read_message()) is not None:
+                if self._dispatch(key, run_id, orjson.loads(raw), seq):
+                    return True
+            return False
+
+        path, what = f"wanllm/ws/metrics/{run_id}", f"live socket of run {run_id}"
+        await follow(conn, path, what, session, again=lambda: bool(self._targets(key)))
 
     def _dispatch(self, key: Key, run_id: str, body: dict[str, Any], seq: LiveSequence) -> bool:
         """Deliver one message; True once the run ended or was deleted (the socket is

@@ -8,24 +8,22 @@ pandas DataFrame). The browser half is ``js/widgets/run_table.ts``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection
 
 from .._http import Connection
-from .._io_loop import FailureLog
 from ..core.errors import UsageError
 from ..core.run_filters import parse_query, query_test
 from ._io_loop import IOLoop
 from ._lifetime import ShownInCells, owned_by_cell
 from ._messages import Kind, LiveMessage
 from ._runs import is_borrowed
+from ._socket import follow
 from ._source import OFFLINE_NOTICE, OfflineMetricSource, open_source
 
 if TYPE_CHECKING:
@@ -49,7 +47,6 @@ ROW_FIELDS = (
     "finished_at",
 )
 PAGE_LIMIT = 1000
-RECONNECT_DELAY = 1.0
 
 
 def as_row(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,28 +217,15 @@ class _RunFeed:
         self.task.cancel()
 
     async def _listen(self) -> None:
-        conn = self.table.connection
-        assert conn is not None
-        connected_before, failures = False, FailureLog("run table's live socket")
-        while True:
-            ws: WebSocketClientConnection | None = None
-            try:
-                request = HTTPRequest(conn.ws_url("wanllm/ws/runs"), headers=conn.headers())
-                ws = await websocket_connect(request)
-                failures.ok()
-                if connected_before:
-                    await self.io.blocking(self.table.refresh)  # messages may have been missed
-                connected_before = True
-                while (raw := await ws.read_message()) is not None:
-                    await self.io.blocking(self._apply, LiveMessage.parse(raw))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures.failed(exc)
-            finally:
-                if ws is not None:
-                    ws.close()
-            await asyncio.sleep(RECONNECT_DELAY)
+        async def session(ws: WebSocketClientConnection, reconnected: bool) -> bool:
+            if reconnected:
+                await self.io.blocking(self.table.refresh)  # messages may have been missed
+            while (raw := await ws.read_message()) is not None:
+                await self.io.blocking(self._apply, LiveMessage.parse(raw))
+            return False
+
+        assert self.table.connection is not None
+        await follow(self.table.connection, "wanllm/ws/runs", "run table's live socket", session)
 
     def _apply(self, msg: LiveMessage) -> None:
         if msg.kind is Kind.GAP:
