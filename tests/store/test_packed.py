@@ -50,6 +50,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_blocks, "SEAL_MIN", 6)
     monkeypatch.setattr(sqlite_blocks, "SEAL_WRITES", 3)
     monkeypatch.setattr(sqlite_blocks, "SMALL_TIER", 4)
+    monkeypatch.setattr(sqlite_blocks, "MERGE_ROWS", 2)
     monkeypatch.setattr(sqlite_blocks, "BLOCK_POINTS", 16)
 
 
@@ -409,7 +410,7 @@ from wanllm_server.store.sqlite import SQLiteStore
 
 sqlite_blocks.SEAL_MIN, sqlite_blocks.SEAL_WRITES = 6, 3
 
-def crashing(c, sid, tail, md, *, force):
+def crashing(c, *args):
     c.execute("DELETE FROM metric_tail")
     os._exit(3)  # the process dies inside the seal, its transaction open
 
@@ -540,7 +541,8 @@ def test_sqlite_tails_stay_bounded_and_a_finished_run_is_all_sealed(
     tmp_path: Any, run: Any
 ) -> None:
     """Small batches (the default thresholds): the tail holds at most SEAL_WRITES
-    rows and under SEAL_POINTS points, tier levels keep a few rows, consecutive
+    rows and under SEAL_POINTS points, tier levels keep under MERGE_ROWS small
+    rows (and 30,000 points make at most one large one), consecutive
     steps and times pack to 17 bytes a column; the run's end seals its tail."""
     s = SQLiteStore(tmp_path / "b.db")
     run(s.open())
@@ -553,8 +555,12 @@ def test_sqlite_tails_stay_bounded_and_a_finished_run_is_all_sealed(
             tail = _sqlite_rows(s, "SELECT count(*), coalesce(sum(n), 0) FROM metric_tail")[0]
             assert tail[0] <= sqlite_blocks.SEAL_WRITES and tail[1] < sqlite_blocks.SEAL_POINTS
             assert _sqlite_rows(s, "SELECT tail_points FROM metric_series") == [(tail[1],)]
-        levels = _sqlite_rows(s, "SELECT level, count(*) FROM metric_tiers GROUP BY level")
-        assert len(levels) == len(agg.TIER_LEVELS) and max(n for _, n in levels) <= 3
+        levels = _sqlite_rows(
+            s, "SELECT level, sum(n < ?), sum(n >= ?) FROM metric_tiers GROUP BY level",
+            *(sqlite_blocks.SMALL_TIER,) * 2,
+        )  # fmt: skip
+        assert len(levels) == len(agg.TIER_LEVELS)
+        assert all(small < sqlite_blocks.MERGE_ROWS and large <= 1 for _, small, large in levels)
         run(s.update_run(r.id, RunUpdate(state="finished")))
         assert _sqlite_rows(s, "SELECT count(*) FROM metric_tail") == [(0,)]
         blocks = _sqlite_rows(s, "SELECT n, length(steps), length(times) FROM metric_blocks")

@@ -434,8 +434,18 @@ def merge_partials(
 
 
 def merge_tier_rows(rows: TierRows) -> TierRows:
-    """Compact tier rows: one partial per (group, level, bucket)."""
-    (g, lv, _), merged = merge_partials(
-        (rows.group, rows.level, rows.partials["bucket"]), rows.partials
-    )
-    return TierRows(g, lv, merged)
+    """Compact tier rows: one partial per (group, level, bucket), sorted. Only the
+    partials sharing a key go through :func:`merge_partials`; the others are
+    taken as they are (the same result)."""
+    b = rows.partials["bucket"]
+    order = np.lexsort((b, rows.level, rows.group))
+    g, lv, b = rows.group[order], rows.level[order], b[order]
+    starts = _segment_starts_multi(g, lv, b) if len(order) else order
+    p = rows.partials[order]
+    if len(starts) == len(order):
+        return TierRows(g, lv, p)
+    size = np.diff(np.append(starts, len(order)))
+    shared = np.repeat(size > 1, size)
+    out = p[starts]
+    _, out[size > 1] = merge_partials((g[shared], lv[shared], b[shared]), p[shared])
+    return TierRows(g[starts], lv[starts], out)

@@ -1,4 +1,4 @@
-"""Many packed tier rows (:func:`.blocks.encode_partials`) decoded at once.
+"""Many packed tier rows (:func:`.blocks.encode_partials`) encoded or decoded at once.
 
 Decoding a row field by field costs a dozen numpy calls a field, whatever
 its size, and a chart query reads up to a few dozen rows. Here every row is
@@ -10,6 +10,11 @@ column (wrapping like the encoding), constant columns by one multiply-add, raw
 floats by one gather (every partial field is 8 bytes: values land in their
 field's cells as bits). Rows with big-endian columns (written by the SQL
 migration) are decoded one by one.
+
+Encoding runs the same way backwards: every int column's differences come
+from one subtraction over all rows, their per-column minimum and maximum
+(which pick the constant form or the width) from one reduction, and the
+columns of each form are scattered into one buffer, cut into rows at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from .blocks import TAG_BIG_ENDIAN, TAG_CONST, TAG_DELTA, TAG_RAW, decode_partia
 assert agg.PARTIAL_DTYPE.itemsize == 8 * len(agg.PARTIAL_FIELDS)  # see above
 _KNOWN = np.zeros(256, bool)  # the tags a column can start with
 _KNOWN[[TAG_CONST, TAG_RAW, TAG_BIG_ENDIAN, *(TAG_DELTA | w for w in (1, 2, 4, 8))]] = True
+_INT = np.array([agg.PARTIAL_DTYPE[f].kind == "i" for f in agg.PARTIAL_FIELDS])
+_I64 = np.iinfo(np.int64)
+_WIDTHS = ((1, np.iinfo(np.int8)), (2, np.iinfo(np.int16)), (4, np.iinfo(np.int32)))
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -39,11 +47,29 @@ def _ints(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     return buf[at[:, None] + np.arange(8)].view("<i8").ravel()
 
 
+def _aligned(buf: np.ndarray, k: int, w: int) -> np.ndarray:
+    """``buf`` from byte ``k`` on as ``w``-byte little-endian ints."""
+    return buf[k : k + (len(buf) - k) // w * w].view(f"<i{w}")
+
+
+def _take(buf: np.ndarray, at: np.ndarray, counts: np.ndarray, w: int) -> np.ndarray:
+    """The ``w``-byte ints of pieces of ``counts`` items at byte offsets ``at`` of
+    ``buf``, concatenated; read whole through views at each piece's alignment."""
+    out = np.empty(int(counts.sum()), f"<i{w}")
+    first = np.cumsum(counts) - counts  # each piece's first item in ``out``
+    align = at % w
+    for k in np.unique(align).tolist():
+        sel = align == k
+        n = counts[sel]
+        out[_ranges(first[sel], n)] = _aligned(buf, k, w)[_ranges((at[sel] - k) // w, n)]
+    return out
+
+
 def _decode(buf: np.ndarray, tag: int, at: np.ndarray, n: np.ndarray) -> np.ndarray:
     """The concatenated values of the columns of ``tag`` at offsets ``at`` (not big-endian)."""
     out: np.ndarray
     if tag == TAG_RAW:
-        out = buf[_ranges(at + 1, 8 * n)].view("<f8")
+        out = _take(buf, at + 1, n, 8).view("<f8")
         return out
     first = _ints(buf, at + 1)
     with np.errstate(over="ignore"):
@@ -57,7 +83,7 @@ def _decode(buf: np.ndarray, tag: int, at: np.ndarray, n: np.ndarray) -> np.ndar
         rest = np.ones(len(seq), bool)
         rest[heads] = False
         seq[heads] = first
-        seq[rest] = buf[_ranges(at + 9, width * (n - 1))].view(f"<i{width}")
+        seq[rest] = _take(buf, at + 9, n - 1, width)
         total = np.cumsum(seq)  # wraps like the encoding's differences
         out = total - np.repeat(total[heads] - first, n)
         return out
@@ -103,3 +129,70 @@ def decode_partials_rows(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
     for row in np.unique(np.nonzero(tags == TAG_BIG_ENDIAN)[1]).tolist():  # SQL-migrated
         out[starts[row] : starts[row] + counts[row]] = decode_partials(*rows[row])
     return out
+
+
+def _put(buf: np.ndarray, at: np.ndarray, data: np.ndarray, counts: np.ndarray) -> None:
+    """Write ``data`` (pieces of ``counts`` items each, concatenated) into the
+    bytes ``buf``, piece ``i`` at byte offset ``at[i]``; items of ``w`` bytes are
+    moved whole, through a ``w``-byte view of ``buf`` at the piece's alignment."""
+    data = np.ascontiguousarray(data).reshape(-1)
+    w = data.itemsize
+    if w == 1:
+        buf[_ranges(at, counts)] = data.view(np.uint8)
+        return
+    data = data.view(f"<i{w}")
+    first = np.cumsum(counts) - counts  # each piece's first item in ``data``
+    align = at % w
+    for k in np.unique(align).tolist():
+        sel = align == k
+        n = counts[sel]
+        _aligned(buf, k, w)[_ranges((at[sel] - k) // w, n)] = data[_ranges(first[sel], n)]
+
+
+def encode_partials_rows(p: np.ndarray, starts: np.ndarray) -> list[bytes]:
+    """Partials ``p`` cut at ``starts`` (increasing, the first 0) into rows, each
+    packed as :func:`.blocks.encode_partials` packs it, byte for byte."""
+    total, rows, fields = len(p), len(starts), len(agg.PARTIAL_FIELDS)
+    if rows == 0:
+        return []
+    n = np.diff(np.append(starts, total))
+    cols = np.ascontiguousarray(np.ascontiguousarray(p).view(np.int64).reshape(total, fields).T)
+    ints = cols[_INT]
+    d = ints[:, 1:] - ints[:, :-1]  # wraps like encode_ints' np.diff
+    lo = np.zeros((len(ints), rows), np.int64)  # one partial: constant, delta 0
+    hi = np.zeros((len(ints), rows), np.int64)
+    multi = n > 1
+    if multi.any():
+        cut = starts[1:] - 1  # differences across two rows
+        masked = d.copy()
+        masked[:, cut] = _I64.max
+        lo[:, multi] = np.minimum.reduceat(masked, starts[multi], axis=1)
+        masked[:, cut] = _I64.min
+        hi[:, multi] = np.maximum.reduceat(masked, starts[multi], axis=1)
+    width = np.full(lo.shape, 8, np.int64)
+    for w, info in reversed(_WIDTHS):
+        width[(info.min <= lo) & (hi <= info.max)] = w
+    const = lo == hi
+    tags = np.full((fields, rows), TAG_RAW, np.uint8)
+    size = np.repeat((1 + 8 * n)[None, :], fields, 0)
+    tags[_INT] = np.where(const, TAG_CONST, TAG_DELTA | width)
+    size[_INT] = np.where(const, 17, 9 + width * (n - 1))
+    flat = size.T.reshape(-1)  # row by row, field by field
+    ends = np.cumsum(flat)
+    off = (ends - flat).reshape(rows, fields).T  # each (field, row) column's offset
+    buf = np.empty(int(ends[-1]), np.uint8)
+    buf[off] = tags
+    ioff = off[_INT]
+    _put(buf, ioff.reshape(-1) + 1, ints[:, starts], np.ones(ioff.size, np.int64))
+    fi, ri = np.nonzero(const)
+    _put(buf, ioff[fi, ri] + 9, lo[fi, ri], np.ones(len(fi), np.int64))
+    for w in (1, 2, 4, 8):
+        fi, ri = np.nonzero(~const & (width == w))
+        if len(fi):
+            k = n[ri] - 1
+            diffs = d[fi.repeat(k), _ranges(starts[ri], k)]
+            _put(buf, ioff[fi, ri] + 9, diffs.astype(f"<i{w}"), k)
+    floats = ~_INT
+    _put(buf, off[floats].reshape(-1) + 1, cols[floats], np.tile(n, int(floats.sum())))
+    data, at = buf.tobytes(), off[0].tolist()
+    return [data[a:b] for a, b in zip(at, [*at[1:], len(data)], strict=True)]

@@ -23,21 +23,22 @@ import numpy as np
 import orjson
 
 from . import aggregates as agg
-from .base import Series
-from .blocks import EMPTY, decode_blocks, encode_block, encode_partials
-from .blocks_batch import decode_partials_rows
+from .blocks import EMPTY, decode_blocks, encode_block
+from .blocks_batch import decode_partials_rows, encode_partials_rows
 
 BLOCK_POINTS = 4_096  # points a block at most (edge reads decode whole blocks)
 SEAL_POINTS = 8_192  # a tail this large is sealed at once
 SEAL_MIN = 1_024  # ... a smaller one only every SEAL_WRITES batches, from this size
 SEAL_WRITES = 32  # batches of a series between seal checks
-SMALL_TIER = 1_024  # tier rows with fewer partials are merged at seals
+SMALL_TIER = 1_024  # tier rows with fewer partials are "small"
+MERGE_ROWS = 8  # a seal merges the small tier rows of a (series, level) that has this many
 SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_bits"
 )
 BLOCK_COLS = "n, steps, times, vals, metadata"
 Metadata = list[dict[str, Any] | None] | None
+_NO_POINTS = (np.empty(0, np.int64), EMPTY.steps, EMPTY.times, EMPTY.values)
 
 
 def bits(x: float) -> int:
@@ -113,15 +114,14 @@ def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) ->
         return
     starts = np.flatnonzero(
         np.concatenate(([True], (tr.group[1:] != tr.group[:-1]) | (tr.level[1:] != tr.level[:-1])))
-    ).tolist()
-    rows = []
-    for s, e in zip(starts, [*starts[1:], len(tr)], strict=True):
-        p = tr.partials[s:e]
-        b = p["bucket"]
-        rows.append(
-            (ids[int(tr.group[s])], int(tr.level[s]), e - s, int(b[0]), int(b[-1]),
-             encode_partials(p))
-        )  # fmt: skip
+    )
+    b = tr.partials["bucket"]
+    last = np.append(starts[1:], len(tr)) - 1
+    rows = zip(
+        [ids[g] for g in tr.group[starts].tolist()], tr.level[starts].tolist(),
+        np.diff(np.append(starts, len(tr))).tolist(), b[starts].tolist(), b[last].tolist(),
+        encode_partials_rows(tr.partials, starts), strict=True,
+    )  # fmt: skip
     c.executemany(
         "INSERT INTO metric_tiers (series_id, level, n, min_bucket, max_bucket, data) "
         "VALUES (?,?,?,?,?,?)",
@@ -162,44 +162,83 @@ def take_rows(
     return decode_with_metadata(rows)
 
 
-def seal(c: sqlite3.Connection, sid: int, tail: Series, md: Metadata, *, force: bool) -> None:
-    """Seal series ``sid``'s tail plus ``tail`` (a batch's points, not yet stored):
-    into sealed blocks and tiers when ``force`` or it holds SEAL_MIN points,
-    else into one tail row."""
-    st, tm, v, old_md = take_rows(c, "metric_tail", sid)
-    if md is not None or old_md is not None:
-        md = [*(old_md or [None] * len(v)), *(md or [None] * len(tail))]
-    st, tm, v, md = sort_points(
-        np.concatenate([st, tail.steps]), np.concatenate([tm, tail.times]),
-        np.concatenate([v, tail.values]), md,
-    )  # fmt: skip
-    n = len(v)
-    group = np.zeros(n, np.int64)
-    sealed = force or n >= SEAL_MIN
-    insert_blocks(c, "metric_blocks" if sealed else "metric_tail", [sid], group, st, tm, v, md)
-    c.execute("UPDATE metric_series SET tail_points = ? WHERE id = ?", (0 if sealed else n, sid))
-    if sealed and n:
-        merge_tiers(c, sid, agg.tier_rows(group, st, tm, v, presorted=True))
+def _in(ids: Sequence[int]) -> str:
+    return f"series_id IN ({','.join('?' * len(ids))})"
 
 
-def merge_tiers(c: sqlite3.Connection, sid: int, new: agg.TierRows) -> None:
-    """Insert a series' new tier partials merged with its small tier rows."""
+def pick_metadata(md: Metadata, mask: np.ndarray) -> Metadata:
+    return None if md is None else [m for m, k in zip(md, mask.tolist(), strict=True) if k]
+
+
+def seal(
+    c: sqlite3.Connection,
+    sids: Sequence[int],
+    batch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    md: Metadata,
+    force: np.ndarray,
+) -> None:
+    """Seal the tails of series ``sids`` plus ``batch`` (group, step, time, value:
+    a batch's points of series ``sids[group]``, not yet stored, with metadata
+    ``md``): a series' points become sealed blocks and tiers when ``force[group]``
+    or they are SEAL_MIN or more, else one tail row."""
     rows = c.execute(
-        "DELETE FROM metric_tiers WHERE series_id = ? AND n < ? RETURNING level, n, data",
-        (sid, SMALL_TIER),
+        f"DELETE FROM metric_tail WHERE {_in(sids)} RETURNING series_id, {BLOCK_COLS}", sids
     ).fetchall()
-    if rows:
-        counts = [r[1] for r in rows]
+    at = {sid: g for g, sid in enumerate(sids)}
+    old_g = np.repeat(np.array([at[r[0]] for r in rows], np.int64), [r[1] for r in rows])
+    st, tm, v, old_md = decode_with_metadata([r[1:] for r in rows])
+    if md is not None or old_md is not None:
+        md = [*(old_md or [None] * len(v)), *(md or [None] * len(batch[0]))]
+    gs, st, tm, v = (np.concatenate(p) for p in zip((old_g, st, tm, v), batch, strict=True))
+    order = agg.sort_order(gs, st, tm)
+    gs, st, tm, v = gs[order], st[order], tm[order], v[order]
+    md = None if md is None else [md[i] for i in order.tolist()]
+    counts = np.bincount(gs, minlength=len(sids))
+    sealed = np.asarray(force, bool) | (counts >= SEAL_MIN)
+    c.executemany(
+        "UPDATE metric_series SET tail_points = ? WHERE id = ?",
+        zip(np.where(sealed, 0, counts).tolist(), sids, strict=True),
+    )
+    keep = sealed[gs]
+    insert_blocks(c, "metric_tail", sids, gs[~keep], st[~keep], tm[~keep], v[~keep],
+                  pick_metadata(md, ~keep))  # fmt: skip
+    if keep.all():
+        insert_blocks(c, "metric_blocks", sids, gs, st, tm, v, md)
+    else:
+        gs, st, tm, v, md = gs[keep], st[keep], tm[keep], v[keep], pick_metadata(md, keep)
+        insert_blocks(c, "metric_blocks", sids, gs, st, tm, v, md)
+    if len(gs):
+        merge_tiers(c, sids, agg.tier_rows(gs, st, tm, v, presorted=True))
+
+
+def merge_tiers(c: sqlite3.Connection, sids: Sequence[int], new: agg.TierRows) -> None:
+    """Insert new tier partials (group ``g``: series ``sids[g]``), merged with the
+    small tier rows of each (series, level) that has MERGE_ROWS - 1 of them."""
+    groups = np.unique(new.group).tolist()
+    ids = [sids[g] for g in groups]
+    full = c.execute(
+        f"SELECT series_id, level FROM metric_tiers WHERE {_in(ids)} AND n < ? "
+        "GROUP BY series_id, level HAVING count(*) >= ?",
+        (*ids, SMALL_TIER, MERGE_ROWS - 1),
+    ).fetchall()
+    if full:
+        rows = c.execute(
+            f"DELETE FROM metric_tiers WHERE n < ? AND (series_id, level) IN "
+            f"(VALUES {','.join(['(?,?)'] * len(full))}) RETURNING series_id, level, n, data",
+            (SMALL_TIER, *(x for r in full for x in r)),
+        ).fetchall()
+        at = dict(zip(ids, groups, strict=True))
+        counts = [r[2] for r in rows]
         new = agg.merge_tier_rows(
             agg.TierRows(
-                np.concatenate([new.group, np.zeros(sum(counts), np.int64)]),
-                np.concatenate([new.level, np.repeat([r[0] for r in rows], counts)]),
+                np.concatenate([new.group, np.repeat([at[r[0]] for r in rows], counts)]),
+                np.concatenate([new.level, np.repeat([r[1] for r in rows], counts)]),
                 agg.concat_partials(
-                    [new.partials, decode_partials_rows([(r[2], r[1]) for r in rows])]
+                    [new.partials, decode_partials_rows([(r[3], r[2]) for r in rows])]
                 ),
             )
         )
-    insert_tiers(c, [sid], new)
+    insert_tiers(c, sids, new)
 
 
 def seal_run(c: sqlite3.Connection, key: str) -> None:
@@ -207,5 +246,5 @@ def seal_run(c: sqlite3.Connection, key: str) -> None:
     sids = c.execute(
         "SELECT id FROM metric_series WHERE run_id = ? AND tail_points > 0", (key,)
     ).fetchall()
-    for (sid,) in sids:
-        seal(c, sid, EMPTY, None, force=True)
+    if sids:
+        seal(c, [r[0] for r in sids], _NO_POINTS, None, np.ones(len(sids), bool))

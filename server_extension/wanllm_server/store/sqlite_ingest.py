@@ -14,7 +14,7 @@ from wanllm_jupyter.core.auto_steps import assign_auto_steps
 
 from . import aggregates as agg
 from . import sqlite_blocks as blocks
-from .base import MetricBatch, RunNotFound, Series, SystemMetricBatch, WriteResult
+from .base import MetricBatch, RunNotFound, SystemMetricBatch, WriteResult
 from .batches import now_us
 from .sqlite_blocks import (
     SERIES_COLS,
@@ -133,21 +133,19 @@ def store_points(
     """Store a batch's points sorted by (group, step, time) of series ``ids[group]``
     (``counts[group]`` points, ``before[group]`` = (writes, tail points) before it):
     the series due for a seal are sealed with them, the others get a tail row."""
-    sealing: dict[int, bool] = {}  # group -> force (the tail reaches SEAL_POINTS)
-    for g, k in enumerate(counts):
-        writes, tail = before.get(g, (0, 0))
-        full = tail + k >= blocks.SEAL_POINTS
-        if full or (writes + 1) % blocks.SEAL_WRITES == 0:
-            sealing[g] = full
-    if sealing:
-        ends = np.cumsum(counts).tolist()
-        for g, force in sealing.items():
-            s, e = ends[g] - counts[g], ends[g]
-            part = Series(st[s:e], tm[s:e], v[s:e])
-            seal(c, ids[g], part, None if md is None else md[s:e], force=force)
-        keep = ~np.isin(gs, list(sealing))
-        gs, st, tm, v = gs[keep], st[keep], tm[keep], v[keep]
-        md = None if md is None else [m for m, k in zip(md, keep.tolist(), strict=True) if k]
+    writes = np.array([before.get(g, (0, 0))[0] for g in range(len(counts))], np.int64)
+    tail = np.array([before.get(g, (0, 0))[1] for g in range(len(counts))], np.int64)
+    full = tail + np.asarray(counts, np.int64) >= blocks.SEAL_POINTS
+    due = full | ((writes + 1) % blocks.SEAL_WRITES == 0)
+    if due.any():
+        sealing = due[gs]
+        ids_due = [ids[g] for g in np.flatnonzero(due).tolist()]
+        local = np.cumsum(due) - 1  # each due group's index in ids_due
+        pick = blocks.pick_metadata
+        seal(c, ids_due, (local[gs[sealing]], st[sealing], tm[sealing], v[sealing]),
+             pick(md, sealing), full[due])  # fmt: skip
+        rest = ~sealing
+        gs, st, tm, v, md = gs[rest], st[rest], tm[rest], v[rest], pick(md, rest)
     insert_blocks(c, "metric_tail", ids, gs, st, tm, v, md)
 
 
