@@ -75,6 +75,32 @@ def test_tier_rows_merge_and_coarsen_agree_with_points() -> None:
     )
 
 
+def test_merge_tier_rows_equals_merge_partials_over_every_row() -> None:
+    """Rows of three batches (keys shared between them or not; NaN, -Inf and tied
+    values among the points) compact to what merge_partials gives over all rows."""
+    g, st, tm, v = _random(3, 4000)
+    parts = [agg.tier_rows(g[s], st[s], tm[s], v[s])
+             for s in (slice(0, 1500), slice(1500, 1501), slice(1501, None))]  # fmt: skip
+    rows = agg.TierRows(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("group", "level")),
+        agg.concat_partials([p.partials for p in parts]),
+    )
+    (kg, kl, _), want = agg.merge_partials(
+        (rows.group, rows.level, rows.partials["bucket"]), rows.partials
+    )
+    got = agg.merge_tier_rows(rows)
+    assert len(kg) < len(rows)  # some keys are shared
+    assert got.group.tolist() == kg.tolist() and got.level.tolist() == kl.tolist()
+    assert got.partials.tobytes() == want.tobytes()
+    one = agg.merge_tier_rows(parts[0])  # no key shared: the rows, sorted
+    assert (
+        one.partials.tobytes()
+        == agg.merge_partials(
+            (parts[0].group, parts[0].level, parts[0].partials["bucket"]), parts[0].partials
+        )[1].tobytes()
+    )
+
+
 @pytest.mark.parametrize(
     ("start", "end", "buckets", "width"),
     [

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wanllm_server.store import aggregates as agg
 from wanllm_server.store.blocks import TAG_BIG_ENDIAN, decode_partials, encode_partials
-from wanllm_server.store.blocks_batch import decode_partials_rows
+from wanllm_server.store.blocks_batch import decode_partials_rows, encode_partials_rows
 
 I64 = np.iinfo(np.int64)
 # the shapes of int columns: constant, arithmetic, small/large differences, extremes
@@ -66,6 +66,19 @@ def test_equals_row_by_row(specs: list[tuple[int, list[str], bool]], seed: int) 
         rows.append((big_endian(p) if migrated else encode_partials(p), n))
     one_by_one = agg.concat_partials([decode_partials(d, n) for d, n in rows])
     assert decode_partials_rows(rows).tobytes() == one_by_one.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows_strategy, st.integers(0, 2**32 - 1))
+def test_encoded_together_equals_row_by_row(
+    specs: list[tuple[int, list[str], bool]], seed: int
+) -> None:
+    """Every column form and width, rows of one partial included, byte for byte."""
+    rng = np.random.default_rng(seed)
+    parts = [partials(n, shapes, rng) for n, shapes, _ in specs]
+    sizes = np.array([len(p) for p in parts], np.int64)
+    together = encode_partials_rows(agg.concat_partials(parts), np.cumsum(sizes) - sizes)
+    assert together == [encode_partials(p) for p in parts]
 
 
 def test_rejects_unknown_tags_and_bad_lengths() -> None:
