@@ -15,6 +15,9 @@ Encoding runs the same way backwards: every int column's differences come
 from one subtraction over all rows, their per-column minimum and maximum
 (which pick the constant form or the width) from one reduction, and the
 columns of each form are scattered into one buffer, cut into rows at the end.
+Columns sit at any byte offset: their 8-, 4- or 2-byte items are read and
+written whole, through a sliding-window view of the buffer (one index an item,
+not one a byte).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import aggregates as agg
 from .blocks import TAG_BIG_ENDIAN, TAG_CONST, TAG_DELTA, TAG_RAW, decode_partials
@@ -47,21 +51,20 @@ def _ints(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     return buf[at[:, None] + np.arange(8)].view("<i8").ravel()
 
 
-def _aligned(buf: np.ndarray, k: int, w: int) -> np.ndarray:
-    """``buf`` from byte ``k`` on as ``w``-byte little-endian ints."""
-    return buf[k : k + (len(buf) - k) // w * w].view(f"<i{w}")
+def _items(at: np.ndarray, counts: np.ndarray, w: int) -> np.ndarray:
+    """Byte offsets of the ``w``-byte items of pieces of ``counts`` items at
+    offsets ``at``, concatenated."""
+    first = np.cumsum(counts) - counts  # each piece's first item
+    out: np.ndarray = np.arange(int(counts.sum()), dtype=np.int64) * w
+    out += np.repeat(at - w * first, counts)
+    return out
 
 
 def _take(buf: np.ndarray, at: np.ndarray, counts: np.ndarray, w: int) -> np.ndarray:
-    """The ``w``-byte ints of pieces of ``counts`` items at byte offsets ``at`` of
-    ``buf``, concatenated; read whole through views at each piece's alignment."""
-    out = np.empty(int(counts.sum()), f"<i{w}")
-    first = np.cumsum(counts) - counts  # each piece's first item in ``out``
-    align = at % w
-    for k in np.unique(align).tolist():
-        sel = align == k
-        n = counts[sel]
-        out[_ranges(first[sel], n)] = _aligned(buf, k, w)[_ranges((at[sel] - k) // w, n)]
+    """The ``w``-byte little-endian ints of pieces of ``counts`` items at byte
+    offsets ``at`` of ``buf``, concatenated (one gather of ``w``-byte windows)."""
+    windows: np.ndarray = sliding_window_view(buf, w)[_items(at, counts, w)]
+    out: np.ndarray = windows.view(f"<i{w}").reshape(-1)
     return out
 
 
@@ -133,20 +136,11 @@ def decode_partials_rows(rows: Sequence[tuple[bytes, int]]) -> np.ndarray:
 
 def _put(buf: np.ndarray, at: np.ndarray, data: np.ndarray, counts: np.ndarray) -> None:
     """Write ``data`` (pieces of ``counts`` items each, concatenated) into the
-    bytes ``buf``, piece ``i`` at byte offset ``at[i]``; items of ``w`` bytes are
-    moved whole, through a ``w``-byte view of ``buf`` at the piece's alignment."""
+    bytes ``buf``, piece ``i`` at byte offset ``at[i]`` (the inverse of :func:`_take`)."""
     data = np.ascontiguousarray(data).reshape(-1)
     w = data.itemsize
-    if w == 1:
-        buf[_ranges(at, counts)] = data.view(np.uint8)
-        return
-    data = data.view(f"<i{w}")
-    first = np.cumsum(counts) - counts  # each piece's first item in ``data``
-    align = at % w
-    for k in np.unique(align).tolist():
-        sel = align == k
-        n = counts[sel]
-        _aligned(buf, k, w)[_ranges((at[sel] - k) // w, n)] = data[_ranges(first[sel], n)]
+    windows = sliding_window_view(buf, w, writeable=True)
+    windows[_items(at, counts, w)] = data.view(np.uint8).reshape(-1, w)
 
 
 def encode_partials_rows(p: np.ndarray, starts: np.ndarray) -> list[bytes]:

@@ -1,6 +1,6 @@
 """SQLite's block/tier engine (``sql/sqlite/0003_packed_blocks.sql``): points in
 packed blocks (:mod:`.blocks`, the codec PostgreSQL uses), packed M4 tier
-partials, the per-series summary row, and sealing a series' open tail.
+partials, the per-series summary row, and sealing series' open tails.
 
 A batch writes, per series, its points sorted by (step, time) as one packed
 row of ``metric_tail`` (no tiers). A series' tail is sealed in the writing
@@ -8,9 +8,12 @@ transaction once it holds :data:`SEAL_POINTS` points, or, every
 :data:`SEAL_WRITES` batches of the series, once it holds :data:`SEAL_MIN`
 points (else its rows become one tail row), and when its run ends: its
 points become ``metric_blocks`` rows of at most :data:`BLOCK_POINTS` points
-with their tier partials, merged with the series' tier rows under
-:data:`SMALL_TIER` partials. Readers add the tail's points to the tiers
-(:mod:`.sqlite_reads`). A crash inside a seal rolls back its whole batch.
+with their tier partials. The series due in one batch are sealed together
+(one statement, one encoding pass, :mod:`.blocks_batch`). Tier rows under
+:data:`SMALL_TIER` partials are merged once a (series, level) has
+:data:`MERGE_ROWS` of them, so a level keeps a few rows and a seal re-encodes
+little. Readers add the tail's points to the tiers (:mod:`.sqlite_reads`). A
+crash inside a seal rolls back its whole batch.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ BLOCK_POINTS = 4_096  # points a block at most (edge reads decode whole blocks)
 SEAL_POINTS = 8_192  # a tail this large is sealed at once
 SEAL_MIN = 1_024  # ... a smaller one only every SEAL_WRITES batches, from this size
 SEAL_WRITES = 32  # batches of a series between seal checks
-SMALL_TIER = 1_024  # tier rows with fewer partials are "small"
+SMALL_TIER = 512  # tier rows with fewer partials are "small" (a full tail's level 4 is not)
 MERGE_ROWS = 8  # a seal merges the small tier rows of a (series, level) that has this many
 SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
@@ -170,6 +173,16 @@ def pick_metadata(md: Metadata, mask: np.ndarray) -> Metadata:
     return None if md is None else [m for m, k in zip(md, mask.tolist(), strict=True) if k]
 
 
+def _storage_order(gs: np.ndarray, st: np.ndarray, tm: np.ndarray) -> np.ndarray:
+    """:func:`.aggregates.sort_order` of points whose series' runs (tail rows,
+    the batch's part) are sorted: a stable sort by series, checked, usually does."""
+    order = np.argsort(gs, kind="stable")
+    g, s, t = gs[order], st[order], tm[order]
+    same = g[1:] == g[:-1]
+    later = (s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (t[1:] >= t[:-1]))
+    return order if (~same | later).all() else agg.sort_order(gs, st, tm)
+
+
 def seal(
     c: sqlite3.Connection,
     sids: Sequence[int],
@@ -190,7 +203,7 @@ def seal(
     if md is not None or old_md is not None:
         md = [*(old_md or [None] * len(v)), *(md or [None] * len(batch[0]))]
     gs, st, tm, v = (np.concatenate(p) for p in zip((old_g, st, tm, v), batch, strict=True))
-    order = agg.sort_order(gs, st, tm)
+    order = _storage_order(gs, st, tm)
     gs, st, tm, v = gs[order], st[order], tm[order], v[order]
     md = None if md is None else [md[i] for i in order.tolist()]
     counts = np.bincount(gs, minlength=len(sids))
