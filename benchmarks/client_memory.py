@@ -42,10 +42,10 @@ url, token, points, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[
 if mode == "spill":  # the alternative: a full buffer sends batches to the spool
     from wanllm_jupyter import _sender
     deliver = _sender.Sender._deliver
-    def spill(self, kind, body, n):
-        if kind == "metrics" and self.buffer.full() and not self._stop:
+    def spill(self, op):
+        if op.kind == "metrics" and self.buffer.full() and not self._stop:
             self._spooling, self._next_probe = True, time.monotonic() + self.probe_every
-        return deliver(self, kind, body, n)
+        return deliver(self, op)
     _sender.Sender._deliver = spill
 
 def rss_mb():

@@ -444,12 +444,12 @@ def wanllm_run(server: Server, points: int, workdir: Path) -> dict[str, Any]:
     if transport is not None:  # time every request the sender makes
         deliver = transport.deliver
 
-        def timed(kind: str, body: Any) -> Any:
+        def timed(op: Any) -> Any:
             t = time.perf_counter()
             try:
-                return deliver(kind, body)
+                return deliver(op)
             finally:
-                requests.append((time.perf_counter() - t, kind))
+                requests.append((time.perf_counter() - t, op.kind))
 
         transport.deliver = timed
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ from . import _discovery, _exit_hooks
 from ._config import Config, as_mapping
 from ._http import API, Connection
 from ._metadata import environment_metadata, git_info, hostname, run_metadata
+from ._ops import Create, CreateBody, Patch
 from ._run import FINISH_TIMEOUT, Run, check_str_list
 from ._send_buffer import BUFFER_POINTS
 from ._spool import Spool, default_root
@@ -128,7 +129,7 @@ def init(
     if job_type:
         meta["job_type"] = job_type
     started = time.time()
-    create: dict[str, Any] = {
+    create: CreateBody = {
         "project": project,
         "name": name,
         "id": run_id,
@@ -194,8 +195,8 @@ def init(
         **common,
         # No server (offline) or it failed mid-create: the create goes first, with
         # the time the run started (a later `wanllm sync` keeps it).
-        first_ops=[("create", {**create, "created_at": started})] if server_run is None else None,
-        deferred_ops=lambda: [("patch", {"run_id": run_id, "metadata": environment_metadata()})],
+        first_ops=[Create({**create, "created_at": started})] if server_run is None else None,
+        deferred_ops=lambda: [Patch(run_id, {"metadata": environment_metadata()})],
         definitions=definitions,
         buffer_points=budget,
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from ._ops import Op, from_wire, wire_body
 from ._spool import body_json, run_lock
 from ._transport import is_retryable
 from .core.errors import ServerError
@@ -55,24 +56,17 @@ class RetryResult:
     error: str | None = None
 
 
-def op_points(kind: str, body: Any) -> int:
-    """The metric points an operation carries."""
-    if kind != "metrics":
-        return 0
-    return len(body) if not isinstance(body, dict) else len(body.get("v", ()))
-
-
 def reason_of(exc: Exception) -> tuple[int | None, str]:
     """``(status, message)`` of a failed delivery."""
     return (exc.status if isinstance(exc, ServerError) else None), str(exc)
 
 
-def append(dir: Path, kind: str, body: Any, status: int | None, message: str) -> None:
+def append(dir: Path, op: Op, status: int | None, message: str) -> None:
     """Set an operation aside (fsync'd; the caller holds the run's lock)."""
     line = orjson.dumps(
         {
-            "op": kind,
-            "body": orjson.Fragment(body_json(body)),
+            "op": op.kind,
+            "body": orjson.Fragment(body_json(wire_body(op))),
             "status": status,
             "message": message,
             "t": time.time(),
@@ -105,7 +99,7 @@ def summary(dir: Path) -> SetAside | None:
         dir.name,
         path,
         len(records),
-        sum(op_points(r["op"], r["body"]) for r in records),
+        sum(from_wire(r["op"], r["body"]).points for r in records),
         records[0]["message"],
     )
 
@@ -116,7 +110,7 @@ def summaries(root: Path) -> list[SetAside]:
     return [s for s in found if s is not None]
 
 
-def retry(dir: Path, deliver: Callable[[str, Any], Any]) -> RetryResult:
+def retry(dir: Path, deliver: Callable[[Op], Any]) -> RetryResult:
     """Send the set-aside operations of the run in ``dir`` again, in order; those
     delivered leave the file, the others stay with the server's new answer. Stops
     (keeping the rest) when the server cannot be reached."""
@@ -128,7 +122,7 @@ def retry(dir: Path, deliver: Callable[[str, Any], Any]) -> RetryResult:
         records, kept, sent, error = list(read(path)), [], 0, None
         for i, record in enumerate(records):
             try:
-                deliver(record["op"], record["body"])
+                deliver(from_wire(record["op"], record["body"]))
             except Exception as exc:
                 status, message = reason_of(exc)
                 if status is None and is_retryable(exc):  # unreachable: keep the rest as is

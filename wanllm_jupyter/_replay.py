@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from . import _rejected
+from ._ops import Op
 from ._spool import HOLD, Spool, replay_file
 from ._transport import is_rejection, is_server_fault
 
 FAULT_LIMIT = 3  # replays in a row an op may fail with 5xx before it may be set aside
 
-OnSent = Callable[[str, Any, Any], None]  # (kind, body, server's answer)
-OnSetAside = Callable[[str, Any, "int | None", str], None]  # (kind, body, status, message)
+OnSent = Callable[[Op, Any], None]  # (op, server's answer)
+OnSetAside = Callable[[Op, "int | None", str], None]  # (op, status, message)
 
 
 class Replayer:
@@ -31,7 +32,7 @@ class Replayer:
 
     def __init__(
         self,
-        deliver: Callable[[str, Any], Any],
+        deliver: Callable[[Op], Any],
         dir: Path,
         *,
         fault_limit: int = FAULT_LIMIT,
@@ -42,8 +43,8 @@ class Replayer:
         self.on_sent, self.on_set_aside = on_sent, on_set_aside
         self.faults = 0  # replays in a row the first undelivered op failed with 5xx
         self.sent = self.set_aside = 0
-        self._aside: set[int] = set()  # ids of the bodies set aside by the current replay
-        self._held: tuple[str, Any] | None = None  # waiting for a later op
+        self._aside: set[int] = set()  # ids of the ops set aside by the current replay
+        self._held: Op | None = None  # waiting for a later op
 
     def replay(self, spool: Spool, stop: Callable[[], bool] | None = None) -> bool:
         """Replay a live run's spool (see :meth:`Spool.replay`); True when it is empty."""
@@ -55,25 +56,25 @@ class Replayer:
         set aside are left out of ``spool.synced.jsonl`` (what the server has)."""
         self._held, self._aside = None, set()
         try:
-            return replay_file(path, self, lambda body: id(body) in self._aside)
+            return replay_file(path, self, lambda op: id(op) in self._aside)
         finally:
             self._aside = set()
 
-    def __call__(self, kind: str, body: Any) -> Any:
+    def __call__(self, op: Op) -> Any:
         try:
-            result = self._send(kind, body)
+            result = self._send(op)
         except Exception as exc:
             if is_rejection(exc):
-                self._set_aside(kind, body, exc)
+                self._set_aside(op, exc)
                 self._answered()
                 return None
             if is_server_fault(exc) and self._held is None:
                 self.faults += 1
                 if self.faults >= self.fault_limit:
-                    self._held = (kind, body)
+                    self._held = op
                     return HOLD
             raise
-        self._sent(kind, body, result)
+        self._sent(op, result)
         self._answered()
         return None
 
@@ -83,27 +84,26 @@ class Replayer:
         self.faults = 0
         if held is None:
             return
-        kind, body = held
         try:
-            result = self._send(kind, body)
+            result = self._send(held)
         except Exception as again:
             if not (is_rejection(again) or is_server_fault(again)):
                 raise  # unreachable now: the held op stays spooled
             tries = self.fault_limit + 1
             note = f" (failed {tries} times while later operations were accepted)"
-            self._set_aside(kind, body, again, "" if is_rejection(again) else note)
+            self._set_aside(held, again, "" if is_rejection(again) else note)
         else:
-            self._sent(kind, body, result)
+            self._sent(held, result)
 
-    def _sent(self, kind: str, body: Any, result: Any) -> None:
+    def _sent(self, op: Op, result: Any) -> None:
         self.sent += 1
         if self.on_sent is not None:
-            self.on_sent(kind, body, result)
+            self.on_sent(op, result)
 
-    def _set_aside(self, kind: str, body: Any, exc: Exception, note: str = "") -> None:
+    def _set_aside(self, op: Op, exc: Exception, note: str = "") -> None:
         status, message = _rejected.reason_of(exc)
-        _rejected.append(self.dir, kind, body, status, message + note)
-        self._aside.add(id(body))
+        _rejected.append(self.dir, op, status, message + note)
+        self._aside.add(id(op))
         self.set_aside += 1
         if self.on_set_aside is not None:
-            self.on_set_aside(kind, body, status, message + note)
+            self.on_set_aside(op, status, message + note)

@@ -16,10 +16,11 @@ from ._exit_hooks import exit_code_of
 from ._heartbeat import Heartbeat
 from ._http import Connection
 from ._loop_start import start_soon
+from ._ops import Op, Patch, RunChange, System
 from ._send_buffer import BUFFER_POINTS
 from ._send_report import SendReport
 from ._sender import Sender
-from ._spool import Op, Spool
+from ._spool import Spool
 from ._summary import MetricDefinition, Summary
 from .core.errors import UsageError
 from .core.heartbeat import HEARTBEAT_INTERVAL
@@ -130,9 +131,7 @@ class Run:
         widgets and ``Api`` in other processes."""
         d = self.summary.define(name, summary, step_metric)
         if self.sender is not None and not self._finished:
-            self.sender.ops.append(
-                ("patch", {"run_id": self.id, "metadata": metadata_of(self.summary)})
-            )
+            self.sender.ops.append(Patch(self.id, {"metadata": metadata_of(self.summary)}))
         return d
 
     @property
@@ -159,11 +158,11 @@ class Run:
     # ------------------------------------------------------------- sync helpers
     def _config_changed(self, delta: dict[str, Any]) -> None:
         if self.sender is not None and not self._finished:
-            self.sender.ops.append(("patch", {"run_id": self.id, "config": delta}))
+            self.sender.ops.append(Patch(self.id, {"config": delta}))
 
     def _summary_ops(self) -> list[Op]:
         changes = self.summary.take_changes()
-        return [("patch", {"run_id": self.id, "summary": changes})] if changes else []
+        return [Patch(self.id, {"summary": changes})] if changes else []
 
     def attach_monitor(self, monitor: SystemMonitor) -> None:
         """Start ``monitor``; its batches are delivered by this run's sender."""
@@ -172,7 +171,7 @@ class Run:
 
     def _emit_system(self, body: dict[str, Any]) -> None:
         if self.sender is not None:
-            self.sender.ops.append(("system", body))
+            self.sender.ops.append(System(body))
 
     # ------------------------------------------------------------- finish
     def finish(
@@ -207,7 +206,7 @@ class Run:
             exit_code = storable_exit_code(exit_code)
             state = "crashed" if crashed else "finished" if not exit_code else "failed"
             # the end time travels with the patch: a spooled one synced later keeps it
-            final: dict[str, Any] = {"run_id": self.id, "state": state, "finished_at": time.time()}
+            final: RunChange = {"state": state, "finished_at": time.time()}
             if not crashed:
                 final["exit_code"] = exit_code or 0
             if self.sender is not None:
@@ -216,7 +215,7 @@ class Run:
                     self._append = self._closed
                     sender.catch_up()
                     sender.ops.extend(self._summary_ops())
-                    sender.ops.append(("patch", final))
+                    sender.ops.append(Patch(self.id, final))
                     self._final_queued = True
                 self.report = sender.close(timeout, spool_first)
                 _say_finished(self.name, state, self.report, quiet)

@@ -9,11 +9,12 @@ waking the loop does (measured: docs/kernel-threads.md).
 :class:`~._send_buffer.LogBuffer`: atomic append, no lock). The thread drains it into
 :class:`~._columns.Columns`, cuts batches of at most ``max_batch`` points, and
 delivers them, then any queued control operations (config/summary patches,
-system metrics), in order; what is slow to gather and not needed first (the
-run's package versions) is gathered by ``deferred`` :data:`DEFER_FOR` seconds
-after the start (or at close), when the first points are out; not when the
-interpreter is already exiting (its first imports could change the exit status
-of a ``KeyboardInterrupt``, see :func:`._transport.exiting`). Batching is a
+system metrics), in order (each an :data:`._ops.Op`); what is slow to gather
+and not needed first (the run's package versions) is gathered by ``deferred``
+:data:`DEFER_FOR` seconds after the start (or at close), when the first
+points are out; not when the interpreter is already exiting (its first imports
+could change the exit status of a ``KeyboardInterrupt``, see
+:func:`._transport.exiting`). Batching is a
 leading-edge throttle: the first ``log()`` into an empty buffer wakes the
 thread, which sends at once when nothing was sent for ``interval`` seconds,
 else at the end of that interval (at most one round of batches per
@@ -55,11 +56,11 @@ from typing import Any
 
 from . import _rejected
 from ._columns import Columns, WanllmWarning
-from ._rejected import op_points
+from ._ops import Media, Metrics, Op
 from ._replay import Replayer
 from ._send_buffer import BUFFER_POINTS, LogBuffer
 from ._send_report import SendReport
-from ._spool import Op, Spool
+from ._spool import Spool
 from ._transport import Transport, exiting, is_rejection, is_retryable, is_server_fault
 
 FINISH_PROBE_EVERY = 0.5  # seconds between probes while close() waits for the server
@@ -103,7 +104,7 @@ class Sender:
             spool_path=str(spool.path), rejected_path=str(spool.dir / _rejected.REJECTED)
         )
         self._replayer = Replayer(
-            lambda kind, body: self.transport.deliver(kind, body),  # type: ignore[union-attr]
+            lambda op: self.transport.deliver(op),  # type: ignore[union-attr]
             spool.dir,
             on_sent=self._replayed,
             on_set_aside=self._replayed_set_aside,
@@ -155,8 +156,8 @@ class Sender:
 
     def _loop(self) -> None:
         self._deferred_at = time.monotonic() + DEFER_FOR
-        for kind, body in self._first:
-            self._deliver(kind, body, 0)
+        for op in self._first:
+            self._deliver(op)
         next_periodic = time.monotonic() + self.periodic_every
         sent_at = -math.inf  # the first point goes at once: the throttle starts with it
         while True:
@@ -223,8 +224,8 @@ class Sender:
             if not batches and not media:
                 break
             self._in_flight = sum(n for _, n in batches)
-            for body, n in batches:
-                self._deliver("metrics", body, n)
+            for batch, n in batches:
+                self._deliver(Metrics(batch))
                 self._in_flight -= n
                 if self.buffer.full() and self._room():  # let a held log() go on
                     with self._lock:
@@ -233,41 +234,40 @@ class Sender:
                 from ._media_batch import media_batches
 
                 c = self.columns
-                for batch in media_batches(c.run_id, media, c.warn, self._media_kinds):
-                    self._deliver("media", batch, 0)
+                for media_batch in media_batches(c.run_id, media, c.warn, self._media_kinds):
+                    self._deliver(Media(media_batch))
         while self.ops:
-            kind, body = self.ops.popleft()
-            self._deliver(kind, body, 0)
+            self._deliver(self.ops.popleft())
         self._flush_spool()
 
     # ------------------------------------------------------------- delivery
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _deliver(self, kind: str, body: Any, points: int) -> None:
+    def _deliver(self, op: Op) -> None:
         if not self.online or self._past_deadline():
-            self._queue_spool(kind, body, points)
+            self._queue_spool(op)
             return
         started, delay = time.monotonic(), 0.1
         while True:
             try:
-                result = self.transport.deliver(kind, body)  # type: ignore[union-attr]
+                result = self.transport.deliver(op)  # type: ignore[union-attr]
             except Exception as exc:
                 if is_rejection(exc):
-                    self._set_aside(kind, body, exc)
+                    self._set_aside(op, exc)
                     return
                 now = time.monotonic()
                 # not the server's answer: keep the op on disk
                 local = not (is_retryable(exc) or is_server_fault(exc))
                 if local:
-                    self._failed_locally(kind, exc)
+                    self._failed_locally(op.kind, exc)
                 # a held log() waits at most SPILL_AFTER for a failing server: then to disk
                 patience = SPILL_AFTER if self.buffer.full() else self.retry_for
                 give_up = local or now - started >= patience or self._past_deadline()
                 if give_up:
                     self._spooling = True
                     self._next_probe = now + self.probe_every
-                    self._queue_spool(kind, body, points)
+                    self._queue_spool(op)
                     return
                 wait = getattr(exc, "retry_after", None) or delay
                 if self._deadline is not None:
@@ -275,7 +275,7 @@ class Sender:
                 time.sleep(min(wait, 5.0))
                 delay = min(delay * 2, 2.0)
                 continue
-            self._count_sent(points, result)
+            self._count_sent(op.points, result)
             return
 
     def _count_sent(self, points: int, result: Any) -> None:
@@ -292,28 +292,28 @@ class Sender:
             1,
         )
 
-    def _set_aside(self, kind: str, body: Any, exc: Exception) -> None:
+    def _set_aside(self, op: Op, exc: Exception) -> None:
         status, message = _rejected.reason_of(exc)
         self.spool.lock()  # `wanllm sync --retry-rejected` must not rewrite the file meanwhile
-        _rejected.append(self.spool.dir, kind, body, status, message)
-        self._note_set_aside(kind, body, status, message)
+        _rejected.append(self.spool.dir, op, status, message)
+        self._note_set_aside(op, status, message)
 
-    def _note_set_aside(self, kind: str, body: Any, status: int | None, message: str) -> None:
+    def _note_set_aside(self, op: Op, status: int | None, message: str) -> None:
         report = self.report
         report.set_aside_ops += 1
-        report.set_aside_points += op_points(kind, body)
+        report.set_aside_points += op.points
         report.set_aside_first = report.set_aside_first or message
         warnings.warn(
-            f"wanllm: the server rejected a {kind} operation ({message}); it is set aside in "
+            f"wanllm: the server rejected a {op.kind} operation ({message}); it is set aside in "
             f"{report.rejected_path} and later operations go on "
             "(`wanllm sync --retry-rejected` sends it again)",
             WanllmWarning,
             1,
         )
 
-    def _queue_spool(self, kind: str, body: Any, points: int) -> None:
-        self._to_spool.append((kind, body))
-        self._to_spool_points += points
+    def _queue_spool(self, op: Op) -> None:
+        self._to_spool.append(op)
+        self._to_spool_points += op.points
 
     def _flush_spool(self) -> None:
         if self._to_spool:
@@ -327,14 +327,13 @@ class Sender:
         self.report.spooled_ops = max(0, self.report.spooled_ops - 1)
         self.report.spooled_points = max(0, self.report.spooled_points - points)
 
-    def _replayed(self, kind: str, body: Any, result: Any) -> None:
-        points = op_points(kind, body)
-        self._count_sent(points, result)
-        self._left_spool(points)
+    def _replayed(self, op: Op, result: Any) -> None:
+        self._count_sent(op.points, result)
+        self._left_spool(op.points)
 
-    def _replayed_set_aside(self, kind: str, body: Any, status: int | None, message: str) -> None:
-        self._note_set_aside(kind, body, status, message)
-        self._left_spool(op_points(kind, body))
+    def _replayed_set_aside(self, op: Op, status: int | None, message: str) -> None:
+        self._note_set_aside(op, status, message)
+        self._left_spool(op.points)
 
     def _try_replay(self) -> bool:
         """Replay the spool now; False when trying again cannot help (a local failure)."""

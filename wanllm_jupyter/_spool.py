@@ -1,13 +1,13 @@
 """Append-only, fsync'd on-disk queue of operations a run could not send yet.
 
-One file per run: ``<root>/runs/<run_id>/spool.jsonl``, one JSON operation a
-line, in the order they must reach the server::
+One file per run: ``<root>/runs/<run_id>/spool.jsonl``, one operation
+(:data:`._ops.Op`) a JSON line, in the order they must reach the server::
 
     {"op": "create", "body": {...POST runs body...}}
     {"op": "metrics", "body": {...columnar batch...}}
     {"op": "media", "body": {...MediaBatch, bytes as base64...}}
     {"op": "system", "body": {...system batch...}}
-    {"op": "patch", "body": {...PATCH run body...}, "t": 1764302400.123}
+    {"op": "patch", "body": {"run_id": ..., ...PATCH run body...}, "t": 1764302400.123}
 
 ``t`` is when the line was spooled (epoch seconds; absent in older spools).
 
@@ -37,13 +37,13 @@ from typing import Any
 
 import orjson
 
+from ._ops import Op, from_wire, wire_body
 from ._wire import ColumnarBatch
 
 PENDING = "spool.jsonl"
 SYNCED = "spool.synced.jsonl"
-Op = tuple[str, Any]  # (kind, body: dict, pre-encoded JSON bytes or a ColumnarBatch)
 HOLD = object()  # returned by a replay's ``deliver``: keep this op until a later one is delivered
-Deliver = Callable[[str, dict[str, Any]], Any]
+Deliver = Callable[[Op], Any]
 
 
 def default_root(dir: str | os.PathLike[str] | None = None) -> Path:
@@ -90,8 +90,8 @@ def _release_lock(lock: Any, dir: Path) -> None:
 
 
 def body_json(body: Any) -> bytes:
-    """An operation's body as JSON bytes (a metrics batch in its JSON wire form, a
-    media batch with its PNG and Arrow bytes in base64)."""
+    """An operation's body (:func:`._ops.wire_body`) as JSON bytes (a metrics batch
+    in its JSON wire form, a media batch with its PNG and Arrow bytes in base64)."""
     if isinstance(body, ColumnarBatch):
         return body.to_json()
     if isinstance(body, bytes):
@@ -103,15 +103,17 @@ def body_json(body: Any) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def encode_op(kind: str, body: Any, t: float | None = None) -> bytes:
+def encode_op(op: Op, t: float | None = None) -> bytes:
     """One spool line for an operation, spooled at ``t`` (epoch seconds) when given."""
-    raw = body_json(body)
+    raw = body_json(wire_body(op))
     stamp = b"" if t is None else b',"t":' + orjson.dumps(t)
-    return b'{"op":"' + kind.encode() + b'","body":' + raw + stamp + b"}\n"
+    return b'{"op":"' + op.kind.encode() + b'","body":' + raw + stamp + b"}\n"
 
 
 def read_ops(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The operations of a spool file, in order (a torn last line is ignored)."""
+    """``(kind, body)`` of each line of a spool file as written, in order (a torn
+    last line is ignored): for readers of the data (offline queries); a replay
+    delivers them as :class:`._ops.Op`."""
     for _, op in _ops_with_offsets(path):
         yield op["op"], op["body"]
 
@@ -133,39 +135,28 @@ def _ops_with_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield end, orjson.loads(line)
 
 
-def _as_sent(op: dict[str, Any]) -> Any:
-    """The body to send for a spooled op: an end-state patch of an older spool
-    (``finished_at`` not in its body) ends when it was spooled (``t``), not when
-    it is replayed."""
-    body, t = op["body"], op.get("t")
-    ends = op["op"] == "patch" and body.get("state") not in (None, "running")
-    if ends and t is not None and "finished_at" not in body:
-        return {**body, "finished_at": t}
-    return body
-
-
 def _deliver_from(
     path: Path,
     deliver: Deliver,
     stop: Callable[[], bool] | None,
-    spans: list[tuple[int, int, Any]] | None = None,
+    spans: list[tuple[int, int, Op]] | None = None,
 ) -> int:
     """Deliver the ops of ``path`` in order until ``stop()`` says so or ``deliver``
     raises; the offset up to which the file is done with: the end of the
     last delivered op (a held op counts once a later one is delivered), or the whole
     file (a torn last line included) when every op was delivered. On an exception
     that offset is stored on it as ``__spool_offset__``. ``spans`` receives
-    ``(start, end, body)`` of each op handed to ``deliver``."""
+    ``(start, end, op)`` of each op handed to ``deliver``."""
     done, holding, start = 0, False, 0
     try:
-        for end, op in _ops_with_offsets(path):
-            kind, body = op["op"], _as_sent(op)
+        for end, line in _ops_with_offsets(path):
+            op = from_wire(line["op"], line["body"], line.get("t"))
             if stop is not None and stop():
                 return done
             if spans is not None:
-                spans.append((start, end, body))
+                spans.append((start, end, op))
             start = end
-            if deliver(kind, body) is HOLD:
+            if deliver(op) is HOLD:
                 holding = True
                 continue
             done, holding = end, False
@@ -251,7 +242,7 @@ class Spool:
             return
         self._open()
         now = time.time()
-        self._file.write(b"".join(encode_op(kind, body, now) for kind, body in ops))
+        self._file.write(b"".join(encode_op(op, now) for op in ops))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -313,27 +304,27 @@ def run_lock(dir: Path) -> Iterator[bool]:
 
 
 def replay_file(
-    path: Path, deliver: Deliver, set_aside: Callable[[Any], bool] | None = None
+    path: Path, deliver: Deliver, set_aside: Callable[[Op], bool] | None = None
 ) -> int | None:
     """Replay a spool nobody is writing, moving the ops done with to ``spool.synced.jsonl``
-    (also when ``deliver`` raises part-way), but for those whose body ``set_aside``
-    says ``deliver`` set aside instead of delivering; how many ops ``deliver`` took
+    (also when ``deliver`` raises part-way), but for those ``set_aside`` says
+    ``deliver`` set aside instead of delivering; how many ops ``deliver`` took
     without holding them, ``None`` when a live process holds the spool."""
     with run_lock(path.parent) as locked:
         if not locked:
             return None
         n = 0
 
-        def counted(kind: str, body: dict[str, Any]) -> Any:
+        def counted(op: Op) -> Any:
             nonlocal n
-            result = deliver(kind, body)
+            result = deliver(op)
             n += result is not HOLD
             return result
 
-        spans: list[tuple[int, int, Any]] = []
+        spans: list[tuple[int, int, Op]] = []
 
         def move(offset: int) -> None:
-            aside = [(a, b) for a, b, body in spans if set_aside is not None and set_aside(body)]
+            aside = [(a, b) for a, b, op in spans if set_aside is not None and set_aside(op)]
             _move_prefix(path, offset, path.parent / SYNCED, aside)
 
         try:

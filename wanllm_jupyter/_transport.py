@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ._http import API, ARROW, Connection, encode_json
+from ._ops import Create, Media, Metrics, Op, Patch, System, unhandled
 from ._wire import COLUMNAR_CONTENT_TYPE, ColumnarBatch
 from .core.errors import ServerError, ServerUnreachable
 
@@ -67,7 +68,7 @@ def is_server_fault(exc: Exception) -> bool:
 class Transport(Protocol):
     """Where the sender delivers operations; raises on failure."""
 
-    def deliver(self, kind: str, body: Any) -> Any: ...
+    def deliver(self, op: Op) -> Any: ...
 
     def heartbeat(self, run_id: str) -> None: ...
 
@@ -79,51 +80,56 @@ class HttpTransport:
         self.conn = conn
         self.timeout = timeout
 
-    def deliver(self, kind: str, body: Any) -> Any:
-        """Send one operation; ``body`` is a dict, or for metrics a :class:`ColumnarBatch`
-        (sent as Arrow from :data:`ARROW_MIN_POINTS` points, else as columnar JSON) or a
-        columnar JSON body (dict or bytes, e.g. from the spool)."""
-        conn = self.conn
-        if kind == "metrics":
-            arrow = (
-                isinstance(body, ColumnarBatch)
-                and len(body) >= ARROW_MIN_POINTS
-                and ("pyarrow" in sys.modules or not exiting())
-            )
-            if arrow:
-                data = arrow_batch(body)
-            else:
-                data = body.to_json() if isinstance(body, ColumnarBatch) else encode_json(body)
-            resp = conn.request(
-                "POST",
-                API + "metrics/batch",
-                body=data,
-                content_type=ARROW if arrow else COLUMNAR_CONTENT_TYPE,
-                timeout=self.timeout,
-            )
-            return resp.json() if resp.data else None
-        if kind == "media":  # a MediaBatch as msgpack; from the spool, its JSON form
-            if isinstance(body, (dict, bytes)):
-                return conn.post_json(API + "media/batch", body, timeout=self.timeout)
-            from ._media_batch import MEDIA_CONTENT_TYPE, encode_msgpack
+    def deliver(self, op: Op) -> Any:
+        """Send one operation; the server's answer (decoded JSON, None when empty)."""
+        conn, timeout = self.conn, self.timeout
+        if isinstance(op, Metrics):
+            return self._metrics(op.batch)
+        if isinstance(op, Media):
+            return self._media(op)
+        if isinstance(op, System):
+            return conn.post_json(API + "metrics/system/batch", op.body, timeout=timeout)
+        if isinstance(op, Create):
+            return conn.post_json(API + "runs", {**op.body, "resume": "allow"}, timeout=timeout)
+        if isinstance(op, Patch):
+            return conn.patch_json(f"{API}runs/{op.run_id}", op.change, timeout=timeout)
+        unhandled(op)
 
-            resp = conn.request(
-                "POST",
-                API + "media/batch",
-                body=encode_msgpack(body),
-                content_type=MEDIA_CONTENT_TYPE,
-                timeout=self.timeout,
-            )
-            return resp.json() if resp.data else None
-        if kind == "system":
-            return conn.post_json(API + "metrics/system/batch", body, timeout=self.timeout)
-        if kind == "create":
-            return conn.post_json(API + "runs", {**body, "resume": "allow"}, timeout=self.timeout)
-        if kind == "patch":
-            body = dict(body)
-            run_id = body.pop("run_id")
-            return conn.patch_json(f"{API}runs/{run_id}", body, timeout=self.timeout)
-        raise ValueError(f"unknown operation kind {kind!r}")
+    def _metrics(self, batch: ColumnarBatch | dict[str, Any]) -> Any:
+        """A :class:`ColumnarBatch` as Arrow from :data:`ARROW_MIN_POINTS` points, else
+        as columnar JSON; a spooled batch (its columnar JSON) as JSON."""
+        arrow = (
+            isinstance(batch, ColumnarBatch)
+            and len(batch) >= ARROW_MIN_POINTS
+            and ("pyarrow" in sys.modules or not exiting())
+        )
+        if isinstance(batch, ColumnarBatch):
+            data = arrow_batch(batch) if arrow else batch.to_json()
+        else:
+            data = encode_json(batch)
+        resp = self.conn.request(
+            "POST",
+            API + "metrics/batch",
+            body=data,
+            content_type=ARROW if arrow else COLUMNAR_CONTENT_TYPE,
+            timeout=self.timeout,
+        )
+        return resp.json() if resp.data else None
+
+    def _media(self, op: Media) -> Any:
+        """A :class:`MediaBatch` as msgpack; a spooled one (its JSON form) as JSON."""
+        if isinstance(op.batch, dict):
+            return self.conn.post_json(API + "media/batch", op.batch, timeout=self.timeout)
+        from ._media_batch import MEDIA_CONTENT_TYPE, encode_msgpack
+
+        resp = self.conn.request(
+            "POST",
+            API + "media/batch",
+            body=encode_msgpack(op.batch),
+            content_type=MEDIA_CONTENT_TYPE,
+            timeout=self.timeout,
+        )
+        return resp.json() if resp.data else None
 
     def heartbeat(self, run_id: str) -> None:
         self.conn.request("POST", f"{API}runs/{run_id}/heartbeat", timeout=10.0)

@@ -16,6 +16,7 @@ import wanllm_jupyter as wl
 from tests.client.client_helpers import exact_points
 from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import cli
+from wanllm_jupyter._ops import Op
 from wanllm_jupyter._transport import HttpTransport
 
 
@@ -89,9 +90,9 @@ class SlowTransport:
     def timeout(self, value: float) -> None:
         self.inner.timeout = value
 
-    def deliver(self, kind: str, body: Any) -> Any:
+    def deliver(self, op: Op) -> Any:
         time.sleep(self.delay)
-        return self.inner.deliver(kind, body)
+        return self.inner.deliver(op)
 
     def heartbeat(self, run_id: str) -> None:
         self.inner.heartbeat(run_id)

@@ -18,6 +18,7 @@ from tests.client.client_helpers import exact_points
 from tests.client.fault_proxy import FaultProxy
 from tests.jupyter_process import JupyterServer
 from wanllm_jupyter import _columns, cli
+from wanllm_jupyter._ops import Op, Patch, System
 from wanllm_jupyter._rejected import REJECTED
 from wanllm_jupyter._replay import Replayer
 from wanllm_jupyter._spool import PENDING, SYNCED, Spool, read_ops
@@ -128,7 +129,8 @@ def test_a_spooled_rejected_operation_is_set_aside_by_sync(
     for i in range(300):
         wl.log({"a": float(i)})
         if i == 100:  # an operation no server takes (422), spooled between the points
-            run.sender.ops.append(("patch", {"run_id": run.id, "bogus": 1}))  # type: ignore[union-attr]
+            bogus = Patch(run.id, {"bogus": 1})  # type: ignore[typeddict-unknown-key]
+            run.sender.ops.append(bogus)  # type: ignore[union-attr]
     wl.finish(quiet=True)
     assert sync(server, tmp_path) == 0  # was: FAILED on every attempt
     out = capsys.readouterr().out
@@ -219,9 +221,10 @@ def test_a_server_failing_everything_sets_nothing_aside(
 def replayer_on(spool: Spool, failing: set[int], log: list[int]) -> Replayer:
     """A replayer whose server answers 500 to the ops numbered in ``failing``."""
 
-    def send(kind: str, body: dict) -> None:
-        log.append(body["n"])
-        if body["n"] in failing:
+    def send(op: Op) -> None:
+        assert isinstance(op, System)
+        log.append(op.body["n"])
+        if op.body["n"] in failing:
             raise ServerError(500, "boom", method="PATCH", path="runs/x")
 
     return Replayer(send, spool.dir, fault_limit=2)
@@ -233,7 +236,7 @@ def numbers(spool: Spool) -> list[int]:
 
 def test_replay_sets_aside_a_5xx_op_only_once_a_later_one_gets_through(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "run")
-    spool.append([("patch", {"n": i}) for i in range(3)])
+    spool.append([System({"n": i}) for i in range(3)])
     log: list[int] = []
     replayer = replayer_on(spool, {0}, log)
     with pytest.raises(ServerError):
@@ -249,21 +252,21 @@ def test_replay_sets_aside_a_5xx_op_only_once_a_later_one_gets_through(tmp_path:
 
 def test_replay_sets_nothing_aside_when_every_op_fails_or_none_follows(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "run")
-    spool.append([("patch", {"n": i}) for i in range(3)])
+    spool.append([System({"n": i}) for i in range(3)])
     replayer = replayer_on(spool, {0, 1, 2}, [])
     for _ in range(5):  # the server fails everything: an outage, not one bad op
         with pytest.raises(ServerError):
             replayer.replay(spool)
     assert numbers(spool) == [0, 1, 2] and replayer.set_aside == 0
     only = Spool(tmp_path, "alone")
-    only.append([("patch", {"n": 0})])
+    only.append([System({"n": 0})])
     replayer = replayer_on(only, {0}, [])
     with pytest.raises(ServerError):
         replayer.replay(only)
     for _ in range(3):  # held, but nothing after it shows the server works
         assert replayer.replay(only) is False
     assert numbers(only) == [0] and replayer.set_aside == 0
-    only.append([("patch", {"n": 1})])
+    only.append([System({"n": 1})])
     assert replayer.replay(only) is True and replayer.set_aside == replayer.sent == 1
     spool.close()
     only.close()

@@ -12,14 +12,15 @@ import orjson
 import pytest
 
 from wanllm_jupyter._columns import Columns, WanllmWarning
+from wanllm_jupyter._ops import Create, Op, Patch, System, wire_body
 from wanllm_jupyter._sender import Sender
-from wanllm_jupyter._spool import SYNCED, Spool, read_ops, replay_file
-from wanllm_jupyter._wire import ColumnarBatch
+from wanllm_jupyter._spool import SYNCED, Spool, body_json, read_ops, replay_file
 from wanllm_jupyter.core.errors import ServerError, ServerUnreachable
 
 
 class FakeTransport:
-    """Records delivered operations; ``down`` makes it raise ServerUnreachable."""
+    """Records delivered operations as ``(kind, body as spooled)``; ``down`` makes it
+    raise ServerUnreachable."""
 
     def __init__(self) -> None:
         self.down = False
@@ -29,18 +30,16 @@ class FakeTransport:
         self.lock = threading.Lock()
         self.timeout = 30.0
 
-    def deliver(self, kind: str, body: Any) -> Any:
+    def deliver(self, op: Op) -> Any:
         if self.down:
             raise ServerUnreachable("down")
         time.sleep(self.delay)
         if self.local_error is not None:
             raise self.local_error
-        if kind == "patch" and body.get("notes") == "bad":
+        if isinstance(op, Patch) and op.change.get("config") == {"bad": 1}:
             raise ServerError(422, "invalid", method="PATCH", path="runs/x")
-        if isinstance(body, ColumnarBatch):
-            body = body.to_json()
         with self.lock:
-            self.delivered.append((kind, orjson.loads(body) if isinstance(body, bytes) else body))
+            self.delivered.append((op.kind, orjson.loads(body_json(wire_body(op)))))
         return {"duplicate": False}
 
     def heartbeat(self, run_id: str) -> None:
@@ -78,7 +77,7 @@ def test_outage_spools_then_replays_in_order(tmp_path: Path) -> None:
     while (s.online or not s.spool.path.exists()) and time.monotonic() < deadline:
         time.sleep(0.01)  # offline, and the first spooled batch is on disk
     assert not s.online and s.spool.path.exists()
-    s.ops.append(("patch", {"run_id": "run", "summary": {"a": 49}}))
+    s.ops.append(Patch("run", {"summary": {"a": 49}}))
     for i in range(50, 80):
         s.buffer.append(({"a": i}, None, True, 0.0))
     time.sleep(0.2)
@@ -97,7 +96,7 @@ def test_offline_spools_everything_durably(tmp_path: Path) -> None:
         Spool(tmp_path, "run"),
         None,
         interval=0.01,
-        first=[("create", {"id": "run"})],
+        first=[Create({"id": "run"})],
     )
     s.start()
     for i in range(10):
@@ -124,7 +123,7 @@ def test_finish_deadline_spools_instead_of_waiting(tmp_path: Path) -> None:
 def test_rejected_operation_is_reported_not_retried(tmp_path: Path) -> None:
     t = FakeTransport()
     s = make(tmp_path, t)
-    s.ops.append(("patch", {"run_id": "run", "notes": "bad"}))
+    s.ops.append(Patch("run", {"config": {"bad": 1}}))
     with pytest.warns(WanllmWarning, match="rejected a patch"):
         report = s.close(5)
     assert report.set_aside_ops == 1 and "422" in (report.set_aside_first or "")
@@ -172,7 +171,7 @@ def test_spool_first_is_durable_even_when_delivery_hangs(tmp_path: Path) -> None
     t.delay = 3.0  # the server hangs (a kernel would be killed meanwhile)
     for i in range(50):
         s.buffer.append(({"a": i}, None, True, 0.0))
-    s.ops.append(("patch", {"run_id": "run", "state": "finished"}))
+    s.ops.append(Patch("run", {"state": "finished"}))
     started = time.monotonic()
     report = s.close(0.2, spool_first=True)
     assert time.monotonic() - started < 5
@@ -183,20 +182,21 @@ def test_spool_first_is_durable_even_when_delivery_hangs(tmp_path: Path) -> None
 
 def test_spool_replay_stopped_early_keeps_only_undelivered_ops(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "run")
-    spool.append([("patch", {"n": i}) for i in range(5)])
+    spool.append([System({"n": i}) for i in range(5)])
     got: list[int] = []
 
-    def deliver(kind: str, body: dict[str, Any]) -> None:
-        if body["n"] == 3:
+    def deliver(op: Op, up_to: int = 2) -> None:
+        assert isinstance(op, System)
+        if op.body["n"] > up_to:
             raise ServerUnreachable("down")
-        got.append(body["n"])
+        got.append(op.body["n"])
 
     with pytest.raises(ServerUnreachable):
         spool.replay(deliver)
     assert got == [0, 1, 2] and [b["n"] for _, b in read_ops(spool.path)] == [3, 4]
-    assert spool.replay(lambda kind, body: None, stop=lambda: True) is False
+    assert spool.replay(lambda op: None, stop=lambda: True) is False
     assert [b["n"] for _, b in read_ops(spool.path)] == [3, 4]
-    assert spool.replay(lambda kind, body: got.append(body["n"])) is True
+    assert spool.replay(lambda op: deliver(op, up_to=4)) is True
     assert got == [0, 1, 2, 3, 4] and spool.path.stat().st_size == 0
     spool.close()
     assert not spool.path.exists()
@@ -205,14 +205,14 @@ def test_spool_replay_stopped_early_keeps_only_undelivered_ops(tmp_path: Path) -
 def test_a_torn_last_line_is_cut_before_appending(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "run")
     spool.dir.mkdir(parents=True)
-    spool.path.write_bytes(b'{"op":"patch","body":{"n":0}}\n{"op":"pat')  # the writer died
-    spool.append([("patch", {"n": 1})])
+    spool.path.write_bytes(b'{"op":"system","body":{"n":0}}\n{"op":"sys')  # the writer died
+    spool.append([System({"n": 1})])
     assert [b["n"] for _, b in read_ops(spool.path)] == [0, 1]
     spool.close()
 
 
 def test_an_earlier_processs_spool_is_replayed_first(tmp_path: Path) -> None:
-    Spool(tmp_path, "run").append([("patch", {"run_id": "run", "notes": "earlier"})])
+    Spool(tmp_path, "run").append([Patch("run", {"config": {"earlier": 1}})])
     t = FakeTransport()
     s = make(tmp_path, t)
     s.buffer.append(({"a": 0}, None, True, 0.0))

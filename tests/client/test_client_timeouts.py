@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from wanllm_jupyter._http import API, Connection
+from wanllm_jupyter._ops import Create, Op, Patch, System
 from wanllm_jupyter._transport import HttpTransport
 from wanllm_jupyter.core.errors import ServerUnreachable
 
@@ -43,16 +44,17 @@ def outcome(call: Callable[[], Any], wait: float = 30.0) -> BaseException | None
 
 
 @pytest.mark.parametrize(
-    ("kind", "body"),
+    "op",
     [
-        ("patch", {"run_id": "00000000-0000-0000-0000-000000000001", "summary": {"a": 1}}),
-        ("create", {"project": "p"}),
-        ("system", {"run_id": "00000000-0000-0000-0000-000000000001", "metrics": []}),
+        Patch("00000000-0000-0000-0000-000000000001", {"summary": {"a": 1}}),
+        Create({"project": "p"}),
+        System({"run_id": "00000000-0000-0000-0000-000000000001", "metrics": []}),
     ],
+    ids=lambda op: op.kind,
 )
-def test_transport_operations_time_out(silent_url: str, kind: str, body: dict[str, Any]) -> None:
+def test_transport_operations_time_out(silent_url: str, op: Op) -> None:
     transport = HttpTransport(Connection(silent_url), timeout=0.3)
-    assert isinstance(outcome(lambda: transport.deliver(kind, body)), ServerUnreachable)
+    assert isinstance(outcome(lambda: transport.deliver(op)), ServerUnreachable)
 
 
 def test_requests_without_a_timeout_use_the_connections(silent_url: str) -> None:

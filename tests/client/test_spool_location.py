@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from wanllm_jupyter._ops import Patch
 from wanllm_jupyter._spool import LOCK, PENDING, Spool, default_root, run_lock
 
 
@@ -27,7 +28,7 @@ def test_default_root_is_a_data_directory_not_the_cwd(
 
 def test_no_lock_file_outlives_its_holder(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "r1")
-    spool.append([("patch", {"run_id": "r1", "notes": "x"})])
+    spool.append([Patch("r1", {"config": {"x": 1}})])
     assert (spool.dir / LOCK).exists()
     with run_lock(spool.dir) as locked:
         assert not locked  # a live process holds it
