@@ -22,6 +22,7 @@ series' summary row locked, so one writer seals a series at a time.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ TIER_COLUMNS = ["run_id", "metric_name", "level", "n", "min_bucket", "max_bucket
 TIER_KINDS = ("uuid", "text", "i2", "i4", "i8", "i8", "bytes")
 Key = tuple[uuid.UUID, str]
 Metadata = list[dict[str, Any] | None] | None
+log = logging.getLogger(__name__)
 
 
 def _segments(*keys: np.ndarray) -> list[tuple[int, int]]:
@@ -221,20 +223,19 @@ _TAIL_COLUMNS = "run_id, metric_name, n, steps, times, vals, metadata"
 
 def _resealed(
     keys: list[Key], tail: list[asyncpg.Record], tiers: list[asyncpg.Record], force: bool
-) -> tuple[Encoded, list[int]]:
-    """The rows replacing ``tail`` and the small ``tiers`` rows, and per series
-    whether a tail row stays open (CPU work: run off the event loop)."""
+) -> Encoded:
+    """The rows replacing ``tail`` and the small ``tiers`` rows (CPU work: run off
+    the event loop)."""
     group, st, tm, v, md = _decode_rows(keys, tail)
-    counts = np.bincount(group, minlength=len(keys))
-    sealed = (counts >= SMALL_BLOCK) | force
-    encoded = _split(keys, *_sorted(group, st, tm, v, md), sealed, _old_tiers(keys, tiers))
-    return encoded, ((counts > 0) & ~sealed).astype(np.int32).tolist()
+    sealed = (np.bincount(group, minlength=len(keys)) >= SMALL_BLOCK) | force
+    return _split(keys, *_sorted(group, st, tm, v, md), sealed, _old_tiers(keys, tiers))
 
 
 async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False) -> None:
     """Seal the tails of series ``keys`` (all of them when ``force``, else those
     of at least SMALL_BLOCK points; the others become one tail row) and merge
-    their small tier rows. The caller holds their summary rows locked."""
+    their small tier rows, in the caller's transaction. The caller holds their
+    seal locks (:func:`lock_series`)."""
     if not keys:
         return
     rids, names = [k[0] for k in keys], [k[1] for k in keys]
@@ -247,37 +248,67 @@ async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False
         rids, names, SMALL_TIER,
     )  # fmt: skip
     points = sum(r["n"] for r in tail) + sum(r["n"] for r in tiers)
-    encoded, open_rows = await offload.maybe(points, _resealed, keys, tail, tiers, force)
+    encoded = await offload.maybe(points, _resealed, keys, tail, tiers, force)
     await copy_encoded(conn, encoded)
-    await conn.execute(
-        "UPDATE metric_summaries s SET open_writes = u.o"
-        " FROM unnest($1::uuid[], $2::text[], $3::int4[]) AS u(r, m, o)"
-        " WHERE s.run_id = u.r AND s.metric_name = u.m",
-        rids, names, open_rows,
-    )  # fmt: skip
 
 
-async def seal_due(conn: asyncpg.Connection, keys: list[Key]) -> None:
-    """Seal, in a transaction of its own, the tails of those of series ``keys``
-    (in lock order) still due once their summary rows are locked (a concurrent
-    writer may have sealed them meanwhile)."""
-    async with conn.transaction():
-        rows = await conn.fetch(
-            f"SELECT run_id, metric_name FROM metric_summaries WHERE {_SERIES}"
-            ' AND open_writes >= $3 ORDER BY run_id, metric_name COLLATE "C" FOR UPDATE',
-            [k[0] for k in keys], [k[1] for k in keys], SEAL_WRITES,
-        )  # fmt: skip
-        await seal(conn, [(r["run_id"], r["metric_name"]) for r in rows])
+# A series' seal lock: a transaction-level advisory lock (class SEAL_LOCK, key the
+# hash of the series), taken by seals only. Writers never wait on a seal: they
+# take no advisory lock, and a seal locks no row a writer touches (it deletes
+# tail and small tier rows, which writers only insert).
+SEAL_LOCK = 0x5EA1
+_HASH = "hashtext(u.r::text || '/' || u.m)"
+_TRY_LOCK = f"""
+WITH found AS MATERIALIZED (  -- the runs first (a run being deleted or ended waits for us)
+    SELECT id FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE
+)
+SELECT u.r AS run_id, u.m AS metric_name, pg_try_advisory_xact_lock({SEAL_LOCK}, {_HASH}) AS got
+FROM unnest($1::uuid[], $2::text[]) AS u(r, m) WHERE u.r IN (SELECT id FROM found)
+"""
+_LOCK = f"""
+SELECT count(pg_advisory_xact_lock({SEAL_LOCK}, h)) FROM (
+    SELECT DISTINCT {_HASH} AS h FROM unnest($1::uuid[], $2::text[]) AS u(r, m) ORDER BY h
+) s
+"""
+
+
+async def lock_series(conn: asyncpg.Connection, keys: Sequence[Key]) -> None:
+    """Take the seal locks of series ``keys`` until the transaction ends, waiting
+    for seals under way (in hash order: two callers cannot deadlock)."""
+    await conn.execute(_LOCK, [k[0] for k in keys], [k[1] for k in keys])
+
+
+def _lost_race(e: asyncpg.PostgresError) -> bool:
+    """A deadlock or serialization failure: the seal is rolled back and left to a
+    later write or to the run's end."""
+    return isinstance(e, asyncpg.DeadlockDetectedError | asyncpg.SerializationError)
+
+
+async def seal_due(conn: asyncpg.Connection, keys: list[Key]) -> list[Key]:
+    """Seal, in a transaction of its own, the tails of series ``keys`` (their
+    writer found them due, after its batch committed). Series whose seal lock
+    another seal holds, or whose run was deleted, are skipped: nobody waits.
+    Return the series sealed."""
+    try:
+        async with conn.transaction():
+            rows = await conn.fetch(_TRY_LOCK, [k[0] for k in keys], [k[1] for k in keys])
+            sealed = [(r["run_id"], r["metric_name"]) for r in rows if r["got"]]
+            await seal(conn, sealed)
+    except asyncpg.PostgresError as e:
+        if not _lost_race(e):
+            raise
+        log.warning("seal of %d series rolled back (%s); left for later", len(keys), e)
+        return []
+    return sealed
 
 
 async def seal_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
-    """Seal every tail of a run (it ended: its tail would wait for nothing)."""
-    rows = await conn.fetch(
-        "SELECT metric_name FROM metric_summaries WHERE run_id = $1"
-        ' ORDER BY metric_name COLLATE "C" FOR UPDATE',  # the writers' lock order
-        run_id,
-    )
-    await seal(conn, [(run_id, r["metric_name"]) for r in rows], force=True)
+    """Seal every tail of a run (it ended: its tail would wait for nothing), in
+    the caller's transaction, which holds the run's row locked."""
+    rows = await conn.fetch("SELECT metric_name FROM metric_summaries WHERE run_id = $1", run_id)
+    keys = [(run_id, r["metric_name"]) for r in rows]
+    await lock_series(conn, keys)
+    await seal(conn, keys, force=True)
 
 
 async def trim_before(conn: asyncpg.Connection, table: str, cutoff: int) -> int:

@@ -8,21 +8,25 @@ tail rows: :mod:`.postgres_blocks`), upserts the per-series summaries
 seal, and takes each run's next live sequence number. PostgreSQL commits a
 statement as a whole, so a batch is written entirely or not at all, and
 acknowledged only once committed. A replay or an unknown run writes nothing
-(:class:`Duplicate`, ``RunNotFound``). Series due for a seal are sealed right
-after, in a transaction of their own (a failure there loses nothing: the tail
-stays open and is sealed by a later write or when the run ends).
+(:class:`Duplicate`, ``RunNotFound``). Every :data:`.postgres_blocks.SEAL_WRITES`
+batches of a series, the batch's statement resets the series' count and its
+writer seals the series once committed, in a transaction of its own that
+locks no row other writers touch (:func:`.postgres_blocks.seal_due`; a
+failure there loses nothing: the tail stays open and is sealed by a later
+seal or when the run ends).
 
 The numpy work (sorting, packing, tier partials, summaries) runs in a worker
 thread for batches of at least :data:`THREAD_POINTS` points.
 
 Auto steps need the series' last step first: such a batch claims and locks up
 front in a transaction (:data:`CLAIM`, :data:`LOCK_SUMMARIES`), then runs the
-same statement and seals in it.
+same statement in it.
 
 Locks are taken in one global order (batch id, runs, summaries, live
 sequence; keys sorted within each), so concurrent writers cannot deadlock, and
-the summary rows shared by writers of one series stay locked only until the
-statement (or the auto-step transaction) commits.
+the summary rows shared by writers of one series stay locked only from their
+upsert (after the batch's rows are in) until the statement (or the auto-step
+transaction) commits.
 """
 
 from __future__ import annotations
@@ -136,18 +140,22 @@ def derived_sql() -> str:
     summaries and takes the live sequence numbers.
 
     Parameters: $1 kind (NULL: already claimed), $2 batch id, $3 points, $4 run
-    ids, $5/$6 series keys (run id, name; in lock order), then the arrays of
-    :attr:`Derived.args` (summaries, block rows with a ``sealed`` flag, tier
-    rows), then the run ids taking a live sequence number (in lock order; empty:
-    none). Returns ``duplicate`` (the batch id was claimed before), ``found``
-    (the run ids found), ``writes`` (run id, name and writes since its last seal
-    of each series) and ``seq`` (run id, number). The claim is only tried when
-    every run was found, and nothing else is written unless it succeeded (or $1
-    is NULL): a statement without a transaction of its own writes a whole
-    batch or nothing. Rows are upserted in the order given (no joins or sorts),
-    so summary rows are locked in key order, then the live-sequence rows.
+    ids, $5/$6 series keys (run id, name; in lock order), $7 the writes between
+    seals, then the arrays of :attr:`Derived.args` (summaries, block rows with a
+    ``sealed`` flag, tier rows), then the run ids taking a live sequence number
+    (in lock order; empty: none). Returns ``duplicate`` (the batch id was
+    claimed before), ``found`` (the run ids found), ``writes`` (run id, name
+    and writes since its last seal of each series; 0: this batch found the
+    series due and reset its count, so its writer seals it) and ``seq`` (run
+    id, number). The claim is only tried when every run was found, and nothing
+    else is written unless it succeeded (or $1 is NULL): a statement without a
+    transaction of its own writes a whole batch or nothing. The block, tail and
+    tier rows are inserted first; then summary rows are upserted in the order
+    given (no joins or sorts), so they are locked in key order, then the
+    live-sequence rows, and stay locked only for the rest of the statement and
+    its commit.
     """
-    p = 7
+    p = 8
     summ_src = _unnest(_SUMMARY_PARAMS, p)
     p += len(_SUMMARY_PARAMS)
     block_src = _unnest(_BLOCK_PARAMS, p)
@@ -169,6 +177,18 @@ WITH locked AS (
 ), ok AS (
     SELECT (SELECT count(*) FROM locked) = cardinality($4::uuid[])
            AND ($1::text IS NULL OR (SELECT count(*) FROM claim) = 1) AS ok
+), sealed AS (
+    INSERT INTO metric_blocks ({block_cols})
+    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE sealed AND (SELECT ok FROM ok)
+    RETURNING 1
+), tail AS (
+    INSERT INTO metric_tail ({block_cols})
+    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE NOT sealed AND (SELECT ok FROM ok)
+    RETURNING 1
+), tiers AS (
+    INSERT INTO metric_tier_blocks ({tier_cols})
+    SELECT * FROM {tier_src} WHERE (SELECT ok FROM ok)
+    RETURNING 1
 ), summ AS (
     INSERT INTO metric_summaries AS s (run_id, metric_name, count, finite_count,
         nonfinite_count, mean, m2, min_value, max_value, first_time, last_time, first_step,
@@ -177,7 +197,9 @@ WITH locked AS (
            nullif(u.mean, 'NaN'), u.m2, nullif(u.lo, 'NaN'), nullif(u.hi, 'NaN'),
            u.t0, u.t1, u.s0, u.s1, u.ls, u.lt, u.lv, 1
     FROM {summ_src} WITH ORDINALITY AS u({names}, i)
-    WHERE (SELECT ok FROM ok)
+    WHERE (SELECT ok FROM ok)  -- once the rows above are in: rows stay locked briefly
+      AND (SELECT count(*) FROM sealed) + (SELECT count(*) FROM tail)
+          + (SELECT count(*) FROM tiers) >= 0
     ON CONFLICT (run_id, metric_name) DO UPDATE SET
         count = s.count + excluded.count,
         finite_count = s.finite_count + excluded.finite_count,
@@ -197,17 +219,9 @@ WITH locked AS (
             " >= (s.latest_time, s.latest_step)",
         )
     },
-        open_writes = s.open_writes + 1
+        open_writes = CASE WHEN s.open_writes + 1 >= $7::int4 THEN 0
+                           ELSE s.open_writes + 1 END  -- 0: this writer seals it
     RETURNING run_id, metric_name, open_writes
-), sealed AS (
-    INSERT INTO metric_blocks ({block_cols})
-    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE sealed AND (SELECT ok FROM ok)
-), tail AS (
-    INSERT INTO metric_tail ({block_cols})
-    SELECT {block_cols} FROM {block_src} AS {blocks_as} WHERE NOT sealed AND (SELECT ok FROM ok)
-), tiers AS (
-    INSERT INTO metric_tier_blocks ({tier_cols})
-    SELECT * FROM {tier_src} WHERE (SELECT ok FROM ok)
 ), next AS (
     INSERT INTO run_live_seq AS q (run_id, seq)
     SELECT unnest(${live}::uuid[]), 1
@@ -271,12 +285,14 @@ class Derived:
     encoded: blocks.Encoded
     args: list[Any]
 
-    def params(self) -> list[Any]:
-        """The arrays $5.. of :func:`derived_sql` but the live run ids."""
+    def params(self, seal_writes: int) -> list[Any]:
+        """The parameters $5.. of :func:`derived_sql` but the live run ids."""
         e = self.encoded
         rows = [(True, *r) for r in e.blocks] + [(False, *r) for r in e.tail]
         return [
-            *self.args,
+            *self.args[:2],
+            seal_writes,
+            *self.args[2:],
             *_columns(rows, len(_BLOCK_PARAMS)),
             *_columns(e.tiers, len(_TIER_PARAMS)),
         ]
@@ -311,23 +327,24 @@ async def upsert_derived(
     run_ids: list[uuid.UUID],
     live: list[uuid.UUID],
     batch_id: str | None = None,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[blocks.Key]]:
     """Write ``derived`` with :func:`derived_sql` (``claim``: kind, batch id,
-    points; None when already claimed, then ``batch_id`` names the batch), take
-    a live sequence number for each run of ``live``, and seal the series due:
-    in the caller's transaction when there is one, else in one of their own.
-    Return the live numbers; raise Duplicate/RunNotFound (nothing was written
-    unless the caller's transaction holds earlier writes: then roll back)."""
+    points; None when already claimed, then ``batch_id`` names the batch) and
+    take a live sequence number for each run of ``live``. Return the live
+    numbers and the series this batch found due for a seal (the caller seals
+    them once committed: :func:`.postgres_blocks.seal_due`); raise
+    Duplicate/RunNotFound (nothing was written unless the caller's transaction
+    holds earlier writes: then roll back)."""
     kind, bid, n = claim if claim is not None else (None, batch_id, 0)
     order = sorted(live, key=lambda r: r.bytes)
-    row = _one(await conn.fetchrow(derived_sql(), kind, bid, n, run_ids, *derived.params(), order))
+    row = _one(
+        await conn.fetchrow(
+            derived_sql(), kind, bid, n, run_ids, *derived.params(blocks.SEAL_WRITES), order
+        )
+    )
     check_claim(not row["duplicate"], run_ids, row["found"])
-    due = [(uuid.UUID(r), m) for r, m, w in row["writes"] or () if int(w) >= blocks.SEAL_WRITES]
-    if conn.is_in_transaction():
-        await blocks.seal(conn, due)
-    elif due:
-        await blocks.seal_due(conn, due)
-    return {r: int(q) for r, q in row["seq"] or ()}
+    due = [(uuid.UUID(r), m) for r, m, w in row["writes"] or () if int(w) == 0]
+    return {r: int(q) for r, q in row["seq"] or ()}, due
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:
@@ -365,37 +382,44 @@ async def write_metrics(
     numbers follow commit order).
 
     A batch with explicit steps is one statement (:func:`derived_sql`); auto
-    steps claim and lock first, in a transaction. Raises Duplicate for a replay
-    and RunNotFound for an unknown run, having written nothing.
+    steps claim and lock first, in a transaction. The series the batch found
+    due are sealed once it committed, in a transaction of their own. Raises
+    Duplicate for a replay and RunNotFound for an unknown run, having written
+    nothing.
     """
     n = len(batch)
     p = batch_points(batch)
     auto = batch.auto_step
     if n and (auto is None or not auto.any()):
         derived = await _derive(p, batch)
-        seq = await upsert_derived(
+        seq, due = await upsert_derived(
             conn, derived, claim=("metrics", batch.batch_id, n), run_ids=batch.run_ids,
             live=batch.run_ids,
         )  # fmt: skip
-        return p.steps, seq
-    async with conn.transaction():
-        row = _one(await conn.fetchrow(CLAIM, "metrics", batch.batch_id, n, batch.run_ids))
-        check_claim(row["claimed"], batch.run_ids, row["found"])
-        if n == 0:
-            return batch.steps, {}
-        rows = await conn.fetch(LOCK_SUMMARIES, [k[0] for k in p.keys], [k[1] for k in p.keys])
-        position = {k: i for i, k in enumerate(p.keys)}
-        last = {
-            position[(r["run_id"], r["metric_name"])]: r["last_step"] for r in rows if r["count"]
-        }
-        if auto is not None:
-            p.steps = assign_auto_steps(batch.steps, auto, p.series, last)
-        derived = await _derive(p, batch)
-        seq = await upsert_derived(
-            conn, derived, claim=None, run_ids=batch.run_ids, live=batch.run_ids,
-            batch_id=batch.batch_id,
-        )  # fmt: skip
-        return p.steps, seq
+    else:
+        async with conn.transaction():
+            row = _one(await conn.fetchrow(CLAIM, "metrics", batch.batch_id, n, batch.run_ids))
+            check_claim(row["claimed"], batch.run_ids, row["found"])
+            if n == 0:
+                return batch.steps, {}
+            keys = ([k[0] for k in p.keys], [k[1] for k in p.keys])
+            rows = await conn.fetch(LOCK_SUMMARIES, *keys)
+            position = {k: i for i, k in enumerate(p.keys)}
+            last = {
+                position[(r["run_id"], r["metric_name"])]: r["last_step"]
+                for r in rows
+                if r["count"]
+            }
+            if auto is not None:
+                p.steps = assign_auto_steps(batch.steps, auto, p.series, last)
+            derived = await _derive(p, batch)
+            seq, due = await upsert_derived(
+                conn, derived, claim=None, run_ids=batch.run_ids, live=batch.run_ids,
+                batch_id=batch.batch_id,
+            )  # fmt: skip
+    if due:
+        await blocks.seal_due(conn, due)
+    return p.steps, seq
 
 
 async def replayed_live_seq(conn: asyncpg.Connection, batch_id: str) -> dict[str, int]:

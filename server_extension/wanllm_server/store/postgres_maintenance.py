@@ -58,6 +58,7 @@ async def rebuild_series(conn: asyncpg.Connection, rid: uuid.UUID, name: str) ->
         "SELECT 1 FROM metric_summaries WHERE run_id = $1 AND metric_name = $2 FOR UPDATE",
         rid, name,
     )  # fmt: skip
+    await blocks.lock_series(conn, [(rid, name)])
     await blocks.seal(conn, [(rid, name)], force=True)
     raw = await read_series(conn, PointRead(rid, name))
     for table in ("metric_summaries", "metric_tier_blocks"):
@@ -91,10 +92,13 @@ async def apply_retention(
     if r.metrics_days > 0:
         cutoff = now - r.metrics_days * DAY_US
         affected = await conn.fetch(
-            "SELECT run_id, metric_name FROM metric_summaries WHERE count > 0 AND first_time < $1",
+            "SELECT run_id, metric_name FROM metric_summaries WHERE count > 0 AND first_time < $1"
+            ' ORDER BY run_id, metric_name COLLATE "C"',  # the writers' lock order
             cutoff,
         )
         removed["metrics"] = 0
+        # seals of these series wait for us (or are skipped), before we touch their rows
+        await blocks.lock_series(conn, [(r["run_id"], r["metric_name"]) for r in affected])
         for table in ("metric_blocks", "metric_tail"):
             removed["metrics"] += await blocks.trim_before(conn, table, cutoff)
             removed["metrics"] += await _drop_before(
