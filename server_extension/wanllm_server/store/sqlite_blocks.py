@@ -11,8 +11,9 @@ points become ``metric_blocks`` rows of at most :data:`BLOCK_POINTS` points
 with their tier partials. The series due in one batch are sealed together
 (one statement, one encoding pass, :mod:`.blocks_batch`). Tier rows under
 :data:`SMALL_TIER` partials are merged once a (series, level) has
-:data:`MERGE_ROWS` of them, so a level keeps a few rows and a seal re-encodes
-little. Readers add the tail's points to the tiers (:mod:`.sqlite_reads`). A
+:data:`MERGE_ROWS` of them or SMALL_TIER partials in them, so a level keeps a
+few rows of about SMALL_TIER partials (what a chart query decodes) and a seal
+re-encodes little. Readers add the tail's points to the tiers (:mod:`.sqlite_reads`). A
 crash inside a seal rolls back its whole batch.
 """
 
@@ -34,7 +35,7 @@ SEAL_POINTS = 8_192  # a tail this large is sealed at once
 SEAL_MIN = 1_024  # ... a smaller one only every SEAL_WRITES batches, from this size
 SEAL_WRITES = 32  # batches of a series between seal checks
 SMALL_TIER = 512  # tier rows with fewer partials are "small" (a full tail's level 4 is not)
-MERGE_ROWS = 8  # a seal merges the small tier rows of a (series, level) that has this many
+MERGE_ROWS = 8  # ... merged at a seal once a (series, level) has this many or SMALL_TIER partials
 SERIES_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_bits"
@@ -224,23 +225,33 @@ def seal(
         merge_tiers(c, sids, agg.tier_rows(gs, st, tm, v, presorted=True))
 
 
-def merge_tiers(c: sqlite3.Connection, sids: Sequence[int], new: agg.TierRows) -> None:
-    """Insert new tier partials (group ``g``: series ``sids[g]``), merged with the
-    small tier rows of each (series, level) that has MERGE_ROWS - 1 of them."""
-    groups = np.unique(new.group).tolist()
-    ids = [sids[g] for g in groups]
-    full = c.execute(
-        f"SELECT series_id, level FROM metric_tiers WHERE {_in(ids)} AND n < ? "
-        "GROUP BY series_id, level HAVING count(*) >= ?",
-        (*ids, SMALL_TIER, MERGE_ROWS - 1),
+def _due_merges(c: sqlite3.Connection, ids: list[int], new: agg.TierRows) -> list[int]:
+    """The (series, level) pairs (flattened) whose small tier rows merge with
+    their small new row: together MERGE_ROWS rows or SMALL_TIER partials."""
+    keys, counts = np.unique(np.stack([new.group, new.level]), axis=1, return_counts=True)
+    adding = {(ids[g], lv): k for g, lv, k in zip(*keys.tolist(), counts.tolist(), strict=True)}
+    small = c.execute(
+        f"SELECT series_id, level, count(*), sum(n) FROM metric_tiers WHERE {_in(ids)} "
+        "AND n < ? GROUP BY series_id, level",
+        (*ids, SMALL_TIER),
     ).fetchall()
-    if full:
+    return [x for sid, lv, rows, n in small
+            if (k := adding.get((sid, lv), SMALL_TIER)) < SMALL_TIER
+            and (rows + 1 >= MERGE_ROWS or n + k >= SMALL_TIER)
+            for x in (sid, lv)]  # fmt: skip
+
+
+def merge_tiers(c: sqlite3.Connection, sids: Sequence[int], new: agg.TierRows) -> None:
+    """Insert new tier partials (group ``g``: series ``sids[g]``), merged with
+    the small tier rows of the (series, level) pairs :func:`_due_merges` picks."""
+    due = _due_merges(c, list(sids), new)
+    if due:
         rows = c.execute(
-            f"DELETE FROM metric_tiers WHERE n < ? AND (series_id, level) IN "
-            f"(VALUES {','.join(['(?,?)'] * len(full))}) RETURNING series_id, level, n, data",
-            (SMALL_TIER, *(x for r in full for x in r)),
+            "DELETE FROM metric_tiers WHERE n < ? AND (series_id, level) IN "
+            f"(VALUES {','.join(['(?,?)'] * (len(due) // 2))}) RETURNING series_id, level, n, data",
+            (SMALL_TIER, *due),
         ).fetchall()
-        at = dict(zip(ids, groups, strict=True))
+        at = {sid: g for g, sid in enumerate(sids)}
         counts = [r[2] for r in rows]
         new = agg.merge_tier_rows(
             agg.TierRows(
