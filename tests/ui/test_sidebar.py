@@ -103,14 +103,13 @@ def test_lists_runs_live_states_and_compares(
     page = open_panel(lab)
     widen_sidebar(page)
     # the most recently active project is shown; every run the test made is listed
-    assert page.locator(f"{PANEL} .jp-wanllm-project").input_value() == PROJECT
+    expect(page.locator(f"{PANEL} .jp-wanllm-project")).to_have_value(PROJECT)
     for run in runs:
         badge = row(page, run["name"]).locator(".wl-state-badge")
-        badge.wait_for(timeout=10_000)
-        assert badge.inner_text() == run["state"]
-    assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs)} runs"
+        expect(badge).to_have_text(run["state"], timeout=10_000)
+    expect(page.locator(f"{PANEL} .jp-wanllm-count")).to_have_text(f"{len(runs)} runs")
     # latest value + sparkline of the chosen metric
-    assert page.locator(f"{PANEL} .jp-wanllm-metric").input_value() == "loss"
+    expect(page.locator(f"{PANEL} .jp-wanllm-metric")).to_have_value("loss")
     spark = row(page, "resnet50-baseline").locator(".jp-wanllm-spark path")
     spark.wait_for(timeout=10_000)
     assert spark.get_attribute("d").startswith("M")
@@ -127,8 +126,8 @@ def test_lists_runs_live_states_and_compares(
         "vit-small-warmup",
     ]
     search.fill("config.lr<null")
-    error = page.locator(f"{PANEL} .jp-wanllm-search-error").inner_text()
-    assert "null is only allowed with = or !=" in error
+    error = page.locator(f"{PANEL} .jp-wanllm-search-error")
+    expect(error).to_contain_text("null is only allowed with = or !=")
     search.fill("")
 
     # a run logged by another process appears as running and turns finished, no reload
@@ -149,7 +148,7 @@ def test_lists_runs_live_states_and_compares(
         proc.stdin.write("\n")  # log 60 more points: pushed over the metrics socket
         proc.stdin.flush()
         expect(value).to_have_text("0.004468", timeout=15_000)  # rows re-render: no element handles
-        assert live_badge.is_visible()
+        expect(live_badge).to_be_visible()
         proc.stdin.write("\n")
         proc.stdin.flush()
         assert proc.wait(timeout=30) == 0
@@ -157,12 +156,12 @@ def test_lists_runs_live_states_and_compares(
         if proc.poll() is None:
             proc.kill()
     row(page, "live-run").locator(".wl-state-badge[data-state='finished']").wait_for(timeout=15_000)
-    assert page.locator(f"{PANEL} .jp-wanllm-count").inner_text() == f"{len(runs) + 1} runs"
+    expect(page.locator(f"{PANEL} .jp-wanllm-count")).to_have_text(f"{len(runs) + 1} runs")
 
     # multi-select two runs and compare: a notebook opens with the expected cell
     row(page, "resnet50-baseline").locator(".jp-wanllm-name").click()
     row(page, "resnet50-lr-3e-2").locator(".jp-wanllm-name").click(modifiers=["Control"])
-    assert page.locator(f"{PANEL} .jp-wanllm-selcount").inner_text() == "2 selected"
+    expect(page.locator(f"{PANEL} .jp-wanllm-selcount")).to_have_text("2 selected")
     page.locator(f"{PANEL} .jp-wanllm-compare").click()
     ids = {r["name"]: r["id"] for r in runs}
     expected = (
