@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, c
 from ._wire import ColumnarBatch
 
 if TYPE_CHECKING:
+    from .core.api.fields import RunState
     from .core.api.media import MediaBatch
 
 Kind = Literal["create", "metrics", "media", "system", "patch"]
@@ -43,7 +44,7 @@ class RunChange(TypedDict, total=False):
     config: dict[str, Any]
     summary: dict[str, Any]
     metadata: dict[str, Any]
-    state: str
+    state: RunState
     exit_code: int
     finished_at: float  # epoch seconds
 

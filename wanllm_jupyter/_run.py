@@ -29,6 +29,7 @@ from .core.limits import INT32_MAX, INT32_MIN, int_problem
 if TYPE_CHECKING:
     from ._system import SystemMonitor
     from ._transport import Transport
+    from .core.api.fields import RunState
 
 _time = time.time
 FINISH_TIMEOUT = 30.0
@@ -204,7 +205,7 @@ class Run:
             if self._monitor is not None:
                 self._monitor.stop()
             exit_code = storable_exit_code(exit_code)
-            state = "crashed" if crashed else "finished" if not exit_code else "failed"
+            state: RunState = "crashed" if crashed else "finished" if not exit_code else "failed"
             # the end time travels with the patch: a spooled one synced later keeps it
             final: RunChange = {"state": state, "finished_at": time.time()}
             if not crashed:
