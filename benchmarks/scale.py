@@ -171,15 +171,28 @@ def fmt(t: Timing, goal: float | None = None) -> str:
     return s if goal is None else f"{s}  (p99 {t[1] / goal:.0%} of the {goal:g} ms goal)"
 
 
+async def loaded_history(store: PostgresStore) -> list[uuid.UUID]:
+    """Ids of the history runs already in the database (by name), if any."""
+    async with store._conn() as conn:
+        rows = await conn.fetch(
+            "SELECT id FROM runs WHERE project = $1 ORDER BY length(name), name", HISTORY_PROJECT
+        )
+    return [r["id"] for r in rows]
+
+
 async def store_phase(dsn: str, args: argparse.Namespace) -> list[uuid.UUID]:
     store = PostgresStore(dsn)
     await store.open()
     try:
-        ids, rate = await bulk_load(store, args.history_runs, args.metrics, args.steps)
         points = args.history_runs * args.metrics * args.steps
-        print(f"bulk history: {points:,} points loaded at {rate:,.0f} points/s", flush=True)
-        size = await db_bytes(store)
-        print(f"database: {size / 2**20:,.0f} MiB, {size / points:.1f} B a point", flush=True)
+        ids = await loaded_history(store)
+        if ids:
+            print(f"bulk history: reusing the {len(ids)} history runs in the database")
+        else:
+            ids, rate = await bulk_load(store, args.history_runs, args.metrics, args.steps)
+            print(f"bulk history: {points:,} points loaded at {rate:,.0f} points/s", flush=True)
+            size = await db_bytes(store)
+            print(f"database: {size / 2**20:,.0f} MiB, {size / points:.1f} B a point", flush=True)
         print(f"store-level chart query ({BUCKETS} buckets, 1 of {points:,} points):")
         for label, t in await store_charts(store, ids[0], args.steps, args.queries):
             print(f"  {label:20} {fmt(t, 5.0)}", flush=True)
@@ -418,19 +431,26 @@ def main() -> None:
     ap.add_argument("--hz", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=60.0, help="of live logging")
     ap.add_argument("--api-histories", type=int, default=10)
+    ap.add_argument(
+        "--dsn", help="use this database (e.g. one kept by --hold); history loaded only if absent"
+    )
+    ap.add_argument("--no-live", action="store_true", help="skip the Jupyter servers' phase")
     args = ap.parse_args()
     if args.quick:
         args.history_runs, args.steps, args.queries = 2, 100_000, 20
         args.live_runs, args.live_procs, args.seconds, args.api_histories = 10, 2, 15.0, 3
     cluster = redis = None
     try:
-        cluster = PostgresCluster(
-            timescaledb=True, settings={"shared_buffers": "1GB", "max_wal_size": "8GB"}
-        ).start()
-        redis = RedisServer().start()
-        dsn = cluster.create_database("scale")
+        dsn = args.dsn
+        if dsn is None:
+            cluster = PostgresCluster(
+                timescaledb=True, settings={"shared_buffers": "1GB", "max_wal_size": "8GB"}
+            ).start()
+            dsn = cluster.create_database("scale")
         history = asyncio.run(store_phase(dsn, args))
-        live_phase(dsn, redis.url, history, args)
+        if not args.no_live:
+            redis = RedisServer().start()
+            live_phase(dsn, redis.url, history, args)
     finally:
         if redis is not None:
             redis.destroy()

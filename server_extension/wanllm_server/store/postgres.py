@@ -22,6 +22,7 @@ import orjson
 
 from . import aggregates as agg
 from . import media_postgres as media
+from . import postgres_chart as chart
 from . import postgres_ingest as ingest
 from . import postgres_reads as reads
 from .base import (
@@ -71,6 +72,10 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
 )
 POOL_CLOSE_SECONDS = 5.0  # then busy connections are terminated
+# Point reads (history, charts) run on their own pool with generic plans: planning
+# a statement over the blocks' hypertable anew at every call (PostgreSQL's choice
+# for it) cost more than running it; the generic plan skips chunks at run time.
+READ_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 _SUMMARY_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
@@ -127,17 +132,26 @@ class PostgresStore(media.PostgresMedia, Store):
         self._want_timescaledb = timescaledb
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._reads: asyncpg.Pool | None = None
         self._schema: SchemaState | None = None
         self.backend = "postgresql"
 
     # ----------------------------------------------------------------- plumbing
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+    def _conn(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled connection; connection failures -> StoreUnavailable."""
-        if self._pool is None:
+        return self._acquire(self._pool)
+
+    def _read_conn(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+        """A connection of the read pool (:data:`READ_SETTINGS`) for point reads."""
+        return self._acquire(self._reads)
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _acquire(pool: asyncpg.Pool | None) -> AsyncIterator[asyncpg.Connection]:
+        if pool is None:
             raise StoreUnavailable("store is not open")
         try:
-            async with self._pool.acquire(timeout=10) as conn:
+            async with pool.acquire(timeout=10) as conn:
                 # the pool's proxy forwards every Connection method
                 yield cast(asyncpg.Connection, conn)
         except UNAVAILABLE as e:
@@ -168,13 +182,22 @@ class PostgresStore(media.PostgresMedia, Store):
                 init=_init_connection,
                 command_timeout=self._command_timeout,
             )
+            self._reads = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.max_pool,
+                init=_init_connection,
+                command_timeout=self._command_timeout,
+                server_settings=READ_SETTINGS,
+            )
         except UNAVAILABLE as e:
             raise StoreUnavailable(f"postgresql: {e}") from e
 
     async def close(self) -> None:
-        """Close the pool; connections still busy after a grace period are terminated."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        """Close the pools; connections still busy after a grace period are terminated."""
+        pools = [p for p in (self._pool, self._reads) if p is not None]
+        self._pool = self._reads = None
+        for pool in pools:
             try:
                 await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
             except (TimeoutError, asyncio.TimeoutError):
@@ -373,16 +396,18 @@ class PostgresStore(media.PostgresMedia, Store):
         rid = _key(run_id)
         filters = {"start_time": start_time, "end_time": end_time}
         async with (
-            self._conn() as conn,
+            self._read_conn() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             s = await self._summary(conn, rid, name)
             if limit is None and s.count >= reads.PARALLEL_POINTS:
                 queries = reads.series_queries(rid, name, s, start_step, end_step, **filters)
                 snapshot = await reads.export_snapshot(conn)
-                reading = reads.read_ranges(self._conn, snapshot, ((None, q) for q in queries))
+                reading = reads.read_ranges(self._read_conn, snapshot, ((None, q) for q in queries))
                 return concat_series([p async for _, p in reading])
-            query = reads.PointRead(rid, name, start_step, end_step, start_time, end_time, limit)
+            query = reads.PointRead(
+                rid, name, start_step, end_step, start_time, end_time, limit, in_summary=True
+            )
             return await reads.read_series(conn, query)
 
     async def downsample(
@@ -395,22 +420,19 @@ class PostgresStore(media.PostgresMedia, Store):
         end_step: int | None = None,
     ) -> Downsampled:
         rid = _key(run_id)
-        async with (
-            self._conn() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with self._read_conn() as conn:  # each statement reads one snapshot
             s = await self._summary(conn, rid, name)
             start = s.first_step if start_step is None else start_step
             end = s.last_step if end_step is None else end_step
-            return await reads.downsample(conn, rid, name, buckets, start, end, s.count)
+            return await chart.downsample(conn, rid, name, buckets, start, end, s.count)
 
     async def latest(self, run_id: uuid.UUID, name: str) -> Point:
-        async with self._conn() as conn:
+        async with self._read_conn() as conn:
             s = await self._summary(conn, _key(run_id), name)
         return Point(s.latest_step, s.latest_time, s.latest_value)
 
     async def stats(self, run_id: uuid.UUID, name: str) -> Stats:
-        async with self._conn() as conn:
+        async with self._read_conn() as conn:
             s = await self._summary(conn, _key(run_id), name)
         return s.to_stats(name)
 
@@ -428,7 +450,7 @@ class PostgresStore(media.PostgresMedia, Store):
         rids = [_key(r) for r in run_ids]
         try:
             async with (
-                self._conn() as conn,
+                self._read_conn() as conn,
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 snapshot = await reads.export_snapshot(conn)
@@ -449,7 +471,7 @@ class PostgresStore(media.PostgresMedia, Store):
                             ((rid, name), q)
                             for q in reads.series_queries(rid, name, s, start_step, end_step)
                         ]
-                reading = reads.read_ranges(self._conn, snapshot, queries)
+                reading = reads.read_ranges(self._read_conn, snapshot, queries)
                 async for (rid, name), part in reads.rechunk(reading, chunk_points):
                     yield HistoryChunk(rid, name, part)
         except UNAVAILABLE as e:

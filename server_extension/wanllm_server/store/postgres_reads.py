@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import itertools
 import math
 import re
@@ -20,14 +19,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-import numpy as np
 
 from .. import offload
 from . import aggregates as agg
-from . import m4
-from .base import Downsampled, Series
+from .base import Series
 from .blocks import bounds, concat_series, decode_blocks, filter_points
-from .blocks_batch import decode_partials_rows
 
 # Reads run PARALLEL_READS at a time on connections sharing one snapshot (their
 # decoding in worker threads). A series of at least PARALLEL_POINTS points is
@@ -76,7 +72,9 @@ def snapshot_literal(snapshot: str) -> str:
 @dataclass(frozen=True, slots=True)
 class PointRead:
     """The points of one series within inclusive bounds (None: unbounded), in
-    (step, time) order, at most ``limit`` of them."""
+    (step, time) order, at most ``limit`` of them. ``in_summary``: the blocks are
+    looked for only within the time range of the series' summary (for readers
+    that found the summary: other runs' chunks are skipped)."""
 
     run_id: uuid.UUID
     name: str
@@ -85,6 +83,7 @@ class PointRead:
     start_time: int | None = None
     end_time: int | None = None
     limit: int | None = None
+    in_summary: bool = False
 
     def select(self, rows: list[tuple[bytes, bytes, bytes, int]]) -> Series:
         st, tm, v = decode_blocks(rows)
@@ -94,21 +93,29 @@ class PointRead:
         return s
 
 
+SERIES = "run_id = $1 AND metric_name = $2"
+# Blocks only within the series' time range: TimescaleDB skips other chunks at run time.
+IN_SERIES_TIMES = (
+    f" AND time >= (SELECT first_time FROM metric_summaries WHERE {SERIES})"
+    f" AND time <= (SELECT last_time FROM metric_summaries WHERE {SERIES})"
+)
 _ROWS = (
-    "SELECT steps, times, vals, n, min_step, max_step FROM {} WHERE run_id = $1"
-    " AND metric_name = $2 AND min_step <= $3 AND max_step >= $4"
+    "SELECT steps, times, vals, n, min_step, max_step FROM {} WHERE "
+    + SERIES
+    + " AND min_step <= $3 AND max_step >= $4"
 )
-POINTS_SQL = (
-    f"{_ROWS.format('metric_blocks')} UNION ALL {_ROWS.format('metric_tail')}"
-    " ORDER BY min_step, max_step"
-)
+POINTS_SQL = {
+    bounded: f"{_ROWS.format('metric_blocks')}{IN_SERIES_TIMES if bounded else ''}"
+    f" UNION ALL {_ROWS.format('metric_tail')} ORDER BY min_step, max_step"
+    for bounded in (False, True)
+}
 
 
 async def read_series(conn: asyncpg.Connection, q: PointRead) -> Series:
     """The points of ``q`` in sealed blocks and the tail, decoded in a worker
     thread when many."""
     lo, hi = bounds(q.start_step, q.end_step)
-    fetched = await conn.fetch(POINTS_SQL, q.run_id, q.name, hi, lo)
+    fetched = await conn.fetch(POINTS_SQL[q.in_summary], q.run_id, q.name, hi, lo)
     rows: list[tuple[bytes, bytes, bytes, int]] = [(r[0], r[1], r[2], r[3]) for r in fetched]
     return await offload.maybe(sum(r[3] for r in rows), q.select, rows)
 
@@ -136,7 +143,7 @@ def series_queries(
     lo = s.first_step if start_step is None else max(start_step, s.first_step)
     hi = s.last_step if end_step is None else min(end_step, s.last_step)
     ranges = step_ranges(lo, hi, s.count) if s.count >= PARALLEL_POINTS else [(lo, hi)]
-    return [PointRead(run_id, name, a, b, **filters) for a, b in ranges]
+    return [PointRead(run_id, name, a, b, **filters, in_summary=True) for a, b in ranges]
 
 
 @contextlib.asynccontextmanager
@@ -186,79 +193,6 @@ async def read_ranges(
         for _, task in window:
             task.cancel()
         await asyncio.gather(*(task for _, task in window), return_exceptions=True)
-
-
-TIERS_SQL = (
-    "SELECT data, n FROM metric_tier_blocks WHERE run_id = $1 AND metric_name = $2"
-    " AND level = $3 AND min_bucket <= $4 AND max_bucket >= $5"
-)
-
-
-async def read_tiers(
-    conn: asyncpg.Connection, run_id: uuid.UUID, name: str, level: int, lo: int, hi: int
-) -> np.ndarray:
-    """Tier partials (:data:`aggregates.PARTIAL_DTYPE`) of the rows of one level
-    overlapping a bucket range (partials outside it included)."""
-    rows = await conn.fetch(TIERS_SQL, run_id, name, level, hi, lo)
-    return decode_partials_rows([(r[0], r[1]) for r in rows])
-
-
-def edges_sql(edges: int) -> str:
-    """The blocks overlapping ``edges`` step ranges (parameters from $5, in
-    pairs) and the tail rows overlapping [$3, $4], tail rows flagged."""
-    cols = "SELECT steps, times, vals, n, {} FROM {} WHERE run_id = $1 AND metric_name = $2"
-    tail = f"{cols.format('true', 'metric_tail')} AND min_step <= $4 AND max_step >= $3"
-    if not edges:
-        return tail
-    near = " OR ".join(f"(min_step <= ${2 * i + 6} AND max_step >= ${2 * i + 5})"
-                       for i in range(edges))  # fmt: skip
-    return f"{cols.format('false', 'metric_blocks')} AND ({near}) UNION ALL {tail}"
-
-
-def edge_points(rows: list[asyncpg.Record], plan: m4.DownsamplePlan) -> Series:
-    """The points of :func:`edges_sql` rows that M4 reads raw: the blocks' points
-    within the edge ranges, and the tail's within the plan's range (the tiers
-    cover sealed blocks only)."""
-    parts = []
-    for is_tail in (False, True):
-        mine = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] is is_tail]
-        st, tm, v = decode_blocks(mine)
-        ranges = [(plan.start_step, plan.end_step)] if is_tail else plan.edges
-        keep = np.zeros(len(st), bool)
-        for a, b in ranges:
-            keep |= (st >= a) & (st <= b)
-        parts.append(Series(st[keep], tm[keep], v[keep]))
-    return concat_series(parts)
-
-
-async def downsample(
-    conn: asyncpg.Connection,
-    run_id: uuid.UUID,
-    name: str,
-    buckets: int,
-    start: int,
-    end: int,
-    series_count: int,
-) -> Downsampled:
-    """M4 over ``[start, end]`` from tiers plus raw edges (see :mod:`.m4`) plus
-    the tail's points (not in the tiers); ``series_count`` (all points of the
-    series) short-cuts small series to raw."""
-    plan = m4.plan_downsample(start, end, buckets)
-    max_unsampled = 4 * buckets
-    if plan.level is None or series_count <= max_unsampled:
-        raw = await read_series(conn, PointRead(run_id, name, start, end))
-        m4_raw = functools.partial(m4.m4_from_raw, max_unsampled=max_unsampled)
-        return await offload.maybe(len(raw), m4_raw, raw, plan.width)
-    lo, hi = plan.tier_buckets  # type: ignore[misc]
-    tiers = await read_tiers(conn, run_id, name, plan.level, lo, hi)
-    bounds = [x for edge in plan.edges for x in edge]
-    rows = await conn.fetch(edges_sql(len(plan.edges)), run_id, name, start, end, *bounds)
-    edge = await offload.maybe(sum(r[3] for r in rows), edge_points, rows, plan)
-    result = m4.m4_from_tiers(tiers, plan, edge)
-    if result.total_points <= max_unsampled:
-        raw = await read_series(conn, PointRead(run_id, name, start, end))
-        return m4.unsampled(result, raw)
-    return result
 
 
 async def rechunk(
