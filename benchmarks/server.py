@@ -32,7 +32,10 @@ its ``finish()`` joins (its stored rows are counted and must equal the
 between its runs (its imports are not timed, like ours); without it the
 trackio rows say "peer not available". Printed: each run's seconds (wanllm's
 split into ``log()`` loop and ``finish()``, with its slowest request), the
-median and max/median of each, and median wanllm / trackio points/s.
+median and max/median of each, and median wanllm / trackio points/s. Under
+each run, what the PostgreSQL and Jupyter logs recorded meanwhile
+(``benchmarks/slow_tails.py``: lock waits, slow statements, checkpoints, 5xx
+responses, slow seals), so a slow run says what it waited for.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import psutil
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import slow_tails  # benchmarks/ is the script's directory
 from wanllm_server.handlers.arrow_ingest import metric_batch_from_arrow
 from wanllm_server.store import open_store
 from wanllm_server.store.base import MetricBatch, RunCreate, Store
@@ -467,7 +471,7 @@ def wanllm_run(server: Server, points: int, workdir: Path) -> dict[str, Any]:
 
 def e2e(runs: int, points: int, peer_python: str | None) -> list[tuple[str, str]]:
     """``runs`` alternating wanllm (TimescaleDB, through Jupyter) / trackio runs."""
-    cluster = PostgresCluster(timescaledb=True).start()
+    cluster = PostgresCluster(timescaledb=True, settings=slow_tails.PG_SETTINGS).start()
     root = Path(tempfile.mkdtemp(prefix="wanllm-e2e-"))
     peer = TrackioPeer(peer_python)
     ours: list[dict[str, Any]] = []
@@ -476,8 +480,11 @@ def e2e(runs: int, points: int, peer_python: str | None) -> list[tuple[str, str]
         server = Server(cluster.create_database("bench"), root)
         try:
             wanllm_run(server, points // 10, root)  # warm-up, not counted
+            pg_log = slow_tails.LogTail(cluster.logfile)
+            jupyter_log = slow_tails.LogTail(server.jupyter.log_path)
             for i in range(runs):
                 ours.append(wanllm_run(server, points, root))
+                waited = slow_tails.summary(pg_log.new_lines(), jupyter_log.new_lines())
                 peer_s = peer.run(points, f"e2e-{i}")
                 if peer_s is not None:
                     theirs.append(peer_s)
@@ -486,7 +493,8 @@ def e2e(runs: int, points: int, peer_python: str | None) -> list[tuple[str, str]
                     f"run {i + 1}: wanllm {o['total']:.2f} s (log {o['log']:.2f} s, finish "
                     f"{o['finish']:.2f} s, {o['requests']} requests, slowest "
                     f"{o['slowest'][1]} {o['slowest'][0]:.2f} s); trackio "
-                    + (f"{peer_s:.2f} s" if peer_s is not None else "peer not available"),
+                    + (f"{peer_s:.2f} s" if peer_s is not None else "peer not available")
+                    + f"\n  during it: {waited}",
                     flush=True,
                 )
         finally:

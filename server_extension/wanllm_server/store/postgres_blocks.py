@@ -23,6 +23,7 @@ series' summary row locked, so one writer seals a series at a time.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ BLOCK_POINTS = 65_536  # points per block at most
 SMALL_BLOCK = 512  # blocks with fewer points are the open tail
 SMALL_TIER = 32  # tier rows with fewer partials are merged at seals
 SEAL_WRITES = 32  # batches of a series between seals
+SLOW_SECONDS = 1.0  # seals and seal-lock waits longer than this are logged (warning)
 BLOCK_COLUMNS = ["time", "run_id", "metric_name", "n", "min_step", "max_step", "max_time",
                  "steps", "times", "vals", "metadata"]  # fmt: skip
 BLOCK_KINDS = ("ts", "uuid", "text", "i4", "i8", "i8", "ts", "bytes", "bytes", "bytes", "jsonb")
@@ -238,6 +240,7 @@ async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False
     seal locks (:func:`lock_series`)."""
     if not keys:
         return
+    t0 = time.perf_counter()
     rids, names = [k[0] for k in keys], [k[1] for k in keys]
     tail = await conn.fetch(
         f"DELETE FROM metric_tail WHERE {_SERIES} RETURNING {_TAIL_COLUMNS}", rids, names
@@ -250,6 +253,8 @@ async def seal(conn: asyncpg.Connection, keys: list[Key], *, force: bool = False
     points = sum(r["n"] for r in tail) + sum(r["n"] for r in tiers)
     encoded = await offload.maybe(points, _resealed, keys, tail, tiers, force)
     await copy_encoded(conn, encoded)
+    if (took := time.perf_counter() - t0) > SLOW_SECONDS:
+        log.warning("seal of %d series (%d points) took %.2f s", len(keys), points, took)
 
 
 # A series' seal lock: a transaction-level advisory lock (class SEAL_LOCK, key the
@@ -275,7 +280,10 @@ SELECT count(pg_advisory_xact_lock({SEAL_LOCK}, h)) FROM (
 async def lock_series(conn: asyncpg.Connection, keys: Sequence[Key]) -> None:
     """Take the seal locks of series ``keys`` until the transaction ends, waiting
     for seals under way (in hash order: two callers cannot deadlock)."""
+    t0 = time.perf_counter()
     await conn.execute(_LOCK, [k[0] for k in keys], [k[1] for k in keys])
+    if (took := time.perf_counter() - t0) > SLOW_SECONDS:
+        log.warning("waited %.2f s for the seal locks of %d series", took, len(keys))
 
 
 def _lost_race(e: asyncpg.PostgresError) -> bool:
