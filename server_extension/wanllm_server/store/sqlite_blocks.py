@@ -111,14 +111,18 @@ def insert_blocks(
     )
 
 
+def _row_starts(tr: agg.TierRows) -> np.ndarray:
+    """Where each (group, level) run of tier partials starts: one row each."""
+    change = (tr.group[1:] != tr.group[:-1]) | (tr.level[1:] != tr.level[:-1])
+    return np.flatnonzero(np.concatenate(([True], change)))
+
+
 def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) -> None:
     """Insert tier partials ordered by (group, level, bucket), one packed row a
     (series, level)."""
     if len(tr) == 0:
         return
-    starts = np.flatnonzero(
-        np.concatenate(([True], (tr.group[1:] != tr.group[:-1]) | (tr.level[1:] != tr.level[:-1])))
-    )
+    starts = _row_starts(tr)
     b = tr.partials["bucket"]
     last = np.append(starts[1:], len(tr)) - 1
     rows = zip(
@@ -228,8 +232,10 @@ def seal(
 def _due_merges(c: sqlite3.Connection, ids: list[int], new: agg.TierRows) -> list[int]:
     """The (series, level) pairs (flattened) whose small tier rows merge with
     their small new row: together MERGE_ROWS rows or SMALL_TIER partials."""
-    keys, counts = np.unique(np.stack([new.group, new.level]), axis=1, return_counts=True)
-    adding = {(ids[g], lv): k for g, lv, k in zip(*keys.tolist(), counts.tolist(), strict=True)}
+    starts = _row_starts(new)
+    counts = np.diff(np.append(starts, len(new))).tolist()
+    keys = zip(new.group[starts].tolist(), new.level[starts].tolist(), counts, strict=True)
+    adding = {(ids[g], lv): k for g, lv, k in keys}
     small = c.execute(
         f"SELECT series_id, level, count(*), sum(n) FROM metric_tiers WHERE {_in(ids)} "
         "AND n < ? GROUP BY series_id, level",
@@ -246,10 +252,11 @@ def merge_tiers(c: sqlite3.Connection, sids: Sequence[int], new: agg.TierRows) -
     the small tier rows of the (series, level) pairs :func:`_due_merges` picks."""
     due = _due_merges(c, list(sids), new)
     if due:
+        merging = sorted(set(due[::2]))  # the index finds their rows, the pairs pick among them
         rows = c.execute(
-            "DELETE FROM metric_tiers WHERE n < ? AND (series_id, level) IN "
+            f"DELETE FROM metric_tiers WHERE {_in(merging)} AND n < ? AND (series_id, level) IN "
             f"(VALUES {','.join(['(?,?)'] * (len(due) // 2))}) RETURNING series_id, level, n, data",
-            (SMALL_TIER, *due),
+            (*merging, SMALL_TIER, *due),
         ).fetchall()
         at = {sid: g for g, sid in enumerate(sids)}
         counts = [r[2] for r in rows]
