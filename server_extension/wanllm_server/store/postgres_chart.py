@@ -18,7 +18,7 @@ import numpy as np
 from .. import offload
 from . import m4
 from .base import Downsampled, Series
-from .blocks import concat_series, decode_blocks
+from .blocks import EMPTY, TAG_CONST, concat_series, decode_floats, decode_ints
 from .blocks_batch import decode_partials_rows
 from .postgres_reads import IN_SERIES_TIMES, SERIES, PointRead, read_series
 
@@ -27,24 +27,59 @@ TIER, BLOCK, TAIL = 0, 1, 2  # the kinds of a chart statement's rows
 
 @functools.cache
 def chart_sql(edges: int) -> str:
-    """Rows ``(kind, n, a, b, c)``: tier rows of level $3 overlapping buckets
-    [$4, $5] (``a`` their data), blocks overlapping ``edges`` step ranges
-    (parameters from $8, in pairs) and tail rows overlapping [$6, $7] (``a``,
-    ``b``, ``c``: steps, times, values)."""
+    """Rows ``(kind, n, a, b, c, skip)``: tier rows of level $3 overlapping
+    buckets [$4, $5] (``a`` their data), tail rows overlapping [$6, $7] and
+    blocks overlapping ``edges`` step ranges (parameters from $8, in pairs; ``a``,
+    ``b``, ``c``: steps, times, values). A block holding one point a step
+    (its steps a constant column spanning ``n`` steps) with raw values sends only the values
+    from the first to the last step of the edges it overlaps, the points before
+    them counted in ``skip`` (an edge is at most one output bucket: a block can
+    be thousands of points, its edge a few)."""
     tiers = (
-        f"SELECT {TIER}::int2 AS kind, n, data AS a, NULL::bytea AS b, NULL::bytea AS c"
-        f" FROM metric_tier_blocks WHERE {SERIES} AND level = $3"
+        f"SELECT {TIER}::int2 AS kind, n, data AS a, NULL::bytea AS b, NULL::bytea AS c,"
+        f" 0::int8 AS skip FROM metric_tier_blocks WHERE {SERIES} AND level = $3"
         " AND min_bucket <= $5 AND max_bucket >= $4"
     )
-    points = "SELECT {}::int2, n, steps, times, vals FROM {} WHERE " + SERIES
-    tail = f"{points.format(TAIL, 'metric_tail')} AND min_step <= $7 AND max_step >= $6"
-    parts = [tiers, tail]
-    if edges:
-        near = " OR ".join(
-            f"(min_step <= ${2 * i + 9} AND max_step >= ${2 * i + 8})" for i in range(edges)
+    tail = (
+        f"SELECT {TAIL}::int2, n, steps, times, vals, 0::int8 FROM metric_tail"
+        f" WHERE {SERIES} AND min_step <= $7 AND max_step >= $6"
+    )
+    if not edges:
+        return f"{tiers} UNION ALL {tail}"
+    over = [f"min_step <= ${2 * i + 9} AND max_step >= ${2 * i + 8}" for i in range(edges)]
+    first = ", ".join(f"CASE WHEN {o} THEN ${2 * i + 8} END" for i, o in enumerate(over))
+    last = ", ".join(f"CASE WHEN {o} THEN ${2 * i + 9} END" for i, o in enumerate(over))
+    skip = f"greatest(least({first}), min_step) - min_step"
+    count = f"least(greatest({last}), max_step) - min_step - ({skip}) + 1"
+    # steps min_step, min_step + 1, ...: a constant column (blocks.TAG_CONST) spanning n steps
+    dense = (
+        f"length(steps) = 17 AND get_byte(steps, 0) = {TAG_CONST}"
+        " AND max_step::numeric - min_step = n - 1 AND length(vals) = 8 * n"  # no overflow
+    )
+    blocks = (
+        f"SELECT {BLOCK}::int2, n, steps, times,"
+        f" CASE WHEN {dense} THEN substring(vals FROM (8 * ({skip}) + 1)::int"
+        f" FOR (8 * ({count}))::int) ELSE vals END,"
+        f" CASE WHEN {dense} THEN {skip} ELSE 0 END"
+        f" FROM metric_blocks WHERE {SERIES} AND ({' OR '.join(f'({o})' for o in over)})"
+        f"{IN_SERIES_TIMES}"
+    )
+    return f"{tiers} UNION ALL {tail} UNION ALL {blocks}"
+
+
+def block_points(rows: list[asyncpg.Record]) -> Series:
+    """The points of :func:`chart_sql` block or tail rows: all of a row's, or
+    those its values were cut to (from ``skip``)."""
+    if not rows:
+        return EMPTY
+    parts = []
+    for _, n, steps, times, vals, skip in rows:
+        k = len(vals) // 8 if len(vals) % 8 == 0 else n  # not raw: never cut
+        cut = slice(skip, skip + k)
+        parts.append(
+            Series(decode_ints(steps, n)[cut], decode_ints(times, n)[cut], decode_floats(vals, k))
         )
-        parts.append(f"{points.format(BLOCK, 'metric_blocks')} AND ({near}){IN_SERIES_TIMES}")
-    return " UNION ALL ".join(parts)
+    return concat_series(parts)
 
 
 def decode_chart_rows(
@@ -56,11 +91,11 @@ def decode_chart_rows(
     tiers = decode_partials_rows([(r[2], r[1]) for r in rows if r[0] == TIER])
     parts = []
     for kind, ranges in ((BLOCK, plan.edges), (TAIL, ((plan.start_step, plan.end_step),))):
-        st, tm, v = decode_blocks([(r[2], r[3], r[4], r[1]) for r in rows if r[0] == kind])
-        keep = np.zeros(len(st), bool)
+        s = block_points([r for r in rows if r[0] == kind])
+        keep = np.zeros(len(s), bool)
         for a, b in ranges:
-            keep |= (st >= a) & (st <= b)
-        parts.append(Series(st[keep], tm[keep], v[keep]))
+            keep |= (s.steps >= a) & (s.steps <= b)
+        parts.append(Series(s.steps[keep], s.times[keep], s.values[keep]))
     return tiers, concat_series(parts)
 
 
@@ -87,7 +122,7 @@ async def downsample(
     rows = await conn.fetch(
         chart_sql(len(plan.edges)), run_id, name, plan.level, lo, hi, start, end, *edges
     )
-    points = sum(r[1] for r in rows if r[0] != TIER)
+    points = sum(len(r[4]) // 8 for r in rows if r[0] != TIER)
     result = await offload.maybe(points, _from_rows, rows, plan)
     if result.total_points <= max_unsampled:
         raw = await read_series(conn, PointRead(run_id, name, start, end, in_summary=True))
