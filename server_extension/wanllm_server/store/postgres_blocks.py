@@ -34,8 +34,8 @@ import numpy as np
 
 from .. import offload
 from . import aggregates as agg
-from .blocks import decode_blocks, encode_block, encode_partials
-from .blocks_batch import decode_partials_rows
+from .blocks import decode_blocks, encode_block
+from .blocks_batch import decode_partials_rows, encode_partials_rows
 from .postgres_copy import Row, copy_rows
 
 BLOCK_POINTS = 65_536  # points per block at most
@@ -93,12 +93,15 @@ def block_rows(
 def tier_rows(keys: Sequence[Key], t: agg.TierRows) -> list[Row]:
     """Rows (:data:`TIER_COLUMNS`) of tier partials, one per (series, level); ``t``
     ordered by (group, level, bucket) as :func:`.aggregates.tier_rows` makes them."""
+    segments = _segments(t.group, t.level)
+    if not segments:
+        return []
+    data = encode_partials_rows(t.partials, np.array([s for s, _ in segments], np.int64))
+    bucket = t.partials["bucket"].tolist()
     rows: list[Row] = []
-    for s, e in _segments(t.group, t.level):
+    for (s, e), packed in zip(segments, data, strict=True):
         rid, name = keys[int(t.group[s])]
-        p = t.partials[s:e]
-        rows.append((rid, name, int(t.level[s]), e - s, int(p["bucket"].min()),
-                     int(p["bucket"].max()), encode_partials(p)))  # fmt: skip
+        rows.append((rid, name, int(t.level[s]), e - s, bucket[s], bucket[e - 1], packed))
     return rows
 
 
