@@ -196,21 +196,23 @@ def seal(
     force: np.ndarray,
 ) -> None:
     """Seal the tails of series ``sids`` plus ``batch`` (group, step, time, value:
-    a batch's points of series ``sids[group]``, not yet stored, with metadata
-    ``md``): a series' points become sealed blocks and tiers when ``force[group]``
-    or they are SEAL_MIN or more, else one tail row."""
+    a batch's points of series ``sids[group]`` in storage order, not yet
+    stored, with metadata ``md``): a series' points become sealed blocks and
+    tiers when ``force[group]`` or they are SEAL_MIN or more, else one tail row."""
     rows = c.execute(
         f"DELETE FROM metric_tail WHERE {_in(sids)} RETURNING series_id, {BLOCK_COLS}", sids
     ).fetchall()
-    at = {sid: g for g, sid in enumerate(sids)}
-    old_g = np.repeat(np.array([at[r[0]] for r in rows], np.int64), [r[1] for r in rows])
-    st, tm, v, old_md = decode_with_metadata([r[1:] for r in rows])
-    if md is not None or old_md is not None:
-        md = [*(old_md or [None] * len(v)), *(md or [None] * len(batch[0]))]
-    gs, st, tm, v = (np.concatenate(p) for p in zip((old_g, st, tm, v), batch, strict=True))
-    order = _storage_order(gs, st, tm)
-    gs, st, tm, v = gs[order], st[order], tm[order], v[order]
-    md = None if md is None else [md[i] for i in order.tolist()]
+    gs, st, tm, v = batch
+    if rows:  # the tails' points, then the batch's, in storage order
+        at = {sid: g for g, sid in enumerate(sids)}
+        old_g = np.repeat(np.array([at[r[0]] for r in rows], np.int64), [r[1] for r in rows])
+        ost, otm, ov, old_md = decode_with_metadata([r[1:] for r in rows])
+        if md is not None or old_md is not None:
+            md = [*(old_md or [None] * len(ov)), *(md or [None] * len(gs))]
+        gs, st, tm, v = (np.concatenate(p) for p in zip((old_g, ost, otm, ov), batch, strict=True))
+        order = _storage_order(gs, st, tm)
+        gs, st, tm, v = gs[order], st[order], tm[order], v[order]
+        md = None if md is None else [md[i] for i in order.tolist()]
     counts = np.bincount(gs, minlength=len(sids))
     sealed = np.asarray(force, bool) | (counts >= SEAL_MIN)
     c.executemany(

@@ -137,6 +137,9 @@ def store_points(
     tail = np.array([before.get(g, (0, 0))[1] for g in range(len(counts))], np.int64)
     full = tail + np.asarray(counts, np.int64) >= blocks.SEAL_POINTS
     due = full | ((writes + 1) % blocks.SEAL_WRITES == 0)
+    if due.all():
+        seal(c, ids, (gs, st, tm, v), md, full)
+        return
     if due.any():
         sealing = due[gs]
         ids_due = [ids[g] for g in np.flatnonzero(due).tolist()]
