@@ -1,6 +1,7 @@
-"""Chart queries whose edge buckets fall inside large sealed blocks: PostgreSQL
-sends only the edges' values of blocks holding one point a step, and reads the
-whole block otherwise (repeated steps, gaps). Results equal M4 over the raw points."""
+"""Reads of a few steps inside large sealed blocks (chart edge buckets, raw
+zooms, step windows): PostgreSQL sends only those steps' values of blocks
+holding one point a step, and whole blocks otherwise (repeated steps, gaps).
+Results equal the raw points and M4 over them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from wanllm_server.store import RunCreate, Store, m4
+from wanllm_server.store import RunCreate, Series, Store, m4
 
 from tests.store.store_helpers import T0, as_triples, batch
 
@@ -44,13 +45,19 @@ def test_zooms_inside_blocks_equal_raw(store: Store, run: Callable[[Any], Any], 
         run(store.write_metrics(b))
     raw = run(store.history(r.id, "m"))
     assert len(raw) == n
+    for a, b in ((1001, 1010), (3995, 4005), (2990, 6017)):  # step windows inside blocks
+        part = run(store.history(r.id, "m", start_step=a, end_step=b))
+        inr = (raw.steps >= a) & (raw.steps <= b)
+        want = Series(raw.steps[inr], raw.times[inr], raw.values[inr])
+        assert as_triples(part) == as_triples(want)
     windows = [(3, n - 4, 500), (1001, 4000, 100), (1000, 9000, 3), (3100, 5900, 40)]
+    windows += [(1001, 1020, 10), (3995, 4200, 1000)]  # read raw
     for start, end, buckets in windows:
         got = run(store.downsample(r.id, "m", buckets, start_step=start, end_step=end))
         inr = (raw.steps >= start) & (raw.steps <= end)
         plan = m4.plan_downsample(start, end, buckets)
         want = m4.m4_from_raw(
-            type(raw)(raw.steps[inr], raw.times[inr], raw.values[inr]),
+            Series(raw.steps[inr], raw.times[inr], raw.values[inr]),
             plan.width,
             max_unsampled=4 * buckets,
         )

@@ -18,9 +18,16 @@ import numpy as np
 from .. import offload
 from . import m4
 from .base import Downsampled, Series
-from .blocks import EMPTY, TAG_CONST, concat_series, decode_floats, decode_ints
+from .blocks import concat_series
 from .blocks_batch import decode_partials_rows
-from .postgres_reads import IN_SERIES_TIMES, SERIES, PointRead, read_series
+from .postgres_reads import (
+    IN_SERIES_TIMES,
+    SERIES,
+    PointRead,
+    block_points,
+    cut_values,
+    read_series,
+)
 
 TIER, BLOCK, TAIL = 0, 1, 2  # the kinds of a chart statement's rows
 
@@ -30,11 +37,10 @@ def chart_sql(edges: int) -> str:
     """Rows ``(kind, n, a, b, c, skip)``: tier rows of level $3 overlapping
     buckets [$4, $5] (``a`` their data), tail rows overlapping [$6, $7] and
     blocks overlapping ``edges`` step ranges (parameters from $8, in pairs; ``a``,
-    ``b``, ``c``: steps, times, values). A block holding one point a step
-    (its steps a constant column spanning ``n`` steps) with raw values sends only the values
-    from the first to the last step of the edges it overlaps, the points before
-    them counted in ``skip`` (an edge is at most one output bucket: a block can
-    be thousands of points, its edge a few)."""
+    ``b``, ``c``: steps, times, values). Blocks are cut to the steps from the
+    first to the last of the edges they overlap (:func:`.postgres_reads.cut_values`),
+    the points before counted in ``skip``: an edge is at most one output bucket,
+    a block can be thousands of points."""
     tiers = (
         f"SELECT {TIER}::int2 AS kind, n, data AS a, NULL::bytea AS b, NULL::bytea AS c,"
         f" 0::int8 AS skip FROM metric_tier_blocks WHERE {SERIES} AND level = $3"
@@ -49,37 +55,13 @@ def chart_sql(edges: int) -> str:
     over = [f"min_step <= ${2 * i + 9} AND max_step >= ${2 * i + 8}" for i in range(edges)]
     first = ", ".join(f"CASE WHEN {o} THEN ${2 * i + 8} END" for i, o in enumerate(over))
     last = ", ".join(f"CASE WHEN {o} THEN ${2 * i + 9} END" for i, o in enumerate(over))
-    skip = f"greatest(least({first}), min_step) - min_step"
-    count = f"least(greatest({last}), max_step) - min_step - ({skip}) + 1"
-    # steps min_step, min_step + 1, ...: a constant column (blocks.TAG_CONST) spanning n steps
-    dense = (
-        f"length(steps) = 17 AND get_byte(steps, 0) = {TAG_CONST}"
-        " AND max_step::numeric - min_step = n - 1 AND length(vals) = 8 * n"  # no overflow
-    )
+    vals, skip = cut_values(f"least({first})", f"greatest({last})")
     blocks = (
-        f"SELECT {BLOCK}::int2, n, steps, times,"
-        f" CASE WHEN {dense} THEN substring(vals FROM (8 * ({skip}) + 1)::int"
-        f" FOR (8 * ({count}))::int) ELSE vals END,"
-        f" CASE WHEN {dense} THEN {skip} ELSE 0 END"
+        f"SELECT {BLOCK}::int2, n, steps, times, {vals}, {skip}"
         f" FROM metric_blocks WHERE {SERIES} AND ({' OR '.join(f'({o})' for o in over)})"
         f"{IN_SERIES_TIMES}"
     )
     return f"{tiers} UNION ALL {tail} UNION ALL {blocks}"
-
-
-def block_points(rows: list[asyncpg.Record]) -> Series:
-    """The points of :func:`chart_sql` block or tail rows: all of a row's, or
-    those its values were cut to (from ``skip``)."""
-    if not rows:
-        return EMPTY
-    parts = []
-    for _, n, steps, times, vals, skip in rows:
-        k = len(vals) // 8 if len(vals) % 8 == 0 else n  # not raw: never cut
-        cut = slice(skip, skip + k)
-        parts.append(
-            Series(decode_ints(steps, n)[cut], decode_ints(times, n)[cut], decode_floats(vals, k))
-        )
-    return concat_series(parts)
 
 
 def decode_chart_rows(
@@ -91,7 +73,7 @@ def decode_chart_rows(
     tiers = decode_partials_rows([(r[2], r[1]) for r in rows if r[0] == TIER])
     parts = []
     for kind, ranges in ((BLOCK, plan.edges), (TAIL, ((plan.start_step, plan.end_step),))):
-        s = block_points([r for r in rows if r[0] == kind])
+        s = block_points([(r[2], r[3], r[4], r[1], r[5]) for r in rows if r[0] == kind])
         keep = np.zeros(len(s), bool)
         for a, b in ranges:
             keep |= (s.steps >= a) & (s.steps <= b)

@@ -23,7 +23,15 @@ import asyncpg
 from .. import offload
 from . import aggregates as agg
 from .base import Series
-from .blocks import bounds, concat_series, decode_blocks, filter_points
+from .blocks import (
+    EMPTY,
+    TAG_CONST,
+    bounds,
+    concat_series,
+    decode_floats,
+    decode_ints,
+    filter_points,
+)
 
 # Reads run PARALLEL_READS at a time on connections sharing one snapshot (their
 # decoding in worker threads). A series of at least PARALLEL_POINTS points is
@@ -85,28 +93,70 @@ class PointRead:
     limit: int | None = None
     in_summary: bool = False
 
-    def select(self, rows: list[tuple[bytes, bytes, bytes, int]]) -> Series:
-        st, tm, v = decode_blocks(rows)
-        s = filter_points(st, tm, v, self.start_step, self.end_step, self.start_time, self.end_time)
+    def select(self, rows: list[BlockRow]) -> Series:
+        s = block_points(rows)
+        s = filter_points(
+            s.steps, s.times, s.values, self.start_step, self.end_step, self.start_time,
+            self.end_time,
+        )  # fmt: skip
         if self.limit is not None and len(s) > self.limit:
             s = Series(s.steps[: self.limit], s.times[: self.limit], s.values[: self.limit])
         return s
 
 
+BlockRow = tuple[bytes, bytes, bytes, int, int]  # steps, times, values, n, points skipped
 SERIES = "run_id = $1 AND metric_name = $2"
 # Blocks only within the series' time range: TimescaleDB skips other chunks at run time.
 IN_SERIES_TIMES = (
     f" AND time >= (SELECT first_time FROM metric_summaries WHERE {SERIES})"
     f" AND time <= (SELECT last_time FROM metric_summaries WHERE {SERIES})"
 )
-_ROWS = (
-    "SELECT steps, times, vals, n, min_step, max_step FROM {} WHERE "
-    + SERIES
-    + " AND min_step <= $3 AND max_step >= $4"
+# One point a step: steps a constant column (blocks.TAG_CONST) spanning n steps, raw values.
+_DENSE = (
+    f"length(steps) = 17 AND get_byte(steps, 0) = {TAG_CONST}"
+    " AND max_step::numeric - min_step = n - 1 AND length(vals) = 8 * n"  # numeric: no overflow
+)
+
+
+def cut_values(first: str, last: str) -> tuple[str, str]:
+    """SQL of a block's values from step ``first`` to ``last`` (expressions within
+    or around the block's steps) when it holds one point a step, else all of
+    them; and of the points skipped before them. A read wanting a few points of a
+    large block gets those (of an uncompressed TOAST value PostgreSQL reads only
+    the chunks holding them)."""
+    skip = f"greatest({first}, min_step) - min_step"
+    count = f"least({last}, max_step) - min_step - ({skip}) + 1"
+    cut = f"substring(vals FROM (8 * ({skip}) + 1)::int FOR (8 * ({count}))::int)"
+    return (
+        f"CASE WHEN {_DENSE} THEN {cut} ELSE vals END",
+        f"CASE WHEN {_DENSE} THEN {skip} ELSE 0 END",
+    )
+
+
+def block_points(rows: Iterable[BlockRow]) -> Series:
+    """The points of block rows, all of a row's or those its values were cut to."""
+    parts = []
+    for steps, times, vals, n, skip in rows:
+        k = len(vals) // 8 if len(vals) % 8 == 0 else n  # not raw: never cut
+        cut = slice(skip, skip + k)
+        parts.append(
+            Series(decode_ints(steps, n)[cut], decode_ints(times, n)[cut], decode_floats(vals, k))
+        )
+    return concat_series(parts) if parts else EMPTY
+
+
+_VALS, _SKIP = cut_values("$4", "$3")
+_BLOCKS = (
+    f"SELECT steps, times, {_VALS}, n, {_SKIP}, min_step, max_step FROM metric_blocks"
+    f" WHERE {SERIES} AND min_step <= $3 AND max_step >= $4"
+)
+_TAIL = (
+    "SELECT steps, times, vals, n, 0::int8, min_step, max_step FROM metric_tail"
+    f" WHERE {SERIES} AND min_step <= $3 AND max_step >= $4"
 )
 POINTS_SQL = {
-    bounded: f"{_ROWS.format('metric_blocks')}{IN_SERIES_TIMES if bounded else ''}"
-    f" UNION ALL {_ROWS.format('metric_tail')} ORDER BY min_step, max_step"
+    bounded: f"{_BLOCKS}{IN_SERIES_TIMES if bounded else ''} UNION ALL {_TAIL}"
+    " ORDER BY min_step, max_step"
     for bounded in (False, True)
 }
 
@@ -116,8 +166,8 @@ async def read_series(conn: asyncpg.Connection, q: PointRead) -> Series:
     thread when many."""
     lo, hi = bounds(q.start_step, q.end_step)
     fetched = await conn.fetch(POINTS_SQL[q.in_summary], q.run_id, q.name, hi, lo)
-    rows: list[tuple[bytes, bytes, bytes, int]] = [(r[0], r[1], r[2], r[3]) for r in fetched]
-    return await offload.maybe(sum(r[3] for r in rows), q.select, rows)
+    rows: list[BlockRow] = [(r[0], r[1], r[2], r[3], r[4]) for r in fetched]
+    return await offload.maybe(sum(len(r[2]) // 8 for r in rows), q.select, rows)
 
 
 def step_ranges(lo: int, hi: int, points: int) -> list[tuple[int, int]]:
