@@ -85,13 +85,18 @@ async def _check(s: SQLiteStore, rid: Any, points: list[Point]) -> None:
         assert got.times.tolist() == [T0 + mine[i][2] for i in order]
         values = zip(got.steps.tolist(), got.times.tolist(), bits(got.values), strict=True)
         assert sorted(values) == sorted((p[1], T0 + p[2], bits([p[3]])[0]) for p in mine)
+        window = await s.history(rid, name, start_step=5, end_step=30)  # by block step ranges
+        assert window.steps.tolist() == [x for x in got.steps.tolist() if 5 <= x <= 30]
         raw = Series(got.steps, got.times, got.values)
-        a, z = int(raw.steps[0]), int(raw.steps[-1])
-        down = await s.downsample(rid, name, 3, start_step=a, end_step=z)
-        _, _, bands = brute_m4(raw.steps.tolist(), raw.times.tolist(), raw.values.tolist(), a, z, 3)
-        assert down.bucket_count.tolist() == [bands[b][0] for b in sorted(bands)]
-        assert bits(down.bucket_min) == bits([bands[b][1] for b in sorted(bands)])
-        assert bits(down.bucket_max) == bits([bands[b][2] for b in sorted(bands)])
+        # the whole series, and 0..40 in 2 buckets: level-4 tiers once over 8 points
+        for a, z, n in ((int(raw.steps[0]), int(raw.steps[-1]), 3), (0, 40, 2)):
+            down = await s.downsample(rid, name, n, start_step=a, end_step=z)
+            _, _, bands = brute_m4(
+                raw.steps.tolist(), raw.times.tolist(), raw.values.tolist(), a, z, n
+            )
+            assert down.bucket_count.tolist() == [bands[b][0] for b in sorted(bands)]
+            assert bits(down.bucket_min) == bits([bands[b][1] for b in sorted(bands)])
+            assert bits(down.bucket_max) == bits([bands[b][2] for b in sorted(bands)])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
