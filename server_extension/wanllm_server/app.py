@@ -86,7 +86,9 @@ class WanllmApp(ExtensionApp):
         "writes; past it the slowest sockets get a gap notice and are closed (1013).",
     ).tag(config=True)
     pool_min_size = Integer(5, help="Minimum database connections (PostgreSQL).").tag(config=True)
-    pool_max_size = Integer(20, help="Maximum database connections (PostgreSQL).").tag(config=True)
+    pool_max_size = Integer(
+        20, help="Maximum database connections (PostgreSQL), half of them for point reads."
+    ).tag(config=True)
     metrics_retention_days = Integer(90, help="Days of metrics kept; 0 keeps forever.").tag(
         config=True
     )

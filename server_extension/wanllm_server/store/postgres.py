@@ -75,6 +75,8 @@ POOL_CLOSE_SECONDS = 5.0  # then busy connections are terminated
 # Point reads (history, charts) run on their own pool with generic plans: planning
 # a statement over the blocks' hypertable anew at every call (PostgreSQL's choice
 # for it) cost more than running it; the generic plan skips chunks at run time.
+# The two pools share ``max_pool`` (half each, at least 2: a large history holds one
+# read connection for its snapshot while others read ranges in it).
 READ_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 _SUMMARY_COLS = (
@@ -174,18 +176,20 @@ class PostgresStore(media.PostgresMedia, Store):
         finally:
             await conn.close()
         self.backend = "postgresql" if self._schema.mode == "plain" else "timescaledb"
+        reads = max(2, self.max_pool // 2)
+        rest = max(2, self.max_pool - reads)
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
-                min_size=self.min_pool,
-                max_size=self.max_pool,
+                min_size=min(self.min_pool, rest),
+                max_size=rest,
                 init=_init_connection,
                 command_timeout=self._command_timeout,
             )
             self._reads = await asyncpg.create_pool(
                 self.dsn,
                 min_size=1,
-                max_size=self.max_pool,
+                max_size=reads,
                 init=_init_connection,
                 command_timeout=self._command_timeout,
                 server_settings=READ_SETTINGS,
@@ -209,7 +213,8 @@ class PostgresStore(media.PostgresMedia, Store):
             ts = await conn.fetchval(
                 "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
             )
-        assert self._schema is not None and self._pool is not None
+        assert self._schema is not None and self._pool is not None and self._reads is not None
+        pools = (self._pool, self._reads)
         return {
             "backend": self.backend,
             "server_version": version,
@@ -218,7 +223,8 @@ class PostgresStore(media.PostgresMedia, Store):
             "schema_version": self._schema.versions.get("postgres", 0),
             "schema_versions": self._schema.versions,  # per component (postgres, timescale)
             "mode": self._schema.mode,
-            "pool": {"size": self._pool.get_size(), "idle": self._pool.get_idle_size(),
+            "pool": {"size": sum(p.get_size() for p in pools),
+                     "idle": sum(p.get_idle_size() for p in pools),
                      "min": self.min_pool, "max": self.max_pool},
         }  # fmt: skip
 
