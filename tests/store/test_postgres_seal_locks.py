@@ -6,7 +6,6 @@ under way instead of waiting, and the run's end waits for it; nothing is lost.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,21 +17,11 @@ from tests.store import test_packed
 from tests.store.store_helpers import T0
 from tests.store.test_packed import _batch, _check_reads, _raw, _same_points
 
-small_blocks = test_packed.small_blocks  # the fixture, used by name
+small_blocks, pg_store = test_packed.small_blocks, test_packed.pg_store  # fixtures, by name
 
 # how long a write may stay blocked before the test calls it stuck behind the seal
 # (a hang detector, not a speed bound: the writes take milliseconds)
 STUCK = 60.0
-
-
-@pytest.fixture(params=["timescaledb", "postgresql"])
-def pg_store(
-    request: pytest.FixtureRequest, make_pg_database: Callable[..., str], run: Any
-) -> Iterator[PostgresStore]:
-    s = PostgresStore(make_pg_database(timescale=request.param == "timescaledb"), max_pool=6)
-    run(s.open())
-    yield s
-    run(s.close())
 
 
 def _held_seal(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
