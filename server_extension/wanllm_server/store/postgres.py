@@ -5,20 +5,17 @@ Writes: one statement per batch (:mod:`.postgres_ingest`, packed blocks,
 :mod:`.postgres_blocks`). Reads: blocks decoded by numpy
 (:mod:`.postgres_reads`); latest and stats from the per-series summary table;
 downsampling from the packed M4 tier rows.
-Connection failures surface as :class:`StoreUnavailable`; the pool reconnects
-by itself once the database is back.
+Connections: :mod:`.postgres_pools` (failures surface as :class:`StoreUnavailable`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
-import orjson
 
 from . import aggregates as agg
 from . import media_postgres as media
@@ -56,51 +53,16 @@ from .cursor import encode_cursor
 from .generation import GENERATION_SQL, generation_token
 from .migrations import SchemaState
 from .postgres_blocks import seal_run
-from .postgres_copy import PG_EPOCH_US
 from .postgres_maintenance import apply_retention, system_metrics
+from .postgres_pools import UNAVAILABLE, Pools
 from .postgres_runs import RUN_COLUMNS, count_sql, page_sql, run_from_record
 from .postgres_schema import migrate
 from .run_rules import apply_run_update, check_run_update, new_run, resume_run
-
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused/reset connections, TimeoutError
-    asyncpg.exceptions.InterfaceError,  # incl. ConnectionDoesNotExistError, "connection is closed"
-    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.exceptions.CannotConnectNowError,  # 57P03 starting up / shutting down
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-)
-POOL_CLOSE_SECONDS = 5.0  # then busy connections are terminated
-# Point reads (history, charts) run on their own pool with generic plans: planning
-# a statement over the blocks' hypertable anew at every call (PostgreSQL's choice
-# for it) cost more than running it; the generic plan skips chunks at run time.
-# The two pools share ``max_pool`` (half each, at least 2: a large history holds one
-# read connection for its snapshot while others read ranges in it).
-READ_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 _SUMMARY_COLS = (
     "count, finite_count, mean, m2, min_value, max_value, first_time, last_time, first_step, "
     "last_step, latest_step, latest_time, latest_value"
 )
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    """Codecs: timestamptz <-> int µs since the Unix epoch; jsonb <-> Python via orjson."""
-    await conn.set_type_codec(
-        "timestamptz",
-        schema="pg_catalog",
-        encoder=lambda us: (int(us) - PG_EPOCH_US,),
-        decoder=lambda t: t[0] + PG_EPOCH_US,
-        format="tuple",
-    )
-    await conn.set_type_codec(
-        "jsonb",
-        schema="pg_catalog",
-        encoder=lambda v: b"\x01" + orjson.dumps(v),
-        decoder=lambda b: orjson.loads(b[1:]),
-        format="binary",
-    )
 
 
 def _key(run_id: uuid.UUID | str) -> uuid.UUID:
@@ -130,34 +92,19 @@ class PostgresStore(media.PostgresMedia, Store):
         command_timeout: float = 60.0,
     ) -> None:
         self.dsn = dsn
-        self.min_pool, self.max_pool = min_pool, max_pool
+        self._pools = Pools(dsn, min_pool, max_pool, command_timeout)
         self._want_timescaledb = timescaledb
-        self._command_timeout = command_timeout
-        self._pool: asyncpg.Pool | None = None
-        self._reads: asyncpg.Pool | None = None
         self._schema: SchemaState | None = None
         self.backend = "postgresql"
 
     # ----------------------------------------------------------------- plumbing
     def _conn(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled connection; connection failures -> StoreUnavailable."""
-        return self._acquire(self._pool)
+        return self._pools.conn()
 
     def _read_conn(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
-        """A connection of the read pool (:data:`READ_SETTINGS`) for point reads."""
-        return self._acquire(self._reads)
-
-    @staticmethod
-    @contextlib.asynccontextmanager
-    async def _acquire(pool: asyncpg.Pool | None) -> AsyncIterator[asyncpg.Connection]:
-        if pool is None:
-            raise StoreUnavailable("store is not open")
-        try:
-            async with pool.acquire(timeout=10) as conn:
-                # the pool's proxy forwards every Connection method
-                yield cast(asyncpg.Connection, conn)
-        except UNAVAILABLE as e:
-            raise StoreUnavailable(f"postgresql: {type(e).__name__}: {e}") from e
+        """A connection for point reads (:mod:`.postgres_pools`)."""
+        return self._pools.read_conn()
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
@@ -176,36 +123,10 @@ class PostgresStore(media.PostgresMedia, Store):
         finally:
             await conn.close()
         self.backend = "postgresql" if self._schema.mode == "plain" else "timescaledb"
-        reads = max(2, self.max_pool // 2)
-        rest = max(2, self.max_pool - reads)
-        try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=min(self.min_pool, rest),
-                max_size=rest,
-                init=_init_connection,
-                command_timeout=self._command_timeout,
-            )
-            self._reads = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=reads,
-                init=_init_connection,
-                command_timeout=self._command_timeout,
-                server_settings=READ_SETTINGS,
-            )
-        except UNAVAILABLE as e:
-            raise StoreUnavailable(f"postgresql: {e}") from e
+        await self._pools.open()
 
     async def close(self) -> None:
-        """Close the pools; connections still busy after a grace period are terminated."""
-        pools = [p for p in (self._pool, self._reads) if p is not None]
-        self._pool = self._reads = None
-        for pool in pools:
-            try:
-                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
-            except (TimeoutError, asyncio.TimeoutError):
-                pool.terminate()
+        await self._pools.close()
 
     async def info(self) -> dict[str, Any]:
         async with self._conn() as conn:
@@ -213,8 +134,7 @@ class PostgresStore(media.PostgresMedia, Store):
             ts = await conn.fetchval(
                 "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
             )
-        assert self._schema is not None and self._pool is not None and self._reads is not None
-        pools = (self._pool, self._reads)
+        assert self._schema is not None
         return {
             "backend": self.backend,
             "server_version": version,
@@ -223,9 +143,7 @@ class PostgresStore(media.PostgresMedia, Store):
             "schema_version": self._schema.versions.get("postgres", 0),
             "schema_versions": self._schema.versions,  # per component (postgres, timescale)
             "mode": self._schema.mode,
-            "pool": {"size": sum(p.get_size() for p in pools),
-                     "idle": sum(p.get_idle_size() for p in pools),
-                     "min": self.min_pool, "max": self.max_pool},
+            "pool": self._pools.info(),
         }  # fmt: skip
 
     # ----------------------------------------------------------------- runs
