@@ -320,6 +320,28 @@ class Retention:
     system_metrics_days: int = 30
 
 
+# ------------------------------------------------------------ query size bounds
+MAX_PAGE_RUNS = 10_000
+
+
+def check_page_limit(limit: int) -> None:
+    """A page of runs holds 1..MAX_PAGE_RUNS runs."""
+    if not 1 <= limit <= MAX_PAGE_RUNS:
+        raise InvalidQuery(f"limit must be in 1..{MAX_PAGE_RUNS}, got {limit}")
+
+
+def check_history_limit(limit: int | None) -> None:
+    """A history's ``limit`` (None: every point) is not negative."""
+    if limit is not None and limit < 0:
+        raise InvalidQuery(f"limit must be >= 0, got {limit}")
+
+
+def check_chunk_points(chunk_points: int) -> None:
+    """A bulk history chunk holds at least one point."""
+    if chunk_points < 1:
+        raise InvalidQuery(f"chunk_points must be >= 1, got {chunk_points}")
+
+
 # --------------------------------------------------------------------- interface
 class Store(MediaStore):
     """Async storage of runs, metrics, system metrics and media (:mod:`.media_base`)."""

@@ -46,6 +46,8 @@ from .base import (
     SystemMetricBatch,
     SystemSeries,
     WriteResult,
+    check_chunk_points,
+    check_history_limit,
 )
 from .batches import now_us
 from .blocks import concat_series
@@ -315,8 +317,7 @@ class PostgresStore(media.PostgresMedia, Store):
         end_time: int | None = None,
         limit: int | None = None,
     ) -> Series:
-        if limit is not None and limit < 0:
-            raise InvalidQuery(f"limit must be >= 0, got {limit}")
+        check_history_limit(limit)
         rid = _key(run_id)
         filters = {"start_time": start_time, "end_time": end_time}
         async with (
@@ -369,8 +370,7 @@ class PostgresStore(media.PostgresMedia, Store):
         end_step: int | None = None,
         chunk_points: int = 100_000,
     ) -> AsyncIterator[HistoryChunk]:
-        if chunk_points < 1:
-            raise InvalidQuery(f"chunk_points must be >= 1, got {chunk_points}")
+        check_chunk_points(chunk_points)
         rids = [_key(r) for r in run_ids]
         try:
             async with (

@@ -20,7 +20,7 @@ import asyncpg
 
 from wanllm_jupyter.core.run_filters import COLUMNS
 
-from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery
+from .base import GitInfo, InvalidQuery, Run, RunFilter, RunMatch, RunQuery, check_page_limit
 from .cursor import decode_page_key
 from .run_rules import check_filter, field_kind_of
 from .sqlite_runs import GIT_COLUMNS
@@ -170,8 +170,7 @@ def page_sql(q: RunQuery) -> tuple[str, list[Any]]:
 
     Each row carries ``sort_key`` (jsonb for JSON paths) for the next cursor.
     """
-    if not 1 <= q.limit <= 10_000:
-        raise InvalidQuery(f"limit must be in 1..10000, got {q.limit}")
+    check_page_limit(q.limit)
     p = _Params()
     where = _where(q, p)
     desc = q.sort.startswith("-")

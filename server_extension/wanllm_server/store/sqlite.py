@@ -36,7 +36,6 @@ from . import sqlite_schema as schema
 from .base import (
     Downsampled,
     HistoryChunk,
-    InvalidQuery,
     MetricBatch,
     MetricInfo,
     Point,
@@ -55,6 +54,8 @@ from .base import (
     SystemMetricBatch,
     SystemSeries,
     WriteResult,
+    check_chunk_points,
+    check_history_limit,
 )
 from .batches import now_us
 from .generation import GENERATION_SQL, generation_token
@@ -251,8 +252,7 @@ class SQLiteStore(media.SQLiteMedia, Store):
         end_time: int | None = None,
         limit: int | None = None,
     ) -> Series:
-        if limit is not None and limit < 0:
-            raise InvalidQuery(f"limit must be >= 0, got {limit}")
+        check_history_limit(limit)
 
         def q(c: sqlite3.Connection) -> Series:
             sid = reads.series_id(c, runs.run_key(run_id), name)
@@ -298,8 +298,7 @@ class SQLiteStore(media.SQLiteMedia, Store):
         end_step: int | None = None,
         chunk_points: int = 100_000,
     ) -> AsyncIterator[HistoryChunk]:
-        if chunk_points < 1:
-            raise InvalidQuery(f"chunk_points must be >= 1, got {chunk_points}")
+        check_chunk_points(chunk_points)
         for run_id in run_ids:
             key = runs.run_key(run_id)
             series = await self._read(reads.series_of_run, key, names)

@@ -34,6 +34,7 @@ from .base import (
     RunPage,
     RunQuery,
     RunUpdate,
+    check_page_limit,
 )
 from .batches import now_us
 from .cursor import decode_page_key, encode_cursor
@@ -208,8 +209,7 @@ def where_clause(q: RunQuery) -> tuple[str, list[Any]]:
 
 def page_sql(q: RunQuery) -> tuple[str, list[Any], str, list[Any]]:
     """(SELECT of one page + 1 row, its params, count SELECT, its params)."""
-    if not 1 <= q.limit <= 10_000:
-        raise InvalidQuery(f"limit must be in 1..10000, got {q.limit}")
+    check_page_limit(q.limit)
     where, params = where_clause(q)
     desc = q.sort.startswith("-")
     key, kparams, _ = field_expr(q.sort.lstrip("-+"))
