@@ -237,15 +237,13 @@ def summarize(series: Series) -> Summary | None:
 
 
 # --------------------------------------------------------------------- partials
-def segment_starts(keys: np.ndarray) -> np.ndarray:
-    """Start indices of runs of equal consecutive keys (keys non-empty)."""
-    return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-
-
-def _segment_starts_multi(*keys: np.ndarray) -> np.ndarray:
-    change = np.zeros(len(keys[0]), dtype=bool)
+def segment_starts(*keys: np.ndarray) -> np.ndarray:
+    """Start indices of runs of consecutive equal keys (the tuples of ``keys``,
+    non-empty arrays of one length)."""
+    change = np.empty(len(keys[0]), dtype=bool)
     change[0] = True
-    for k in keys:
+    change[1:] = keys[0][1:] != keys[0][:-1]
+    for k in keys[1:]:
         change[1:] |= k[1:] != k[:-1]
     return np.flatnonzero(change)
 
@@ -351,7 +349,7 @@ def tier_rows(
     for level in sorted(levels):
         if prev is None:
             bucket = steps >> level
-            starts = _segment_starts_multi(group, bucket)
+            starts = segment_starts(group, bucket)
             part = _partials_sorted(bucket, starts, steps, times, values)
             g = group[starts]
         elif len(prev) == ngroups:  # one partial per group: coarser levels only relabel it
@@ -360,7 +358,7 @@ def tier_rows(
             g = prev_group
         else:  # coarsen the previous level's partials
             bucket = prev["bucket"] >> (level - prev_level)
-            starts = _segment_starts_multi(prev_group, bucket)
+            starts = segment_starts(prev_group, bucket)
             part = coarsen_sorted(prev, bucket, starts)
             g = prev_group[starts]
         parts.append(part)
@@ -412,7 +410,7 @@ def merge_partials(
     p = partials
     base = np.lexsort(rev)
     ks = [k[base] for k in keys]
-    starts = _segment_starts_multi(*ks)
+    starts = segment_starts(*ks)
     ends = np.append(starts[1:], len(p))
     out = np.empty(len(starts), dtype=PARTIAL_DTYPE)
     out["bucket"] = p["bucket"][base][starts]
@@ -440,7 +438,7 @@ def merge_tier_rows(rows: TierRows) -> TierRows:
     b = rows.partials["bucket"]
     order = np.lexsort((b, rows.level, rows.group))
     g, lv, b = rows.group[order], rows.level[order], b[order]
-    starts = _segment_starts_multi(g, lv, b) if len(order) else order
+    starts = segment_starts(g, lv, b) if len(order) else order
     p = rows.partials[order]
     if len(starts) == len(order):
         return TierRows(g, lv, p)

@@ -9,15 +9,15 @@ row (:mod:`.blocks`): into ``metric_blocks`` with their tier partials (one
 :data:`SEAL_WRITES` batches of a series (``metric_summaries.open_writes``) its
 tail is sealed, by the writer that found it due, right after its batch
 committed (:func:`seal_due`; in the batch's transaction when it has one):
-once it holds ``SMALL_BLOCK``
-points it moves to ``metric_blocks`` with its tier partials, else it is merged
-into one tail row; tier rows under :data:`SMALL_TIER` partials are merged per
-(level, bucket) meanwhile. A run's tails are sealed when it ends. The tail is
-its own (plain, vacuumed) table, so the blocks' hypertable is append-only.
-Readers add the tail's points to the tiers
-(:mod:`.postgres_reads`). Sealing is a DELETE ... RETURNING and a COPY per
-table in one transaction (a crash keeps either the tail or the seal), with the
-series' summary row locked, so one writer seals a series at a time.
+once it holds ``SMALL_BLOCK`` points it moves to ``metric_blocks`` with its
+tier partials, else it is merged into one tail row; tier rows under
+:data:`SMALL_TIER` partials are merged per (level, bucket) meanwhile. A run's
+tails are sealed when it ends. The tail is its own (plain, vacuumed) table, so
+the blocks' hypertable is append-only. Readers add the tail's points to the
+tiers (:mod:`.postgres_reads`). Sealing is a DELETE ... RETURNING and a COPY per
+table in one transaction (a crash keeps either the tail or the seal) under the
+series' seal lock (:data:`SEAL_LOCK`), so one seal runs a series at a time and
+no writer waits for it.
 """
 
 from __future__ import annotations
@@ -58,11 +58,7 @@ def _segments(*keys: np.ndarray) -> list[tuple[int, int]]:
     n = len(keys[0])
     if n == 0:
         return []
-    change = np.zeros(n, bool)
-    change[0] = True
-    for k in keys:
-        change[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(change).tolist()
+    starts = agg.segment_starts(*keys).tolist()
     return list(zip(starts, [*starts[1:], n], strict=True))
 
 

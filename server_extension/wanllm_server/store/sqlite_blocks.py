@@ -111,18 +111,12 @@ def insert_blocks(
     )
 
 
-def _row_starts(tr: agg.TierRows) -> np.ndarray:
-    """Where each (group, level) run of tier partials starts: one row each."""
-    change = (tr.group[1:] != tr.group[:-1]) | (tr.level[1:] != tr.level[:-1])
-    return np.flatnonzero(np.concatenate(([True], change)))
-
-
 def insert_tiers(c: sqlite3.Connection, ids: Sequence[int], tr: agg.TierRows) -> None:
     """Insert tier partials ordered by (group, level, bucket), one packed row a
     (series, level)."""
     if len(tr) == 0:
         return
-    starts = _row_starts(tr)
+    starts = agg.segment_starts(tr.group, tr.level)
     b = tr.partials["bucket"]
     last = np.append(starts[1:], len(tr)) - 1
     rows = zip(
@@ -222,11 +216,9 @@ def seal(
     keep = sealed[gs]
     insert_blocks(c, "metric_tail", sids, gs[~keep], st[~keep], tm[~keep], v[~keep],
                   pick_metadata(md, ~keep))  # fmt: skip
-    if keep.all():
-        insert_blocks(c, "metric_blocks", sids, gs, st, tm, v, md)
-    else:
+    if not keep.all():
         gs, st, tm, v, md = gs[keep], st[keep], tm[keep], v[keep], pick_metadata(md, keep)
-        insert_blocks(c, "metric_blocks", sids, gs, st, tm, v, md)
+    insert_blocks(c, "metric_blocks", sids, gs, st, tm, v, md)
     if len(gs):
         merge_tiers(c, sids, agg.tier_rows(gs, st, tm, v, presorted=True))
 
@@ -234,7 +226,7 @@ def seal(
 def _due_merges(c: sqlite3.Connection, ids: list[int], new: agg.TierRows) -> list[int]:
     """The (series, level) pairs (flattened) whose small tier rows merge with
     their small new row: together MERGE_ROWS rows or SMALL_TIER partials."""
-    starts = _row_starts(new)
+    starts = agg.segment_starts(new.group, new.level)
     counts = np.diff(np.append(starts, len(new))).tolist()
     keys = zip(new.group[starts].tolist(), new.level[starts].tolist(), counts, strict=True)
     adding = {(ids[g], lv): k for g, lv, k in keys}
