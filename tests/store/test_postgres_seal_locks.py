@@ -40,6 +40,19 @@ def _held_seal(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.
     return held, release
 
 
+async def _held_write(
+    s: PostgresStore, bs: list[Any], held: asyncio.Event
+) -> tuple[Any, asyncio.Task[Any]]:
+    """A run whose third batch ``bs[2]`` makes its writer seal (SEAL_WRITES = 3):
+    its id and that write, once the seal is held (:func:`_held_seal`)."""
+    r, _ = await s.create_run(RunCreate(project="p"))
+    for b in bs[:2]:
+        await s.write_metrics(_batch(r.id, b))
+    sealing = asyncio.create_task(s.write_metrics(_batch(r.id, bs[2])))
+    await asyncio.wait_for(held.wait(), STUCK)
+    return r.id, sealing
+
+
 async def _same_series(s: PostgresStore, rid: Any, want: dict[str, Series]) -> None:
     """Each series' history and count equal the points logged."""
     for name, raw in want.items():
@@ -60,22 +73,18 @@ def test_writers_of_a_series_commit_while_its_seal_is_under_way(
     bs = [([i * 4 + j for j in range(4)], [T0 + i] * 4, [float(i)] * 4) for i in range(10)]
 
     async def go() -> None:
-        r, _ = await pg_store.create_run(RunCreate(project="p"))
-        for b in bs[:2]:
-            await pg_store.write_metrics(_batch(r.id, b))
-        sealing = asyncio.create_task(pg_store.write_metrics(_batch(r.id, bs[2])))
-        await asyncio.wait_for(held.wait(), STUCK)
+        rid, sealing = await _held_write(pg_store, bs, held)
         try:
             for b in bs[3:]:
-                await asyncio.wait_for(pg_store.write_metrics(_batch(r.id, b)), STUCK)
-                await asyncio.wait_for(pg_store.write_metrics(_batch(r.id, b, "n")), STUCK)
+                await asyncio.wait_for(pg_store.write_metrics(_batch(rid, b)), STUCK)
+                await asyncio.wait_for(pg_store.write_metrics(_batch(rid, b, "n")), STUCK)
             assert not sealing.done()  # the seal was held all along
         finally:
             release.set()
         await sealing
-        await _same_series(pg_store, r.id, {"m": _raw(bs), "n": _raw(bs[3:])})
-        await pg_store.update_run(r.id, RunUpdate(state="finished"))
-        await _same_series(pg_store, r.id, {"m": _raw(bs), "n": _raw(bs[3:])})
+        await _same_series(pg_store, rid, {"m": _raw(bs), "n": _raw(bs[3:])})
+        await pg_store.update_run(rid, RunUpdate(state="finished"))
+        await _same_series(pg_store, rid, {"m": _raw(bs), "n": _raw(bs[3:])})
         async with pg_store._conn() as conn:
             assert await conn.fetchval("SELECT count(*) FROM metric_tail") == 0
 
@@ -92,19 +101,15 @@ def test_the_run_end_waits_for_a_seal_under_way_and_seals_the_rest(
     bs = [([i * 2, i * 2 + 1], [T0 + i] * 2, [float(i), -float(i)]) for i in range(5)]
 
     async def go() -> None:
-        r, _ = await pg_store.create_run(RunCreate(project="p"))
-        for b in bs[:2]:
-            await pg_store.write_metrics(_batch(r.id, b))
-        sealing = asyncio.create_task(pg_store.write_metrics(_batch(r.id, bs[2])))
-        await asyncio.wait_for(held.wait(), STUCK)
+        rid, sealing = await _held_write(pg_store, bs, held)
         for b in bs[3:]:
-            await asyncio.wait_for(pg_store.write_metrics(_batch(r.id, b)), STUCK)
-        ending = asyncio.create_task(pg_store.update_run(r.id, RunUpdate(state="finished")))
+            await asyncio.wait_for(pg_store.write_metrics(_batch(rid, b)), STUCK)
+        ending = asyncio.create_task(pg_store.update_run(rid, RunUpdate(state="finished")))
         await asyncio.sleep(0.2)  # lets the end reach the seal lock (either order is correct)
         release.set()
         await sealing
         await ending
-        await _check_reads(pg_store, r.id, _raw(bs), 2, 7)
+        await _check_reads(pg_store, rid, _raw(bs), 2, 7)
         async with pg_store._conn() as conn:
             assert await conn.fetchval("SELECT count(*) FROM metric_tail") == 0
 
